@@ -1,0 +1,47 @@
+// Package cache is nora's content store: the Store port and its adapters,
+// the streaming single-flight fill, refs with validators, and the local index.
+// It knows no registry format and no HTTP framework.
+package cache
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"time"
+)
+
+// ErrNotFound is returned by a Store when a key holds no committed object.
+var ErrNotFound = errors.New("object not found")
+
+// Info describes a committed object.
+type Info struct {
+	Size    int64
+	ModTime time.Time
+}
+
+// Store is the port every storage backend implements. Keys are slash
+// separated relative paths ("blobs/sha256/ab/abcd...", "refs/..."); adapters
+// must never let a key escape their root. Put is atomic: a reader sees the
+// whole object or nothing.
+type Store interface {
+	Stat(ctx context.Context, key string) (Info, error)
+	// Get returns the object's bytes from offset to the end.
+	Get(ctx context.Context, key string, offset int64) (io.ReadCloser, Info, error)
+	Put(ctx context.Context, key string, r io.Reader) error
+	Delete(ctx context.Context, key string) error
+}
+
+// FileOpener is implemented by stores whose objects are local files; the
+// server then answers with sendfile and serves ranges by seeking.
+type FileOpener interface {
+	OpenFile(key string) (*os.File, Info, error)
+}
+
+// FileAdopter is implemented by stores that can take a finished temp file by
+// rename instead of copying it (the temp file must live on the same
+// filesystem, under TempDir). Adopt is atomic and durable.
+type FileAdopter interface {
+	TempDir() string
+	Adopt(tmpPath, key string) error
+}

@@ -1,0 +1,36 @@
+package docker
+
+import (
+	"time"
+
+	"nora/cache"
+)
+
+// Config is the [docker] section.
+type Config struct {
+	Upstreams []UpstreamConfig `toml:"upstreams"`
+	// NegativeTTL is how long an upstream 404 is remembered.
+	NegativeTTL cache.Duration `toml:"negative_ttl"`
+}
+
+// UpstreamConfig is one [[docker.upstreams]] entry.
+type UpstreamConfig struct {
+	// Name is the registry this upstream stands for ("docker.io", "ghcr.io"):
+	// the value of containerd's ?ns= and an optional first path element.
+	// "docker.io" gets the library/ rule.
+	Name     string `toml:"name"`
+	URL      string `toml:"url"`
+	Username string `toml:"username"`
+	Password string `toml:"password"`
+	// Realm is the token endpoint credentials may be sent to. Unset: only
+	// to the upstream's own host.
+	Realm   string         `toml:"realm"`
+	TTL     cache.Duration `toml:"ttl"`
+	Offline bool           `toml:"offline"`
+}
+
+// DefaultConfig returns the [docker] defaults (no upstreams: the embedded
+// default config file lists the public ones).
+func DefaultConfig() Config {
+	return Config{NegativeTTL: cache.Duration(time.Minute)}
+}
