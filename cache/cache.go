@@ -1,0 +1,138 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// Cache is the content store with its in-flight fills, refs and index.
+type Cache struct {
+	store   Store
+	adopter FileAdopter // nil if the store cannot adopt temp files
+	opener  FileOpener  // nil if objects are not local files
+	tmpDir  string
+	index   *Index
+	log     *slog.Logger
+
+	bg     context.Context // parent of every fill; cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu    sync.Mutex
+	fills map[string]*fill
+
+	results        map[string]*metrics.Counter
+	verifyFailures *metrics.Counter
+	fillWaiters    *metrics.Histogram
+	fillBytes      *metrics.Counter
+}
+
+// New builds a Cache on store. dir holds the local index and, for stores
+// that cannot adopt files, the fills' temp files.
+func New(store Store, dir string, log *slog.Logger, set *metrics.Set) (*Cache, error) {
+	c := &Cache{store: store, log: log, fills: map[string]*fill{}}
+	c.adopter, _ = store.(FileAdopter)
+	c.opener, _ = store.(FileOpener)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("cannot create %s: %w", dir, err)
+	}
+	if c.adopter != nil {
+		c.tmpDir = c.adopter.TempDir()
+	} else {
+		c.tmpDir = filepath.Join(dir, "spool")
+		if err := os.RemoveAll(c.tmpDir); err != nil {
+			return nil, fmt.Errorf("cannot clear %s: %w", c.tmpDir, err)
+		}
+		if err := os.MkdirAll(c.tmpDir, 0o750); err != nil {
+			return nil, fmt.Errorf("cannot create %s: %w", c.tmpDir, err)
+		}
+	}
+	ix, err := OpenIndex(filepath.Join(dir, "index.db"), log)
+	if err != nil {
+		return nil, err
+	}
+	c.index = ix
+	c.bg, c.cancel = context.WithCancel(context.Background())
+
+	c.results = map[string]*metrics.Counter{}
+	for _, r := range []string{"hit", "miss", "fill-wait", "stale", "negative"} {
+		c.results[r] = set.NewCounter(`nora_cache_requests_total{result="` + r + `"}`)
+	}
+	c.verifyFailures = set.NewCounter("nora_fill_verify_failures_total")
+	c.fillWaiters = set.NewHistogram("nora_fill_readers")
+	c.fillBytes = set.NewCounter("nora_fill_bytes_total")
+	set.NewGauge("nora_fills_in_flight", func() float64 {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return float64(len(c.fills))
+	})
+	return c, nil
+}
+
+// Store is the underlying port, for callers that need plain objects.
+func (c *Cache) Store() Store { return c.store }
+
+// Index is the local index of object sizes and last access.
+func (c *Cache) Index() *Index { return c.index }
+
+// CountResult counts a cache result decided outside Fetch (stale, negative).
+func (c *Cache) CountResult(result string) { c.countResult(result) }
+
+func (c *Cache) countResult(result string) {
+	if m := c.results[result]; m != nil {
+		m.Inc()
+	}
+}
+
+// Open returns a committed object (a hit) or ErrNotFound.
+func (c *Cache) Open(ctx context.Context, key string) (*Object, error) {
+	obj, err := c.openCommitted(ctx, key)
+	if err == nil {
+		c.countResult("hit")
+	}
+	return obj, err
+}
+
+func (c *Cache) openCommitted(ctx context.Context, key string) (*Object, error) {
+	if c.opener != nil {
+		f, info, err := c.opener.OpenFile(key)
+		if err != nil {
+			return nil, err
+		}
+		c.index.Touch(key)
+		return &Object{Body: f, Size: info.Size, Result: "hit"}, nil
+	}
+	body, info, err := c.store.Get(ctx, key, 0)
+	if err != nil {
+		return nil, err
+	}
+	c.index.Touch(key)
+	return &Object{Body: body, Size: info.Size, Result: "hit"}, nil
+}
+
+// Stat answers HEAD for a committed object without reading it.
+func (c *Cache) Stat(ctx context.Context, key string) (Info, error) {
+	return c.store.Stat(ctx, key)
+}
+
+// Ready reports whether the store answers (a cheap stat of a key that need
+// not exist).
+func (c *Cache) Ready(ctx context.Context) error {
+	if _, err := c.store.Stat(ctx, "ready-probe"); err != nil && err != ErrNotFound {
+		return fmt.Errorf("storage: %w", err)
+	}
+	return nil
+}
+
+// Close cancels running fills, waits for them and flushes the index.
+func (c *Cache) Close() error {
+	c.cancel()
+	c.wg.Wait()
+	return c.index.Close()
+}

@@ -1,0 +1,176 @@
+// Package disk is the Store adapter for a local filesystem. Objects live
+// under <root>/objects/<key>; fills and uploads write temp files under
+// <root>/tmp on the same filesystem and are adopted by rename.
+package disk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"nora/cache"
+)
+
+// Store keeps objects as files. It implements cache.Store, cache.FileOpener
+// and cache.FileAdopter.
+type Store struct {
+	objects string
+	tmp     string
+}
+
+// Open prepares root and removes temp files left by a process that died
+// mid-write: they were never visible, and nothing else owns them.
+func Open(root string) (*Store, error) {
+	s := &Store{objects: filepath.Join(root, "objects"), tmp: filepath.Join(root, "tmp")}
+	if err := os.RemoveAll(s.tmp); err != nil {
+		return nil, fmt.Errorf("cannot clear temp dir %s: %w", s.tmp, err)
+	}
+	for _, d := range []string{s.objects, s.tmp} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			return nil, fmt.Errorf("cannot create %s: %w", d, err)
+		}
+	}
+	return s, nil
+}
+
+func (s *Store) path(key string) (string, error) {
+	if err := cache.CheckKey(key); err != nil {
+		return "", err
+	}
+	return filepath.Join(s.objects, filepath.FromSlash(key)), nil
+}
+
+func notFound(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return cache.ErrNotFound
+	}
+	return err
+}
+
+func (s *Store) Stat(_ context.Context, key string) (cache.Info, error) {
+	p, err := s.path(key)
+	if err != nil {
+		return cache.Info{}, err
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return cache.Info{}, notFound(err)
+	}
+	return cache.Info{Size: fi.Size(), ModTime: fi.ModTime()}, nil
+}
+
+func (s *Store) OpenFile(key string) (*os.File, cache.Info, error) {
+	p, err := s.path(key)
+	if err != nil {
+		return nil, cache.Info{}, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, cache.Info{}, notFound(err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, cache.Info{}, err
+	}
+	return f, cache.Info{Size: fi.Size(), ModTime: fi.ModTime()}, nil
+}
+
+func (s *Store) Get(_ context.Context, key string, offset int64) (io.ReadCloser, cache.Info, error) {
+	f, info, err := s.OpenFile(key)
+	if err != nil {
+		return nil, info, err
+	}
+	if offset > 0 {
+		if _, err := f.Seek(offset, io.SeekStart); err != nil {
+			f.Close()
+			return nil, info, err
+		}
+	}
+	return f, info, nil
+}
+
+// Put writes r to a temp file, syncs it and renames it into place.
+func (s *Store) Put(_ context.Context, key string, r io.Reader) error {
+	if _, err := s.path(key); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(s.tmp, "put-*")
+	if err != nil {
+		return fmt.Errorf("cannot create temp file: %w", err)
+	}
+	tmp := f.Name()
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("cannot write %s: %w", key, err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("cannot write %s: %w", key, err)
+	}
+	return s.Adopt(tmp, key)
+}
+
+func (s *Store) TempDir() string { return s.tmp }
+
+// Adopt syncs the finished temp file, renames it to key and syncs the
+// directory, so a power cut leaves either nothing or the whole object.
+func (s *Store) Adopt(tmpPath, key string) (err error) {
+	defer func() {
+		if err != nil {
+			os.Remove(tmpPath)
+		}
+	}()
+	p, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	if err := syncFile(tmpPath); err != nil {
+		return fmt.Errorf("cannot sync %s: %w", key, err)
+	}
+	dir := filepath.Dir(p)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return fmt.Errorf("cannot create %s: %w", dir, err)
+		}
+		// A new shard directory must itself survive a power cut.
+		if err := syncFile(filepath.Dir(dir)); err != nil {
+			return fmt.Errorf("cannot sync %s: %w", filepath.Dir(dir), err)
+		}
+	}
+	if err := os.Rename(tmpPath, p); err != nil {
+		return fmt.Errorf("cannot commit %s: %w", key, err)
+	}
+	if err := syncFile(dir); err != nil {
+		return fmt.Errorf("cannot sync dir of %s: %w", key, err)
+	}
+	return nil
+}
+
+func (s *Store) Delete(_ context.Context, key string) error {
+	p, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil {
+		return notFound(err)
+	}
+	return nil
+}
+
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

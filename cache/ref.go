@@ -1,0 +1,80 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Ref is a mutable reference (an OCI tag, a packument, an index page): what
+// it pointed to when last fetched, and the validators to revalidate it.
+type Ref struct {
+	Digest       digest.Digest `json:"digest,omitempty"`
+	MediaType    string        `json:"media_type,omitempty"`
+	Size         int64         `json:"size,omitempty"`
+	FetchedAt    time.Time     `json:"fetched_at"`
+	ETag         string        `json:"etag,omitempty"`
+	LastModified string        `json:"last_modified,omitempty"`
+}
+
+// Fresh reports whether r may be served without asking upstream.
+func (r Ref) Fresh(ttl time.Duration, now time.Time) bool {
+	return ttl > 0 && now.Sub(r.FetchedAt) < ttl
+}
+
+const maxRefBytes = 64 << 10
+
+// Ref reads the ref under key (ErrNotFound if none).
+func (c *Cache) Ref(ctx context.Context, key string) (Ref, error) {
+	var r Ref
+	body, _, err := c.store.Get(ctx, key, 0)
+	if err != nil {
+		return r, err
+	}
+	defer body.Close()
+	b, err := io.ReadAll(io.LimitReader(body, maxRefBytes+1))
+	if err != nil {
+		return r, fmt.Errorf("cannot read ref %s: %w", key, err)
+	}
+	if len(b) > maxRefBytes {
+		return r, fmt.Errorf("ref %s is larger than %d bytes", key, maxRefBytes)
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("cannot decode ref %s: %w", key, err)
+	}
+	return r, nil
+}
+
+// PutRef stores r under key atomically.
+func (c *Cache) PutRef(ctx context.Context, key string, r Ref) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if err := c.store.Put(ctx, key, bytes.NewReader(b)); err != nil {
+		return fmt.Errorf("cannot store ref %s: %w", key, err)
+	}
+	return nil
+}
+
+// PutBlob stores a small object whose bytes are already verified and in
+// memory (a manifest), content addressed by d.
+func (c *Cache) PutBlob(ctx context.Context, d digest.Digest, b []byte) error {
+	key := BlobKey(d)
+	if _, err := c.store.Stat(ctx, key); err == nil {
+		return nil
+	}
+	if err := d.Validate(); err != nil || d.Algorithm().FromBytes(b) != d {
+		return fmt.Errorf("cannot store blob %s: %w", d, ErrVerify)
+	}
+	if err := c.store.Put(ctx, key, bytes.NewReader(b)); err != nil {
+		return fmt.Errorf("cannot store blob %s: %w", d, err)
+	}
+	c.index.Added(key, int64(len(b)))
+	return nil
+}

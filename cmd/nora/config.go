@@ -1,0 +1,255 @@
+package main
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+
+	"nora/cache"
+	"nora/proxy"
+	"nora/proxy/docker"
+)
+
+// fileConfig is the shape of nora.toml (DESIGN 3.2), composed from the
+// packages' own Config structs. The sections of later issues (npm, pypi,
+// maven, cargo, auth, retention, tenants, gc) are added here as fields when
+// their packages exist; until then they are unknown sections, an error.
+// A new field is picked up by the decoder, the environment overrides and the
+// value-type check without further code; add its checks to validate.
+type fileConfig struct {
+	Server  proxy.Config  `toml:"server"`
+	Storage cache.Config  `toml:"storage"`
+	Docker  docker.Config `toml:"docker"`
+}
+
+func defaultFileConfig() fileConfig {
+	return fileConfig{
+		Server:  proxy.DefaultConfig(),
+		Storage: cache.DefaultConfig(),
+		Docker:  docker.DefaultConfig(),
+	}
+}
+
+func (c fileConfig) app() proxy.AppConfig {
+	return proxy.AppConfig{Server: c.Server, Storage: c.Storage, Docker: c.Docker}
+}
+
+// systemConfigPath is read when --config is not given, if it exists.
+const systemConfigPath = "/etc/nora/nora.toml"
+
+// embeddedName stands for the embedded default in messages.
+const embeddedName = "embedded default.toml"
+
+//go:embed default.toml
+var defaultTOML []byte
+
+// loadConfig reads the configuration from path (the --config flag), else
+// from systemPath if that exists, else from the embedded default; applies
+// the NORA_* variables of env (os.Environ form) and validates the result.
+// It returns the configuration and the name of its source.
+func loadConfig(path, systemPath string, env []string) (fileConfig, string, error) {
+	name, doc := path, []byte(nil)
+	switch {
+	case path != "":
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fileConfig{}, path, fmt.Errorf("cannot read config: %w", err)
+		}
+		doc = b
+	default:
+		b, err := os.ReadFile(systemPath)
+		switch {
+		case err == nil:
+			name, doc = systemPath, b
+		case errors.Is(err, fs.ErrNotExist):
+			name, doc = embeddedName, defaultTOML
+		default:
+			return fileConfig{}, systemPath, fmt.Errorf("cannot read config: %w", err)
+		}
+	}
+	cfg, err := parseConfig(name, doc, env)
+	return cfg, name, err
+}
+
+// parseConfig decodes doc (named name in messages) over the defaults, applies
+// env and validates. Every error names where the bad value came from: the
+// file and line, or the environment variable, and the key.
+func parseConfig(name string, doc []byte, env []string) (fileConfig, error) {
+	cfg := defaultFileConfig()
+	idx := indexKeys(doc)
+	if err := checkValueTypes(name, idx, &cfg); err != nil {
+		return cfg, err
+	}
+	dec := toml.NewDecoder(bytes.NewReader(doc))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		return cfg, decodeError(name, err)
+	}
+	fromEnv, err := applyEnv(&cfg, env)
+	if err != nil {
+		return cfg, err
+	}
+	if errs := validate(&cfg); len(errs) > 0 {
+		out := make([]error, len(errs))
+		for i, e := range errs {
+			switch {
+			case fromEnv[e.key] != "":
+				out[i] = fmt.Errorf("%s: %s: %s", fromEnv[e.key], e.key, e.msg)
+			case idx.line(e.key) > 0:
+				out[i] = fmt.Errorf("%s:%d: %s: %s", name, idx.line(e.key), e.key, e.msg)
+			default:
+				out[i] = fmt.Errorf("%s: %s: %s", name, e.key, e.msg)
+			}
+		}
+		return cfg, errors.Join(out...)
+	}
+	return cfg, nil
+}
+
+// decodeError rewrites go-toml's errors as "file:line: key: message", one
+// line per problem.
+func decodeError(name string, err error) error {
+	var strict *toml.StrictMissingError
+	if errors.As(err, &strict) {
+		out := make([]error, len(strict.Errors))
+		for i := range strict.Errors {
+			e := &strict.Errors[i]
+			line, _ := e.Position()
+			what := "key"
+			if len(e.Key()) == 1 {
+				what = "section"
+			}
+			out[i] = fmt.Errorf("%s:%d: unknown %s %q", name, line, what, strings.Join(e.Key(), "."))
+		}
+		return errors.Join(out...)
+	}
+	var de *toml.DecodeError
+	if !errors.As(err, &de) {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	line, _ := de.Position()
+	msg := friendlyMessage(strings.TrimPrefix(de.Error(), "toml: "))
+	key := strings.Join(de.Key(), ".")
+	// Syntax errors carry no key; "key x is already defined" names it.
+	if key == "" || strings.Contains(msg, "key "+de.Key()[len(de.Key())-1]) {
+		return fmt.Errorf("%s:%d: %s", name, line, msg)
+	}
+	return fmt.Errorf("%s:%d: %s: %s", name, line, key, msg)
+}
+
+var typeMismatch = regexp.MustCompile(`^cannot decode TOML (.+) into struct field \S+ of type (\S+)$`)
+
+// friendlyMessage turns go-toml's type mismatch, which names Go types, into
+// words about TOML values.
+func friendlyMessage(msg string) string {
+	m := typeMismatch.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	want := "a table"
+	switch t := m[2]; {
+	case t == "string":
+		want = "a string"
+	case t == "bool":
+		want = "true or false"
+	case strings.HasPrefix(t, "int") || strings.HasPrefix(t, "uint"):
+		want = "an integer"
+	case strings.HasPrefix(t, "float"):
+		want = "a number"
+	case strings.HasPrefix(t, "[]"):
+		want = "an array"
+	}
+	return fmt.Sprintf("want %s, got a TOML %s", want, m[1])
+}
+
+// fieldError is a semantic problem with the value of one key.
+type fieldError struct{ key, msg string }
+
+var registryName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]+)?$`)
+
+// validate checks what decoding cannot: values that parse but make no sense.
+func validate(c *fileConfig) []fieldError {
+	var errs []fieldError
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fieldError{key, fmt.Sprintf(format, args...)})
+	}
+
+	if _, port, err := net.SplitHostPort(c.Server.Listen); err != nil {
+		bad("server.listen", "want host:port such as \"0.0.0.0:4000\", got %q", c.Server.Listen)
+	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		bad("server.listen", "want a port number from 0 to 65535, got %q", port)
+	}
+	if c.Server.PublicURL != "" {
+		if err := checkHTTPURL(c.Server.PublicURL); err != nil {
+			bad("server.public_url", "%v", err)
+		}
+	}
+	if c.Server.MaxConns < 0 {
+		bad("server.max_conns", "must not be negative")
+	}
+
+	switch c.Storage.Backend {
+	case "disk":
+	case "s3":
+		if c.Storage.S3.Bucket == "" {
+			bad("storage.s3.bucket", "required when storage.backend is \"s3\"")
+		}
+		if c.Storage.S3.Endpoint != "" {
+			if err := checkHTTPURL(c.Storage.S3.Endpoint); err != nil {
+				bad("storage.s3.endpoint", "%v", err)
+			}
+		}
+	default:
+		bad("storage.backend", "want \"disk\" or \"s3\", got %q", c.Storage.Backend)
+	}
+	if c.Storage.Path == "" {
+		bad("storage.path", "required (disk data, and the local index in both modes)")
+	}
+
+	seen := map[string]int{}
+	for i, u := range c.Docker.Upstreams {
+		key := func(k string) string { return fmt.Sprintf("docker.upstreams[%d].%s", i, k) }
+		switch j, dup := seen[u.Name]; {
+		case u.Name == "":
+			bad(key("name"), "required (the registry this upstream stands for, such as \"ghcr.io\")")
+		case !registryName.MatchString(u.Name):
+			bad(key("name"), "want a registry host name such as \"ghcr.io\", got %q", u.Name)
+		case dup:
+			bad(key("name"), "%q is already the name of docker.upstreams[%d]", u.Name, j)
+		default:
+			seen[u.Name] = i
+		}
+		if u.URL == "" {
+			bad(key("url"), "required")
+		} else if err := checkHTTPURL(u.URL); err != nil {
+			bad(key("url"), "%v", err)
+		}
+		if u.Realm != "" {
+			if err := checkHTTPURL(u.Realm); err != nil {
+				bad(key("realm"), "%v", err)
+			}
+		}
+		if (u.Username == "") != (u.Password == "") {
+			bad(key("username"), "username and password go together")
+		}
+	}
+	return errs
+}
+
+func checkHTTPURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("want an http(s) URL such as \"https://example.com\", got %q", s)
+	}
+	return nil
+}

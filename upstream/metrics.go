@@ -1,0 +1,68 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+type registryMetrics struct {
+	requests    map[string]*metrics.Counter // by status class
+	bytes       *metrics.Counter
+	retries     *metrics.Counter
+	breakerOpen *metrics.Gauge
+}
+
+var statusClasses = []string{"2xx", "3xx", "4xx", "5xx", "error"}
+
+func newRegistryMetrics(set *metrics.Set, name string) *registryMetrics {
+	l := labelValue(name)
+	m := &registryMetrics{
+		requests:    map[string]*metrics.Counter{},
+		bytes:       set.GetOrCreateCounter(`nora_upstream_bytes_total{upstream="` + l + `"}`),
+		retries:     set.GetOrCreateCounter(`nora_upstream_retries_total{upstream="` + l + `"}`),
+		breakerOpen: set.GetOrCreateGauge(`nora_upstream_breaker_open{upstream="`+l+`"}`, nil),
+	}
+	for _, c := range statusClasses {
+		m.requests[c] = set.GetOrCreateCounter(fmt.Sprintf(`nora_upstream_requests_total{upstream="%s",status="%s"}`, l, c))
+	}
+	return m
+}
+
+// request counts one exchange with the upstream: a status, or an error.
+func (m *registryMetrics) request(status int) {
+	class := "error"
+	if status >= 200 && status < 600 {
+		class = statusClasses[status/100-2]
+	}
+	m.requests[class].Inc()
+}
+
+// labelValue escapes a Prometheus label value.
+func labelValue(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
+}
+
+// countingBody counts the bytes callers read from an upstream body and marks
+// a body that breaks off as unavailable, so a fill can tell "upstream cut
+// the transfer" from its own errors.
+type countingBody struct {
+	rc      io.ReadCloser
+	counter *metrics.Counter
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	b.counter.Add(n)
+	if err != nil && err != io.EOF && !errors.Is(err, ErrUnavailable) &&
+		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("cannot read upstream body: %w: %w", ErrUnavailable, err)
+	}
+	return n, err
+}
+
+func (b *countingBody) Close() error { return b.rc.Close() }
