@@ -90,13 +90,10 @@ func (c *Cache) countResult(result string) {
 	}
 }
 
-// Open returns a committed object (a hit) or ErrNotFound.
+// Open returns a committed object or ErrNotFound. The caller counts the
+// result (a manifest just fetched is a miss, a revalidated one a hit).
 func (c *Cache) Open(ctx context.Context, key string) (*Object, error) {
-	obj, err := c.openCommitted(ctx, key)
-	if err == nil {
-		c.countResult("hit")
-	}
-	return obj, err
+	return c.openCommitted(ctx, key)
 }
 
 func (c *Cache) openCommitted(ctx context.Context, key string) (*Object, error) {

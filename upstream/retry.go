@@ -7,19 +7,19 @@ import (
 	"time"
 )
 
-// backoff is the wait before retry n (0-based): base*2^n capped at max,
+// backoff is the wait before retry n (0-based): base*2^n capped at limit,
 // with "equal jitter" (half fixed, half random) so that clients that failed
 // together do not retry together.
-func backoff(n int, base, max time.Duration) time.Duration {
+func backoff(n int, base, limit time.Duration) time.Duration {
 	if base <= 0 {
 		return 0
 	}
-	max = max(max, base)
+	limit = max(limit, base)
 	d := base
-	for i := 0; i < n && d < max; i++ {
+	for i := 0; i < n && d < limit; i++ {
 		d *= 2
 	}
-	d = min(d, max)
+	d = min(d, limit)
 	half := d / 2
 	return half + rand.N(d-half+1)
 }

@@ -93,7 +93,7 @@ func parseConfig(name string, doc []byte, env []string) (fileConfig, error) {
 	dec := toml.NewDecoder(bytes.NewReader(doc))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&cfg); err != nil {
-		return cfg, decodeError(name, err)
+		return cfg, decodeError(name, idx, err)
 	}
 	fromEnv, err := applyEnv(&cfg, env)
 	if err != nil {
@@ -117,8 +117,8 @@ func parseConfig(name string, doc []byte, env []string) (fileConfig, error) {
 }
 
 // decodeError rewrites go-toml's errors as "file:line: key: message", one
-// line per problem.
-func decodeError(name string, err error) error {
+// line per problem; the key names the entry of an array of tables.
+func decodeError(name string, idx docIndex, err error) error {
 	var strict *toml.StrictMissingError
 	if errors.As(err, &strict) {
 		out := make([]error, len(strict.Errors))
@@ -129,7 +129,7 @@ func decodeError(name string, err error) error {
 			if len(e.Key()) == 1 {
 				what = "section"
 			}
-			out[i] = fmt.Errorf("%s:%d: unknown %s %q", name, line, what, strings.Join(e.Key(), "."))
+			out[i] = fmt.Errorf("%s:%d: unknown %s %q", name, line, what, idx.resolve(e.Key(), line))
 		}
 		return errors.Join(out...)
 	}
@@ -139,7 +139,7 @@ func decodeError(name string, err error) error {
 	}
 	line, _ := de.Position()
 	msg := friendlyMessage(strings.TrimPrefix(de.Error(), "toml: "))
-	key := strings.Join(de.Key(), ".")
+	key := idx.resolve(de.Key(), line)
 	// Syntax errors carry no key; "key x is already defined" names it.
 	if key == "" || strings.Contains(msg, "key "+de.Key()[len(de.Key())-1]) {
 		return fmt.Errorf("%s:%d: %s", name, line, msg)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -120,6 +121,24 @@ func (idx docIndex) line(key string) int {
 		key = key[:i]
 	}
 	return 0
+}
+
+var entryIndex = regexp.MustCompile(`\[[0-9]+\]`)
+
+// resolve returns the indexed form of a key that go-toml reports without
+// the entry of its array of tables ("docker.upstreams.ttl" on line 9 is
+// "docker.upstreams[1].ttl").
+func (idx docIndex) resolve(key []string, line int) string {
+	k := strings.Join(key, ".")
+	if _, ok := idx[k]; ok {
+		return k
+	}
+	for ik, v := range idx {
+		if v.line == line && entryIndex.ReplaceAllString(ik, "") == k {
+			return ik
+		}
+	}
+	return k
 }
 
 var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"nora/cache"
+)
+
+// upstream is a valid [[docker.upstreams]] entry for the cases below.
+const upstream = "[[docker.upstreams]]\nname = \"reg.test\"\nurl = \"http://127.0.0.1:5000\"\n"
+
+func TestConfigErrors(t *testing.T) {
+	f := func(doc, want string) {
+		t.Helper()
+		_, err := parseConfig("nora.toml", []byte(doc), nil)
+		if err == nil || err.Error() != want {
+			t.Errorf("config\n%s\nerror:\n%v\nwant:\n%s", doc, err, want)
+		}
+	}
+	// unknown keys and sections, all of them, with their lines
+	f("[server]\nlisten = \"127.0.0.1:0\"\n\n[storage]\nsizee = 1\n",
+		`nora.toml:5: unknown key "storage.sizee"`)
+	f("[storage.s3]\nbuckit = \"b\"\n[npm]\nttl = \"5m\"\n",
+		"nora.toml:2: unknown key \"storage.s3.buckit\"\nnora.toml:3: unknown section \"npm\"")
+	f(upstream+upstream+"bogus = 1\n", `nora.toml:7: unknown key "docker.upstreams[1].bogus"`)
+
+	// values that do not parse: line and key
+	f("[storage]\npath = \"/tmp/x\"\nmax_size = \"lots\"\n",
+		`nora.toml:3: storage.max_size: cannot parse size "lots": want a byte count such as "200GB" or "512MiB"`)
+	f(upstream+upstream+"ttl = \"soon\"\n",
+		`nora.toml:7: docker.upstreams[1].ttl: cannot parse duration "soon": want a Go duration such as "90s", "5m", "24h" or "90d"`)
+	f("[server]\nread_timeout = 30\n",
+		`nora.toml:2: server.read_timeout: want a quoted string, got a TOML integer (write read_timeout = "30")`)
+	f("[storage]\nmax_size = -1\n[docker]\nnegative_ttl = 1.5\n",
+		"nora.toml:2: storage.max_size: want a quoted string, got a TOML integer (write max_size = \"-1\")\n"+
+			"nora.toml:4: docker.negative_ttl: want a quoted string, got a TOML float (write negative_ttl = \"1.5\")")
+	f("[server]\nlisten = 4000\n", `nora.toml:2: server.listen: want a string, got a TOML integer`)
+	f("[server]\nmax_conns = \"many\"\n", `nora.toml:2: server.max_conns: want an integer, got a TOML string`)
+	f("[storage]\ns3 = 1\n", `nora.toml:2: storage.s3: want a table, got a TOML integer`)
+
+	// syntax errors
+	f("[server]\nlisten = \n", `nora.toml:2: unexpected character U+000A at start of value`)
+	f("\n[server\n", `nora.toml:2: expected ']' to close table name`)
+	f("[server]\nlisten = \"a:1\"\nlisten = \"b:1\"\n", `nora.toml:3: key listen is already defined`)
+
+	// values that parse but make no sense
+	f("[server]\nlisten = \"4000\"\n", `nora.toml:2: server.listen: want host:port such as "0.0.0.0:4000", got "4000"`)
+	f("[server]\nlisten = \":http\"\n", `nora.toml:2: server.listen: want a port number from 0 to 65535, got "http"`)
+	f("[server]\npublic_url = \"nora.test\"\n",
+		`nora.toml:2: server.public_url: want an http(s) URL such as "https://example.com", got "nora.test"`)
+	f("[storage]\nbackend = \"tape\"\n", `nora.toml:2: storage.backend: want "disk" or "s3", got "tape"`)
+	f("[storage]\nbackend = \"s3\"\n", `nora.toml:1: storage.s3.bucket: required when storage.backend is "s3"`)
+	f(upstream+upstream, `nora.toml:5: docker.upstreams[1].name: "reg.test" is already the name of docker.upstreams[0]`)
+	f(upstream+"[[docker.upstreams]]\nurl = \"ftp://127.0.0.1\"\nrealm = \"/token\"\n",
+		"nora.toml:4: docker.upstreams[1].name: required (the registry this upstream stands for, such as \"ghcr.io\")\n"+
+			"nora.toml:5: docker.upstreams[1].url: want an http(s) URL such as \"https://example.com\", got \"ftp://127.0.0.1\"\n"+
+			"nora.toml:6: docker.upstreams[1].realm: want an http(s) URL such as \"https://example.com\", got \"/token\"")
+	f("[[docker.upstreams]]\nname = \"a/b\"\nurl = \"http://127.0.0.1\"\nusername = \"u\"\n",
+		"nora.toml:2: docker.upstreams[0].name: want a registry host name such as \"ghcr.io\", got \"a/b\"\n"+
+			"nora.toml:4: docker.upstreams[0].username: username and password go together")
+	f("[storage]\npath = \"\"\n", `nora.toml:2: storage.path: required (disk data, and the local index in both modes)`)
+	// a key that neither the document nor an enclosing table header has
+	f("storage.backend = \"s3\"\n", `nora.toml: storage.s3.bucket: required when storage.backend is "s3"`)
+}
+
+func TestConfigValues(t *testing.T) {
+	cfg, err := parseConfig("nora.toml", []byte(`
+[server]
+listen = "127.0.0.1:0"
+[storage]
+path = "/tmp/x"
+max_size = "512MiB"
+s3 = { bucket = "b", path_style = false }
+[docker]
+negative_ttl = "90s"
+`+upstream+`ttl = "1d"
+offline = true
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := cfg.Docker.Upstreams[0]
+	if cfg.Server.Listen != "127.0.0.1:0" || cfg.Storage.MaxSize != 512<<20 || cfg.Storage.S3.Bucket != "b" ||
+		cfg.Storage.S3.PathStyle || cfg.Storage.S3.Region != "us-east-1" ||
+		cfg.Docker.NegativeTTL.D() != 90*time.Second || u.TTL.D() != 24*time.Hour || !u.Offline {
+		t.Errorf("got %+v", cfg)
+	}
+	// keys the file does not set keep their defaults
+	if cfg.Server.ReadTimeout.D() != 30*time.Second {
+		t.Errorf("server.read_timeout = %v, want the default", cfg.Server.ReadTimeout.D())
+	}
+}
+
+func TestEnvOverrides(t *testing.T) {
+	file := []byte("[server]\nlisten = \"127.0.0.1:1\"\n" + upstream)
+	f := func(env string, get func(fileConfig) any, want any) {
+		t.Helper()
+		cfg, err := parseConfig("nora.toml", file, strings.Fields(env))
+		if err != nil {
+			t.Fatalf("%s: %v", env, err)
+		}
+		if got := get(cfg); got != want {
+			t.Errorf("%s: got %v, want %v", env, got, want)
+		}
+	}
+	f("NORA_SERVER_LISTEN=127.0.0.1:2", func(c fileConfig) any { return c.Server.Listen }, "127.0.0.1:2")
+	f("NORA_SERVER_MAX_CONNS=10", func(c fileConfig) any { return c.Server.MaxConns }, 10)
+	f("NORA_SERVER_PUBLIC_URL=http://nora.test:4000", func(c fileConfig) any { return c.Server.PublicURL }, "http://nora.test:4000")
+	f("NORA_STORAGE_PATH=/srv/nora", func(c fileConfig) any { return c.Storage.Path }, "/srv/nora")
+	f("NORA_STORAGE_MAX_SIZE=1GiB", func(c fileConfig) any { return c.Storage.MaxSize }, cache.Size(1<<30))
+	f("NORA_STORAGE_S3_BUCKET=b", func(c fileConfig) any { return c.Storage.S3.Bucket }, "b")
+	f("NORA_STORAGE_S3_PATH_STYLE=false", func(c fileConfig) any { return c.Storage.S3.PathStyle }, false)
+	f("NORA_DOCKER_NEGATIVE_TTL=5m", func(c fileConfig) any { return c.Docker.NegativeTTL.D() }, 5*time.Minute)
+	f("NORA_STORAGE_BACKEND=s3 NORA_STORAGE_S3_BUCKET=b", func(c fileConfig) any { return c.Storage.Backend }, "s3")
+	// variables outside nora's sections are none of its business
+	f("NORA_TESTING=1 PATH=/bin", func(c fileConfig) any { return c.Server.Listen }, "127.0.0.1:1")
+
+	fErr := func(env, want string) {
+		t.Helper()
+		_, err := parseConfig("nora.toml", file, strings.Fields(env))
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: error:\n%v\nwant:\n%s", env, err, want)
+		}
+	}
+	fErr("NORA_STORAGE_MAX_SIZE=lots",
+		`NORA_STORAGE_MAX_SIZE: storage.max_size: cannot parse size "lots": want a byte count such as "200GB" or "512MiB"`)
+	fErr("NORA_DOCKER_NEGATIVE_TTL=-1m", `NORA_DOCKER_NEGATIVE_TTL: docker.negative_ttl: duration "-1m" is negative`)
+	fErr("NORA_SERVER_MAX_CONNS=many", `NORA_SERVER_MAX_CONNS: server.max_conns: want an integer, got "many"`)
+	fErr("NORA_STORAGE_S3_PATH_STYLE=maybe", `NORA_STORAGE_S3_PATH_STYLE: storage.s3.path_style: want true or false, got "maybe"`)
+	fErr("NORA_STORAGE_SIZEE=1", `NORA_STORAGE_SIZEE: no such key in [storage]`)
+	fErr("NORA_DOCKER_UPSTREAMS_0_URL=http://127.0.0.1",
+		`NORA_DOCKER_UPSTREAMS_0_URL: docker.upstreams cannot be set from the environment, only in the file`)
+	// semantic errors name the variable that set the value
+	fErr("NORA_SERVER_LISTEN=4000", `NORA_SERVER_LISTEN: server.listen: want host:port such as "0.0.0.0:4000", got "4000"`)
+	// set but empty is set
+	fErr("NORA_SERVER_LISTEN=", `NORA_SERVER_LISTEN: server.listen: want host:port such as "0.0.0.0:4000", got ""`)
+}
+
+func TestEnvKeys(t *testing.T) {
+	keys, fixed := envKeys(new(fileConfig))
+	seen := map[string]string{}
+	for _, k := range keys {
+		if other, dup := seen[k.name]; dup {
+			t.Errorf("%s sets both %s and %s", k.name, other, k.key)
+		}
+		seen[k.name] = k.key
+	}
+	for _, name := range []string{"NORA_SERVER_LISTEN", "NORA_STORAGE_PATH", "NORA_STORAGE_MAX_SIZE",
+		"NORA_STORAGE_S3_BUCKET", "NORA_DOCKER_NEGATIVE_TTL"} {
+		if seen[name] == "" {
+			t.Errorf("%s sets nothing", name)
+		}
+	}
+	if !slices.Equal(fixed, [][2]string{{"NORA_DOCKER_UPSTREAMS", "docker.upstreams"}}) {
+		t.Errorf("not settable from the environment: %v", fixed)
+	}
+}
+
+// The embedded default parses, validates, documents every key and changes
+// none of the packages' defaults: it only adds the docker upstream.
+func TestEmbeddedDefault(t *testing.T) {
+	cfg, err := parseConfig(embeddedName, defaultTOML, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Docker.Upstreams) != 1 || cfg.Docker.Upstreams[0].Realm == "" {
+		t.Errorf("docker upstreams: %+v", cfg.Docker.Upstreams)
+	}
+	cfg.Docker.Upstreams = nil
+	if want := defaultFileConfig(); !reflect.DeepEqual(cfg, want) {
+		t.Errorf("default.toml differs from the packages' defaults:\n%+v\nwant:\n%+v", cfg, want)
+	}
+	idx := indexKeys(defaultTOML)
+	var walk func(t reflect.Type, key string)
+	walk = func(typ reflect.Type, key string) {
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			k := joinKey(key, tomlName(f))
+			switch {
+			case isScalar(f.Type):
+				if _, ok := idx[k]; !ok {
+					t.Errorf("default.toml does not document %s", k)
+				}
+			case f.Type.Kind() == reflect.Struct:
+				walk(f.Type, k)
+			case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
+				walk(f.Type.Elem(), k+"[0]")
+			}
+		}
+	}
+	walk(reflect.TypeFor[fileConfig](), "")
+}
+
+func TestConfigSource(t *testing.T) {
+	dir := t.TempDir()
+	flagFile, sysFile := filepath.Join(dir, "flag.toml"), filepath.Join(dir, "nora.toml")
+	write := func(path, listen string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte("[server]\nlisten = \""+listen+"\"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := func(flag, wantSource, wantListen string) {
+		t.Helper()
+		cfg, source, err := loadConfig(flag, sysFile, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if source != wantSource || cfg.Server.Listen != wantListen {
+			t.Errorf("--config %q: got %s from %s, want %s from %s", flag, cfg.Server.Listen, source, wantListen, wantSource)
+		}
+	}
+	f("", embeddedName, "0.0.0.0:4000")
+	write(sysFile, "127.0.0.1:1")
+	f("", sysFile, "127.0.0.1:1")
+	write(flagFile, "127.0.0.1:2")
+	f(flagFile, flagFile, "127.0.0.1:2")
+
+	// a file that is named or present but unreadable is an error, never a
+	// silent fall back to the default
+	if _, _, err := loadConfig(filepath.Join(dir, "missing.toml"), sysFile, nil); err == nil {
+		t.Error("missing --config file: no error")
+	}
+	if _, _, err := loadConfig("", dir, nil); err == nil || !strings.Contains(err.Error(), "is a directory") {
+		t.Errorf("unreadable system config: %v", err)
+	}
+}

@@ -1,0 +1,156 @@
+// Command nora is a pull-through caching proxy for container and package
+// registries. main only wires: load the config, build the app, serve until
+// SIGTERM or SIGINT.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"nora/proxy"
+)
+
+// Set by the linker: -ldflags "-X main.version=v1.2.3 -X main.commit=abc123".
+var (
+	version = "dev"
+	commit  = ""
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr, os.Environ()))
+}
+
+// run executes the command line args and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, env []string) int {
+	cmd := newRootCmd(stdout, env)
+	cmd.SetArgs(args)
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	return 0
+}
+
+func newRootCmd(stdout io.Writer, env []string) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "nora",
+		Short:         "Pull-through caching proxy for container and package registries",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	logLevel := root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn or error")
+
+	var configPath string
+	configFlag := func(c *cobra.Command) {
+		c.Flags().StringVar(&configPath, "config", "",
+			"config file (default "+systemConfigPath+" if it exists, else the embedded default)")
+	}
+
+	serveCmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the proxy until SIGTERM or SIGINT",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(stdout, *logLevel)
+			if err != nil {
+				return err
+			}
+			cfg, source, err := loadConfig(configPath, systemConfigPath, env)
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), cfg, source, log)
+		},
+	}
+	configFlag(serveCmd)
+
+	check := &cobra.Command{
+		Use:   "check",
+		Short: "Validate the configuration without serving",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, source, err := loadConfig(configPath, systemConfigPath, env)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "ok: %s\n", source)
+			return nil
+		},
+	}
+	configFlag(check)
+	configCmd := &cobra.Command{Use: "config", Short: "Configuration tools", Args: cobra.NoArgs}
+	configCmd.AddCommand(check)
+
+	versionCmd := &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintf(cmd.OutOrStdout(), "nora %s commit %s %s %s/%s\n",
+				version, buildCommit(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		},
+	}
+
+	root.AddCommand(serveCmd, configCmd, versionCmd)
+	return root
+}
+
+func serve(ctx context.Context, cfg fileConfig, source string, log *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		// A second signal kills at once instead of waiting for the drain.
+		stop()
+	}()
+
+	app, err := proxy.NewApp(cfg.app(), log)
+	if err != nil {
+		return fmt.Errorf("cannot start: %w", err)
+	}
+	log.Info("listening", "addr", app.Addr().String(), "config", source, "version", version)
+	if err := app.Serve(ctx); err != nil {
+		return fmt.Errorf("cannot serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	switch level {
+	case "debug", "info", "warn", "error":
+		if err := l.UnmarshalText([]byte(level)); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("--log-level: want debug, info, warn or error, got %q", level)
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// buildCommit is the linker's commit, else the one the go command stamped.
+func buildCommit() string {
+	if commit != "" {
+		return commit
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				return s.Value
+			}
+		}
+	}
+	return "unknown"
+}

@@ -1,0 +1,73 @@
+package docker
+
+import (
+	"encoding/json"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+)
+
+// OCI distribution error codes, with the status each is sent with.
+const (
+	codeNameInvalid     = "NAME_INVALID"
+	codeNameUnknown     = "NAME_UNKNOWN"
+	codeManifestUnknown = "MANIFEST_UNKNOWN"
+	codeManifestInvalid = "MANIFEST_INVALID"
+	codeBlobUnknown     = "BLOB_UNKNOWN"
+	codeDigestInvalid   = "DIGEST_INVALID"
+	codeUnsupported     = "UNSUPPORTED"
+	codeTooManyRequests = "TOOMANYREQUESTS"
+	codeUnauthorized    = "UNAUTHORIZED"
+	codeUnavailable     = "UNAVAILABLE"
+	codeUnknown         = "UNKNOWN"
+)
+
+var codeStatus = map[string]int{
+	codeNameInvalid:     fasthttp.StatusBadRequest,
+	codeNameUnknown:     fasthttp.StatusNotFound,
+	codeManifestUnknown: fasthttp.StatusNotFound,
+	codeManifestInvalid: fasthttp.StatusBadRequest,
+	codeBlobUnknown:     fasthttp.StatusNotFound,
+	codeDigestInvalid:   fasthttp.StatusBadRequest,
+	codeUnsupported:     fasthttp.StatusMethodNotAllowed,
+	codeTooManyRequests: fasthttp.StatusTooManyRequests,
+	codeUnauthorized:    fasthttp.StatusUnauthorized,
+	codeUnavailable:     fasthttp.StatusServiceUnavailable,
+	codeUnknown:         fasthttp.StatusBadGateway,
+}
+
+type wireError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// ociError writes the spec's {"errors":[...]} body. HEAD gets the status
+// and headers only.
+func ociError(ctx *fasthttp.RequestCtx, code, message string) {
+	status, ok := codeStatus[code]
+	if !ok {
+		status = fasthttp.StatusInternalServerError
+	}
+	ctx.Response.Reset()
+	ctx.SetStatusCode(status)
+	ctx.Response.Header.Set("Docker-Distribution-API-Version", "registry/2.0")
+	b, _ := json.Marshal(struct {
+		Errors []wireError `json:"errors"`
+	}{[]wireError{{code, message}}})
+	ctx.SetContentType("application/json")
+	if ctx.IsHead() {
+		ctx.Response.Header.SetContentLength(len(b))
+		ctx.Response.SkipBody = true
+		return
+	}
+	ctx.SetBody(b)
+}
+
+// tooManyRequests relays an upstream 429, keeping its Retry-After.
+func tooManyRequests(ctx *fasthttp.RequestCtx, retryAfter int) {
+	ociError(ctx, codeTooManyRequests, "upstream rate limit reached; retry later")
+	if retryAfter <= 0 {
+		retryAfter = 60
+	}
+	ctx.Response.Header.Set("Retry-After", strconv.Itoa(retryAfter))
+}

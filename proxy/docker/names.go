@@ -1,0 +1,103 @@
+package docker
+
+import (
+	"errors"
+	"regexp"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// The distribution-spec grammar for repository names and tags.
+var (
+	nameRe = regexp.MustCompile(`^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$`)
+	tagRe  = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
+)
+
+const maxNameLen = 255
+
+// request is one parsed /v2/ API call.
+type request struct {
+	name string // as the client sent it
+	kind string // "manifests", "blobs", "tags"
+	ref  string // tag or digest; "" for tags
+}
+
+var errBadPath = errors.New("not a registry API path")
+
+// parsePath splits "/v2/<name>/(manifests/<ref>|blobs/<digest>|tags/list)".
+// The name may itself contain "manifests" or "blobs" segments, so the last
+// occurrence decides.
+func parsePath(path string) (request, error) {
+	rest, ok := strings.CutPrefix(path, "/v2/")
+	if !ok {
+		return request{}, errBadPath
+	}
+	if name, ok := strings.CutSuffix(rest, "/tags/list"); ok {
+		return request{name: name, kind: "tags"}, nil
+	}
+	for _, kind := range []string{"manifests", "blobs"} {
+		if i := strings.LastIndex(rest, "/"+kind+"/"); i > 0 {
+			ref := rest[i+len(kind)+2:]
+			if ref == "" || strings.Contains(ref, "/") {
+				continue
+			}
+			return request{name: rest[:i], kind: kind, ref: ref}, nil
+		}
+	}
+	return request{}, errBadPath
+}
+
+func validName(name string) bool {
+	return len(name) <= maxNameLen && nameRe.MatchString(name)
+}
+
+func validTag(tag string) bool { return tagRe.MatchString(tag) }
+
+// parseDigest accepts only well-formed digests of algorithms we can verify.
+func parseDigest(s string) (digest.Digest, error) {
+	d, err := digest.Parse(s)
+	if err != nil {
+		return "", err
+	}
+	if !d.Algorithm().Available() {
+		return "", digest.ErrDigestUnsupported
+	}
+	return d, nil
+}
+
+// route is where a repository name leads: an upstream and the repository
+// name there.
+type route struct {
+	up   *upstreamRepo
+	repo string // upstream-side name, "library/nginx"
+}
+
+// resolve maps a client-side name to an upstream (DESIGN 2.3): ?ns= picks an
+// upstream by name (unknown ns: nil); else a first path element naming an
+// upstream; else the default upstream. docker.io names without a slash get
+// "library/", so "nginx" and "library/nginx" are one cache entry.
+func (h *Handler) resolve(name, ns string) (route, bool) {
+	var up *upstreamRepo
+	repo := name
+	switch {
+	case ns != "":
+		up = h.byName[ns]
+		if up == nil {
+			return route{}, false
+		}
+	default:
+		if first, rest, ok := strings.Cut(name, "/"); ok && h.byName[first] != nil {
+			up, repo = h.byName[first], rest
+		} else if len(h.upstreams) > 0 {
+			up = h.upstreams[0]
+		}
+	}
+	if up == nil {
+		return route{}, false
+	}
+	if up.cfg.Name == "docker.io" && !strings.Contains(repo, "/") {
+		repo = "library/" + repo
+	}
+	return route{up: up, repo: repo}, true
+}

@@ -1,0 +1,100 @@
+package docker
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+
+	"nora/proxy/httpx"
+)
+
+const maxTagListBytes = 8 << 20
+
+// tags relays tags/list with n/last paging. The first page is kept so the
+// list still answers when upstream is down.
+func (h *Handler) tags(ctx *fasthttp.RequestCtx, rt route, clientName string) {
+	q := url.Values{}
+	if n := ctx.QueryArgs().Peek("n"); len(n) > 0 {
+		if v, err := strconv.Atoi(string(n)); err != nil || v < 0 {
+			ociError(ctx, codeUnsupported, "n must be a non-negative integer")
+			return
+		}
+		q.Set("n", string(n))
+	}
+	if last := ctx.QueryArgs().Peek("last"); len(last) > 0 {
+		if !validTag(string(last)) {
+			ociError(ctx, codeUnsupported, "last must be a tag")
+			return
+		}
+		q.Set("last", string(last))
+	}
+	key := "refs/docker/" + rt.up.cfg.Name + "/" + rt.repo + "/_taglist"
+	cacheable := len(q) == 0
+	path := "tags/list"
+	if !cacheable {
+		path += "?" + q.Encode()
+	}
+	body, link, err := h.fetchTags(rt, path)
+	if err != nil && cacheable && upstreamDown(err) {
+		if obj, oerr := h.cache.Open(ctx, key); oerr == nil {
+			h.cache.CountResult("stale")
+			httpx.SetLogInfo(ctx, rt.up.cfg.Name+"/"+rt.repo, "stale")
+			ctx.Response.Header.Set("X-Nora-Stale", "1")
+			httpx.ServeContent(ctx, obj.Body, obj.Size, "application/json")
+			return
+		}
+	}
+	if err != nil {
+		h.writeError(ctx, err, codeNameUnknown)
+		return
+	}
+	if cacheable {
+		if err := h.cache.Store().Put(ctx, key, bytes.NewReader(body)); err != nil {
+			h.log.Warn("cannot keep tag list", "key", key, "err", err)
+		}
+	}
+	if link != "" {
+		// Point the next page at this registry and the client's name.
+		if i := strings.Index(link, "/tags/list"); i > 0 && strings.HasPrefix(link, "<") {
+			link = "</v2/" + clientName + link[i:]
+			if ns := ctx.QueryArgs().Peek("ns"); len(ns) > 0 && !strings.Contains(link, "ns=") {
+				link = strings.Replace(link, "/tags/list?", "/tags/list?ns="+url.QueryEscape(string(ns))+"&", 1)
+			}
+		}
+		ctx.Response.Header.Set("Link", link)
+	}
+	ctx.SetContentType("application/json")
+	if !ctx.IsHead() {
+		ctx.SetBody(body)
+	}
+}
+
+func (h *Handler) fetchTags(rt route, path string) ([]byte, string, error) {
+	if rt.up.cfg.Offline {
+		return nil, "", errOffline
+	}
+	bg, cancel := context.WithTimeout(context.Background(), metaTimeout)
+	defer cancel()
+	resp, err := rt.up.reg.Do(bg, http.MethodGet, rt.repo, path, nil)
+	if err != nil {
+		return nil, "", errUnavailable
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, "", statusError(resp.StatusCode, resp.Header.Get("Retry-After"), codeNameUnknown)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTagListBytes+1))
+	if err != nil {
+		return nil, "", errUnavailable
+	}
+	if len(body) > maxTagListBytes {
+		return nil, "", &upstreamError{code: codeUnknown, msg: "upstream tag list is too large"}
+	}
+	return body, resp.Header.Get("Link"), nil
+}

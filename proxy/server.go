@@ -1,0 +1,301 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+)
+
+// maxRequestBody is what fasthttp reads into memory before the handler runs;
+// larger bodies (uploads) reach the handler as a stream (StreamRequestBody).
+const maxRequestBody = 4 << 20
+
+// Format labels of the routes the Server answers itself.
+const (
+	formatOps  = "ops"  // /health, /ready, /metrics
+	formatNone = "none" // no route matched, or the request could not be parsed
+)
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("server closed")
+
+// Server is nora's HTTP front: routing by path prefix to the format handlers,
+// request ids, the access log, metrics, panic recovery, /health, /ready and
+// /metrics. It holds all its state, so several can live in one process.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	set     *metrics.Set
+	metrics *serverMetrics
+	ready   *readiness
+	fs      *fasthttp.Server
+
+	ops, none *formatMetrics
+	metricsH  fasthttp.RequestHandler
+
+	routesMu sync.Mutex             // serialises Handle
+	routes   atomic.Pointer[[]route] // longest prefix first; replaced whole
+
+	mu          sync.Mutex
+	lns         []*stallListener
+	closed      bool
+	readyCancel context.CancelFunc
+	readyDone   chan struct{}
+}
+
+type route struct {
+	prefix  []byte
+	format  string
+	handler fasthttp.RequestHandler
+	metrics *formatMetrics
+}
+
+// NewServer returns a Server configured by cfg. log receives the access log
+// (one line per request) and errors; set receives the nora_http_* metrics and
+// is what /metrics exposes, with the process metrics.
+//
+// Zero values in cfg mean fasthttp's defaults: no read or idle timeout, a
+// 4 KiB header limit, 256k connections; StallTimeout 0 sets no write
+// deadline.
+func NewServer(cfg Config, log *slog.Logger, set *metrics.Set) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if set == nil {
+		set = metrics.NewSet()
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     log,
+		set:     set,
+		metrics: newServerMetrics(set),
+		ready:   newReadiness(),
+	}
+	s.ops = s.metrics.format(formatOps)
+	s.none = s.metrics.format(formatNone)
+	s.metricsH = serveMetrics(set)
+	s.routes.Store(&[]route{})
+	s.fs = &fasthttp.Server{
+		Handler:      s.serveHTTP,
+		ErrorHandler: s.serveError,
+		// ReadTimeout bounds the request headers; request bodies and
+		// responses are bounded by StallTimeout in listener.go, never by a
+		// whole-transfer timeout (no WriteTimeout).
+		ReadTimeout:                  cfg.ReadTimeout.D(),
+		IdleTimeout:                  cfg.IdleTimeout.D(),
+		ReadBufferSize:               int(cfg.MaxHeaderBytes), // larger headers: 431
+		MaxRequestBodySize:           maxRequestBody,
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		Concurrency:                  cfg.MaxConns,
+		MaxConnsPerIP:                0,
+		NoDefaultServerHeader:        true,
+		CloseOnShutdown:              true,
+		SecureErrorLogMessage:        true,
+		Logger:                       fasthttpLogger{log},
+	}
+	return s
+}
+
+// Handle routes the requests whose path starts with prefix to h; the
+// longest matching prefix wins. format is the label of the requests in the
+// access log and metrics ("docker", "npm", ...). /health, /ready and
+// /metrics are answered by the Server itself. Handle may be called while
+// serving. It panics on an empty or duplicate prefix or a nil handler, as
+// http.ServeMux does: those are programming errors.
+func (s *Server) Handle(prefix, format string, h fasthttp.RequestHandler) {
+	if prefix == "" || prefix[0] != '/' || h == nil {
+		panic(fmt.Sprintf("proxy: invalid route %q", prefix))
+	}
+	s.routesMu.Lock()
+	defer s.routesMu.Unlock()
+	old := *s.routes.Load()
+	for _, r := range old {
+		if string(r.prefix) == prefix {
+			panic(fmt.Sprintf("proxy: route %q registered twice", prefix))
+		}
+	}
+	rs := append(slices.Clone(old), route{
+		prefix:  []byte(prefix),
+		format:  format,
+		handler: h,
+		metrics: s.metrics.format(format),
+	})
+	slices.SortStableFunc(rs, func(a, b route) int { return len(b.prefix) - len(a.prefix) })
+	s.routes.Store(&rs)
+}
+
+// AddReadyCheck registers a check that /ready depends on. Checks run in the
+// background, at Serve and then every few seconds, each bounded by a
+// timeout; /ready answers 503 naming the failing checks (a new check fails
+// until its first run) and 200 once all pass.
+func (s *Server) AddReadyCheck(name string, check func(context.Context) error) {
+	s.ready.add(name, check)
+}
+
+// Serve accepts connections on ln until Shutdown, then returns nil. It may
+// be called for several listeners.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = ln.Close()
+		return ErrServerClosed
+	}
+	sl := newStallListener(ln, s.cfg.StallTimeout.D())
+	s.lns = append(s.lns, sl)
+	if s.readyCancel == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.readyCancel, s.readyDone = cancel, make(chan struct{})
+		go func() {
+			defer close(s.readyDone)
+			s.ready.run(ctx)
+		}()
+	}
+	s.mu.Unlock()
+	return s.fs.Serve(sl)
+}
+
+// Shutdown stops accepting connections, closes idle ones, and lets the
+// responses in flight finish until ctx ends; then it closes the connections
+// still open and returns ctx's error. /ready answers 503 from the start.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	lns := slices.Clone(s.lns)
+	cancel, done := s.readyCancel, s.readyDone
+	s.mu.Unlock()
+
+	s.ready.stop()
+	// Closed here as well as by fasthttp, for a Serve that has not yet
+	// handed its listener to fasthttp.
+	for _, l := range lns {
+		_ = l.Listener.Close()
+	}
+	err := s.fs.ShutdownWithContext(ctx)
+	if cancel != nil {
+		cancel()
+	}
+	if ctx.Err() != nil {
+		for _, l := range lns {
+			l.closeConns()
+		}
+		return fmt.Errorf("cannot finish responses in flight, closed their connections: %w", ctx.Err())
+	}
+	if done != nil {
+		<-done
+	}
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("cannot close listener: %w", err)
+	}
+	return nil
+}
+
+// lookup finds the handler for path.
+func (s *Server) lookup(path []byte) (fasthttp.RequestHandler, *formatMetrics, string) {
+	switch string(path) {
+	case "/health":
+		return serveHealth, s.ops, formatOps
+	case "/ready":
+		return s.ready.serve, s.ops, formatOps
+	case "/metrics":
+		return s.metricsH, s.ops, formatOps
+	}
+	for _, r := range *s.routes.Load() {
+		if bytes.HasPrefix(path, r.prefix) {
+			return r.handler, r.metrics, r.format
+		}
+	}
+	return notFound, s.none, formatNone
+}
+
+func notFound(ctx *fasthttp.RequestCtx) {
+	ctx.Error("404 page not found\n", fasthttp.StatusNotFound)
+}
+
+// serveHTTP is the fasthttp handler: it wraps the routed handler with the
+// request id, panic recovery, access log and metrics.
+func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	s.metrics.inFlight.Inc()
+	id := requestID(ctx)
+	ctx.Response.Header.Set(headerRequestID, id)
+	h, fm, format := s.lookup(ctx.Path())
+
+	sc, _ := ctx.Conn().(*stallConn)
+	if sc != nil {
+		sc.handlerRunning(true)
+	}
+	s.call(ctx, h, id)
+	if sc != nil {
+		sc.handlerRunning(false)
+	}
+	// Again: ctx.Error and Response.Reset drop headers set before.
+	ctx.Response.Header.Set(headerRequestID, id)
+	s.logAfter(ctx, newRecord(ctx, start, id, format, fm))
+}
+
+// call runs h, turning a panic into a logged 500. fasthttp sends nothing
+// before the handler returns, so the 500 always replaces the response.
+func (s *Server) call(ctx *fasthttp.RequestCtx, h fasthttp.RequestHandler, id string) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.LogAttrs(context.Background(), slog.LevelError, "handler panic",
+				slog.String("request_id", id),
+				slog.String("panic", fmt.Sprint(p)),
+				slog.String("stack", string(debug.Stack())))
+			ctx.Response.Reset() // also closes a body stream the handler set
+			ctx.Error("internal server error\n", fasthttp.StatusInternalServerError)
+		}
+	}()
+	h(ctx)
+}
+
+// serveError answers a request fasthttp could not read (too large headers,
+// a timeout, bad syntax), as fasthttp's default would, and logs it.
+func (s *Server) serveError(ctx *fasthttp.RequestCtx, err error) {
+	start := time.Now()
+	s.metrics.inFlight.Inc()
+	var small *fasthttp.ErrSmallBuffer
+	var netErr net.Error
+	switch {
+	case errors.As(err, &small):
+		ctx.Error("Too big request header\n", fasthttp.StatusRequestHeaderFieldsTooLarge)
+	case errors.As(err, &netErr) && netErr.Timeout():
+		ctx.Error("Request timeout\n", fasthttp.StatusRequestTimeout)
+	default:
+		ctx.Error("Error when parsing request\n", fasthttp.StatusBadRequest)
+	}
+	id := newRequestID()
+	ctx.Response.Header.Set(headerRequestID, id)
+	rec := &accessRecord{
+		start:  start,
+		id:     id,
+		method: len(methodLabels) - 1,
+		format: formatNone,
+		fm:     s.none,
+		status: ctx.Response.StatusCode(),
+		remote: ctx.RemoteAddr().String(),
+	}
+	s.finish(rec, int64(len(ctx.Response.Body())), err)
+}
+
+// fasthttpLogger sends fasthttp's own messages (accept errors, connections
+// that failed mid-response) to slog.
+type fasthttpLogger struct{ log *slog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.LogAttrs(context.Background(), slog.LevelWarn, fmt.Sprintf(format, args...),
+		slog.String("component", "fasthttp"))
+}

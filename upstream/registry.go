@@ -1,0 +1,161 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+const userAgent = "nora"
+
+// Do sends method to <URL>/v2/<repo>/<path> ("manifests/latest",
+// "blobs/sha256:…", "tags/list?n=10") with hdr added; repo "" addresses
+// /v2/<path>. It answers auth challenges (bearer tokens cached per scope,
+// basic), follows redirects without forwarding Authorization off-origin,
+// retries GET and HEAD on connect errors and 5xx, and keeps the breaker.
+//
+// Any status the upstream answered comes back as a response (the caller
+// closes its body and interprets 404, 429 …); an error means the upstream
+// could not be reached or its breaker is open (IsUnavailable), or ctx ended.
+func (r *Registry) Do(ctx context.Context, method, repo, path string, hdr http.Header) (*http.Response, error) {
+	if err := checkRepo(repo); err != nil {
+		return nil, fmt.Errorf("cannot %s %s from %s: %w", method, repo, r.name, err)
+	}
+	u := *r.base
+	u.Path += "/v2/"
+	if repo != "" {
+		u.Path += repo + "/"
+	}
+	p, query, _ := strings.Cut(path, "?")
+	u.Path += p
+	u.RawPath = ""
+	u.RawQuery = query
+	target := u.String()
+	what := strings.TrimPrefix(strings.TrimPrefix(repo+"/"+p, "/"), "/")
+	scope := scopeFor(method, repo)
+
+	for attempt := 0; ; attempt++ {
+		trial, ok := r.breaker.allow()
+		if !ok {
+			return nil, fmt.Errorf("cannot %s %s from %s: %w", method, what, r.name, ErrBreakerOpen)
+		}
+		resp, err := r.attempt(ctx, method, target, hdr, scope)
+		if ctx.Err() != nil {
+			// The caller gave up: that says nothing about the upstream.
+			r.breaker.release(trial)
+			if resp != nil {
+				resp.Body.Close()
+			}
+			return nil, fmt.Errorf("cannot %s %s from %s: %w", method, what, r.name, ctx.Err())
+		}
+		if err == nil && resp.StatusCode < 500 {
+			r.breaker.success()
+			r.rate.observe(resp.Header)
+			resp.Body = &countingBody{rc: resp.Body, counter: r.m.bytes}
+			return resp, nil
+		}
+		r.breaker.failure()
+		if !idempotent(method) || attempt >= r.c.cfg.Retries || r.breaker.isOpen() {
+			if err != nil {
+				return nil, fmt.Errorf("cannot %s %s from %s: %w", method, what, r.name, err)
+			}
+			r.rate.observe(resp.Header)
+			resp.Body = &countingBody{rc: resp.Body, counter: r.m.bytes}
+			return resp, nil
+		}
+		reason := ""
+		if err != nil {
+			reason = err.Error()
+		} else {
+			reason = resp.Status
+			drain(resp.Body)
+		}
+		wait := backoff(attempt, r.c.cfg.RetryBackoff, r.c.cfg.RetryBackoffMax)
+		r.log.Debug("retrying upstream request", "method", method, "path", what, "reason", reason, "wait", wait)
+		r.m.retries.Inc()
+		if err := sleep(ctx, wait); err != nil {
+			return nil, fmt.Errorf("cannot %s %s from %s: %w", method, what, r.name, err)
+		}
+	}
+}
+
+// attempt is one request plus, on a 401 from the upstream itself, one more
+// with the credentials the challenge asked for. Errors are unavailable ones.
+func (r *Registry) attempt(ctx context.Context, method, target string, hdr http.Header, scope string) (*http.Response, error) {
+	authz, err := r.authorization(ctx, scope)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := r.send(ctx, method, target, hdr, authz)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized || !sameOrigin(resp.Request.URL, r.base) {
+		return resp, err
+	}
+	next, ok, err := r.answerChallenge(ctx, resp, scope, authz)
+	if err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	if !ok {
+		return resp, nil
+	}
+	drain(resp.Body)
+	return r.send(ctx, method, target, hdr, next)
+}
+
+func (r *Registry) send(ctx context.Context, method, target string, hdr http.Header, authz string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, target, nil)
+	if err != nil {
+		return nil, fmt.Errorf("cannot build request: %w", err)
+	}
+	for k, vs := range hdr {
+		if http.CanonicalHeaderKey(k) == "Authorization" {
+			continue // never forward a client's credentials upstream
+		}
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	if req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", userAgent)
+	}
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
+	resp, err := r.c.http.Do(req)
+	if err != nil {
+		r.m.request(0)
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	r.m.request(resp.StatusCode)
+	return resp, nil
+}
+
+// drain reads a little of a body we do not need, so that its connection
+// can be reused, and closes it.
+func drain(rc io.ReadCloser) {
+	io.Copy(io.Discard, io.LimitReader(rc, maxErrorBody))
+	rc.Close()
+}
+
+// checkRepo refuses names that would leave /v2/<repo>/ once the URL is
+// cleaned; the format handlers validate names properly, this is a backstop.
+func checkRepo(repo string) error {
+	if repo == "" {
+		return nil
+	}
+	if strings.ContainsAny(repo, "?#%\\") {
+		return errors.New("invalid repository name")
+	}
+	for seg := range strings.SplitSeq(repo, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return errors.New("invalid repository name")
+		}
+	}
+	return nil
+}
