@@ -21,6 +21,9 @@ type AppConfig struct {
 	Server  Config
 	Storage cache.Config
 	Docker  docker.Config
+	// Upstream tunes the upstream client; it is not in the TOML file. The
+	// zero value means upstream.DefaultConfig().
+	Upstream *upstream.Config
 }
 
 // App is the whole nora object graph: store, upstream clients, format
@@ -51,7 +54,11 @@ func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	client := upstream.NewClient(upstream.DefaultConfig(), log, set)
+	upCfg := upstream.DefaultConfig()
+	if cfg.Upstream != nil {
+		upCfg = *cfg.Upstream
+	}
+	client := upstream.NewClient(upCfg, log, set)
 	dh, err := docker.New(cfg.Docker, c, client, log, cfg.Storage.StallTimeout.D())
 	if err != nil {
 		c.Close()

@@ -21,6 +21,7 @@ import (
 	"nora/cache"
 	"nora/proxy"
 	"nora/proxy/docker"
+	"nora/upstream"
 	"nora/upstream/upstreamtest"
 )
 
@@ -40,6 +41,9 @@ func startNora(t testing.TB, ups ...docker.UpstreamConfig) *noraUnderTest {
 	cfg.Storage.Path = t.TempDir()
 	cfg.Storage.StallTimeout = cache.Duration(10 * time.Second)
 	cfg.Docker.Upstreams = ups
+	upCfg := upstream.DefaultConfig()
+	upCfg.BreakerCooldown = 100 * time.Millisecond // tests stop and restart upstreams
+	cfg.Upstream = &upCfg
 	app, err := proxy.NewApp(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -212,7 +216,13 @@ func TestStaleTagWhenUpstreamDown(t *testing.T) {
 		t.Fatalf("never-cached tag with upstream down: %d, want 503", resp.StatusCode)
 	}
 	up.Start()
-	resp, _ = get(t, "http://"+n.addr+"/v2/app/manifests/1")
+	// The circuit breaker lets a trial through after its cooldown.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		resp, _ = get(t, "http://"+n.addr+"/v2/app/manifests/1")
+		if resp.Header.Get("X-Nora-Stale") == "" {
+			break
+		}
+	}
 	if resp.StatusCode != 200 || resp.Header.Get("X-Nora-Stale") != "" {
 		t.Fatalf("after upstream came back: %d stale=%q", resp.StatusCode, resp.Header.Get("X-Nora-Stale"))
 	}

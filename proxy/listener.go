@@ -91,19 +91,22 @@ func (c *stallConn) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// ReadFrom keeps sendfile(2) working through the wrapper: it calls the
-// underlying *net.TCPConn's ReadFrom with an *io.LimitedReader directly over
-// the source (net looks through exactly one), a chunk at a time, re-arming
-// the write deadline before each chunk.
+// ReadFrom keeps sendfile(2) working through the wrapper: for a file it
+// calls the underlying *net.TCPConn's ReadFrom with an *io.LimitedReader
+// directly over the file (net looks through exactly one), a chunk at a time,
+// re-arming the write deadline before each chunk.
 func (c *stallConn) ReadFrom(r io.Reader) (int64, error) {
-	if c.rf == nil {
-		return io.Copy(struct{ io.Writer }{c}, r)
-	}
 	src, outer := r, (*io.LimitedReader)(nil)
 	if lr, ok := r.(*io.LimitedReader); ok {
 		src, outer = lr.R, lr
 	}
-	_, isFile := src.(*os.File)
+	if _, isFile := src.(*os.File); !isFile || c.rf == nil {
+		// Other sources may block on their own (a fill waiting for its
+		// upstream): copy through Write, which arms the deadline right
+		// before each write, so a slow source never counts as a stalled
+		// peer.
+		return io.Copy(struct{ io.Writer }{c}, r)
+	}
 	var total int64
 	for {
 		n := int64(stallChunk)
@@ -122,10 +125,8 @@ func (c *stallConn) ReadFrom(r io.Reader) (int64, error) {
 		if outer != nil {
 			outer.N -= m
 		}
-		if isFile {
-			c.l.fileBytes.Add(m)
-		}
-		if err != nil || m < n { // m < n: the source hit EOF
+		c.l.fileBytes.Add(m)
+		if err != nil || m < n { // m < n: the file ended
 			return total, err
 		}
 	}

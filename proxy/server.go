@@ -44,7 +44,7 @@ type Server struct {
 	ops, none *formatMetrics
 	metricsH  fasthttp.RequestHandler
 
-	routesMu sync.Mutex             // serialises Handle
+	routesMu sync.Mutex              // serialises Handle
 	routes   atomic.Pointer[[]route] // longest prefix first; replaced whole
 
 	mu          sync.Mutex
@@ -187,14 +187,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if cancel != nil {
 		cancel()
 	}
-	if ctx.Err() != nil {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		for _, l := range lns {
 			l.closeConns()
 		}
-		return fmt.Errorf("cannot finish responses in flight, closed their connections: %w", ctx.Err())
+		return fmt.Errorf("cannot finish responses in flight, closed their connections: %w", err)
 	}
 	if done != nil {
-		<-done
+		select {
+		case <-done:
+		case <-ctx.Done(): // a ready check that ignores its context
+		}
 	}
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("cannot close listener: %w", err)

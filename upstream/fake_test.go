@@ -33,7 +33,7 @@ type fake struct {
 
 	mu     sync.Mutex
 	valid  map[string]bool
-	scopes []string        // scope parameters seen at the token endpoint
+	scopes []string         // scope parameters seen at the token endpoint
 	serve  http.HandlerFunc // answers authorized /v2/ requests
 }
 

@@ -51,6 +51,10 @@ func (r *Registry) Do(ctx context.Context, method, repo, path string, hdr http.H
 			}
 			return nil, fmt.Errorf("cannot %s %s from %s: %w", method, what, r.name, ctx.Err())
 		}
+		if err != nil && !IsUnavailable(err) {
+			r.breaker.release(trial) // our own mistake, not the upstream's
+			return nil, fmt.Errorf("cannot %s %s from %s: %w", method, what, r.name, err)
+		}
 		if err == nil && resp.StatusCode < 500 {
 			r.breaker.success()
 			r.rate.observe(resp.Header)

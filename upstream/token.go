@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -175,6 +176,10 @@ func (r *Registry) fetchToken(ctx context.Context, realm, service string, scopes
 	u, err := parseHTTPURL(realm)
 	if err != nil {
 		return cachedToken{}, fmt.Errorf("cannot use token realm: %w", err)
+	}
+	if ip, err := netip.ParseAddr(u.Hostname()); err == nil && ip.Unmap().IsLinkLocalUnicast() && !r.realmAllowed(u) {
+		// An upstream must not make nora call a cloud metadata service.
+		return cachedToken{}, fmt.Errorf("cannot use token realm %s: link-local address", u.Host)
 	}
 	q := u.Query()
 	if service != "" {

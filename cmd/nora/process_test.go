@@ -1,0 +1,156 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+
+	"nora/cache"
+	"nora/upstream/upstreamtest"
+)
+
+// The test binary doubles as the nora binary: with NORA_TEST_MAIN set it
+// runs main, so process-level tests need no separate build.
+func TestMain(m *testing.M) {
+	if os.Getenv("NORA_TEST_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+type noraProcess struct {
+	cmd  *exec.Cmd
+	addr string
+	done chan struct{}
+}
+
+// startProcess runs nora serve with config as a child process and waits for
+// /health.
+func startProcess(t *testing.T, config string) *noraProcess {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "nora.toml")
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "serve", "--config", path)
+	cmd.Env = append(os.Environ(), "NORA_TEST_MAIN=1")
+	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &noraProcess{cmd: cmd, done: make(chan struct{})}
+	go func() { cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() { p.kill() })
+	for _, line := range strings.Split(config, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "listen = "); ok {
+			p.addr = strings.Trim(v, `"`)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + p.addr + "/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		select {
+		case <-p.done:
+			t.Fatal("nora exited before it was healthy")
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("nora did not become healthy")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (p *noraProcess) kill() {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func TestKilledDuringFill(t *testing.T) {
+	up := upstreamtest.New(t, upstreamtest.Options{})
+	const size = 32 << 20
+	d, _ := up.PushBlobOfSize(t, "library/big", size)
+	// The upstream sends half the blob, then hangs: nora is mid-fill.
+	release := make(chan struct{})
+	defer close(release)
+	up.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.HasSuffix(r.URL.Path, "/blobs/"+d.String()) || r.Method != http.MethodGet {
+			return false
+		}
+		w.Header().Set("Content-Length", fmt.Sprint(size))
+		w.WriteHeader(200)
+		w.Write(make([]byte, size/2))
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		return true
+	})
+	data := t.TempDir()
+	config := fmt.Sprintf("[server]\nlisten = %q\n[storage]\npath = %q\n[[docker.upstreams]]\nname = \"docker.io\"\nurl = %q\n", freeAddr(t), data, up.URL)
+	p := startProcess(t, config)
+	url := "http://" + p.addr + "/v2/big/blobs/" + d.String()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.CopyN(io.Discard, resp.Body, size/4); err != nil {
+		t.Fatalf("reading the growing blob: %v", err)
+	}
+	p.kill()
+	if _, err := io.Copy(io.Discard, resp.Body); err == nil {
+		t.Fatal("client saw a clean end of a fill that was killed")
+	}
+	resp.Body.Close()
+	final := filepath.Join(data, "objects", filepath.FromSlash(cache.BlobKey(d)))
+	if _, err := os.Stat(final); err == nil {
+		t.Fatal("partial blob committed")
+	}
+
+	up.ClearFaults()
+	p = startProcess(t, config)
+	if entries, _ := os.ReadDir(filepath.Join(data, "tmp")); len(entries) != 0 {
+		t.Fatalf("temp files of the killed fill survived restart: %d", len(entries))
+	}
+	resp, err = http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, resp.Body)
+	resp.Body.Close()
+	if err != nil || n != size || "sha256:"+hex.EncodeToString(h.Sum(nil)) != d.String() {
+		t.Fatalf("pull after restart: %d bytes, err %v", n, err)
+	}
+	if _, err := os.Stat(final); err != nil {
+		t.Fatalf("blob not committed after restart: %v", err)
+	}
+}

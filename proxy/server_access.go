@@ -1,0 +1,180 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"nora/proxy/httpx"
+)
+
+const headerRequestID = "X-Request-Id"
+
+// requestID returns the client's X-Request-Id when it is sane, else a new
+// one. Sane: 1..128 characters of [A-Za-z0-9._-], nothing a log line or a
+// header could be abused with.
+func requestID(ctx *fasthttp.RequestCtx) string {
+	if v := ctx.Request.Header.Peek(headerRequestID); saneRequestID(v) {
+		return string(v)
+	}
+	return newRequestID()
+}
+
+func saneRequestID(v []byte) bool {
+	if len(v) == 0 || len(v) > 128 {
+		return false
+	}
+	for _, c := range v {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(b[:])
+}
+
+// accessRecord is what the access log line and the metrics need, copied out
+// of the RequestCtx when the handler returns: a streamed body is written
+// after that, and the ctx must not be kept.
+type accessRecord struct {
+	start       time.Time
+	id          string
+	method      int // index in methodLabels
+	methodName  string
+	path        string // query secrets redacted
+	format      string
+	fm          *formatMetrics
+	repository  string
+	cacheResult string
+	status      int
+	remote      string
+	userAgent   string
+}
+
+func newRecord(ctx *fasthttp.RequestCtx, start time.Time, id, format string, fm *formatMetrics) *accessRecord {
+	repo, cacheResult := httpx.LogInfo(ctx)
+	path := string(ctx.Path())
+	if q := ctx.URI().QueryString(); len(q) > 0 {
+		path += "?" + redactQuery(q)
+	}
+	return &accessRecord{
+		start:       start,
+		id:          id,
+		method:      methodIndex(ctx.Method()),
+		methodName:  string(ctx.Method()),
+		path:        path,
+		format:      format,
+		fm:          fm,
+		repository:  repo,
+		cacheResult: cacheResult,
+		status:      ctx.Response.StatusCode(),
+		remote:      ctx.RemoteAddr().String(),
+		userAgent:   string(ctx.UserAgent()),
+	}
+}
+
+// logAfter finishes rec now, or, for a body set through httpx, once the last
+// byte is written or the transfer broke off.
+func (s *Server) logAfter(ctx *fasthttp.RequestCtx, rec *accessRecord) {
+	if ctx.Response.IsBodyStream() {
+		if httpx.OnStreamDone(ctx, func(sent int64, err error) { s.finish(rec, sent, err) }) {
+			return
+		}
+		// A bare ctx.SetBodyStream: only the declared length is known.
+		n := int64(ctx.Response.Header.ContentLength())
+		if ctx.IsHead() || n < 0 {
+			n = 0
+		}
+		s.finish(rec, n, nil)
+		return
+	}
+	var n int64
+	if !ctx.IsHead() {
+		n = int64(len(ctx.Response.Body()))
+	}
+	s.finish(rec, n, nil)
+}
+
+// finish writes the access log line and the metrics of one request. err is
+// why the response broke off (or could not be read), if it did.
+func (s *Server) finish(rec *accessRecord, sent int64, err error) {
+	d := time.Since(rec.start)
+	s.metrics.inFlight.Dec()
+	rec.fm.observe(rec.method, classIndex(rec.status), d, sent)
+
+	level := slog.LevelInfo
+	if err != nil {
+		level = slog.LevelWarn
+	}
+	if !s.log.Enabled(context.Background(), level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", rec.id),
+		slog.String("method", rec.methodName),
+		slog.String("path", rec.path),
+		slog.String("format", rec.format),
+		slog.String("repository", rec.repository),
+		slog.Int("status", rec.status),
+		slog.Int64("bytes", sent),
+		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+		slog.String("cache", rec.cacheResult),
+		slog.String("remote", rec.remote),
+		slog.String("user_agent", rec.userAgent),
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	s.log.LogAttrs(context.Background(), level, "request", attrs...)
+}
+
+// redactQuery returns the raw query string q with the values of secret
+// looking keys replaced, so that tokens and passwords never reach the log.
+func redactQuery(q []byte) string {
+	var b strings.Builder
+	for i, part := range bytes.Split(q, []byte("&")) {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		key, _, hasValue := bytes.Cut(part, []byte("="))
+		if hasValue && secretKey(key) {
+			b.Write(key)
+			b.WriteString("=REDACTED")
+			continue
+		}
+		b.Write(part)
+	}
+	return b.String()
+}
+
+func secretKey(key []byte) bool {
+	k := string(key)
+	if u, err := url.QueryUnescape(k); err == nil {
+		k = u
+	}
+	k = strings.ToLower(k)
+	for _, w := range []string{"token", "passw", "secret", "signature", "credential", "session"} {
+		if strings.Contains(k, w) {
+			return true
+		}
+	}
+	switch k {
+	case "key", "apikey", "api_key", "api-key", "auth", "authorization", "sig", "code", "pass", "pwd":
+		return true
+	}
+	return false
+}

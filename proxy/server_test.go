@@ -1,0 +1,696 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+
+	"nora/cache"
+	"nora/proxy/httpx"
+)
+
+// syncBuffer collects log output written from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// waitFor polls cond for up to 10 s: generous, so slow CI machines pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+type testServer struct {
+	*Server
+	url  string
+	addr string
+	logs *syncBuffer
+	ln   *stallListener
+}
+
+// startServer serves s's routes on loopback; setup runs before Serve.
+func startServer(t *testing.T, cfg Config, setup func(s *Server)) *testServer {
+	t.Helper()
+	logs := &syncBuffer{}
+	s := NewServer(cfg, slog.New(slog.NewJSONHandler(logs, nil)), metrics.NewSet())
+	s.ready.every = 20 * time.Millisecond
+	if setup != nil {
+		setup(s)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln) }()
+	waitFor(t, "Serve", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.lns) == 1
+	})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	s.mu.Lock()
+	sl := s.lns[0]
+	s.mu.Unlock()
+	return &testServer{Server: s, url: "http://" + ln.Addr().String(), addr: ln.Addr().String(), logs: logs, ln: sl}
+}
+
+func testConfig() Config {
+	cfg := DefaultConfig()
+	cfg.Listen = "127.0.0.1:0"
+	return cfg
+}
+
+// get does one request on a fresh connection and returns status, body and
+// headers.
+func get(t *testing.T, method, url string, hdr ...string) (int, string, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := (&http.Transport{DisableKeepAlives: true}).RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b), resp.Header
+}
+
+func say(s string) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString(s) }
+}
+
+func TestRouting(t *testing.T) {
+	ts := startServer(t, testConfig(), func(s *Server) {
+		s.Handle("/v2/", "docker", say("docker"))
+		s.Handle("/v2/special/", "special", say("special"))
+		s.Handle("/npm/", "npm", say("npm"))
+		s.Handle("/", "root", say("root"))
+	})
+	f := func(path string, wantStatus int, wantBody string) {
+		t.Helper()
+		status, body, _ := get(t, "GET", ts.url+path)
+		if status != wantStatus || body != wantBody {
+			t.Fatalf("GET %s: %d %q, want %d %q", path, status, body, wantStatus, wantBody)
+		}
+	}
+	f("/v2/", 200, "docker")
+	f("/v2/library/nginx/manifests/latest", 200, "docker")
+	f("/v2/special/x", 200, "special")
+	f("/v2/specialx", 200, "docker")
+	f("/npm/react", 200, "npm")
+	f("/elsewhere", 200, "root")
+	f("/health", 200, "ok\n") // built-ins win over "/"
+
+	ts2 := startServer(t, testConfig(), func(s *Server) { s.Handle("/v2/", "docker", say("docker")) })
+	status, body, hdr := get(t, "GET", ts2.url+"/nothing")
+	if status != 404 || !strings.Contains(body, "not found") || !strings.HasPrefix(hdr.Get("Content-Type"), "text/plain") {
+		t.Fatalf("unknown path: %d %q %q", status, body, hdr.Get("Content-Type"))
+	}
+}
+
+func TestRequestID(t *testing.T) {
+	ts := startServer(t, testConfig(), func(s *Server) {
+		s.Handle("/", "x", func(ctx *fasthttp.RequestCtx) { ctx.Error("nope", 403) }) // Error resets headers
+	})
+	generated := regexp.MustCompile(`^[0-9a-f]{24}$`)
+	f := func(in string, echoed bool) {
+		t.Helper()
+		var hdr []string
+		if in != "" {
+			hdr = []string{"X-Request-Id", in}
+		}
+		_, _, h := get(t, "GET", ts.url+"/", hdr...)
+		got := h.Get("X-Request-Id")
+		if echoed && got != in || !echoed && !generated.MatchString(got) {
+			t.Fatalf("X-Request-Id %q -> %q (echo %v)", in, got, echoed)
+		}
+		if !strings.Contains(ts.logs.String(), `"request_id":"`+got+`"`) {
+			t.Fatalf("request id %q not in the access log", got)
+		}
+	}
+	f("", false)
+	f("abc-123_X.y", true)
+	f(strings.Repeat("a", 128), true)
+	f(strings.Repeat("a", 129), false)
+	f("has space", false)
+	f("quote\"", false)
+	f("semi;colon", false)
+}
+
+func TestHealthAndReady(t *testing.T) {
+	var storageOK atomic.Bool
+	var runs atomic.Int32
+	ts := startServer(t, testConfig(), func(s *Server) {
+		s.AddReadyCheck("storage", func(ctx context.Context) error {
+			runs.Add(1)
+			if !storageOK.Load() {
+				return errors.New("cannot stat data dir")
+			}
+			return nil
+		})
+	})
+	status, body, _ := get(t, "GET", ts.url+"/health")
+	if status != 200 || body != "ok\n" {
+		t.Fatalf("/health: %d %q", status, body)
+	}
+	waitFor(t, "a check run", func() bool { return runs.Load() > 0 })
+	n := runs.Load()
+	status, body, hdr := get(t, "GET", ts.url+"/ready")
+	if status != 503 || body != `{"status":"unavailable","failing":{"storage":"cannot stat data dir"}}` ||
+		hdr.Get("Content-Type") != "application/json" {
+		t.Fatalf("/ready while failing: %d %q", status, body)
+	}
+	storageOK.Store(true)
+	waitFor(t, "/ready to pass", func() bool {
+		status, _, _ := get(t, "GET", ts.url+"/ready")
+		return status == 200
+	})
+	if _, body, _ := get(t, "GET", ts.url+"/ready"); body != `{"status":"ready"}` {
+		t.Fatalf("/ready: %q", body)
+	}
+	if runs.Load()-n > 1000 {
+		t.Fatal("checks seem to run per probe")
+	}
+
+	// A check added while serving is failing until its first run.
+	ts.AddReadyCheck("upstream", func(context.Context) error { return nil })
+	if a := ts.ready.answer.Load(); a.status != 503 || !strings.Contains(string(a.body), "upstream") {
+		t.Fatalf("new check: %d %s", a.status, a.body)
+	}
+	waitFor(t, "/ready to pass again", func() bool { return ts.ready.answer.Load().status == 200 })
+}
+
+func TestMetrics(t *testing.T) {
+	ts := startServer(t, testConfig(), func(s *Server) {
+		s.Handle("/v2/", "docker", say("hello"))
+	})
+	get(t, "GET", ts.url+"/v2/")
+	get(t, "HEAD", ts.url+"/v2/")
+	get(t, "OPTIONS", ts.url+"/v2/")
+	get(t, "GET", ts.url+"/nothing")
+	_, body, _ := get(t, "GET", ts.url+"/metrics")
+	for _, want := range []string{
+		`nora_http_requests_total{format="docker",method="GET",status="2xx"} 1`,
+		`nora_http_requests_total{format="docker",method="HEAD",status="2xx"} 1`,
+		`nora_http_requests_total{format="docker",method="other",status="2xx"} 1`,
+		`nora_http_requests_total{format="none",method="GET",status="4xx"} 1`,
+		`nora_http_request_duration_seconds_bucket{format="docker",vmrange=`,
+		`nora_http_request_duration_seconds_count{format="docker"} 3`,
+		`nora_http_response_bytes_total{format="docker"} 10`, // HEAD sends no body
+		`nora_http_requests_in_flight 1`,                     // this scrape
+		`process_cpu_seconds_total`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("/metrics lacks %q:\n%s", want, body)
+		}
+	}
+}
+
+func TestHeaderTooLarge(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxHeaderBytes = 4096
+	ts := startServer(t, cfg, func(s *Server) { s.Handle("/", "x", say("x")) })
+	status, _, h := get(t, "GET", ts.url+"/", "X-Big", strings.Repeat("b", 8000))
+	if status != 431 || h.Get("X-Request-Id") == "" {
+		t.Fatalf("big header: %d, id %q", status, h.Get("X-Request-Id"))
+	}
+	if status, _, _ := get(t, "GET", ts.url+"/", "X-Small", strings.Repeat("b", 1000)); status != 200 {
+		t.Fatalf("small header: %d", status)
+	}
+	waitFor(t, "the 431 logged", func() bool { return strings.Contains(ts.logs.String(), `"status":431`) })
+}
+
+func TestAccessLog(t *testing.T) {
+	ts := startServer(t, testConfig(), func(s *Server) {
+		s.Handle("/v2/", "docker", func(ctx *fasthttp.RequestCtx) {
+			httpx.SetLogInfo(ctx, "docker.io/library/nginx", "hit")
+			httpx.ServeContent(ctx, io.NopCloser(strings.NewReader("0123456789")), 10, "")
+		})
+		s.Handle("/bare/", "bare", func(ctx *fasthttp.RequestCtx) {
+			ctx.SetBodyStream(strings.NewReader("abc"), 3)
+		})
+	})
+	get(t, "GET", ts.url+"/v2/library/nginx/blobs/sha256:x?token=s3cret&n=5&Access_Token=s3cret&pass%77ord=s3cret",
+		"Authorization", "Bearer s3cret", "Cookie", "session=s3cret", "User-Agent", "docker/27")
+	get(t, "GET", ts.url+"/bare/x")
+	var docker, bare string
+	waitFor(t, "two access lines", func() bool {
+		docker, bare = "", ""
+		for _, l := range strings.Split(ts.logs.String(), "\n") {
+			switch {
+			case strings.Contains(l, `"format":"docker"`):
+				docker = l
+			case strings.Contains(l, `"format":"bare"`):
+				bare = l
+			}
+		}
+		return docker != "" && bare != ""
+	})
+	for _, want := range []string{
+		`"msg":"request"`, `"method":"GET"`,
+		`"path":"/v2/library/nginx/blobs/sha256:x?token=REDACTED&n=5&Access_Token=REDACTED&pass%77ord=REDACTED"`,
+		`"repository":"docker.io/library/nginx"`, `"cache":"hit"`, `"status":200`, `"bytes":10`,
+		`"duration_ms":`, `"remote":"127.0.0.1:`, `"user_agent":"docker/27"`,
+	} {
+		if !strings.Contains(docker, want) {
+			t.Fatalf("access line lacks %s:\n%s", want, docker)
+		}
+	}
+	if strings.Contains(ts.logs.String(), "s3cret") {
+		t.Fatalf("a secret reached the log:\n%s", ts.logs.String())
+	}
+	if !strings.Contains(bare, `"bytes":3`) {
+		t.Fatalf("bare stream line: %s", bare)
+	}
+}
+
+func TestRedactQuery(t *testing.T) {
+	f := func(in, want string) {
+		t.Helper()
+		if got := redactQuery([]byte(in)); got != want {
+			t.Fatalf("redactQuery(%q) = %q, want %q", in, got, want)
+		}
+	}
+	f("n=5&last=abc", "n=5&last=abc")
+	f("token=x", "token=REDACTED")
+	f("a=1&access_token=x&refresh_token=y", "a=1&access_token=REDACTED&refresh_token=REDACTED")
+	f("password=x&PASSWD=y&client_secret=z", "password=REDACTED&PASSWD=REDACTED&client_secret=REDACTED")
+	f("X-Amz-Signature=x&X-Amz-Credential=y&key=z", "X-Amz-Signature=REDACTED&X-Amz-Credential=REDACTED&key=REDACTED")
+	f("tok%65n=x", "tok%65n=REDACTED")
+	f("token", "token")
+	f("ns=ghcr.io&scope=repository:a:pull", "ns=ghcr.io&scope=repository:a:pull")
+	f("&&", "&&")
+}
+
+func TestPanic(t *testing.T) {
+	ts := startServer(t, testConfig(), func(s *Server) {
+		s.Handle("/boom", "x", func(ctx *fasthttp.RequestCtx) {
+			ctx.SetBodyStream(io.NopCloser(strings.NewReader("half")), 4)
+			panic("boom")
+		})
+	})
+	status, body, h := get(t, "GET", ts.url+"/boom", "X-Request-Id", "panic-1")
+	if status != 500 || body != "internal server error\n" || h.Get("X-Request-Id") != "panic-1" {
+		t.Fatalf("panic: %d %q %q", status, body, h.Get("X-Request-Id"))
+	}
+	logs := ts.logs.String()
+	if !strings.Contains(logs, `"msg":"handler panic","request_id":"panic-1","panic":"boom"`) ||
+		!strings.Contains(logs, `"status":500`) {
+		t.Fatalf("logs:\n%s", logs)
+	}
+	if status, _, _ := get(t, "GET", ts.url+"/health"); status != 200 {
+		t.Fatal("server did not survive the panic")
+	}
+}
+
+func TestTwoServers(t *testing.T) {
+	a := startServer(t, testConfig(), func(s *Server) { s.Handle("/", "a", say("a")) })
+	b := startServer(t, testConfig(), func(s *Server) { s.Handle("/", "b", say("b")) })
+	for _, ts := range []*testServer{a, b, a} {
+		get(t, "GET", ts.url+"/x")
+	}
+	_, am, _ := get(t, "GET", a.url+"/metrics")
+	_, bm, _ := get(t, "GET", b.url+"/metrics")
+	if !strings.Contains(am, `{format="a",method="GET",status="2xx"} 2`) || strings.Contains(am, `format="b"`) ||
+		!strings.Contains(bm, `{format="b",method="GET",status="2xx"} 1`) {
+		t.Fatalf("metrics mixed up:\n%s\n%s", am, bm)
+	}
+}
+
+// slowReader yields n bytes of 'x', sleeping before each of them in chunks.
+type slowReader struct {
+	n     int
+	delay time.Duration
+}
+
+func (r *slowReader) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, io.EOF
+	}
+	time.Sleep(r.delay)
+	m := min(len(p), r.n, 1000)
+	for i := range m {
+		p[i] = 'x'
+	}
+	r.n -= m
+	return m, nil
+}
+
+func TestGracefulShutdown(t *testing.T) {
+	started := make(chan struct{}, 1)
+	ts := startServer(t, testConfig(), func(s *Server) {
+		s.Handle("/slow", "x", func(ctx *fasthttp.RequestCtx) {
+			started <- struct{}{}
+			time.Sleep(200 * time.Millisecond) // a handler still working
+			httpx.SetBodyStream(ctx, &slowReader{n: 5000, delay: 50 * time.Millisecond}, 5000)
+		})
+	})
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := http.Get(ts.url + "/slow")
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- result{resp.StatusCode, string(b), err}
+	}()
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ts.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	r := <-done
+	if r.err != nil || r.status != 200 || r.body != strings.Repeat("x", 5000) {
+		t.Fatalf("in-flight response: %d, %d bytes, %v", r.status, len(r.body), r.err)
+	}
+	if _, err := net.DialTimeout("tcp", ts.addr, time.Second); err == nil {
+		t.Fatal("still accepting after Shutdown")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.Serve(ln); !errors.Is(err, ErrServerClosed) {
+		t.Fatalf("Serve after Shutdown: %v", err)
+	}
+}
+
+// blockingReader blocks until release is closed.
+type blockingReader struct{ release chan struct{} }
+
+func (r blockingReader) Read(p []byte) (int, error) {
+	<-r.release
+	return 0, io.EOF
+}
+
+func TestShutdownDeadlineClosesConnections(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	started := make(chan struct{}, 1)
+	ts := startServer(t, testConfig(), func(s *Server) {
+		s.Handle("/stuck", "x", func(ctx *fasthttp.RequestCtx) {
+			started <- struct{}{}
+			ctx.Response.ImmediateHeaderFlush = true
+			httpx.SetBodyStream(ctx, blockingReader{release}, 100)
+		})
+	})
+	resp, err := http.Get(ts.url + "/stuck")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := ts.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown: %v, want deadline exceeded", err)
+	}
+	readErr := make(chan error, 1)
+	go func() {
+		_, err := io.ReadAll(resp.Body)
+		readErr <- err
+	}()
+	select {
+	case err := <-readErr:
+		if !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("client read: %v, want unexpected EOF", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("connection not closed after the Shutdown deadline")
+	}
+}
+
+// endless is a large generated body.
+type endless struct{ n int64 }
+
+func (r *endless) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, io.EOF
+	}
+	m := int(min(int64(len(p)), r.n))
+	clear(p[:m])
+	r.n -= int64(m)
+	return m, nil
+}
+
+func TestStallClosesConnection(t *testing.T) {
+	cfg := testConfig()
+	cfg.StallTimeout = cache.Duration(200 * time.Millisecond)
+	const size = 1 << 30
+	ts := startServer(t, cfg, func(s *Server) {
+		s.Handle("/big", "x", func(ctx *fasthttp.RequestCtx) {
+			httpx.SetBodyStream(ctx, &endless{size}, size)
+		})
+	})
+	c, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.(*net.TCPConn).SetReadBuffer(4096)
+	if _, err := io.WriteString(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	// The client never reads: once the socket buffers are full the server
+	// makes no progress and must give up after the stall timeout.
+	start := time.Now()
+	waitFor(t, "the stalled response to end", func() bool {
+		return strings.Contains(ts.logs.String(), `"path":"/big"`)
+	})
+	logs := ts.logs.String()
+	if !strings.Contains(logs, `"error":`) || !strings.Contains(logs, "timeout") {
+		t.Fatalf("stalled response logged without a timeout error:\n%s", logs)
+	}
+	t.Logf("stall detected after %v", time.Since(start))
+	waitFor(t, "the connection to be dropped", func() bool {
+		ts.ln.mu.Lock()
+		defer ts.ln.mu.Unlock()
+		return len(ts.ln.conns) == 0
+	})
+}
+
+// A slow reader that keeps reading is not a stall: a response may take far
+// longer than StallTimeout.
+func TestSlowReaderIsNotAStall(t *testing.T) {
+	cfg := testConfig()
+	cfg.StallTimeout = cache.Duration(300 * time.Millisecond)
+	const size = 8 << 20
+	ts := startServer(t, cfg, func(s *Server) {
+		s.Handle("/big", "x", func(ctx *fasthttp.RequestCtx) {
+			httpx.SetBodyStream(ctx, &endless{size}, size)
+		})
+	})
+	resp, err := http.Get(ts.url + "/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var n int64
+	buf := make([]byte, 256<<10)
+	start := time.Now()
+	for {
+		m, err := resp.Body.Read(buf)
+		n += int64(m)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", n, err)
+		}
+		time.Sleep(20 * time.Millisecond) // ~12 MB/s at most: > 0.6 s in total
+	}
+	if n != size || time.Since(start) < time.Duration(cfg.StallTimeout) {
+		t.Fatalf("read %d bytes in %v", n, time.Since(start))
+	}
+}
+
+func TestSendfile(t *testing.T) {
+	const size = 8<<20 + 123
+	data := make([]byte, size)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	path := filepath.Join(t.TempDir(), "blob")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, testConfig(), func(s *Server) {
+		s.Handle("/blob", "docker", func(ctx *fasthttp.RequestCtx) {
+			f, err := os.Open(path)
+			if err != nil {
+				ctx.Error(err.Error(), 500)
+				return
+			}
+			httpx.ServeContent(ctx, f, size, "")
+		})
+		s.Handle("/bare", "docker", func(ctx *fasthttp.RequestCtx) {
+			f, err := os.Open(path)
+			if err != nil {
+				ctx.Error(err.Error(), 500)
+				return
+			}
+			ctx.SetBodyStream(f, size)
+		})
+	})
+	f := func(path string, want []byte, hdr ...string) {
+		t.Helper()
+		before := ts.ln.fileBytes.Load()
+		_, body, _ := get(t, "GET", ts.url+path, hdr...)
+		if sha256.Sum256([]byte(body)) != sha256.Sum256(want) {
+			t.Fatalf("GET %s %v: %d bytes, wrong content", path, hdr, len(body))
+		}
+		// Up to a few KiB may go through the write buffer with the headers.
+		if sent := ts.ln.fileBytes.Load() - before; sent < int64(len(want))-16<<10 {
+			t.Fatalf("GET %s %v: %d of %d bytes by sendfile", path, hdr, sent, len(want))
+		}
+	}
+	f("/blob", data)
+	f("/blob", data[1000:5<<20], "Range", fmt.Sprintf("bytes=1000-%d", 5<<20-1))
+	f("/blob", data[size-3<<20:], "Range", "bytes=-3145728")
+	f("/bare", data)
+	waitFor(t, "access lines", func() bool {
+		return strings.Count(ts.logs.String(), fmt.Sprintf(`"bytes":%d`, size)) == 2
+	})
+}
+
+// An upload that keeps moving may take longer than ReadTimeout, which bounds
+// the headers only; a stalled one is cut after StallTimeout.
+func TestUploadBoundedByStallNotReadTimeout(t *testing.T) {
+	cfg := testConfig()
+	cfg.ReadTimeout = cache.Duration(300 * time.Millisecond)
+	cfg.StallTimeout = cache.Duration(400 * time.Millisecond)
+	ts := startServer(t, cfg, func(s *Server) {
+		s.Handle("/upload", "x", func(ctx *fasthttp.RequestCtx) {
+			n, err := io.Copy(io.Discard, ctx.RequestBodyStream())
+			if err != nil {
+				ctx.Error(err.Error(), 400)
+				return
+			}
+			ctx.SetBodyString(fmt.Sprint(n))
+		})
+	})
+	const chunks, chunk = 10, 100 << 10
+	f := func(pause time.Duration, wantOK bool) {
+		t.Helper()
+		pr, pw := io.Pipe()
+		go func() {
+			buf := make([]byte, chunk)
+			for range chunks {
+				if _, err := pw.Write(buf); err != nil {
+					return
+				}
+				time.Sleep(pause)
+			}
+			pw.Close()
+		}()
+		req, _ := http.NewRequest("PUT", ts.url+"/upload", pr)
+		req.ContentLength = chunks * chunk
+		resp, err := (&http.Transport{DisableKeepAlives: true}).RoundTrip(req)
+		ok := err == nil && resp.StatusCode == 200
+		var body []byte
+		if err == nil {
+			body, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		if ok != wantOK || ok && string(body) != fmt.Sprint(chunks*chunk) {
+			t.Fatalf("pause %v: ok=%v (%v %s), want %v", pause, ok, err, body, wantOK)
+		}
+	}
+	f(100*time.Millisecond, true) // ~1 s in total, 3x ReadTimeout
+	f(time.Second, false)         // a pause longer than StallTimeout
+}
+
+// pacedReader yields n bytes in pieces of piece bytes, pausing before each.
+type pacedReader struct {
+	n, piece int
+	pause    time.Duration
+}
+
+func (r *pacedReader) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, io.EOF
+	}
+	time.Sleep(r.pause)
+	m := min(len(p), r.n, r.piece)
+	clear(p[:m])
+	r.n -= m
+	return m, nil
+}
+
+// A source slower than StallTimeout per MiB (a fill waiting for a slow
+// upstream) with a client that keeps up is not a stall either.
+func TestSlowSourceIsNotAStall(t *testing.T) {
+	cfg := testConfig()
+	cfg.StallTimeout = cache.Duration(200 * time.Millisecond)
+	const size = 3 << 19
+	ts := startServer(t, cfg, func(s *Server) {
+		s.Handle("/fill", "x", func(ctx *fasthttp.RequestCtx) {
+			httpx.SetBodyStream(ctx, &pacedReader{n: size, piece: 64 << 10, pause: 40 * time.Millisecond}, size)
+		})
+	})
+	_, body, _ := get(t, "GET", ts.url+"/fill")
+	if len(body) != size {
+		t.Fatalf("got %d of %d bytes", len(body), size)
+	}
+}
