@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-
 	"nora/cache"
 	"nora/upstream/upstreamtest"
 )
