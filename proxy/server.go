@@ -36,7 +36,6 @@ var ErrServerClosed = errors.New("server closed")
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
-	set     *metrics.Set
 	metrics *serverMetrics
 	ready   *readiness
 	fs      *fasthttp.Server
@@ -78,7 +77,6 @@ func NewServer(cfg Config, log *slog.Logger, set *metrics.Set) *Server {
 	s := &Server{
 		cfg:     cfg,
 		log:     log,
-		set:     set,
 		metrics: newServerMetrics(set),
 		ready:   newReadiness(),
 	}

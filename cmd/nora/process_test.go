@@ -37,7 +37,7 @@ type noraProcess struct {
 
 // startProcess runs nora serve with config as a child process and waits for
 // /health.
-func startProcess(t *testing.T, config string) *noraProcess {
+func startProcess(t testing.TB, config string) *noraProcess {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "nora.toml")
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
@@ -83,7 +83,7 @@ func (p *noraProcess) kill() {
 	<-p.done
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
