@@ -2,12 +2,18 @@ package cache
 
 import (
 	"context"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"hash"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -20,6 +26,7 @@ type Source func(ctx context.Context) (body io.ReadCloser, size int64, err error
 // bytes that disagree with it.
 type Expect struct {
 	Digest digest.Digest // "" = not checked
+	SHA1   string        // hex; "" = not checked (Maven .sha1, npm shasum)
 	Size   int64         // -1 = unknown
 }
 
@@ -46,6 +53,7 @@ type fill struct {
 	written int64
 	done    bool
 	err     error
+	final   string // the committed object's key, set before done
 	waiters int
 }
 
@@ -68,9 +76,9 @@ func (f *fill) progress(n int) {
 	f.mu.Unlock()
 }
 
-func (f *fill) finish(err error) {
+func (f *fill) finish(final string, err error) {
 	f.mu.Lock()
-	f.done, f.err = true, err
+	f.done, f.err, f.final = true, err, final
 	f.changed()
 	f.mu.Unlock()
 }
@@ -80,7 +88,46 @@ func (f *fill) finish(err error) {
 // from ctx: a client that goes away does not waste the download. ctx only
 // bounds this caller's wait for the upstream's response headers.
 func (c *Cache) Fetch(ctx context.Context, key string, want Expect, src Source) (*Object, error) {
-	if obj, err := c.openCommitted(ctx, key); err == nil {
+	return c.fetch(ctx, key, false, want, src)
+}
+
+// FetchNamed is Fetch for objects known by a name (a path such as
+// "npm/lodash/-/lodash-4.17.21.tgz") rather than by their sha256: the fill
+// stores the bytes content addressed by the sha256 it computes, and a ref
+// under name points at them, so identical bytes are stored once.
+func (c *Cache) FetchNamed(ctx context.Context, name string, want Expect, src Source) (*Object, error) {
+	return c.fetch(ctx, name, true, want, src)
+}
+
+// OpenNamed opens the object a FetchNamed stored under name.
+func (c *Cache) OpenNamed(ctx context.Context, name string) (*Object, error) {
+	key, err := c.resolveName(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return c.openCommitted(ctx, key)
+}
+
+func (c *Cache) resolveName(ctx context.Context, name string) (string, error) {
+	ref, err := c.Ref(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	if ref.Digest.Validate() != nil {
+		return "", fmt.Errorf("ref %s holds no valid digest", name)
+	}
+	return BlobKey(ref.Digest), nil
+}
+
+func (c *Cache) fetch(ctx context.Context, key string, named bool, want Expect, src Source) (*Object, error) {
+	var obj *Object
+	var err error
+	if named {
+		obj, err = c.OpenNamed(ctx, key)
+	} else {
+		obj, err = c.openCommitted(ctx, key)
+	}
+	if err == nil {
 		c.countResult("hit")
 		return obj, nil
 	} else if !errors.Is(err, ErrNotFound) {
@@ -92,10 +139,10 @@ func (c *Cache) Fetch(ctx context.Context, key string, want Expect, src Source) 
 		f = &fill{notify: make(chan struct{}), size: -1}
 		c.fills[key] = f
 		c.wg.Add(1)
-		go c.runFill(key, f, want, src)
+		go c.runFill(key, named, f, want, src)
 	}
 	c.mu.Unlock()
-	obj, err := c.follow(ctx, key, f)
+	obj, err = c.follow(ctx, f)
 	if err != nil {
 		return nil, err
 	}
@@ -108,17 +155,17 @@ func (c *Cache) Fetch(ctx context.Context, key string, want Expect, src Source) 
 
 // follow waits until f's size is known, then opens a reader of the temp
 // file (or of the committed object if the fill already ended).
-func (c *Cache) follow(ctx context.Context, key string, f *fill) (*Object, error) {
+func (c *Cache) follow(ctx context.Context, f *fill) (*Object, error) {
 	for {
 		f.mu.Lock()
-		ready, done, err, ch := f.ready, f.done, f.err, f.notify
+		ready, done, err, ch, final := f.ready, f.done, f.err, f.notify, f.final
 		if err != nil {
 			f.mu.Unlock()
 			return nil, err
 		}
 		if done {
 			f.mu.Unlock()
-			obj, err := c.openCommitted(ctx, key)
+			obj, err := c.openCommitted(ctx, final)
 			if err != nil {
 				return nil, err
 			}
@@ -154,14 +201,14 @@ func (c *Cache) follow(ctx context.Context, key string, f *fill) (*Object, error
 	}
 }
 
-func (c *Cache) runFill(key string, f *fill, want Expect, src Source) {
+func (c *Cache) runFill(key string, named bool, f *fill, want Expect, src Source) {
 	defer c.wg.Done()
-	err := c.doFill(key, f, want, src)
+	final, err := c.doFill(key, named, f, want, src)
 	if err != nil && errors.Is(err, ErrVerify) {
 		c.verifyFailures.Inc()
 		c.log.Warn("fill refused", "key", key, "err", err)
 	}
-	f.finish(err)
+	f.finish(final, err)
 	c.mu.Lock()
 	delete(c.fills, key)
 	c.mu.Unlock()
@@ -170,27 +217,34 @@ func (c *Cache) runFill(key string, f *fill, want Expect, src Source) {
 	f.mu.Unlock()
 }
 
-func (c *Cache) doFill(key string, f *fill, want Expect, src Source) (err error) {
+// doFill runs one fill and returns the key the object was committed under.
+func (c *Cache) doFill(key string, named bool, f *fill, want Expect, src Source) (final string, err error) {
 	ctx := c.bg
 	// The object may have been committed between the caller's miss and the
 	// registration of this fill.
-	if _, err := c.store.Stat(ctx, key); err == nil {
-		return nil
+	if named {
+		if k, err := c.resolveName(ctx, key); err == nil {
+			if _, err := c.store.Stat(ctx, k); err == nil {
+				return k, nil
+			}
+		}
+	} else if _, err := c.store.Stat(ctx, key); err == nil {
+		return key, nil
 	}
 	body, size, err := src(ctx)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer body.Close()
 	if want.Size >= 0 {
 		if size >= 0 && size != want.Size {
-			return fmt.Errorf("cannot fill %s: upstream declares %d bytes, want %d: %w", key, size, want.Size, ErrVerify)
+			return "", fmt.Errorf("cannot fill %s: upstream declares %d bytes, want %d: %w", key, size, want.Size, ErrVerify)
 		}
 		size = want.Size
 	}
 	tmp, err := os.CreateTemp(c.tmpDir, "fill-*")
 	if err != nil {
-		return fmt.Errorf("cannot create temp file for %s: %w", key, err)
+		return "", fmt.Errorf("cannot create temp file for %s: %w", key, err)
 	}
 	defer func() {
 		tmp.Close()
@@ -200,12 +254,23 @@ func (c *Cache) doFill(key string, f *fill, want Expect, src Source) (err error)
 	}()
 	f.setReady(tmp.Name(), size)
 
+	var hashes []io.Writer
 	var verifier digest.Verifier
 	if want.Digest != "" {
 		if err := want.Digest.Validate(); err != nil {
-			return fmt.Errorf("cannot fill %s: %w", key, err)
+			return "", fmt.Errorf("cannot fill %s: %w", key, err)
 		}
 		verifier = want.Digest.Verifier()
+		hashes = append(hashes, verifier)
+	}
+	var sha1sum, sha256sum hash.Hash
+	if want.SHA1 != "" {
+		sha1sum = sha1.New()
+		hashes = append(hashes, sha1sum)
+	}
+	if named {
+		sha256sum = sha256.New()
+		hashes = append(hashes, sha256sum)
 	}
 	buf := make([]byte, 128<<10)
 	var written int64
@@ -213,13 +278,13 @@ func (c *Cache) doFill(key string, f *fill, want Expect, src Source) (err error)
 		n, rerr := body.Read(buf)
 		if n > 0 {
 			if size >= 0 && written+int64(n) > size {
-				return fmt.Errorf("cannot fill %s: upstream sent more than %d bytes: %w", key, size, ErrVerify)
+				return "", fmt.Errorf("cannot fill %s: upstream sent more than %d bytes: %w", key, size, ErrVerify)
 			}
 			if _, err := tmp.Write(buf[:n]); err != nil {
-				return fmt.Errorf("cannot write fill of %s: %w", key, err)
+				return "", fmt.Errorf("cannot write fill of %s: %w", key, err)
 			}
-			if verifier != nil {
-				verifier.Write(buf[:n])
+			for _, h := range hashes {
+				h.Write(buf[:n])
 			}
 			written += int64(n)
 			c.fillBytes.Add(n)
@@ -229,20 +294,37 @@ func (c *Cache) doFill(key string, f *fill, want Expect, src Source) (err error)
 			break
 		}
 		if rerr != nil {
-			return fmt.Errorf("cannot fill %s: upstream read failed after %d bytes: %w", key, written, rerr)
+			return "", fmt.Errorf("cannot fill %s: upstream read failed after %d bytes: %w", key, written, rerr)
 		}
 	}
 	if size >= 0 && written != size {
-		return fmt.Errorf("cannot fill %s: upstream ended after %d of %d bytes: %w", key, written, size, io.ErrUnexpectedEOF)
+		return "", fmt.Errorf("cannot fill %s: upstream ended after %d of %d bytes: %w", key, written, size, io.ErrUnexpectedEOF)
 	}
 	if verifier != nil && !verifier.Verified() {
-		return fmt.Errorf("cannot fill %s: digest mismatch: %w", key, ErrVerify)
+		return "", fmt.Errorf("cannot fill %s: digest mismatch: %w", key, ErrVerify)
 	}
-	if err := c.commitFile(ctx, tmp, key); err != nil {
-		return err
+	if sha1sum != nil && !strings.EqualFold(hex.EncodeToString(sha1sum.Sum(nil)), want.SHA1) {
+		return "", fmt.Errorf("cannot fill %s: sha1 mismatch: %w", key, ErrVerify)
 	}
-	c.index.Added(key, written)
-	return nil
+	final = key
+	if named {
+		d := digest.NewDigest(digest.SHA256, sha256sum)
+		final = BlobKey(d)
+		defer func() {
+			if err == nil {
+				err = c.PutRef(ctx, key, Ref{Digest: d, Size: written, FetchedAt: time.Now()})
+			}
+		}()
+		if _, err := c.store.Stat(ctx, final); err == nil {
+			os.Remove(tmp.Name()) // the same bytes are already stored
+			return final, nil
+		}
+	}
+	if err := c.commitFile(ctx, tmp, final); err != nil {
+		return "", err
+	}
+	c.index.Added(final, written)
+	return final, nil
 }
 
 // commitFile makes the finished temp file the object under key, by rename

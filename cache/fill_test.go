@@ -3,6 +3,8 @@ package cache_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
@@ -83,7 +85,14 @@ func randomBytes(n int) []byte {
 }
 
 func fetchAll(c *cache.Cache, key string, want cache.Expect, src cache.Source) ([]byte, string, error) {
-	obj, err := c.Fetch(context.Background(), key, want, src)
+	return readObject(c.Fetch(context.Background(), key, want, src))
+}
+
+func fetchNamedAll(c *cache.Cache, name string, want cache.Expect, src cache.Source) ([]byte, string, error) {
+	return readObject(c.FetchNamed(context.Background(), name, want, src))
+}
+
+func readObject(obj *cache.Object, err error) ([]byte, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
@@ -176,5 +185,37 @@ func TestFillDetachedFromCaller(t *testing.T) {
 	}
 	if src.opens.Load() != 1 {
 		t.Fatal("fill restarted")
+	}
+}
+
+func TestFetchNamed(t *testing.T) {
+	c := newCache(t)
+	data := randomBytes(300 << 10)
+	src := &slowSource{data: data, corruptAt: -1, dieAt: -1}
+	sum := sha1.Sum(data)
+	want := cache.Expect{SHA1: hex.EncodeToString(sum[:]), Size: -1}
+	for _, name := range []string{"npm/a/-/a-1.tgz", "maven/x/a-1.jar", "npm/a/-/a-1.tgz"} {
+		got, _, err := fetchNamedAll(c, name, want, src.open)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s: %d bytes, %v", name, len(got), err)
+		}
+	}
+	if n := src.opens.Load(); n != 2 {
+		t.Fatalf("upstream opened %d times for two names, want 2", n)
+	}
+	obj, err := c.OpenNamed(context.Background(), "maven/x/a-1.jar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj.Body.Close()
+	if _, err := c.Stat(context.Background(), cache.BlobKey(digest.FromBytes(data))); err != nil {
+		t.Fatalf("named object not content addressed by sha256: %v", err)
+	}
+	bad := &slowSource{data: data, corruptAt: 7, dieAt: -1}
+	if _, _, err := fetchNamedAll(c, "npm/b/-/b-1.tgz", want, bad.open); !errors.Is(err, cache.ErrVerify) {
+		t.Fatalf("sha1 mismatch: %v", err)
+	}
+	if _, err := c.OpenNamed(context.Background(), "npm/b/-/b-1.tgz"); !errors.Is(err, cache.ErrNotFound) {
+		t.Fatalf("refused object has a name: %v", err)
 	}
 }

@@ -35,8 +35,32 @@ func (r *Registry) Do(ctx context.Context, method, repo, path string, hdr http.H
 	u.RawQuery = query
 	target := u.String()
 	what := strings.TrimPrefix(strings.TrimPrefix(repo+"/"+p, "/"), "/")
-	scope := scopeFor(method, repo)
+	return r.roundTrip(ctx, method, target, what, scopeFor(method, repo), hdr)
+}
 
+// DoURL is Do for the package formats (npm, PyPI, Maven, cargo): target is
+// an absolute http(s) URL, or a path relative to the upstream's base URL.
+// Credentials go only to the base's origin, as with Do.
+func (r *Registry) DoURL(ctx context.Context, method, target string, hdr http.Header) (*http.Response, error) {
+	u, err := r.base.Parse(target)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return nil, fmt.Errorf("cannot %s %q from %s: invalid URL", method, target, r.name)
+	}
+	if !strings.HasPrefix(target, "http://") && !strings.HasPrefix(target, "https://") {
+		// A relative path extends the base path, never replaces it.
+		u = r.base.JoinPath(strings.TrimPrefix(target, "/"))
+		if p, q, ok := strings.Cut(target, "?"); ok {
+			u = r.base.JoinPath(strings.TrimPrefix(p, "/"))
+			u.RawQuery = q
+		}
+	}
+	return r.roundTrip(ctx, method, u.String(), u.Path, "", hdr)
+}
+
+// BaseURL is the upstream's base URL.
+func (r *Registry) BaseURL() string { return r.base.String() }
+
+func (r *Registry) roundTrip(ctx context.Context, method, target, what, scope string, hdr http.Header) (*http.Response, error) {
 	for attempt := 0; ; attempt++ {
 		trial, ok := r.breaker.allow()
 		if !ok {
