@@ -9,10 +9,16 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
 
 	"nora/cache"
 	"nora/cache/disk"
+	"nora/proxy/cargo"
 	"nora/proxy/docker"
+	"nora/proxy/maven"
+	"nora/proxy/npm"
+	"nora/proxy/pull"
+	"nora/proxy/pypi"
 	"nora/upstream"
 )
 
@@ -21,6 +27,10 @@ type AppConfig struct {
 	Server  Config
 	Storage cache.Config
 	Docker  docker.Config
+	Npm     npm.Config
+	PyPI    pypi.Config
+	Maven   maven.Config
+	Cargo   cargo.Config
 	// Upstream tunes the upstream client; it is not in the TOML file. The
 	// zero value means upstream.DefaultConfig().
 	Upstream *upstream.Config
@@ -34,6 +44,7 @@ type App struct {
 	srv    *Server
 	cache  *cache.Cache
 	docker *docker.Handler
+	docs   *pull.Docs
 }
 
 // drainTimeout bounds how long Serve waits for open responses on shutdown.
@@ -64,16 +75,38 @@ func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 		c.Close()
 		return nil, err
 	}
-	srv := NewServer(cfg.Server, log, set)
-	srv.Handle("/v2", "docker", dh.Serve)
-	srv.AddReadyCheck("storage", c.Ready)
-	ln, err := net.Listen("tcp", cfg.Server.Listen)
-	if err != nil {
-		dh.Close()
-		c.Close()
-		return nil, fmt.Errorf("cannot listen on %s: %w", cfg.Server.Listen, err)
+	app := &App{log: log, cache: c, docker: dh}
+	fail := func(err error) (*App, error) {
+		app.close()
+		return nil, err
 	}
-	return &App{log: log, ln: ln, srv: srv, cache: c, docker: dh}, nil
+	if app.docs, err = pull.NewDocs(c, log); err != nil {
+		return fail(err)
+	}
+	deps := pull.Deps{Cache: c, Client: client, Docs: app.docs, Log: log, Stall: cfg.Storage.StallTimeout.D(), PublicURL: cfg.Server.PublicURL}
+	app.srv = NewServer(cfg.Server, log, set)
+	app.srv.Handle("/v2", "docker", dh.Serve)
+	formats := []struct {
+		prefix, name string
+		build        func() (fasthttp.RequestHandler, error)
+	}{
+		{"/npm/", "npm", func() (fasthttp.RequestHandler, error) { h, err := npm.New(cfg.Npm, deps); return serveOf(h, err) }},
+		{"/simple/", "pypi", func() (fasthttp.RequestHandler, error) { h, err := pypi.New(cfg.PyPI, deps); return serveOf(h, err) }},
+		{"/maven2/", "maven", func() (fasthttp.RequestHandler, error) { h, err := maven.New(cfg.Maven, deps); return serveOf(h, err) }},
+		{"/cargo/", "cargo", func() (fasthttp.RequestHandler, error) { h, err := cargo.New(cfg.Cargo, deps); return serveOf(h, err) }},
+	}
+	for _, f := range formats {
+		h, err := f.build()
+		if err != nil {
+			return fail(fmt.Errorf("cannot set up %s: %w", f.name, err))
+		}
+		app.srv.Handle(f.prefix, f.name, h)
+	}
+	app.srv.AddReadyCheck("storage", c.Ready)
+	if app.ln, err = net.Listen("tcp", cfg.Server.Listen); err != nil {
+		return fail(fmt.Errorf("cannot listen on %s: %w", cfg.Server.Listen, err))
+	}
+	return app, nil
 }
 
 // Addr is the address the server listens on.
@@ -95,12 +128,28 @@ func (a *App) Serve(ctx context.Context) error {
 			err = serr
 		}
 	}
-	a.docker.Close()
-	if cerr := a.cache.Close(); err == nil {
+	if cerr := a.close(); err == nil {
 		err = cerr
 	}
 	if errors.Is(err, net.ErrClosed) {
 		err = nil
 	}
 	return err
+}
+
+// close releases what NewApp built, in reverse order.
+func (a *App) close() error {
+	if a.docs != nil {
+		a.docs.Close()
+	}
+	a.docker.Close()
+	return a.cache.Close()
+}
+
+// serveOf adapts a format handler's constructor result.
+func serveOf[H interface{ Serve(*fasthttp.RequestCtx) }](h H, err error) (fasthttp.RequestHandler, error) {
+	if err != nil {
+		return nil, err
+	}
+	return h.Serve, nil
 }

@@ -1,0 +1,30 @@
+package maven
+
+import (
+	"time"
+
+	"nora/cache"
+)
+
+// Config is the [maven] section.
+type Config struct {
+	// Upstreams are tried in order; the first that has an artifact wins.
+	Upstreams []UpstreamConfig `toml:"upstreams"`
+	// TTL applies to maven-metadata.xml (and SNAPSHOT files); release
+	// artifacts never expire.
+	TTL         cache.Duration `toml:"ttl"`
+	NegativeTTL cache.Duration `toml:"negative_ttl"`
+	Offline     bool           `toml:"offline"`
+}
+
+// UpstreamConfig is one [[maven.upstreams]] entry.
+type UpstreamConfig struct {
+	URL      string `toml:"url"`
+	Username string `toml:"username"`
+	Password string `toml:"password"`
+}
+
+// DefaultConfig returns the [maven] defaults.
+func DefaultConfig() Config {
+	return Config{TTL: cache.Duration(5 * time.Minute), NegativeTTL: cache.Duration(time.Minute)}
+}

@@ -1,0 +1,189 @@
+package pull
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"golang.org/x/sync/singleflight"
+
+	"nora/cache"
+	"nora/upstream"
+)
+
+// Docs fetches mutable documents (packuments, simple pages, index files,
+// maven-metadata.xml) with one freshness rule for every format.
+type Docs struct {
+	cache *cache.Cache
+	neg   *cache.Negative
+	group singleflight.Group
+	log   *slog.Logger
+}
+
+// NewDocs builds the document fetcher on c.
+func NewDocs(c *cache.Cache, log *slog.Logger) (*Docs, error) {
+	neg, err := cache.NewNegative(100_000)
+	if err != nil {
+		return nil, err
+	}
+	return &Docs{cache: c, neg: neg, log: log}, nil
+}
+
+// Close releases the negative cache.
+func (d *Docs) Close() { d.neg.Close() }
+
+// DocRequest says where a document lives and how it may be cached.
+type DocRequest struct {
+	Key         string // ref key, "refs/npm/<name>/packument"
+	Upstream    *upstream.Registry
+	URL         string // absolute, or relative to the upstream's base
+	Header      http.Header
+	TTL         time.Duration
+	NegativeTTL time.Duration
+	Offline     bool
+	MaxBytes    int64
+	// Check, if set, refuses a body before it is cached (a parse check).
+	Check func([]byte) error
+}
+
+// Doc is a document ready to serve.
+type Doc struct {
+	Body        []byte
+	ContentType string
+	ETag        string // upstream validator (also a fine client validator)
+	Digest      digest.Digest
+	FetchedAt   time.Time
+	Stale       bool   // upstream was down: X-Nora-Stale
+	Result      string // "hit", "miss" or "stale"
+}
+
+// Get returns the document: the cached copy while fresh, else a conditional
+// revalidation (If-None-Match / If-Modified-Since), else a fetch; the stale
+// copy when upstream is down or rate limiting; a remembered 404 for
+// NegativeTTL.
+func (d *Docs) Get(ctx context.Context, r DocRequest) (*Doc, error) {
+	ref, err := d.cache.Ref(ctx, r.Key)
+	have := err == nil
+	if err != nil && !errors.Is(err, cache.ErrNotFound) {
+		d.log.Warn("cannot read ref", "key", r.Key, "err", err)
+	}
+	if have {
+		if ref.Fresh(r.TTL, time.Now()) || r.Offline {
+			doc, err := d.load(ctx, ref, !ref.Fresh(r.TTL, time.Now()))
+			if err == nil {
+				return doc, nil
+			}
+			have = false // body lost: fetch again
+		}
+	}
+	if !have {
+		if r.Offline {
+			return nil, errOffline
+		}
+		if d.neg.Missing(r.Key) {
+			d.cache.CountResult("negative")
+			return nil, &Error{Kind: KindNotFound, Msg: "not found upstream (remembered)"}
+		}
+	}
+	v, err, _ := d.group.Do(r.Key, func() (any, error) {
+		bg, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		doc, err := d.refresh(bg, r, ref, have)
+		if err != nil && have && down(err) {
+			return d.load(bg, ref, true)
+		}
+		return doc, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	doc := *v.(*Doc) // each caller gets its own copy of the header fields
+	return &doc, nil
+}
+
+func (d *Docs) load(ctx context.Context, ref cache.Ref, stale bool) (*Doc, error) {
+	obj, err := d.cache.Open(ctx, cache.BlobKey(ref.Digest))
+	if err != nil {
+		return nil, err
+	}
+	defer obj.Body.Close()
+	body, err := io.ReadAll(obj.Body)
+	if err != nil {
+		return nil, err
+	}
+	doc := &Doc{Body: body, ContentType: ref.MediaType, ETag: ref.ETag, Digest: ref.Digest, FetchedAt: ref.FetchedAt, Stale: stale, Result: "hit"}
+	if stale {
+		doc.Result = "stale"
+	}
+	d.cache.CountResult(doc.Result)
+	return doc, nil
+}
+
+func (d *Docs) refresh(ctx context.Context, r DocRequest, old cache.Ref, have bool) (*Doc, error) {
+	hdr := r.Header.Clone()
+	if hdr == nil {
+		hdr = http.Header{}
+	}
+	if have {
+		if old.ETag != "" {
+			hdr.Set("If-None-Match", old.ETag)
+		}
+		if old.LastModified != "" {
+			hdr.Set("If-Modified-Since", old.LastModified)
+		}
+	}
+	resp, err := r.Upstream.DoURL(ctx, http.MethodGet, r.URL, hdr)
+	if err != nil {
+		return nil, unavailable(r.URL, err)
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotModified && have:
+		old.FetchedAt = time.Now()
+		if err := d.cache.PutRef(ctx, r.Key, old); err != nil {
+			d.log.Warn("cannot update ref", "key", r.Key, "err", err)
+		}
+		return d.load(ctx, old, false)
+	case resp.StatusCode != http.StatusOK:
+		err := statusError(r.URL, resp.StatusCode, resp.Header.Get("Retry-After"))
+		if KindOf(err) == KindNotFound {
+			d.neg.Remember(r.Key, r.NegativeTTL)
+		}
+		return nil, err
+	}
+	max := r.MaxBytes
+	if max <= 0 {
+		max = 32 << 20
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	if err != nil {
+		return nil, unavailable(r.URL, err)
+	}
+	if int64(len(body)) > max {
+		return nil, &Error{Kind: KindInvalid, Msg: "upstream document is larger than the cap"}
+	}
+	if r.Check != nil {
+		if err := r.Check(body); err != nil {
+			return nil, &Error{Kind: KindInvalid, Msg: "upstream sent an invalid document: " + err.Error()}
+		}
+	}
+	dg := digest.FromBytes(body)
+	if err := d.cache.PutBlob(ctx, dg, body); err != nil {
+		return nil, err
+	}
+	ref := cache.Ref{
+		Digest: dg, MediaType: resp.Header.Get("Content-Type"), Size: int64(len(body)), FetchedAt: time.Now(),
+		ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified"),
+	}
+	if err := d.cache.PutRef(ctx, r.Key, ref); err != nil {
+		return nil, err
+	}
+	d.neg.Forget(r.Key)
+	d.cache.CountResult("miss")
+	return &Doc{Body: bytes.Clone(body), ContentType: ref.MediaType, ETag: ref.ETag, Digest: dg, FetchedAt: ref.FetchedAt, Result: "miss"}, nil
+}
