@@ -1,23 +1,197 @@
+// Package cargo serves cargo's sparse registry protocol under /cargo/ as a
+// pull-through cache of one upstream sparse index (index files, its
+// config.json) and the download host its config.json names.
 package cargo
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
 	"github.com/valyala/fasthttp"
 
+	"nora/proxy/httpx"
 	"nora/proxy/pull"
+	"nora/upstream"
 )
 
-// Handler serves the cargo protocol.
+// Cache keys. Crate names never start with "_", so "_upstream" cannot
+// collide with anything a request names.
+const (
+	keyConfig = "refs/cargo/_upstream/config.json"
+	keyIndex  = "refs/cargo/index/"  // + lowercased name
+	keyCrates = "refs/cargo/crates/" // + lowercased name + "/" + version
+)
+
+// Handler serves /cargo/.
 type Handler struct {
-	cfg  Config
-	deps pull.Deps
+	cfg         Config
+	deps        pull.Deps
+	index       *upstream.Registry // nil: no upstream configured
+	indexOrigin string
+
+	mu       sync.Mutex
+	dl       *upstream.Registry // the download host the upstream's dl names
+	dlOrigin string
 }
 
-// New builds the handler.
+var errNoUpstream = &pull.Error{Kind: pull.KindNotFound, Msg: "no cargo upstream is configured"}
+
+// New builds the handler. An empty cfg.Index means no upstream: every
+// crate is unknown.
 func New(cfg Config, deps pull.Deps) (*Handler, error) {
-	return &Handler{cfg: cfg, deps: deps}, nil
+	h := &Handler{cfg: cfg, deps: deps}
+	if cfg.Index == "" {
+		return h, nil
+	}
+	reg, err := deps.Client.Registry(upstream.RegistryOptions{Name: "cargo", URL: cfg.Index})
+	if err != nil {
+		return nil, fmt.Errorf("cannot set up the cargo upstream: %w", err)
+	}
+	u, _ := url.Parse(reg.BaseURL())
+	h.index, h.indexOrigin = reg, origin(u)
+	return h, nil
 }
 
-// Serve answers one request.
+// Serve answers one request below /cargo/.
 func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
-	ctx.Error("not implemented yet", fasthttp.StatusNotImplemented)
+	rest, _ := strings.CutPrefix(string(ctx.Path()), "/cargo/")
+	if !ctx.IsGet() && !ctx.IsHead() {
+		cargoError(ctx, fasthttp.StatusMethodNotAllowed, "this registry is a read-only pull-through cache")
+		ctx.Response.Header.Set(fasthttp.HeaderAllow, "GET, HEAD")
+		return
+	}
+	switch {
+	case rest == "index/config.json":
+		h.config(ctx)
+	case strings.HasPrefix(rest, "index/"):
+		name, ok := parseIndexPath(strings.TrimPrefix(rest, "index/"))
+		if !ok {
+			cargoError(ctx, fasthttp.StatusNotFound, "not a sparse index path")
+			return
+		}
+		h.indexFile(ctx, name)
+	case strings.HasPrefix(rest, "api/v1/crates/"):
+		name, vers, ok := parseDownloadPath(strings.TrimPrefix(rest, "api/v1/crates/"))
+		if !ok {
+			cargoError(ctx, fasthttp.StatusNotFound, "not a crate download path")
+			return
+		}
+		h.download(ctx, strings.ToLower(name), vers)
+	default:
+		cargoError(ctx, fasthttp.StatusNotFound, "not found")
+	}
+}
+
+// config implements GET /cargo/index/config.json: downloads come to nora.
+func (h *Handler) config(ctx *fasthttp.RequestCtx) {
+	base := pull.BaseURL(ctx, h.deps.PublicURL)
+	b, _ := json.Marshal(registryConfig{DL: base + "/cargo/api/v1/crates", API: base + "/cargo"})
+	ctx.SetContentType("application/json")
+	ctx.SetBody(b)
+}
+
+// indexFile implements GET /cargo/index/<prefix>/<name>. name is
+// lowercased and valid.
+func (h *Handler) indexFile(ctx *fasthttp.RequestCtx, name string) {
+	httpx.SetLogInfo(ctx, name, "")
+	// A hosted crate will be answered here, before any upstream lookup.
+	doc, err := h.indexDoc(ctx, name, h.cfg.TTL.D())
+	if err != nil {
+		h.fail(ctx, name, err)
+		return
+	}
+	httpx.SetLogInfo(ctx, name, doc.Result)
+	// Our own validator, from the bytes we serve: cargo sends it back as
+	// If-None-Match and a 304 spares it the file.
+	etag := `"` + doc.Digest.Encoded() + `"`
+	ctx.Response.Header.Set(fasthttp.HeaderETag, etag)
+	if doc.Stale {
+		ctx.Response.Header.Set("X-Nora-Stale", "1")
+	}
+	if etagMatches(ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch), etag) {
+		ctx.SetStatusCode(fasthttp.StatusNotModified)
+		return
+	}
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetBody(doc.Body)
+}
+
+// indexDoc returns name's index file under the freshness rule, with ttl.
+func (h *Handler) indexDoc(ctx context.Context, name string, ttl time.Duration) (*pull.Doc, error) {
+	if h.index == nil {
+		return nil, errNoUpstream
+	}
+	return h.deps.Docs.Get(ctx, pull.DocRequest{
+		Key:         keyIndex + name,
+		Upstream:    h.index,
+		URL:         indexPath(name),
+		TTL:         ttl,
+		NegativeTTL: h.cfg.NegativeTTL.D(),
+		Offline:     h.cfg.Offline,
+		MaxBytes:    maxIndexBytes,
+		Check:       checkIndex(name),
+	})
+}
+
+// registryConfig returns the upstream index's config.json, which names its
+// download host.
+func (h *Handler) registryConfig(ctx context.Context) (registryConfig, error) {
+	doc, err := h.deps.Docs.Get(ctx, pull.DocRequest{
+		Key:         keyConfig,
+		Upstream:    h.index,
+		URL:         "config.json",
+		TTL:         h.cfg.TTL.D(),
+		NegativeTTL: h.cfg.NegativeTTL.D(),
+		Offline:     h.cfg.Offline,
+		MaxBytes:    maxConfigBytes,
+		Check:       func(b []byte) error { _, err := parseRegistryConfig(b); return err },
+	})
+	if err != nil {
+		if pull.KindOf(err) == pull.KindNotFound {
+			err = &pull.Error{Kind: pull.KindInvalid, Msg: "the upstream index has no config.json"}
+		}
+		return registryConfig{}, err
+	}
+	return parseRegistryConfig(doc.Body)
+}
+
+// dlRegistry is the upstream client for a download URL: the index's own
+// for its origin (or a relative dl), else one for the download host, so
+// that host's failures neither open the index's breaker nor receive its
+// credentials.
+func (h *Handler) dlRegistry(target string) (*upstream.Registry, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, &pull.Error{Kind: pull.KindInvalid, Msg: "the upstream's dl does not give a URL"}
+	}
+	if !u.IsAbs() {
+		return h.index, nil
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return nil, &pull.Error{Kind: pull.KindInvalid, Msg: "the upstream's dl is not an http(s) URL"}
+	}
+	o := origin(u)
+	if o == h.indexOrigin {
+		return h.index, nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.dl != nil && h.dlOrigin == o {
+		return h.dl, nil
+	}
+	reg, err := h.deps.Client.Registry(upstream.RegistryOptions{Name: "cargo-dl", URL: o})
+	if err != nil {
+		return nil, &pull.Error{Kind: pull.KindInvalid, Msg: "the upstream's dl host is unusable: " + err.Error()}
+	}
+	h.dl, h.dlOrigin = reg, o
+	return reg, nil
+}
+
+func origin(u *url.URL) string {
+	return strings.ToLower(u.Scheme + "://" + u.Host)
 }

@@ -1,0 +1,60 @@
+package cargo
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+
+	"github.com/valyala/fasthttp"
+
+	"nora/cache"
+	"nora/proxy/pull"
+)
+
+type errorDetail struct {
+	Detail string `json:"detail"`
+}
+
+// cargoError writes cargo's registry error shape,
+// {"errors":[{"detail":"..."}]}; cargo shows the detail to the user.
+func cargoError(ctx *fasthttp.RequestCtx, status int, detail string) {
+	ctx.Response.Reset()
+	ctx.SetStatusCode(status)
+	b, _ := json.Marshal(struct {
+		Errors []errorDetail `json:"errors"`
+	}{[]errorDetail{{detail}}})
+	ctx.SetContentType("application/json")
+	ctx.SetBody(b)
+}
+
+// fail translates an error of the data path into the wire shape: a real
+// upstream 404 stays 404 (cargo reads it as "no such crate"), an outage is
+// 503, a rate limit 429 with Retry-After, bad upstream bytes 502.
+func (h *Handler) fail(ctx *fasthttp.RequestCtx, crate string, err error) {
+	detail := err.Error()
+	var pe *pull.Error
+	switch {
+	case errors.Is(err, cache.ErrVerify):
+		detail = "upstream sent a .crate that does not match the index checksum; nothing was cached"
+	case !errors.As(err, &pe) && pull.KindOf(err) == pull.KindUnavailable:
+		h.deps.Log.Warn("cargo request failed", "crate", crate, "err", err)
+		detail = "cannot fetch from upstream"
+	}
+	cargoError(ctx, pull.Status(err), detail)
+	pull.SetRetryAfter(ctx, err)
+}
+
+// etagMatches reports whether an If-None-Match header names etag (weak
+// comparison, as RFC 9110 asks for If-None-Match).
+func etagMatches(header []byte, etag string) bool {
+	want := []byte(etag)
+	for len(header) > 0 {
+		var tag []byte
+		tag, header, _ = bytes.Cut(header, []byte(","))
+		tag = bytes.TrimSpace(tag)
+		if string(tag) == "*" || bytes.Equal(bytes.TrimPrefix(tag, []byte("W/")), want) {
+			return true
+		}
+	}
+	return false
+}
