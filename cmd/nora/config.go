@@ -15,21 +15,31 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
+	"nora/auth"
 	"nora/cache"
 	"nora/proxy"
+	"nora/proxy/cargo"
 	"nora/proxy/docker"
+	"nora/proxy/maven"
+	"nora/proxy/npm"
+	"nora/proxy/pypi"
 )
 
 // fileConfig is the shape of nora.toml (DESIGN 3.2), composed from the
-// packages' own Config structs. The sections of later issues (npm, pypi,
-// maven, cargo, auth, retention, tenants, gc) are added here as fields when
-// their packages exist; until then they are unknown sections, an error.
+// packages' own Config structs. The sections of later issues (retention,
+// tenants, gc) are added here as fields when their packages exist; until
+// then they are unknown sections, an error.
 // A new field is picked up by the decoder, the environment overrides and the
 // value-type check without further code; add its checks to validate.
 type fileConfig struct {
 	Server  proxy.Config  `toml:"server"`
 	Storage cache.Config  `toml:"storage"`
 	Docker  docker.Config `toml:"docker"`
+	Npm     npm.Config    `toml:"npm"`
+	PyPI    pypi.Config   `toml:"pypi"`
+	Maven   maven.Config  `toml:"maven"`
+	Cargo   cargo.Config  `toml:"cargo"`
+	Auth    auth.Config   `toml:"auth"`
 }
 
 func defaultFileConfig() fileConfig {
@@ -37,11 +47,19 @@ func defaultFileConfig() fileConfig {
 		Server:  proxy.DefaultConfig(),
 		Storage: cache.DefaultConfig(),
 		Docker:  docker.DefaultConfig(),
+		Npm:     npm.DefaultConfig(),
+		PyPI:    pypi.DefaultConfig(),
+		Maven:   maven.DefaultConfig(),
+		Cargo:   cargo.DefaultConfig(),
+		Auth:    auth.DefaultConfig(),
 	}
 }
 
 func (c fileConfig) app() proxy.AppConfig {
-	return proxy.AppConfig{Server: c.Server, Storage: c.Storage, Docker: c.Docker}
+	return proxy.AppConfig{
+		Server: c.Server, Storage: c.Storage, Docker: c.Docker,
+		Npm: c.Npm, PyPI: c.PyPI, Maven: c.Maven, Cargo: c.Cargo, Auth: &c.Auth,
+	}
 }
 
 // systemConfigPath is read when --config is not given, if it exists.
@@ -242,6 +260,23 @@ func validate(c *fileConfig) []fieldError {
 		if (u.Username == "") != (u.Password == "") {
 			bad(key("username"), "username and password go together")
 		}
+	}
+	optionalURL := func(key, v string) {
+		if v != "" {
+			if err := checkHTTPURL(v); err != nil {
+				bad(key, "%v", err)
+			}
+		}
+	}
+	optionalURL("npm.upstream", c.Npm.Upstream)
+	optionalURL("pypi.upstream", c.PyPI.Upstream)
+	optionalURL("cargo.index", c.Cargo.Index)
+	for i, u := range c.Maven.Upstreams {
+		key := fmt.Sprintf("maven.upstreams[%d].url", i)
+		if u.URL == "" {
+			bad(key, "required")
+		}
+		optionalURL(key, u.URL)
 	}
 	return errs
 }

@@ -26,8 +26,8 @@ func TestConfigErrors(t *testing.T) {
 	// unknown keys and sections, all of them, with their lines
 	f("[server]\nlisten = \"127.0.0.1:0\"\n\n[storage]\nsizee = 1\n",
 		`nora.toml:5: unknown key "storage.sizee"`)
-	f("[storage.s3]\nbuckit = \"b\"\n[npm]\nttl = \"5m\"\n",
-		"nora.toml:2: unknown key \"storage.s3.buckit\"\nnora.toml:3: unknown section \"npm\"")
+	f("[storage.s3]\nbuckit = \"b\"\n[retention]\nttl = \"5m\"\n",
+		"nora.toml:2: unknown key \"storage.s3.buckit\"\nnora.toml:3: unknown section \"retention\"")
 	f(upstream+upstream+"bogus = 1\n", `nora.toml:7: unknown key "docker.upstreams[1].bogus"`)
 
 	// values that do not parse: line and key
@@ -157,13 +157,13 @@ func TestEnvKeys(t *testing.T) {
 			t.Errorf("%s sets nothing", name)
 		}
 	}
-	if !slices.Equal(fixed, [][2]string{{"NORA_DOCKER_UPSTREAMS", "docker.upstreams"}}) {
+	if !slices.Equal(fixed, [][2]string{{"NORA_DOCKER_UPSTREAMS", "docker.upstreams"}, {"NORA_MAVEN_UPSTREAMS", "maven.upstreams"}}) {
 		t.Errorf("not settable from the environment: %v", fixed)
 	}
 }
 
 // The embedded default parses, validates, documents every key and changes
-// none of the packages' defaults: it only adds the docker upstream.
+// none of the packages' defaults: it only adds the public upstreams.
 func TestEmbeddedDefault(t *testing.T) {
 	cfg, err := parseConfig(embeddedName, defaultTOML, nil)
 	if err != nil {
@@ -172,7 +172,11 @@ func TestEmbeddedDefault(t *testing.T) {
 	if len(cfg.Docker.Upstreams) != 1 || cfg.Docker.Upstreams[0].Realm == "" {
 		t.Errorf("docker upstreams: %+v", cfg.Docker.Upstreams)
 	}
-	cfg.Docker.Upstreams = nil
+	if cfg.Npm.Upstream == "" || cfg.PyPI.Upstream == "" || cfg.Cargo.Index == "" || len(cfg.Maven.Upstreams) != 1 {
+		t.Errorf("package upstreams missing: %+v %+v %+v %+v", cfg.Npm, cfg.PyPI, cfg.Cargo, cfg.Maven)
+	}
+	cfg.Docker.Upstreams, cfg.Maven.Upstreams = nil, nil
+	cfg.Npm.Upstream, cfg.PyPI.Upstream, cfg.Cargo.Index = "", "", ""
 	if want := defaultFileConfig(); !reflect.DeepEqual(cfg, want) {
 		t.Errorf("default.toml differs from the packages' defaults:\n%+v\nwant:\n%+v", cfg, want)
 	}
