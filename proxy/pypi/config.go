@@ -8,14 +8,22 @@ import (
 
 // Config is the [pypi] section.
 type Config struct {
-	// Upstream is the simple index root ("https://<index>/simple/").
+	// Upstream is the simple index root ("https://<index>/simple/"). Empty:
+	// no upstream, only what is cached is served.
 	Upstream    string         `toml:"upstream"`
 	TTL         cache.Duration `toml:"ttl"`
 	NegativeTTL cache.Duration `toml:"negative_ttl"`
 	Offline     bool           `toml:"offline"`
+	// MaxPageSize caps one upstream project page (the largest PyPI pages,
+	// JSON, are a few MB).
+	MaxPageSize cache.Size `toml:"max_page_size"`
 }
 
 // DefaultConfig returns the [pypi] defaults.
 func DefaultConfig() Config {
-	return Config{TTL: cache.Duration(5 * time.Minute), NegativeTTL: cache.Duration(time.Minute)}
+	return Config{
+		TTL:         cache.Duration(5 * time.Minute),
+		NegativeTTL: cache.Duration(time.Minute),
+		MaxPageSize: 32 << 20,
+	}
 }

@@ -1,23 +1,267 @@
+// Package pypi serves the Python simple repository API (/simple/, PEP 503
+// HTML and PEP 691 JSON) as a pull-through cache of one upstream index.
+//
+// One upstream document per project is cached, fetched preferring JSON;
+// both representations are rendered from it, with file links rewritten to
+// nora. Files are fetched from wherever the page points (a separate files
+// host, usually) and verified against the page's sha256 before commit.
 package pypi
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
 	"github.com/valyala/fasthttp"
 
+	"nora/cache"
+	"nora/proxy/httpx"
 	"nora/proxy/pull"
+	"nora/upstream"
 )
 
-// Handler serves the pypi protocol.
+// upstreamAccept asks for JSON first so that the cached document carries
+// everything (PEP 700 sizes, versions); HTML-only indexes still answer.
+var upstreamAccept = http.Header{"Accept": {typeJSON + ", " + typeHTMLv1 + ";q=0.2, " + typeHTML + ";q=0.1"}}
+
+// Memory for parsed pages and rendered views, each.
+const memoBytes = 32 << 20
+
+// Handler serves /simple/.
 type Handler struct {
-	cfg  Config
-	deps pull.Deps
+	cfg     Config
+	deps    pull.Deps
+	up      *upstream.Registry // nil: no upstream configured
+	root    string             // upstream simple root, ending in "/"
+	offline bool
+	pages   *memo[*page] // doc digest + project -> parsed page
+	views   *memo[view]  // doc digest + project + base + format -> rendered page
 }
 
-// New builds the handler.
+// view is a rendered page.
+type view struct {
+	body []byte
+	etag string
+}
+
+// New builds the handler. An empty cfg.Upstream serves only what is cached.
 func New(cfg Config, deps pull.Deps) (*Handler, error) {
-	return &Handler{cfg: cfg, deps: deps}, nil
+	h := &Handler{cfg: cfg, deps: deps, offline: cfg.Offline, pages: newMemo[*page](memoBytes), views: newMemo[view](memoBytes)}
+	if cfg.MaxPageSize <= 0 {
+		h.cfg.MaxPageSize = DefaultConfig().MaxPageSize
+	}
+	if cfg.Upstream == "" {
+		h.offline = true
+		return h, nil
+	}
+	u, err := url.Parse(cfg.Upstream)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("pypi upstream %q must be an http(s) URL of a simple index root", cfg.Upstream)
+	}
+	h.root = strings.TrimSuffix(u.String(), "/") + "/"
+	if h.up, err = deps.Client.Registry(upstream.RegistryOptions{Name: "pypi", URL: h.root}); err != nil {
+		return nil, fmt.Errorf("cannot set up pypi upstream: %w", err)
+	}
+	return h, nil
 }
 
-// Serve answers one request.
+// Serve implements GET and HEAD of /simple/, /simple/<project>/ and
+// /simple/<project>/<file>.
 func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
-	ctx.Error("not implemented yet", fasthttp.StatusNotImplemented)
+	if !ctx.IsGet() && !ctx.IsHead() {
+		ctx.Response.Header.Set("Allow", "GET, HEAD")
+		plainError(ctx, fasthttp.StatusMethodNotAllowed, "this index is a read-only pull-through cache")
+		return
+	}
+	rest, ok := strings.CutPrefix(string(ctx.Path()), "/simple/")
+	if !ok {
+		plainError(ctx, fasthttp.StatusNotFound, "not found")
+		return
+	}
+	if rest == "" {
+		h.serveRoot(ctx)
+		return
+	}
+	project, tail, slash := strings.Cut(rest, "/")
+	switch {
+	case !validProject(project):
+		plainError(ctx, fasthttp.StatusNotFound, "invalid project name")
+		return
+	case strings.Contains(tail, "/"):
+		plainError(ctx, fasthttp.StatusNotFound, "not found")
+		return
+	case tail != "" && !validFilename(tail):
+		plainError(ctx, fasthttp.StatusNotFound, "invalid file name")
+		return
+	}
+	norm := normalize(project)
+	if norm != project || !slash {
+		// PEP 503: the normalized URL is the one true URL of a project.
+		loc := pull.BaseURL(ctx, h.deps.PublicURL) + "/simple/" + norm + "/" + escapeSegment(tail)
+		ctx.Response.Header.Set("Location", loc)
+		plainError(ctx, fasthttp.StatusMovedPermanently, "moved to "+loc)
+		return
+	}
+	httpx.SetLogInfo(ctx, norm, "")
+	// Hosted projects (DESIGN 2.4) are to be answered here, before any
+	// upstream lookup, for pages and files alike.
+	if tail == "" {
+		h.servePage(ctx, norm)
+		return
+	}
+	h.serveFile(ctx, norm, tail)
+}
+
+// serveRoot answers /simple/ with a valid, empty project list. pip and uv
+// never read the root; PyPI's is tens of MB (every project there is),
+// which an edge box would hold in memory to convert between HTML and JSON
+// and keep in its cache for nobody. Listing only what happens to be cached
+// would mislead more than an empty page.
+func (h *Handler) serveRoot(ctx *fasthttp.RequestCtx) {
+	f, _ := negotiate(string(ctx.Request.Header.Peek("Accept")))
+	httpx.SetLogInfo(ctx, "", "")
+	ctx.Response.Header.Set("Vary", "Accept")
+	ctx.SetContentType(contentTypes[f])
+	if f == formatJSON {
+		ctx.SetBodyString(`{"meta":{"api-version":"1.0"},"projects":[]}` + "\n")
+		return
+	}
+	ctx.SetBodyString("<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"1.0\">\n" +
+		"    <title>Simple index</title>\n  </head>\n  <body>\n  </body>\n</html>\n")
+}
+
+// servePage implements GET /simple/<project>/ in the representation the
+// client's Accept asks for.
+func (h *Handler) servePage(ctx *fasthttp.RequestCtx, project string) {
+	f, _ := negotiate(string(ctx.Request.Header.Peek("Accept")))
+	p, doc, err := h.loadPage(ctx, project)
+	if err != nil {
+		h.fail(ctx, "project "+project, err)
+		return
+	}
+	httpx.SetLogInfo(ctx, project, doc.Result)
+	v := h.render(p, doc, project, pull.BaseURL(ctx, h.deps.PublicURL), f)
+	hdr := &ctx.Response.Header
+	if doc.Stale {
+		hdr.Set("X-Nora-Stale", "1")
+	}
+	hdr.Set("Vary", "Accept")
+	hdr.Set("ETag", v.etag)
+	hdr.SetContentType(contentTypes[f])
+	if inm := ctx.Request.Header.Peek("If-None-Match"); len(inm) > 0 && etagMatches(string(inm), v.etag) {
+		ctx.SetStatusCode(fasthttp.StatusNotModified)
+		return
+	}
+	ctx.SetBody(v.body)
+}
+
+// loadPage returns the project's page: cached while fresh, else
+// revalidated or fetched (pull.Docs: serve-stale, negative cache).
+func (h *Handler) loadPage(ctx context.Context, project string) (*page, *pull.Doc, error) {
+	pageURL := h.root + project + "/"
+	doc, err := h.deps.Docs.Get(ctx, pull.DocRequest{
+		Key:         pageKey(project),
+		Upstream:    h.up,
+		URL:         pageURL,
+		Header:      upstreamAccept,
+		TTL:         h.cfg.TTL.D(),
+		NegativeTTL: h.cfg.NegativeTTL.D(),
+		Offline:     h.offline,
+		MaxBytes:    int64(h.cfg.MaxPageSize),
+		Check: func(b []byte) error {
+			u, err := url.Parse(pageURL)
+			if err == nil {
+				_, err = parsePage(b, u)
+			}
+			return err
+		},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	key := string(doc.Digest) + " " + project
+	if p, ok := h.pages.get(key); ok {
+		return p, doc, nil
+	}
+	u, err := url.Parse(pageURL)
+	if err != nil { // h.offline without upstream: relative links resolve against nothing
+		u = &url.URL{}
+	}
+	p, err := parsePage(doc.Body, u)
+	if err != nil {
+		return nil, nil, &pull.Error{Kind: pull.KindInvalid, Msg: "cached page of " + project + " cannot be read: " + err.Error()}
+	}
+	h.pages.put(key, p, 2*int64(len(doc.Body))+512)
+	return p, doc, nil
+}
+
+// render returns the page in format f with links under base, from memory
+// when this exact view was rendered before.
+func (h *Handler) render(p *page, doc *pull.Doc, project, base string, f format) view {
+	key := string(doc.Digest) + " " + project + " " + strconv.Itoa(int(f)) + " " + base
+	if v, ok := h.views.get(key); ok {
+		return v
+	}
+	var body []byte
+	if f == formatJSON {
+		body = renderJSON(p, base, project)
+	} else {
+		body = renderHTML(p, base, project)
+	}
+	sum := sha256.Sum256(body)
+	v := view{body: body, etag: `"` + hex.EncodeToString(sum[:16]) + `"`}
+	h.views.put(key, v, int64(len(body)+len(key)))
+	return v
+}
+
+// etagMatches implements If-None-Match's weak comparison against one tag.
+func etagMatches(header, etag string) bool {
+	for t := range strings.SplitSeq(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == "*" || t == etag {
+			return true
+		}
+	}
+	return false
+}
+
+// fail writes err, a failure to get what ("project demo", "demo-1.0.whl"),
+// as a plain-text error with the status of its kind. An upstream outage is
+// 503, never 404: pip remembers 404s. The detail goes to the log, not to
+// the client.
+func (h *Handler) fail(ctx *fasthttp.RequestCtx, what string, err error) {
+	var msg string
+	switch pull.KindOf(err) {
+	case pull.KindNotFound:
+		msg = what + " not found upstream"
+	case pull.KindRateLimited:
+		msg = "upstream rate limit reached; retry later"
+	case pull.KindDenied:
+		msg = "upstream refused access to " + what
+	case pull.KindInvalid:
+		msg = "upstream sent an unusable " + what
+		if errors.Is(err, cache.ErrVerify) {
+			msg = "upstream sent " + what + " with content that does not match its declared hash; nothing was cached"
+		}
+		h.deps.Log.Warn("pypi upstream sent unusable content", "path", string(ctx.Path()), "err", err)
+	default:
+		msg = "upstream unreachable and " + what + " was never cached"
+		h.deps.Log.Debug("pypi upstream unavailable", "path", string(ctx.Path()), "err", err)
+	}
+	plainError(ctx, pull.Status(err), msg)
+	pull.SetRetryAfter(ctx, err)
+}
+
+// plainError writes PyPI's error shape: a status and a line of text.
+func plainError(ctx *fasthttp.RequestCtx, status int, msg string) {
+	ctx.Response.ResetBody()
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetBodyString(strconv.Itoa(status) + " " + fasthttp.StatusMessage(status) + ": " + msg + "\n")
 }

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what the PyPI tests need on Debian 12 (as root): Debian's python3
+# with setuptools and wheel, which build the test fixtures (a wheel and an
+# sdist per project), and pip, the client the end-to-end tests drive. The
+# tests run /usr/bin/python3 (proxy/pypi/pypitest.Python), never a python
+# found on PATH. Idempotent.
+set -euo pipefail
+
+pkgs=(
+	python3
+	python3-pip
+	python3-setuptools
+	python3-wheel
+)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+/usr/bin/python3 -c 'import setuptools, wheel'
+/usr/bin/python3 -m pip --version >/dev/null

@@ -1,0 +1,108 @@
+package pypi
+
+import (
+	"strings"
+)
+
+// maxNameLen bounds project names; PyPI's longest are well under it.
+const maxNameLen = 200
+
+// validProject reports whether name is a project name as PEP 508 allows:
+// ASCII letters and digits, with ".", "_" and "-" inside.
+func validProject(name string) bool {
+	if name == "" || len(name) > maxNameLen {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case isAlnum(c):
+		case c == '.' || c == '_' || c == '-':
+			if i == 0 || i == len(name)-1 {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+// normalize is PEP 503's name normalization: lower case, every run of
+// "-", "_" and "." one "-". name must be valid.
+func normalize(name string) string {
+	var b strings.Builder
+	b.Grow(len(name))
+	sep := false
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c == '-' || c == '_' || c == '.' {
+			sep = true
+			continue
+		}
+		if sep {
+			b.WriteByte('-')
+			sep = false
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// maxFilenameLen is the usual file system limit for one name.
+const maxFilenameLen = 255
+
+// validFilename reports whether name can be a distribution file (or its
+// .metadata) served under /simple/<project>/ and stored in a cache key:
+// printable ASCII without path separators or URL delimiters, not starting
+// with a dot.
+func validFilename(name string) bool {
+	if name == "" || len(name) > maxFilenameLen || name[0] == '.' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`/\"<>?#%`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// escapeSegment percent-encodes everything but RFC 3986 unreserved
+// characters, so "+" in a local version leaves as "%2B" as PyPI writes it.
+func escapeSegment(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if isAlnum(c) || c == '-' || c == '.' || c == '_' || c == '~' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
+}
+
+// Cache keys. Normalized project names are [a-z0-9-]+, so segments that
+// start with "_" cannot collide with a project.
+func pageKey(project string) string { return "refs/pypi/" + project + "/_page" }
+
+func fileKey(project, filename string) string {
+	return "refs/pypi/" + project + "/_files/" + filename
+}
+
+func metadataKey(project, filename string) string {
+	return "refs/pypi/" + project + "/_metadata/" + filename
+}
