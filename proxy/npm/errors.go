@@ -1,0 +1,50 @@
+package npm
+
+import (
+	"encoding/json"
+
+	"github.com/valyala/fasthttp"
+
+	"nora/proxy/pull"
+)
+
+// npmError writes npm's error shape, {"error":"..."}. HEAD gets the status
+// and headers only.
+func npmError(ctx *fasthttp.RequestCtx, status int, msg string) {
+	ctx.Response.Reset()
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	b, _ := json.Marshal(struct {
+		Error string `json:"error"`
+	}{msg})
+	if ctx.IsHead() {
+		ctx.Response.Header.SetContentLength(len(b))
+		ctx.Response.SkipBody = true
+		return
+	}
+	ctx.SetBody(b)
+}
+
+// pullError translates a failure of the data path into npm's wire shape.
+func (h *Handler) pullError(ctx *fasthttp.RequestCtx, err error, what string) {
+	status := pull.Status(err)
+	var msg string
+	switch pull.KindOf(err) {
+	case pull.KindNotFound:
+		msg = what + " not found"
+	case pull.KindRateLimited:
+		msg = "the upstream registry is rate limiting; retry later"
+	case pull.KindDenied:
+		msg = "the upstream registry refused access to " + what
+	case pull.KindInvalid:
+		msg = "the upstream registry sent an invalid " + what + "; nothing was cached"
+	default:
+		msg = what + " is not cached and the upstream registry is unreachable"
+		h.deps.Log.Debug("npm upstream unavailable", "what", what, "err", err)
+	}
+	if status == fasthttp.StatusBadGateway {
+		h.deps.Log.Warn("npm upstream sent invalid content", "what", what, "err", err)
+	}
+	npmError(ctx, status, msg)
+	pull.SetRetryAfter(ctx, err)
+}
