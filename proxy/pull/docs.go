@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/dgraph-io/ristretto/v2"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sync/singleflight"
 
@@ -23,7 +24,18 @@ type Docs struct {
 	neg   *cache.Negative
 	group singleflight.Group
 	log   *slog.Logger
+	// hot keeps recently served documents in memory, bounded by bytes, so
+	// a warm GET within the TTL costs no disk read.
+	hot *ristretto.Cache[string, *hotDoc]
 }
+
+type hotDoc struct {
+	ref  cache.Ref
+	body []byte
+}
+
+// hotBytes bounds the in-memory documents (an edge box is small).
+const hotBytes = 32 << 20
 
 // NewDocs builds the document fetcher on c.
 func NewDocs(c *cache.Cache, log *slog.Logger) (*Docs, error) {
@@ -31,11 +43,23 @@ func NewDocs(c *cache.Cache, log *slog.Logger) (*Docs, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Docs{cache: c, neg: neg, log: log}, nil
+	hot, err := ristretto.NewCache(&ristretto.Config[string, *hotDoc]{NumCounters: 100_000, MaxCost: hotBytes, BufferItems: 64})
+	if err != nil {
+		neg.Close()
+		return nil, err
+	}
+	return &Docs{cache: c, neg: neg, log: log, hot: hot}, nil
 }
 
-// Close releases the negative cache.
-func (d *Docs) Close() { d.neg.Close() }
+// Close releases the memory caches.
+func (d *Docs) Close() {
+	d.neg.Close()
+	d.hot.Close()
+}
+
+func (d *Docs) remember(key string, ref cache.Ref, body []byte) {
+	d.hot.Set(key, &hotDoc{ref: ref, body: body}, int64(len(body))+256)
+}
 
 // DocRequest says where a document lives and how it may be cached.
 type DocRequest struct {
@@ -62,11 +86,20 @@ type Doc struct {
 	Result      string // "hit", "miss" or "stale"
 }
 
+// Body is shared with the in-memory cache: callers must not modify it.
+func newDoc(ref cache.Ref, body []byte, stale bool, result string) *Doc {
+	return &Doc{Body: body, ContentType: ref.MediaType, ETag: ref.ETag, Digest: ref.Digest, FetchedAt: ref.FetchedAt, Stale: stale, Result: result}
+}
+
 // Get returns the document: the cached copy while fresh, else a conditional
 // revalidation (If-None-Match / If-Modified-Since), else a fetch; the stale
 // copy when upstream is down or rate limiting; a remembered 404 for
 // NegativeTTL.
 func (d *Docs) Get(ctx context.Context, r DocRequest) (*Doc, error) {
+	if h, ok := d.hot.Get(r.Key); ok && h.ref.Fresh(r.TTL, time.Now()) {
+		d.cache.CountResult("hit")
+		return newDoc(h.ref, h.body, false, "hit"), nil
+	}
 	ref, err := d.cache.Ref(ctx, r.Key)
 	have := err == nil
 	if err != nil && !errors.Is(err, cache.ErrNotFound) {
@@ -74,7 +107,7 @@ func (d *Docs) Get(ctx context.Context, r DocRequest) (*Doc, error) {
 	}
 	if have {
 		if ref.Fresh(r.TTL, time.Now()) || r.Offline {
-			doc, err := d.load(ctx, ref, !ref.Fresh(r.TTL, time.Now()))
+			doc, err := d.load(ctx, r.Key, ref, !ref.Fresh(r.TTL, time.Now()))
 			if err == nil {
 				return doc, nil
 			}
@@ -94,8 +127,10 @@ func (d *Docs) Get(ctx context.Context, r DocRequest) (*Doc, error) {
 		bg, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		doc, err := d.refresh(bg, r, ref, have)
-		if err != nil && have && down(err) {
-			return d.load(bg, ref, true)
+		// An outage, a rate limit or a garbage 200 (a captive portal):
+		// the copy we have beats no answer.
+		if err != nil && have && (down(err) || KindOf(err) == KindInvalid) {
+			return d.load(bg, r.Key, ref, true)
 		}
 		return doc, err
 	})
@@ -106,22 +141,35 @@ func (d *Docs) Get(ctx context.Context, r DocRequest) (*Doc, error) {
 	return &doc, nil
 }
 
-func (d *Docs) load(ctx context.Context, ref cache.Ref, stale bool) (*Doc, error) {
-	obj, err := d.cache.Open(ctx, cache.BlobKey(ref.Digest))
-	if err != nil {
-		return nil, err
+func (d *Docs) load(ctx context.Context, key string, ref cache.Ref, stale bool) (*Doc, error) {
+	var body []byte
+	if h, ok := d.hot.Get(key); ok && h.ref.Digest == ref.Digest {
+		body = h.body
+	} else {
+		obj, err := d.cache.Open(ctx, cache.BlobKey(ref.Digest))
+		if err != nil {
+			return nil, err
+		}
+		defer obj.Body.Close()
+		body = make([]byte, 0, max(obj.Size, 0)+1)
+		if body, err = readAllInto(body, obj.Body); err != nil {
+			return nil, err
+		}
 	}
-	defer obj.Body.Close()
-	body, err := io.ReadAll(obj.Body)
-	if err != nil {
-		return nil, err
-	}
-	doc := &Doc{Body: body, ContentType: ref.MediaType, ETag: ref.ETag, Digest: ref.Digest, FetchedAt: ref.FetchedAt, Stale: stale, Result: "hit"}
+	d.remember(key, ref, body)
+	result := "hit"
 	if stale {
-		doc.Result = "stale"
+		result = "stale"
 	}
-	d.cache.CountResult(doc.Result)
-	return doc, nil
+	d.cache.CountResult(result)
+	return newDoc(ref, body, stale, result), nil
+}
+
+// readAllInto reads r to EOF into b's spare capacity (grown if needed).
+func readAllInto(b []byte, r io.Reader) ([]byte, error) {
+	buf := bytes.NewBuffer(b)
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
 }
 
 func (d *Docs) refresh(ctx context.Context, r DocRequest, old cache.Ref, have bool) (*Doc, error) {
@@ -148,7 +196,7 @@ func (d *Docs) refresh(ctx context.Context, r DocRequest, old cache.Ref, have bo
 		if err := d.cache.PutRef(ctx, r.Key, old); err != nil {
 			d.log.Warn("cannot update ref", "key", r.Key, "err", err)
 		}
-		return d.load(ctx, old, false)
+		return d.load(ctx, r.Key, old, false)
 	case resp.StatusCode != http.StatusOK:
 		err := statusError(r.URL, resp.StatusCode, resp.Header.Get("Retry-After"))
 		if KindOf(err) == KindNotFound {
@@ -184,6 +232,7 @@ func (d *Docs) refresh(ctx context.Context, r DocRequest, old cache.Ref, have bo
 		return nil, err
 	}
 	d.neg.Forget(r.Key)
+	d.remember(r.Key, ref, body)
 	d.cache.CountResult("miss")
-	return &Doc{Body: bytes.Clone(body), ContentType: ref.MediaType, ETag: ref.ETag, Digest: dg, FetchedAt: ref.FetchedAt, Result: "miss"}, nil
+	return newDoc(ref, body, false, "miss"), nil
 }
