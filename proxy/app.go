@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 
+	"nora/auth"
 	"nora/cache"
 	"nora/cache/disk"
+	"nora/hosted/oci"
 	"nora/proxy/cargo"
 	"nora/proxy/docker"
 	"nora/proxy/maven"
@@ -31,9 +34,16 @@ type AppConfig struct {
 	PyPI    pypi.Config
 	Maven   maven.Config
 	Cargo   cargo.Config
+	// Auth is the [auth] section. nil means auth.DefaultConfig()
+	// (anonymous reads, no writes): a zero auth.Config would turn anonymous
+	// reads off for every caller that does not set it.
+	Auth *auth.Config
 	// Upstream tunes the upstream client; it is not in the TOML file. The
 	// zero value means upstream.DefaultConfig().
 	Upstream *upstream.Config
+	// HostedOCI tunes the hosted OCI registry (upload sessions); it is not
+	// in the TOML file. nil means oci.DefaultConfig().
+	HostedOCI *oci.Config
 }
 
 // App is the whole nora object graph: store, upstream clients, format
@@ -43,6 +53,8 @@ type App struct {
 	ln     net.Listener
 	srv    *Server
 	cache  *cache.Cache
+	auth   *auth.Local
+	hosted *oci.Registry
 	docker *docker.Handler
 	docs   *pull.Docs
 }
@@ -70,16 +82,30 @@ func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 		upCfg = *cfg.Upstream
 	}
 	client := upstream.NewClient(upCfg, log, set)
-	dh, err := docker.New(cfg.Docker, c, client, log, cfg.Storage.StallTimeout.D())
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	app := &App{log: log, cache: c, docker: dh}
+	app := &App{log: log, cache: c}
 	fail := func(err error) (*App, error) {
 		app.close()
 		return nil, err
 	}
+	authCfg := auth.DefaultConfig()
+	if cfg.Auth != nil {
+		authCfg = *cfg.Auth
+	}
+	if app.auth, err = auth.New(authCfg); err != nil {
+		return fail(err)
+	}
+	hostedCfg := oci.DefaultConfig()
+	if cfg.HostedOCI != nil {
+		hostedCfg = *cfg.HostedOCI
+	}
+	if app.hosted, err = oci.Open(filepath.Join(cfg.Storage.Path, "hosted.db"), c, hostedCfg, log); err != nil {
+		return fail(err)
+	}
+	if app.docker, err = docker.New(cfg.Docker, docker.Deps{Cache: c, Client: client, Hosted: app.hosted,
+		Auth: app.auth, Log: log, Stall: cfg.Storage.StallTimeout.D()}); err != nil {
+		return fail(err)
+	}
+	dh := app.docker
 	if app.docs, err = pull.NewDocs(c, log); err != nil {
 		return fail(err)
 	}
@@ -142,8 +168,20 @@ func (a *App) close() error {
 	if a.docs != nil {
 		a.docs.Close()
 	}
-	a.docker.Close()
-	return a.cache.Close()
+	if a.docker != nil {
+		a.docker.Close()
+	}
+	var err error
+	if a.hosted != nil {
+		err = a.hosted.Close()
+	}
+	if a.auth != nil {
+		a.auth.Close()
+	}
+	if cerr := a.cache.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // serveOf adapts a format handler's constructor result.

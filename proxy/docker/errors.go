@@ -9,31 +9,43 @@ import (
 
 // OCI distribution error codes, with the status each is sent with.
 const (
-	codeNameInvalid     = "NAME_INVALID"
-	codeNameUnknown     = "NAME_UNKNOWN"
-	codeManifestUnknown = "MANIFEST_UNKNOWN"
-	codeManifestInvalid = "MANIFEST_INVALID"
-	codeBlobUnknown     = "BLOB_UNKNOWN"
-	codeDigestInvalid   = "DIGEST_INVALID"
-	codeUnsupported     = "UNSUPPORTED"
-	codeTooManyRequests = "TOOMANYREQUESTS"
-	codeUnauthorized    = "UNAUTHORIZED"
-	codeUnavailable     = "UNAVAILABLE"
-	codeUnknown         = "UNKNOWN"
+	codeNameInvalid         = "NAME_INVALID"
+	codeNameUnknown         = "NAME_UNKNOWN"
+	codeManifestUnknown     = "MANIFEST_UNKNOWN"
+	codeManifestInvalid     = "MANIFEST_INVALID"
+	codeManifestBlobUnknown = "MANIFEST_BLOB_UNKNOWN"
+	codeBlobUnknown         = "BLOB_UNKNOWN"
+	codeBlobUploadUnknown   = "BLOB_UPLOAD_UNKNOWN"
+	codeBlobUploadInvalid   = "BLOB_UPLOAD_INVALID"
+	codeDigestInvalid       = "DIGEST_INVALID"
+	codeSizeInvalid         = "SIZE_INVALID"
+	codeTagInvalid          = "TAG_INVALID"
+	codeUnsupported         = "UNSUPPORTED"
+	codeTooManyRequests     = "TOOMANYREQUESTS"
+	codeUnauthorized        = "UNAUTHORIZED"
+	codeDenied              = "DENIED"
+	codeUnavailable         = "UNAVAILABLE"
+	codeUnknown             = "UNKNOWN"
 )
 
 var codeStatus = map[string]int{
-	codeNameInvalid:     fasthttp.StatusBadRequest,
-	codeNameUnknown:     fasthttp.StatusNotFound,
-	codeManifestUnknown: fasthttp.StatusNotFound,
-	codeManifestInvalid: fasthttp.StatusBadRequest,
-	codeBlobUnknown:     fasthttp.StatusNotFound,
-	codeDigestInvalid:   fasthttp.StatusBadRequest,
-	codeUnsupported:     fasthttp.StatusMethodNotAllowed,
-	codeTooManyRequests: fasthttp.StatusTooManyRequests,
-	codeUnauthorized:    fasthttp.StatusUnauthorized,
-	codeUnavailable:     fasthttp.StatusServiceUnavailable,
-	codeUnknown:         fasthttp.StatusBadGateway,
+	codeNameInvalid:         fasthttp.StatusBadRequest,
+	codeNameUnknown:         fasthttp.StatusNotFound,
+	codeManifestUnknown:     fasthttp.StatusNotFound,
+	codeManifestInvalid:     fasthttp.StatusBadRequest,
+	codeManifestBlobUnknown: fasthttp.StatusBadRequest,
+	codeBlobUnknown:         fasthttp.StatusNotFound,
+	codeBlobUploadUnknown:   fasthttp.StatusNotFound,
+	codeBlobUploadInvalid:   fasthttp.StatusBadRequest,
+	codeDigestInvalid:       fasthttp.StatusBadRequest,
+	codeSizeInvalid:         fasthttp.StatusBadRequest,
+	codeTagInvalid:          fasthttp.StatusBadRequest,
+	codeUnsupported:         fasthttp.StatusMethodNotAllowed,
+	codeTooManyRequests:     fasthttp.StatusTooManyRequests,
+	codeUnauthorized:        fasthttp.StatusUnauthorized,
+	codeDenied:              fasthttp.StatusForbidden,
+	codeUnavailable:         fasthttp.StatusServiceUnavailable,
+	codeUnknown:             fasthttp.StatusBadGateway,
 }
 
 type wireError struct {
@@ -48,6 +60,12 @@ func ociError(ctx *fasthttp.RequestCtx, code, message string) {
 	if !ok {
 		status = fasthttp.StatusInternalServerError
 	}
+	ociErrorStatus(ctx, status, code, message)
+}
+
+// ociErrorStatus is ociError with a status other than the code's usual one
+// (413 for a manifest too large, 416 for a chunk out of order).
+func ociErrorStatus(ctx *fasthttp.RequestCtx, status int, code, message string) {
 	ctx.Response.Reset()
 	ctx.SetStatusCode(status)
 	ctx.Response.Header.Set("Docker-Distribution-API-Version", "registry/2.0")

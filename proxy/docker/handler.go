@@ -1,5 +1,14 @@
-// Package docker serves the OCI distribution API (/v2/) as a pull-through
-// cache of one or more upstream registries.
+// Package docker serves the OCI distribution API (/v2/): a pull-through
+// cache of one or more upstream registries, and the hosted repositories
+// local CI pushes to (state in nora/hosted/oci).
+//
+// Precedence (DESIGN 2.4): a repository name that exists hosted is served
+// only from hosted state and never looked up upstream. The first push that
+// stores something under a name (a blob, a mount or a manifest) makes the
+// name hosted, even if it was proxied until then: from that moment on pulls
+// of that name see only what was pushed. Hosted names are the names clients
+// send ("app" and "library/app" are two repositories). Requests that carry
+// containerd's ?ns= name an upstream explicitly and are always proxied.
 package docker
 
 import (
@@ -12,7 +21,9 @@ import (
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sync/singleflight"
 
+	"nora/auth"
 	"nora/cache"
+	"nora/hosted/oci"
 	"nora/proxy/httpx"
 	"nora/upstream"
 )
@@ -26,6 +37,8 @@ type upstreamRepo struct {
 type Handler struct {
 	cfg       Config
 	cache     *cache.Cache
+	hosted    *oci.Registry // nil: no hosted repositories, writes refused
+	auth      auth.Authorizer
 	upstreams []*upstreamRepo // the first is the default
 	byName    map[string]*upstreamRepo
 	neg       *cache.Negative
@@ -34,13 +47,33 @@ type Handler struct {
 	stall     time.Duration
 }
 
-// New builds the handler. stall bounds an upstream body that moves no byte.
-func New(cfg Config, c *cache.Cache, client *upstream.Client, log *slog.Logger, stall time.Duration) (*Handler, error) {
+// Deps are what the handler is built on.
+type Deps struct {
+	Cache  *cache.Cache
+	Client *upstream.Client
+	// Hosted holds the pushed repositories; nil makes the handler a
+	// read-only pull-through cache.
+	Hosted *oci.Registry
+	// Auth decides who may pull, push and delete; nil allows anonymous
+	// reads and no writes.
+	Auth auth.Authorizer
+	Log  *slog.Logger
+	// Stall bounds an upstream body that moves no byte.
+	Stall time.Duration
+}
+
+// New builds the handler.
+func New(cfg Config, d Deps) (*Handler, error) {
 	neg, err := cache.NewNegative(100_000)
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{cfg: cfg, cache: c, byName: map[string]*upstreamRepo{}, neg: neg, log: log, stall: stall}
+	h := &Handler{cfg: cfg, cache: d.Cache, hosted: d.Hosted, auth: d.Auth, byName: map[string]*upstreamRepo{},
+		neg: neg, log: d.Log, stall: d.Stall}
+	if h.auth == nil {
+		h.auth = anonymous{}
+	}
+	client := d.Client
 	for _, u := range cfg.Upstreams {
 		if u.Name == "" || h.byName[u.Name] != nil {
 			return nil, fmt.Errorf("docker upstream names must be set and unique (%q)", u.Name)
@@ -65,13 +98,21 @@ func (h *Handler) Close() { h.neg.Close() }
 func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Header.Set("Docker-Distribution-API-Version", "registry/2.0")
 	path := string(ctx.Path())
-	if !ctx.IsGet() && !ctx.IsHead() {
-		ociError(ctx, codeUnsupported, "this registry is a read-only pull-through cache")
+	action, ok := actionOf(ctx)
+	if !ok {
+		ociError(ctx, codeUnsupported, "method not supported")
 		return
 	}
 	if path == "/v2/" || path == "/v2" {
-		ctx.SetContentType("application/json")
-		ctx.SetBodyString("{}")
+		if action != auth.Pull {
+			ociError(ctx, codeUnsupported, "method not supported")
+			return
+		}
+		h.ping(ctx)
+		return
+	}
+	if path == "/v2/_catalog" {
+		h.catalog(ctx, action)
 		return
 	}
 	req, err := parsePath(path)
@@ -83,7 +124,64 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 		ociError(ctx, codeNameInvalid, "invalid repository name")
 		return
 	}
-	rt, ok := h.resolve(req.name, string(ctx.QueryArgs().Peek("ns")))
+	if req.kind == "uploads" {
+		// Every request of an upload session, its status and its cancel
+		// included, is part of a push by the session's owner.
+		action = auth.Push
+	}
+	id, ok := h.authorize(ctx, action, req.name)
+	if !ok {
+		return
+	}
+	ns := string(ctx.QueryArgs().Peek("ns"))
+	if action != auth.Pull {
+		h.write(ctx, req, action, id)
+		return
+	}
+	if ns == "" && h.hosted != nil && h.hosted.Exists(req.name) {
+		h.serveHosted(ctx, req)
+		return
+	}
+	h.serveProxied(ctx, req, ns)
+}
+
+// write routes pushes and deletes, which only ever touch hosted state.
+func (h *Handler) write(ctx *fasthttp.RequestCtx, req request, action auth.Action, id *auth.Identity) {
+	if h.hosted == nil {
+		ociError(ctx, codeUnsupported, "this registry is a read-only pull-through cache")
+		return
+	}
+	httpx.SetLogInfo(ctx, req.name, "hosted")
+	owner := ""
+	if id != nil {
+		owner = id.Name
+	}
+	switch {
+	case req.kind == "uploads":
+		h.upload(ctx, req, owner, id)
+	case req.kind == "manifests" && ctx.IsPut():
+		h.putManifest(ctx, req)
+	case action == auth.Delete && (req.kind == "manifests" || req.kind == "blobs"):
+		h.delete(ctx, req)
+	default:
+		ociError(ctx, codeUnsupported, "method not supported for this path")
+	}
+}
+
+// serveProxied answers reads of names that are not hosted, from the cache
+// and the upstreams.
+func (h *Handler) serveProxied(ctx *fasthttp.RequestCtx, req request, ns string) {
+	if req.kind == "referrers" {
+		// Referrers are not fetched from upstreams (yet): a proxied
+		// subject has none here.
+		if _, err := parseDigest(req.ref); err != nil {
+			ociError(ctx, codeDigestInvalid, "invalid digest")
+			return
+		}
+		h.serveReferrers(ctx, nil)
+		return
+	}
+	rt, ok := h.resolve(req.name, ns)
 	if !ok {
 		ociError(ctx, codeNameUnknown, "no upstream is configured for this namespace")
 		return

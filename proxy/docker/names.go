@@ -19,15 +19,15 @@ const maxNameLen = 255
 // request is one parsed /v2/ API call.
 type request struct {
 	name string // as the client sent it
-	kind string // "manifests", "blobs", "tags"
-	ref  string // tag or digest; "" for tags
+	kind string // "manifests", "blobs", "uploads", "tags", "referrers"
+	ref  string // tag or digest; upload session id ("" to start one); "" for tags
 }
 
 var errBadPath = errors.New("not a registry API path")
 
-// parsePath splits "/v2/<name>/(manifests/<ref>|blobs/<digest>|tags/list)".
-// The name may itself contain "manifests" or "blobs" segments, so the last
-// occurrence decides.
+// parsePath splits "/v2/<name>/(manifests/<ref>|blobs/<digest>|tags/list|
+// blobs/uploads/[<id>]|referrers/<digest>)". The name may itself contain
+// "manifests" or "blobs" segments, so the last occurrence decides.
 func parsePath(path string) (request, error) {
 	rest, ok := strings.CutPrefix(path, "/v2/")
 	if !ok {
@@ -36,7 +36,15 @@ func parsePath(path string) (request, error) {
 	if name, ok := strings.CutSuffix(rest, "/tags/list"); ok {
 		return request{name: name, kind: "tags"}, nil
 	}
-	for _, kind := range []string{"manifests", "blobs"} {
+	if name, ok := strings.CutSuffix(rest, "/blobs/uploads"); ok {
+		return request{name: name, kind: "uploads"}, nil
+	}
+	if i := strings.LastIndex(rest, "/blobs/uploads/"); i > 0 {
+		if id := rest[i+len("/blobs/uploads/"):]; !strings.Contains(id, "/") {
+			return request{name: rest[:i], kind: "uploads", ref: id}, nil
+		}
+	}
+	for _, kind := range []string{"manifests", "blobs", "referrers"} {
 		if i := strings.LastIndex(rest, "/"+kind+"/"); i > 0 {
 			ref := rest[i+len(kind)+2:]
 			if ref == "" || strings.Contains(ref, "/") {

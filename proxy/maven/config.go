@@ -22,6 +22,8 @@ type UpstreamConfig struct {
 	URL      string `toml:"url"`
 	Username string `toml:"username"`
 	Password string `toml:"password"`
+	// Offline never contacts this upstream (DESIGN 2.2).
+	Offline bool `toml:"offline"`
 }
 
 // DefaultConfig returns the [maven] defaults.

@@ -1,23 +1,233 @@
+// Package maven serves a Maven repository (/maven2/) as a pull-through cache
+// of one or more upstream repositories, tried in order.
+//
+// Release files are immutable: each is fetched once, verified against the
+// upstream's .sha1 and stored by sha256. maven-metadata.xml and non-unique
+// SNAPSHOT files are mutable documents with a TTL. Checksum files of what
+// nora has cached are computed from the bytes it serves, so a client that
+// checks them never sees a mismatch because a document changed upstream.
 package maven
 
 import (
-	"github.com/valyala/fasthttp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
 
+	"github.com/valyala/fasthttp"
+	"golang.org/x/sync/singleflight"
+
+	"nora/cache"
+	"nora/proxy/httpx"
 	"nora/proxy/pull"
+	"nora/upstream"
 )
 
-// Handler serves the maven protocol.
+const (
+	// prefix is where the repository is mounted (DESIGN 3.1).
+	prefix = "/maven2/"
+	// requestWait bounds what a request waits for before its response
+	// starts (upstream answers, a fill's headers); never a body's transfer.
+	requestWait = 3 * time.Minute
+)
+
+// upstreamRepo is one [[maven.upstreams]] entry ready to use.
+type upstreamRepo struct {
+	id      string // short hash of the base URL: its documents' cache key segment
+	reg     *upstream.Registry
+	offline bool
+}
+
+// Handler serves /maven2/.
 type Handler struct {
 	cfg  Config
 	deps pull.Deps
+	ups  []*upstreamRepo
+	neg  *cache.Negative    // artifacts an upstream answered 404 for, by upstream and path
+	sums singleflight.Group // checksums computed from cached artifacts
 }
 
 // New builds the handler.
 func New(cfg Config, deps pull.Deps) (*Handler, error) {
-	return &Handler{cfg: cfg, deps: deps}, nil
+	if deps.Cache == nil || deps.Docs == nil || deps.Client == nil {
+		return nil, errors.New("cannot set up maven: cache, documents and upstream client are required")
+	}
+	h := &Handler{cfg: cfg, deps: deps}
+	for i, u := range cfg.Upstreams {
+		reg, err := deps.Client.Registry(upstream.RegistryOptions{
+			Name: upstreamName(u.URL), URL: u.URL, Username: u.Username, Password: u.Password,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("cannot set up maven upstream %d: %w", i+1, err)
+		}
+		sum := sha256.Sum256([]byte(reg.BaseURL()))
+		h.ups = append(h.ups, &upstreamRepo{id: hex.EncodeToString(sum[:8]), reg: reg, offline: cfg.Offline || u.Offline})
+	}
+	neg, err := cache.NewNegative(100_000)
+	if err != nil {
+		return nil, err
+	}
+	h.neg = neg
+	return h, nil
 }
 
-// Serve answers one request.
+// Close releases the handler's memory caches.
+func (h *Handler) Close() { h.neg.Close() }
+
+// upstreamName labels an upstream's metrics and logs: "maven:host/path".
+func upstreamName(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "maven"
+	}
+	return "maven:" + u.Host + strings.TrimSuffix(u.Path, "/")
+}
+
+// Serve implements GET and HEAD of any repository path.
 func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
-	ctx.Error("not implemented yet", fasthttp.StatusNotImplemented)
+	if !ctx.IsGet() && !ctx.IsHead() {
+		ctx.Response.Header.Set(fasthttp.HeaderAllow, "GET, HEAD")
+		plainError(ctx, fasthttp.StatusMethodNotAllowed, "this repository is a read-only pull-through cache")
+		return
+	}
+	// The path as sent, not fasthttp's decoded and normalized one: a Maven
+	// path never needs escapes, and "..", "//" or "%2e" must be refused
+	// rather than resolved.
+	rest, ok := strings.CutPrefix(string(ctx.Request.URI().PathOriginal()), prefix)
+	req, err := parsePath(rest)
+	if !ok || err != nil {
+		plainError(ctx, fasthttp.StatusBadRequest, "invalid maven repository path")
+		return
+	}
+	httpx.SetLogInfo(ctx, req.name, "")
+	// Upstream calls and cache reads get a context of their own: the
+	// RequestCtx must not outlive the handler, and a context derived from
+	// it could (net/http watches its parent from another goroutine).
+	c, cancel := context.WithTimeout(context.Background(), requestWait)
+	defer cancel()
+	// Hosted repositories (DESIGN 2.4) will be looked up here, before any
+	// upstream: a hosted path is never asked upstream.
+	switch {
+	case req.kind == kindDoc:
+		h.serveDoc(ctx, c, req)
+	case req.sum != "":
+		h.serveArtifactSum(ctx, c, req)
+	default:
+		h.serveArtifact(ctx, c, req)
+	}
+}
+
+// Cache keys. Each kind has its own fixed segment after refs/maven/, and
+// every ref derived from a repository path is a leaf named "@" (a character
+// parsePath refuses) in a directory tree that mirrors the path, so no path's
+// ref can be another path's directory.
+func fileKey(path string) string { return "refs/maven/files/" + path + "/@" }
+
+func docKey(u *upstreamRepo, path string) string {
+	return "refs/maven/docs/" + u.id + "/" + path + "/@"
+}
+
+func sumKey(alg, sha256hex string) string { return "refs/maven/sums/" + alg + "/" + sha256hex }
+
+// rank orders failures by what the client should learn from them when no
+// upstream had the path: content that failed verification, then "retry
+// later", then "refused", and a 404 only when every upstream said so.
+func rank(err error) int {
+	switch pull.KindOf(err) {
+	case pull.KindInvalid:
+		return 4
+	case pull.KindRateLimited:
+		return 3
+	case pull.KindUnavailable:
+		return 2
+	case pull.KindDenied:
+		return 1
+	}
+	return 0
+}
+
+var errNoUpstream = &pull.Error{Kind: pull.KindNotFound, Msg: "no maven upstream is configured"}
+
+// firstHit runs try on each upstream in order until one has the path. A
+// miss, a refusal or an outage moves on to the next; when none has it the
+// most telling failure is returned (see rank).
+func (h *Handler) firstHit(try func(u *upstreamRepo) error) error {
+	if len(h.ups) == 0 {
+		return errNoUpstream
+	}
+	var worst error
+	for _, u := range h.ups {
+		err := try(u)
+		if err == nil {
+			return nil
+		}
+		if worst == nil || rank(err) > rank(worst) {
+			worst = err
+		}
+	}
+	return worst
+}
+
+// fail answers with the plain-text error that fits err.
+func (h *Handler) fail(ctx *fasthttp.RequestCtx, req request, err error) {
+	status := pull.Status(err)
+	var msg string
+	switch pull.KindOf(err) {
+	case pull.KindNotFound:
+		msg = "not found in any upstream: " + req.path()
+	case pull.KindRateLimited:
+		msg = "upstream rate limit reached; retry later"
+	case pull.KindDenied:
+		msg = "upstream refused access to " + req.path()
+	case pull.KindInvalid:
+		msg = "upstream sent unusable content for " + req.path() + "; nothing was cached"
+		if errors.Is(err, cache.ErrVerify) {
+			msg = "upstream sent content that does not match its checksum for " + req.path() + "; nothing was cached"
+		}
+	default:
+		msg = "upstream unreachable and " + req.path() + " is not cached"
+	}
+	if status >= 500 {
+		h.deps.Log.Warn("maven request failed", "path", req.path(), "status", status, "err", err)
+	}
+	plainError(ctx, status, msg)
+	pull.SetRetryAfter(ctx, err)
+}
+
+// plainError writes a plain-text error; HEAD gets the status and headers.
+func plainError(ctx *fasthttp.RequestCtx, status int, msg string) {
+	allow := string(ctx.Response.Header.Peek(fasthttp.HeaderAllow))
+	ctx.Response.Reset()
+	if allow != "" {
+		ctx.Response.Header.Set(fasthttp.HeaderAllow, allow)
+	}
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("text/plain; charset=utf-8")
+	body := msg + "\n"
+	if ctx.IsHead() {
+		ctx.Response.Header.SetContentLength(len(body))
+		ctx.Response.SkipBody = true
+		return
+	}
+	ctx.SetBodyString(body)
+}
+
+// contentType is what a repository file is served as.
+func contentType(file string) string {
+	ext := file[strings.LastIndexByte(file, '.')+1:]
+	switch ext {
+	case "jar", "war", "ear", "rar":
+		return "application/java-archive"
+	case "pom", "xml":
+		return "text/xml"
+	case "module", "json":
+		return "application/json"
+	case "asc", "md5", "sha1", "sha256", "sha512":
+		return "text/plain"
+	}
+	return "application/octet-stream"
 }

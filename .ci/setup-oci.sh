@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what the OCI push tests need on Debian 12 (as root): skopeo and
+# crane, and helm when the distribution has it. Debian 12 ships no helm
+# package, so the chart test pushes a Helm-chart-shaped OCI artifact (helm's
+# config and chart-layer media types) with skopeo and reads it with crane.
+# The conformance suite is built by the test itself from the Go module proxy
+# (cached under $XDG_CACHE_HOME/nora-conformance). Idempotent.
+set -euo pipefail
+
+if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then
+	export PATH="/usr/local/go/bin:$PATH"
+fi
+PATH="$(go env GOPATH)/bin:$PATH"
+export PATH
+
+pkgs=(skopeo)
+# helm, where the distribution packages it (not Debian 12).
+if apt-cache policy helm 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+	pkgs+=(helm)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! command -v crane >/dev/null; then
+	go install github.com/google/go-containerregistry/cmd/crane@v0.22.1
+fi
+command -v skopeo >/dev/null
+command -v crane >/dev/null

@@ -1,0 +1,44 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"os"
+)
+
+// TempDir is where callers write objects they later hand to CommitFile (an
+// upload session's file): on the store's filesystem when the store adopts
+// files by rename, else in the cache's spool. Both are cleared at start-up.
+func (c *Cache) TempDir() string { return c.tmpDir }
+
+// CommitFile makes the finished, already verified temp file at tmpPath the
+// object under key and records it in the index. The temp file is consumed
+// in every case: adopted, copied and removed, or removed because key already
+// holds the object (content-addressed keys hold identical bytes). The file
+// must be closed.
+func (c *Cache) CommitFile(ctx context.Context, tmpPath, key string, size int64) error {
+	if _, err := c.store.Stat(ctx, key); err == nil {
+		os.Remove(tmpPath)
+		c.index.Touch(key)
+		return nil
+	}
+	if c.adopter != nil {
+		if err := c.adopter.Adopt(tmpPath, key); err != nil {
+			return fmt.Errorf("cannot commit %s: %w", key, err)
+		}
+	} else {
+		f, err := os.Open(tmpPath)
+		if err != nil {
+			os.Remove(tmpPath)
+			return fmt.Errorf("cannot commit %s: %w", key, err)
+		}
+		err = c.store.Put(ctx, key, f)
+		f.Close()
+		os.Remove(tmpPath)
+		if err != nil {
+			return fmt.Errorf("cannot commit %s: %w", key, err)
+		}
+	}
+	c.index.Added(key, size)
+	return nil
+}

@@ -1,0 +1,96 @@
+package oci
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/opencontainers/go-digest"
+	bolt "go.etcd.io/bbolt"
+
+	"nora/cache"
+)
+
+// Blob returns the size of blob d if it is linked in repository name.
+// Errors: ErrNameUnknown, ErrBlobUnknown.
+func (r *Registry) Blob(name string, d digest.Digest) (int64, error) {
+	size := int64(-1)
+	err := r.db.View(func(tx *bolt.Tx) error {
+		b := repo(tx, name)
+		if b == nil {
+			return ErrNameUnknown
+		}
+		size = decodeSize(b.Bucket(blobsBucket).Get([]byte(d)))
+		if size < 0 {
+			return ErrBlobUnknown
+		}
+		return nil
+	})
+	return size, err
+}
+
+// link links blobs (digest -> size) into repository name, creating it.
+func (r *Registry) link(name string, blobs map[digest.Digest]int64) error {
+	return r.db.Update(func(tx *bolt.Tx) error {
+		b, err := createRepo(tx, name)
+		if err != nil {
+			return err
+		}
+		for d, size := range blobs {
+			if err := b.Bucket(blobsBucket).Put([]byte(d), encodeSize(size)); err != nil {
+				return fmt.Errorf("cannot link blob %s to %s: %w", d, name, err)
+			}
+		}
+		return nil
+	})
+}
+
+// Mount links blob d into repository name without an upload. With from set
+// to a hosted repository, d must be linked there. Otherwise (from empty, or
+// a proxied name) d must be in the shared store, hosted or cached: a sha256
+// digest cannot be guessed, so knowing it is treated as having the content,
+// and a CI job that builds on a base image pulled through nora mounts its
+// layers instead of uploading them again. The caller checks that the client
+// may pull from. It reports false, with no error, when there is nothing to
+// mount: the client then uploads.
+func (r *Registry) Mount(ctx context.Context, name string, d digest.Digest, from string) (bool, error) {
+	size := int64(-1)
+	if from != "" && r.Exists(from) {
+		s, err := r.Blob(from, d)
+		if errors.Is(err, ErrBlobUnknown) || errors.Is(err, ErrNameUnknown) {
+			return false, nil
+		} else if err != nil {
+			return false, err
+		}
+		size = s
+	} else {
+		info, err := r.cache.Stat(ctx, cache.BlobKey(d))
+		if errors.Is(err, cache.ErrNotFound) {
+			return false, nil
+		} else if err != nil {
+			return false, err
+		}
+		size = info.Size
+	}
+	if err := r.link(name, map[digest.Digest]int64{d: size}); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// DeleteBlob unlinks blob d from repository name; the bytes stay in the
+// shared store until GC finds nothing that references them. Errors:
+// ErrNameUnknown, ErrBlobUnknown.
+func (r *Registry) DeleteBlob(name string, d digest.Digest) error {
+	return r.db.Update(func(tx *bolt.Tx) error {
+		b := repo(tx, name)
+		if b == nil {
+			return ErrNameUnknown
+		}
+		blobs := b.Bucket(blobsBucket)
+		if blobs.Get([]byte(d)) == nil {
+			return ErrBlobUnknown
+		}
+		return blobs.Delete([]byte(d))
+	})
+}

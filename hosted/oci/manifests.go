@@ -1,0 +1,228 @@
+package oci
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/opencontainers/go-digest"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+	bolt "go.etcd.io/bbolt"
+
+	"nora/cache"
+)
+
+// Manifest is a hosted manifest as GET and HEAD serve it.
+type Manifest struct {
+	Digest    digest.Digest
+	MediaType string
+	Size      int64
+	Subject   digest.Digest // "" if none
+}
+
+// PutManifest stores a pushed manifest byte for byte under repository name
+// (creating it) and points tags at it. want, if set, is the digest the
+// client pushed it by: the bytes must hash to it (ErrDigestInvalid), and its
+// algorithm is the one used; else the digest is the sha256 of the bytes.
+// Every blob an image manifest references must be linked in the repository
+// or present in the shared store (then it is linked), every child of an
+// index must be a manifest of the repository or in the store; otherwise
+// ErrManifestBlobUnknown. The subject need not exist.
+func (r *Registry) PutManifest(ctx context.Context, name string, want digest.Digest, tags []string, body []byte, contentType string) (Manifest, error) {
+	p, err := ParseManifest(body, contentType)
+	if err != nil {
+		return Manifest{}, err
+	}
+	d := digest.Canonical.FromBytes(body)
+	if want != "" {
+		if d = want.Algorithm().FromBytes(body); d != want {
+			return Manifest{}, fmt.Errorf("%w: the manifest's %s digest is %s, not %s", ErrDigestInvalid, want.Algorithm(), d, want)
+		}
+	}
+	toLink, err := r.checkReferences(ctx, name, p)
+	if err != nil {
+		return Manifest{}, err
+	}
+	if err := r.cache.PutBlob(ctx, d, body); err != nil {
+		return Manifest{}, fmt.Errorf("cannot store manifest %s: %w", d, err)
+	}
+	rec := manifestRecord{MediaType: p.MediaType, Size: int64(len(body)), ArtifactType: p.ArtifactType,
+		Refs: append(append([]digest.Digest(nil), p.Blobs...), p.Manifests...)}
+	var referrer []byte
+	if p.Subject != nil {
+		rec.Subject = p.Subject.Digest
+		referrer, err = json.Marshal(v1.Descriptor{MediaType: p.MediaType, Digest: d, Size: rec.Size,
+			ArtifactType: p.ArtifactType, Annotations: p.Annotations})
+		if err != nil {
+			return Manifest{}, err
+		}
+	}
+	recJSON, err := json.Marshal(rec)
+	if err != nil {
+		return Manifest{}, err
+	}
+	tagJSON, _ := json.Marshal(tagRecord{Digest: d, MediaType: p.MediaType})
+	err = r.db.Update(func(tx *bolt.Tx) error {
+		b, err := createRepo(tx, name)
+		if err != nil {
+			return err
+		}
+		for bd, size := range toLink {
+			if err := b.Bucket(blobsBucket).Put([]byte(bd), encodeSize(size)); err != nil {
+				return err
+			}
+		}
+		if err := b.Bucket(manifestsBucket).Put([]byte(d), recJSON); err != nil {
+			return err
+		}
+		for _, tag := range tags {
+			if err := b.Bucket(tagsBucket).Put([]byte(tag), tagJSON); err != nil {
+				return err
+			}
+		}
+		if referrer != nil {
+			return b.Bucket(referrersBucket).Put(referrerKey(p.Subject.Digest, d), referrer)
+		}
+		return nil
+	})
+	if err != nil {
+		return Manifest{}, fmt.Errorf("cannot record manifest %s of %s: %w", d, name, err)
+	}
+	return Manifest{Digest: d, MediaType: p.MediaType, Size: rec.Size, Subject: rec.Subject}, nil
+}
+
+// checkReferences returns the referenced blobs that are in the store but
+// not yet linked in the repository.
+func (r *Registry) checkReferences(ctx context.Context, name string, p *Parsed) (map[digest.Digest]int64, error) {
+	unlinked := map[digest.Digest]bool{}
+	var children []digest.Digest
+	r.db.View(func(tx *bolt.Tx) error {
+		b := repo(tx, name)
+		for _, d := range p.Blobs {
+			if b == nil || b.Bucket(blobsBucket).Get([]byte(d)) == nil {
+				unlinked[d] = true
+			}
+		}
+		for _, d := range p.Manifests {
+			if _, ok := manifestIn(b, d); !ok {
+				children = append(children, d)
+			}
+		}
+		return nil
+	})
+	toLink := map[digest.Digest]int64{}
+	for d := range unlinked {
+		info, err := r.cache.Stat(ctx, cache.BlobKey(d))
+		if errors.Is(err, cache.ErrNotFound) {
+			return nil, fmt.Errorf("%w: blob %s", ErrManifestBlobUnknown, d)
+		} else if err != nil {
+			return nil, err
+		}
+		toLink[d] = info.Size
+	}
+	for _, d := range children {
+		if _, err := r.cache.Stat(ctx, cache.BlobKey(d)); errors.Is(err, cache.ErrNotFound) {
+			return nil, fmt.Errorf("%w: manifest %s", ErrManifestBlobUnknown, d)
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	return toLink, nil
+}
+
+func manifestIn(b *bolt.Bucket, d digest.Digest) (manifestRecord, bool) {
+	if b == nil {
+		return manifestRecord{}, false
+	}
+	return getManifest(b, d)
+}
+
+func referrerKey(subject, d digest.Digest) []byte {
+	return []byte(string(subject) + "\x00" + string(d))
+}
+
+// Manifest resolves a manifest of repository name by digest (d != "") or by
+// tag. Errors: ErrNameUnknown, ErrManifestUnknown.
+func (r *Registry) Manifest(name string, d digest.Digest, tag string) (Manifest, error) {
+	var m Manifest
+	err := r.db.View(func(tx *bolt.Tx) error {
+		b := repo(tx, name)
+		if b == nil {
+			return ErrNameUnknown
+		}
+		if d == "" {
+			var t tagRecord
+			v := b.Bucket(tagsBucket).Get([]byte(tag))
+			if v == nil || json.Unmarshal(v, &t) != nil {
+				return fmt.Errorf("%w: tag %s", ErrManifestUnknown, tag)
+			}
+			d = t.Digest
+		}
+		rec, ok := getManifest(b, d)
+		if !ok {
+			return fmt.Errorf("%w: %s", ErrManifestUnknown, d)
+		}
+		m = Manifest{Digest: d, MediaType: rec.MediaType, Size: rec.Size, Subject: rec.Subject}
+		return nil
+	})
+	return m, err
+}
+
+// DeleteTag removes one tag; the manifest stays. Errors: ErrNameUnknown,
+// ErrManifestUnknown.
+func (r *Registry) DeleteTag(name, tag string) error {
+	return r.db.Update(func(tx *bolt.Tx) error {
+		b := repo(tx, name)
+		if b == nil {
+			return ErrNameUnknown
+		}
+		tags := b.Bucket(tagsBucket)
+		if tags.Get([]byte(tag)) == nil {
+			return fmt.Errorf("%w: tag %s", ErrManifestUnknown, tag)
+		}
+		return tags.Delete([]byte(tag))
+	})
+}
+
+// DeleteManifest removes manifest d from repository name, every tag that
+// points at it and its entry in its subject's referrers. Errors:
+// ErrNameUnknown, ErrManifestUnknown.
+func (r *Registry) DeleteManifest(name string, d digest.Digest) error {
+	return r.db.Update(func(tx *bolt.Tx) error {
+		b := repo(tx, name)
+		if b == nil {
+			return ErrNameUnknown
+		}
+		rec, ok := getManifest(b, d)
+		if !ok {
+			return fmt.Errorf("%w: %s", ErrManifestUnknown, d)
+		}
+		if err := b.Bucket(manifestsBucket).Delete([]byte(d)); err != nil {
+			return err
+		}
+		if rec.Subject != "" {
+			if err := b.Bucket(referrersBucket).Delete(referrerKey(rec.Subject, d)); err != nil {
+				return err
+			}
+		}
+		tags := b.Bucket(tagsBucket)
+		var drop [][]byte
+		err := tags.ForEach(func(k, v []byte) error {
+			var t tagRecord
+			if json.Unmarshal(v, &t) == nil && t.Digest == d {
+				drop = append(drop, append([]byte(nil), k...))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range drop {
+			if err := tags.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,360 @@
+package oci_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/opencontainers/go-digest"
+
+	"nora/cache"
+	"nora/cache/disk"
+	"nora/hosted/oci"
+)
+
+func newRegistry(t *testing.T, cfg oci.Config) (*oci.Registry, *cache.Cache) {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := disk.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cache.New(s, dir, slog.New(slog.DiscardHandler), metrics.NewSet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := oci.Open(filepath.Join(dir, "hosted.db"), c, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			t.Error(err)
+		}
+		c.Close()
+	})
+	return r, c
+}
+
+// pushBlob uploads b into repo in one chunk.
+func pushBlob(t *testing.T, r *oci.Registry, repo string, b []byte) digest.Digest {
+	t.Helper()
+	u, err := r.StartUpload(repo, "ci")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release(u)
+	if _, err := u.Write(bytes.NewReader(b), 0, int64(len(b))); err != nil {
+		t.Fatal(err)
+	}
+	d := digest.FromBytes(b)
+	if err := r.Commit(context.Background(), u, d); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func imageManifest(config digest.Digest, configSize int, layers []digest.Digest, extra string) []byte {
+	var ls []string
+	for _, l := range layers {
+		ls = append(ls, fmt.Sprintf(`{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":1}`, l))
+	}
+	return []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",`+
+		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[%s]%s}`,
+		config, configSize, strings.Join(ls, ","), extra))
+}
+
+const ociManifest = "application/vnd.oci.image.manifest.v1+json"
+
+func TestManifestsTagsReferrers(t *testing.T) {
+	r, _ := newRegistry(t, oci.Config{})
+	ctx := context.Background()
+	config := pushBlob(t, r, "app", []byte(`{"architecture":"amd64"}`))
+	layer := pushBlob(t, r, "app", []byte("layer"))
+	m := imageManifest(config, 24, []digest.Digest{layer}, "")
+	got, err := r.PutManifest(ctx, "app", "", []string{"v1", "latest"}, m, ociManifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Digest != digest.FromBytes(m) || got.MediaType != ociManifest || got.Size != int64(len(m)) {
+		t.Fatalf("PutManifest = %+v", got)
+	}
+	for _, tag := range []string{"v1", "latest"} {
+		if m, err := r.Manifest("app", "", tag); err != nil || m.Digest != got.Digest {
+			t.Fatalf("Manifest(%s) = %+v, %v", tag, m, err)
+		}
+	}
+	if _, err := r.Manifest("app", "", "nope"); !errors.Is(err, oci.ErrManifestUnknown) {
+		t.Fatalf("unknown tag: %v", err)
+	}
+	if _, err := r.Manifest("other", "", "v1"); !errors.Is(err, oci.ErrNameUnknown) {
+		t.Fatalf("unknown repository: %v", err)
+	}
+
+	// Two referrers of the manifest, of two artifact types.
+	sig := imageManifest(config, 24, nil, fmt.Sprintf(`,"artifactType":"application/x.sig","subject":{"mediaType":"%s","digest":"%s","size":%d},"annotations":{"k":"v"}`, ociManifest, got.Digest, len(m)))
+	sbom := imageManifest(config, 24, nil, fmt.Sprintf(`,"subject":{"mediaType":"%s","digest":"%s","size":%d}`, ociManifest, got.Digest, len(m)))
+	sm, err := r.PutManifest(ctx, "app", digest.FromBytes(sig), nil, sig, ociManifest)
+	if err != nil || sm.Subject != got.Digest {
+		t.Fatalf("referrer: %+v %v", sm, err)
+	}
+	if _, err := r.PutManifest(ctx, "app", "", []string{"sbom"}, sbom, ociManifest); err != nil {
+		t.Fatal(err)
+	}
+	refs, err := r.Referrers("app", got.Digest, "")
+	if err != nil || len(refs) != 2 {
+		t.Fatalf("Referrers = %+v, %v", refs, err)
+	}
+	refs, _ = r.Referrers("app", got.Digest, "application/x.sig")
+	if len(refs) != 1 || refs[0].Digest != digest.FromBytes(sig) || refs[0].Annotations["k"] != "v" || refs[0].Size != int64(len(sig)) {
+		t.Fatalf("filtered referrers = %+v", refs)
+	}
+	// Without artifactType, an image manifest's is its config media type.
+	refs, _ = r.Referrers("app", got.Digest, "application/vnd.oci.image.config.v1+json")
+	if len(refs) != 1 || refs[0].Digest != digest.FromBytes(sbom) {
+		t.Fatalf("referrers by config type = %+v", refs)
+	}
+	if refs, _ := r.Referrers("app", digest.FromString("x"), ""); len(refs) != 0 {
+		t.Fatalf("unknown subject has referrers %+v", refs)
+	}
+
+	tags, more, err := r.Tags("app", "", 10)
+	if err != nil || more || !slices.Equal(tags, []string{"latest", "sbom", "v1"}) {
+		t.Fatalf("Tags = %v %v %v", tags, more, err)
+	}
+	// Deleting the sbom drops its tag and its referrer entry.
+	if err := r.DeleteManifest("app", digest.FromBytes(sbom)); err != nil {
+		t.Fatal(err)
+	}
+	if tags, _, _ := r.Tags("app", "", 10); !slices.Equal(tags, []string{"latest", "v1"}) {
+		t.Fatalf("tags after delete: %v", tags)
+	}
+	if refs, _ := r.Referrers("app", got.Digest, ""); len(refs) != 1 {
+		t.Fatalf("referrers after delete: %+v", refs)
+	}
+	if err := r.DeleteTag("app", "latest"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.DeleteTag("app", "latest"); !errors.Is(err, oci.ErrManifestUnknown) {
+		t.Fatalf("second tag delete: %v", err)
+	}
+
+	// GC must keep what hosted state references, even a blob whose link
+	// was deleted while a manifest still needs it.
+	if err := r.DeleteBlob("app", layer); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Blob("app", layer); !errors.Is(err, oci.ErrBlobUnknown) {
+		t.Fatalf("unlinked blob: %v", err)
+	}
+	seen := map[digest.Digest]bool{}
+	if err := r.Referenced(func(d digest.Digest) error { seen[d] = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []digest.Digest{config, layer, got.Digest, digest.FromBytes(sig)} {
+		if !seen[d] {
+			t.Errorf("Referenced misses %s", d)
+		}
+	}
+	stop := errors.New("stop")
+	if err := r.Referenced(func(digest.Digest) error { return stop }); err != stop {
+		t.Fatalf("Referenced did not pass on its callback's error: %v", err)
+	}
+}
+
+func TestManifestChecks(t *testing.T) {
+	r, c := newRegistry(t, oci.Config{})
+	ctx := context.Background()
+	config := pushBlob(t, r, "app", []byte("{}"))
+	missing := digest.FromString("missing")
+	f := func(name string, body []byte, want digest.Digest, ct string, wantErr error) {
+		t.Helper()
+		_, err := r.PutManifest(ctx, "app", want, []string{"t"}, body, ct)
+		if !errors.Is(err, wantErr) {
+			t.Fatalf("%s: %v, want %v", name, err, wantErr)
+		}
+	}
+	f("missing layer", imageManifest(config, 2, []digest.Digest{missing}, ""), "", ociManifest, oci.ErrManifestBlobUnknown)
+	f("missing config", imageManifest(missing, 2, nil, ""), "", ociManifest, oci.ErrManifestBlobUnknown)
+	f("wrong digest", imageManifest(config, 2, nil, ""), missing, ociManifest, oci.ErrDigestInvalid)
+	f("missing child", []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"`+missing.String()+`","size":1}]}`), "", "", oci.ErrManifestBlobUnknown)
+	f("type mismatch", imageManifest(config, 2, nil, ""), "", "application/vnd.oci.image.index.v1+json", oci.ErrManifestInvalid)
+	// A layer with urls (non-distributable) need not be pushed.
+	nd := bytes.Replace(imageManifest(config, 2, []digest.Digest{missing}, ""), []byte(`"size":1}`), []byte(`"size":1,"urls":["https://example.invalid/x"]}`), 1)
+	f("non-distributable layer", nd, "", ociManifest, nil)
+	// A blob in the shared store (pulled through the cache, pushed
+	// elsewhere) may be referenced; it is linked then.
+	shared := []byte("cached layer")
+	if err := c.PutBlob(ctx, digest.FromBytes(shared), shared); err != nil {
+		t.Fatal(err)
+	}
+	f("blob from the store", imageManifest(config, 2, []digest.Digest{digest.FromBytes(shared)}, ""), "", ociManifest, nil)
+	if size, err := r.Blob("app", digest.FromBytes(shared)); err != nil || size != int64(len(shared)) {
+		t.Fatalf("store blob not linked: %d %v", size, err)
+	}
+	// sha512 manifests are addressed by sha512.
+	m := imageManifest(config, 2, nil, `,"annotations":{"a":"512"}`)
+	d512 := digest.SHA512.FromBytes(m)
+	got, err := r.PutManifest(ctx, "app", d512, nil, m, ociManifest)
+	if err != nil || got.Digest != d512 {
+		t.Fatalf("sha512 manifest: %+v %v", got, err)
+	}
+	if m, err := r.Manifest("app", d512, ""); err != nil || m.Digest != d512 {
+		t.Fatalf("sha512 lookup: %+v %v", m, err)
+	}
+}
+
+func TestMount(t *testing.T) {
+	r, c := newRegistry(t, oci.Config{})
+	ctx := context.Background()
+	d := pushBlob(t, r, "src", []byte("shared layer"))
+	f := func(repo, from string, d digest.Digest, want bool) {
+		t.Helper()
+		ok, err := r.Mount(ctx, repo, d, from)
+		if err != nil || ok != want {
+			t.Fatalf("Mount(%s, %s, from %q) = %v, %v", repo, d, from, ok, err)
+		}
+	}
+	f("dst", "src", d, true)
+	f("dst2", "", d, true)                             // anonymous: the blob is in the store
+	f("dst3", "elsewhere", d, true)                    // from is not hosted: same
+	f("dst5", "src", digest.FromString("none"), false) // not linked in src
+	f("dst6", "", digest.FromString("none"), false)
+	if _, err := r.Blob("dst", d); err != nil {
+		t.Fatal(err)
+	}
+	if r.Exists("dst5") || r.Exists("dst6") {
+		t.Fatal("a failed mount created a repository")
+	}
+	// From a hosted repository the blob must be linked there, even when
+	// the store has it.
+	other := []byte("in the store only")
+	c.PutBlob(ctx, digest.FromBytes(other), other)
+	f("dst7", "src", digest.FromBytes(other), false)
+}
+
+func TestUploads(t *testing.T) {
+	r, _ := newRegistry(t, oci.Config{MaxUploads: 2})
+	ctx := context.Background()
+	data := bytes.Repeat([]byte("0123456789"), 10000)
+	u, err := r.StartUpload("app", "ci")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Write(bytes.NewReader(data[:100]), 0, 100); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Write(bytes.NewReader(data[200:300]), 200, 100); !errors.Is(err, oci.ErrRangeInvalid) {
+		t.Fatalf("chunk out of order: %v", err)
+	}
+	// A chunk that breaks off leaves the session as it was.
+	if _, err := u.Write(io.MultiReader(bytes.NewReader(data[100:150]), errReader{}), 100, 1000); !errors.Is(err, oci.ErrTruncated) {
+		t.Fatalf("broken chunk: %v", err)
+	}
+	if _, err := u.Write(bytes.NewReader(data[100:150]), 100, 1000); !errors.Is(err, oci.ErrTruncated) {
+		t.Fatalf("short chunk: %v", err)
+	}
+	if u.Size() != 100 {
+		t.Fatalf("size after broken chunks %d", u.Size())
+	}
+	r.Release(u)
+	if _, err := r.OpenUpload("app", "someone-else", u.ID()); !errors.Is(err, oci.ErrUploadUnknown) {
+		t.Fatalf("session of another user: %v", err)
+	}
+	if _, err := r.OpenUpload("other", "ci", u.ID()); !errors.Is(err, oci.ErrUploadUnknown) {
+		t.Fatalf("session of another repository: %v", err)
+	}
+	u, err = r.OpenUpload("app", "ci", u.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.OpenUpload("app", "ci", u.ID()); !errors.Is(err, oci.ErrUploadBusy) {
+		t.Fatalf("session in use: %v", err)
+	}
+	if _, err := u.Write(bytes.NewReader(data[100:]), -1, -1); err != nil {
+		t.Fatal(err)
+	}
+	// The running sha256 survived the rollbacks: the commit verifies.
+	if err := r.Commit(ctx, u, digest.FromBytes(data)); err != nil {
+		t.Fatal(err)
+	}
+	r.Release(u)
+	if size, err := r.Blob("app", digest.FromBytes(data)); err != nil || size != int64(len(data)) {
+		t.Fatalf("committed blob: %d %v", size, err)
+	}
+
+	// sha512 rereads the file.
+	u, _ = r.StartUpload("app", "ci")
+	u.Write(bytes.NewReader(data), -1, int64(len(data)))
+	if err := r.Commit(ctx, u, digest.SHA512.FromBytes(data)); err != nil {
+		t.Fatal(err)
+	}
+	r.Release(u)
+
+	// Session limit.
+	a, _ := r.StartUpload("app", "ci")
+	b, _ := r.StartUpload("app", "ci")
+	if _, err := r.StartUpload("app", "ci"); !errors.Is(err, oci.ErrTooManyUploads) {
+		t.Fatalf("third session: %v", err)
+	}
+	r.Cancel(a)
+	r.Release(a)
+	r.Release(b)
+	if r.Uploads() != 1 {
+		t.Fatalf("%d sessions", r.Uploads())
+	}
+}
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, errors.New("connection reset") }
+
+func TestIdleUploadsExpire(t *testing.T) {
+	r, c := newRegistry(t, oci.Config{UploadIdle: 50 * time.Millisecond})
+	u, err := r.StartUpload("app", "ci")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Write(strings.NewReader("partial"), -1, -1)
+	r.Release(u)
+	for deadline := time.Now().Add(5 * time.Second); r.Uploads() > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("idle session never expired")
+		}
+	}
+	if entries, _ := os.ReadDir(c.TempDir()); len(entries) != 0 {
+		t.Fatalf("expired session left %d temp files", len(entries))
+	}
+	if r.Exists("app") {
+		t.Fatal("an upload that committed nothing created the repository")
+	}
+}
+
+func TestRepositoriesPage(t *testing.T) {
+	r, _ := newRegistry(t, oci.Config{})
+	for _, name := range []string{"b", "a/x", "c", "a"} {
+		pushBlob(t, r, name, []byte(name))
+	}
+	f := func(last string, n int, want []string, wantMore bool) {
+		t.Helper()
+		got, more, err := r.Repositories(last, n, func(name string) bool { return name != "c" })
+		if err != nil || !slices.Equal(got, want) || more != wantMore {
+			t.Fatalf("Repositories(%q, %d) = %v %v %v", last, n, got, more, err)
+		}
+	}
+	f("", 10, []string{"a", "a/x", "b"}, false)
+	f("", 2, []string{"a", "a/x"}, true)
+	f("a/x", 2, []string{"b"}, false)
+	f("a/w", 1, []string{"a/x"}, true)
+	f("z", 5, []string{}, false)
+}

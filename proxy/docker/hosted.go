@@ -1,0 +1,103 @@
+package docker
+
+import (
+	"errors"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+
+	"nora/cache"
+	"nora/hosted/oci"
+	"nora/proxy/httpx"
+)
+
+// serveHosted answers reads of a hosted repository from hosted state only.
+func (h *Handler) serveHosted(ctx *fasthttp.RequestCtx, req request) {
+	httpx.SetLogInfo(ctx, req.name, "hosted")
+	switch req.kind {
+	case "manifests":
+		h.hostedManifest(ctx, req)
+	case "blobs":
+		h.hostedBlob(ctx, req)
+	case "tags":
+		h.hostedTags(ctx, req.name)
+	case "referrers":
+		h.referrers(ctx, req)
+	}
+}
+
+func (h *Handler) hostedManifest(ctx *fasthttp.RequestCtx, req request) {
+	var m oci.Manifest
+	var err error
+	if d, derr := parseDigest(req.ref); derr == nil {
+		m, err = h.hosted.Manifest(req.name, d, "")
+	} else if validTag(req.ref) {
+		m, err = h.hosted.Manifest(req.name, "", req.ref)
+	} else {
+		ociError(ctx, codeManifestUnknown, "invalid tag or digest")
+		return
+	}
+	if err != nil {
+		h.hostedError(ctx, err)
+		return
+	}
+	obj, err := h.cache.Open(ctx, cache.BlobKey(m.Digest))
+	if err != nil {
+		h.log.Error("hosted manifest missing from the store", "repository", req.name, "digest", m.Digest, "err", err)
+		ociError(ctx, codeManifestUnknown, "manifest bytes are missing from the store")
+		return
+	}
+	ctx.Response.Header.Set("Docker-Content-Digest", string(m.Digest))
+	ctx.Response.Header.Set("ETag", `"`+string(m.Digest)+`"`)
+	httpx.ServeContent(ctx, obj.Body, obj.Size, m.MediaType)
+}
+
+func (h *Handler) hostedBlob(ctx *fasthttp.RequestCtx, req request) {
+	d, err := parseDigest(req.ref)
+	if err != nil {
+		ociError(ctx, codeDigestInvalid, "invalid digest")
+		return
+	}
+	if _, err := h.hosted.Blob(req.name, d); err != nil {
+		h.hostedError(ctx, err)
+		return
+	}
+	obj, err := h.cache.Open(ctx, cache.BlobKey(d))
+	if err != nil {
+		h.log.Error("hosted blob missing from the store", "repository", req.name, "digest", d, "err", err)
+		ociError(ctx, codeBlobUnknown, "blob bytes are missing from the store")
+		return
+	}
+	ctx.Response.Header.Set("Docker-Content-Digest", string(d))
+	ctx.Response.Header.Set("ETag", `"`+string(d)+`"`)
+	httpx.ServeContent(ctx, obj.Body, obj.Size, "application/octet-stream")
+}
+
+// hostedError translates an error of the hosted registry into the wire
+// shape.
+func (h *Handler) hostedError(ctx *fasthttp.RequestCtx, err error) {
+	switch {
+	case errors.Is(err, oci.ErrNameUnknown):
+		ociError(ctx, codeNameUnknown, err.Error())
+	case errors.Is(err, oci.ErrManifestUnknown):
+		ociError(ctx, codeManifestUnknown, err.Error())
+	case errors.Is(err, oci.ErrBlobUnknown):
+		ociError(ctx, codeBlobUnknown, err.Error())
+	case errors.Is(err, oci.ErrManifestBlobUnknown):
+		ociError(ctx, codeManifestBlobUnknown, err.Error())
+	case errors.Is(err, oci.ErrManifestInvalid):
+		ociError(ctx, codeManifestInvalid, err.Error())
+	case errors.Is(err, oci.ErrDigestInvalid):
+		ociError(ctx, codeDigestInvalid, err.Error())
+	case errors.Is(err, oci.ErrUploadUnknown):
+		ociError(ctx, codeBlobUploadUnknown, err.Error())
+	case errors.Is(err, oci.ErrUploadBusy), errors.Is(err, oci.ErrTruncated):
+		ociError(ctx, codeBlobUploadInvalid, err.Error())
+	case errors.Is(err, oci.ErrTooManyUploads):
+		ociError(ctx, codeTooManyRequests, "too many uploads in progress; retry later")
+		ctx.Response.Header.Set("Retry-After", strconv.Itoa(uploadRetryAfter))
+	default:
+		h.log.Error("hosted registry failed", "err", err)
+		ociErrorStatus(ctx, fasthttp.StatusInternalServerError, codeUnknown, "internal error")
+	}
+}

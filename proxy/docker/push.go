@@ -1,0 +1,93 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/valyala/fasthttp"
+)
+
+// bodyReader is the request body as a stream: with StreamRequestBody,
+// fasthttp hands large bodies to the handler unread.
+func bodyReader(ctx *fasthttp.RequestCtx) io.Reader {
+	if r := ctx.RequestBodyStream(); r != nil {
+		return r
+	}
+	return strings.NewReader("")
+}
+
+// readManifestBody reads a manifest body of at most maxManifestBytes. ok is
+// false when the answer was written (413, or a body that broke off).
+func readManifestBody(ctx *fasthttp.RequestCtx) ([]byte, bool) {
+	declared := int64(ctx.Request.Header.ContentLength())
+	if declared > maxManifestBytes {
+		ociErrorStatus(ctx, fasthttp.StatusRequestEntityTooLarge, codeManifestInvalid,
+			fmt.Sprintf("manifest is larger than %d bytes", maxManifestBytes))
+		ctx.SetConnectionClose() // do not read the rest
+		return nil, false
+	}
+	b, err := io.ReadAll(io.LimitReader(bodyReader(ctx), maxManifestBytes+1))
+	switch {
+	case err != nil:
+		ociError(ctx, codeManifestInvalid, "manifest body broke off: "+err.Error())
+		return nil, false
+	case len(b) > maxManifestBytes:
+		ociErrorStatus(ctx, fasthttp.StatusRequestEntityTooLarge, codeManifestInvalid,
+			fmt.Sprintf("manifest is larger than %d bytes", maxManifestBytes))
+		ctx.SetConnectionClose()
+		return nil, false
+	case declared >= 0 && int64(len(b)) != declared:
+		ociError(ctx, codeManifestInvalid, fmt.Sprintf("manifest body has %d bytes, Content-Length says %d", len(b), declared))
+		return nil, false
+	}
+	return b, true
+}
+
+// putManifest implements PUT /v2/<name>/manifests/<tag|digest>. The bytes
+// are stored unchanged; pushing by digest may tag as well with ?tag=
+// (distribution-spec 1.1+dev), answered by OCI-Tag.
+func (h *Handler) putManifest(ctx *fasthttp.RequestCtx, req request) {
+	var want digest.Digest
+	var tags []string
+	if d, err := parseDigest(req.ref); err == nil {
+		want = d
+		for _, t := range ctx.QueryArgs().PeekMulti("tag") {
+			if !validTag(string(t)) {
+				ociError(ctx, codeTagInvalid, "invalid tag "+string(t))
+				return
+			}
+			tags = append(tags, string(t))
+		}
+	} else if validTag(req.ref) {
+		tags = []string{req.ref}
+	} else if strings.Contains(req.ref, ":") {
+		ociError(ctx, codeDigestInvalid, "invalid digest "+req.ref)
+		return
+	} else {
+		ociError(ctx, codeTagInvalid, "invalid tag "+req.ref)
+		return
+	}
+	body, ok := readManifestBody(ctx)
+	if !ok {
+		return
+	}
+	wctx, cancel := context.WithTimeout(context.Background(), metaTimeout)
+	defer cancel()
+	m, err := h.hosted.PutManifest(wctx, req.name, want, tags, body, string(ctx.Request.Header.ContentType()))
+	if err != nil {
+		h.hostedError(ctx, err)
+		return
+	}
+	if m.Subject != "" {
+		ctx.Response.Header.Set("OCI-Subject", string(m.Subject))
+	}
+	if want != "" && len(tags) > 0 {
+		ctx.Response.Header.Set("OCI-Tag", strings.Join(tags, ","))
+	}
+	ctx.Response.Header.Set("Location", "/v2/"+req.name+"/manifests/"+string(m.Digest))
+	ctx.Response.Header.Set("Docker-Content-Digest", string(m.Digest))
+	ctx.SetStatusCode(fasthttp.StatusCreated)
+}

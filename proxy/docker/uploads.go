@@ -1,0 +1,226 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/valyala/fasthttp"
+
+	"nora/auth"
+	"nora/hosted/oci"
+)
+
+// uploadRetryAfter is the Retry-After (seconds) of a 429 for too many open
+// upload sessions.
+const uploadRetryAfter = 10
+
+// upload implements /v2/<name>/blobs/uploads/[<id>]: POST starts a session
+// (or uploads monolithically with ?digest=, or mounts with ?mount=), PATCH
+// appends a chunk, PUT ?digest= finishes, GET reports progress, DELETE
+// cancels. Sessions belong to the user who started them.
+func (h *Handler) upload(ctx *fasthttp.RequestCtx, req request, owner string, id *auth.Identity) {
+	if ctx.IsPost() {
+		if req.ref != "" {
+			ociError(ctx, codeUnsupported, "POST starts a session: /v2/<name>/blobs/uploads/")
+			return
+		}
+		h.startUpload(ctx, req.name, owner, id)
+		return
+	}
+	u, err := h.hosted.OpenUpload(req.name, owner, req.ref)
+	if err != nil {
+		h.hostedError(ctx, err)
+		return
+	}
+	defer h.hosted.Release(u)
+	switch {
+	case ctx.IsGet(), ctx.IsHead():
+		setUploadHeaders(ctx, req.name, u)
+		ctx.SetStatusCode(fasthttp.StatusNoContent)
+	case ctx.IsPatch():
+		if h.writeChunk(ctx, req.name, u) {
+			setUploadHeaders(ctx, req.name, u)
+			ctx.SetStatusCode(fasthttp.StatusAccepted)
+		}
+	case ctx.IsPut():
+		h.finishUpload(ctx, req.name, u)
+	case ctx.IsDelete():
+		h.hosted.Cancel(u)
+		ctx.SetStatusCode(fasthttp.StatusNoContent)
+	default:
+		ociError(ctx, codeUnsupported, "method not supported for an upload session")
+	}
+}
+
+func (h *Handler) startUpload(ctx *fasthttp.RequestCtx, name, owner string, id *auth.Identity) {
+	q := ctx.QueryArgs()
+	if m := q.Peek("mount"); len(m) > 0 {
+		if done := h.mount(ctx, name, string(m), string(q.Peek("from")), id); done {
+			return
+		}
+	}
+	var want digest.Digest
+	if v := q.Peek("digest"); len(v) > 0 {
+		d, err := parseDigest(string(v))
+		if err != nil {
+			ociError(ctx, codeDigestInvalid, "invalid digest")
+			return
+		}
+		want = d
+	}
+	u, err := h.hosted.StartUpload(name, owner)
+	if err != nil {
+		h.hostedError(ctx, err)
+		return
+	}
+	defer h.hosted.Release(u)
+	if want == "" {
+		setUploadHeaders(ctx, name, u)
+		ctx.SetStatusCode(fasthttp.StatusAccepted)
+		return
+	}
+	// Monolithic: the whole blob is this request's body.
+	if _, err := u.Write(bodyReader(ctx), -1, int64(ctx.Request.Header.ContentLength())); err != nil {
+		h.hosted.Cancel(u)
+		h.hostedError(ctx, err)
+		return
+	}
+	h.commit(ctx, name, u, want)
+}
+
+// mount links an existing blob into name (201) and reports true, or
+// reports false when the client must upload it (a new session follows).
+func (h *Handler) mount(ctx *fasthttp.RequestCtx, name, mount, from string, id *auth.Identity) bool {
+	d, err := parseDigest(mount)
+	if err != nil {
+		ociError(ctx, codeDigestInvalid, "invalid mount digest")
+		return true
+	}
+	if from != "" && (!validName(from) || !h.auth.Allowed(id, auth.Pull, "docker", from)) {
+		return false
+	}
+	wctx, cancel := context.WithTimeout(context.Background(), metaTimeout)
+	defer cancel()
+	ok, err := h.hosted.Mount(wctx, name, d, from)
+	if err != nil {
+		h.hostedError(ctx, err)
+		return true
+	}
+	if !ok {
+		return false
+	}
+	ctx.Response.Header.Set("Location", "/v2/"+name+"/blobs/"+string(d))
+	ctx.Response.Header.Set("Docker-Content-Digest", string(d))
+	ctx.SetStatusCode(fasthttp.StatusCreated)
+	return true
+}
+
+// writeChunk streams the request body into the session, honouring an
+// optional Content-Range. It reports false when the answer was written.
+func (h *Handler) writeChunk(ctx *fasthttp.RequestCtx, name string, u *oci.Upload) bool {
+	start, length := int64(-1), int64(ctx.Request.Header.ContentLength())
+	if cr := ctx.Request.Header.Peek(fasthttp.HeaderContentRange); len(cr) > 0 {
+		s, e, ok := parseContentRange(string(cr))
+		if !ok {
+			ociError(ctx, codeBlobUploadInvalid, "malformed Content-Range; want <start>-<end>")
+			return false
+		}
+		if length >= 0 && length != e-s+1 {
+			ociError(ctx, codeBlobUploadInvalid, "Content-Length does not match Content-Range")
+			ctx.SetConnectionClose()
+			return false
+		}
+		start, length = s, e-s+1
+	}
+	if _, err := u.Write(bodyReader(ctx), start, length); err != nil {
+		if errors.Is(err, oci.ErrRangeInvalid) {
+			ociErrorStatus(ctx, fasthttp.StatusRequestedRangeNotSatisfiable, codeBlobUploadInvalid, err.Error())
+			setUploadHeaders(ctx, name, u)
+			return false
+		}
+		if errors.Is(err, oci.ErrTruncated) {
+			ctx.SetConnectionClose()
+		}
+		h.hostedError(ctx, err)
+		return false
+	}
+	return true
+}
+
+func (h *Handler) finishUpload(ctx *fasthttp.RequestCtx, name string, u *oci.Upload) {
+	d, err := parseDigest(string(ctx.QueryArgs().Peek("digest")))
+	if err != nil {
+		ociError(ctx, codeDigestInvalid, "PUT needs ?digest= with a valid digest")
+		return
+	}
+	if ctx.Request.Header.ContentLength() != 0 || len(ctx.Request.Header.Peek(fasthttp.HeaderContentRange)) > 0 {
+		if !h.writeChunk(ctx, name, u) {
+			return
+		}
+	}
+	h.commit(ctx, name, u, d)
+}
+
+// commit verifies and commits the session as blob d of name: 201.
+func (h *Handler) commit(ctx *fasthttp.RequestCtx, name string, u *oci.Upload, d digest.Digest) {
+	wctx, cancel := context.WithTimeout(context.Background(), metaTimeout)
+	defer cancel()
+	if err := h.hosted.Commit(wctx, u, d); err != nil {
+		h.hostedError(ctx, err)
+		return
+	}
+	ctx.Response.Header.Set("Location", "/v2/"+name+"/blobs/"+string(d))
+	ctx.Response.Header.Set("Docker-Content-Digest", string(d))
+	ctx.SetStatusCode(fasthttp.StatusCreated)
+}
+
+func setUploadHeaders(ctx *fasthttp.RequestCtx, name string, u *oci.Upload) {
+	end := max(u.Size()-1, 0)
+	ctx.Response.Header.Set("Location", "/v2/"+name+"/blobs/uploads/"+u.ID())
+	ctx.Response.Header.Set("Docker-Upload-UUID", u.ID())
+	ctx.Response.Header.Set("Range", "0-"+strconv.FormatInt(end, 10))
+}
+
+// parseContentRange parses a chunk's Content-Range: the spec's
+// "<start>-<end>" (inclusive), also with a "bytes " or "bytes=" unit and a
+// "/<total>" or "/*" suffix, as some clients send.
+func parseContentRange(s string) (start, end int64, ok bool) {
+	s = strings.TrimSpace(s)
+	if len(s) >= 6 && strings.EqualFold(s[:5], "bytes") && (s[5] == ' ' || s[5] == '=') {
+		s = strings.TrimSpace(s[6:])
+	}
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		total := s[i+1:]
+		if total != "*" && !allDigits(total) {
+			return 0, 0, false
+		}
+		s = s[:i]
+	}
+	a, b, found := strings.Cut(s, "-")
+	if !found || !allDigits(a) || !allDigits(b) {
+		return 0, 0, false
+	}
+	var err error
+	if start, err = strconv.ParseInt(a, 10, 64); err != nil {
+		return 0, 0, false
+	}
+	if end, err = strconv.ParseInt(b, 10, 64); err != nil || end < start {
+		return 0, 0, false
+	}
+	return start, end, true
+}
+
+func allDigits(s string) bool {
+	if s == "" || len(s) > 19 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

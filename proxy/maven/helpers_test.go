@@ -1,0 +1,146 @@
+package maven_test
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"nora/cache"
+	"nora/proxy"
+	"nora/proxy/maven"
+	"nora/upstream"
+)
+
+type noraUnderTest struct {
+	addr    string // host:port
+	dataDir string
+}
+
+// base is nora's repository URL.
+func (n *noraUnderTest) base() string { return "http://" + n.addr + "/maven2/" }
+
+// cached reports whether nora holds the artifact at path.
+func (n *noraUnderTest) cached(path string) bool {
+	_, err := os.Stat(filepath.Join(n.dataDir, "objects", "refs", "maven", "files", filepath.FromSlash(path), "@"))
+	return err == nil
+}
+
+// startNora runs an in-process nora whose maven upstreams are urls, in order.
+func startNora(t testing.TB, mc maven.Config, urls ...string) *noraUnderTest {
+	t.Helper()
+	cfg := proxy.AppConfig{Server: proxy.DefaultConfig(), Storage: cache.DefaultConfig(), Maven: mc}
+	cfg.Server.Listen = "127.0.0.1:0"
+	cfg.Storage.Path = t.TempDir()
+	cfg.Storage.StallTimeout = cache.Duration(10 * time.Second)
+	for _, u := range urls {
+		cfg.Maven.Upstreams = append(cfg.Maven.Upstreams, maven.UpstreamConfig{URL: u})
+	}
+	upCfg := upstream.DefaultConfig()
+	upCfg.Retries = 1
+	upCfg.RetryBackoff = 10 * time.Millisecond
+	upCfg.BreakerCooldown = 100 * time.Millisecond // tests stop and restart upstreams
+	cfg.Upstream = &upCfg
+	app, err := proxy.NewApp(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- app.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return &noraUnderTest{addr: app.Addr().String(), dataDir: cfg.Storage.Path}
+}
+
+// fetch sends method to url and returns the response with its body read.
+func fetch(t testing.TB, method, url string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: body: %v", method, url, err)
+	}
+	return resp, b
+}
+
+// rawStatus sends a request line as written (no client-side cleaning of
+// the path) and returns the status code.
+func rawStatus(t *testing.T, addr, target string) int {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "GET "+target+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("GET %s: %v", target, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func mustRead(t testing.TB, file string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// copyTree copies the files under src into dst.
+func copyTree(t testing.TB, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		out := filepath.Join(dst, rel)
+		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(out, b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// lastLines is the tail of a long client output, for failure messages.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,214 @@
+package maven
+
+import (
+	"errors"
+	"strings"
+)
+
+// kind says how a repository file may be cached.
+type kind int
+
+const (
+	// kindArtifact is immutable: a release file, or a timestamped
+	// ("unique") SNAPSHOT file, which Maven never redeploys under the same
+	// name. Streamed, verified against the upstream .sha1, stored by sha256.
+	kindArtifact kind = iota + 1
+	// kindDoc is mutable: maven-metadata.xml at any level, and non-unique
+	// SNAPSHOT files (a-1.0-SNAPSHOT.jar). Small documents with a TTL.
+	kindDoc
+)
+
+// request is a parsed repository path.
+type request struct {
+	file string // the file served, or whose checksum is asked: "g/a/1.0/a-1.0.jar"
+	sum  string // "" or the checksum algorithm asked for file ("sha1", "md5", "sha256", "sha512")
+	kind kind
+	name string // for the access log: "group:artifact", or metadata's directory
+}
+
+// path is the repository path of what was asked.
+func (r request) path() string {
+	if r.sum == "" {
+		return r.file
+	}
+	return r.file + "." + r.sum
+}
+
+const (
+	maxPathLen     = 768 // keeps every cache key derived from a path under cache.CheckKey's 1024
+	maxSegmentLen  = 255
+	maxSegments    = 64
+	metadataName   = "maven-metadata.xml"
+	snapshotSuffix = "SNAPSHOT"
+)
+
+// sumHexLen is the hex length of each checksum algorithm a repository
+// publishes next to its files.
+var sumHexLen = map[string]int{"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
+
+var errInvalidPath = errors.New("invalid maven repository path")
+
+// parsePath parses a repository path (what follows /maven2/): groupId
+// segments / artifactId / version / file, or <dir>/maven-metadata.xml, each
+// optionally with a checksum extension. It refuses anything a Maven layout
+// cannot produce: empty, dot-led or over-long segments, characters outside
+// [A-Za-z0-9._~+-] (so no "..", backslash, NUL, "%" or "@"), and files whose
+// name does not start with artifactId-version.
+func parsePath(s string) (request, error) {
+	if s == "" || len(s) > maxPathLen {
+		return request{}, errInvalidPath
+	}
+	segs := strings.Split(s, "/")
+	if len(segs) > maxSegments {
+		return request{}, errInvalidPath
+	}
+	for _, seg := range segs {
+		if !validSegment(seg) {
+			return request{}, errInvalidPath
+		}
+	}
+	n := len(segs)
+	base, sum, ok := splitSum(segs[n-1])
+	if !ok || base == "" || base[0] == '.' {
+		return request{}, errInvalidPath
+	}
+	if base == metadataName {
+		if n < 2 {
+			return request{}, errInvalidPath
+		}
+		return request{file: strings.Join(append(segs[:n-1:n-1], base), "/"), sum: sum, kind: kindDoc, name: strings.Join(segs[:n-1], "/")}, nil
+	}
+	if n < 4 {
+		return request{}, errInvalidPath
+	}
+	a, v := segs[n-3], segs[n-2]
+	k, ok := fileKind(a, v, base)
+	if !ok {
+		return request{}, errInvalidPath
+	}
+	file := strings.Join(append(segs[:n-1:n-1], base), "/")
+	return request{file: file, sum: sum, kind: k, name: strings.Join(segs[:n-3], ".") + ":" + a}, nil
+}
+
+func validSegment(seg string) bool {
+	if seg == "" || len(seg) > maxSegmentLen || seg[0] == '.' {
+		return false
+	}
+	for i := 0; i < len(seg); i++ {
+		c := seg[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '.' || c == '_' || c == '-' || c == '~' || c == '+':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// splitSum splits "x.jar.sha1" into "x.jar" and "sha1". A checksum of a
+// checksum is no file repositories publish: not ok.
+func splitSum(name string) (base, sum string, ok bool) {
+	i := strings.LastIndexByte(name, '.')
+	if i < 0 {
+		return name, "", true
+	}
+	if _, isSum := sumHexLen[name[i+1:]]; !isSum {
+		return name, "", true
+	}
+	if _, nested := sumHexLen[name[strings.LastIndexByte(name[:i], '.')+1:i]]; nested {
+		return "", "", false
+	}
+	return name[:i], name[i+1:], true
+}
+
+// fileKind checks that file belongs to artifact a at version v and says
+// whether it is immutable.
+func fileKind(a, v, file string) (kind, bool) {
+	if stem, ok := strings.CutSuffix(v, snapshotSuffix); ok {
+		rest, ok := strings.CutPrefix(file, a+"-"+stem)
+		if !ok {
+			return 0, false
+		}
+		if after, ok := strings.CutPrefix(rest, snapshotSuffix); ok && fileTail(after) {
+			return kindDoc, true
+		}
+		if after, ok := cutTimestamp(rest); ok && fileTail(after) {
+			return kindArtifact, true
+		}
+		return 0, false
+	}
+	rest, ok := strings.CutPrefix(file, a+"-"+v)
+	if !ok || !fileTail(rest) {
+		return 0, false
+	}
+	return kindArtifact, true
+}
+
+// fileTail checks what follows artifactId-version in a file name: an
+// optional "-classifier", then ".extension".
+func fileTail(rest string) bool {
+	if rest == "" || (rest[0] != '.' && rest[0] != '-') {
+		return false
+	}
+	dot := strings.LastIndexByte(rest, '.')
+	return dot >= 0 && dot < len(rest)-1 && rest[:dot] != "-"
+}
+
+// cutTimestamp cuts a unique snapshot's "yyyyMMdd.HHmmss-build" off s.
+func cutTimestamp(s string) (string, bool) {
+	digits := func(s string, n int) bool {
+		if len(s) < n {
+			return false
+		}
+		for i := 0; i < n; i++ {
+			if s[i] < '0' || s[i] > '9' {
+				return false
+			}
+		}
+		return true
+	}
+	if !digits(s, 8) || len(s) < 16 || s[8] != '.' || !digits(s[9:], 6) || s[15] != '-' {
+		return "", false
+	}
+	s = s[16:]
+	n := 0
+	for n < len(s) && n < 10 && s[n] >= '0' && s[n] <= '9' {
+		n++
+	}
+	if n == 0 {
+		return "", false
+	}
+	return s[n:], true
+}
+
+// parseChecksum reads a repository checksum file: its first non-empty line
+// holds the hex digest alone, "hex  filename", "hex *filename", or in
+// OpenSSL's "SHA1(filename)= hex" form. The digest comes back lower case.
+func parseChecksum(body []byte, alg string) (string, error) {
+	want, ok := sumHexLen[alg]
+	if !ok {
+		return "", errors.New("unknown checksum algorithm")
+	}
+	var line string
+	for l := range strings.SplitSeq(string(body), "\n") {
+		if line = strings.TrimSpace(l); line != "" {
+			break
+		}
+	}
+	if i := strings.LastIndex(line, "= "); i >= 0 {
+		line = strings.TrimSpace(line[i+2:])
+	} else if f := strings.Fields(line); len(f) > 0 {
+		line = f[0]
+	}
+	if len(line) != want {
+		return "", errors.New("checksum file holds no " + alg + " digest")
+	}
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return "", errors.New("checksum file holds no " + alg + " digest")
+		}
+	}
+	return strings.ToLower(line), nil
+}
