@@ -57,6 +57,8 @@ type App struct {
 	hosted *oci.Registry
 	docker *docker.Handler
 	docs   *pull.Docs
+	// closers release the format handlers' own resources.
+	closers []func()
 }
 
 // drainTimeout bounds how long Serve waits for open responses on shutdown.
@@ -109,24 +111,27 @@ func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 	if app.docs, err = pull.NewDocs(c, log); err != nil {
 		return fail(err)
 	}
-	deps := pull.Deps{Cache: c, Client: client, Docs: app.docs, Log: log, Stall: cfg.Storage.StallTimeout.D(), PublicURL: cfg.Server.PublicURL}
+	deps := pull.Deps{Cache: c, Auth: app.auth, Client: client, Docs: app.docs, Log: log, Stall: cfg.Storage.StallTimeout.D(), PublicURL: cfg.Server.PublicURL}
 	app.srv = NewServer(cfg.Server, log, set)
 	app.srv.Handle("/v2", "docker", dh.Serve)
 	formats := []struct {
 		prefix, name string
-		build        func() (fasthttp.RequestHandler, error)
+		build        func() (formatHandler, error)
 	}{
-		{"/npm/", "npm", func() (fasthttp.RequestHandler, error) { h, err := npm.New(cfg.Npm, deps); return serveOf(h, err) }},
-		{"/simple/", "pypi", func() (fasthttp.RequestHandler, error) { h, err := pypi.New(cfg.PyPI, deps); return serveOf(h, err) }},
-		{"/maven2/", "maven", func() (fasthttp.RequestHandler, error) { h, err := maven.New(cfg.Maven, deps); return serveOf(h, err) }},
-		{"/cargo/", "cargo", func() (fasthttp.RequestHandler, error) { h, err := cargo.New(cfg.Cargo, deps); return serveOf(h, err) }},
+		{"/npm/", "npm", func() (formatHandler, error) { return npm.New(cfg.Npm, deps) }},
+		{"/simple/", "pypi", func() (formatHandler, error) { return pypi.New(cfg.PyPI, deps) }},
+		{"/maven2/", "maven", func() (formatHandler, error) { return maven.New(cfg.Maven, deps) }},
+		{"/cargo/", "cargo", func() (formatHandler, error) { return cargo.New(cfg.Cargo, deps) }},
 	}
 	for _, f := range formats {
 		h, err := f.build()
 		if err != nil {
 			return fail(fmt.Errorf("cannot set up %s: %w", f.name, err))
 		}
-		app.srv.Handle(f.prefix, f.name, h)
+		app.srv.Handle(f.prefix, f.name, h.Serve)
+		if c, ok := h.(interface{ Close() }); ok {
+			app.closers = append(app.closers, c.Close)
+		}
 	}
 	app.srv.AddReadyCheck("storage", c.Ready)
 	if app.ln, err = net.Listen("tcp", cfg.Server.Listen); err != nil {
@@ -165,6 +170,9 @@ func (a *App) Serve(ctx context.Context) error {
 
 // close releases what NewApp built, in reverse order.
 func (a *App) close() error {
+	for _, c := range a.closers {
+		c()
+	}
 	if a.docs != nil {
 		a.docs.Close()
 	}
@@ -184,10 +192,5 @@ func (a *App) close() error {
 	return err
 }
 
-// serveOf adapts a format handler's constructor result.
-func serveOf[H interface{ Serve(*fasthttp.RequestCtx) }](h H, err error) (fasthttp.RequestHandler, error) {
-	if err != nil {
-		return nil, err
-	}
-	return h.Serve, nil
-}
+// formatHandler is what every format package's New returns.
+type formatHandler interface{ Serve(*fasthttp.RequestCtx) }

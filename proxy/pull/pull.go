@@ -15,13 +15,17 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"nora/auth"
 	"nora/cache"
 	"nora/upstream"
 )
 
 // Deps is what every format handler is built from.
 type Deps struct {
-	Cache  *cache.Cache
+	Cache *cache.Cache
+	// Auth decides who may publish (hosted packages) and, with
+	// anonymous_read off, who may read.
+	Auth   auth.Authorizer
 	Client *upstream.Client
 	Docs   *Docs
 	Log    *slog.Logger

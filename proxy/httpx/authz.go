@@ -1,0 +1,99 @@
+package httpx
+
+import (
+	"bytes"
+	"encoding/base64"
+
+	"github.com/valyala/fasthttp"
+
+	"nora/auth"
+)
+
+// Decision is the outcome of Authorize; each format answers a refusal in
+// its own wire shape.
+type Decision int
+
+const (
+	Allowed        Decision = iota
+	NoWrites                // no user source configured: nobody may write
+	BadCredentials          // credentials sent but wrong: 401
+	LoginRequired           // anonymous and not allowed: 401 with a challenge
+	Denied                  // a known user without the permission: 403
+)
+
+// NoWritesMessage tells the user how to enable writes.
+const NoWritesMessage = "this nora accepts no uploads: set [auth] htpasswd to a file of users who may write"
+
+// Credentials reads the request's Basic credentials; cargo sends its token
+// verbatim, so a "Basic <base64>" token is the same thing. present is false
+// when there are none (an empty user and password count as none); id is nil
+// when they are wrong.
+func Credentials(ctx *fasthttp.RequestCtx, a auth.Authorizer) (id *auth.Identity, present bool) {
+	hdr := bytes.TrimSpace(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization))
+	if len(hdr) == 0 {
+		return nil, false
+	}
+	scheme, value, _ := bytes.Cut(hdr, []byte(" "))
+	if !bytes.EqualFold(scheme, []byte("Basic")) {
+		return nil, true
+	}
+	raw, err := base64.StdEncoding.DecodeString(string(bytes.TrimSpace(value)))
+	if err != nil {
+		return nil, true
+	}
+	user, pass, ok := bytes.Cut(raw, []byte(":"))
+	if !ok {
+		return nil, true
+	}
+	if len(user) == 0 && len(pass) == 0 {
+		return nil, false
+	}
+	id, err = a.Authenticate(string(user), string(pass))
+	if err != nil {
+		return nil, true
+	}
+	return id, true
+}
+
+// Authorize decides whether the request may do action on name in format.
+func Authorize(ctx *fasthttp.RequestCtx, a auth.Authorizer, action auth.Action, format, name string) (*auth.Identity, Decision) {
+	if action != auth.Pull && !a.WritesEnabled() {
+		return nil, NoWrites
+	}
+	id, present := Credentials(ctx, a)
+	switch {
+	case present && id == nil:
+		return nil, BadCredentials
+	case a.Allowed(id, action, format, name):
+		return id, Allowed
+	case id == nil:
+		return nil, LoginRequired
+	}
+	return id, Denied
+}
+
+// Status is the HTTP status of a refusal.
+func (d Decision) Status() int {
+	switch d {
+	case BadCredentials, LoginRequired:
+		return fasthttp.StatusUnauthorized
+	case NoWrites, Denied:
+		return fasthttp.StatusForbidden
+	}
+	return fasthttp.StatusOK
+}
+
+// Message is a short explanation of a refusal for the client.
+func (d Decision) Message(action auth.Action, name string) string {
+	switch d {
+	case NoWrites:
+		return NoWritesMessage
+	case BadCredentials:
+		return "invalid user name or password"
+	case LoginRequired:
+		return "authentication required to " + string(action) + " " + name
+	case Denied:
+		return "not allowed to " + string(action) + " " + name
+	}
+	return ""
+}
