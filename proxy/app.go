@@ -103,8 +103,15 @@ func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 	if app.hosted, err = oci.Open(filepath.Join(cfg.Storage.Path, "hosted.db"), c, hostedCfg, log); err != nil {
 		return fail(err)
 	}
+	// Bearer tokens for /v2/, signed with a key that lives in memory only:
+	// a restart invalidates them, and clients fetch new ones.
+	tokens, err := auth.NewTokens(auth.DefaultTokenTTL)
+	if err != nil {
+		return fail(err)
+	}
 	if app.docker, err = docker.New(cfg.Docker, docker.Deps{Cache: c, Client: client, Hosted: app.hosted,
-		Auth: app.auth, Log: log, Stall: cfg.Storage.StallTimeout.D()}); err != nil {
+		Auth: app.auth, Tokens: tokens, PublicURL: cfg.Server.PublicURL, Log: log,
+		Stall: cfg.Storage.StallTimeout.D()}); err != nil {
 		return fail(err)
 	}
 	dh := app.docker
@@ -114,6 +121,7 @@ func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 	deps := pull.Deps{Cache: c, Auth: app.auth, Client: client, Docs: app.docs, Log: log, Stall: cfg.Storage.StallTimeout.D(), PublicURL: cfg.Server.PublicURL}
 	app.srv = NewServer(cfg.Server, log, set)
 	app.srv.Handle("/v2", "docker", dh.Serve)
+	app.srv.Handle(tokenPath, "auth", (&tokenHandler{auth: app.auth, tokens: tokens, log: log}).serve)
 	formats := []struct {
 		prefix, name string
 		build        func() (formatHandler, error)

@@ -3,15 +3,17 @@ package docker
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 
 	"github.com/valyala/fasthttp"
 
 	"nora/auth"
+	"nora/proxy/pull"
 )
 
-// challenge is the WWW-Authenticate of every 401: nora checks Basic
-// credentials itself (bearer tokens come with /auth/token).
-const challenge = `Basic realm="nora"`
+// basicChallenge is the WWW-Authenticate of every 401 while nora takes
+// Basic credentials only (no user can write, or no token issuer).
+const basicChallenge = `Basic realm="nora"`
 
 // anonymous answers every question the way auth.Local does without an
 // htpasswd file: reads for everyone, no writes. It stands in for a nil
@@ -39,81 +41,160 @@ func actionOf(ctx *fasthttp.RequestCtx) (auth.Action, bool) {
 	return "", false
 }
 
-// credentials authenticates the request's Basic credentials. present is
-// false when there are none (an empty user name and password, which
-// containers/image sends after a Basic challenge when it has no login,
-// count as none); id is nil when they are wrong.
-func (h *Handler) credentials(ctx *fasthttp.RequestCtx) (id *auth.Identity, present bool) {
-	hdr := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)
+// bearer reports whether nora challenges with Bearer tokens: when someone
+// can write. docker and containers/image decide from the /v2/ ping alone
+// whether to authenticate, so the ping must challenge anonymous callers
+// even while anonymous reads are on; with the token flow they then fetch
+// an anonymous pull token, or one for their login, and pushes carry
+// credentials. Without writes nothing changes for anyone: the ping lets
+// everyone in, as registry mirrors expect.
+func (h *Handler) bearer() bool { return h.tokens != nil && h.auth.WritesEnabled() }
+
+// caller is who sent a request, as its Authorization header says.
+type caller struct {
+	id     *auth.Identity
+	claims *auth.Claims // set for a valid bearer token
+	// refused explains credentials that were sent and are wrong: a bad
+	// password, an invalid or expired token, an unknown scheme.
+	refused string
+}
+
+// none reports whether the request carried no credentials.
+func (c caller) none() bool { return c.id == nil && c.claims == nil && c.refused == "" }
+
+// caller reads the request's Basic credentials or bearer token. No header,
+// and an empty user name and password (containers/image sends those after
+// a Basic challenge when it has no login), are anonymous.
+func (h *Handler) caller(ctx *fasthttp.RequestCtx) caller {
+	hdr := bytes.TrimSpace(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization))
 	if len(hdr) == 0 {
-		return nil, false
+		return caller{}
 	}
 	scheme, value, _ := bytes.Cut(hdr, []byte(" "))
-	if !bytes.EqualFold(scheme, []byte("Basic")) {
-		return nil, true
+	value = bytes.TrimSpace(value)
+	switch {
+	case bytes.EqualFold(scheme, []byte("Bearer")) && h.tokens != nil:
+		claims, err := h.tokens.Verify(string(value))
+		switch {
+		case errors.Is(err, auth.ErrTokenExpired):
+			return caller{refused: "token expired"}
+		case err != nil:
+			return caller{refused: "invalid token"}
+		}
+		return caller{id: claims.Identity(), claims: claims}
+	case !bytes.EqualFold(scheme, []byte("Basic")):
+		return caller{refused: "unsupported authorization scheme"}
 	}
-	raw, err := base64.StdEncoding.DecodeString(string(bytes.TrimSpace(value)))
+	raw, err := base64.StdEncoding.DecodeString(string(value))
 	if err != nil {
-		return nil, true
+		return caller{refused: "malformed Basic credentials"}
 	}
 	user, pass, ok := bytes.Cut(raw, []byte(":"))
 	if !ok {
-		return nil, true
+		return caller{refused: "malformed Basic credentials"}
 	}
 	if len(user) == 0 && len(pass) == 0 {
-		return nil, false
+		return caller{}
 	}
-	id, err = h.auth.Authenticate(string(user), string(pass))
+	id, err := h.auth.Authenticate(string(user), string(pass))
 	if err != nil {
-		return nil, true
+		return caller{refused: "invalid user name or password"}
 	}
-	return id, true
+	return caller{id: id}
 }
 
-// authorize decides whether the request may do action on repository name.
-// It answers the refusal itself and returns false: 401 with a challenge
-// for missing or wrong credentials, 403 for a known user without the
-// permission or when no one can write at all.
+// authorize decides whether the request may do action on repository name
+// ("" is the catalog). It answers the refusal itself and returns false:
+// 401 with a challenge for missing or wrong credentials and for a token
+// that does not cover the request (the client fetches one that does), 403
+// for a known user without the permission or when no one can write at
+// all. A token grants what it lists, within what its subject may still
+// do; anything anonymous callers may do needs no token.
 func (h *Handler) authorize(ctx *fasthttp.RequestCtx, action auth.Action, name string) (*auth.Identity, bool) {
 	if action != auth.Pull && !h.auth.WritesEnabled() {
 		ociError(ctx, codeDenied, "this nora accepts no pushes or deletes: set [auth] htpasswd to a file of users who may write")
 		return nil, false
 	}
-	id, present := h.credentials(ctx)
-	if present && id == nil {
-		unauthorized(ctx, "invalid user name or password")
+	c := h.caller(ctx)
+	if c.refused != "" {
+		h.unauthorized(ctx, c.refused, h.scopes(ctx, action, name))
 		return nil, false
 	}
-	if h.auth.Allowed(id, action, "docker", name) {
-		return id, true
+	what := name
+	if name == "" {
+		what = "the catalog"
 	}
-	if id == nil {
-		unauthorized(ctx, "authentication required to "+string(action)+" "+name)
-		return nil, false
+	allowed := h.auth.Allowed(c.id, action, "docker", name)
+	if allowed && c.claims != nil {
+		typ, res, act := "repository", name, action
+		if name == "" {
+			typ, res, act = "registry", "catalog", auth.All
+		}
+		allowed = c.claims.Allows(typ, res, act) || h.auth.Allowed(nil, action, "docker", name)
+		if !allowed {
+			h.unauthorized(ctx, "token does not grant "+string(action)+" on "+what, h.scopes(ctx, action, name))
+			return nil, false
+		}
 	}
-	ociError(ctx, codeDenied, "user "+id.Name+" may not "+string(action)+" "+name)
+	switch {
+	case allowed:
+		return c.id, true
+	case c.id == nil:
+		h.unauthorized(ctx, "authentication required to "+string(action)+" "+what, h.scopes(ctx, action, name))
+	default:
+		ociError(ctx, codeDenied, "user "+c.id.Name+" may not "+string(action)+" "+what)
+	}
 	return nil, false
 }
 
-func unauthorized(ctx *fasthttp.RequestCtx, msg string) {
+// scopes are what a token for this request must grant, for the challenge:
+// a push needs pull as well (clients check for blobs before they upload),
+// and a mount pull on the repository it mounts from.
+func (h *Handler) scopes(ctx *fasthttp.RequestCtx, action auth.Action, name string) string {
+	switch {
+	case name == "":
+		return "registry:catalog:*"
+	case action == auth.Push:
+		s := "repository:" + name + ":pull,push"
+		q := ctx.QueryArgs()
+		if from := string(q.Peek("from")); ctx.IsPost() && q.Has("mount") && from != name && validName(from) {
+			s += " repository:" + from + ":pull"
+		}
+		return s
+	}
+	return "repository:" + name + ":" + string(action)
+}
+
+// unauthorized answers 401 with a challenge: Bearer pointing at
+// /auth/token (with the scope a token needs, if any) when tokens are in
+// use, Basic otherwise.
+func (h *Handler) unauthorized(ctx *fasthttp.RequestCtx, msg, scope string) {
 	ociError(ctx, codeUnauthorized, msg)
-	ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, challenge)
+	if !h.bearer() {
+		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, basicChallenge)
+		return
+	}
+	v := `Bearer realm="` + pull.BaseURL(ctx, h.publicURL) + `/auth/token",service="` + auth.TokenService + `"`
+	if scope != "" {
+		v += `,scope="` + scope + `"`
+	}
+	ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, v)
 }
 
 // ping answers GET /v2/. Credentials, when sent, are checked (docker login
-// relies on that). Without them the answer is 200 while anonymous reads
-// are allowed, so anonymous docker and containerd pulls (registry mirrors)
-// never see a challenge they cannot answer; with anonymous reads off it is
-// the 401 challenge.
-//
-// A consequence: clients that learn the auth scheme only from this ping
-// (docker and containers/image, i.e. podman and skopeo) send no
-// credentials on pushes while anonymous reads are on; crane, helm and oras
-// answer the 401 of the push itself. Bearer tokens (/auth/token) lift that.
+// relies on that). With bearer tokens in use an anonymous ping gets the
+// challenge, even while anonymous reads are on (see bearer); clients then
+// fetch an anonymous token for their pulls. Otherwise an anonymous ping
+// gets 200 while anonymous reads are on, and the challenge when they are
+// off.
 func (h *Handler) ping(ctx *fasthttp.RequestCtx) {
-	id, present := h.credentials(ctx)
-	if (present && id == nil) || (!present && !h.auth.Allowed(nil, auth.Pull, "docker", "")) {
-		unauthorized(ctx, "authentication required")
+	c := h.caller(ctx)
+	switch {
+	case c.refused != "":
+		h.unauthorized(ctx, c.refused, "")
+		return
+	case c.none() && (h.bearer() || !h.auth.Allowed(nil, auth.Pull, "docker", "")):
+		h.unauthorized(ctx, "authentication required", "")
 		return
 	}
 	ctx.SetContentType("application/json")

@@ -79,23 +79,33 @@ func TestCranePushPull(t *testing.T) {
 }
 
 // TestSkopeoPushPull pushes with skopeo --dest-creds. containers/image
-// takes its auth scheme from the /v2/ ping only, which challenges only when
-// anonymous reads are off (see ping in authz.go).
+// decides from the /v2/ ping alone whether to send credentials; the Bearer
+// challenge of the ping makes it fetch a token for its login, with
+// anonymous reads on (the default) as well as off.
 func TestSkopeoPushPull(t *testing.T) {
-	n := startNora(t, options{privateRead: true})
-	c := newCLI(t, n.addr, testUser, testPass)
-	img := randomImage(t, 256<<10, 2)
-	want := digestOf(t, img)
-	c.mustSkopeo("copy", "--dest-creds", testUser+":"+testPass, "--dest-tls-verify=false",
-		"oci:"+ociLayout(t, img, "v1"), "docker://"+n.addr+"/library/tool:v1")
-	checkPulls(t, c, n.addr+"/library/tool", "v1", want)
-	if out, err := newCLI(t, n.addr, "", "").crane("digest", n.addr+"/library/tool:v1"); err == nil {
-		t.Fatalf("anonymous pull with anonymous_read off succeeded: %s", out)
+	for _, private := range []bool{false, true} {
+		t.Run(fmt.Sprintf("anonymous_read=%v", !private), func(t *testing.T) {
+			n := startNora(t, options{privateRead: private})
+			c := newCLI(t, n.addr, testUser, testPass)
+			img := randomImage(t, 256<<10, 2)
+			want := digestOf(t, img)
+			c.mustSkopeo("copy", "--dest-creds", testUser+":"+testPass, "--dest-tls-verify=false",
+				"oci:"+ociLayout(t, img, "v1"), "docker://"+n.addr+"/library/tool:v1")
+			checkPulls(t, c, n.addr+"/library/tool", "v1", want)
+			anon := newCLI(t, n.addr, "", "")
+			out, err := anon.crane("digest", n.addr+"/library/tool:v1")
+			if private && err == nil {
+				t.Fatalf("anonymous pull with anonymous_read off succeeded: %s", out)
+			}
+			if !private && (err != nil || out != want) {
+				t.Fatalf("anonymous pull: %s, %v", out, err)
+			}
+			// Pushing again the same image mounts nothing and uploads nothing new.
+			c.mustSkopeo("copy", "--dest-creds", testUser+":"+testPass, "--dest-tls-verify=false",
+				"oci:"+ociLayout(t, img, "v1"), "docker://"+n.addr+"/library/tool:v2")
+			checkPulls(t, c, n.addr+"/library/tool", "v2", want)
+		})
 	}
-	// Pushing again the same image mounts nothing and uploads nothing new.
-	c.mustSkopeo("copy", "--dest-creds", testUser+":"+testPass, "--dest-tls-verify=false",
-		"oci:"+ociLayout(t, img, "v1"), "docker://"+n.addr+"/library/tool:v2")
-	checkPulls(t, c, n.addr+"/library/tool", "v2", want)
 }
 
 // manifestBlobs lists the config and layer digests of a hosted image.
@@ -206,7 +216,7 @@ func TestHostedShadowsUpstream(t *testing.T) {
 // no helm package): helm's config and chart layer media types, pushed with
 // skopeo, read back with crane.
 func TestChartArtifact(t *testing.T) {
-	n := startNora(t, options{privateRead: true})
+	n := startNora(t, options{})
 	c := newCLI(t, n.addr, testUser, testPass)
 	img := chartImage(t)
 	want := digestOf(t, img)

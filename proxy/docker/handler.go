@@ -39,6 +39,8 @@ type Handler struct {
 	cache     *cache.Cache
 	hosted    *oci.Registry // nil: no hosted repositories, writes refused
 	auth      auth.Authorizer
+	tokens    *auth.Tokens // nil: Basic credentials only
+	publicURL string
 	upstreams []*upstreamRepo // the first is the default
 	byName    map[string]*upstreamRepo
 	neg       *cache.Negative
@@ -57,7 +59,14 @@ type Deps struct {
 	// Auth decides who may pull, push and delete; nil allows anonymous
 	// reads and no writes.
 	Auth auth.Authorizer
-	Log  *slog.Logger
+	// Tokens verifies the bearer tokens of /auth/token. With it and writes
+	// enabled, the handler challenges with Bearer (the ping included);
+	// nil: Basic credentials only.
+	Tokens *auth.Tokens
+	// PublicURL is server.public_url, the base of the token realm; "" means
+	// the request's Host.
+	PublicURL string
+	Log       *slog.Logger
 	// Stall bounds an upstream body that moves no byte.
 	Stall time.Duration
 }
@@ -68,8 +77,8 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{cfg: cfg, cache: d.Cache, hosted: d.Hosted, auth: d.Auth, byName: map[string]*upstreamRepo{},
-		neg: neg, log: d.Log, stall: d.Stall}
+	h := &Handler{cfg: cfg, cache: d.Cache, hosted: d.Hosted, auth: d.Auth, tokens: d.Tokens, publicURL: d.PublicURL,
+		byName: map[string]*upstreamRepo{}, neg: neg, log: d.Log, stall: d.Stall}
 	if h.auth == nil {
 		h.auth = anonymous{}
 	}
