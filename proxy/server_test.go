@@ -496,7 +496,7 @@ func (r *endless) Read(p []byte) (int, error) {
 
 func TestStallClosesConnection(t *testing.T) {
 	cfg := testConfig()
-	cfg.StallTimeout = cache.Duration(200 * time.Millisecond)
+	cfg.StallTimeout = cache.Duration(time.Second)
 	const size = 1 << 30
 	ts := startServer(t, cfg, func(s *Server) {
 		s.Handle("/big", "x", func(ctx *fasthttp.RequestCtx) {
@@ -534,8 +534,8 @@ func TestStallClosesConnection(t *testing.T) {
 // longer than StallTimeout.
 func TestSlowReaderIsNotAStall(t *testing.T) {
 	cfg := testConfig()
-	cfg.StallTimeout = cache.Duration(300 * time.Millisecond)
-	const size = 8 << 20
+	cfg.StallTimeout = cache.Duration(time.Second)
+	const size = 20 << 20
 	ts := startServer(t, cfg, func(s *Server) {
 		s.Handle("/big", "x", func(ctx *fasthttp.RequestCtx) {
 			httpx.SetBodyStream(ctx, &endless{size}, size)
@@ -558,7 +558,7 @@ func TestSlowReaderIsNotAStall(t *testing.T) {
 		if err != nil {
 			t.Fatalf("after %d bytes: %v", n, err)
 		}
-		time.Sleep(20 * time.Millisecond) // ~12 MB/s at most: > 0.6 s in total
+		time.Sleep(20 * time.Millisecond) // ~12 MB/s at most: > 1.6 s in total
 	}
 	if n != size || time.Since(start) < time.Duration(cfg.StallTimeout) {
 		t.Fatalf("read %d bytes in %v", n, time.Since(start))
@@ -619,7 +619,7 @@ func TestSendfile(t *testing.T) {
 func TestUploadBoundedByStallNotReadTimeout(t *testing.T) {
 	cfg := testConfig()
 	cfg.ReadTimeout = cache.Duration(300 * time.Millisecond)
-	cfg.StallTimeout = cache.Duration(400 * time.Millisecond)
+	cfg.StallTimeout = cache.Duration(1200 * time.Millisecond)
 	ts := startServer(t, cfg, func(s *Server) {
 		s.Handle("/upload", "x", func(ctx *fasthttp.RequestCtx) {
 			n, err := io.Copy(io.Discard, ctx.RequestBodyStream())
@@ -658,7 +658,7 @@ func TestUploadBoundedByStallNotReadTimeout(t *testing.T) {
 		}
 	}
 	f(100*time.Millisecond, true) // ~1 s in total, 3x ReadTimeout
-	f(time.Second, false)         // a pause longer than StallTimeout
+	f(3*time.Second, false)       // a pause longer than StallTimeout
 }
 
 // pacedReader yields n bytes in pieces of piece bytes, pausing before each.
@@ -682,11 +682,12 @@ func (r *pacedReader) Read(p []byte) (int, error) {
 // upstream) with a client that keeps up is not a stall either.
 func TestSlowSourceIsNotAStall(t *testing.T) {
 	cfg := testConfig()
-	cfg.StallTimeout = cache.Duration(200 * time.Millisecond)
+	cfg.StallTimeout = cache.Duration(time.Second)
 	const size = 3 << 19
 	ts := startServer(t, cfg, func(s *Server) {
 		s.Handle("/fill", "x", func(ctx *fasthttp.RequestCtx) {
-			httpx.SetBodyStream(ctx, &pacedReader{n: size, piece: 64 << 10, pause: 40 * time.Millisecond}, size)
+			// 1.6 s per MiB, each piece well within the stall timeout.
+			httpx.SetBodyStream(ctx, &pacedReader{n: size, piece: 64 << 10, pause: 100 * time.Millisecond}, size)
 		})
 	})
 	_, body, _ := get(t, "GET", ts.url+"/fill")
