@@ -1,9 +1,12 @@
 package npm
 
 import (
+	"fmt"
+	"path"
 	"time"
 
 	"nora/cache"
+	hosted "nora/hosted/npm"
 )
 
 // Config is the [npm] section.
@@ -12,10 +15,52 @@ type Config struct {
 	TTL         cache.Duration `toml:"ttl"`
 	NegativeTTL cache.Duration `toml:"negative_ttl"`
 	Offline     bool           `toml:"offline"`
+
+	// Unpublish says which hosted versions npm unpublish may remove:
+	// "never" (deprecate instead), "within-72h" (versions published less
+	// than 72 hours ago, the public registry's rule) or "always". Empty
+	// means "within-72h".
+	Unpublish hosted.UnpublishPolicy `toml:"unpublish"`
+	// MaxPublishSize caps one npm publish request: the JSON document that
+	// carries the tarball in base64, a third larger than the tarball. 0
+	// means 64 MiB.
+	MaxPublishSize cache.Size `toml:"max_publish_size"`
+	// HostedNames are globs ("@acme/*", "acme-*"; path.Match syntax) of
+	// package names served only from hosted state and never looked up
+	// upstream, even before their first publish: they close the window in
+	// which a public package could take a name the site means to publish
+	// (dependency confusion). Published names are hosted without being
+	// listed here.
+	HostedNames []string `toml:"hosted_names"`
 }
 
 // DefaultConfig returns the [npm] defaults (the embedded config file names
 // the public upstream).
 func DefaultConfig() Config {
-	return Config{TTL: cache.Duration(5 * time.Minute), NegativeTTL: cache.Duration(time.Minute)}
+	return Config{
+		TTL: cache.Duration(5 * time.Minute), NegativeTTL: cache.Duration(time.Minute),
+		Unpublish: hosted.UnpublishWithin72h, MaxPublishSize: defaultMaxPublish,
+	}
+}
+
+const defaultMaxPublish = 64 << 20
+
+// Check refuses what the TOML decoder could not (New checks it too).
+func (c Config) Check() error {
+	for _, g := range c.HostedNames {
+		if _, err := path.Match(g, ""); err != nil || g == "" {
+			return fmt.Errorf("npm.hosted_names: invalid glob %q", g)
+		}
+	}
+	return nil
+}
+
+// claimed reports whether name matches hosted_names.
+func (c Config) claimed(name string) bool {
+	for _, g := range c.HostedNames {
+		if ok, _ := path.Match(g, name); ok {
+			return true
+		}
+	}
+	return false
 }

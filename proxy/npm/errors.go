@@ -1,6 +1,7 @@
 package npm
 
 import (
+	"bytes"
 	"encoding/json"
 
 	"github.com/valyala/fasthttp"
@@ -14,9 +15,13 @@ func npmError(ctx *fasthttp.RequestCtx, status int, msg string) {
 	ctx.Response.Reset()
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json")
-	b, _ := json.Marshal(struct {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // messages show <host> and the like
+	_ = enc.Encode(struct {
 		Error string `json:"error"`
 	}{msg})
+	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	if ctx.IsHead() {
 		ctx.Response.Header.SetContentLength(len(b))
 		ctx.Response.SkipBody = true

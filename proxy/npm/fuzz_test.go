@@ -16,7 +16,8 @@ func FuzzParseRequest(f *testing.F) {
 	for _, s := range []string{
 		"/npm/lodash", "/npm/@acme%2fdep", "/npm/@acme/dep/-/dep-1.0.0.tgz", "/npm/-/ping",
 		"/npm/-/npm/v1/security/audits/quick", "/npm/%2e%2e/-/x.tgz", "/npm/@a/../-/b.tgz", "/npm/a%00/-/x.tgz",
-		"/npm/@x%2f..%2f..", "/npm/a/-/..%2f..%2fx.tgz",
+		"/npm/@x%2f..%2f..", "/npm/a/-/..%2f..%2fx.tgz", "/npm/-/whoami", "/npm/@a%2fb/-rev/1-a",
+		"/npm/@a/b/-/b-1.tgz/-rev/2-b", "/npm/-/package/@a%2fb/dist-tags/beta", "/npm/-/package/..%2f/dist-tags",
 	} {
 		f.Add(s)
 	}
@@ -26,14 +27,17 @@ func FuzzParseRequest(f *testing.F) {
 			return
 		}
 		switch r.kind {
-		case kindPing, kindAudit:
+		case kindPing, kindAudit, kindWhoami, kindLogin:
 			return
+		}
+		if r.rev != "" && !validRev(r.rev) || r.tag != "" && !validTagChars(r.tag) {
+			t.Fatalf("%q: invalid rev %q or tag %q accepted", path, r.rev, r.tag)
 		}
 		if !validName(r.name) || strings.Count(r.name, "/") > 1 {
 			t.Fatalf("%q: invalid name %q accepted", path, r.name)
 		}
 		keys := []string{docKey(r.name, true), docKey(r.name, false)}
-		if r.kind == kindTarball {
+		if r.kind == kindTarball || r.kind == kindTarballRev {
 			if !validFile(r.file) || strings.Contains(r.file, "/") {
 				t.Fatalf("%q: invalid file %q accepted", path, r.file)
 			}

@@ -1,7 +1,9 @@
-// Package npm serves the npm registry API (/npm/) as a pull-through cache
-// of one upstream registry: packuments (full and abbreviated) with TTL,
-// revalidation and serve-stale, tarballs verified against the packument's
-// dist.integrity / shasum and stored once, and npm audit forwarded.
+// Package npm serves the npm registry API (/npm/): a pull-through cache
+// of one upstream registry (packuments, full and abbreviated, with TTL,
+// revalidation and serve-stale; tarballs verified against the packument's
+// dist.integrity / shasum and stored once; npm audit forwarded) and the
+// site's own hosted packages (npm publish, dist-tag, deprecate, unpublish),
+// which take precedence: a hosted name is never looked up upstream.
 package npm
 
 import (
@@ -16,6 +18,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"nora/auth"
+	hosted "nora/hosted/npm"
 	"nora/proxy/httpx"
 	"nora/proxy/pull"
 	"nora/upstream"
@@ -32,19 +36,39 @@ const (
 
 // Handler serves /npm/.
 type Handler struct {
-	cfg   Config
-	deps  pull.Deps
-	up    *upstream.Registry // nil: no upstream configured, cache only
-	audit *http.Client
+	cfg    Config
+	deps   pull.Deps
+	up     *upstream.Registry // nil: no upstream configured, cache only
+	audit  *http.Client
+	auth   auth.Authorizer
+	hosted *hosted.Registry
+	limits hosted.Limits
 }
 
-// New builds the handler. Without cfg.Upstream it serves what is cached
-// and answers 503 for the rest.
+// New builds the handler and opens the hosted state in deps.Cache's store.
+// Without cfg.Upstream it serves hosted packages and what is cached, and
+// answers 503 for the rest.
 func New(cfg Config, deps pull.Deps) (*Handler, error) {
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{cfg: cfg, deps: deps}
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	if deps.Cache == nil {
+		return nil, errors.New("cannot set up npm: no cache")
+	}
+	h := &Handler{cfg: cfg, deps: deps, auth: deps.Auth, limits: hosted.DefaultLimits()}
+	if h.auth == nil {
+		h.auth = anonymous{}
+	}
+	if cfg.MaxPublishSize > 0 {
+		h.limits.MaxBody = int64(cfg.MaxPublishSize)
+	}
+	var err error
+	if h.hosted, err = hosted.Open(context.Background(), deps.Cache, hosted.Options{Unpublish: cfg.Unpublish, Log: deps.Log}); err != nil {
+		return nil, err
+	}
 	if cfg.Upstream != "" {
 		if deps.Client == nil {
 			return nil, errors.New("cannot set up npm: no upstream client")
@@ -62,6 +86,15 @@ func New(cfg Config, deps pull.Deps) (*Handler, error) {
 // offline reports whether the upstream must not be contacted.
 func (h *Handler) offline() bool { return h.cfg.Offline || h.up == nil }
 
+// Hosted is the hosted state (GC walks its Referenced).
+func (h *Handler) Hosted() *hosted.Registry { return h.hosted }
+
+// isHosted reports whether name is served from hosted state only: it was
+// published here, or hosted_names claims it.
+func (h *Handler) isHosted(name string) bool {
+	return h.hosted.Hosted(name) || h.cfg.claimed(name)
+}
+
 // Serve answers one request under /npm/.
 func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	// The raw path: fasthttp's Path() has already decoded @scope%2fname.
@@ -77,17 +110,45 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	read := ctx.IsGet() || ctx.IsHead()
 	switch {
 	case req.kind == kindAudit && ctx.IsPost():
-		h.forwardAudit(ctx, req.api)
+		if h.authorize(ctx, auth.Pull, "") {
+			h.forwardAudit(ctx, req.api)
+		}
 	case req.kind == kindAudit:
 		methodNotAllowed(ctx, "POST")
+	case req.kind == kindLogin:
+		npmError(ctx, fasthttp.StatusNotImplemented, loginMessage)
+	case req.kind == kindWhoami && read:
+		h.whoami(ctx)
+	case req.kind == kindDistTags:
+		h.distTags(ctx, req)
+	case req.kind == kindPackument && ctx.IsPut():
+		h.put(ctx, req.name, "", false)
+	case req.kind == kindRev && ctx.IsPut():
+		h.put(ctx, req.name, req.rev, true)
+	case req.kind == kindRev && ctx.IsDelete():
+		h.unpublishAll(ctx, req.name, req.rev)
+	case req.kind == kindRev:
+		methodNotAllowed(ctx, "PUT, DELETE")
+	case req.kind == kindTarballRev && ctx.IsDelete():
+		h.deleteTarball(ctx, req.name, req.file, req.rev)
+	case req.kind == kindTarballRev:
+		methodNotAllowed(ctx, "DELETE")
+	case req.kind == kindPackument && !read:
+		methodNotAllowed(ctx, "GET, HEAD, PUT")
 	case !read:
-		// Publishing (PUT /npm/<name>) comes with hosted packages.
 		methodNotAllowed(ctx, "GET, HEAD")
 	case req.kind == kindPing:
 		ctx.SetContentType("application/json")
 		ctx.SetBodyString("{}")
+	case !h.authorize(ctx, auth.Pull, req.name):
+		// refused, and answered
+	// A hosted name is answered from hosted state only (DESIGN 2.4).
+	case req.kind == kindPackument && h.isHosted(req.name):
+		h.hostedPackument(ctx, req.name)
 	case req.kind == kindPackument:
 		h.packument(ctx, req.name)
+	case req.kind == kindTarball && h.isHosted(req.name):
+		h.hostedTarball(ctx, req.name, req.file)
 	case req.kind == kindTarball:
 		h.tarball(ctx, req.name, req.file)
 	}
@@ -98,11 +159,10 @@ func methodNotAllowed(ctx *fasthttp.RequestCtx, allow string) {
 	ctx.Response.Header.Set("Allow", allow)
 }
 
-// packument implements GET /npm/<name>: the upstream document, abbreviated
+// packument implements GET /npm/<name> of a proxied package (Serve answers
+// hosted ones from hosted state): the upstream document, abbreviated
 // when the client asks for it, with its tarball URLs pointing at nora.
 func (h *Handler) packument(ctx *fasthttp.RequestCtx, name string) {
-	// Hosted packages (DESIGN 2.4) will be answered here, before any
-	// upstream lookup.
 	abbreviated := bytes.Contains(ctx.Request.Header.Peek("Accept"), []byte(mediaAbbreviated))
 	httpx.SetLogInfo(ctx, name, "")
 	doc, err := h.doc(ctx, name, abbreviated)

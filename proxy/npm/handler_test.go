@@ -36,7 +36,7 @@ func TestRequestsAndErrors(t *testing.T) {
 	f("HEAD", "/npm/left-pad", "", 200, "")
 	f("GET", "/npm/Bad%20Name", "", 400, `{"error":"invalid package name"}`)
 	f("GET", "/npm/left-pad/-/left-pad.zip", "", 400, `"error"`)
-	f("GET", "/npm/-/whoami", "", 404, `"error"`)
+	f("GET", "/npm/-/whoami", "", 401, `"error"`)
 	f("GET", "/npm/left-pad/-/left-pad-9.tgz", "", 404, `"error"`)
 	f("GET", "/npm/no-such-package", "", 404, `"error"`)
 	f("GET", "/npm/no-such-package", "", 404, `"error"`)
@@ -44,10 +44,11 @@ func TestRequestsAndErrors(t *testing.T) {
 		t.Fatalf("a 404 was asked upstream %d times within negative_ttl, want 1", got)
 	}
 	resp := f("DELETE", "/npm/left-pad", "", 405, `"error"`)
-	if resp.Header.Get("Allow") != "GET, HEAD" {
+	if resp.Header.Get("Allow") != "GET, HEAD, PUT" {
 		t.Fatalf("Allow: %q", resp.Header.Get("Allow"))
 	}
-	f("PUT", "/npm/left-pad", "{}", 405, `"error"`)
+	// No htpasswd: nobody publishes.
+	f("PUT", "/npm/left-pad", "{}", 403, `[auth] htpasswd`)
 	f("GET", "/npm/-/npm/v1/security/audits/quick", "", 405, `"error"`)
 
 	// Within the TTL, nothing is asked upstream again.

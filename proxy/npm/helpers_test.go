@@ -10,10 +10,19 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
+	"nora/auth"
 	"nora/cache"
 	"nora/proxy"
 	"nora/proxy/npm"
 	"nora/upstream"
+)
+
+// The user every test nora with an htpasswd file knows.
+const (
+	testUser = "ci"
+	testPass = "s3cret-publish"
 )
 
 type noraUnderTest struct {
@@ -21,10 +30,36 @@ type noraUnderTest struct {
 	dataDir string
 }
 
-// startNora runs an in-process nora whose [npm] section is cfg.
+// authOptions say who may write and read.
+type authOptions struct {
+	htpasswd    bool // testUser may write; otherwise nobody may
+	privateRead bool // anonymous_read = false
+}
+
+// startNora runs an in-process nora whose [npm] section is cfg, with the
+// default [auth] (anonymous reads, no writes).
 func startNora(t testing.TB, cfg npm.Config) *noraUnderTest {
 	t.Helper()
+	return startNoraAuth(t, cfg, authOptions{})
+}
+
+// startNoraAuth is startNora with an [auth] section built from o.
+func startNoraAuth(t testing.TB, cfg npm.Config, o authOptions) *noraUnderTest {
+	t.Helper()
 	app := proxy.AppConfig{Server: proxy.DefaultConfig(), Storage: cache.DefaultConfig(), Npm: cfg}
+	ac := auth.DefaultConfig()
+	ac.AnonymousRead = !o.privateRead
+	if o.htpasswd {
+		hash, err := bcrypt.GenerateFromPassword([]byte(testPass), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ac.Htpasswd = filepath.Join(t.TempDir(), "htpasswd")
+		if err := os.WriteFile(ac.Htpasswd, []byte(testUser+":"+string(hash)+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	app.Auth = &ac
 	app.Server.Listen = "127.0.0.1:0"
 	app.Storage.Path = t.TempDir()
 	app.Storage.StallTimeout = cache.Duration(10 * time.Second)
@@ -52,6 +87,12 @@ func startNora(t testing.TB, cfg npm.Config) *noraUnderTest {
 func (n *noraUnderTest) stored(key string) bool {
 	_, err := os.Stat(filepath.Join(n.dataDir, "objects", filepath.FromSlash(key)))
 	return err == nil
+}
+
+// tempFiles counts the files left in the store's temp directory.
+func (n *noraUnderTest) tempFiles() int {
+	entries, _ := os.ReadDir(filepath.Join(n.dataDir, "tmp"))
+	return len(entries)
 }
 
 // waitNoFill waits until no fill's temp file is left.

@@ -10,10 +10,15 @@ import (
 type kind int
 
 const (
-	kindPackument kind = iota + 1 // GET /npm/<name>
-	kindTarball                   // GET /npm/<name>/-/<file>.tgz
-	kindPing                      // GET /npm/-/ping
-	kindAudit                     // POST /npm/-/npm/v1/security/...
+	kindPackument  kind = iota + 1 // GET /npm/<name>; PUT publishes, deprecates
+	kindTarball                    // GET /npm/<name>/-/<file>.tgz
+	kindPing                       // GET /npm/-/ping
+	kindAudit                      // POST /npm/-/npm/v1/security/...
+	kindWhoami                     // GET /npm/-/whoami
+	kindLogin                      // npm login: POST /npm/-/v1/login, PUT /npm/-/user/org.couchdb.user:<name>
+	kindDistTags                   // GET /npm/-/package/<name>/dist-tags[/<tag>]; PUT, DELETE with a tag
+	kindRev                        // PUT, DELETE /npm/<name>/-rev/<rev> (npm unpublish)
+	kindTarballRev                 // DELETE /npm/<name>/-/<file>/-rev/<rev> (npm unpublish)
 )
 
 // request is a parsed, validated request path. name and file are safe to
@@ -23,12 +28,16 @@ type request struct {
 	name string // "lodash", "@acme/dep"
 	file string // tarball file name, "dep-1.0.0.tgz"
 	api  string // registry API path for kindAudit, relative to the upstream base
+	tag  string // kindDistTags: the tag, "" for the list
+	rev  string // kindRev, kindTarballRev: the package revision the client read
 }
 
 var (
 	errUnknownPath = errors.New("unknown registry path")
 	errInvalidName = errors.New("invalid package name")
 	errInvalidFile = errors.New("invalid tarball file name")
+	errInvalidRev  = errors.New("invalid revision")
+	errInvalidTag  = errors.New("invalid dist-tag")
 )
 
 // auditPaths are the npm audit endpoints forwarded upstream.
@@ -54,33 +63,103 @@ func parseRequest(rawPath string) (request, error) {
 		switch {
 		case api == "ping":
 			return request{kind: kindPing}, nil
+		case api == "whoami":
+			return request{kind: kindWhoami}, nil
+		case api == "v1/login" || strings.HasPrefix(api, "user/org.couchdb.user:"):
+			return request{kind: kindLogin}, nil
+		case strings.HasPrefix(api, "package/"):
+			return parseDistTags(strings.TrimPrefix(api, "package/"))
 		case auditPaths[rest]:
 			return request{kind: kindAudit, api: rest}, nil
 		}
 		return request{}, errUnknownPath
 	}
 	segs := strings.Split(rest, "/")
-	nameLen := 1
-	if strings.HasPrefix(rest, "@") {
-		nameLen = 2
-	}
+	nameLen := nameSegments(rest)
 	var r request
 	switch {
 	case len(segs) == nameLen:
 		r.kind = kindPackument
 	case len(segs) == nameLen+2 && segs[nameLen] == "-":
 		r.kind, r.file = kindTarball, segs[nameLen+1]
+	case len(segs) == nameLen+2 && segs[nameLen] == "-rev":
+		r.kind, r.rev = kindRev, segs[nameLen+1]
+	case len(segs) == nameLen+4 && segs[nameLen] == "-" && segs[nameLen+2] == "-rev":
+		r.kind, r.file, r.rev = kindTarballRev, segs[nameLen+1], segs[nameLen+3]
 	default:
 		return request{}, errUnknownPath
 	}
 	r.name = strings.Join(segs[:nameLen], "/")
-	if !validName(r.name) {
+	switch {
+	case !validName(r.name):
 		return request{}, errInvalidName
-	}
-	if r.kind == kindTarball && !validFile(r.file) {
+	case (r.kind == kindTarball || r.kind == kindTarballRev) && !validFile(r.file):
 		return request{}, errInvalidFile
+	case (r.kind == kindRev || r.kind == kindTarballRev) && !validRev(r.rev):
+		return request{}, errInvalidRev
 	}
 	return r, nil
+}
+
+// nameSegments is how many path segments the name at the start of p
+// takes: two for a scoped name.
+func nameSegments(p string) int {
+	if strings.HasPrefix(p, "@") {
+		return 2
+	}
+	return 1
+}
+
+// parseDistTags parses what follows /npm/-/package/: "<name>/dist-tags"
+// or "<name>/dist-tags/<tag>" (npm escapes the scope's slash; unescaped, a
+// scoped name is two segments).
+func parseDistTags(p string) (request, error) {
+	segs := strings.Split(p, "/")
+	n := nameSegments(p)
+	r := request{kind: kindDistTags}
+	switch {
+	case len(segs) == n+1 && segs[n] == "dist-tags":
+	case len(segs) == n+2 && segs[n] == "dist-tags":
+		r.tag = segs[n+1]
+	default:
+		return request{}, errUnknownPath
+	}
+	r.name = strings.Join(segs[:n], "/")
+	switch {
+	case !validName(r.name):
+		return request{}, errInvalidName
+	case len(segs) == n+2 && !validTagChars(r.tag):
+		return request{}, errInvalidTag
+	}
+	return r, nil
+}
+
+// validRev reports whether rev looks like a revision nora hands out
+// ("3-0123abcd...").
+func validRev(rev string) bool {
+	if rev == "" || len(rev) > 64 {
+		return false
+	}
+	for i := 0; i < len(rev); i++ {
+		if c := rev[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// validTagChars bounds a tag in a path; hosted state decides which tags
+// may be set.
+func validTagChars(t string) bool {
+	if t == "" || len(t) > 128 {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		if !nameChar(t[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // maxNameLen is npm's limit on package names.

@@ -28,10 +28,29 @@ func TestParseRequest(t *testing.T) {
 	f("/npm/-/npm/v1/security/advisories/bulk", kindAudit, "", "", nil)
 	f("/npm/-/npm/v1/security/audits/quick", kindAudit, "", "", nil)
 
+	f("/npm/-/whoami", kindWhoami, "", "", nil)
+	f("/npm/-/v1/login", kindLogin, "", "", nil)
+	f("/npm/-/user/org.couchdb.user:ci", kindLogin, "", "", nil)
+	f("/npm/@acme%2flib/-rev/3-abc", kindRev, "@acme/lib", "", nil)
+	f("/npm/lib/-rev/3-abc", kindRev, "lib", "", nil)
+	f("/npm/@acme/lib/-/lib-1.0.0.tgz/-rev/4-abc", kindTarballRev, "@acme/lib", "lib-1.0.0.tgz", nil)
+	f("/npm/lib/-/lib-1.0.0.tgz/-rev/4-abc", kindTarballRev, "lib", "lib-1.0.0.tgz", nil)
+	f("/npm/-/package/@acme%2flib/dist-tags", kindDistTags, "@acme/lib", "", nil)
+	f("/npm/-/package/lib/dist-tags/beta", kindDistTags, "lib", "", nil)
+
 	f("/npm/", 0, "", "", errUnknownPath)
+	f("/npm/lib/-rev/", 0, "", "", errInvalidRev)
+	f("/npm/lib/-rev/a%20b", 0, "", "", errInvalidRev)
+	f("/npm/lib/-/x.tar/-rev/1-a", 0, "", "", errInvalidFile)
+	f("/npm/lib/-rev/1-a/x", 0, "", "", errUnknownPath)
+	f("/npm/-/package/lib", 0, "", "", errUnknownPath)
+	f("/npm/-/package/lib/dist-tags/", 0, "", "", errInvalidTag)
+	f("/npm/-/package/lib/dist-tags/a%20b", 0, "", "", errInvalidTag)
+	f("/npm/-/package/lib/dist-tags/a/b", 0, "", "", errUnknownPath)
+	f("/npm/-/package/..%2fx/dist-tags", 0, "", "", errUnknownPath)
+	f("/npm/-/package/_x/dist-tags", 0, "", "", errInvalidName)
 	f("/npm", 0, "", "", errUnknownPath)
 	f("/v2/lodash", 0, "", "", errUnknownPath)
-	f("/npm/-/whoami", 0, "", "", errUnknownPath)
 	f("/npm/-/v1/search", 0, "", "", errUnknownPath)
 	f("/npm/lodash/", 0, "", "", errUnknownPath)
 	f("/npm/lodash/4.17.21", 0, "", "", errUnknownPath)
@@ -103,5 +122,30 @@ func TestKeys(t *testing.T) {
 		f(name+" abbreviated", docKey(name, true))
 		f(name+" tarball", tarballKey(name, "a-1.0.0.tgz"))
 		f(name+" tarball2", tarballKey(name, "_packument.tgz"))
+	}
+}
+
+func TestHostedNames(t *testing.T) {
+	c := Config{HostedNames: []string{"@acme/*", "acme-*", "exact"}}
+	f := func(name string, want bool) {
+		t.Helper()
+		if got := c.claimed(name); got != want {
+			t.Fatalf("claimed(%q) = %v", name, got)
+		}
+	}
+	f("@acme/lib", true)
+	f("acme-util", true)
+	f("exact", true)
+	f("@acme2/lib", false)
+	f("@other/acme-x", false)
+	f("acme", false)
+	f("exact-not", false)
+	if err := c.Check(); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"[", ""} {
+		if (Config{HostedNames: []string{bad}}).Check() == nil {
+			t.Fatalf("hosted_names %q accepted", bad)
+		}
 	}
 }

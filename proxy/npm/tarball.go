@@ -16,14 +16,13 @@ import (
 	"nora/proxy/pull"
 )
 
-// tarball implements GET /npm/<name>/-/<file>.tgz. A tarball once verified
+// tarball implements GET /npm/<name>/-/<file>.tgz of a proxied package
+// (Serve answers hosted ones from hosted state). A tarball once verified
 // and stored is served without asking anyone (it is immutable), so it works
 // while the upstream is down; otherwise the packument says where the
 // upstream keeps it and what its digest is, and the fill checks that digest
 // before anything is committed.
 func (h *Handler) tarball(ctx *fasthttp.RequestCtx, name, file string) {
-	// Hosted packages (DESIGN 2.4) will be answered here, before any
-	// upstream lookup.
 	httpx.SetLogInfo(ctx, name, "")
 	key := tarballKey(name, file)
 	obj, err := h.deps.Cache.OpenNamed(ctx, key)

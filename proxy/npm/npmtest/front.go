@@ -107,6 +107,19 @@ func (f *Front) Hits(path string) int {
 	return f.hits[path]
 }
 
+// HitsPrefix counts the requests for paths that start with prefix.
+func (f *Front) HitsPrefix(prefix string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for p, c := range f.hits {
+		if strings.HasPrefix(p, prefix) {
+			n += c
+		}
+	}
+	return n
+}
+
 // Stop closes the listener and every connection: the upstream is down.
 func (f *Front) Stop() {
 	f.mu.Lock()

@@ -1,0 +1,300 @@
+// Package npm is the hosted half of nora's npm registry: what npm publish
+// creates. Each package's state (versions, dist-tags, times, deprecations,
+// unpublished versions) is one JSON object in the shared Store, written
+// atomically with Store.Put; tarballs live in the content-addressed store
+// (cache.BlobKey of their sha256), so the state works on any Store
+// backend. A list of hosted names, loaded at start, answers "is this name
+// hosted?" from memory on every request.
+//
+// The package knows no HTTP: proxy/npm parses requests, checks
+// permissions and turns these errors into npm's wire shape.
+package npm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"nora/cache"
+)
+
+// Store keys. A package name is one path segment, or two for a scoped one;
+// packages live under their own prefix, so no name can reach names.json.
+const (
+	namesKey      = "hosted/npm/names.json"
+	packagePrefix = "hosted/npm/packages/"
+	stateFile     = "/state.json"
+)
+
+// maxState caps one package's state object when read back.
+const maxState = 64 << 20
+
+// Package is the hosted state of one package.
+type Package struct {
+	Name string `json:"name"`
+	// Rev counts changes; clients send it back as "_rev" ("<rev>-<hash>")
+	// when they unpublish, and a stale one is a conflict.
+	Rev      int64               `json:"rev"`
+	DistTags map[string]string   `json:"dist-tags"`
+	Versions map[string]*Version `json:"versions"`
+	// Removed are unpublished versions: their numbers are never reused,
+	// as on the public registry.
+	Removed  map[string]time.Time `json:"removed,omitempty"`
+	Created  time.Time            `json:"created"`
+	Modified time.Time            `json:"modified"`
+}
+
+// Version is one published version.
+type Version struct {
+	// Manifest is the package.json npm sent, without dist, deprecated,
+	// readme and readmeFilename, which are kept apart.
+	Manifest       json.RawMessage `json:"manifest"`
+	Integrity      string          `json:"integrity"` // SRI, "sha512-..."
+	Shasum         string          `json:"shasum"`    // sha1 hex
+	File           string          `json:"file"`      // tarball file name, "lib-1.0.0.tgz"
+	Digest         digest.Digest   `json:"digest"`    // sha256 of the tarball: its blob
+	Size           int64           `json:"size"`
+	Deprecated     string          `json:"deprecated,omitempty"`
+	Readme         string          `json:"readme,omitempty"`
+	ReadmeFilename string          `json:"readmeFilename,omitempty"`
+	Publisher      string          `json:"publisher,omitempty"`
+	Published      time.Time       `json:"published"`
+}
+
+// RevString is the package's "_rev".
+func (p *Package) RevString() string {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s\x00%d\x00%d", p.Name, p.Rev, p.Modified.UnixNano())
+	return fmt.Sprintf("%d-%016x", p.Rev, h.Sum64())
+}
+
+// Latest is the version the "latest" tag names, if it is live.
+func (p *Package) Latest() (string, *Version) {
+	v := p.DistTags["latest"]
+	return v, p.Versions[v]
+}
+
+// Options configure a Registry.
+type Options struct {
+	// Unpublish is the policy for removing published versions.
+	Unpublish UnpublishPolicy
+	// Now is the clock (tests); nil means time.Now.
+	Now func() time.Time
+	Log *slog.Logger
+}
+
+// Registry is the hosted npm state of one nora instance.
+type Registry struct {
+	cache  *cache.Cache
+	store  cache.Store
+	policy UnpublishPolicy
+	now    func() time.Time
+	log    *slog.Logger
+
+	// locks serialise the read-modify-write of one package's state, so
+	// that concurrent publishes of one name lose no version.
+	locks [64]sync.Mutex
+
+	mu    sync.RWMutex
+	names map[string]bool // hosted names, as stored in names.json
+}
+
+// Open loads the list of hosted names from c's store. A list that cannot
+// be read is an error: serving hosted names from upstream is not an option.
+func Open(ctx context.Context, c *cache.Cache, o Options) (*Registry, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Unpublish == "" {
+		o.Unpublish = UnpublishWithin72h
+	}
+	if err := o.Unpublish.check(); err != nil {
+		return nil, err
+	}
+	r := &Registry{cache: c, store: c.Store(), policy: o.Unpublish, now: o.Now, log: o.Log, names: map[string]bool{}}
+	b, err := r.read(ctx, namesKey)
+	if errors.Is(err, cache.ErrNotFound) {
+		return r, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the hosted npm names: %w", err)
+	}
+	var names []string
+	if err := json.Unmarshal(b, &names); err != nil {
+		return nil, fmt.Errorf("cannot decode the hosted npm names %s: %w", namesKey, err)
+	}
+	for _, n := range names {
+		r.names[n] = true
+	}
+	return r, nil
+}
+
+// Hosted reports whether name is a hosted package. A hosted name is served
+// only from hosted state, never looked up upstream (DESIGN 2.4); a name
+// stays hosted after all its versions are unpublished, so that a public
+// package of the same name never takes its place.
+func (r *Registry) Hosted(name string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.names[name]
+}
+
+// Names lists the hosted packages, sorted.
+func (r *Registry) Names() []string {
+	r.mu.RLock()
+	names := make([]string, 0, len(r.names))
+	for n := range r.names {
+		names = append(names, n)
+	}
+	r.mu.RUnlock()
+	slices.Sort(names)
+	return names
+}
+
+// Get returns the state of a hosted package (KindNotFound if none).
+func (r *Registry) Get(ctx context.Context, name string) (*Package, error) {
+	if !r.Hosted(name) {
+		return nil, errorf(KindNotFound, "package %s is not published here", name)
+	}
+	return r.load(ctx, name)
+}
+
+// Referenced calls fn with the sha256 of every tarball a live hosted
+// version points at. Hosted tarballs are never evicted; GC keeps what this
+// walk reports. Unpublished versions are not reported: their tarballs may
+// go.
+func (r *Registry) Referenced(fn func(digest.Digest) error) error {
+	ctx := context.Background()
+	for _, name := range r.Names() {
+		p, err := r.load(ctx, name)
+		if KindOf(err) == KindNotFound {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		for _, v := range p.Versions {
+			if err := fn(v.Digest); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (r *Registry) lock(name string) func() {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	m := &r.locks[h.Sum32()%uint32(len(r.locks))]
+	m.Lock()
+	return m.Unlock
+}
+
+func stateKey(name string) (string, error) {
+	if name == "" || len(name) > 214 || strings.Count(name, "/") > 1 || (strings.Contains(name, "/") && name[0] != '@') {
+		return "", errorf(KindInvalid, "invalid package name %q", name)
+	}
+	key := packagePrefix + name + stateFile
+	if err := cache.CheckKey(key); err != nil {
+		return "", errorf(KindInvalid, "invalid package name %q", name)
+	}
+	return key, nil
+}
+
+// load reads the state of name (KindNotFound if it has none).
+func (r *Registry) load(ctx context.Context, name string) (*Package, error) {
+	key, err := stateKey(name)
+	if err != nil {
+		return nil, err
+	}
+	b, err := r.read(ctx, key)
+	if errors.Is(err, cache.ErrNotFound) {
+		return nil, errorf(KindNotFound, "package %s has no published version", name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the state of %s: %w", name, err)
+	}
+	p := &Package{}
+	if err := json.Unmarshal(b, p); err != nil {
+		return nil, fmt.Errorf("cannot decode the state of %s: %w", name, err)
+	}
+	if p.Versions == nil {
+		p.Versions = map[string]*Version{}
+	}
+	if p.DistTags == nil {
+		p.DistTags = map[string]string{}
+	}
+	return p, nil
+}
+
+func (r *Registry) read(ctx context.Context, key string) ([]byte, error) {
+	body, _, err := r.store.Get(ctx, key, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	b, err := io.ReadAll(io.LimitReader(body, maxState+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxState {
+		return nil, fmt.Errorf("%s is larger than %d bytes", key, maxState)
+	}
+	return b, nil
+}
+
+// save writes p atomically.
+func (r *Registry) save(ctx context.Context, p *Package) error {
+	key, err := stateKey(p.Name)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	if err := r.store.Put(ctx, key, bytes.NewReader(b)); err != nil {
+		return fmt.Errorf("cannot store the state of %s: %w", p.Name, err)
+	}
+	return nil
+}
+
+// addName makes name hosted, in names.json first: a name listed without
+// state is served as an empty hosted package, never from upstream, so a
+// crash between the two writes fails closed.
+func (r *Registry) addName(ctx context.Context, name string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.names[name] {
+		return nil
+	}
+	names := make([]string, 0, len(r.names)+1)
+	for n := range r.names {
+		names = append(names, n)
+	}
+	names = append(names, name)
+	slices.Sort(names)
+	b, err := json.Marshal(names)
+	if err != nil {
+		return err
+	}
+	if err := r.store.Put(ctx, namesKey, bytes.NewReader(b)); err != nil {
+		return fmt.Errorf("cannot store the hosted npm names: %w", err)
+	}
+	r.names[name] = true
+	return nil
+}

@@ -1,0 +1,376 @@
+package npm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"hash/fnv"
+	"io"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+
+	"nora/auth"
+	hosted "nora/hosted/npm"
+	"nora/proxy/httpx"
+	"nora/proxy/pull"
+)
+
+// challenge is the WWW-Authenticate of every 401: npm answers it with the
+// _auth (Basic) credentials of its .npmrc.
+const challenge = `Basic realm="nora"`
+
+// loginMessage answers npm login: API tokens are not there yet.
+const loginMessage = "npm login is not supported by this registry yet: put //<host>/npm/:_auth=<base64 of user:password> in .npmrc"
+
+// anonymous answers the way auth.Local does without an htpasswd file
+// (reads for everyone, no writes); it stands in for a nil Authorizer.
+type anonymous struct{}
+
+func (anonymous) Authenticate(string, string) (*auth.Identity, error) {
+	return nil, auth.ErrBadCredentials
+}
+func (anonymous) Allowed(_ *auth.Identity, a auth.Action, _, _ string) bool { return a == auth.Pull }
+func (anonymous) WritesEnabled() bool                                       { return false }
+
+// authorize decides whether the request may do action on name, answering
+// a refusal itself: 401 with a challenge for missing or wrong credentials,
+// 403 for a user without the permission or when no one may write.
+func (h *Handler) authorize(ctx *fasthttp.RequestCtx, action auth.Action, name string) bool {
+	_, ok := h.authorizeID(ctx, action, name)
+	return ok
+}
+
+func (h *Handler) authorizeID(ctx *fasthttp.RequestCtx, action auth.Action, name string) (*auth.Identity, bool) {
+	id, d := httpx.Authorize(ctx, h.auth, action, "npm", name)
+	if d == httpx.Allowed {
+		return id, true
+	}
+	npmError(ctx, d.Status(), d.Message(action, name))
+	if d.Status() == fasthttp.StatusUnauthorized {
+		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, challenge)
+	}
+	if action != auth.Pull {
+		ctx.SetConnectionClose() // the body is not read
+	}
+	return nil, false
+}
+
+// hostedError answers a failure of hosted state in npm's wire shape.
+func (h *Handler) hostedError(ctx *fasthttp.RequestCtx, err error, name string) {
+	status := fasthttp.StatusInternalServerError
+	switch hosted.KindOf(err) {
+	case hosted.KindInvalid:
+		status = fasthttp.StatusBadRequest
+	case hosted.KindTooLarge:
+		status = fasthttp.StatusRequestEntityTooLarge
+	case hosted.KindNotFound:
+		status = fasthttp.StatusNotFound
+	case hosted.KindExists, hosted.KindForbidden:
+		status = fasthttp.StatusForbidden
+	case hosted.KindConflict:
+		status = fasthttp.StatusConflict
+	default:
+		h.deps.Log.Error("npm hosted state failed", "package", name, "err", err)
+		npmError(ctx, status, "internal error: the registry could not complete the request")
+		return
+	}
+	npmError(ctx, status, err.Error())
+	if status == fasthttp.StatusRequestEntityTooLarge {
+		ctx.SetConnectionClose() // do not read the rest
+	}
+}
+
+// writeOK answers a write with CouchDB's shape, which npm ignores but
+// scripts may read.
+func writeOK(ctx *fasthttp.RequestCtx, status int, name string, p *hosted.Package) {
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	out := map[string]any{"ok": true, "id": name}
+	if p != nil {
+		out["rev"] = p.RevString()
+	}
+	b, _ := json.Marshal(out)
+	ctx.SetBody(b)
+}
+
+// bodyReader is the request body as a stream: with StreamRequestBody,
+// fasthttp hands large bodies to the handler unread.
+func bodyReader(ctx *fasthttp.RequestCtx) io.Reader {
+	if r := ctx.RequestBodyStream(); r != nil {
+		return r
+	}
+	return bytes.NewReader(ctx.Request.Body())
+}
+
+// put implements PUT /npm/<name> (npm publish, npm deprecate) and PUT
+// /npm/<name>/-rev/<rev> (npm unpublish <name>@<version>: the packument
+// without that version). The body is read only once the caller may write.
+func (h *Handler) put(ctx *fasthttp.RequestCtx, name, rev string, remove bool) {
+	httpx.SetLogInfo(ctx, name, "hosted")
+	action := auth.Push
+	if remove {
+		action = auth.Delete
+	}
+	id, ok := h.authorizeID(ctx, action, name)
+	if !ok {
+		return
+	}
+	if ce := ctx.Request.Header.Peek(fasthttp.HeaderContentEncoding); len(ce) > 0 && !bytes.EqualFold(ce, []byte("identity")) {
+		npmError(ctx, fasthttp.StatusUnsupportedMediaType, "compressed request bodies are not supported")
+		ctx.SetConnectionClose()
+		return
+	}
+	if cl := ctx.Request.Header.ContentLength(); cl > 0 && int64(cl) > h.limits.MaxBody {
+		h.hostedError(ctx, &hosted.Error{Kind: hosted.KindTooLarge, Msg: "the publish request is larger than this registry accepts ([npm] max_publish_size)"}, name)
+		return
+	}
+	doc, err := hosted.ReadDocument(bodyReader(ctx), h.deps.Cache.TempDir(), h.limits)
+	if err != nil {
+		if hosted.KindOf(err) == 0 {
+			// The client went away or sent a broken body; a temp file
+			// that cannot be written is ours.
+			h.deps.Log.Warn("cannot read an npm publish", "package", name, "err", err)
+			npmError(ctx, fasthttp.StatusBadRequest, "cannot read the request body")
+			ctx.SetConnectionClose()
+			return
+		}
+		h.hostedError(ctx, err, name)
+		return
+	}
+	// Writes finish even if the client goes away: each is atomic, but a
+	// publish is several.
+	wctx := context.WithoutCancel(ctx)
+	user := ""
+	if id != nil {
+		user = id.Name
+	}
+	var p *hosted.Package
+	status := fasthttp.StatusOK
+	switch {
+	case doc.Attachment != nil && remove:
+		doc.Attachment.Discard()
+		npmError(ctx, fasthttp.StatusBadRequest, "a new version is published with PUT /npm/<name>")
+		return
+	case doc.Attachment != nil:
+		p, err = h.hosted.Publish(wctx, name, doc, user)
+		status = fasthttp.StatusCreated
+	default:
+		p, err = h.hosted.Update(wctx, name, doc, rev, remove)
+	}
+	if err != nil {
+		h.hostedError(ctx, err, name)
+		return
+	}
+	h.deps.Log.Info("npm package changed", "package", name, "user", user, "rev", p.RevString(), "publish", doc.Attachment != nil, "unpublish", remove)
+	writeOK(ctx, status, name, p)
+}
+
+// unpublishAll implements DELETE /npm/<name>/-rev/<rev> (npm unpublish
+// <name> --force, or of the last version).
+func (h *Handler) unpublishAll(ctx *fasthttp.RequestCtx, name, rev string) {
+	httpx.SetLogInfo(ctx, name, "hosted")
+	id, ok := h.authorizeID(ctx, auth.Delete, name)
+	if !ok {
+		return
+	}
+	p, err := h.hosted.Unpublish(context.WithoutCancel(ctx), name, rev)
+	if err != nil {
+		h.hostedError(ctx, err, name)
+		return
+	}
+	if id != nil {
+		h.deps.Log.Info("npm package unpublished", "package", name, "user", id.Name)
+	}
+	writeOK(ctx, fasthttp.StatusOK, name, p)
+}
+
+// deleteTarball implements DELETE /npm/<name>/-/<file>/-rev/<rev>, npm
+// unpublish's last step.
+func (h *Handler) deleteTarball(ctx *fasthttp.RequestCtx, name, file, rev string) {
+	httpx.SetLogInfo(ctx, name, "hosted")
+	if !h.authorize(ctx, auth.Delete, name) {
+		return
+	}
+	if err := h.hosted.RemoveTarball(ctx, name, file, rev); err != nil {
+		h.hostedError(ctx, err, name)
+		return
+	}
+	writeOK(ctx, fasthttp.StatusOK, name, nil)
+}
+
+// maxTagBody caps the body of a dist-tag PUT: a JSON string, a version.
+const maxTagBody = 1 << 10
+
+// distTags implements /npm/-/package/<name>/dist-tags: GET lists them
+// (npm dist-tag ls), PUT (or POST) and DELETE of .../<tag> set and remove
+// one (npm dist-tag add, rm). Only hosted packages can be changed; the
+// tags of proxied ones are read from the upstream packument.
+func (h *Handler) distTags(ctx *fasthttp.RequestCtx, req request) {
+	httpx.SetLogInfo(ctx, req.name, "")
+	read := ctx.IsGet() || ctx.IsHead()
+	switch {
+	case read && req.tag == "":
+		if h.authorize(ctx, auth.Pull, req.name) {
+			h.listTags(ctx, req.name)
+		}
+		return
+	case req.tag == "":
+		methodNotAllowed(ctx, "GET, HEAD")
+		return
+	case !ctx.IsPut() && !ctx.IsPost() && !ctx.IsDelete():
+		methodNotAllowed(ctx, "PUT, DELETE")
+		return
+	}
+	httpx.SetLogInfo(ctx, req.name, "hosted")
+	if !h.authorize(ctx, auth.Push, req.name) {
+		return
+	}
+	if !h.hosted.Hosted(req.name) {
+		npmError(ctx, fasthttp.StatusNotFound, "package "+req.name+" is not hosted here: only hosted packages have dist-tags to change")
+		return
+	}
+	var p *hosted.Package
+	var err error
+	if ctx.IsDelete() {
+		p, err = h.hosted.RemoveTag(ctx, req.name, req.tag)
+	} else {
+		b, rerr := io.ReadAll(io.LimitReader(bodyReader(ctx), maxTagBody+1))
+		var ver string
+		if rerr != nil || len(b) > maxTagBody || json.Unmarshal(b, &ver) != nil {
+			npmError(ctx, fasthttp.StatusBadRequest, "the body must be the version, as a JSON string")
+			return
+		}
+		p, err = h.hosted.SetTag(ctx, req.name, req.tag, ver)
+	}
+	if err != nil {
+		h.hostedError(ctx, err, req.name)
+		return
+	}
+	writeOK(ctx, fasthttp.StatusOK, req.name, p)
+}
+
+func (h *Handler) listTags(ctx *fasthttp.RequestCtx, name string) {
+	var body []byte
+	if h.isHosted(name) {
+		httpx.SetLogInfo(ctx, name, "hosted")
+		p, err := h.hosted.Get(ctx, name)
+		if err == nil && len(p.Versions) == 0 {
+			err = &hosted.Error{Kind: hosted.KindNotFound, Msg: "package " + name + " not found"}
+		}
+		if err != nil {
+			h.hostedError(ctx, err, name)
+			return
+		}
+		if body, err = p.DistTagsJSON(); err != nil {
+			h.hostedError(ctx, err, name)
+			return
+		}
+	} else {
+		doc, err := h.doc(ctx, name, true)
+		if err != nil {
+			h.pullError(ctx, err, "package "+name)
+			return
+		}
+		httpx.SetLogInfo(ctx, name, doc.Result)
+		var tags struct {
+			DistTags map[string]string `json:"dist-tags"`
+		}
+		if err := json.Unmarshal(doc.Body, &tags); err != nil {
+			h.pullError(ctx, &pull.Error{Kind: pull.KindInvalid, Msg: "cannot read dist-tags: " + err.Error()}, "packument")
+			return
+		}
+		if tags.DistTags == nil {
+			tags.DistTags = map[string]string{}
+		}
+		body, _ = json.Marshal(tags.DistTags)
+	}
+	ctx.SetContentType("application/json")
+	if ctx.IsHead() {
+		ctx.Response.Header.SetContentLength(len(body))
+		ctx.Response.SkipBody = true
+		return
+	}
+	ctx.SetBody(body)
+}
+
+// whoami implements GET /npm/-/whoami: the user the credentials name.
+func (h *Handler) whoami(ctx *fasthttp.RequestCtx) {
+	id, present := httpx.Credentials(ctx, h.auth)
+	if id == nil {
+		msg := "not logged in: put //<host>/npm/:_auth=<base64 of user:password> in .npmrc"
+		if present {
+			msg = "invalid user name or password"
+		}
+		npmError(ctx, fasthttp.StatusUnauthorized, msg)
+		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, challenge)
+		return
+	}
+	b, _ := json.Marshal(map[string]string{"username": id.Name})
+	ctx.SetContentType("application/json")
+	ctx.SetBody(b)
+}
+
+// hostedPackument implements GET /npm/<name> of a hosted package, built
+// from hosted state for the client's base URL. Nothing is asked upstream,
+// even when the name is claimed by hosted_names and has no version yet.
+func (h *Handler) hostedPackument(ctx *fasthttp.RequestCtx, name string) {
+	httpx.SetLogInfo(ctx, name, "hosted")
+	abbreviated := bytes.Contains(ctx.Request.Header.Peek("Accept"), []byte(mediaAbbreviated))
+	p, err := h.hosted.Get(ctx, name)
+	switch {
+	case hosted.KindOf(err) == hosted.KindNotFound:
+		npmError(ctx, fasthttp.StatusNotFound, "package "+name+" not found")
+		return
+	case err != nil:
+		h.hostedError(ctx, err, name)
+		return
+	case len(p.Versions) == 0:
+		npmError(ctx, fasthttp.StatusNotFound, "package "+name+" not found: all its versions were unpublished")
+		return
+	}
+	base := pull.BaseURL(ctx, h.deps.PublicURL)
+	f := fnv.New64a()
+	f.Write([]byte(base))
+	shape := "f"
+	if abbreviated {
+		shape = "a"
+	}
+	etag := `"` + p.RevString() + "-" + strconv.FormatUint(f.Sum64(), 36) + "-" + shape + `"`
+	hdr := &ctx.Response.Header
+	hdr.Set("Vary", "Accept")
+	hdr.Set("ETag", etag)
+	if inm := ctx.Request.Header.Peek("If-None-Match"); len(inm) > 0 && bytes.Contains(inm, []byte(etag)) {
+		ctx.SetStatusCode(fasthttp.StatusNotModified)
+		ctx.Response.SkipBody = true
+		return
+	}
+	body, err := p.Packument(base+"/npm/", abbreviated)
+	if err != nil {
+		h.hostedError(ctx, err, name)
+		return
+	}
+	if abbreviated {
+		hdr.SetContentType(mediaAbbreviated)
+	} else {
+		hdr.SetContentType("application/json")
+	}
+	if ctx.IsHead() {
+		hdr.SetContentLength(len(body))
+		ctx.Response.SkipBody = true
+		return
+	}
+	ctx.SetBody(body)
+}
+
+// hostedTarball implements GET /npm/<name>/-/<file> of a hosted package,
+// from the content-addressed store, verified when it was published.
+func (h *Handler) hostedTarball(ctx *fasthttp.RequestCtx, name, file string) {
+	httpx.SetLogInfo(ctx, name, "hosted")
+	_, obj, err := h.hosted.Tarball(ctx, name, file)
+	if err != nil {
+		h.hostedError(ctx, err, name)
+		return
+	}
+	httpx.ServeContent(ctx, obj.Body, obj.Size, "application/octet-stream")
+}
