@@ -14,9 +14,16 @@ type Config struct {
 	TTL         cache.Duration `toml:"ttl"`
 	NegativeTTL cache.Duration `toml:"negative_ttl"`
 	Offline     bool           `toml:"offline"`
+	// MaxUploadSize caps one `cargo publish` body (metadata and .crate);
+	// larger ones are refused with 413 before they are read. crates.io
+	// accepts 10 MB.
+	MaxUploadSize cache.Size `toml:"max_upload_size"`
 }
+
+// DefaultMaxUploadSize is max_upload_size when unset.
+const DefaultMaxUploadSize = 64 << 20
 
 // DefaultConfig returns the [cargo] defaults.
 func DefaultConfig() Config {
-	return Config{TTL: cache.Duration(5 * time.Minute), NegativeTTL: cache.Duration(time.Minute)}
+	return Config{TTL: cache.Duration(5 * time.Minute), NegativeTTL: cache.Duration(time.Minute), MaxUploadSize: DefaultMaxUploadSize}
 }

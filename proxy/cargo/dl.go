@@ -11,8 +11,9 @@ const maxConfigBytes = 64 << 10
 
 // registryConfig is an index's config.json.
 type registryConfig struct {
-	DL  string `json:"dl"`
-	API string `json:"api,omitempty"`
+	DL           string `json:"dl"`
+	API          string `json:"api,omitempty"`
+	AuthRequired bool   `json:"auth-required,omitempty"`
 }
 
 // parseRegistryConfig reads an upstream config.json; only dl matters to a

@@ -8,6 +8,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/valyala/fasthttp"
 
+	"nora/auth"
 	"nora/cache"
 	"nora/proxy/httpx"
 	"nora/proxy/pull"
@@ -18,8 +19,15 @@ import (
 func (h *Handler) download(ctx *fasthttp.RequestCtx, name, vers string) {
 	key := keyCrates + name + "/" + vers
 	httpx.SetLogInfo(ctx, name, "")
-	// A hosted crate will be answered here, before any upstream lookup.
-
+	if !h.authorize(ctx, auth.Pull, name) {
+		return
+	}
+	// Before the cache: a crate that was proxied once and is hosted now
+	// must not be served its cached upstream versions.
+	if h.hosted.Hosted(name) {
+		h.hostedDownload(ctx, name, vers)
+		return
+	}
 	// A .crate never changes once published and was verified when cached:
 	// serve it without the index, which may be unreachable.
 	obj, err := h.deps.Cache.OpenNamed(ctx, key)

@@ -164,9 +164,12 @@ func TestCargoStatuses(t *testing.T) {
 	errBody("/cargo/api/v1/crates/acme-dep/../download", 404)
 	errBody("/cargo/api/v1/crates/acme-dep/0.1.0/readme", 404)
 	errBody("/cargo/other", 404)
-	req, _ := http.NewRequest(http.MethodPut, base+"/cargo/api/v1/crates/new", strings.NewReader("{}"))
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 405 {
-		t.Fatalf("PUT: %v %v", resp, err)
+	for _, m := range []string{"POST /cargo/api/v1/crates/new", "PUT /cargo/index/ac/me/acme-dep", "DELETE /cargo/api/v1/crates/acme-dep/0.1.0/download"} {
+		method, path, _ := strings.Cut(m, " ")
+		req, _ := http.NewRequest(method, base+path, strings.NewReader("{}"))
+		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 405 || resp.Header.Get("Allow") == "" {
+			t.Fatalf("%s: %v %v", m, resp, err)
+		}
 	}
 
 	// Rate limited upstream: 429 with its Retry-After for what was never

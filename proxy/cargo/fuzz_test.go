@@ -28,17 +28,17 @@ func FuzzParseIndexPath(f *testing.F) {
 	})
 }
 
-func FuzzParseDownloadPath(f *testing.F) {
-	for _, s := range []string{"serde/1.0.0/download", "a/1.0.0+b/download", "a/../download", "a/1/download/x"} {
+func FuzzParseVersionPath(f *testing.F) {
+	for _, s := range []string{"serde/1.0.0/download", "a/1.0.0+b/download", "a/../download", "a/1/download/x", "a/1.0.0/yank", "a/1.0.0/unyank"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
-		name, vers, ok := parseDownloadPath(p)
+		name, vers, action, ok := parseVersionPath(p)
 		if !ok {
 			return
 		}
-		if p != name+"/"+vers+"/download" {
-			t.Fatalf("parseDownloadPath(%q) = %q, %q", p, name, vers)
+		if p != name+"/"+vers+"/"+action || (action != "download" && action != "yank" && action != "unyank") {
+			t.Fatalf("parseVersionPath(%q) = %q, %q, %q", p, name, vers, action)
 		}
 		if err := cache.CheckKey(keyCrates + strings.ToLower(name) + "/" + vers); err != nil {
 			t.Fatalf("key for %q: %v", p, err)

@@ -1,6 +1,8 @@
-// Package cargo serves cargo's sparse registry protocol under /cargo/ as a
-// pull-through cache of one upstream sparse index (index files, its
-// config.json) and the download host its config.json names.
+// Package cargo serves cargo's sparse registry protocol under /cargo/: the
+// crates published into nora (hosted, see nora/hosted/cargo: cargo publish,
+// yank, unyank), and a pull-through cache of one upstream sparse index
+// (index files, its config.json) and the download host its config.json
+// names. A hosted name is answered from hosted state only, never upstream.
 package cargo
 
 import (
@@ -14,6 +16,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"nora/auth"
+	hosted "nora/hosted/cargo"
 	"nora/proxy/httpx"
 	"nora/proxy/pull"
 	"nora/upstream"
@@ -31,6 +35,8 @@ const (
 type Handler struct {
 	cfg         Config
 	deps        pull.Deps
+	auth        auth.Authorizer
+	hosted      *hosted.Registry
 	index       *upstream.Registry // nil: no upstream configured
 	indexOrigin string
 
@@ -41,10 +47,21 @@ type Handler struct {
 
 var errNoUpstream = &pull.Error{Kind: pull.KindNotFound, Msg: "no cargo upstream is configured"}
 
-// New builds the handler. An empty cfg.Index means no upstream: every
-// crate is unknown.
+// New builds the handler and loads the hosted crates from deps.Cache. An
+// empty cfg.Index means no upstream: every crate that is not hosted is
+// unknown.
 func New(cfg Config, deps pull.Deps) (*Handler, error) {
-	h := &Handler{cfg: cfg, deps: deps}
+	if cfg.MaxUploadSize <= 0 {
+		cfg.MaxUploadSize = DefaultMaxUploadSize
+	}
+	h := &Handler{cfg: cfg, deps: deps, auth: deps.Auth}
+	if h.auth == nil {
+		h.auth = anonymous{}
+	}
+	var err error
+	if h.hosted, err = hosted.Open(context.Background(), deps.Cache, deps.Log); err != nil {
+		return nil, err
+	}
 	if cfg.Index == "" {
 		return h, nil
 	}
@@ -57,40 +74,74 @@ func New(cfg Config, deps pull.Deps) (*Handler, error) {
 	return h, nil
 }
 
+// Hosted is the hosted crate state (its Referenced walk is for GC).
+func (h *Handler) Hosted() *hosted.Registry { return h.hosted }
+
 // Serve answers one request below /cargo/.
 func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	rest, _ := strings.CutPrefix(string(ctx.Path()), "/cargo/")
-	if !ctx.IsGet() && !ctx.IsHead() {
-		cargoError(ctx, fasthttp.StatusMethodNotAllowed, "this registry is a read-only pull-through cache")
-		ctx.Response.Header.Set(fasthttp.HeaderAllow, "GET, HEAD")
-		return
-	}
 	switch {
+	case rest == "api/v1/crates/new":
+		if allow(ctx, fasthttp.MethodPut) {
+			h.publish(ctx)
+		}
+	case strings.HasPrefix(rest, "api/v1/crates/"):
+		name, vers, action, ok := parseVersionPath(strings.TrimPrefix(rest, "api/v1/crates/"))
+		if !ok {
+			cargoError(ctx, fasthttp.StatusNotFound, "not found: nora answers publish, yank, unyank and downloads below /cargo/api/v1/crates/")
+			return
+		}
+		switch action {
+		case "download":
+			if allow(ctx, fasthttp.MethodGet, fasthttp.MethodHead) {
+				h.download(ctx, strings.ToLower(name), vers)
+			}
+		case "yank":
+			if allow(ctx, fasthttp.MethodDelete) {
+				h.yank(ctx, name, vers, true)
+			}
+		case "unyank":
+			if allow(ctx, fasthttp.MethodPut) {
+				h.yank(ctx, name, vers, false)
+			}
+		}
 	case rest == "index/config.json":
-		h.config(ctx)
+		if allow(ctx, fasthttp.MethodGet, fasthttp.MethodHead) {
+			h.config(ctx)
+		}
 	case strings.HasPrefix(rest, "index/"):
 		name, ok := parseIndexPath(strings.TrimPrefix(rest, "index/"))
-		if !ok {
+		switch {
+		case !ok:
 			cargoError(ctx, fasthttp.StatusNotFound, "not a sparse index path")
-			return
+		case allow(ctx, fasthttp.MethodGet, fasthttp.MethodHead):
+			h.indexFile(ctx, name)
 		}
-		h.indexFile(ctx, name)
-	case strings.HasPrefix(rest, "api/v1/crates/"):
-		name, vers, ok := parseDownloadPath(strings.TrimPrefix(rest, "api/v1/crates/"))
-		if !ok {
-			cargoError(ctx, fasthttp.StatusNotFound, "not a crate download path")
-			return
-		}
-		h.download(ctx, strings.ToLower(name), vers)
 	default:
 		cargoError(ctx, fasthttp.StatusNotFound, "not found")
 	}
 }
 
-// config implements GET /cargo/index/config.json: downloads come to nora.
+// allow answers 405 unless the request's method is one of methods.
+func allow(ctx *fasthttp.RequestCtx, methods ...string) bool {
+	for _, m := range methods {
+		if string(ctx.Method()) == m {
+			return true
+		}
+	}
+	cargoError(ctx, fasthttp.StatusMethodNotAllowed, "method not allowed here")
+	ctx.Response.Header.Set(fasthttp.HeaderAllow, strings.Join(methods, ", "))
+	return false
+}
+
+// config implements GET /cargo/index/config.json: downloads and the API
+// (publish, yank) come to nora. It is served to anyone (it holds nothing
+// secret); with anonymous reads off it says auth-required, so cargo sends
+// its token with every request.
 func (h *Handler) config(ctx *fasthttp.RequestCtx) {
 	base := pull.BaseURL(ctx, h.deps.PublicURL)
-	b, _ := json.Marshal(registryConfig{DL: base + "/cargo/api/v1/crates", API: base + "/cargo"})
+	b, _ := json.Marshal(registryConfig{DL: base + "/cargo/api/v1/crates", API: base + "/cargo",
+		AuthRequired: !h.auth.Allowed(nil, auth.Pull, "cargo", "")})
 	ctx.SetContentType("application/json")
 	ctx.SetBody(b)
 }
@@ -99,26 +150,37 @@ func (h *Handler) config(ctx *fasthttp.RequestCtx) {
 // lowercased and valid.
 func (h *Handler) indexFile(ctx *fasthttp.RequestCtx, name string) {
 	httpx.SetLogInfo(ctx, name, "")
-	// A hosted crate will be answered here, before any upstream lookup.
+	if !h.authorize(ctx, auth.Pull, name) {
+		return
+	}
+	if h.hosted.Hosted(name) {
+		h.hostedIndex(ctx, name)
+		return
+	}
 	doc, err := h.indexDoc(ctx, name, h.cfg.TTL.D())
 	if err != nil {
 		h.fail(ctx, name, err)
 		return
 	}
 	httpx.SetLogInfo(ctx, name, doc.Result)
-	// Our own validator, from the bytes we serve: cargo sends it back as
-	// If-None-Match and a 304 spares it the file.
-	etag := `"` + doc.Digest.Encoded() + `"`
-	ctx.Response.Header.Set(fasthttp.HeaderETag, etag)
+	serveIndex(ctx, doc.Digest.Encoded(), doc.Body)
 	if doc.Stale {
 		ctx.Response.Header.Set("X-Nora-Stale", "1")
 	}
+}
+
+// serveIndex answers with an index file whose sha256 is sum, or 304.
+func serveIndex(ctx *fasthttp.RequestCtx, sum string, body []byte) {
+	// Our own validator, from the bytes we serve: cargo sends it back as
+	// If-None-Match and a 304 spares it the file.
+	etag := `"` + sum + `"`
+	ctx.Response.Header.Set(fasthttp.HeaderETag, etag)
 	if etagMatches(ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch), etag) {
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		return
 	}
 	ctx.SetContentType("text/plain; charset=utf-8")
-	ctx.SetBody(doc.Body)
+	ctx.SetBody(body)
 }
 
 // indexDoc returns name's index file under the freshness rule, with ttl.

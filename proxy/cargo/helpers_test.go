@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"nora/auth"
 	"nora/cache"
 	"nora/proxy"
 	"nora/proxy/cargo"
@@ -29,8 +30,15 @@ type noraUnderTest struct {
 // startNora runs an in-process nora with cfg as its [cargo] section.
 func startNora(t testing.TB, cfg cargo.Config) *noraUnderTest {
 	t.Helper()
+	return startNoraAuth(t, cfg, nil)
+}
+
+// startNoraAuth is startNora with authCfg as the [auth] section (nil: the
+// default, anonymous reads and no writes).
+func startNoraAuth(t testing.TB, cfg cargo.Config, authCfg *auth.Config) *noraUnderTest {
+	t.Helper()
 	logs := &logBuffer{}
-	acfg := proxy.AppConfig{Server: proxy.DefaultConfig(), Storage: cache.DefaultConfig(), Cargo: cfg}
+	acfg := proxy.AppConfig{Server: proxy.DefaultConfig(), Storage: cache.DefaultConfig(), Cargo: cfg, Auth: authCfg}
 	acfg.Server.Listen = "127.0.0.1:0"
 	acfg.Storage.Path = t.TempDir()
 	acfg.Storage.StallTimeout = cache.Duration(10 * time.Second)

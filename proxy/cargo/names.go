@@ -80,13 +80,17 @@ func parseIndexPath(p string) (string, bool) {
 	return name, true
 }
 
-// parseDownloadPath turns "<name>/<version>/download" (below
-// /cargo/api/v1/crates/) into its parts.
-func parseDownloadPath(p string) (name, version string, ok bool) {
+// parseVersionPath turns "<name>/<version>/<action>" (below
+// /cargo/api/v1/crates/) into its parts; action is download, yank or
+// unyank.
+func parseVersionPath(p string) (name, version, action string, ok bool) {
 	name, rest, ok1 := strings.Cut(p, "/")
-	version, tail, ok2 := strings.Cut(rest, "/")
-	if !ok1 || !ok2 || tail != "download" || !validName(name) || !validVersion(version) {
-		return "", "", false
+	version, action, ok2 := strings.Cut(rest, "/")
+	switch {
+	case !ok1 || !ok2 || !validName(name) || !validVersion(version):
+		return "", "", "", false
+	case action == "download" || action == "yank" || action == "unyank":
+		return name, version, action, true
 	}
-	return name, version, true
+	return "", "", "", false
 }

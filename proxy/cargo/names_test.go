@@ -48,9 +48,12 @@ func TestParseIndexPath(t *testing.T) {
 func TestParseDownloadPath(t *testing.T) {
 	f := func(p, wantName, wantVers string) {
 		t.Helper()
-		name, vers, ok := parseDownloadPath(p)
+		name, vers, action, ok := parseVersionPath(p)
+		if ok = ok && action == "download"; !ok {
+			name, vers = "", ""
+		}
 		if name != wantName || vers != wantVers || ok != (wantName != "") {
-			t.Fatalf("parseDownloadPath(%q) = %q, %q, %v", p, name, vers, ok)
+			t.Fatalf("parseVersionPath(%q) = %q, %q, %v", p, name, vers, ok)
 		}
 	}
 	f("serde/1.0.0/download", "serde", "1.0.0")
@@ -67,6 +70,25 @@ func TestParseDownloadPath(t *testing.T) {
 	f("ser de/1.0.0/download", "", "")
 	f("serde/1.0 /download", "", "")
 	f("serde/1.0.0/download?x", "", "")
+	f("serde/1.0.0/yank", "", "")
+}
+
+func TestParseVersionPath(t *testing.T) {
+	f := func(p, want string) {
+		t.Helper()
+		name, vers, action, ok := parseVersionPath(p)
+		if got := name + " " + vers + " " + action; (ok && got != want) || (!ok && want != "") {
+			t.Fatalf("parseVersionPath(%q) = %q, %v; want %q", p, got, ok, want)
+		}
+	}
+	f("acme/0.1.0/download", "acme 0.1.0 download")
+	f("acme/0.1.0/yank", "acme 0.1.0 yank")
+	f("Acme_Lib/1.0.0-rc.1/unyank", "Acme_Lib 1.0.0-rc.1 unyank")
+	f("acme/0.1.0/owners", "")
+	f("acme/owners", "")
+	f("acme/0.1.0/yank/", "")
+	f("acme/../yank", "")
+	f("new", "")
 }
 
 func TestExpandDL(t *testing.T) {

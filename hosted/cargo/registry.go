@@ -1,0 +1,417 @@
+// Package cargo is the hosted cargo registry: crates that local CI
+// publishes into nora (cargo publish), their sparse index files, yanks.
+//
+// State is plain objects in the shared cache.Store, each written whole and
+// atomically with Store.Put, so it works on any backend:
+//
+//	hosted/cargo/names                 every hosted crate name, one a line
+//	hosted/cargo/index/<lowercased>    the crate's index file (cargo's format)
+//
+// and the .crate files themselves, content addressed by their sha256 (the
+// index's cksum) like every other blob. A publish commits the .crate, then
+// the name, then the index line, so no index line ever points at a missing
+// .crate and the GC walk (Referenced) sees everything an index file names.
+package cargo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"nora/cache"
+)
+
+const (
+	keyNames = "hosted/cargo/names"
+	keyIndex = "hosted/cargo/index/" // + lowercased name
+)
+
+// maxIndexBytes bounds one hosted index file (thousands of versions); a
+// publish that would grow it further is refused.
+const maxIndexBytes = 16 << 20
+
+// maxNamesBytes bounds the list of hosted names.
+const maxNamesBytes = 16 << 20
+
+// Registry is the hosted cargo state of one nora instance.
+type Registry struct {
+	cache *cache.Cache
+	store cache.Store
+	log   *slog.Logger
+	now   func() time.Time
+
+	mu    sync.RWMutex
+	names map[string]string // canonical name -> name as first published
+
+	// locks serialise the writes of one crate's index file (publish, yank)
+	// so concurrent publishes never lose a version; striped by canonical
+	// name, so names that collide share a stripe.
+	locks [64]sync.Mutex
+}
+
+// Open loads the hosted names from c's store.
+func Open(ctx context.Context, c *cache.Cache, log *slog.Logger) (*Registry, error) {
+	r := &Registry{cache: c, store: c.Store(), log: log, now: time.Now, names: map[string]string{}}
+	b, err := r.read(ctx, keyNames, maxNamesBytes)
+	if errors.Is(err, cache.ErrNotFound) {
+		return r, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot load hosted cargo names: %w", err)
+	}
+	for _, name := range strings.Split(string(b), "\n") {
+		if name == "" {
+			continue
+		}
+		if !validName(name) {
+			return nil, fmt.Errorf("cannot load hosted cargo names: invalid name %q in %s", name, keyNames)
+		}
+		r.names[canonical(name)] = name
+	}
+	return r, nil
+}
+
+// Hosted reports whether name belongs to a hosted crate: the same name up
+// to case, or one that differs only in '-' versus '_'. Such a name is
+// served only from hosted state and never looked up upstream (DESIGN 2.4),
+// so a public crate can never replace a hosted one or be mixed into its
+// versions (dependency confusion). The look-alike spellings are claimed
+// too, as crates.io allows only one of them: a hosted acme-lib keeps a
+// public acme_lib from being picked up by a typo.
+func (r *Registry) Hosted(name string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.names[canonical(name)]
+	return ok
+}
+
+// Index returns the index file of hosted crate name (any case). Errors:
+// ErrNotFound, also for a look-alike spelling of a hosted name.
+func (r *Registry) Index(ctx context.Context, name string) ([]byte, error) {
+	if !r.Hosted(name) {
+		return nil, notFound("crate " + name + " is not hosted")
+	}
+	b, err := r.read(ctx, indexKey(name), maxIndexBytes)
+	if errors.Is(err, cache.ErrNotFound) {
+		return nil, notFound("hosted crate " + name + " has no versions")
+	}
+	return b, err
+}
+
+// Crate opens the .crate of version vers of hosted crate name; yanked
+// versions stay downloadable (lock files may pin them). Errors:
+// ErrNotFound.
+func (r *Registry) Crate(ctx context.Context, name, vers string) (*cache.Object, error) {
+	b, err := r.Index(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := parseIndex(b)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the index of hosted crate %s: %w", name, err)
+	}
+	i := slices.IndexFunc(entries, func(e IndexEntry) bool { return e.Vers == vers })
+	if i < 0 {
+		return nil, notFound(fmt.Sprintf("hosted crate %s has no version %s", name, vers))
+	}
+	d := digest.NewDigestFromEncoded(digest.SHA256, entries[i].Cksum)
+	obj, err := r.cache.Open(ctx, cache.BlobKey(d))
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the .crate of hosted %s %s (%s): %w", name, vers, d, err)
+	}
+	return obj, nil
+}
+
+// Publish reads the .crate of q, verifies it and makes it version
+// q.Vers() of crate q.Name(). Publishing a name that was so far proxied
+// makes it hosted: from then on the upstream's crate of that name is no
+// longer served (Hosted). Errors wrap ErrInvalid, ErrTooLarge, ErrExists
+// or ErrConflict, or are storage failures. On any error no index line is
+// added and the spooled .crate is gone; only a storage failure after the
+// .crate was committed can leave it unreferenced (for GC to collect) or
+// the name claimed without versions.
+func (r *Registry) Publish(ctx context.Context, q *Request) (IndexEntry, error) {
+	e := q.entry
+	// Refuse a duplicate before reading the .crate, and again under the
+	// lock: another publish may have won meanwhile.
+	if err := r.checkNew(ctx, e); err != nil {
+		return e, err
+	}
+	tmp, d, size, err := q.spool(r.cache.TempDir())
+	if err != nil {
+		return e, err
+	}
+	mu := r.lock(e.Name)
+	mu.Lock()
+	defer mu.Unlock()
+	body, err := r.read(ctx, indexKey(e.Name), maxIndexBytes)
+	if err != nil && !errors.Is(err, cache.ErrNotFound) {
+		removeTemp(tmp)
+		return e, err
+	}
+	if err := r.checkNewIn(body, e); err != nil {
+		removeTemp(tmp)
+		return e, err
+	}
+	e.Cksum = d.Encoded()
+	e.Pubtime = r.now().UTC().Format("2006-01-02T15:04:05Z")
+	line, err := marshalEntry(e)
+	if err != nil {
+		removeTemp(tmp)
+		return e, err
+	}
+	if len(body) > 0 && body[len(body)-1] != '\n' {
+		body = append(body, '\n')
+	}
+	body = append(append(body, line...), '\n')
+	if len(body) > maxIndexBytes {
+		removeTemp(tmp)
+		return e, invalid(fmt.Sprintf("the index file of %s would exceed %d bytes", e.Name, maxIndexBytes))
+	}
+	// The .crate first: an index line must never name a missing file.
+	if err := r.cache.CommitFile(ctx, tmp, cache.BlobKey(d), size); err != nil {
+		return e, err
+	}
+	if err := r.claim(ctx, e.Name); err != nil {
+		return e, err
+	}
+	if err := r.store.Put(ctx, indexKey(e.Name), bytes.NewReader(body)); err != nil {
+		return e, fmt.Errorf("cannot write the index of hosted crate %s: %w", e.Name, err)
+	}
+	return e, nil
+}
+
+// checkNew refuses e if its name collides with another hosted crate's or
+// its version is published already.
+func (r *Registry) checkNew(ctx context.Context, e IndexEntry) error {
+	body, err := r.read(ctx, indexKey(e.Name), maxIndexBytes)
+	if err != nil && !errors.Is(err, cache.ErrNotFound) {
+		return err
+	}
+	return r.checkNewIn(body, e)
+}
+
+func (r *Registry) checkNewIn(body []byte, e IndexEntry) error {
+	r.mu.RLock()
+	have, hosted := r.names[canonical(e.Name)]
+	r.mu.RUnlock()
+	if hosted && have != e.Name {
+		return &kindError{ErrConflict, fmt.Sprintf("crate name `%s` is taken by hosted crate `%s`", e.Name, have)}
+	}
+	entries, err := parseIndex(body)
+	if err != nil {
+		return fmt.Errorf("cannot read the index of hosted crate %s: %w", e.Name, err)
+	}
+	for _, old := range entries {
+		if versionBase(old.Vers) == versionBase(e.Vers) {
+			// cargo's wording, the one crates.io uses.
+			return &kindError{ErrExists, fmt.Sprintf("crate version `%s` is already uploaded", old.Vers)}
+		}
+	}
+	return nil
+}
+
+// claim records name as hosted (before its first index line is written,
+// so Referenced never misses a file an index names). A publish that fails
+// after this leaves the name hosted with no versions: it stays claimed
+// for the site, never handed back to the upstream.
+func (r *Registry) claim(ctx context.Context, name string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.names[canonical(name)]; ok {
+		return nil
+	}
+	all := make([]string, 0, len(r.names)+1)
+	for _, n := range r.names {
+		all = append(all, n)
+	}
+	all = append(all, name)
+	slices.Sort(all)
+	if err := r.store.Put(ctx, keyNames, strings.NewReader(strings.Join(all, "\n")+"\n")); err != nil {
+		return fmt.Errorf("cannot record hosted crate %s: %w", name, err)
+	}
+	r.names[canonical(name)] = name
+	return nil
+}
+
+// SetYanked sets the yanked flag of version vers of hosted crate name.
+// Errors: ErrNotFound.
+func (r *Registry) SetYanked(ctx context.Context, name, vers string, yanked bool) error {
+	if !r.Hosted(name) {
+		return notFound("crate `" + name + "` is not hosted here")
+	}
+	mu := r.lock(name)
+	mu.Lock()
+	defer mu.Unlock()
+	body, err := r.read(ctx, indexKey(name), maxIndexBytes)
+	if errors.Is(err, cache.ErrNotFound) {
+		return notFound("crate `" + name + "` has no versions")
+	}
+	if err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	found, changed := false, false
+	err = lines(body, func(line []byte) error {
+		var e IndexEntry
+		if err := json.Unmarshal(line, &e); err != nil {
+			return err
+		}
+		if e.Vers == vers {
+			found = true
+			if e.Yanked != yanked {
+				changed = true
+				e.Yanked = yanked
+				if line, err = marshalEntry(e); err != nil {
+					return err
+				}
+			}
+		}
+		out.Write(line)
+		out.WriteByte('\n')
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cannot read the index of hosted crate %s: %w", name, err)
+	}
+	if !found {
+		return notFound(fmt.Sprintf("crate `%s` has no version `%s`", name, vers))
+	}
+	if !changed {
+		return nil
+	}
+	if err := r.store.Put(ctx, indexKey(name), &out); err != nil {
+		return fmt.Errorf("cannot write the index of hosted crate %s: %w", name, err)
+	}
+	return nil
+}
+
+// Referenced calls fn with the sha256 of every .crate a hosted index file
+// names, yanked versions included. Hosted crates are never evicted; GC
+// keeps what this walk reports, and must not run if it fails.
+func (r *Registry) Referenced(fn func(digest.Digest) error) error {
+	ctx := context.Background()
+	r.mu.RLock()
+	names := make([]string, 0, len(r.names))
+	for _, n := range r.names {
+		names = append(names, n)
+	}
+	r.mu.RUnlock()
+	for _, name := range names {
+		b, err := r.read(ctx, indexKey(name), maxIndexBytes)
+		if errors.Is(err, cache.ErrNotFound) {
+			continue // claimed, nothing published yet
+		}
+		if err != nil {
+			return err
+		}
+		entries, err := parseIndex(b)
+		if err != nil {
+			return fmt.Errorf("cannot read the index of hosted crate %s: %w", name, err)
+		}
+		for _, e := range entries {
+			if err := fn(digest.NewDigestFromEncoded(digest.SHA256, e.Cksum)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (r *Registry) lock(name string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(canonical(name)))
+	return &r.locks[h.Sum32()%uint32(len(r.locks))]
+}
+
+// read returns the object under key, refusing more than max bytes.
+func (r *Registry) read(ctx context.Context, key string, max int64) ([]byte, error) {
+	rc, _, err := r.store.Get(ctx, key, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", key, err)
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("cannot read %s: larger than %d bytes", key, max)
+	}
+	return b, nil
+}
+
+func indexKey(name string) string { return keyIndex + strings.ToLower(name) }
+
+// removeTemp drops a spooled .crate that will not be committed
+// (CommitFile consumes the ones that are).
+func removeTemp(path string) { os.Remove(path) }
+
+// parseIndex decodes every line of an index file nora wrote.
+func parseIndex(b []byte) ([]IndexEntry, error) {
+	var entries []IndexEntry
+	err := lines(b, func(line []byte) error {
+		var e IndexEntry
+		if err := json.Unmarshal(line, &e); err != nil {
+			return err
+		}
+		if !validChecksum(e.Cksum) {
+			return fmt.Errorf("version %s has no valid cksum", e.Vers)
+		}
+		entries = append(entries, e)
+		return nil
+	})
+	return entries, err
+}
+
+// lines calls fn for each non-empty line of b.
+func lines(b []byte, fn func(line []byte) error) error {
+	for len(b) > 0 {
+		line, rest, _ := bytes.Cut(b, []byte("\n"))
+		b = rest
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		if err := fn(line); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// marshalEntry encodes one index line (no HTML escaping: cargo reads JSON,
+// and "<" in a cfg(...) target stays readable).
+func marshalEntry(e IndexEntry) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(e); err != nil {
+		return nil, fmt.Errorf("cannot encode index entry %s %s: %w", e.Name, e.Vers, err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// validChecksum reports whether s is a sha256 in lowercase hex.
+func validChecksum(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) && (s[i] < 'a' || s[i] > 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,180 @@
+package cargo
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+
+	"github.com/valyala/fasthttp"
+
+	"nora/auth"
+	hosted "nora/hosted/cargo"
+	"nora/proxy/httpx"
+)
+
+// challenge is the WWW-Authenticate of every 401: nora checks Basic
+// credentials. cargo sends its registry token verbatim as Authorization,
+// so a token of "Basic <base64 user:password>" logs in.
+const challenge = `Basic realm="nora"`
+
+// publishOK is the answer to a publish: nora has no warnings to give.
+var publishOK = []byte(`{"warnings":{"invalid_categories":[],"invalid_badges":[],"other":[]}}`)
+
+// anonymous answers every question the way auth.Local does without an
+// htpasswd file: reads for everyone, no writes. It stands in for a nil
+// Authorizer.
+type anonymous struct{}
+
+func (anonymous) Authenticate(string, string) (*auth.Identity, error) {
+	return nil, auth.ErrBadCredentials
+}
+func (anonymous) Allowed(_ *auth.Identity, a auth.Action, _, _ string) bool { return a == auth.Pull }
+func (anonymous) WritesEnabled() bool                                       { return false }
+
+// authorize decides whether the request may do action on crate name; it
+// answers a refusal itself and returns false.
+func (h *Handler) authorize(ctx *fasthttp.RequestCtx, action auth.Action, name string) bool {
+	_, d := httpx.Authorize(ctx, h.auth, action, "cargo", name)
+	if d == httpx.Allowed {
+		return true
+	}
+	refuse(ctx, d, action, name)
+	return false
+}
+
+// refuse answers a refusal in cargo's error shape: 401 with the Basic
+// challenge for missing or wrong credentials, 403 for a user without the
+// permission and when nobody may write.
+func refuse(ctx *fasthttp.RequestCtx, d httpx.Decision, action auth.Action, name string) {
+	cargoError(ctx, d.Status(), d.Message(action, name))
+	if d.Status() == fasthttp.StatusUnauthorized {
+		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, challenge)
+	}
+}
+
+// hostedIndex answers GET /cargo/index/.../<name> for a hosted name. A
+// publish is visible at once: cargo polls this file after publishing
+// until the new version shows.
+func (h *Handler) hostedIndex(ctx *fasthttp.RequestCtx, name string) {
+	httpx.SetLogInfo(ctx, name, "hosted")
+	body, err := h.hosted.Index(ctx, name)
+	if err != nil {
+		h.hostedFail(ctx, name, err)
+		return
+	}
+	sum := sha256.Sum256(body)
+	serveIndex(ctx, hex.EncodeToString(sum[:]), body)
+}
+
+// hostedDownload answers a .crate download of a hosted name; a version
+// that is not hosted is 404, never looked up upstream.
+func (h *Handler) hostedDownload(ctx *fasthttp.RequestCtx, name, vers string) {
+	httpx.SetLogInfo(ctx, name, "hosted")
+	obj, err := h.hosted.Crate(ctx, name, vers)
+	if err != nil {
+		h.hostedFail(ctx, name, err)
+		return
+	}
+	httpx.ServeContent(ctx, obj.Body, obj.Size, "application/gzip")
+}
+
+// publish implements PUT /cargo/api/v1/crates/new (cargo publish).
+func (h *Handler) publish(ctx *fasthttp.RequestCtx) {
+	httpx.SetLogInfo(ctx, "", "hosted")
+	// Refuse what no crate name can change before reading the body: no
+	// writes at all, wrong credentials, none. Whether this user may
+	// publish this crate is decided once the metadata names it.
+	if _, d := httpx.Authorize(ctx, h.auth, auth.Push, "cargo", ""); d != httpx.Allowed && d != httpx.Denied {
+		refuse(ctx, d, auth.Push, "crates")
+		return
+	}
+	req, err := hosted.ReadRequest(bodyReader(ctx), int64(ctx.Request.Header.ContentLength()), int64(h.cfg.MaxUploadSize))
+	if err != nil {
+		h.hostedFail(ctx, "", err)
+		return
+	}
+	name := req.Name()
+	httpx.SetLogInfo(ctx, name, "hosted")
+	id, d := httpx.Authorize(ctx, h.auth, auth.Push, "cargo", name)
+	if d != httpx.Allowed {
+		refuse(ctx, d, auth.Push, name)
+		return
+	}
+	// Not the request's context: a publish that has read its body
+	// commits whole, even if the server is shutting down.
+	e, err := h.hosted.Publish(context.Background(), req)
+	if err != nil {
+		h.hostedFail(ctx, name, err)
+		return
+	}
+	h.deps.Log.Info("crate published", "crate", e.Name, "version", e.Vers, "cksum", e.Cksum, "user", user(id))
+	ctx.SetContentType("application/json")
+	ctx.SetBody(publishOK)
+}
+
+// yank implements DELETE /cargo/api/v1/crates/<name>/<version>/yank
+// (yanked true) and PUT .../unyank. A yank hides a version from new
+// resolutions, so it needs the delete permission; an unyank the push one.
+func (h *Handler) yank(ctx *fasthttp.RequestCtx, name, vers string, yanked bool) {
+	httpx.SetLogInfo(ctx, name, "hosted")
+	action := auth.Push
+	if yanked {
+		action = auth.Delete
+	}
+	id, d := httpx.Authorize(ctx, h.auth, action, "cargo", name)
+	if d != httpx.Allowed {
+		refuse(ctx, d, action, name)
+		return
+	}
+	if err := h.hosted.SetYanked(context.Background(), name, vers, yanked); err != nil {
+		h.hostedFail(ctx, name, err)
+		return
+	}
+	h.deps.Log.Info("crate yank set", "crate", name, "version", vers, "yanked", yanked, "user", user(id))
+	ctx.SetContentType("application/json")
+	ctx.SetBodyString(`{"ok":true}`)
+}
+
+// hostedFail translates an error of the hosted state into cargo's error
+// shape; cargo shows the detail to the user.
+func (h *Handler) hostedFail(ctx *fasthttp.RequestCtx, name string, err error) {
+	status := fasthttp.StatusInternalServerError
+	switch {
+	case errors.Is(err, hosted.ErrInvalid):
+		status = fasthttp.StatusBadRequest
+	case errors.Is(err, hosted.ErrTooLarge):
+		status = fasthttp.StatusRequestEntityTooLarge
+	case errors.Is(err, hosted.ErrExists), errors.Is(err, hosted.ErrConflict):
+		status = fasthttp.StatusConflict
+	case errors.Is(err, hosted.ErrNotFound):
+		status = fasthttp.StatusNotFound
+	}
+	detail := err.Error()
+	if status == fasthttp.StatusInternalServerError {
+		h.deps.Log.Error("hosted cargo request failed", "crate", name, "err", err)
+		detail = "nora could not complete the request; its log says why"
+	} else if status != fasthttp.StatusNotFound {
+		h.deps.Log.Info("cargo publish refused", "crate", name, "err", err)
+	}
+	cargoError(ctx, status, detail)
+}
+
+// bodyReader is the request body as a stream: with StreamRequestBody,
+// fasthttp hands large bodies to the handler unread.
+func bodyReader(ctx *fasthttp.RequestCtx) io.Reader {
+	if r := ctx.RequestBodyStream(); r != nil {
+		return r
+	}
+	return bytes.NewReader(ctx.Request.Body())
+}
+
+// user names id for the log.
+func user(id *auth.Identity) string {
+	if id == nil {
+		return ""
+	}
+	return id.Name
+}
