@@ -70,13 +70,10 @@ func TestServe(t *testing.T) {
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"serve", "--config", path}, &stdout, &stderr, nil) }()
 
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(60 * time.Second) // generous: CI machines are shared
 	for addr := ""; addr == ""; {
 		select {
 		case code := <-done:
-			if strings.Contains(stderr.String(), "TODO") {
-				t.Skipf("proxy.NewApp is not written yet: %s", stderr.String())
-			}
 			t.Fatalf("serve exited %d before listening: %s", code, stderr.String())
 		case <-deadline:
 			t.Fatalf("no \"listening\" line; stdout:\n%s", stdout.String())
