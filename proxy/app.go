@@ -123,20 +123,24 @@ func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 	app.srv.Handle("/v2", "docker", dh.Serve)
 	app.srv.Handle(tokenPath, "auth", (&tokenHandler{auth: app.auth, tokens: tokens, log: log}).serve)
 	formats := []struct {
-		prefix, name string
-		build        func() (formatHandler, error)
+		prefixes []string
+		name     string
+		build    func() (formatHandler, error)
 	}{
-		{"/npm/", "npm", func() (formatHandler, error) { return npm.New(cfg.Npm, deps) }},
-		{"/simple/", "pypi", func() (formatHandler, error) { return pypi.New(cfg.PyPI, deps) }},
-		{"/maven2/", "maven", func() (formatHandler, error) { return maven.New(cfg.Maven, deps) }},
-		{"/cargo/", "cargo", func() (formatHandler, error) { return cargo.New(cfg.Cargo, deps) }},
+		{[]string{"/npm/"}, "npm", func() (formatHandler, error) { return npm.New(cfg.Npm, deps) }},
+		// "/simple" without the slash: twine URLs are often written so.
+		{[]string{"/simple", "/api/pypi/"}, "pypi", func() (formatHandler, error) { return pypi.New(cfg.PyPI, deps) }},
+		{[]string{"/maven2/"}, "maven", func() (formatHandler, error) { return maven.New(cfg.Maven, deps) }},
+		{[]string{"/cargo/"}, "cargo", func() (formatHandler, error) { return cargo.New(cfg.Cargo, deps) }},
 	}
 	for _, f := range formats {
 		h, err := f.build()
 		if err != nil {
 			return fail(fmt.Errorf("cannot set up %s: %w", f.name, err))
 		}
-		app.srv.Handle(f.prefix, f.name, h.Serve)
+		for _, p := range f.prefixes {
+			app.srv.Handle(p, f.name, h.Serve)
+		}
 		if c, ok := h.(interface{ Close() }); ok {
 			app.closers = append(app.closers, c.Close)
 		}

@@ -17,13 +17,18 @@ type Config struct {
 	// MaxPageSize caps one upstream project page (the largest PyPI pages,
 	// JSON, are a few MB).
 	MaxPageSize cache.Size `toml:"max_page_size"`
+	// MaxUploadSize caps one upload's whole request body (twine's
+	// multipart form: metadata fields and the file) for hosted projects.
+	// The file streams to a temp file, never into memory.
+	MaxUploadSize cache.Size `toml:"max_upload_size"`
 }
 
 // DefaultConfig returns the [pypi] defaults.
 func DefaultConfig() Config {
 	return Config{
-		TTL:         cache.Duration(5 * time.Minute),
-		NegativeTTL: cache.Duration(time.Minute),
-		MaxPageSize: 32 << 20,
+		TTL:           cache.Duration(5 * time.Minute),
+		NegativeTTL:   cache.Duration(time.Minute),
+		MaxPageSize:   32 << 20,
+		MaxUploadSize: 1 << 30,
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"nora/auth"
 	"nora/cache"
 	"nora/proxy"
 	"nora/proxy/pypi"
@@ -97,7 +98,14 @@ type noraUnderTest struct {
 
 func startNora(t testing.TB, cfg pypi.Config) *noraUnderTest {
 	t.Helper()
-	app := proxy.AppConfig{Server: proxy.DefaultConfig(), Storage: cache.DefaultConfig(), PyPI: cfg}
+	return startNoraAuth(t, cfg, nil)
+}
+
+// startNoraAuth is startNora with an [auth] section (nil: the default,
+// anonymous reads and no writes).
+func startNoraAuth(t testing.TB, cfg pypi.Config, authCfg *auth.Config) *noraUnderTest {
+	t.Helper()
+	app := proxy.AppConfig{Server: proxy.DefaultConfig(), Storage: cache.DefaultConfig(), PyPI: cfg, Auth: authCfg}
 	app.Server.Listen = "127.0.0.1:0"
 	app.Storage.Path = t.TempDir()
 	app.Storage.StallTimeout = cache.Duration(10 * time.Second)

@@ -1,26 +1,38 @@
 // Package pypi serves the Python simple repository API (/simple/, PEP 503
-// HTML and PEP 691 JSON) as a pull-through cache of one upstream index.
+// HTML and PEP 691 JSON): a pull-through cache of one upstream index, and
+// the projects local CI uploads (hosted/pypi).
 //
 // One upstream document per project is cached, fetched preferring JSON;
 // both representations are rendered from it, with file links rewritten to
 // nora. Files are fetched from wherever the page points (a separate files
 // host, usually) and verified against the page's sha256 before commit.
+//
+// Hosted projects are uploaded with twine (POST /simple/, upload.go),
+// rendered by the same code from their hosted documents, and yanked through
+// /api/pypi/ (api.go). A hosted name is never looked up upstream.
 package pypi
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/opencontainers/go-digest"
 	"github.com/valyala/fasthttp"
 
+	"nora/auth"
 	"nora/cache"
+	hosted "nora/hosted/pypi"
 	"nora/proxy/httpx"
 	"nora/proxy/pull"
 	"nora/upstream"
@@ -37,11 +49,13 @@ const memoBytes = 32 << 20
 type Handler struct {
 	cfg     Config
 	deps    pull.Deps
+	auth    auth.Authorizer
+	hosted  *hosted.Repo
 	up      *upstream.Registry // nil: no upstream configured
 	root    string             // upstream simple root, ending in "/"
 	offline bool
 	pages   *memo[*page] // doc digest + project -> parsed page
-	views   *memo[view]  // doc digest + project + base + format -> rendered page
+	views   *memo[view]  // doc digest (or hosted rev) + project + base + format -> rendered page
 }
 
 // view is a rendered page.
@@ -50,11 +64,24 @@ type view struct {
 	etag string
 }
 
-// New builds the handler. An empty cfg.Upstream serves only what is cached.
+// New builds the handler and loads the hosted projects from deps.Cache's
+// store. An empty cfg.Upstream serves only what is cached and hosted.
 func New(cfg Config, deps pull.Deps) (*Handler, error) {
-	h := &Handler{cfg: cfg, deps: deps, offline: cfg.Offline, pages: newMemo[*page](memoBytes), views: newMemo[view](memoBytes)}
+	h := &Handler{cfg: cfg, deps: deps, auth: deps.Auth, offline: cfg.Offline, pages: newMemo[*page](memoBytes), views: newMemo[view](memoBytes)}
 	if cfg.MaxPageSize <= 0 {
 		h.cfg.MaxPageSize = DefaultConfig().MaxPageSize
+	}
+	if cfg.MaxUploadSize <= 0 {
+		h.cfg.MaxUploadSize = DefaultConfig().MaxUploadSize
+	}
+	if h.auth == nil {
+		h.auth = anonymous{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var err error
+	if h.hosted, err = hosted.Open(ctx, deps.Cache, deps.Log); err != nil {
+		return nil, err
 	}
 	if cfg.Upstream == "" {
 		h.offline = true
@@ -71,17 +98,43 @@ func New(cfg Config, deps pull.Deps) (*Handler, error) {
 	return h, nil
 }
 
+// Referenced calls fn with every digest the hosted projects refer to
+// (hosted content is never evicted; GC keeps it).
+func (h *Handler) Referenced(fn func(digest.Digest) error) error {
+	return h.hosted.Referenced(fn)
+}
+
 // Serve implements GET and HEAD of /simple/, /simple/<project>/ and
-// /simple/<project>/<file>.
+// /simple/<project>/<file>, uploads (POST /simple/) and the API under
+// /api/pypi/.
 func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
-	if !ctx.IsGet() && !ctx.IsHead() {
-		ctx.Response.Header.Set("Allow", "GET, HEAD")
-		plainError(ctx, fasthttp.StatusMethodNotAllowed, "this index is a read-only pull-through cache")
+	path := string(ctx.Path())
+	if rest, ok := strings.CutPrefix(path, "/api/pypi/"); ok {
+		h.serveAPI(ctx, rest)
 		return
 	}
-	rest, ok := strings.CutPrefix(string(ctx.Path()), "/simple/")
+	if ctx.IsPost() {
+		switch path {
+		case "/simple/", "/simple", "/simple/legacy/", "/simple/legacy":
+			// twine posts to its --repository-url as given, with or
+			// without the final slash; ".../legacy/" is accepted too,
+			// for configurations copied from PyPI's upload URL.
+			h.upload(ctx)
+			return
+		}
+	}
+	rest, ok := strings.CutPrefix(path, "/simple/")
 	if !ok {
 		plainError(ctx, fasthttp.StatusNotFound, "not found")
+		return
+	}
+	if !ctx.IsGet() && !ctx.IsHead() {
+		allow := "GET, HEAD"
+		if rest == "" {
+			allow = "GET, HEAD, POST"
+		}
+		ctx.Response.Header.Set("Allow", allow)
+		plainError(ctx, fasthttp.StatusMethodNotAllowed, "project pages and files are read-only; upload with a POST to /simple/")
 		return
 	}
 	if rest == "" {
@@ -109,8 +162,19 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	httpx.SetLogInfo(ctx, norm, "")
-	// Hosted projects (DESIGN 2.4) are to be answered here, before any
-	// upstream lookup, for pages and files alike.
+	if !h.authorize(ctx, auth.Pull, norm) {
+		return
+	}
+	// A hosted project (DESIGN 2.4) is answered from hosted state alone,
+	// before any cache or upstream lookup, for pages and files alike.
+	if h.hosted.Hosted(norm) {
+		if tail == "" {
+			h.serveHostedPage(ctx, norm)
+		} else {
+			h.serveHostedFile(ctx, norm, tail)
+		}
+		return
+	}
 	if tail == "" {
 		h.servePage(ctx, norm)
 		return
@@ -118,22 +182,44 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	h.serveFile(ctx, norm, tail)
 }
 
-// serveRoot answers /simple/ with a valid, empty project list. pip and uv
-// never read the root; PyPI's is tens of MB (every project there is),
-// which an edge box would hold in memory to convert between HTML and JSON
-// and keep in its cache for nobody. Listing only what happens to be cached
-// would mislead more than an empty page.
+// serveRoot answers /simple/ with the hosted projects. pip and uv never
+// read the root; PyPI's is tens of MB (every project there is), which an
+// edge box would hold in memory to convert between HTML and JSON and keep
+// in its cache for nobody, so proxied projects are not listed: listing
+// only what happens to be cached would mislead more than it helps.
 func (h *Handler) serveRoot(ctx *fasthttp.RequestCtx) {
-	f, _ := negotiate(string(ctx.Request.Header.Peek("Accept")))
 	httpx.SetLogInfo(ctx, "", "")
-	ctx.Response.Header.Set("Vary", "Accept")
-	ctx.SetContentType(contentTypes[f])
-	if f == formatJSON {
-		ctx.SetBodyString(`{"meta":{"api-version":"1.0"},"projects":[]}` + "\n")
+	if !h.authorize(ctx, auth.Pull, "") {
 		return
 	}
-	ctx.SetBodyString("<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"1.0\">\n" +
-		"    <title>Simple index</title>\n  </head>\n  <body>\n  </body>\n</html>\n")
+	f, _ := negotiate(string(ctx.Request.Header.Peek("Accept")))
+	names := h.hosted.Projects()
+	ctx.Response.Header.Set("Vary", "Accept")
+	ctx.SetContentType(contentTypes[f])
+	var b bytes.Buffer
+	if f == formatJSON {
+		type project struct {
+			Name string `json:"name"`
+		}
+		root := struct {
+			Meta     map[string]string `json:"meta"`
+			Projects []project         `json:"projects"`
+		}{Meta: map[string]string{"api-version": "1.0"}, Projects: make([]project, 0, len(names))}
+		for _, n := range names {
+			root.Projects = append(root.Projects, project{n})
+		}
+		json.NewEncoder(&b).Encode(root) // plain strings: cannot fail
+		ctx.SetBody(b.Bytes())
+		return
+	}
+	base := pull.BaseURL(ctx, h.deps.PublicURL)
+	b.WriteString("<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"1.0\">\n" +
+		"    <title>Simple index</title>\n  </head>\n  <body>\n")
+	for _, n := range names {
+		b.WriteString(`    <a href="` + html.EscapeString(base+"/simple/"+n+"/") + `">` + n + "</a>\n")
+	}
+	b.WriteString("  </body>\n</html>\n")
+	ctx.SetBody(b.Bytes())
 }
 
 // servePage implements GET /simple/<project>/ in the representation the
@@ -146,11 +232,17 @@ func (h *Handler) servePage(ctx *fasthttp.RequestCtx, project string) {
 		return
 	}
 	httpx.SetLogInfo(ctx, project, doc.Result)
-	v := h.render(p, doc, project, pull.BaseURL(ctx, h.deps.PublicURL), f)
-	hdr := &ctx.Response.Header
 	if doc.Stale {
-		hdr.Set("X-Nora-Stale", "1")
+		ctx.Response.Header.Set("X-Nora-Stale", "1")
 	}
+	key := string(doc.Digest) + " " + project
+	h.writeView(ctx, h.render(key, p, project, pull.BaseURL(ctx, h.deps.PublicURL), f), f)
+}
+
+// writeView answers with a rendered page, or 304 for a matching
+// If-None-Match.
+func (h *Handler) writeView(ctx *fasthttp.RequestCtx, v view, f format) {
+	hdr := &ctx.Response.Header
 	hdr.Set("Vary", "Accept")
 	hdr.Set("ETag", v.etag)
 	hdr.SetContentType(contentTypes[f])
@@ -201,10 +293,11 @@ func (h *Handler) loadPage(ctx context.Context, project string) (*page, *pull.Do
 	return p, doc, nil
 }
 
-// render returns the page in format f with links under base, from memory
-// when this exact view was rendered before.
-func (h *Handler) render(p *page, doc *pull.Doc, project, base string, f format) view {
-	key := string(doc.Digest) + " " + project + " " + strconv.Itoa(int(f)) + " " + base
+// render returns page p of project in format f with links under base, from
+// memory when this exact view was rendered before. key names p's content
+// (the cached document's digest, or the hosted document's revision).
+func (h *Handler) render(key string, p *page, project, base string, f format) view {
+	key += " " + strconv.Itoa(int(f)) + " " + base
 	if v, ok := h.views.get(key); ok {
 		return v
 	}

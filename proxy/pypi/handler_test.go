@@ -165,7 +165,8 @@ func TestRoutes(t *testing.T) {
 	f("GET", "/simple/demo-pkg/not-listed.whl", 404, "")
 	f("GET", "/simple/demo-pkg/"+demoSdist+".metadata", 404, "") // no metadata declared
 	f("HEAD", "/simple/demo-pkg/", 200, "")
-	f("POST", "/simple/", 405, "")
+	f("POST", "/simple/", 403, "") // an upload, and no htpasswd
+	f("POST", "/simple/demo-pkg/", 405, "")
 	f("DELETE", "/simple/demo-pkg/", 405, "")
 
 	resp, body := httpGet(t, n.url+"/simple/", "Accept", acceptPip)

@@ -2,58 +2,18 @@ package pypi
 
 import (
 	"strings"
+
+	hosted "nora/hosted/pypi"
 )
 
-// maxNameLen bounds project names; PyPI's longest are well under it.
-const maxNameLen = 200
+// validProject reports whether name is a project name as PEP 508 allows.
+func validProject(name string) bool { return hosted.ValidName(name) }
 
-// validProject reports whether name is a project name as PEP 508 allows:
-// ASCII letters and digits, with ".", "_" and "-" inside.
-func validProject(name string) bool {
-	if name == "" || len(name) > maxNameLen {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case isAlnum(c):
-		case c == '.' || c == '_' || c == '-':
-			if i == 0 || i == len(name)-1 {
-				return false
-			}
-		default:
-			return false
-		}
-	}
-	return true
-}
+// normalize is PEP 503's name normalization; name must be valid.
+func normalize(name string) string { return hosted.NormalizeName(name) }
 
 func isAlnum(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
-}
-
-// normalize is PEP 503's name normalization: lower case, every run of
-// "-", "_" and "." one "-". name must be valid.
-func normalize(name string) string {
-	var b strings.Builder
-	b.Grow(len(name))
-	sep := false
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if c == '-' || c == '_' || c == '.' {
-			sep = true
-			continue
-		}
-		if sep {
-			b.WriteByte('-')
-			sep = false
-		}
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
 }
 
 // maxFilenameLen is the usual file system limit for one name.

@@ -1,0 +1,389 @@
+// Package pypi is the hosted half of nora's Python index: the projects
+// local CI uploads (twine, the legacy upload API). It keeps plain objects
+// in the shared store, so it works on any cache.Store backend:
+//
+//	hosted/pypi/_projects.json        the names of the hosted projects
+//	hosted/pypi/<project>/project.json one document per project: its files
+//	                                   with versions, digests, yank state
+//
+// Each object is written whole with Store.Put (atomic). Distribution files
+// and their PEP 658 metadata live content addressed in the cache
+// (cache.BlobKey of their sha256), shared with identical proxied bytes and
+// never evicted: Referenced lists them for GC.
+//
+// A project is hosted from its first upload on. A hosted name is served
+// only from this state and never looked up upstream (DESIGN 2.4), so a
+// public project of the same name can neither replace nor mix into it;
+// uploading to a name that was proxied until then turns it hosted, and what
+// was cached from upstream for it is no longer served.
+//
+// The package knows no HTTP: proxy/pypi parses requests into these calls
+// and translates these errors into PyPI's wire errors.
+package pypi
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"nora/cache"
+)
+
+const (
+	keyPrefix = "hosted/pypi/"
+	// Normalized project names are [a-z0-9-]+: "_projects.json" cannot
+	// collide with a project's folder.
+	projectsKey = keyPrefix + "_projects.json"
+	// maxDocBytes caps a stored document read back (thousands of files).
+	maxDocBytes = 16 << 20
+)
+
+func projectKey(name string) string { return keyPrefix + name + "/project.json" }
+
+// File is one distribution file of a hosted project.
+type File struct {
+	Filename string `json:"filename"`
+	// Version is the release in PEP 440 normal form ("1.0.0").
+	Version   string `json:"version"`
+	Filetype  string `json:"filetype"` // Wheel or Sdist
+	PyVersion string `json:"pyversion,omitempty"`
+	// SHA256 (hex) addresses the bytes in the cache; MD5 and Blake2b256
+	// are kept when the uploader sent them (and they matched).
+	SHA256         string `json:"sha256"`
+	MD5            string `json:"md5,omitempty"`
+	Blake2b256     string `json:"blake2_256,omitempty"`
+	Size           int64  `json:"size"`
+	RequiresPython string `json:"requires_python,omitempty"`
+	// MetadataSHA256 is the sha256 of a wheel's METADATA, stored as a
+	// blob and served as PEP 658 core metadata ("" for sdists).
+	MetadataSHA256 string    `json:"metadata_sha256,omitempty"`
+	Yanked         bool      `json:"yanked,omitempty"`
+	YankedReason   string    `json:"yanked_reason,omitempty"`
+	UploadTime     time.Time `json:"upload_time"`
+	Uploader       string    `json:"uploader,omitempty"`
+}
+
+// Digest is the content address of the file's bytes.
+func (f File) Digest() digest.Digest { return digest.NewDigestFromEncoded(digest.SHA256, f.SHA256) }
+
+// MetadataDigest is the content address of the file's core metadata ("" if
+// it has none).
+func (f File) MetadataDigest() digest.Digest {
+	if f.MetadataSHA256 == "" {
+		return ""
+	}
+	return digest.NewDigestFromEncoded(digest.SHA256, f.MetadataSHA256)
+}
+
+// Project is the stored document of one hosted project. A Project returned
+// by the Repo is shared and must not be modified; writes replace it whole.
+type Project struct {
+	Name  string `json:"name"` // normalized
+	Files []File `json:"files"`
+	rev   string // sha256 of the stored document: changes with every write
+}
+
+// Rev identifies this state of the project ("" for a hosted project whose
+// document was never written).
+func (p *Project) Rev() string { return p.rev }
+
+// Lookup returns the file called filename.
+func (p *Project) Lookup(filename string) (File, bool) {
+	for _, f := range p.Files {
+		if f.Filename == filename {
+			return f, true
+		}
+	}
+	return File{}, false
+}
+
+// Versions lists the project's versions in the order they were first
+// uploaded.
+func (p *Project) Versions() []string {
+	var vs []string
+	seen := map[string]bool{}
+	for _, f := range p.Files {
+		if !seen[f.Version] {
+			seen[f.Version] = true
+			vs = append(vs, f.Version)
+		}
+	}
+	return vs
+}
+
+// Repo is the hosted PyPI state of one nora instance.
+type Repo struct {
+	cache *cache.Cache
+	store cache.Store
+	log   *slog.Logger
+
+	mu    sync.RWMutex
+	names map[string]bool     // hosted projects: the _projects.json set
+	docs  map[string]*Project // documents read or written so far
+
+	namesMu sync.Mutex // serialises writes of _projects.json
+	// locks serialise the writers of one project (by hash of its name), so
+	// concurrent uploads of one project never lose a file.
+	locks [64]sync.Mutex
+}
+
+type projectsDoc struct {
+	Projects []string `json:"projects"`
+}
+
+// Open loads the names of the hosted projects from c's store; their
+// documents are read on first use.
+func Open(ctx context.Context, c *cache.Cache, log *slog.Logger) (*Repo, error) {
+	r := &Repo{cache: c, store: c.Store(), log: log, names: map[string]bool{}, docs: map[string]*Project{}}
+	b, err := r.read(ctx, projectsKey)
+	if errors.Is(err, cache.ErrNotFound) {
+		return r, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot load hosted pypi projects: %w", err)
+	}
+	var d projectsDoc
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, fmt.Errorf("cannot decode %s: %w", projectsKey, err)
+	}
+	for _, n := range d.Projects {
+		r.names[n] = true
+	}
+	return r, nil
+}
+
+// read returns the plain object under key, capped at maxDocBytes.
+func (r *Repo) read(ctx context.Context, key string) ([]byte, error) {
+	rc, _, err := r.store.Get(ctx, key, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, maxDocBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", key, err)
+	}
+	if len(b) > maxDocBytes {
+		return nil, fmt.Errorf("%s is larger than %d bytes", key, maxDocBytes)
+	}
+	return b, nil
+}
+
+// Hosted reports whether project (normalized) is hosted here; it answers
+// from memory.
+func (r *Repo) Hosted(project string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.names[project]
+}
+
+// Projects lists the hosted projects, sorted.
+func (r *Repo) Projects() []string {
+	r.mu.RLock()
+	names := make([]string, 0, len(r.names))
+	for n := range r.names {
+		names = append(names, n)
+	}
+	r.mu.RUnlock()
+	slices.Sort(names)
+	return names
+}
+
+func (r *Repo) lock(project string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(project))
+	return &r.locks[h.Sum32()%uint32(len(r.locks))]
+}
+
+// Project returns the document of hosted project (normalized). Errors:
+// ErrNotHosted.
+func (r *Repo) Project(ctx context.Context, project string) (*Project, error) {
+	r.mu.RLock()
+	hosted, p := r.names[project], r.docs[project]
+	r.mu.RUnlock()
+	if !hosted {
+		return nil, fmt.Errorf("%w: %s", ErrNotHosted, project)
+	}
+	if p != nil {
+		return p, nil
+	}
+	l := r.lock(project)
+	l.Lock()
+	defer l.Unlock()
+	return r.load(ctx, project)
+}
+
+// load returns the project's document, from memory or the store; a
+// project without one is empty. The caller holds the project's lock, so no
+// write can slip between the read and the memo.
+func (r *Repo) load(ctx context.Context, project string) (*Project, error) {
+	r.mu.RLock()
+	p := r.docs[project]
+	r.mu.RUnlock()
+	if p != nil {
+		return p, nil
+	}
+	p = &Project{Name: project}
+	b, err := r.read(ctx, projectKey(project))
+	switch {
+	case errors.Is(err, cache.ErrNotFound):
+	case err != nil:
+		return nil, err
+	default:
+		if err := json.Unmarshal(b, p); err != nil {
+			return nil, fmt.Errorf("cannot decode %s: %w", projectKey(project), err)
+		}
+		p.Name = project
+		p.rev = revOf(b)
+	}
+	r.mu.Lock()
+	r.docs[project] = p
+	r.mu.Unlock()
+	return p, nil
+}
+
+func revOf(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
+}
+
+// save writes p atomically and makes it the project's state. The caller
+// holds the project's lock.
+func (r *Repo) save(ctx context.Context, p *Project) error {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("cannot encode project %s: %w", p.Name, err)
+	}
+	if err := r.store.Put(ctx, projectKey(p.Name), bytes.NewReader(b)); err != nil {
+		return fmt.Errorf("cannot store project %s: %w", p.Name, err)
+	}
+	p.rev = revOf(b)
+	r.mu.Lock()
+	r.docs[p.Name] = p
+	r.mu.Unlock()
+	return nil
+}
+
+// setHosted adds project to (or, add false, removes it from) the stored
+// set of hosted names. A name is added before its first document is
+// written: a crash in between leaves a hosted project without files, never
+// files of a project that could be mistaken for a proxied one.
+func (r *Repo) setHosted(ctx context.Context, project string, add bool) error {
+	r.namesMu.Lock()
+	defer r.namesMu.Unlock()
+	r.mu.RLock()
+	names := make([]string, 0, len(r.names)+1)
+	for n := range r.names {
+		if n != project {
+			names = append(names, n)
+		}
+	}
+	r.mu.RUnlock()
+	if add {
+		names = append(names, project)
+	}
+	slices.Sort(names)
+	b, err := json.Marshal(projectsDoc{Projects: names})
+	if err != nil {
+		return err
+	}
+	if err := r.store.Put(ctx, projectsKey, bytes.NewReader(b)); err != nil {
+		return fmt.Errorf("cannot store the hosted pypi projects: %w", err)
+	}
+	r.mu.Lock()
+	if add {
+		r.names[project] = true
+	} else {
+		delete(r.names, project)
+	}
+	r.mu.Unlock()
+	return nil
+}
+
+// Yank marks the files of project's version (or only filename, if set) as
+// yanked with reason (PEP 592), or, yank false, as not yanked. Installers
+// then skip them unless a requirement pins that version exactly; the files
+// stay downloadable. It returns the names of the files it changed or
+// found already in the wanted state. Errors: ErrNotHosted, ErrInvalid (not
+// a version), ErrNotFound.
+func (r *Repo) Yank(ctx context.Context, project, version, filename string, yank bool, reason string) ([]string, error) {
+	key, ok := versionKey(version)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q is not a PEP 440 version", ErrInvalid, version)
+	}
+	if !r.Hosted(project) {
+		return nil, fmt.Errorf("%w: %s", ErrNotHosted, project)
+	}
+	l := r.lock(project)
+	l.Lock()
+	defer l.Unlock()
+	p, err := r.load(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	next := &Project{Name: p.Name, Files: slices.Clone(p.Files)}
+	var names []string
+	changed := false
+	for i, f := range next.Files {
+		if k, _ := versionKey(f.Version); k != key || (filename != "" && f.Filename != filename) {
+			continue
+		}
+		names = append(names, f.Filename)
+		if !yank {
+			reason = ""
+		}
+		if f.Yanked != yank || f.YankedReason != reason {
+			next.Files[i].Yanked, next.Files[i].YankedReason = yank, reason
+			changed = true
+		}
+	}
+	if len(names) == 0 {
+		what := project + " " + version
+		if filename != "" {
+			what = filename + " of " + what
+		}
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, what)
+	}
+	if changed {
+		if err := r.save(ctx, next); err != nil {
+			return nil, err
+		}
+	}
+	return names, nil
+}
+
+// Referenced calls fn with the digest of every file and every core
+// metadata that hosted projects refer to. Hosted content is never evicted:
+// GC keeps what this walk reports.
+func (r *Repo) Referenced(fn func(digest.Digest) error) error {
+	ctx := context.Background()
+	for _, name := range r.Projects() {
+		p, err := r.Project(ctx, name)
+		if err != nil {
+			return fmt.Errorf("cannot list the files of hosted project %s: %w", name, err)
+		}
+		for _, f := range p.Files {
+			if err := fn(f.Digest()); err != nil {
+				return err
+			}
+			if d := f.MetadataDigest(); d != "" {
+				if err := fn(d); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}

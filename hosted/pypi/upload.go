@@ -1,0 +1,299 @@
+package pypi
+
+import (
+	"archive/zip"
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"golang.org/x/crypto/blake2b"
+
+	"nora/cache"
+)
+
+// Upload is the bytes of one distribution file on their way in: a temp
+// file in the store's temp dir and the digests of what it holds. Publish
+// commits it; Discard drops it. It is used by one request.
+type Upload struct {
+	file   *os.File
+	size   int64
+	sha256 hash.Hash
+	md5    hash.Hash
+	blake  hash.Hash
+}
+
+// NewUpload starts an upload.
+func (r *Repo) NewUpload() (*Upload, error) {
+	f, err := os.CreateTemp(r.cache.TempDir(), "pypi-upload-*")
+	if err != nil {
+		return nil, fmt.Errorf("cannot create upload temp file: %w", err)
+	}
+	blake, _ := blake2b.New256(nil) // no key: cannot fail
+	return &Upload{file: f, sha256: sha256.New(), md5: md5.New(), blake: blake}, nil
+}
+
+// Write appends p to the upload.
+func (u *Upload) Write(p []byte) (int, error) {
+	if u.file == nil {
+		return 0, errors.New("upload already ended")
+	}
+	n, err := u.file.Write(p)
+	u.size += int64(n)
+	for _, h := range []hash.Hash{u.sha256, u.md5, u.blake} {
+		h.Write(p[:n])
+	}
+	return n, err
+}
+
+// Size is the number of bytes received.
+func (u *Upload) Size() int64 { return u.size }
+
+// Discard closes and removes the temp file (idempotent, and a no-op once
+// Publish committed it).
+func (u *Upload) Discard() {
+	if u.file == nil {
+		return
+	}
+	u.file.Close()
+	os.Remove(u.file.Name())
+	u.file = nil
+}
+
+// Release is what an upload declares about its file: the legacy upload
+// API's form fields that matter.
+type Release struct {
+	Name     string // project name as uploaded, any spelling
+	Version  string
+	Filetype string // "bdist_wheel" or "sdist"; "" = as the file name says
+	// PyVersion is the form's pyversion ("py3", "source").
+	PyVersion string
+	Filename  string
+	// Declared digests, hex. At least SHA256 or Blake2b256 is required;
+	// every one declared must match.
+	SHA256, MD5, Blake2b256 string
+	RequiresPython          string
+	Uploader                string // the user name, for the record
+}
+
+// maxMetadataBytes caps a wheel's METADATA kept as PEP 658 core metadata.
+const maxMetadataBytes = 4 << 20
+
+// Publish verifies u against m and adds the file to its project, creating
+// the project (and so making the name hosted; see the package comment).
+// The upload ends either way: on any error nothing is stored. Re-uploading
+// a file name with the same bytes is accepted and changes nothing, as PyPI
+// does (created is false); with other bytes it is ErrExists. Errors:
+// ErrInvalid, ErrDigest, ErrExists.
+func (r *Repo) Publish(ctx context.Context, u *Upload, m Release) (f File, created bool, err error) {
+	defer u.Discard()
+	if u.file == nil {
+		return File{}, false, errors.New("upload already ended")
+	}
+	if !ValidName(m.Name) {
+		return File{}, false, fmt.Errorf("%w: %q is not a project name", ErrInvalid, m.Name)
+	}
+	project := NormalizeName(m.Name)
+	version, ok := NormalizeVersion(m.Version)
+	if !ok {
+		return File{}, false, fmt.Errorf("%w: %q is not a PEP 440 version", ErrInvalid, m.Version)
+	}
+	filetype, err := checkFilename(m.Filename, project, m.Version)
+	if err != nil {
+		return File{}, false, err
+	}
+	if m.Filetype != "" && m.Filetype != filetype {
+		return File{}, false, fmt.Errorf("%w: filetype %q does not fit %s", ErrInvalid, m.Filetype, m.Filename)
+	}
+	f = File{
+		Filename: m.Filename, Version: version, Filetype: filetype, PyVersion: m.PyVersion,
+		SHA256: hex.EncodeToString(u.sha256.Sum(nil)), Size: u.size,
+		RequiresPython: strings.TrimSpace(m.RequiresPython), UploadTime: time.Now().UTC(), Uploader: m.Uploader,
+	}
+	if err := u.verify(m, &f); err != nil {
+		return File{}, false, err
+	}
+	var md []byte
+	if filetype == Wheel {
+		var rp string
+		if md, rp, err = wheelMetadata(u.file, u.size, project, version); err != nil {
+			return File{}, false, err
+		}
+		if f.RequiresPython == "" {
+			f.RequiresPython = rp
+		}
+	}
+
+	l := r.lock(project)
+	l.Lock()
+	defer l.Unlock()
+	p, err := r.load(ctx, project)
+	if err != nil {
+		return File{}, false, err
+	}
+	if old, ok := p.Lookup(f.Filename); ok {
+		if old.SHA256 == f.SHA256 {
+			return old, false, nil
+		}
+		return File{}, false, fmt.Errorf("%w: %s", ErrExists, f.Filename)
+	}
+	if filetype == Sdist {
+		key, _ := versionKey(version)
+		for _, o := range p.Files {
+			if k, _ := versionKey(o.Version); o.Filetype == Sdist && k == key {
+				return File{}, false, fmt.Errorf("%w: only one sdist may be uploaded per release (%s has %s)", ErrInvalid, version, o.Filename)
+			}
+		}
+	}
+
+	if md != nil {
+		d := digest.FromBytes(md)
+		if err := r.cache.PutBlob(ctx, d, md); err != nil {
+			return File{}, false, err
+		}
+		f.MetadataSHA256 = d.Encoded()
+	}
+	// Content addressed: if what follows fails, the blob is referenced by
+	// nothing hosted and GC collects it (it may be proxied bytes, too).
+	path := u.file.Name()
+	if err := u.file.Close(); err != nil {
+		return File{}, false, fmt.Errorf("cannot commit %s: %w", f.Filename, err)
+	}
+	u.file = nil
+	if err := r.cache.CommitFile(ctx, path, cache.BlobKey(f.Digest()), f.Size); err != nil {
+		return File{}, false, fmt.Errorf("cannot commit %s: %w", f.Filename, err)
+	}
+
+	newName := !r.Hosted(project)
+	if newName {
+		if err := r.setHosted(ctx, project, true); err != nil {
+			return File{}, false, err
+		}
+	}
+	next := &Project{Name: project, Files: append(slices.Clone(p.Files), f)}
+	if err := r.save(ctx, next); err != nil {
+		if newName && p.rev == "" {
+			if rerr := r.setHosted(ctx, project, false); rerr != nil {
+				r.log.Warn("cannot undo the hosting of a project whose first upload failed", "project", project, "err", rerr)
+			}
+		}
+		return File{}, false, err
+	}
+	return f, true, nil
+}
+
+// verify checks the declared digests against the bytes received and
+// records the matching ones in f.
+func (u *Upload) verify(m Release, f *File) error {
+	if m.SHA256 == "" && m.Blake2b256 == "" {
+		return fmt.Errorf("%w: the upload declares neither sha256_digest nor blake2_256_digest", ErrInvalid)
+	}
+	for _, c := range []struct {
+		name     string
+		declared string
+		h        hash.Hash
+		keep     *string
+	}{
+		{"sha256_digest", m.SHA256, u.sha256, nil},
+		{"md5_digest", m.MD5, u.md5, &f.MD5},
+		{"blake2_256_digest", m.Blake2b256, u.blake, &f.Blake2b256},
+	} {
+		if c.declared == "" {
+			continue
+		}
+		got := hex.EncodeToString(c.h.Sum(nil))
+		if !strings.EqualFold(strings.TrimSpace(c.declared), got) {
+			return fmt.Errorf("%w: the file's %s is %s, the upload declares %s", ErrDigest, strings.TrimSuffix(c.name, "_digest"), got, c.declared)
+		}
+		if c.keep != nil {
+			*c.keep = got
+		}
+	}
+	return nil
+}
+
+// wheelMetadata returns the wheel's METADATA (nil when larger than
+// maxMetadataBytes) and its Requires-Python, after checking that the wheel
+// is a zip whose one .dist-info of project holds METADATA naming project
+// and version: pip refuses a wheel whose metadata disagrees with its name.
+func wheelMetadata(r io.ReaderAt, size int64, project, version string) ([]byte, string, error) {
+	zr, err := zip.NewReader(r, size)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: the wheel is not a zip archive: %v", ErrInvalid, err)
+	}
+	var found *zip.File
+	for _, zf := range zr.File {
+		dir, rest, ok := strings.Cut(zf.Name, "/")
+		stem, isDistInfo := strings.CutSuffix(dir, ".dist-info")
+		if !ok || rest != "METADATA" || !isDistInfo {
+			continue
+		}
+		name, _, _ := strings.Cut(stem, "-")
+		if !ValidName(name) || NormalizeName(name) != project {
+			continue
+		}
+		if found != nil {
+			return nil, "", fmt.Errorf("%w: the wheel has more than one .dist-info/METADATA", ErrInvalid)
+		}
+		found = zf
+	}
+	if found == nil {
+		return nil, "", fmt.Errorf("%w: the wheel has no %s-*.dist-info/METADATA", ErrInvalid, strings.ReplaceAll(project, "-", "_"))
+	}
+	if found.UncompressedSize64 > maxMetadataBytes {
+		return nil, "", nil
+	}
+	rc, err := found.Open()
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: cannot open the wheel's METADATA: %v", ErrInvalid, err)
+	}
+	defer rc.Close()
+	md, err := io.ReadAll(io.LimitReader(rc, maxMetadataBytes+1))
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: cannot read the wheel's METADATA: %v", ErrInvalid, err)
+	}
+	if len(md) > maxMetadataBytes {
+		return nil, "", nil
+	}
+	hdr := metadataHeaders(md)
+	key, _ := versionKey(version)
+	mdKey, _ := versionKey(hdr["version"])
+	if !ValidName(hdr["name"]) || NormalizeName(hdr["name"]) != project || mdKey != key {
+		return nil, "", fmt.Errorf("%w: the wheel's METADATA names %q %q, not %s %s", ErrInvalid, hdr["name"], hdr["version"], project, version)
+	}
+	return md, hdr["requires-python"], nil
+}
+
+// metadataHeaders reads the first Name, Version and Requires-Python of a
+// core metadata file's header block (RFC 822 style; the description may
+// follow a blank line).
+func metadataHeaders(md []byte) map[string]string {
+	out := map[string]string{}
+	for line := range strings.SplitSeq(string(md), "\n") {
+		line = strings.TrimRight(line, "\r")
+		if line == "" {
+			break
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			continue // a continuation line
+		}
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		k = strings.ToLower(strings.TrimSpace(k))
+		if _, seen := out[k]; !seen && (k == "name" || k == "version" || k == "requires-python") {
+			out[k] = strings.TrimSpace(v)
+		}
+	}
+	return out
+}

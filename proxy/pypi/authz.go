@@ -1,0 +1,66 @@
+package pypi
+
+import (
+	"strings"
+
+	"github.com/valyala/fasthttp"
+
+	"nora/auth"
+	"nora/proxy/httpx"
+)
+
+// challenge is the WWW-Authenticate of every 401: pip and twine answer it
+// with Basic credentials (from the index URL, keyring or TWINE_*).
+const challenge = `Basic realm="nora"`
+
+// anonymous stands in for a nil Authorizer the way auth.Local behaves
+// without an htpasswd file: reads for everyone, no writes.
+type anonymous struct{}
+
+func (anonymous) Authenticate(string, string) (*auth.Identity, error) {
+	return nil, auth.ErrBadCredentials
+}
+func (anonymous) Allowed(_ *auth.Identity, a auth.Action, _, _ string) bool { return a == auth.Pull }
+func (anonymous) WritesEnabled() bool                                       { return false }
+
+// authorize decides whether the request may do action on project ("" for
+// the root) and answers a refusal itself: 401 with a challenge for missing
+// or wrong credentials, 403 for a user without the permission or when no
+// one may write at all.
+func (h *Handler) authorize(ctx *fasthttp.RequestCtx, action auth.Action, project string) bool {
+	_, d := httpx.Authorize(ctx, h.auth, action, "pypi", project)
+	if d == httpx.Allowed {
+		return true
+	}
+	h.refuse(ctx, d, action, project)
+	return false
+}
+
+// refuse writes the refusal d. The reason phrase carries the message too:
+// twine prints the reason, not the body.
+func (h *Handler) refuse(ctx *fasthttp.RequestCtx, d httpx.Decision, action auth.Action, project string) {
+	if d.Status() == fasthttp.StatusUnauthorized {
+		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, challenge)
+	}
+	what := project
+	if what == "" {
+		what = "this index"
+	}
+	reasonError(ctx, d.Status(), d.Message(action, what))
+}
+
+// reasonError is plainError with msg as the status line's reason phrase as
+// well, as PyPI answers uploads ("400 File already exists").
+func reasonError(ctx *fasthttp.RequestCtx, status int, msg string) {
+	plainError(ctx, status, msg)
+	reason := strings.Map(func(r rune) rune {
+		if r < ' ' || r > '~' {
+			return ' '
+		}
+		return r
+	}, msg)
+	if len(reason) > 200 {
+		reason = reason[:200]
+	}
+	ctx.Response.Header.SetStatusMessage([]byte(reason))
+}
