@@ -269,6 +269,9 @@ func validate(c *fileConfig) []fieldError {
 		}
 	}
 	optionalURL("npm.upstream", c.Npm.Upstream)
+	if err := c.Npm.Check(); err != nil {
+		bad("npm", "%v", err)
+	}
 	optionalURL("pypi.upstream", c.PyPI.Upstream)
 	optionalURL("cargo.index", c.Cargo.Index)
 	for i, u := range c.Maven.Upstreams {

@@ -70,7 +70,7 @@ func newRootCmd(stdout io.Writer, env []string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return serve(cmd.Context(), cfg, source, log)
+			return serve(cmd.Context(), cfg, source, log, newNotifier(env))
 		},
 	}
 	configFlag(serveCmd)
@@ -106,13 +106,16 @@ func newRootCmd(stdout io.Writer, env []string) *cobra.Command {
 	return root
 }
 
-func serve(ctx context.Context, cfg fileConfig, source string, log *slog.Logger) error {
+// serve runs the app until SIGTERM or SIGINT; SIGHUP reloads it. sd tells
+// systemd (Type=notify) when nora is ready, reloading and stopping.
+func serve(ctx context.Context, cfg fileConfig, source string, log *slog.Logger, sd *notifier) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	go func() {
 		<-ctx.Done()
 		// A second signal kills at once instead of waiting for the drain.
 		stop()
+		_ = sd.stopping()
 	}()
 
 	app, err := proxy.NewApp(cfg.app(), log)
@@ -120,6 +123,11 @@ func serve(ctx context.Context, cfg fileConfig, source string, log *slog.Logger)
 		return fmt.Errorf("cannot start: %w", err)
 	}
 	log.Info("listening", "addr", app.Addr().String(), "config", source, "version", version)
+	status := "serving on " + app.Addr().String()
+	defer reloadOnHangup(ctx, app, sd, log, status)()
+	if err := sd.ready(status); err != nil {
+		log.Warn("cannot notify systemd", "err", err)
+	}
 	if err := app.Serve(ctx); err != nil {
 		return fmt.Errorf("cannot serve: %w", err)
 	}
