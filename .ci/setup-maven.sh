@@ -5,8 +5,9 @@
 # (proxy/maven/maventest) serves that tree. Idempotent.
 set -euo pipefail
 
-# Exactly what `mvn package` of proxy/maven/testdata/app resolves (the
-# default lifecycle's plugins, relocated by Debian's poms to the versions
+# Exactly what `mvn package` of proxy/maven/testdata/app and `mvn deploy`
+# of proxy/maven/testdata/lib resolve (the default lifecycle's plugins,
+# install and deploy included, relocated by Debian's poms to the versions
 # it ships, and junit); everything else they need comes as dependencies.
 pkgs=(
 	maven
@@ -15,6 +16,8 @@ pkgs=(
 	libmaven-compiler-plugin-java
 	libsurefire-java
 	libmaven-jar-plugin-java
+	libmaven-install-plugin-java
+	libmaven-deploy-plugin-java
 	junit4
 )
 missing=()

@@ -15,6 +15,9 @@ type Config struct {
 	TTL         cache.Duration `toml:"ttl"`
 	NegativeTTL cache.Duration `toml:"negative_ttl"`
 	Offline     bool           `toml:"offline"`
+	// MaxUploadSize caps one deployed file (mvn deploy, PUT); a larger
+	// one is refused with 413 and nothing is stored.
+	MaxUploadSize cache.Size `toml:"max_upload_size"`
 }
 
 // UpstreamConfig is one [[maven.upstreams]] entry.
@@ -28,5 +31,5 @@ type UpstreamConfig struct {
 
 // DefaultConfig returns the [maven] defaults.
 func DefaultConfig() Config {
-	return Config{TTL: cache.Duration(5 * time.Minute), NegativeTTL: cache.Duration(time.Minute)}
+	return Config{TTL: cache.Duration(5 * time.Minute), NegativeTTL: cache.Duration(time.Minute), MaxUploadSize: 2 << 30}
 }

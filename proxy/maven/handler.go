@@ -1,11 +1,19 @@
-// Package maven serves a Maven repository (/maven2/) as a pull-through cache
-// of one or more upstream repositories, tried in order.
+// Package maven serves a Maven repository (/maven2/): the site's own
+// artifacts, deployed with PUT (mvn deploy) and kept in hosted state
+// (nora/hosted/maven), and a pull-through cache of one or more upstream
+// repositories, tried in order, for everything else.
 //
-// Release files are immutable: each is fetched once, verified against the
-// upstream's .sha1 and stored by sha256. maven-metadata.xml and non-unique
-// SNAPSHOT files are mutable documents with a TTL. Checksum files of what
-// nora has cached are computed from the bytes it serves, so a client that
-// checks them never sees a mismatch because a document changed upstream.
+// An artifact directory (groupId/artifactId) that exists hosted is served
+// from hosted state only, metadata included, and upstream is never asked
+// about it (DESIGN 2.4): a public artifact of the same coordinates cannot
+// replace or join it (dependency confusion).
+//
+// Upstream release files are immutable: each is fetched once, verified
+// against the upstream's .sha1 and stored by sha256. maven-metadata.xml and
+// non-unique SNAPSHOT files are mutable documents with a TTL. Checksum
+// files of what nora has cached are computed from the bytes it serves, so a
+// client that checks them never sees a mismatch because a document changed
+// upstream.
 package maven
 
 import (
@@ -21,7 +29,9 @@ import (
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sync/singleflight"
 
+	"nora/auth"
 	"nora/cache"
+	hosted "nora/hosted/maven"
 	"nora/proxy/httpx"
 	"nora/proxy/pull"
 	"nora/upstream"
@@ -44,11 +54,13 @@ type upstreamRepo struct {
 
 // Handler serves /maven2/.
 type Handler struct {
-	cfg  Config
-	deps pull.Deps
-	ups  []*upstreamRepo
-	neg  *cache.Negative    // artifacts an upstream answered 404 for, by upstream and path
-	sums singleflight.Group // checksums computed from cached artifacts
+	cfg    Config
+	deps   pull.Deps
+	auth   auth.Authorizer
+	hosted *hosted.Repo
+	ups    []*upstreamRepo
+	neg    *cache.Negative    // artifacts an upstream answered 404 for, by upstream and path
+	sums   singleflight.Group // checksums computed from cached artifacts
 }
 
 // New builds the handler.
@@ -56,7 +68,19 @@ func New(cfg Config, deps pull.Deps) (*Handler, error) {
 	if deps.Cache == nil || deps.Docs == nil || deps.Client == nil {
 		return nil, errors.New("cannot set up maven: cache, documents and upstream client are required")
 	}
-	h := &Handler{cfg: cfg, deps: deps}
+	if cfg.MaxUploadSize <= 0 {
+		cfg.MaxUploadSize = DefaultConfig().MaxUploadSize
+	}
+	h := &Handler{cfg: cfg, deps: deps, auth: deps.Auth}
+	if h.auth == nil {
+		h.auth = anonymous{}
+	}
+	octx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var err error
+	if h.hosted, err = hosted.Open(octx, deps.Cache, deps.Log); err != nil {
+		return nil, err
+	}
 	for i, u := range cfg.Upstreams {
 		reg, err := deps.Client.Registry(upstream.RegistryOptions{
 			Name: upstreamName(u.URL), URL: u.URL, Username: u.Username, Password: u.Password,
@@ -67,11 +91,9 @@ func New(cfg Config, deps pull.Deps) (*Handler, error) {
 		sum := sha256.Sum256([]byte(reg.BaseURL()))
 		h.ups = append(h.ups, &upstreamRepo{id: hex.EncodeToString(sum[:8]), reg: reg, offline: cfg.Offline || u.Offline})
 	}
-	neg, err := cache.NewNegative(100_000)
-	if err != nil {
+	if h.neg, err = cache.NewNegative(100_000); err != nil {
 		return nil, err
 	}
-	h.neg = neg
 	return h, nil
 }
 
@@ -87,11 +109,14 @@ func upstreamName(raw string) string {
 	return "maven:" + u.Host + strings.TrimSuffix(u.Path, "/")
 }
 
-// Serve implements GET and HEAD of any repository path.
+// Hosted is the hosted state, for GC (Referenced) and the operators' tools.
+func (h *Handler) Hosted() *hosted.Repo { return h.hosted }
+
+// Serve implements GET and HEAD of any repository path, and PUT (deploy).
 func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
-	if !ctx.IsGet() && !ctx.IsHead() {
-		ctx.Response.Header.Set(fasthttp.HeaderAllow, "GET, HEAD")
-		plainError(ctx, fasthttp.StatusMethodNotAllowed, "this repository is a read-only pull-through cache")
+	if !ctx.IsGet() && !ctx.IsHead() && !ctx.IsPut() {
+		ctx.Response.Header.Set(fasthttp.HeaderAllow, "GET, HEAD, PUT")
+		plainError(ctx, fasthttp.StatusMethodNotAllowed, "a maven repository answers GET and HEAD, and PUT to deploy")
 		return
 	}
 	// The path as sent, not fasthttp's decoded and normalized one: a Maven
@@ -109,8 +134,17 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	// it could (net/http watches its parent from another goroutine).
 	c, cancel := context.WithTimeout(context.Background(), requestWait)
 	defer cancel()
-	// Hosted repositories (DESIGN 2.4) will be looked up here, before any
-	// upstream: a hosted path is never asked upstream.
+	if ctx.IsPut() {
+		h.deploy(ctx, c, req)
+		return
+	}
+	if _, ok := h.authorize(ctx, auth.Pull, req.coordinate()); !ok {
+		return
+	}
+	// Hosted first (DESIGN 2.4): a hosted directory is never asked upstream.
+	if h.serveHosted(ctx, c, req) {
+		return
+	}
 	switch {
 	case req.kind == kindDoc:
 		h.serveDoc(ctx, c, req)

@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
+	"nora/auth"
 	"nora/cache"
 	"nora/proxy"
 	"nora/proxy/maven"
@@ -36,7 +39,14 @@ func (n *noraUnderTest) cached(path string) bool {
 // startNora runs an in-process nora whose maven upstreams are urls, in order.
 func startNora(t testing.TB, mc maven.Config, urls ...string) *noraUnderTest {
 	t.Helper()
-	cfg := proxy.AppConfig{Server: proxy.DefaultConfig(), Storage: cache.DefaultConfig(), Maven: mc}
+	return startNoraAuth(t, mc, nil, urls...)
+}
+
+// startNoraAuth is startNora with an [auth] section (nil: the default,
+// anonymous reads and no writes).
+func startNoraAuth(t testing.TB, mc maven.Config, ac *auth.Config, urls ...string) *noraUnderTest {
+	t.Helper()
+	cfg := proxy.AppConfig{Server: proxy.DefaultConfig(), Storage: cache.DefaultConfig(), Maven: mc, Auth: ac}
 	cfg.Server.Listen = "127.0.0.1:0"
 	cfg.Storage.Path = t.TempDir()
 	cfg.Storage.StallTimeout = cache.Duration(10 * time.Second)
@@ -143,4 +153,18 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// writeHtpasswd writes an htpasswd file with one user.
+func writeHtpasswd(t testing.TB, user, pass string) string {
+	t.Helper()
+	hash, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "htpasswd")
+	if err := os.WriteFile(file, []byte(user+":"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
 }

@@ -122,6 +122,22 @@ func (r *Repo) Heads(path string) int {
 	return r.heads[path]
 }
 
+// Requests is how many GET and HEAD requests paths under prefix received
+// ("com/acme/lib/": anything of that artifact).
+func (r *Repo) Requests(prefix string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, m := range []map[string]int{r.gets, r.heads} {
+		for p, c := range m {
+			if strings.HasPrefix(p, prefix) {
+				n += c
+			}
+		}
+	}
+	return n
+}
+
 // TotalGets is how many GET requests the server received.
 func (r *Repo) TotalGets() int {
 	r.mu.Lock()

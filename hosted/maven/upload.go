@@ -1,0 +1,256 @@
+package maven
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+
+	"nora/cache"
+)
+
+// Upload stores body as the file c, on behalf of user. length is the
+// declared length (-1 if unknown); max caps the body. The bytes stream to a
+// temp file of the store while their sha256, sha1 and md5 are computed,
+// and are committed (content addressed) only once complete; a body that
+// breaks off, runs short or exceeds max leaves nothing behind.
+//
+// Every file name is immutable once deployed: the same bytes again are
+// accepted and change nothing (created is false: a retried deploy
+// succeeds); other bytes are ErrConflict. SNAPSHOT builds get a new,
+// timestamped name each time, so this never blocks a SNAPSHOT deploy.
+// A Failed file is replaced.
+func (r *Repo) Upload(ctx context.Context, c Coord, body io.Reader, length, max int64, user string) (created bool, err error) {
+	if err := c.check(); err != nil {
+		return false, err
+	}
+	if length > max {
+		return false, fmt.Errorf("%w: %d bytes declared, cap %d", ErrTooLarge, length, max)
+	}
+	// Refuse a redeploy of other bytes before reading them when the length
+	// already tells (a 2 GiB body need not cross the network to be refused).
+	if length >= 0 {
+		if old, err := r.file(ctx, c); err == nil && old.Size != length {
+			return false, fmt.Errorf("%w: %s", ErrConflict, c.Path())
+		}
+	}
+
+	tmp, err := os.CreateTemp(r.c.TempDir(), "maven-upload-*")
+	if err != nil {
+		return false, fmt.Errorf("cannot create temp file for %s: %w", c.Path(), err)
+	}
+	path := tmp.Name()
+	committed := false
+	defer func() {
+		if !committed {
+			tmp.Close()
+			os.Remove(path)
+		}
+	}()
+	s256, s1, m5 := sha256.New(), sha1.New(), md5.New()
+	buf := make([]byte, 128<<10)
+	// struct{io.Reader} hides the body's WriteTo: the copy must go through
+	// the limit and the hashes.
+	n, err := io.CopyBuffer(io.MultiWriter(tmp, s256, s1, m5), struct{ io.Reader }{io.LimitReader(body, max+1)}, buf)
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("%w after %d bytes: %w", ErrTruncated, n, err)
+	case n > max:
+		return false, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, max)
+	case length >= 0 && n != length:
+		return false, fmt.Errorf("%w: got %d of %d bytes", ErrTruncated, n, length)
+	}
+	if err := tmp.Close(); err != nil {
+		return false, fmt.Errorf("cannot write %s: %w", c.Path(), err)
+	}
+	f := &File{
+		Digest: digest.NewDigest(digest.SHA256, s256), SHA1: hex.EncodeToString(s1.Sum(nil)),
+		MD5: hex.EncodeToString(m5.Sum(nil)), Size: n, By: user,
+	}
+
+	// The body may have taken far longer than the request's context
+	// allows; the commit gets its own bound.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	dir := c.Dir()
+	unlock := r.locks.lock(dir)
+	defer unlock()
+	d, err := r.loadDoc(cctx, dir)
+	if err != nil {
+		return false, err
+	}
+	if d == nil {
+		d = &dirDoc{}
+	}
+	v := d.Versions[c.Version]
+	if old := v.lookup(c.File); old != nil && old.Failed == "" {
+		if old.Digest == f.Digest {
+			return false, nil
+		}
+		return false, fmt.Errorf("%w: %s", ErrConflict, c.Path())
+	}
+	if err := r.hostDir(cctx, dir); err != nil {
+		return false, err
+	}
+	committed = true // CommitFile consumes the temp file either way
+	if err := r.c.CommitFile(cctx, path, cache.BlobKey(f.Digest), n); err != nil {
+		return false, err
+	}
+	now := r.now().UTC()
+	f.Uploaded = now
+	d.GroupID, d.ArtifactID, d.Updated = GroupID(c.Group), c.Artifact, now
+	if d.Versions == nil {
+		d.Versions = map[string]*version{}
+	}
+	if v == nil {
+		v = &version{Files: map[string]*File{}}
+		d.Versions[c.Version] = v
+	}
+	v.Files[c.File] = f
+	v.Updated = now
+	if err := r.saveDoc(cctx, dir, d); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (v *version) lookup(name string) *File {
+	if v == nil {
+		return nil
+	}
+	return v.Files[name]
+}
+
+// File returns the deployed file c (not Failed) and its name. A
+// non-unique SNAPSHOT name ("lib-1.0-SNAPSHOT.jar") resolves to the latest
+// build that has a file with the same classifier and extension.
+func (r *Repo) File(ctx context.Context, c Coord) (File, string, error) {
+	if !validDir(c.Group) || !ValidSegment(c.Artifact) || !ValidSegment(c.Version) || !ValidSegment(c.File) {
+		return File{}, "", fmt.Errorf("%w: %q", ErrInvalid, c.Path())
+	}
+	d, err := r.doc(ctx, c.Dir())
+	if err != nil {
+		return File{}, "", err
+	}
+	var v *version
+	if d != nil {
+		v = d.Versions[c.Version]
+	}
+	if v == nil {
+		return File{}, "", fmt.Errorf("%w: %s", ErrNotFound, c.Path())
+	}
+	name := c.File
+	if tail, ok := nonUniqueTail(c.Artifact, c.Version, c.File); ok {
+		name = ""
+		var best build
+		for n, f := range v.Files {
+			b, ok := parseBuild(c.Artifact, c.Version, n)
+			if ok && f.Failed == "" && b.Tail == tail && (name == "" || b.later(best)) {
+				name, best = n, b
+			}
+		}
+	}
+	f := v.Files[name]
+	if f == nil || f.Failed != "" {
+		return File{}, "", fmt.Errorf("%w: %s", ErrNotFound, c.Path())
+	}
+	return *f, name, nil
+}
+
+// file is File without resolving non-unique names.
+func (r *Repo) file(ctx context.Context, c Coord) (File, error) {
+	d, err := r.doc(ctx, c.Dir())
+	if err != nil || d == nil {
+		return File{}, ErrNotFound
+	}
+	f := d.Versions[c.Version].lookup(c.File)
+	if f == nil || f.Failed != "" {
+		return File{}, ErrNotFound
+	}
+	return *f, nil
+}
+
+// Confirm checks a checksum file the client deployed next to the file c
+// (alg is "sha1", "md5", "sha256" or "sha512"; sum is hex). Clients send
+// these after the file, so they are what tells nora that the bytes it got
+// are the bytes the client meant:
+//   - a match is recorded (Confirmed);
+//   - a mismatch is ErrChecksum; if no checksum had confirmed the file
+//     yet, the file is marked Failed: not served, in no metadata, and
+//     replaceable by the client's retry. A confirmed file stays as it is:
+//     a contradicting checksum after a matching one is refused, not
+//     allowed to unpublish a complete file.
+func (r *Repo) Confirm(ctx context.Context, c Coord, alg, sum string) error {
+	if err := c.check(); err != nil {
+		return err
+	}
+	sum = strings.ToLower(sum)
+	dir := c.Dir()
+	unlock := r.locks.lock(dir)
+	defer unlock()
+	d, err := r.loadDoc(ctx, dir)
+	if err != nil {
+		return err
+	}
+	var f *File
+	if d != nil {
+		f = d.Versions[c.Version].lookup(c.File)
+	}
+	if f == nil || f.Failed != "" {
+		return fmt.Errorf("%w: %s (deploy the file before its checksum)", ErrNotFound, c.Path())
+	}
+	want, err := r.checksum(ctx, f, alg)
+	if err != nil {
+		return err
+	}
+	if want != sum {
+		if len(f.Confirmed) > 0 {
+			return fmt.Errorf("%w: %s of %s is %s, not %s", ErrChecksum, alg, c.Path(), want, sum)
+		}
+		f.Failed = "the client's " + alg + " is " + sum + ", the bytes received hash to " + want
+		if err := r.saveDoc(ctx, dir, d); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: %s of %s is %s, not %s; the file was discarded, deploy it again", ErrChecksum, alg, c.Path(), want, sum)
+	}
+	if slices.Contains(f.Confirmed, alg) {
+		return nil
+	}
+	f.Confirmed = append(f.Confirmed, alg)
+	return r.saveDoc(ctx, dir, d)
+}
+
+// checksum is f's alg checksum; sha512, which few clients use, is
+// computed from the stored bytes.
+func (r *Repo) checksum(ctx context.Context, f *File, alg string) (string, error) {
+	switch alg {
+	case "sha1":
+		return f.SHA1, nil
+	case "md5":
+		return f.MD5, nil
+	case "sha256":
+		return f.Digest.Encoded(), nil
+	case "sha512":
+		obj, err := r.c.Open(ctx, cache.BlobKey(f.Digest))
+		if err != nil {
+			return "", fmt.Errorf("cannot read deployed file %s: %w", f.Digest, err)
+		}
+		defer obj.Body.Close()
+		var h hash.Hash = sha512.New()
+		if _, err := io.Copy(h, obj.Body); err != nil {
+			return "", fmt.Errorf("cannot read deployed file %s: %w", f.Digest, err)
+		}
+		return hex.EncodeToString(h.Sum(nil)), nil
+	}
+	return "", fmt.Errorf("%w: unknown checksum algorithm %q", ErrInvalid, alg)
+}

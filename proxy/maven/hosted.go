@@ -1,0 +1,155 @@
+package maven
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"path"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+
+	"nora/auth"
+	"nora/cache"
+	hosted "nora/hosted/maven"
+	"nora/proxy/httpx"
+)
+
+// challenge is the WWW-Authenticate of every 401: Maven's clients answer
+// a Basic challenge with the <server> credentials of settings.xml.
+const challenge = `Basic realm="nora"`
+
+// anonymous stands in for a nil Authorizer the way auth.Local behaves
+// without an htpasswd file: reads for everyone, no writes.
+type anonymous struct{}
+
+func (anonymous) Authenticate(string, string) (*auth.Identity, error) {
+	return nil, auth.ErrBadCredentials
+}
+func (anonymous) Allowed(_ *auth.Identity, a auth.Action, _, _ string) bool { return a == auth.Pull }
+func (anonymous) WritesEnabled() bool                                       { return false }
+
+// authorize decides whether the request may do action on the artifact
+// name ("com.acme:lib"), answering a refusal itself: 401 with a Basic
+// challenge for missing or wrong credentials, 403 for a user without the
+// permission or when nobody may write.
+func (h *Handler) authorize(ctx *fasthttp.RequestCtx, action auth.Action, name string) (*auth.Identity, bool) {
+	id, d := httpx.Authorize(ctx, h.auth, action, "maven", name)
+	if d == httpx.Allowed {
+		return id, true
+	}
+	plainError(ctx, d.Status(), d.Message(action, name))
+	if d.Status() == fasthttp.StatusUnauthorized {
+		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, challenge)
+	}
+	return nil, false
+}
+
+// isMetadata reports whether r is a maven-metadata.xml (or its checksum).
+func (r request) isMetadata() bool { return path.Base(r.file) == metadataName }
+
+// coordinate is the artifact r belongs to, as permissions name it:
+// "com.acme:lib" (a SNAPSHOT's metadata belongs to its artifact; other
+// metadata to the directory read as an artifact).
+func (r request) coordinate() string {
+	if !r.isMetadata() {
+		return r.name
+	}
+	dir := path.Dir(r.file)
+	if hosted.IsSnapshot(path.Base(dir)) && strings.Contains(dir, "/") {
+		dir = path.Dir(dir)
+	}
+	return hosted.DirName(dir)
+}
+
+// coord is the hosted coordinate of an artifact file request.
+func (r request) coord() hosted.Coord {
+	segs := strings.Split(r.file, "/")
+	n := len(segs)
+	return hosted.Coord{Group: strings.Join(segs[:n-3], "/"), Artifact: segs[n-3], Version: segs[n-2], File: segs[n-1]}
+}
+
+// serveHosted answers GET and HEAD of a path under a hosted directory and
+// reports true; false when the path is not hosted and belongs upstream.
+func (h *Handler) serveHosted(ctx *fasthttp.RequestCtx, c context.Context, req request) bool {
+	if req.isMetadata() {
+		dir := path.Dir(req.file)
+		if _, ok := h.hosted.MetadataOwner(c, dir); !ok {
+			return false
+		}
+		b, err := h.hosted.Metadata(c, dir)
+		if err != nil {
+			h.hostedFail(ctx, req, err)
+			return true
+		}
+		sum := sha256.Sum256(b)
+		body, tag := b, hex.EncodeToString(sum[:])
+		if req.sum != "" {
+			hh := newHash(req.sum)
+			hh.Write(b)
+			tag = hex.EncodeToString(hh.Sum(nil))
+			body = []byte(tag)
+		}
+		sendText(ctx, req, body, tag, "hosted", false)
+		return true
+	}
+	co := req.coord()
+	if !h.hosted.Hosted(co.Dir()) {
+		return false
+	}
+	f, _, err := h.hosted.File(c, co)
+	if err != nil {
+		h.hostedFail(ctx, req, err)
+		return true
+	}
+	if req.sum != "" {
+		var sum string
+		switch req.sum {
+		case "sha1":
+			sum = f.SHA1
+		case "md5":
+			sum = f.MD5
+		default:
+			if sum, err = h.localSum(c, f.Digest, req.sum); err != nil {
+				h.hostedFail(ctx, req, err)
+				return true
+			}
+		}
+		sendText(ctx, req, []byte(sum), sum, "hosted", false)
+		return true
+	}
+	obj, err := h.deps.Cache.Open(c, cache.BlobKey(f.Digest))
+	if err != nil {
+		h.hostedFail(ctx, req, err)
+		return true
+	}
+	httpx.SetLogInfo(ctx, req.name, "hosted")
+	ctx.Response.Header.Set(fasthttp.HeaderETag, `"`+f.Digest.Encoded()+`"`)
+	httpx.ServeContent(ctx, obj.Body, obj.Size, contentType(req.file))
+	return true
+}
+
+// hostedFail answers a hosted-state error in plain text.
+func (h *Handler) hostedFail(ctx *fasthttp.RequestCtx, req request, err error) {
+	status := fasthttp.StatusInternalServerError
+	msg := err.Error()
+	switch {
+	case errors.Is(err, hosted.ErrNotFound):
+		status = fasthttp.StatusNotFound
+	case errors.Is(err, hosted.ErrInvalid), errors.Is(err, hosted.ErrChecksum), errors.Is(err, hosted.ErrTruncated):
+		status = fasthttp.StatusBadRequest
+	case errors.Is(err, hosted.ErrConflict):
+		status = fasthttp.StatusConflict
+		msg = req.path() + " is already deployed with other content; a release is immutable, deploy a new version"
+	case errors.Is(err, hosted.ErrTooLarge):
+		status = fasthttp.StatusRequestEntityTooLarge
+		ctx.SetConnectionClose() // do not read the rest
+	case errors.Is(err, hosted.ErrFull):
+		status = fasthttp.StatusInsufficientStorage
+	default:
+		msg = "cannot serve " + req.path() + " from hosted state"
+		h.deps.Log.Warn("hosted maven request failed", "path", req.path(), "err", err)
+	}
+	plainError(ctx, status, msg)
+}
