@@ -1,12 +1,10 @@
 package proxy_test
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,7 +19,7 @@ import (
 	"nora/cache"
 	"nora/proxy"
 	"nora/proxy/docker"
-	"nora/upstream"
+	"nora/proxy/proxytest"
 	"nora/upstream/upstreamtest"
 )
 
@@ -29,35 +27,12 @@ import (
 // server, an in-process nora in front of it, and the real crane and skopeo
 // CLIs as clients.
 
-type noraUnderTest struct {
-	addr    string // host:port
-	dataDir string
-}
-
-func startNora(t testing.TB, ups ...docker.UpstreamConfig) *noraUnderTest {
+// startNora runs an in-process nora whose docker upstreams are ups.
+func startNora(t testing.TB, ups ...docker.UpstreamConfig) *proxytest.Nora {
 	t.Helper()
-	cfg := proxy.AppConfig{Server: proxy.DefaultConfig(), Storage: cache.DefaultConfig(), Docker: docker.DefaultConfig()}
-	cfg.Server.Listen = "127.0.0.1:0"
-	cfg.Storage.Path = t.TempDir()
-	cfg.Storage.StallTimeout = cache.Duration(10 * time.Second)
+	cfg := proxy.AppConfig{Docker: docker.DefaultConfig()}
 	cfg.Docker.Upstreams = ups
-	upCfg := upstream.DefaultConfig()
-	upCfg.BreakerCooldown = 100 * time.Millisecond // tests stop and restart upstreams
-	cfg.Upstream = &upCfg
-	app, err := proxy.NewApp(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- app.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return &noraUnderTest{addr: app.Addr().String(), dataDir: cfg.Storage.Path}
+	return proxytest.Start(t, cfg)
 }
 
 // client runs a registry CLI with a clean environment of its own.
@@ -69,7 +44,7 @@ func client(t *testing.T, name string, args ...string) (string, error) {
 	}
 	home := t.TempDir()
 	cmd := exec.Command(path, args...)
-	cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "TMPDIR=" + home, "DOCKER_CONFIG=" + home}
+	cmd.Env = proxytest.Env(home, "DOCKER_CONFIG="+home)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -110,12 +85,7 @@ func get(t *testing.T, url string) (*http.Response, []byte) {
 	return resp, b
 }
 
-func storedBlob(n *noraUnderTest, d digest.Digest) bool {
-	_, err := os.Stat(filepath.Join(n.dataDir, "objects", filepath.FromSlash(cache.BlobKey(d))))
-	return err == nil
-}
-
-func oneUpstream(t *testing.T) (*upstreamtest.Registry, *noraUnderTest) {
+func oneUpstream(t *testing.T) (*upstreamtest.Registry, *proxytest.Nora) {
 	up := upstreamtest.New(t, upstreamtest.Options{})
 	return up, startNora(t, docker.UpstreamConfig{Name: "docker.io", URL: up.URL})
 }
@@ -126,12 +96,12 @@ func TestPullByTagDigestAndPlatform(t *testing.T) {
 	idx := up.PushIndex(t, "library/multi", "v1")
 
 	wantDigest, _ := img.Digest()
-	if got := mustCrane(t, "digest", n.addr+"/nginx:latest"); got != wantDigest.String() {
+	if got := mustCrane(t, "digest", n.Addr+"/nginx:latest"); got != wantDigest.String() {
 		t.Fatalf("digest through nora = %s, want %s", got, wantDigest)
 	}
 	out := filepath.Join(t.TempDir(), "img.tar")
-	mustCrane(t, "pull", n.addr+"/nginx:latest", out)
-	mustCrane(t, "pull", n.addr+"/library/nginx@"+wantDigest.String(), out)
+	mustCrane(t, "pull", n.Addr+"/nginx:latest", out)
+	mustCrane(t, "pull", n.Addr+"/library/nginx@"+wantDigest.String(), out)
 	layers, _ := img.Layers()
 	for _, l := range layers {
 		d, _ := l.Digest()
@@ -150,20 +120,20 @@ func TestPullByTagDigestAndPlatform(t *testing.T) {
 			amd = m.Digest.String()
 		}
 	}
-	if got := mustCrane(t, "digest", "--platform", "linux/arm64", n.addr+"/multi:v1"); got != arm {
+	if got := mustCrane(t, "digest", "--platform", "linux/arm64", n.Addr+"/multi:v1"); got != arm {
 		t.Fatalf("arm64 digest = %s, want %s", got, arm)
 	}
-	mustCrane(t, "pull", "--platform", "linux/arm64", n.addr+"/multi:v1", out)
+	mustCrane(t, "pull", "--platform", "linux/arm64", n.Addr+"/multi:v1", out)
 	if up.ManifestGets("library/multi", amd) != 0 {
 		t.Error("nora fetched the amd64 manifest nobody asked for")
 	}
 	dir := t.TempDir()
 	if out, err := skopeo(t, "copy", "--src-tls-verify=false", "--override-arch", "arm64",
-		"docker://"+n.addr+"/multi:v1", "oci:"+dir+":x"); err != nil {
+		"docker://"+n.Addr+"/multi:v1", "oci:"+dir+":x"); err != nil {
 		t.Fatalf("skopeo copy --override-arch arm64: %v\n%s", err, out)
 	}
 	idxDigest, _ := idx.Digest()
-	resp, body := get(t, "http://"+n.addr+"/v2/library/multi/manifests/v1")
+	resp, body := get(t, "http://"+n.Addr+"/v2/library/multi/manifests/v1")
 	if resp.StatusCode != 200 || resp.Header.Get("Docker-Content-Digest") != idxDigest.String() || digest.FromBytes(body).String() != idxDigest.String() {
 		t.Fatalf("index bytes or digest changed: %d %s", resp.StatusCode, resp.Header.Get("Docker-Content-Digest"))
 	}
@@ -179,22 +149,22 @@ func TestNamespaceRouting(t *testing.T) {
 	want, _ := img.Digest()
 
 	// containerd hosts.toml mirrors keep the path and add ?ns=.
-	resp, _ := get(t, "http://"+n.addr+"/v2/org/img/manifests/1?ns=mirror.test")
+	resp, _ := get(t, "http://"+n.Addr+"/v2/org/img/manifests/1?ns=mirror.test")
 	if resp.StatusCode != 200 || resp.Header.Get("Docker-Content-Digest") != want.String() {
 		t.Fatalf("?ns=mirror.test: %d %s", resp.StatusCode, resp.Header.Get("Docker-Content-Digest"))
 	}
 	// Clients that cannot set ns name the upstream as the first element.
-	if got := mustCrane(t, "digest", n.addr+"/mirror.test/org/img:1"); got != want.String() {
+	if got := mustCrane(t, "digest", n.Addr+"/mirror.test/org/img:1"); got != want.String() {
 		t.Fatalf("first-element routing: %s, want %s", got, want)
 	}
-	mustCrane(t, "pull", n.addr+"/mirror.test/org/img:1", filepath.Join(t.TempDir(), "x.tar"))
+	mustCrane(t, "pull", n.Addr+"/mirror.test/org/img:1", filepath.Join(t.TempDir(), "x.tar"))
 	// Unknown ns is refused, never forwarded anywhere.
-	resp, body := get(t, "http://"+n.addr+"/v2/org/img/manifests/1?ns=unknown.example")
+	resp, body := get(t, "http://"+n.Addr+"/v2/org/img/manifests/1?ns=unknown.example")
 	if resp.StatusCode != 404 || !strings.Contains(string(body), "NAME_UNKNOWN") {
 		t.Fatalf("unknown ns: %d %s", resp.StatusCode, body)
 	}
 	// The default upstream does not have it.
-	resp, body = get(t, "http://"+n.addr+"/v2/org/img/manifests/1")
+	resp, body = get(t, "http://"+n.Addr+"/v2/org/img/manifests/1")
 	if resp.StatusCode != 404 {
 		t.Fatalf("default upstream: %d %s", resp.StatusCode, body)
 	}
@@ -204,21 +174,21 @@ func TestStaleTagWhenUpstreamDown(t *testing.T) {
 	up, n := oneUpstream(t)
 	up.PushRandomImage(t, "library/app", "1", 1, 32<<10)
 	out := filepath.Join(t.TempDir(), "img.tar")
-	mustCrane(t, "pull", n.addr+"/app:1", out)
+	mustCrane(t, "pull", n.Addr+"/app:1", out)
 	up.Stop()
-	mustCrane(t, "pull", n.addr+"/app:1", out)
-	resp, _ := get(t, "http://"+n.addr+"/v2/app/manifests/1")
+	mustCrane(t, "pull", n.Addr+"/app:1", out)
+	resp, _ := get(t, "http://"+n.Addr+"/v2/app/manifests/1")
 	if resp.StatusCode != 200 || resp.Header.Get("X-Nora-Stale") != "1" {
 		t.Fatalf("stale tag: status %d, X-Nora-Stale %q", resp.StatusCode, resp.Header.Get("X-Nora-Stale"))
 	}
-	resp, _ = get(t, "http://"+n.addr+"/v2/app/manifests/never-pulled")
+	resp, _ = get(t, "http://"+n.Addr+"/v2/app/manifests/never-pulled")
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("never-cached tag with upstream down: %d, want 503", resp.StatusCode)
 	}
 	up.Start()
 	// The circuit breaker lets a trial through after its cooldown.
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		resp, _ = get(t, "http://"+n.addr+"/v2/app/manifests/1")
+		resp, _ = get(t, "http://"+n.Addr+"/v2/app/manifests/1")
 		if resp.Header.Get("X-Nora-Stale") == "" {
 			break
 		}
@@ -226,7 +196,7 @@ func TestStaleTagWhenUpstreamDown(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("X-Nora-Stale") != "" {
 		t.Fatalf("after upstream came back: %d stale=%q", resp.StatusCode, resp.Header.Get("X-Nora-Stale"))
 	}
-	resp, body := get(t, "http://"+n.addr+"/v2/app/manifests/missing")
+	resp, body := get(t, "http://"+n.Addr+"/v2/app/manifests/missing")
 	if resp.StatusCode != 404 || !strings.Contains(string(body), "MANIFEST_UNKNOWN") {
 		t.Fatalf("missing tag: %d %s", resp.StatusCode, body)
 	}
@@ -243,10 +213,10 @@ func TestBadBytesFromUpstreamAreRefused(t *testing.T) {
 			d := digest.Digest(h.String())
 			fault(up, d, size)
 			out := filepath.Join(t.TempDir(), "img.tar")
-			if o, err := crane(t, "pull", n.addr+"/app:1", out); err == nil {
+			if o, err := crane(t, "pull", n.Addr+"/app:1", out); err == nil {
 				t.Fatalf("pull of bad bytes succeeded: %s", o)
 			}
-			req, _ := http.NewRequest(http.MethodGet, "http://"+n.addr+"/v2/app/blobs/"+d.String(), nil)
+			req, _ := http.NewRequest(http.MethodGet, "http://"+n.Addr+"/v2/app/blobs/"+d.String(), nil)
 			if resp, err := http.DefaultClient.Do(req); err == nil {
 				_, rerr := io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
@@ -254,32 +224,19 @@ func TestBadBytesFromUpstreamAreRefused(t *testing.T) {
 					t.Fatal("a GET of the bad blob ended cleanly")
 				}
 			}
-			waitNoFill(t, n, d)
-			if storedBlob(n, d) {
+			n.WaitNoTempFiles(t, 20*time.Second)
+			if n.Stored(cache.BlobKey(d)) {
 				t.Fatal("bad blob was committed")
 			}
 			up.ClearFaults()
-			mustCrane(t, "pull", n.addr+"/app:1", out)
-			if !storedBlob(n, d) {
+			mustCrane(t, "pull", n.Addr+"/app:1", out)
+			if !n.Stored(cache.BlobKey(d)) {
 				t.Fatal("good blob not committed after the upstream was fixed")
 			}
 		})
 	}
 	f("wrong bytes", func(up *upstreamtest.Registry, d digest.Digest, _ int64) { up.CorruptBlob(d) })
 	f("dies mid-blob", func(up *upstreamtest.Registry, d digest.Digest, size int64) { up.DieMidBlob(d, size/2) })
-}
-
-// waitNoFill waits until no temp file of a fill is left.
-func waitNoFill(t *testing.T, n *noraUnderTest, d digest.Digest) {
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		entries, _ := os.ReadDir(filepath.Join(n.dataDir, "tmp"))
-		if len(entries) == 0 {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("fill of %s left temp files", d)
 }
 
 func TestConcurrentColdGetsFetchOnce(t *testing.T) {
@@ -295,7 +252,7 @@ func TestConcurrentColdGetsFetchOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			resp, err := http.Get("http://" + n.addr + "/v2/big/blobs/" + d.String())
+			resp, err := http.Get("http://" + n.Addr + "/v2/big/blobs/" + d.String())
 			if err != nil {
 				errs <- err
 				return

@@ -18,12 +18,11 @@ import (
 	"sync"
 	"testing"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"nora/auth"
 	"nora/proxy/cargo"
 	"nora/proxy/cargo/cargotest"
 	"nora/proxy/httpx"
+	"nora/proxy/proxytest"
 )
 
 // The hosted tests publish with the real cargo (`cargo publish --registry
@@ -35,15 +34,7 @@ const testUser, testPass = "ci", "s3cret"
 // users is an [auth] section with testUser in an htpasswd file.
 func users(t *testing.T) *auth.Config {
 	t.Helper()
-	hash, err := bcrypt.GenerateFromPassword([]byte(testPass), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), "htpasswd")
-	if err := os.WriteFile(p, []byte(testUser+":"+string(hash)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &auth.Config{AnonymousRead: true, Htpasswd: p}
+	return &auth.Config{AnonymousRead: true, Htpasswd: proxytest.Htpasswd(t, testUser, testPass)}
 }
 
 func basicToken(user, pass string) string {
@@ -227,7 +218,7 @@ func cargoErrorBody(detail string) string {
 func (n *noraUnderTest) hostedState(t *testing.T) []string {
 	t.Helper()
 	var out []string
-	for _, dir := range []string{filepath.Join(n.dataDir, "objects", "hosted"), filepath.Join(n.dataDir, "spool"), filepath.Join(n.dataDir, "objects", ".tmp")} {
+	for _, dir := range []string{filepath.Join(n.DataDir, "objects", "hosted"), filepath.Join(n.DataDir, "spool"), filepath.Join(n.DataDir, "objects", ".tmp")} {
 		filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
 			if err == nil && !fi.IsDir() {
 				out = append(out, p)
@@ -242,7 +233,7 @@ func TestCargoPublishInstallYank(t *testing.T) {
 	up := cargotest.New(t, cargotest.Options{})
 	publishAcme(t, up) // acme-dep 0.1.0 upstream, reached through nora
 	n := startNoraAuth(t, alwaysRevalidate(up), users(t))
-	ci := newCargoUser(t, n.addr, basicToken(testUser, testPass))
+	ci := newCargoUser(t, n.Addr, basicToken(testUser, testPass))
 
 	// An optional, renamed dependency on a crates-io crate, enabled by a
 	// feature in the dep: syntax: rename, registry and features2 all
@@ -254,7 +245,7 @@ func TestCargoPublishInstallYank(t *testing.T) {
 	}
 	crate := packaged(t, dir, "acme-hosted", "0.1.0")
 	sum := sha256.Sum256(crate)
-	lines := indexLines(t, n.addr, "ac/me/acme-hosted")
+	lines := indexLines(t, n.Addr, "ac/me/acme-hosted")
 	if len(lines) != 1 {
 		t.Fatalf("index has %d lines", len(lines))
 	}
@@ -266,14 +257,14 @@ func TestCargoPublishInstallYank(t *testing.T) {
 		string(got) != want {
 		t.Fatalf("index line %v\ndeps %s\nwant %s", l, got, want)
 	}
-	resp, _ := get(t, "http://"+n.addr+"/cargo/index/ac/me/acme-hosted")
-	if resp, _ := get(t, "http://"+n.addr+"/cargo/index/ac/me/acme-hosted", "If-None-Match", resp.Header.Get("ETag")); resp.StatusCode != 304 {
+	resp, _ := get(t, "http://"+n.Addr+"/cargo/index/ac/me/acme-hosted")
+	if resp, _ := get(t, "http://"+n.Addr+"/cargo/index/ac/me/acme-hosted", "If-None-Match", resp.Header.Get("ETag")); resp.StatusCode != 304 {
 		t.Fatalf("hosted index revalidation: %d, want 304", resp.StatusCode)
 	}
 
 	// Installed through nora as crates-io: the hosted crate, and its
 	// dependency from the upstream.
-	dev := newCargoUser(t, n.addr, "")
+	dev := newCargoUser(t, n.Addr, "")
 	app := dev.app(t, `acme-hosted = "0.1.0"`)
 	lock, err := dev.install(t, app)
 	if err != nil || !locked(lock, "acme-hosted", "0.1.0") || !locked(lock, "acme-dep", "0.1.0") {
@@ -291,7 +282,7 @@ func TestCargoPublishInstallYank(t *testing.T) {
 	if out, err := ci.publish(t, dir); err == nil || !strings.Contains(out, "already exists") {
 		t.Fatalf("second cargo publish: %v\n%s", err, out)
 	}
-	status, body, _ := rawRequest(t, n.addr, "PUT", "/cargo/api/v1/crates/new", basicToken(testUser, testPass), len(publishBody(metadata("acme-hosted", "0.1.0"), crate)), publishBody(metadata("acme-hosted", "0.1.0"), crate))
+	status, body, _ := rawRequest(t, n.Addr, "PUT", "/cargo/api/v1/crates/new", basicToken(testUser, testPass), len(publishBody(metadata("acme-hosted", "0.1.0"), crate)), publishBody(metadata("acme-hosted", "0.1.0"), crate))
 	if status != 409 || body != cargoErrorBody("crate version `0.1.0` is already uploaded") {
 		t.Fatalf("duplicate publish: %d %s", status, body)
 	}
@@ -301,14 +292,14 @@ func TestCargoPublishInstallYank(t *testing.T) {
 	if out, err := ci.run(t, dir, "yank", "--registry", "nora", "--version", "0.1.0", "acme-hosted"); err != nil {
 		t.Fatalf("cargo yank: %v\n%s", err, out)
 	}
-	if lines := indexLines(t, n.addr, "ac/me/acme-hosted"); lines[0]["yanked"] != true {
+	if lines := indexLines(t, n.Addr, "ac/me/acme-hosted"); lines[0]["yanked"] != true {
 		t.Fatalf("index after yank: %v", lines[0])
 	}
-	fresh := newCargoUser(t, n.addr, "")
+	fresh := newCargoUser(t, n.Addr, "")
 	if out, err := fresh.install(t, fresh.app(t, `acme-hosted = "0.1.0"`)); err == nil || !strings.Contains(out, "version 0.1.0 is yanked") {
 		t.Fatalf("a new resolution accepted the yanked version: %v\n%s", err, out)
 	}
-	pinned := newCargoUser(t, n.addr, "")
+	pinned := newCargoUser(t, n.Addr, "")
 	app = pinned.app(t, `acme-hosted = "0.1.0"`)
 	writeFiles(t, app, map[string]string{"Cargo.lock": lock})
 	if out, err := pinned.run(t, app, "fetch", "--locked"); err != nil {
@@ -318,7 +309,7 @@ func TestCargoPublishInstallYank(t *testing.T) {
 	if out, err := ci.run(t, dir, "yank", "--undo", "--registry", "nora", "--version", "0.1.0", "acme-hosted"); err != nil {
 		t.Fatalf("cargo yank --undo: %v\n%s", err, out)
 	}
-	fresh = newCargoUser(t, n.addr, "")
+	fresh = newCargoUser(t, n.Addr, "")
 	if lock, err := fresh.install(t, fresh.app(t, `acme-hosted = "0.1.0"`)); err != nil || !locked(lock, "acme-hosted", "0.1.0") {
 		t.Fatalf("install after unyank: %v\n%s", err, lock)
 	}
@@ -329,13 +320,13 @@ func TestCargoHostedShadowsUpstream(t *testing.T) {
 	up.Publish("acme-lib", "9.9.9", []byte("the public acme-lib"))
 	up.Publish("acme_lib", "9.9.9", []byte("a look-alike"))
 	n := startNoraAuth(t, alwaysRevalidate(up), users(t))
-	base := "http://" + n.addr
+	base := "http://" + n.Addr
 
 	// Proxied so far: its 9.9.9 is in nora's cache.
 	if resp, body := get(t, base+"/cargo/api/v1/crates/acme-lib/9.9.9/download"); resp.StatusCode != 200 || string(body) != "the public acme-lib" {
 		t.Fatalf("proxied download: %d %s", resp.StatusCode, body)
 	}
-	ci := newCargoUser(t, n.addr, basicToken(testUser, testPass))
+	ci := newCargoUser(t, n.Addr, basicToken(testUser, testPass))
 	dir := ci.crate(t, "acme-lib", "0.1.0", "", "")
 	if out, err := ci.publish(t, dir); err != nil {
 		t.Fatalf("cargo publish: %v\n%s", err, out)
@@ -344,7 +335,7 @@ func TestCargoHostedShadowsUpstream(t *testing.T) {
 	// the upstream must never be asked about it again.
 	indexGets, crateGets := up.IndexGets("acme-lib"), up.CrateGets("acme-lib", "9.9.9")
 
-	dev := newCargoUser(t, n.addr, "")
+	dev := newCargoUser(t, n.Addr, "")
 	lock, err := dev.install(t, dev.app(t, `acme-lib = ">=0.1.0"`))
 	if err != nil || !locked(lock, "acme-lib", "0.1.0") || strings.Contains(lock, "9.9.9") {
 		t.Fatalf("install: %v\n%s", err, lock)
@@ -352,7 +343,7 @@ func TestCargoHostedShadowsUpstream(t *testing.T) {
 	if !bytes.Equal(dev.cachedCrate(t, "acme-lib-0.1.0.crate"), packaged(t, dir, "acme-lib", "0.1.0")) {
 		t.Fatal("the installed acme-lib is not the hosted one")
 	}
-	if lines := indexLines(t, n.addr, "ac/me/acme-lib"); len(lines) != 1 || lines[0]["vers"] != "0.1.0" {
+	if lines := indexLines(t, n.Addr, "ac/me/acme-lib"); len(lines) != 1 || lines[0]["vers"] != "0.1.0" {
 		t.Fatalf("hosted index mixes in other versions: %v", lines)
 	}
 	// The cached public .crate is not served any more, nor the look-alike
@@ -377,11 +368,11 @@ func TestCargoHostedShadowsUpstream(t *testing.T) {
 func TestCargoPublishAuth(t *testing.T) {
 	up := cargotest.New(t, cargotest.Options{})
 	n := startNoraAuth(t, alwaysRevalidate(up), users(t))
-	dir := newCargoUser(t, n.addr, "").crate(t, "acme-hosted", "0.1.0", "", "")
+	dir := newCargoUser(t, n.Addr, "").crate(t, "acme-hosted", "0.1.0", "", "")
 	body := publishBody(metadata("acme-hosted", "0.1.0"), []byte("never read"))
 	f := func(method, path, authz string, status int, detail string) {
 		t.Helper()
-		got, b, hdr := rawRequest(t, n.addr, method, path, authz, len(body), body)
+		got, b, hdr := rawRequest(t, n.Addr, method, path, authz, len(body), body)
 		if got != status || b != cargoErrorBody(detail) {
 			t.Fatalf("%s %s with %q: %d %s; want %d %q", method, path, authz, got, b, status, detail)
 		}
@@ -405,7 +396,7 @@ func TestCargoPublishAuth(t *testing.T) {
 		basicToken(testUser, "wrong"): "(status 401 Unauthorized): invalid user name or password",
 		"":                            "no token found for `nora`",
 	} {
-		u := newCargoUser(t, n.addr, token)
+		u := newCargoUser(t, n.Addr, token)
 		if out, err := u.publish(t, dir); err == nil || !strings.Contains(out, want) {
 			t.Fatalf("cargo publish with token %q: %v\n%s", token, err, out)
 		}
@@ -421,13 +412,13 @@ func TestCargoPublishAuth(t *testing.T) {
 	n2 := startNoraAuth(t, alwaysRevalidate(up), &auth.Config{AnonymousRead: true})
 	for _, authz := range []string{"", basicToken(testUser, testPass)} {
 		for _, req := range [][2]string{{"PUT", publish}, {"DELETE", yank}, {"PUT", unyank}} {
-			got, b, _ := rawRequest(t, n2.addr, req[0], req[1], authz, len(body), body)
+			got, b, _ := rawRequest(t, n2.Addr, req[0], req[1], authz, len(body), body)
 			if got != 403 || b != cargoErrorBody(httpx.NoWritesMessage) {
 				t.Fatalf("%s %s without htpasswd: %d %s", req[0], req[1], got, b)
 			}
 		}
 	}
-	u := newCargoUser(t, n2.addr, basicToken(testUser, testPass))
+	u := newCargoUser(t, n2.Addr, basicToken(testUser, testPass))
 	if out, err := u.publish(t, dir); err == nil || !strings.Contains(out, "(status 403 Forbidden): "+httpx.NoWritesMessage) {
 		t.Fatalf("cargo publish without htpasswd: %v\n%s", err, out)
 	}
@@ -439,7 +430,7 @@ func TestCargoPublishAuth(t *testing.T) {
 func TestCargoBadPublishRefused(t *testing.T) {
 	up := cargotest.New(t, cargotest.Options{})
 	n := startNoraAuth(t, alwaysRevalidate(up), users(t))
-	ci := newCargoUser(t, n.addr, basicToken(testUser, testPass))
+	ci := newCargoUser(t, n.Addr, basicToken(testUser, testPass))
 	dir := ci.crate(t, "acme-hosted", "0.1.0", "", "")
 	if out, err := ci.run(t, dir, "package", "--no-verify", "--allow-dirty", "--offline"); err != nil {
 		t.Fatalf("cargo package: %v\n%s", err, out)
@@ -451,7 +442,7 @@ func TestCargoBadPublishRefused(t *testing.T) {
 	token := basicToken(testUser, testPass)
 	f := func(what string, declared int, body []byte, status int, detail string) {
 		t.Helper()
-		got, b, _ := rawRequest(t, n.addr, "PUT", "/cargo/api/v1/crates/new", token, declared, body)
+		got, b, _ := rawRequest(t, n.Addr, "PUT", "/cargo/api/v1/crates/new", token, declared, body)
 		var e struct{ Errors []struct{ Detail string } }
 		if got != status || json.Unmarshal([]byte(b), &e) != nil || len(e.Errors) != 1 || !strings.Contains(e.Errors[0].Detail, detail) {
 			t.Fatalf("%s: %d %s; want %d with %q", what, got, b, status, detail)
@@ -459,7 +450,7 @@ func TestCargoBadPublishRefused(t *testing.T) {
 	}
 	// The server reads the first 8 KiB of a body before nora's handler
 	// runs: a smaller body cut short is refused by the HTTP parser.
-	if got, b, _ := rawRequest(t, n.addr, "PUT", "/cargo/api/v1/crates/new", token, len(good), good[:len(good)-100]); got != 400 {
+	if got, b, _ := rawRequest(t, n.Addr, "PUT", "/cargo/api/v1/crates/new", token, len(good), good[:len(good)-100]); got != 400 {
 		t.Fatalf("truncated small body: %d %s", got, b)
 	}
 	// Larger ones stream to the handler, which meets the cut.
@@ -484,22 +475,22 @@ func TestCargoBadPublishRefused(t *testing.T) {
 	if s := n.hostedState(t); len(s) != 0 {
 		t.Fatalf("refused publishes left %v", s)
 	}
-	if n.cached(blobKey(corrupt)) || n.cached(blobKey(crate)) {
+	if n.Stored(blobKey(corrupt)) || n.Stored(blobKey(crate)) {
 		t.Fatal("a refused .crate was stored")
 	}
-	if resp, _ := get(t, "http://"+n.addr+"/cargo/index/ac/me/acme-hosted"); resp.StatusCode != 404 {
+	if resp, _ := get(t, "http://"+n.Addr+"/cargo/index/ac/me/acme-hosted"); resp.StatusCode != 404 {
 		t.Fatalf("index after refused publishes: %d", resp.StatusCode)
 	}
 
 	// The same body, whole, is published.
-	if got, b, _ := rawRequest(t, n.addr, "PUT", "/cargo/api/v1/crates/new", token, len(good), good); got != 200 ||
+	if got, b, _ := rawRequest(t, n.Addr, "PUT", "/cargo/api/v1/crates/new", token, len(good), good); got != 200 ||
 		b != `{"warnings":{"invalid_categories":[],"invalid_badges":[],"other":[]}}` {
 		t.Fatalf("publish: %d %s", got, b)
 	}
-	if !n.cached(blobKey(crate)) {
+	if !n.Stored(blobKey(crate)) {
 		t.Fatal("the published .crate is not stored by its sha256")
 	}
-	if resp, body := get(t, "http://"+n.addr+"/cargo/api/v1/crates/acme-hosted/0.1.0/download"); resp.StatusCode != 200 || !bytes.Equal(body, crate) {
+	if resp, body := get(t, "http://"+n.Addr+"/cargo/api/v1/crates/acme-hosted/0.1.0/download"); resp.StatusCode != 200 || !bytes.Equal(body, crate) {
 		t.Fatalf("download: %d", resp.StatusCode)
 	}
 }
@@ -513,7 +504,7 @@ func blobKey(b []byte) string {
 func TestCargoConcurrentPublishes(t *testing.T) {
 	up := cargotest.New(t, cargotest.Options{})
 	n := startNoraAuth(t, alwaysRevalidate(up), users(t))
-	ci := newCargoUser(t, n.addr, basicToken(testUser, testPass))
+	ci := newCargoUser(t, n.Addr, basicToken(testUser, testPass))
 	vers := []string{"0.1.0", "0.2.0", "0.3.0", "0.3.0"} // the last two race
 	dirs := make([]string, len(vers))
 	for i, v := range vers {
@@ -552,7 +543,7 @@ func TestCargoConcurrentPublishes(t *testing.T) {
 	if !strings.Contains(loser, "already uploaded") && !strings.Contains(loser, "already exists") {
 		t.Fatalf("the losing publish says:\n%s", loser)
 	}
-	lines := indexLines(t, n.addr, "ac/me/acme-multi")
+	lines := indexLines(t, n.Addr, "ac/me/acme-multi")
 	var got []string
 	for _, l := range lines {
 		got = append(got, l["vers"].(string))
@@ -560,7 +551,7 @@ func TestCargoConcurrentPublishes(t *testing.T) {
 	if len(got) != 3 {
 		t.Fatalf("index lists %v", got)
 	}
-	dev := newCargoUser(t, n.addr, "")
+	dev := newCargoUser(t, n.Addr, "")
 	if lock, err := dev.install(t, dev.app(t, `acme-multi = "0.3"`)); err != nil || !locked(lock, "acme-multi", "0.3.0") {
 		t.Fatalf("install: %v\n%s", err, lock)
 	}
@@ -581,7 +572,7 @@ func TestCargoPrivateReads(t *testing.T) {
 	cfg := users(t)
 	cfg.AnonymousRead = false
 	n := startNoraAuth(t, alwaysRevalidate(up), cfg)
-	base := "http://" + n.addr
+	base := "http://" + n.Addr
 	token := basicToken(testUser, testPass)
 	if resp, body := get(t, base+"/cargo/index/config.json"); resp.StatusCode != 200 || !strings.Contains(string(body), `"auth-required":true`) {
 		t.Fatalf("config.json: %d %s", resp.StatusCode, body)
@@ -598,7 +589,7 @@ func TestCargoPrivateReads(t *testing.T) {
 
 	// The real cargo: publish, then install with the registry's token
 	// (auth-required makes cargo send it on every request).
-	ci := newCargoUser(t, n.addr, token)
+	ci := newCargoUser(t, n.Addr, token)
 	if out, err := ci.publish(t, ci.crate(t, "acme-private", "0.1.0", "", "")); err != nil {
 		t.Fatalf("cargo publish: %v\n%s", err, out)
 	}
@@ -606,7 +597,7 @@ func TestCargoPrivateReads(t *testing.T) {
 	if lock, err := ci.install(t, app); err != nil || !locked(lock, "acme-private", "0.1.0") {
 		t.Fatalf("install with a token: %v\n%s", err, lock)
 	}
-	anon := newCargoUser(t, n.addr, "")
+	anon := newCargoUser(t, n.Addr, "")
 	if out, err := anon.install(t, anon.app(t, `acme-private = { version = "0.1.0", registry = "nora" }`)); err == nil {
 		t.Fatalf("anonymous install succeeded:\n%s", out)
 	}

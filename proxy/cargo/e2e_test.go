@@ -38,7 +38,7 @@ func TestCargoFetchThroughNora(t *testing.T) {
 	dep, lib := publishAcme(t, up)
 	n := startNora(t, alwaysRevalidate(up))
 
-	c := newClient(t, n.addr)
+	c := newClient(t, n.Addr)
 	if out, err := c.fetch(t); err != nil {
 		t.Fatalf("cargo fetch through nora: %v\n%s", err, out)
 	}
@@ -52,7 +52,7 @@ func TestCargoFetchThroughNora(t *testing.T) {
 
 	// A second client: index files revalidated (304), crates from cache.
 	before := up.NotModified()
-	c2 := newClient(t, n.addr)
+	c2 := newClient(t, n.Addr)
 	if out, err := c2.fetch(t); err != nil {
 		t.Fatalf("second cargo fetch: %v\n%s", err, out)
 	}
@@ -67,14 +67,14 @@ func TestCargoFetchThroughNora(t *testing.T) {
 
 	// Upstream gone: a fresh CARGO_HOME is served from nora's cache.
 	up.Stop()
-	c3 := newClient(t, n.addr)
+	c3 := newClient(t, n.Addr)
 	if out, err := c3.fetch(t); err != nil {
 		t.Fatalf("cargo fetch with the upstream stopped: %v\n%s", err, out)
 	}
 	if !bytes.Equal(c3.cachedCrate(t, "acme-lib-0.1.0.crate"), lib) {
 		t.Fatal("cached acme-lib differs")
 	}
-	resp, _ := get(t, "http://"+n.addr+"/cargo/index/ac/me/acme-lib")
+	resp, _ := get(t, "http://"+n.Addr+"/cargo/index/ac/me/acme-lib")
 	if resp.StatusCode != 200 || resp.Header.Get("X-Nora-Stale") != "1" {
 		t.Fatalf("stale index file: %d, X-Nora-Stale %q", resp.StatusCode, resp.Header.Get("X-Nora-Stale"))
 	}
@@ -86,18 +86,18 @@ func TestCargoTamperedCrateRefused(t *testing.T) {
 	up.Tamper("acme-lib", "0.1.0", true)
 	n := startNora(t, alwaysRevalidate(up))
 
-	c := newClient(t, n.addr)
+	c := newClient(t, n.Addr)
 	if out, err := c.fetch(t, "CARGO_NET_RETRY=0"); err == nil {
 		t.Fatalf("cargo fetch accepted a tampered crate:\n%s", out)
 	}
 	if !strings.Contains(n.logs.String(), "fill refused") {
 		t.Fatalf("nora logged no verify failure:\n%s", n.logs.String())
 	}
-	if n.cached("refs/cargo/crates/acme-lib/0.1.0") {
+	if n.Stored("refs/cargo/crates/acme-lib/0.1.0") {
 		t.Fatal("the tampered crate was cached")
 	}
 	gets := up.CrateGets("acme-lib", "0.1.0")
-	resp, err := http.Get("http://" + n.addr + "/cargo/api/v1/crates/acme-lib/0.1.0/download")
+	resp, err := http.Get("http://" + n.Addr + "/cargo/api/v1/crates/acme-lib/0.1.0/download")
 	if err == nil {
 		var buf bytes.Buffer
 		_, err = buf.ReadFrom(resp.Body)
@@ -124,7 +124,7 @@ func TestCargoStatuses(t *testing.T) {
 	cksum := up.Publish("acme-dep", "0.1.0", []byte("crate bytes"))
 	up.Publish("ab", "1.0.0+build.1", []byte("two letters"))
 	n := startNora(t, alwaysRevalidate(up))
-	base := "http://" + n.addr
+	base := "http://" + n.Addr
 	f := func(path string, wantStatus int, wantBody string, hdr ...string) *http.Response {
 		t.Helper()
 		resp, body := get(t, base+path, hdr...)
@@ -190,7 +190,7 @@ func TestCargoStatuses(t *testing.T) {
 	errBody("/cargo/index/ne/ve/never-cached", 503)
 	errBody("/cargo/api/v1/crates/never-cached/1.0.0/download", 503)
 	f("/cargo/api/v1/crates/acme-dep/0.1.0/download", 200, "crate bytes")
-	if !n.cached("refs/cargo/crates/acme-dep/0.1.0") {
+	if !n.Stored("refs/cargo/crates/acme-dep/0.1.0") {
 		t.Fatal("no ref for the downloaded crate")
 	}
 }
@@ -201,7 +201,7 @@ func TestCargoOffline(t *testing.T) {
 	cfg := alwaysRevalidate(up)
 	cfg.Offline = true
 	n := startNora(t, cfg)
-	resp, _ := get(t, "http://"+n.addr+"/cargo/index/ac/me/acme-dep")
+	resp, _ := get(t, "http://"+n.Addr+"/cargo/index/ac/me/acme-dep")
 	if resp.StatusCode != 503 || up.IndexGets("acme-dep") != 0 {
 		t.Fatalf("offline, never cached: %d, upstream asked %d times", resp.StatusCode, up.IndexGets("acme-dep"))
 	}

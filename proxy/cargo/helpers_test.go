@@ -2,7 +2,6 @@ package cargo_test
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,19 +11,17 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"nora/auth"
-	"nora/cache"
 	"nora/proxy"
 	"nora/proxy/cargo"
-	"nora/upstream"
+	"nora/proxy/proxytest"
 )
 
+// noraUnderTest is a test nora whose warnings and errors are kept in logs.
 type noraUnderTest struct {
-	addr    string // host:port
-	dataDir string
-	logs    *logBuffer
+	*proxytest.Nora
+	logs *logBuffer
 }
 
 // startNora runs an in-process nora with cfg as its [cargo] section.
@@ -38,34 +35,8 @@ func startNora(t testing.TB, cfg cargo.Config) *noraUnderTest {
 func startNoraAuth(t testing.TB, cfg cargo.Config, authCfg *auth.Config) *noraUnderTest {
 	t.Helper()
 	logs := &logBuffer{}
-	acfg := proxy.AppConfig{Server: proxy.DefaultConfig(), Storage: cache.DefaultConfig(), Cargo: cfg, Auth: authCfg}
-	acfg.Server.Listen = "127.0.0.1:0"
-	acfg.Storage.Path = t.TempDir()
-	acfg.Storage.StallTimeout = cache.Duration(10 * time.Second)
-	upCfg := upstream.DefaultConfig()
-	upCfg.BreakerCooldown = 100 * time.Millisecond // tests stop and restart upstreams
-	upCfg.RetryBackoff, upCfg.RetryBackoffMax = 10*time.Millisecond, 50*time.Millisecond
-	acfg.Upstream = &upCfg
-	app, err := proxy.NewApp(acfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- app.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return &noraUnderTest{addr: app.Addr().String(), dataDir: acfg.Storage.Path, logs: logs}
-}
-
-// cached reports whether nora holds a ref under key.
-func (n *noraUnderTest) cached(key string) bool {
-	_, err := os.Stat(filepath.Join(n.dataDir, "objects", filepath.FromSlash(key)))
-	return err == nil
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return &noraUnderTest{proxytest.StartLogged(t, proxy.AppConfig{Cargo: cfg, Auth: authCfg}, log), logs}
 }
 
 // logBuffer collects nora's log lines.
@@ -101,11 +72,10 @@ func cargoBin(t *testing.T) string {
 // cargo settings, a home and CARGO_HOME of its own. A rustup-managed cargo
 // still needs to find its toolchains.
 func cargoEnv(home string, extra ...string) []string {
-	env := []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + home, "TMPDIR=" + home,
-		"CARGO_HOME=" + filepath.Join(home, "cargo-home"),
+	env := proxytest.Env(home,
+		"CARGO_HOME="+filepath.Join(home, "cargo-home"),
 		"CARGO_HTTP_TIMEOUT=30", "CARGO_TERM_COLOR=never", "CARGO_TERM_PROGRESS_WHEN=never",
-	}
+	)
 	for _, kv := range os.Environ() {
 		if strings.HasPrefix(kv, "RUSTUP_") {
 			env = append(env, kv)

@@ -16,6 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"nora/proxy/proxytest"
 )
 
 // cli runs the real registry clients (crane, skopeo) with a home and a
@@ -46,7 +48,7 @@ func (c *cli) run(name string, args ...string) (string, error) {
 		c.t.Fatalf("%s is not installed (.ci/run and .ci/setup-oci.sh install it): %v", name, err)
 	}
 	cmd := exec.Command(path, args...)
-	cmd.Env = []string{"HOME=" + c.home, "PATH=" + os.Getenv("PATH"), "TMPDIR=" + c.home, "DOCKER_CONFIG=" + c.home}
+	cmd.Env = proxytest.Env(c.home, "DOCKER_CONFIG="+c.home)
 	out, err := cmd.CombinedOutput()
 	return strings.TrimSpace(string(out)), err
 }

@@ -95,7 +95,7 @@ func TestConformance(t *testing.T) {
 			cmd.Dir = results
 			cmd.Env = append(os.Environ(),
 				"OCI_VERSION="+version,
-				"OCI_REGISTRY="+n.addr, "OCI_TLS=disabled",
+				"OCI_REGISTRY="+n.Addr, "OCI_TLS=disabled",
 				"OCI_REPO1=conformance/repo1", "OCI_REPO2=conformance/repo2",
 				"OCI_USERNAME="+testUser, "OCI_PASSWORD="+testPass,
 				"OCI_API_PULL=true", "OCI_API_PUSH=true", // pull, push

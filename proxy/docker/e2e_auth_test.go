@@ -27,13 +27,13 @@ func TestWriteAuth(t *testing.T) {
 	f("PUT manifest without credentials", "PUT", "/v2/app/manifests/v1", "", "", 401, "UNAUTHORIZED", push)
 	f("DELETE without credentials", "DELETE", "/v2/app/manifests/v1", "", "", 401, "UNAUTHORIZED", "repository:app:delete")
 	f("reads with a wrong password", "GET", "/v2/app/tags/list", testUser, "wrong", 401, "UNAUTHORIZED", pull)
-	if out, err := newCLI(t, n.addr, "", "").crane("push", tar, n.addr+"/app:v1"); err == nil {
+	if out, err := newCLI(t, n.Addr, "", "").crane("push", tar, n.Addr+"/app:v1"); err == nil {
 		t.Fatalf("anonymous crane push succeeded: %s", out)
 	}
-	if out, err := newCLI(t, n.addr, testUser, "wrong").crane("push", tar, n.addr+"/app:v1"); err == nil {
+	if out, err := newCLI(t, n.Addr, testUser, "wrong").crane("push", tar, n.Addr+"/app:v1"); err == nil {
 		t.Fatalf("crane push with a wrong password succeeded: %s", out)
 	}
-	if n.stored(digestOf(t, img)) || len(n.tempFiles()) != 0 {
+	if n.stored(digestOf(t, img)) || len(n.TempFiles()) != 0 {
 		t.Fatal("refused pushes left something behind")
 	}
 	// The ping checks credentials when sent (docker login), and challenges
@@ -72,7 +72,7 @@ func TestWritesNeedHtpasswd(t *testing.T) {
 			}
 		}
 	}
-	if out, err := newCLI(t, n.addr, testUser, testPass).crane("push", imageTarball(t, randomImage(t, 1024, 1)), n.addr+"/app:v1"); err == nil {
+	if out, err := newCLI(t, n.Addr, testUser, testPass).crane("push", imageTarball(t, randomImage(t, 1024, 1)), n.Addr+"/app:v1"); err == nil {
 		t.Fatalf("push without htpasswd succeeded: %s", out)
 	}
 }
@@ -98,12 +98,12 @@ func TestPrivateReads(t *testing.T) {
 	}
 	resp, body = do(t, "GET", n.url("/v2/other/tags/list"), "", "", bearer(tok), nil)
 	wantError(t, "token of another repository", 401, "UNAUTHORIZED", resp.StatusCode, body)
-	c := newCLI(t, n.addr, testUser, testPass)
-	checkPulls(t, c, n.addr+"/app", "v1", digestOf(t, img))
-	if got := c.mustCrane("catalog", n.addr); got != "app" {
+	c := newCLI(t, n.Addr, testUser, testPass)
+	checkPulls(t, c, n.Addr+"/app", "v1", digestOf(t, img))
+	if got := c.mustCrane("catalog", n.Addr); got != "app" {
 		t.Fatalf("catalog: %q", got)
 	}
-	if out, err := newCLI(t, n.addr, "", "").crane("digest", n.addr+"/app:v1"); err == nil {
+	if out, err := newCLI(t, n.Addr, "", "").crane("digest", n.Addr+"/app:v1"); err == nil {
 		t.Fatalf("anonymous crane with anonymous_read off: %s", out)
 	}
 	if resp, body := do(t, "GET", n.url("/v2/_catalog"), testUser, testPass, nil, nil); resp.StatusCode != 200 {

@@ -15,7 +15,7 @@ import (
 func push(t *testing.T, n *noraUnderTest, repo string, img v1.Image, tags ...string) {
 	t.Helper()
 	for _, tag := range tags {
-		ref, err := name.ParseReference(n.addr+"/"+repo+":"+tag, name.Insecure)
+		ref, err := name.ParseReference(n.Addr+"/"+repo+":"+tag, name.Insecure)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -25,23 +24,10 @@ import (
 // The end-to-end push tests drive the real crane and skopeo CLIs against an
 // in-process nora on loopback.
 
-func (n *noraUnderTest) url(path string) string { return "http://" + n.addr + path }
+func (n *noraUnderTest) url(path string) string { return n.URL + path }
 
 // stored reports whether the shared store holds d.
-func (n *noraUnderTest) stored(d string) bool {
-	_, err := os.Stat(filepath.Join(n.dataDir, "objects", filepath.FromSlash(cache.BlobKey(digest.Digest(d)))))
-	return err == nil
-}
-
-// tempFiles lists what is left in the store's temp dir.
-func (n *noraUnderTest) tempFiles() []string {
-	entries, _ := os.ReadDir(filepath.Join(n.dataDir, "tmp"))
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names
-}
+func (n *noraUnderTest) stored(d string) bool { return n.Stored(cache.BlobKey(digest.Digest(d))) }
 
 // checkPulls pulls ref by tag and by digest with crane and checks the digest
 // did not change on the way.
@@ -60,21 +46,21 @@ func checkPulls(t *testing.T, c *cli, repo, tag, want string) {
 
 func TestCranePushPull(t *testing.T) {
 	n := startNora(t, options{})
-	c := newCLI(t, n.addr, testUser, testPass)
+	c := newCLI(t, n.Addr, testUser, testPass)
 	img := randomImage(t, 512<<10, 3)
 	want := digestOf(t, img)
-	c.mustCrane("push", imageTarball(t, img), n.addr+"/team/app:v1")
-	checkPulls(t, c, n.addr+"/team/app", "v1", want)
+	c.mustCrane("push", imageTarball(t, img), n.Addr+"/team/app:v1")
+	checkPulls(t, c, n.Addr+"/team/app", "v1", want)
 	// Anonymous pulls of hosted content (anonymous_read = true).
-	checkPulls(t, newCLI(t, n.addr, "", ""), n.addr+"/team/app", "v1", want)
+	checkPulls(t, newCLI(t, n.Addr, "", ""), n.Addr+"/team/app", "v1", want)
 	// skopeo reads it back into an OCI layout with the same digest.
 	dir := t.TempDir()
-	c.mustSkopeo("copy", "--src-tls-verify=false", "docker://"+n.addr+"/team/app:v1", "oci:"+dir+":x")
-	if got := c.mustSkopeo("inspect", "--tls-verify=false", "--format", "{{.Digest}}", "docker://"+n.addr+"/team/app@"+want); got != want {
+	c.mustSkopeo("copy", "--src-tls-verify=false", "docker://"+n.Addr+"/team/app:v1", "oci:"+dir+":x")
+	if got := c.mustSkopeo("inspect", "--tls-verify=false", "--format", "{{.Digest}}", "docker://"+n.Addr+"/team/app@"+want); got != want {
 		t.Fatalf("skopeo inspect digest %s, want %s", got, want)
 	}
-	if len(n.tempFiles()) != 0 {
-		t.Fatalf("temp files left after the push: %v", n.tempFiles())
+	if len(n.TempFiles()) != 0 {
+		t.Fatalf("temp files left after the push: %v", n.TempFiles())
 	}
 }
 
@@ -86,14 +72,14 @@ func TestSkopeoPushPull(t *testing.T) {
 	for _, private := range []bool{false, true} {
 		t.Run(fmt.Sprintf("anonymous_read=%v", !private), func(t *testing.T) {
 			n := startNora(t, options{privateRead: private})
-			c := newCLI(t, n.addr, testUser, testPass)
+			c := newCLI(t, n.Addr, testUser, testPass)
 			img := randomImage(t, 256<<10, 2)
 			want := digestOf(t, img)
 			c.mustSkopeo("copy", "--dest-creds", testUser+":"+testPass, "--dest-tls-verify=false",
-				"oci:"+ociLayout(t, img, "v1"), "docker://"+n.addr+"/library/tool:v1")
-			checkPulls(t, c, n.addr+"/library/tool", "v1", want)
-			anon := newCLI(t, n.addr, "", "")
-			out, err := anon.crane("digest", n.addr+"/library/tool:v1")
+				"oci:"+ociLayout(t, img, "v1"), "docker://"+n.Addr+"/library/tool:v1")
+			checkPulls(t, c, n.Addr+"/library/tool", "v1", want)
+			anon := newCLI(t, n.Addr, "", "")
+			out, err := anon.crane("digest", n.Addr+"/library/tool:v1")
 			if private && err == nil {
 				t.Fatalf("anonymous pull with anonymous_read off succeeded: %s", out)
 			}
@@ -102,8 +88,8 @@ func TestSkopeoPushPull(t *testing.T) {
 			}
 			// Pushing again the same image mounts nothing and uploads nothing new.
 			c.mustSkopeo("copy", "--dest-creds", testUser+":"+testPass, "--dest-tls-verify=false",
-				"oci:"+ociLayout(t, img, "v1"), "docker://"+n.addr+"/library/tool:v2")
-			checkPulls(t, c, n.addr+"/library/tool", "v2", want)
+				"oci:"+ociLayout(t, img, "v1"), "docker://"+n.Addr+"/library/tool:v2")
+			checkPulls(t, c, n.Addr+"/library/tool", "v2", want)
 		})
 	}
 }
@@ -145,13 +131,13 @@ func TestConcurrentPushesSharingLayers(t *testing.T) {
 	outs := make([]string, len(imgs))
 	for i, img := range imgs {
 		tar := imageTarball(t, img)
-		c := newCLI(t, n.addr, testUser, testPass)
+		c := newCLI(t, n.Addr, testUser, testPass)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			// Same repository and another one: both share the base layers.
 			repo := []string{"/shared/a", "/shared/b"}[i]
-			outs[i], errs[i] = c.crane("push", tar, n.addr+repo+":v1")
+			outs[i], errs[i] = c.crane("push", tar, n.Addr+repo+":v1")
 		}()
 	}
 	wg.Wait()
@@ -160,9 +146,9 @@ func TestConcurrentPushesSharingLayers(t *testing.T) {
 			t.Fatalf("push %d: %v\n%s", i, err, outs[i])
 		}
 	}
-	c := newCLI(t, n.addr, "", "")
+	c := newCLI(t, n.Addr, "", "")
 	for i, repo := range []string{"shared/a", "shared/b"} {
-		checkPulls(t, c, n.addr+"/"+repo, "v1", digestOf(t, imgs[i]))
+		checkPulls(t, c, n.Addr+"/"+repo, "v1", digestOf(t, imgs[i]))
 		for _, d := range manifestBlobs(t, n, repo, "v1") {
 			if resp, _ := do(t, "HEAD", n.url("/v2/"+repo+"/blobs/"+d), "", "", nil, nil); resp.StatusCode != 200 {
 				t.Errorf("%s: blob %s: HEAD %d", repo, d, resp.StatusCode)
@@ -172,8 +158,8 @@ func TestConcurrentPushesSharingLayers(t *testing.T) {
 			}
 		}
 	}
-	if len(n.tempFiles()) != 0 {
-		t.Fatalf("temp files left: %v", n.tempFiles())
+	if len(n.TempFiles()) != 0 {
+		t.Fatalf("temp files left: %v", n.TempFiles())
 	}
 }
 
@@ -183,19 +169,19 @@ func TestHostedShadowsUpstream(t *testing.T) {
 	up := upstreamtest.New(t, upstreamtest.Options{})
 	upImg := up.PushRandomImage(t, "library/app", "1", 1, 64<<10)
 	n := startNora(t, options{upstreams: []docker.UpstreamConfig{{Name: "docker.io", URL: up.URL}}})
-	c := newCLI(t, n.addr, testUser, testPass)
+	c := newCLI(t, n.Addr, testUser, testPass)
 	upDigest := digestOf(t, upImg)
 	// Before the push the name is proxied.
-	if got := c.mustCrane("digest", n.addr+"/library/app:1"); got != upDigest {
+	if got := c.mustCrane("digest", n.Addr+"/library/app:1"); got != upDigest {
 		t.Fatalf("proxied digest %s, want %s", got, upDigest)
 	}
 	img := randomImage(t, 64<<10, 2)
 	want := digestOf(t, img)
-	c.mustCrane("push", imageTarball(t, img), n.addr+"/library/app:1")
+	c.mustCrane("push", imageTarball(t, img), n.Addr+"/library/app:1")
 	up.ResetCounters()
-	checkPulls(t, c, n.addr+"/library/app", "1", want)
+	checkPulls(t, c, n.Addr+"/library/app", "1", want)
 	// The upstream's other tag and digest do not leak through either.
-	if out, err := c.crane("digest", n.addr+"/library/app@"+upDigest); err == nil {
+	if out, err := c.crane("digest", n.Addr+"/library/app@"+upDigest); err == nil {
 		t.Fatalf("upstream manifest served for a hosted name: %s", out)
 	}
 	resp, body := do(t, "GET", n.url("/v2/library/app/tags/list"), "", "", nil, nil)
@@ -207,7 +193,7 @@ func TestHostedShadowsUpstream(t *testing.T) {
 	}
 	// Names not hosted still come from the upstream.
 	other := up.PushRandomImage(t, "library/other", "1", 1, 16<<10)
-	if got := c.mustCrane("digest", n.addr+"/other:1"); got != digestOf(t, other) {
+	if got := c.mustCrane("digest", n.Addr+"/other:1"); got != digestOf(t, other) {
 		t.Fatalf("proxied name: %s", got)
 	}
 }
@@ -217,22 +203,22 @@ func TestHostedShadowsUpstream(t *testing.T) {
 // skopeo, read back with crane.
 func TestChartArtifact(t *testing.T) {
 	n := startNora(t, options{})
-	c := newCLI(t, n.addr, testUser, testPass)
+	c := newCLI(t, n.Addr, testUser, testPass)
 	img := chartImage(t)
 	want := digestOf(t, img)
 	c.mustSkopeo("copy", "--dest-creds", testUser+":"+testPass, "--dest-tls-verify=false",
-		"oci:"+ociLayout(t, img, "0.1.0"), "docker://"+n.addr+"/charts/demo:0.1.0")
-	if got := c.mustCrane("digest", n.addr+"/charts/demo:0.1.0"); got != want {
+		"oci:"+ociLayout(t, img, "0.1.0"), "docker://"+n.Addr+"/charts/demo:0.1.0")
+	if got := c.mustCrane("digest", n.Addr+"/charts/demo:0.1.0"); got != want {
 		t.Fatalf("chart digest %s, want %s", got, want)
 	}
 	var m v1.Manifest
-	if err := json.Unmarshal([]byte(c.mustCrane("manifest", n.addr+"/charts/demo:0.1.0")), &m); err != nil {
+	if err := json.Unmarshal([]byte(c.mustCrane("manifest", n.Addr+"/charts/demo:0.1.0")), &m); err != nil {
 		t.Fatal(err)
 	}
 	if m.Config.MediaType != helmConfigType || len(m.Layers) != 1 || m.Layers[0].MediaType != helmChartType {
 		t.Fatalf("chart manifest changed: %+v", m)
 	}
-	chart := c.mustCrane("blob", n.addr+"/charts/demo@"+m.Layers[0].Digest.String())
+	chart := c.mustCrane("blob", n.Addr+"/charts/demo@"+m.Layers[0].Digest.String())
 	if chart != chartBytes {
 		t.Fatalf("chart layer = %q", chart)
 	}

@@ -56,16 +56,6 @@ func startSession(t *testing.T, n *noraUnderTest, repo string) string {
 	return resp.Header.Get("Location")
 }
 
-func waitNoTempFiles(t *testing.T, n *noraUnderTest) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if len(n.tempFiles()) == 0 {
-			return
-		}
-	}
-	t.Fatalf("temp files left: %v", n.tempFiles())
-}
-
 func TestRefusedUploadsLeaveNothing(t *testing.T) {
 	n := startNora(t, options{hosted: oci.Config{UploadIdle: 300 * time.Millisecond}})
 	blob := randomBytes(200 << 10)
@@ -74,7 +64,7 @@ func TestRefusedUploadsLeaveNothing(t *testing.T) {
 	// A chunk that breaks off: the session rolls back to what it had, and
 	// once idle the janitor removes it.
 	loc := startSession(t, n, "app")
-	rawTruncated(t, n.addr, "PATCH", loc, len(blob), blob[:len(blob)/2])
+	rawTruncated(t, n.Addr, "PATCH", loc, len(blob), blob[:len(blob)/2])
 	resp, _ := do(t, "GET", n.url(loc), testUser, testPass, nil, nil)
 	for deadline := time.Now().Add(5 * time.Second); resp.StatusCode == 400 && time.Now().Before(deadline); {
 		// 400 BLOB_UPLOAD_INVALID: the broken request still holds the
@@ -85,18 +75,18 @@ func TestRefusedUploadsLeaveNothing(t *testing.T) {
 	if resp.StatusCode != 204 || resp.Header.Get("Range") != "0-0" {
 		t.Fatalf("status after a broken chunk: %d Range %q, want 204 0-0", resp.StatusCode, resp.Header.Get("Range"))
 	}
-	waitNoTempFiles(t, n)
+	n.WaitNoTempFiles(t, 10*time.Second)
 	resp, body := do(t, "GET", n.url(loc), testUser, testPass, nil, nil)
 	wantError(t, "expired session", 404, "BLOB_UPLOAD_UNKNOWN", resp.StatusCode, body)
 
 	// A monolithic upload that breaks off.
-	rawTruncated(t, n.addr, "POST", "/v2/app/blobs/uploads/?digest="+d.String(), len(blob), blob[:1000])
-	waitNoTempFiles(t, n)
+	rawTruncated(t, n.Addr, "POST", "/v2/app/blobs/uploads/?digest="+d.String(), len(blob), blob[:1000])
+	n.WaitNoTempFiles(t, 10*time.Second)
 
 	// A final PUT whose body breaks off commits nothing.
 	loc = startSession(t, n, "app")
-	rawTruncated(t, n.addr, "PUT", loc+"?digest="+d.String(), len(blob), blob[:len(blob)-10])
-	waitNoTempFiles(t, n)
+	rawTruncated(t, n.Addr, "PUT", loc+"?digest="+d.String(), len(blob), blob[:len(blob)-10])
+	n.WaitNoTempFiles(t, 10*time.Second)
 
 	// A wrong digest: 400 DIGEST_INVALID, nothing committed, session gone.
 	loc = startSession(t, n, "app")
@@ -107,8 +97,8 @@ func TestRefusedUploadsLeaveNothing(t *testing.T) {
 	wrong := digest.FromString("something else")
 	resp, body = do(t, "PUT", n.url(loc+"?digest="+wrong.String()), testUser, testPass, nil, nil)
 	wantError(t, "wrong digest", 400, "DIGEST_INVALID", resp.StatusCode, body)
-	if len(n.tempFiles()) != 0 || n.stored(wrong.String()) || n.stored(d.String()) {
-		t.Fatalf("a refused upload left %v, stored wrong=%v right=%v", n.tempFiles(), n.stored(wrong.String()), n.stored(d.String()))
+	if len(n.TempFiles()) != 0 || n.stored(wrong.String()) || n.stored(d.String()) {
+		t.Fatalf("a refused upload left %v, stored wrong=%v right=%v", n.TempFiles(), n.stored(wrong.String()), n.stored(d.String()))
 	}
 	resp, body = do(t, "PUT", n.url(loc+"?digest="+d.String()), testUser, testPass, nil, nil)
 	wantError(t, "PUT to the refused session", 404, "BLOB_UPLOAD_UNKNOWN", resp.StatusCode, body)
@@ -164,7 +154,7 @@ func TestRefusedUploadsLeaveNothing(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), digest.FromString(m).String()) {
 		t.Fatalf("referrers: %d %s", resp.StatusCode, body)
 	}
-	waitNoTempFiles(t, n)
+	n.WaitNoTempFiles(t, 10*time.Second)
 }
 
 type zeros struct{}

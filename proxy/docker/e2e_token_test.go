@@ -59,35 +59,35 @@ func TestBearerTokens(t *testing.T) {
 	up := upstreamtest.New(t, upstreamtest.Options{})
 	proxied := up.PushRandomImage(t, "library/nginx", "1", 1, 32<<10)
 	n := startNora(t, options{upstreams: []docker.UpstreamConfig{{Name: "docker.io", URL: up.URL}}})
-	user := newCLI(t, n.addr, testUser, testPass)
-	anon := newCLI(t, n.addr, "", "")
+	user := newCLI(t, n.Addr, testUser, testPass)
+	anon := newCLI(t, n.Addr, "", "")
 	img := randomImage(t, 128<<10, 2)
 	want := digestOf(t, img)
 
 	// Real clients: crane with a docker config login, skopeo with
 	// --dest-creds; anonymous pulls do the token dance without a login.
-	user.mustCrane("push", imageTarball(t, img), n.addr+"/team/app:v1")
-	checkPulls(t, anon, n.addr+"/team/app", "v1", want)
-	anon.mustSkopeo("copy", "--src-tls-verify=false", "docker://"+n.addr+"/team/app:v1", "oci:"+t.TempDir()+":x")
-	anon.mustSkopeo("copy", "--src-tls-verify=false", "docker://"+n.addr+"/nginx:1", "oci:"+t.TempDir()+":x")
-	anon.mustCrane("pull", n.addr+"/nginx:1", filepath.Join(t.TempDir(), "nginx.tar"))
-	if got := anon.mustCrane("catalog", n.addr); got != "team/app" {
+	user.mustCrane("push", imageTarball(t, img), n.Addr+"/team/app:v1")
+	checkPulls(t, anon, n.Addr+"/team/app", "v1", want)
+	anon.mustSkopeo("copy", "--src-tls-verify=false", "docker://"+n.Addr+"/team/app:v1", "oci:"+t.TempDir()+":x")
+	anon.mustSkopeo("copy", "--src-tls-verify=false", "docker://"+n.Addr+"/nginx:1", "oci:"+t.TempDir()+":x")
+	anon.mustCrane("pull", n.Addr+"/nginx:1", filepath.Join(t.TempDir(), "nginx.tar"))
+	if got := anon.mustCrane("catalog", n.Addr); got != "team/app" {
 		t.Fatalf("anonymous catalog: %q", got)
 	}
 	user.mustSkopeo("copy", "--dest-creds", testUser+":"+testPass, "--dest-tls-verify=false",
-		"oci:"+ociLayout(t, img, "v1"), "docker://"+n.addr+"/team/other:v1")
-	checkPulls(t, anon, n.addr+"/team/other", "v1", want)
+		"oci:"+ociLayout(t, img, "v1"), "docker://"+n.Addr+"/team/other:v1")
+	checkPulls(t, anon, n.Addr+"/team/other", "v1", want)
 	other := randomImage(t, 16<<10, 1)
-	if out, err := anon.crane("push", imageTarball(t, other), n.addr+"/team/app:v2"); err == nil {
+	if out, err := anon.crane("push", imageTarball(t, other), n.Addr+"/team/app:v2"); err == nil {
 		t.Fatalf("anonymous crane push succeeded: %s", out)
 	}
-	if out, err := anon.skopeo("copy", "--dest-tls-verify=false", "oci:"+ociLayout(t, other, "v2"), "docker://"+n.addr+"/team/app:v2"); err == nil {
+	if out, err := anon.skopeo("copy", "--dest-tls-verify=false", "oci:"+ociLayout(t, other, "v2"), "docker://"+n.Addr+"/team/app:v2"); err == nil {
 		t.Fatalf("anonymous skopeo push succeeded: %s", out)
 	}
 	if n.stored(digestOf(t, other)) {
 		t.Fatal("a refused push stored its manifest")
 	}
-	user.mustCrane("delete", n.addr+"/team/other:v1")
+	user.mustCrane("delete", n.Addr+"/team/other:v1")
 
 	// A dockerd or containerd mirror GET without Authorization still works.
 	resp, body := do(t, "GET", n.url("/v2/library/nginx/manifests/1"), "", "",

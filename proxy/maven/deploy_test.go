@@ -20,6 +20,7 @@ import (
 	"nora/proxy/httpx"
 	"nora/proxy/maven"
 	"nora/proxy/maven/maventest"
+	"nora/proxy/proxytest"
 )
 
 // confusionUpstream is a test upstream that has com.acme:lib:9.9, the
@@ -74,7 +75,7 @@ func sumHex(alg, s string) string {
 
 func TestDeploy(t *testing.T) {
 	up := confusionUpstream(t)
-	ac := &auth.Config{AnonymousRead: true, Htpasswd: writeHtpasswd(t, "ci", "secret")}
+	ac := &auth.Config{AnonymousRead: true, Htpasswd: proxytest.Htpasswd(t, "ci", "secret")}
 	n := startNoraAuth(t, maven.DefaultConfig(), ac, up.URL)
 	const dir = "com/acme/lib/"
 	f := func(method, path, user, pass, body string, wantStatus int, wantBody string) string {
@@ -164,7 +165,7 @@ func TestDeployRefusedWithoutUsers(t *testing.T) {
 }
 
 func TestReadsOfHostedNeedLoginWithoutAnonymousRead(t *testing.T) {
-	ac := &auth.Config{AnonymousRead: false, Htpasswd: writeHtpasswd(t, "ci", "secret")}
+	ac := &auth.Config{AnonymousRead: false, Htpasswd: proxytest.Htpasswd(t, "ci", "secret")}
 	n := startNoraAuth(t, maven.DefaultConfig(), ac)
 	jar := n.base() + "com/acme/lib/1.0/lib-1.0.jar"
 	if resp, body := send(t, "PUT", jar, "ci", "secret", "x"); resp.StatusCode != 201 {
@@ -196,7 +197,7 @@ func rawPut(t *testing.T, addr, path, user, pass string, declared int, body stri
 }
 
 func TestDeployCapsAndTruncation(t *testing.T) {
-	ac := &auth.Config{AnonymousRead: true, Htpasswd: writeHtpasswd(t, "ci", "secret")}
+	ac := &auth.Config{AnonymousRead: true, Htpasswd: proxytest.Htpasswd(t, "ci", "secret")}
 	cfg := maven.DefaultConfig()
 	cfg.MaxUploadSize = 1 << 10
 	n := startNoraAuth(t, cfg, ac)
@@ -205,10 +206,10 @@ func TestDeployCapsAndTruncation(t *testing.T) {
 	if resp.StatusCode != 413 {
 		t.Fatalf("oversized PUT: %d %q", resp.StatusCode, body)
 	}
-	rawPut(t, n.addr, "/maven2/"+jar, "ci", "secret", 1000, strings.Repeat("y", 100))
+	rawPut(t, n.Addr, "/maven2/"+jar, "ci", "secret", 1000, strings.Repeat("y", 100))
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		left, _ := filepath.Glob(filepath.Join(n.dataDir, "tmp", "maven-upload-*"))
+		left, _ := filepath.Glob(filepath.Join(n.DataDir, "tmp", "maven-upload-*"))
 		if len(left) == 0 {
 			break
 		}
@@ -222,13 +223,13 @@ func TestDeployCapsAndTruncation(t *testing.T) {
 			t.Fatalf("after refused uploads, GET %s: %d", p, resp.StatusCode)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(n.dataDir, "objects", "hosted", "maven", "index")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(n.DataDir, "objects", "hosted", "maven", "index")); !os.IsNotExist(err) {
 		t.Fatalf("refused uploads created hosted state: %v", err)
 	}
 }
 
 func TestConcurrentDeploys(t *testing.T) {
-	ac := &auth.Config{AnonymousRead: true, Htpasswd: writeHtpasswd(t, "ci", "secret")}
+	ac := &auth.Config{AnonymousRead: true, Htpasswd: proxytest.Htpasswd(t, "ci", "secret")}
 	n := startNoraAuth(t, maven.DefaultConfig(), ac)
 	const versions = 16
 	var wg sync.WaitGroup

@@ -11,6 +11,7 @@ import (
 	"nora/auth"
 	"nora/proxy/maven"
 	"nora/proxy/maven/maventest"
+	"nora/proxy/proxytest"
 )
 
 // withServer adds nora's credentials to the user settings, as CI does for
@@ -86,7 +87,7 @@ func TestMavenDeployThroughNora(t *testing.T) {
 		t.Fatalf("Debian's Maven repository is missing (.ci/setup-maven.sh installs it): %v", err)
 	}
 	up := confusionUpstream(t)
-	ac := &auth.Config{AnonymousRead: true, Htpasswd: writeHtpasswd(t, "ci", "secret")}
+	ac := &auth.Config{AnonymousRead: true, Htpasswd: proxytest.Htpasswd(t, "ci", "secret")}
 	n := startNoraAuth(t, maven.DefaultConfig(), ac, up.URL)
 	reader := strings.Replace(userSettings, "NORA", n.base(), 1)
 	deployer := withServer(reader, "ci", "secret")

@@ -226,13 +226,13 @@ func TestInvalidRequests(t *testing.T) {
 	n := startNora(t, maven.DefaultConfig(), up.URL)
 	f := func(target string, want int) {
 		t.Helper()
-		if got := rawStatus(t, n.addr, target); got != want {
+		if got := rawStatus(t, n.Addr, target); got != want {
 			t.Fatalf("GET %s: %d, want %d", target, got, want)
 		}
 	}
 	f("/maven2/"+maventest.GreetingJar("1.0.0"), 200)
 	f("/maven2/"+maventest.GreetingJar("1.0.0")+"?x=1", 200)
-	f("http://"+n.addr+"/maven2/"+maventest.GreetingJar("1.0.0"), 200) // absolute form
+	f("http://"+n.Addr+"/maven2/"+maventest.GreetingJar("1.0.0"), 200) // absolute form
 	f("/maven2/org/example/nora/greeting/../greeting/1.0.0/greeting-1.0.0.jar", 400)
 	f("/maven2/org/example/nora/greeting/%2e%2e/1.0.0/greeting-1.0.0.jar", 400)
 	f("/maven2/org//example/nora/greeting/1.0.0/greeting-1.0.0.jar", 400)

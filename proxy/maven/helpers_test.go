@@ -2,9 +2,7 @@ package maven_test
 
 import (
 	"bufio"
-	"context"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -13,27 +11,21 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"nora/auth"
-	"nora/cache"
 	"nora/proxy"
 	"nora/proxy/maven"
-	"nora/upstream"
+	"nora/proxy/proxytest"
 )
 
-type noraUnderTest struct {
-	addr    string // host:port
-	dataDir string
-}
+// noraUnderTest is a test nora with the helpers the maven tests add.
+type noraUnderTest struct{ *proxytest.Nora }
 
 // base is nora's repository URL.
-func (n *noraUnderTest) base() string { return "http://" + n.addr + "/maven2/" }
+func (n *noraUnderTest) base() string { return n.URL + "/maven2/" }
 
 // cached reports whether nora holds the artifact at path.
 func (n *noraUnderTest) cached(path string) bool {
-	_, err := os.Stat(filepath.Join(n.dataDir, "objects", "refs", "maven", "files", filepath.FromSlash(path), "@"))
-	return err == nil
+	return n.Stored("refs/maven/files/" + path + "/@")
 }
 
 // startNora runs an in-process nora whose maven upstreams are urls, in order.
@@ -46,32 +38,12 @@ func startNora(t testing.TB, mc maven.Config, urls ...string) *noraUnderTest {
 // anonymous reads and no writes).
 func startNoraAuth(t testing.TB, mc maven.Config, ac *auth.Config, urls ...string) *noraUnderTest {
 	t.Helper()
-	cfg := proxy.AppConfig{Server: proxy.DefaultConfig(), Storage: cache.DefaultConfig(), Maven: mc, Auth: ac}
-	cfg.Server.Listen = "127.0.0.1:0"
-	cfg.Storage.Path = t.TempDir()
-	cfg.Storage.StallTimeout = cache.Duration(10 * time.Second)
 	for _, u := range urls {
-		cfg.Maven.Upstreams = append(cfg.Maven.Upstreams, maven.UpstreamConfig{URL: u})
+		mc.Upstreams = append(mc.Upstreams, maven.UpstreamConfig{URL: u})
 	}
-	upCfg := upstream.DefaultConfig()
-	upCfg.Retries = 1
-	upCfg.RetryBackoff = 10 * time.Millisecond
-	upCfg.BreakerCooldown = 100 * time.Millisecond // tests stop and restart upstreams
-	cfg.Upstream = &upCfg
-	app, err := proxy.NewApp(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- app.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return &noraUnderTest{addr: app.Addr().String(), dataDir: cfg.Storage.Path}
+	up := proxytest.Upstream()
+	up.Retries = 1
+	return &noraUnderTest{proxytest.Start(t, proxy.AppConfig{Maven: mc, Auth: ac, Upstream: &up})}
 }
 
 // fetch sends method to url and returns the response with its body read.
@@ -153,18 +125,4 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// writeHtpasswd writes an htpasswd file with one user.
-func writeHtpasswd(t testing.TB, user, pass string) string {
-	t.Helper()
-	hash, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "htpasswd")
-	if err := os.WriteFile(file, []byte(user+":"+string(hash)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return file
 }

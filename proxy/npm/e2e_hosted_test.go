@@ -18,6 +18,7 @@ import (
 	"nora/cache"
 	"nora/proxy/npm"
 	"nora/proxy/npm/npmtest"
+	"nora/proxy/proxytest"
 )
 
 // The hosted tests publish with the real npm CLI into nora and install
@@ -32,16 +33,16 @@ type npmClient struct {
 }
 
 // newClient writes an .npmrc for n; user "" means no credentials.
-func newClient(t *testing.T, n *noraUnderTest, user, pass string) *npmClient {
+func newClient(t *testing.T, n *proxytest.Nora, user, pass string) *npmClient {
 	t.Helper()
 	c := &npmClient{t: t, home: t.TempDir()}
 	c.rc = filepath.Join(c.home, "npmrc")
 	lines := []string{
-		"registry=" + n.url + "/npm/",
+		"registry=" + n.URL + "/npm/",
 		"fetch-retries=0", "update-notifier=false", "fund=false", "audit=false",
 	}
 	if user != "" {
-		lines = append(lines, strings.TrimPrefix(n.url, "http:")+"/npm/:_auth="+base64.StdEncoding.EncodeToString([]byte(user+":"+pass)))
+		lines = append(lines, strings.TrimPrefix(n.URL, "http:")+"/npm/:_auth="+base64.StdEncoding.EncodeToString([]byte(user+":"+pass)))
 	}
 	if err := os.WriteFile(c.rc, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -268,11 +269,11 @@ func TestHostedRefusals(t *testing.T) {
 	blob := cache.BlobKey(digest.FromBytes(tgz))
 	nothingStored := func(what string) {
 		t.Helper()
-		if n.stored(blob) || n.stored("hosted/npm/packages/@acme/lib/state.json") || n.tempFiles() != 0 {
-			t.Fatalf("%s: something was stored (blob %v, state %v, %d temp files)", what, n.stored(blob),
-				n.stored("hosted/npm/packages/@acme/lib/state.json"), n.tempFiles())
+		if n.Stored(blob) || n.Stored("hosted/npm/packages/@acme/lib/state.json") || len(n.TempFiles()) != 0 {
+			t.Fatalf("%s: something was stored (blob %v, state %v, temp files %v)", what, n.Stored(blob),
+				n.Stored("hosted/npm/packages/@acme/lib/state.json"), n.TempFiles())
 		}
-		if resp, _ := get(t, n.url+"/npm/@acme%2flib"); resp.StatusCode != http.StatusNotFound {
+		if resp, _ := get(t, n.URL+"/npm/@acme%2flib"); resp.StatusCode != http.StatusNotFound {
 			t.Fatalf("%s: packument %d after a refused publish", what, resp.StatusCode)
 		}
 	}
@@ -282,7 +283,7 @@ func TestHostedRefusals(t *testing.T) {
 		if authz != "" {
 			hdr = append(hdr, "Authorization", authz)
 		}
-		resp, b := do(t, "PUT", n.url+"/npm/@acme%2flib", strings.NewReader(string(body)), hdr...)
+		resp, b := do(t, "PUT", n.URL+"/npm/@acme%2flib", strings.NewReader(string(body)), hdr...)
 		if resp.StatusCode != status || !strings.Contains(string(b), want) || !json.Valid(b) {
 			t.Fatalf("%s: %d %s, want %d %q", what, resp.StatusCode, b, status, want)
 		}
@@ -320,19 +321,19 @@ func TestHostedRefusals(t *testing.T) {
 	// Writes that remove things need credentials too.
 	for _, req := range [][2]string{{"DELETE", "/npm/@acme%2flib/-rev/1-abc"}, {"DELETE", "/npm/@acme/lib/-/lib-1.0.0.tgz/-rev/1-abc"},
 		{"PUT", "/npm/@acme%2flib/-rev/1-abc"}, {"PUT", "/npm/-/package/@acme%2flib/dist-tags/beta"}, {"DELETE", "/npm/-/package/@acme%2flib/dist-tags/beta"}} {
-		resp, b := do(t, req[0], n.url+req[1], strings.NewReader(`{}`))
+		resp, b := do(t, req[0], n.URL+req[1], strings.NewReader(`{}`))
 		if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") == "" {
 			t.Fatalf("anonymous %s %s: %d %s", req[0], req[1], resp.StatusCode, b)
 		}
 	}
 	// whoami names the user of the credentials.
-	if resp, b := get(t, n.url+"/npm/-/whoami", "Authorization", basicAuth(testUser, testPass)); resp.StatusCode != 200 || string(b) != `{"username":"ci"}` {
+	if resp, b := get(t, n.URL+"/npm/-/whoami", "Authorization", basicAuth(testUser, testPass)); resp.StatusCode != 200 || string(b) != `{"username":"ci"}` {
 		t.Fatalf("whoami: %d %s", resp.StatusCode, b)
 	}
-	if resp, _ := get(t, n.url+"/npm/-/whoami", "Authorization", basicAuth(testUser, "wrong")); resp.StatusCode != 401 {
+	if resp, _ := get(t, n.URL+"/npm/-/whoami", "Authorization", basicAuth(testUser, "wrong")); resp.StatusCode != 401 {
 		t.Fatalf("whoami with a wrong password: %d", resp.StatusCode)
 	}
-	if resp, b := do(t, "PUT", n.url+"/npm/-/user/org.couchdb.user:ci", strings.NewReader(`{}`)); resp.StatusCode != 501 || !strings.Contains(string(b), "_auth") {
+	if resp, b := do(t, "PUT", n.URL+"/npm/-/user/org.couchdb.user:ci", strings.NewReader(`{}`)); resp.StatusCode != 501 || !strings.Contains(string(b), "_auth") {
 		t.Fatalf("npm login: %d %s", resp.StatusCode, b)
 	}
 }
@@ -346,7 +347,7 @@ func TestHostedNoWrites(t *testing.T) {
 			hdr = []string{"Authorization", authz}
 		}
 		tgz := npmtest.Tarball(t, "lib", "1.0.0", 10)
-		resp, b := do(t, "PUT", n.url+"/npm/lib", strings.NewReader(string(publishDoc("lib", "1.0.0", tgz))), hdr...)
+		resp, b := do(t, "PUT", n.URL+"/npm/lib", strings.NewReader(string(publishDoc("lib", "1.0.0", tgz))), hdr...)
 		if resp.StatusCode != 403 || !strings.Contains(string(b), "[auth] htpasswd") {
 			t.Fatalf("publish without htpasswd (%q): %d %s", authz, resp.StatusCode, b)
 		}
@@ -361,7 +362,7 @@ func TestHostedPrivateRead(t *testing.T) {
 	ci := newClient(t, n, testUser, testPass)
 	ci.publish("@acme/secret", "1.0.0", nil, "module.exports = 's';\n")
 	for _, path := range []string{"/npm/@acme%2fsecret", "/npm/@acme/secret/-/secret-1.0.0.tgz", "/npm/-/package/@acme%2fsecret/dist-tags", "/npm/left-pad"} {
-		resp, b := get(t, n.url+path)
+		resp, b := get(t, n.URL+path)
 		if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != `Basic realm="nora"` {
 			t.Fatalf("anonymous GET %s: %d %s", path, resp.StatusCode, b)
 		}

@@ -13,6 +13,7 @@ import (
 	"nora/cache"
 	"nora/proxy/npm"
 	"nora/proxy/npm/npmtest"
+	"nora/proxy/proxytest"
 )
 
 // The end-to-end test runs verdaccio (a real npm registry) with fixtures
@@ -22,12 +23,12 @@ import (
 
 // install runs `npm install pkg` in a new project with a new npm cache and
 // a userconfig of its own that points at nora.
-func install(t *testing.T, n *noraUnderTest, pkg string) (string, string, error) {
+func install(t *testing.T, n *proxytest.Nora, pkg string) (string, string, error) {
 	t.Helper()
 	home, proj := t.TempDir(), t.TempDir()
 	rc := filepath.Join(home, "npmrc")
 	conf := strings.Join([]string{
-		"registry=" + n.url + "/npm/",
+		"registry=" + n.URL + "/npm/",
 		"fetch-retries=1", "fetch-retry-mintimeout=100", "fetch-retry-maxtimeout=500",
 		"update-notifier=false", "fund=false", "audit=false", "",
 	}, "\n")
@@ -42,7 +43,7 @@ func install(t *testing.T, n *noraUnderTest, pkg string) (string, string, error)
 	return proj, out, err
 }
 
-func mustInstall(t *testing.T, n *noraUnderTest, pkg string) {
+func mustInstall(t *testing.T, n *proxytest.Nora, pkg string) {
 	t.Helper()
 	proj, out, err := install(t, n, pkg)
 	if err != nil {
@@ -80,7 +81,7 @@ func TestInstallThroughNora(t *testing.T) {
 	depKey := "refs/npm/@acme/dep/-/dep-1.0.0.tgz"
 
 	// A tampered tarball fails the install and is not cached.
-	if n.stored(depKey) {
+	if n.Stored(depKey) {
 		t.Fatal("tarball cached before any install")
 	}
 	front.Corrupt("/dep-1.0.0.tgz")
@@ -89,14 +90,14 @@ func TestInstallThroughNora(t *testing.T) {
 	} else if !strings.Contains(out, "dep-1.0.0.tgz") && !strings.Contains(out, "EINTEGRITY") {
 		t.Fatalf("install with a tampered tarball failed, but not on that tarball:\n%s", out)
 	}
-	n.waitNoFill(t)
-	if n.stored(depKey) {
+	n.WaitNoTempFiles(t, 20*time.Second)
+	if n.Stored(depKey) {
 		t.Fatal("tampered tarball was cached")
 	}
 	front.ClearFaults()
 
 	mustInstall(t, n, "@acme/app-lib")
-	if !n.stored(depKey) {
+	if !n.Stored(depKey) {
 		t.Fatal("good tarball not cached after the upstream was fixed")
 	}
 	tarballGets := front.Hits("/@acme/app-lib/-/app-lib-1.0.0.tgz")
@@ -106,8 +107,8 @@ func TestInstallThroughNora(t *testing.T) {
 	}
 
 	// Both spellings of a scoped name, tarball URLs pointing at nora.
-	_, enc := get(t, n.url+"/npm/@acme%2fdep")
-	resp, plain := get(t, n.url+"/npm/@acme/dep")
+	_, enc := get(t, n.URL+"/npm/@acme%2fdep")
+	resp, plain := get(t, n.URL+"/npm/@acme/dep")
 	if resp.StatusCode != 200 || string(enc) != string(plain) {
 		t.Fatalf("@acme%%2fdep and @acme/dep differ: %d\n%s\n%s", resp.StatusCode, enc, plain)
 	}
@@ -120,15 +121,15 @@ func TestInstallThroughNora(t *testing.T) {
 	if err := json.Unmarshal(plain, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if got := doc.Versions["1.0.0"].Dist.Tarball; got != n.url+"/npm/@acme/dep/-/dep-1.0.0.tgz" || doc.Versions["1.0.0"].Dist.Integrity == "" {
+	if got := doc.Versions["1.0.0"].Dist.Tarball; got != n.URL+"/npm/@acme/dep/-/dep-1.0.0.tgz" || doc.Versions["1.0.0"].Dist.Integrity == "" {
 		t.Fatalf("full packument dist: %+v", doc.Versions["1.0.0"].Dist)
 	}
-	resp, abbr := get(t, n.url+"/npm/@acme%2fdep", "Accept", abbreviated)
+	resp, abbr := get(t, n.URL+"/npm/@acme%2fdep", "Accept", abbreviated)
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/vnd.npm.install-v1+json") ||
-		string(abbr) == string(plain) || !strings.Contains(string(abbr), n.url+"/npm/@acme/dep/-/dep-1.0.0.tgz") {
+		string(abbr) == string(plain) || !strings.Contains(string(abbr), n.URL+"/npm/@acme/dep/-/dep-1.0.0.tgz") {
 		t.Fatalf("abbreviated packument: %d %s\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), abbr)
 	}
-	resp, _ = get(t, n.url+"/npm/@acme/dep", "If-None-Match", resp.Header.Get("ETag"))
+	resp, _ = get(t, n.URL+"/npm/@acme/dep", "If-None-Match", resp.Header.Get("ETag"))
 	if resp.StatusCode != 200 {
 		t.Fatalf("If-None-Match of the abbreviated ETag on the full packument: %d, want 200", resp.StatusCode)
 	}
@@ -136,15 +137,15 @@ func TestInstallThroughNora(t *testing.T) {
 	// The upstream stops: a fresh client in a fresh project still installs.
 	front.Stop()
 	mustInstall(t, n, "@acme/app-lib")
-	resp, _ = get(t, n.url+"/npm/@acme/dep")
+	resp, _ = get(t, n.URL+"/npm/@acme/dep")
 	if resp.StatusCode != 200 || resp.Header.Get("X-Nora-Stale") != "1" {
 		t.Fatalf("packument with upstream down: %d, X-Nora-Stale %q", resp.StatusCode, resp.Header.Get("X-Nora-Stale"))
 	}
-	resp, body := get(t, n.url+"/npm/@acme/never-cached")
+	resp, body := get(t, n.URL+"/npm/@acme/never-cached")
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `"error"`) {
 		t.Fatalf("never-cached packument with upstream down: %d %s, want 503", resp.StatusCode, body)
 	}
-	resp, _ = get(t, n.url+"/npm/@acme/dep/-/dep-9.9.9.tgz")
+	resp, _ = get(t, n.URL+"/npm/@acme/dep/-/dep-9.9.9.tgz")
 	if resp.StatusCode != http.StatusServiceUnavailable && resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("unknown tarball with upstream down: %d", resp.StatusCode)
 	}
@@ -152,18 +153,18 @@ func TestInstallThroughNora(t *testing.T) {
 	// Back up: a real 404 is a 404 (after the breaker's cooldown).
 	front.Start(t)
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if resp, body = get(t, n.url+"/npm/@acme/missing"); resp.StatusCode != http.StatusServiceUnavailable {
+		if resp, body = get(t, n.URL+"/npm/@acme/missing"); resp.StatusCode != http.StatusServiceUnavailable {
 			break
 		}
 	}
 	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), `"error"`) {
 		t.Fatalf("missing package: %d %s, want 404", resp.StatusCode, body)
 	}
-	resp, _ = get(t, n.url+"/npm/@acme/dep")
+	resp, _ = get(t, n.URL+"/npm/@acme/dep")
 	if resp.StatusCode != 200 || resp.Header.Get("X-Nora-Stale") != "" {
 		t.Fatalf("packument after the upstream came back: %d stale=%q", resp.StatusCode, resp.Header.Get("X-Nora-Stale"))
 	}
-	resp, body = get(t, n.url+"/npm/@acme/dep/-/dep-9.9.9.tgz")
+	resp, body = get(t, n.URL+"/npm/@acme/dep/-/dep-9.9.9.tgz")
 	if resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("tarball of no version: %d %s, want 404", resp.StatusCode, body)
 	}

@@ -24,14 +24,14 @@ func TestRequestsAndErrors(t *testing.T) {
 	n := startNora(t, npm.Config{Upstream: up.URL, TTL: cache.Duration(time.Minute), NegativeTTL: cache.Duration(time.Minute)})
 	f := func(method, path string, body string, wantStatus int, wantBody string, hdr ...string) *http.Response {
 		t.Helper()
-		resp, b := do(t, method, n.url+path, strings.NewReader(body), hdr...)
+		resp, b := do(t, method, n.URL+path, strings.NewReader(body), hdr...)
 		if resp.StatusCode != wantStatus || !strings.Contains(string(b), wantBody) {
 			t.Fatalf("%s %s: %d %s, want %d %q", method, path, resp.StatusCode, b, wantStatus, wantBody)
 		}
 		return resp
 	}
 	f("GET", "/npm/-/ping", "", 200, "{}")
-	f("GET", "/npm/left-pad", "", 200, `"tarball":"`+n.url+`/npm/left-pad/-/left-pad-1.0.0.tgz"`)
+	f("GET", "/npm/left-pad", "", 200, `"tarball":"`+n.URL+`/npm/left-pad/-/left-pad-1.0.0.tgz"`)
 	f("GET", "/npm/left-pad/-/left-pad-1.0.0.tgz", "", 200, "")
 	f("HEAD", "/npm/left-pad", "", 200, "")
 	f("GET", "/npm/Bad%20Name", "", 400, `{"error":"invalid package name"}`)
@@ -85,10 +85,10 @@ func TestRateLimitAndRevalidation(t *testing.T) {
 		}
 		return false
 	})
-	if resp, _ := get(t, n.url+"/npm/pkg"); resp.StatusCode != 200 {
+	if resp, _ := get(t, n.URL+"/npm/pkg"); resp.StatusCode != 200 {
 		t.Fatalf("first GET: %d", resp.StatusCode)
 	}
-	if resp, _ := get(t, n.url+"/npm/pkg"); resp.StatusCode != 200 || resp.Header.Get("X-Nora-Stale") != "" {
+	if resp, _ := get(t, n.URL+"/npm/pkg"); resp.StatusCode != 200 || resp.Header.Get("X-Nora-Stale") != "" {
 		t.Fatalf("revalidated GET: %d", resp.StatusCode)
 	}
 	mu.Lock()
@@ -98,10 +98,10 @@ func TestRateLimitAndRevalidation(t *testing.T) {
 	limited = true
 	mu.Unlock()
 	// Cached: stale. Never cached: 429 with Retry-After relayed.
-	if resp, _ := get(t, n.url+"/npm/pkg"); resp.StatusCode != 200 || resp.Header.Get("X-Nora-Stale") != "1" {
+	if resp, _ := get(t, n.URL+"/npm/pkg"); resp.StatusCode != 200 || resp.Header.Get("X-Nora-Stale") != "1" {
 		t.Fatalf("rate limited, cached: %d stale=%q", resp.StatusCode, resp.Header.Get("X-Nora-Stale"))
 	}
-	resp, body := get(t, n.url+"/npm/other")
+	resp, body := get(t, n.URL+"/npm/other")
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "7" || !strings.Contains(string(body), `"error"`) {
 		t.Fatalf("rate limited, never cached: %d Retry-After %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
@@ -111,8 +111,8 @@ func TestFullAndAbbreviatedAreCachedApart(t *testing.T) {
 	up := npmtest.NewRegistry(t)
 	up.Publish(t, "@s/p", "1.0.0", 10)
 	n := startNora(t, npm.Config{Upstream: up.URL, TTL: cache.Duration(time.Hour)})
-	_, full := get(t, n.url+"/npm/@s%2fp")
-	resp, abbr := get(t, n.url+"/npm/@s%2fp", "Accept", abbreviated)
+	_, full := get(t, n.URL+"/npm/@s%2fp")
+	resp, abbr := get(t, n.URL+"/npm/@s%2fp", "Accept", abbreviated)
 	if bytes.Equal(full, abbr) || !bytes.Contains(full, []byte(`"readme"`)) || bytes.Contains(abbr, []byte(`"readme"`)) {
 		t.Fatalf("full and abbreviated packuments mixed up:\n%s\n%s", full, abbr)
 	}
@@ -132,7 +132,7 @@ func TestTarballOnceAndOffline(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
-			resp, b := get(t, n.url+"/npm/@s/big/-/big-1.0.0.tgz")
+			resp, b := get(t, n.URL+"/npm/@s/big/-/big-1.0.0.tgz")
 			if resp.StatusCode != 200 || sha256.Sum256(b) != want {
 				t.Errorf("tarball: %d, %d bytes", resp.StatusCode, len(b))
 			}
@@ -144,11 +144,11 @@ func TestTarballOnceAndOffline(t *testing.T) {
 	}
 	// Cached tarballs need no packument and no upstream.
 	up.Stop()
-	resp, b := get(t, n.url+"/npm/@s/big/-/big-1.0.0.tgz")
+	resp, b := get(t, n.URL+"/npm/@s/big/-/big-1.0.0.tgz")
 	if resp.StatusCode != 200 || sha256.Sum256(b) != want {
 		t.Fatalf("cached tarball with upstream down: %d", resp.StatusCode)
 	}
-	resp, _ = get(t, n.url+"/npm/@s/big/-/big-1.0.0.tgz", "Range", "bytes=0-9")
+	resp, _ = get(t, n.URL+"/npm/@s/big/-/big-1.0.0.tgz", "Range", "bytes=0-9")
 	if resp.StatusCode != http.StatusPartialContent {
 		t.Fatalf("range on a cached tarball: %d", resp.StatusCode)
 	}
@@ -163,7 +163,7 @@ func TestOfflineAndNoUpstream(t *testing.T) {
 			if strings.Contains(p, "security") {
 				method = "POST"
 			}
-			if resp, b := do(t, method, n.url+p, strings.NewReader("{}")); resp.StatusCode != http.StatusServiceUnavailable {
+			if resp, b := do(t, method, n.URL+p, strings.NewReader("{}")); resp.StatusCode != http.StatusServiceUnavailable {
 				t.Fatalf("%+v: %s %s: %d %s, want 503", cfg, method, p, resp.StatusCode, b)
 			}
 		}
@@ -176,24 +176,24 @@ func TestAuditForwarded(t *testing.T) {
 	up := npmtest.NewRegistry(t)
 	n := startNora(t, npm.Config{Upstream: up.URL})
 	const bulk = "/npm/-/npm/v1/security/advisories/bulk"
-	resp, b := do(t, "POST", n.url+bulk, strings.NewReader(`{"lodash":["4.17.20"]}`), "Content-Type", "application/json", "Content-Encoding", "gzip")
+	resp, b := do(t, "POST", n.URL+bulk, strings.NewReader(`{"lodash":["4.17.20"]}`), "Content-Type", "application/json", "Content-Encoding", "gzip")
 	if resp.StatusCode != 200 || !strings.Contains(string(b), `"bytes":22`) || !strings.Contains(string(b), `"encoding":"gzip"`) ||
 		!strings.Contains(string(b), `"path":"/-/npm/v1/security/advisories/bulk"`) {
 		t.Fatalf("audit: %d %s", resp.StatusCode, b)
 	}
-	resp, b = do(t, "POST", n.url+"/npm/-/npm/v1/security/audits/quick", strings.NewReader(`{}`))
+	resp, b = do(t, "POST", n.URL+"/npm/-/npm/v1/security/audits/quick", strings.NewReader(`{}`))
 	if resp.StatusCode != 200 || !strings.Contains(string(b), "audits/quick") {
 		t.Fatalf("quick audit: %d %s", resp.StatusCode, b)
 	}
 	big := bytes.Repeat([]byte("x"), 8<<20+1)
-	if resp, b := do(t, "POST", n.url+bulk, bytes.NewReader(big)); resp.StatusCode != http.StatusRequestEntityTooLarge {
+	if resp, b := do(t, "POST", n.URL+bulk, bytes.NewReader(big)); resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Fatalf("9 MiB audit: %d %s", resp.StatusCode, b)
 	}
-	if resp, b := do(t, "POST", n.url+bulk, struct{ *bytes.Reader }{bytes.NewReader(big)}); resp.StatusCode != http.StatusRequestEntityTooLarge {
+	if resp, b := do(t, "POST", n.URL+bulk, struct{ *bytes.Reader }{bytes.NewReader(big)}); resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Fatalf("9 MiB chunked audit: %d %s", resp.StatusCode, b)
 	}
 	up.Stop()
-	if resp, b := do(t, "POST", n.url+bulk, strings.NewReader(`{}`)); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), `"error"`) {
+	if resp, b := do(t, "POST", n.URL+bulk, strings.NewReader(`{}`)); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), `"error"`) {
 		t.Fatalf("audit with upstream down: %d %s", resp.StatusCode, b)
 	}
 }
@@ -217,12 +217,12 @@ func TestInvalidUpstreamContent(t *testing.T) {
 		return true
 	})
 	for _, p := range []string{"/npm/notjson", "/npm/badsum/-/badsum-1.0.0.tgz"} {
-		if resp, b := get(t, n.url+p); resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(b), `"error"`) {
+		if resp, b := get(t, n.URL+p); resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(b), `"error"`) {
 			t.Fatalf("%s: %d %s, want 502", p, resp.StatusCode, b)
 		}
 	}
 	// The bad bytes stream out and the connection is cut before their end.
-	req, _ := http.NewRequest("GET", n.url+"/npm/wrongsum/-/wrongsum-1.0.0.tgz", nil)
+	req, _ := http.NewRequest("GET", n.URL+"/npm/wrongsum/-/wrongsum-1.0.0.tgz", nil)
 	if resp, err := http.DefaultTransport.RoundTrip(req); err == nil {
 		var buf bytes.Buffer
 		_, rerr := buf.ReadFrom(resp.Body)
@@ -231,8 +231,8 @@ func TestInvalidUpstreamContent(t *testing.T) {
 			t.Fatalf("tarball with a wrong shasum ended cleanly: %q", buf.String())
 		}
 	}
-	n.waitNoFill(t)
-	if n.stored("refs/npm/wrongsum/-/wrongsum-1.0.0.tgz") {
+	n.WaitNoTempFiles(t, 20*time.Second)
+	if n.Stored("refs/npm/wrongsum/-/wrongsum-1.0.0.tgz") {
 		t.Fatal("tarball with a wrong shasum was cached")
 	}
 }

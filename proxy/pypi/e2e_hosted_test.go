@@ -56,7 +56,7 @@ func hostedFixtures(t *testing.T) map[string]dist {
 func twine(t *testing.T, n *noraUnderTest, user, pass string, args ...string) (string, error) {
 	t.Helper()
 	home := t.TempDir()
-	cmd := exec.Command(pypitest.Python, append([]string{"-m", "twine", "upload", "--repository-url", n.url + "/simple/",
+	cmd := exec.Command(pypitest.Python, append([]string{"-m", "twine", "upload", "--repository-url", n.URL + "/simple/",
 		"--non-interactive", "--disable-progress-bar"}, args...)...)
 	cmd.Dir = home
 	cmd.Env = []string{
@@ -110,7 +110,7 @@ func TestTwineUploadPipInstall(t *testing.T) {
 	n := startNoraAuth(t, cfg, authConfig(t, true, true))
 
 	// Proxied until the first upload.
-	if resp, body := httpGet(t, n.url+"/simple/acme-lib/"); resp.StatusCode != 200 || !strings.Contains(string(body), "9.9.9") {
+	if resp, body := httpGet(t, n.URL+"/simple/acme-lib/"); resp.StatusCode != 200 || !strings.Contains(string(body), "9.9.9") {
 		t.Fatalf("acme-lib before the upload: %d\n%s", resp.StatusCode, body)
 	}
 	pages := up.PageGets("acme-lib")
@@ -137,7 +137,7 @@ func TestTwineUploadPipInstall(t *testing.T) {
 	// The sdist too, through pip download.
 	dest := t.TempDir()
 	if out, err := pip(t, "download", "--no-cache-dir", "--disable-pip-version-check", "--no-build-isolation", "--no-binary", ":all:",
-		"--no-deps", "--index-url", n.url+"/simple/", "-d", dest, "acme-lib"); err != nil {
+		"--no-deps", "--index-url", n.URL+"/simple/", "-d", dest, "acme-lib"); err != nil {
 		t.Fatalf("pip download the hosted sdist: %v\n%s", err, out)
 	}
 	if got, _ := os.ReadFile(filepath.Join(dest, filepath.Base(lib.sdist))); len(got) == 0 {
@@ -179,7 +179,7 @@ func TestTwineUploadPipInstall(t *testing.T) {
 			t.Fatalf("twine upload as %s/%s: %v\n%s", c.user, c.pass, err, out)
 		}
 	}
-	if resp, _ := httpGet(t, n.url+"/simple/acme-lib/"+filepath.Base(next.wheel)); resp.StatusCode != 404 {
+	if resp, _ := httpGet(t, n.URL+"/simple/acme-lib/"+filepath.Base(next.wheel)); resp.StatusCode != 404 {
 		t.Fatalf("a refused upload is served: %d", resp.StatusCode)
 	}
 }
@@ -204,7 +204,7 @@ func TestPipSkipsYanked(t *testing.T) {
 	}
 	yank := func(action, body string) {
 		t.Helper()
-		resp, text := post(t, n.url+"/api/pypi/acme-lib/1.1.0/"+action, testUser, testPass, "application/json", []byte(body))
+		resp, text := post(t, n.URL+"/api/pypi/acme-lib/1.1.0/"+action, testUser, testPass, "application/json", []byte(body))
 		if resp.StatusCode != 200 {
 			t.Fatalf("%s: %d %s", action, resp.StatusCode, text)
 		}

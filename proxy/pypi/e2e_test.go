@@ -2,9 +2,7 @@ package pypi_test
 
 import (
 	"bytes"
-	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,11 +13,10 @@ import (
 	"time"
 
 	"nora/auth"
-	"nora/cache"
 	"nora/proxy"
+	"nora/proxy/proxytest"
 	"nora/proxy/pypi"
 	"nora/proxy/pypi/pypitest"
-	"nora/upstream"
 )
 
 // The end-to-end tests build tiny projects with setuptools, publish them on
@@ -91,10 +88,8 @@ func distOf(t testing.TB, project string) dist {
 	return dist{}
 }
 
-type noraUnderTest struct {
-	url     string // http://host:port
-	dataDir string
-}
+// noraUnderTest is a test nora with the helpers the pypi tests add.
+type noraUnderTest struct{ *proxytest.Nora }
 
 func startNora(t testing.TB, cfg pypi.Config) *noraUnderTest {
 	t.Helper()
@@ -105,40 +100,13 @@ func startNora(t testing.TB, cfg pypi.Config) *noraUnderTest {
 // anonymous reads and no writes).
 func startNoraAuth(t testing.TB, cfg pypi.Config, authCfg *auth.Config) *noraUnderTest {
 	t.Helper()
-	app := proxy.AppConfig{Server: proxy.DefaultConfig(), Storage: cache.DefaultConfig(), PyPI: cfg, Auth: authCfg}
-	app.Server.Listen = "127.0.0.1:0"
-	app.Storage.Path = t.TempDir()
-	app.Storage.StallTimeout = cache.Duration(10 * time.Second)
-	upCfg := upstream.DefaultConfig()
-	upCfg.BreakerCooldown = 100 * time.Millisecond // tests stop and restart upstreams
-	upCfg.RetryBackoff = 10 * time.Millisecond
-	app.Upstream = &upCfg
-	a, err := proxy.NewApp(app, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return &noraUnderTest{url: "http://" + a.Addr().String(), dataDir: app.Storage.Path}
+	return &noraUnderTest{proxytest.Start(t, proxy.AppConfig{PyPI: cfg, Auth: authCfg})}
 }
 
 func pypiConfig(up *pypitest.Server) pypi.Config {
 	cfg := pypi.DefaultConfig()
 	cfg.Upstream = up.IndexURL
 	return cfg
-}
-
-// cached reports whether nora holds a ref for key (a committed object).
-func (n *noraUnderTest) cached(key string) bool {
-	_, err := os.Stat(filepath.Join(n.dataDir, "objects", filepath.FromSlash(key)))
-	return err == nil
 }
 
 // pip runs Debian's pip with an environment of its own: no config file,
@@ -159,13 +127,13 @@ func pip(t *testing.T, args ...string) (string, error) {
 func pipInstall(t *testing.T, n *noraUnderTest, target string, reqs ...string) (string, error) {
 	t.Helper()
 	return pip(t, append([]string{"install", "--no-cache-dir", "--disable-pip-version-check", "--retries", "0", "--timeout", "20",
-		"--index-url", n.url + "/simple/", "--target", target}, reqs...)...)
+		"--index-url", n.URL + "/simple/", "--target", target}, reqs...)...)
 }
 
 func pipDownloadSdist(t *testing.T, n *noraUnderTest, dest, req string) (string, error) {
 	t.Helper()
 	return pip(t, "download", "--no-cache-dir", "--disable-pip-version-check", "--retries", "0", "--timeout", "20",
-		"--no-build-isolation", "--no-binary", ":all:", "--no-deps", "--index-url", n.url+"/simple/", "-d", dest, req)
+		"--no-build-isolation", "--no-binary", ":all:", "--no-deps", "--index-url", n.URL+"/simple/", "-d", dest, req)
 }
 
 func mustInstall(t *testing.T, n *noraUnderTest, reqs ...string) string {
@@ -248,7 +216,7 @@ func TestPipThroughNora(t *testing.T) {
 					t.Errorf("%s.metadata fetched %d times upstream, want at most 1", name, got)
 				}
 			}
-			if !n.cached("refs/pypi/acme-plus/_files/" + filepath.Base(plus.wheel)) {
+			if !n.Stored("refs/pypi/acme-plus/_files/" + filepath.Base(plus.wheel)) {
 				t.Error("the wheel with a local version is not cached under its decoded name")
 			}
 
@@ -266,11 +234,11 @@ func TestPipThroughNora(t *testing.T) {
 			up.Stop()
 			mustInstall(t, n, "acme-app", "acme.plus==1.0+local")
 			mustDownloadSdist(t, n)
-			resp, _ := httpGet(t, n.url+"/simple/acme-app/")
+			resp, _ := httpGet(t, n.URL+"/simple/acme-app/")
 			if resp.StatusCode != 200 || resp.Header.Get("X-Nora-Stale") != "1" {
 				t.Fatalf("stale page: %d, X-Nora-Stale %q", resp.StatusCode, resp.Header.Get("X-Nora-Stale"))
 			}
-			resp, body := httpGet(t, n.url+"/simple/never-cached/")
+			resp, body := httpGet(t, n.URL+"/simple/never-cached/")
 			if resp.StatusCode != http.StatusServiceUnavailable || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
 				t.Fatalf("never-cached page with upstream down: %d %s, want 503 text", resp.StatusCode, body)
 			}
@@ -280,7 +248,7 @@ func TestPipThroughNora(t *testing.T) {
 			}
 
 			up.Start()
-			waitStatus(t, n.url+"/simple/no-such-project/", http.StatusNotFound)
+			waitStatus(t, n.URL+"/simple/no-such-project/", http.StatusNotFound)
 		})
 	}
 }
@@ -320,23 +288,23 @@ func TestPipRefusesTamperedWheel(t *testing.T) {
 		t.Fatalf("pip failed, but not on the tampered wheel:\n%s", out)
 	}
 	t.Logf("pip refused the tampered wheel:\n%s", out)
-	if n.cached(key) {
+	if n.Stored(key) {
 		t.Fatal("the tampered wheel was cached")
 	}
-	if resp, err := http.Get(n.url + "/simple/acme-app/" + whl); err == nil {
+	if resp, err := http.Get(n.URL + "/simple/acme-app/" + whl); err == nil {
 		_, err = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		if err == nil && resp.StatusCode == http.StatusOK {
 			t.Fatal("tampered wheel served cleanly")
 		}
 	}
-	if n.cached(key) {
+	if n.Stored(key) {
 		t.Fatal("the tampered wheel was cached")
 	}
 
 	up.Tamper(whl, false)
 	mustInstall(t, n, "acme-app", "acme.plus==1.0+local")
-	if !n.cached(key) {
+	if !n.Stored(key) {
 		t.Fatal("the good wheel was not cached")
 	}
 }

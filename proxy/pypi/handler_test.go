@@ -59,7 +59,7 @@ func TestPageRepresentations(t *testing.T) {
 	for _, o := range []pypitest.Options{{}, {HTMLOnly: true}, {RelativeLinks: true}} {
 		up := demoUpstream(t, o)
 		n := startNora(t, pypiConfig(up))
-		page := n.url + "/simple/demo-pkg/"
+		page := n.URL + "/simple/demo-pkg/"
 
 		resp, body := httpGet(t, page, "Accept", acceptPip)
 		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/vnd.pypi.simple.v1+json" || resp.Header.Get("Vary") != "Accept" {
@@ -73,7 +73,7 @@ func TestPageRepresentations(t *testing.T) {
 			t.Fatalf("%+v: JSON page: %s", o, body)
 		}
 		for _, f := range js.Files {
-			wantURL := n.url + "/simple/demo-pkg/" + strings.ReplaceAll(f.Filename, "+", "%2B")
+			wantURL := n.URL + "/simple/demo-pkg/" + strings.ReplaceAll(f.Filename, "+", "%2B")
 			if f.URL != wantURL || f.Hashes["sha256"] != up.SHA256(f.Filename) {
 				t.Fatalf("%+v: file %s: url %s hashes %v, want %s", o, f.Filename, f.URL, f.Hashes, wantURL)
 			}
@@ -98,7 +98,7 @@ func TestPageRepresentations(t *testing.T) {
 			t.Fatalf("%+v: HTML page: %d %v", o, resp.StatusCode, resp.Header)
 		}
 		for _, want := range []string{
-			`href="` + n.url + `/simple/demo-pkg/demo_pkg-1.0%2Bcu121-py3-none-any.whl#sha256=` + up.SHA256(demoLocal) + `"`,
+			`href="` + n.URL + `/simple/demo-pkg/demo_pkg-1.0%2Bcu121-py3-none-any.whl#sha256=` + up.SHA256(demoLocal) + `"`,
 			`data-requires-python="&gt;=3.8,&lt;4"`,
 			`data-yanked="broken &amp; old"`,
 			`data-core-metadata="sha256=`, `data-dist-info-metadata="sha256=`,
@@ -137,7 +137,7 @@ func TestRoutes(t *testing.T) {
 	n := startNora(t, pypiConfig(up))
 	f := func(method, path string, wantStatus int, wantLocation string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, n.url+path, nil)
+		req, _ := http.NewRequest(method, n.URL+path, nil)
 		resp, err := http.DefaultTransport.RoundTrip(req)
 		if err != nil {
 			t.Fatal(err)
@@ -152,11 +152,11 @@ func TestRoutes(t *testing.T) {
 		}
 	}
 	f("GET", "/simple/", 200, "")
-	f("GET", "/simple/Demo_Pkg/", 301, n.url+"/simple/demo-pkg/")
-	f("GET", "/simple/demo.pkg/", 301, n.url+"/simple/demo-pkg/")
-	f("GET", "/simple/demo-pkg", 301, n.url+"/simple/demo-pkg/")
-	f("GET", "/simple/DEMO-PKG/"+demoSdist, 301, n.url+"/simple/demo-pkg/"+demoSdist)
-	f("GET", "/simple/Demo_Pkg/demo_pkg-1.0%2Bcu121-py3-none-any.whl", 301, n.url+"/simple/demo-pkg/demo_pkg-1.0%2Bcu121-py3-none-any.whl")
+	f("GET", "/simple/Demo_Pkg/", 301, n.URL+"/simple/demo-pkg/")
+	f("GET", "/simple/demo.pkg/", 301, n.URL+"/simple/demo-pkg/")
+	f("GET", "/simple/demo-pkg", 301, n.URL+"/simple/demo-pkg/")
+	f("GET", "/simple/DEMO-PKG/"+demoSdist, 301, n.URL+"/simple/demo-pkg/"+demoSdist)
+	f("GET", "/simple/Demo_Pkg/demo_pkg-1.0%2Bcu121-py3-none-any.whl", 301, n.URL+"/simple/demo-pkg/demo_pkg-1.0%2Bcu121-py3-none-any.whl")
 	f("GET", "/simple/-demo/", 404, "")
 	f("GET", "/simple/demo%20pkg/", 404, "")
 	f("GET", "/simple/d%C3%A9mo/", 404, "")
@@ -169,7 +169,7 @@ func TestRoutes(t *testing.T) {
 	f("POST", "/simple/demo-pkg/", 405, "")
 	f("DELETE", "/simple/demo-pkg/", 405, "")
 
-	resp, body := httpGet(t, n.url+"/simple/", "Accept", acceptPip)
+	resp, body := httpGet(t, n.URL+"/simple/", "Accept", acceptPip)
 	if resp.StatusCode != 200 || !json.Valid(body) || resp.Header.Get("Content-Type") != "application/vnd.pypi.simple.v1+json" {
 		t.Fatalf("root as JSON: %d %s", resp.StatusCode, body)
 	}
@@ -178,7 +178,7 @@ func TestRoutes(t *testing.T) {
 func TestFiles(t *testing.T) {
 	up := demoUpstream(t, pypitest.Options{})
 	n := startNora(t, pypiConfig(up))
-	base := n.url + "/simple/demo-pkg/"
+	base := n.URL + "/simple/demo-pkg/"
 	want := map[string][]byte{
 		demoLocal: randomBytes(32<<10, 2), demoWheel: randomBytes(64<<10, 1), demoWheel + ".metadata": []byte(demoMeta),
 	}
@@ -233,16 +233,16 @@ func TestTamperedFiles(t *testing.T) {
 	for _, name := range []string{demoWheel + ".metadata", demoWheel, demoLocal} {
 		up.Tamper(name, true)
 		for range 2 {
-			if status, clean := cleanGet(n.url + "/simple/demo-pkg/" + strings.ReplaceAll(name, "+", "%2B")); clean || (status != 0 && status != 200 && status != 502) {
+			if status, clean := cleanGet(n.URL + "/simple/demo-pkg/" + strings.ReplaceAll(name, "+", "%2B")); clean || (status != 0 && status != 200 && status != 502) {
 				t.Fatalf("tampered %s: status %d, clean %v", name, status, clean)
 			}
 		}
 		up.Tamper(name, false)
-		if status, clean := cleanGet(n.url + "/simple/demo-pkg/" + name); !clean {
+		if status, clean := cleanGet(n.URL + "/simple/demo-pkg/" + name); !clean {
 			t.Fatalf("%s after the upstream was fixed: %d", name, status)
 		}
 	}
-	if !n.cached("refs/pypi/demo-pkg/_metadata/"+demoWheel) || !n.cached("refs/pypi/demo-pkg/_files/"+demoLocal) {
+	if !n.Stored("refs/pypi/demo-pkg/_metadata/"+demoWheel) || !n.Stored("refs/pypi/demo-pkg/_files/"+demoLocal) {
 		t.Fatal("good files not cached")
 	}
 }
@@ -252,7 +252,7 @@ func TestFreshness(t *testing.T) {
 	cfg := pypiConfig(up)
 	cfg.TTL = 0
 	n := startNora(t, cfg)
-	page := n.url + "/simple/demo-pkg/"
+	page := n.URL + "/simple/demo-pkg/"
 
 	resp, first := httpGet(t, page, "Accept", acceptPip)
 	if resp.StatusCode != 200 {
@@ -276,16 +276,16 @@ func TestFreshness(t *testing.T) {
 	// Never cached: 503 for an outage, 429 relayed, 404 only when upstream says so.
 	up.Add("other", pypitest.File{Name: "other-1.tar.gz", Data: []byte("x")})
 	up.SetStatus("other", 500)
-	if resp, body := httpGet(t, n.url+"/simple/other/"); resp.StatusCode != 503 {
+	if resp, body := httpGet(t, n.URL+"/simple/other/"); resp.StatusCode != 503 {
 		t.Fatalf("upstream 500, never cached: %d %s", resp.StatusCode, body)
 	}
 	waitStatus(t, page, 200)
 	up.SetStatus("other", 429)
-	if resp, _ := httpGet(t, n.url+"/simple/other/"); resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "7" {
+	if resp, _ := httpGet(t, n.URL+"/simple/other/"); resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "7" {
 		t.Fatalf("upstream 429, never cached: %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 	for range 3 {
-		if resp, body := httpGet(t, n.url+"/simple/missing/"); resp.StatusCode != 404 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		if resp, body := httpGet(t, n.URL+"/simple/missing/"); resp.StatusCode != 404 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
 			t.Fatalf("missing project: %d %s", resp.StatusCode, body)
 		}
 	}
@@ -299,13 +299,13 @@ func TestUpstreamDown(t *testing.T) {
 	cfg := pypiConfig(up)
 	cfg.TTL = 0
 	n := startNora(t, cfg)
-	if status, clean := cleanGet(n.url + "/simple/demo-pkg/" + demoWheel); !clean {
+	if status, clean := cleanGet(n.URL + "/simple/demo-pkg/" + demoWheel); !clean {
 		t.Fatalf("wheel: %d", status)
 	}
 	up.Stop()
 	f := func(path string, wantStatus int, wantStale string) {
 		t.Helper()
-		resp, body := httpGet(t, n.url+path)
+		resp, body := httpGet(t, n.URL+path)
 		if resp.StatusCode != wantStatus || resp.Header.Get("X-Nora-Stale") != wantStale {
 			t.Fatalf("%s with upstream down: %d stale %q, want %d %q\n%s", path, resp.StatusCode, resp.Header.Get("X-Nora-Stale"), wantStatus, wantStale, body)
 		}
@@ -322,7 +322,7 @@ func TestOffline(t *testing.T) {
 	cfg := pypiConfig(up)
 	cfg.Offline = true
 	n := startNora(t, cfg)
-	if resp, _ := httpGet(t, n.url+"/simple/demo-pkg/"); resp.StatusCode != 503 {
+	if resp, _ := httpGet(t, n.URL+"/simple/demo-pkg/"); resp.StatusCode != 503 {
 		t.Fatalf("offline, never cached: %d", resp.StatusCode)
 	}
 	if up.PageGets("demo-pkg") != 0 {
@@ -330,7 +330,7 @@ func TestOffline(t *testing.T) {
 	}
 	cfg.Upstream = ""
 	n = startNora(t, cfg)
-	if resp, _ := httpGet(t, n.url+"/simple/demo-pkg/"); resp.StatusCode != 503 {
+	if resp, _ := httpGet(t, n.URL+"/simple/demo-pkg/"); resp.StatusCode != 503 {
 		t.Fatalf("no upstream, never cached: %d", resp.StatusCode)
 	}
 }
@@ -342,7 +342,7 @@ func TestConcurrentColdFile(t *testing.T) {
 	errs := make(chan string, 16)
 	for range 16 {
 		wg.Go(func() {
-			if status, clean := cleanGet(n.url + "/simple/demo-pkg/" + demoWheel); !clean {
+			if status, clean := cleanGet(n.URL + "/simple/demo-pkg/" + demoWheel); !clean {
 				errs <- http.StatusText(status)
 			}
 		})

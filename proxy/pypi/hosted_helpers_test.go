@@ -10,14 +10,12 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"nora/auth"
+	"nora/proxy/proxytest"
 )
 
 // The user every hosted test nora knows when it has an htpasswd file.
@@ -32,14 +30,7 @@ func authConfig(t testing.TB, htpasswd, anonymousRead bool) *auth.Config {
 	a := auth.DefaultConfig()
 	a.AnonymousRead = anonymousRead
 	if htpasswd {
-		hash, err := bcrypt.GenerateFromPassword([]byte(testPass), bcrypt.MinCost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a.Htpasswd = filepath.Join(t.TempDir(), "htpasswd")
-		if err := os.WriteFile(a.Htpasswd, []byte(testUser+":"+string(hash)+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		a.Htpasswd = proxytest.Htpasswd(t, testUser, testPass)
 	}
 	return &a
 }
@@ -151,19 +142,19 @@ func post(t testing.TB, url, user, pass, contentType string, body []byte) (*http
 func (n *noraUnderTest) upload(t testing.TB, f *form) (*http.Response, string) {
 	t.Helper()
 	body, ct := f.encode(t)
-	return post(t, n.url+"/simple/", testUser, testPass, ct, body)
+	return post(t, n.URL+"/simple/", testUser, testPass, ct, body)
 }
 
 // blobStored reports whether nora's store holds bytes with this sha256.
 func (n *noraUnderTest) blobStored(data []byte) bool {
 	sum := hexSHA256(data)
-	return n.cached("blobs/sha256/" + sum[:2] + "/" + sum)
+	return n.Stored("blobs/sha256/" + sum[:2] + "/" + sum)
 }
 
 // uploadTemps counts upload temp files left behind.
 func (n *noraUnderTest) uploadTemps(t testing.TB) int {
 	t.Helper()
-	m, err := filepath.Glob(filepath.Join(n.dataDir, "tmp", "pypi-upload-*"))
+	m, err := filepath.Glob(filepath.Join(n.DataDir, "tmp", "pypi-upload-*"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,11 +29,11 @@ func TestUploadAndServe(t *testing.T) {
 	sdist := randomBytes(4<<10, 7)
 	// PyPI's upload URL ends in /legacy/: configurations copied from it work.
 	sdBody, sdType := twineForm("acme-lib", "1.0", "sdist", "acme-lib-1.0.0.tar.gz", sdist, "").set("pyversion", "source").encode(t)
-	if resp, body := post(t, n.url+"/simple/legacy/", testUser, testPass, sdType, sdBody); resp.StatusCode != 200 {
+	if resp, body := post(t, n.URL+"/simple/legacy/", testUser, testPass, sdType, sdBody); resp.StatusCode != 200 {
 		t.Fatalf("upload sdist: %d %s", resp.StatusCode, body)
 	}
 
-	resp, body := httpGet(t, n.url+"/simple/acme-lib/", "Accept", acceptPip)
+	resp, body := httpGet(t, n.URL+"/simple/acme-lib/", "Accept", acceptPip)
 	var js struct {
 		simpleJSON
 		Versions []string `json:"versions"`
@@ -46,46 +46,46 @@ func TestUploadAndServe(t *testing.T) {
 	}
 	w := js.Files[0]
 	md, _ := w.CoreMetadata.(map[string]any)
-	if w.Filename != whlName || w.URL != n.url+"/simple/acme-lib/"+whlName || w.Hashes["sha256"] != hexSHA256(whl) ||
+	if w.Filename != whlName || w.URL != n.URL+"/simple/acme-lib/"+whlName || w.Hashes["sha256"] != hexSHA256(whl) ||
 		w.RequiresPython == nil || *w.RequiresPython != ">=3.8" || md["sha256"] == nil || w.Yanked != nil {
 		t.Fatalf("hosted wheel entry: %s", body)
 	}
 	if !bytes.Contains(body, []byte(`"size":`+fmt.Sprint(len(whl)))) || !bytes.Contains(body, []byte(`"upload-time":"`)) {
 		t.Fatalf("no PEP 700 size or upload-time: %s", body)
 	}
-	resp, body = httpGet(t, n.url+"/simple/acme-lib/")
+	resp, body = httpGet(t, n.URL+"/simple/acme-lib/")
 	for _, want := range []string{
-		`href="` + n.url + `/simple/acme-lib/` + whlName + `#sha256=` + hexSHA256(whl) + `"`,
+		`href="` + n.URL + `/simple/acme-lib/` + whlName + `#sha256=` + hexSHA256(whl) + `"`,
 		`data-requires-python="&gt;=3.8"`, `data-core-metadata="sha256=`,
-		`href="` + n.url + `/simple/acme-lib/acme-lib-1.0.0.tar.gz#sha256=` + hexSHA256(sdist) + `"`,
+		`href="` + n.URL + `/simple/acme-lib/acme-lib-1.0.0.tar.gz#sha256=` + hexSHA256(sdist) + `"`,
 	} {
 		if resp.StatusCode != 200 || !bytes.Contains(body, []byte(want)) {
 			t.Fatalf("hosted HTML page lacks %s:\n%s", want, body)
 		}
 	}
 	etag := resp.Header.Get("ETag")
-	if resp, _ := httpGet(t, n.url+"/simple/acme-lib/", "If-None-Match", etag); resp.StatusCode != 304 {
+	if resp, _ := httpGet(t, n.URL+"/simple/acme-lib/", "If-None-Match", etag); resp.StatusCode != 304 {
 		t.Fatalf("If-None-Match on a hosted page: %d", resp.StatusCode)
 	}
 	for path, want := range map[string][]byte{whlName: whl, "acme-lib-1.0.0.tar.gz": sdist} {
-		if resp, body := httpGet(t, n.url+"/simple/acme-lib/"+path); resp.StatusCode != 200 || !bytes.Equal(body, want) {
+		if resp, body := httpGet(t, n.URL+"/simple/acme-lib/"+path); resp.StatusCode != 200 || !bytes.Equal(body, want) {
 			t.Fatalf("GET %s: %d, %d bytes", path, resp.StatusCode, len(body))
 		}
 	}
-	resp, body = httpGet(t, n.url+"/simple/acme-lib/"+whlName+".metadata")
+	resp, body = httpGet(t, n.URL+"/simple/acme-lib/"+whlName+".metadata")
 	if resp.StatusCode != 200 || !bytes.HasPrefix(body, []byte("Metadata-Version: 2.1\nName: Acme_Lib\n")) {
 		t.Fatalf("PEP 658 metadata: %d %s", resp.StatusCode, body)
 	}
 	for _, path := range []string{"acme-lib-1.0.0.tar.gz.metadata", "acme_lib-2.0-py3-none-any.whl"} {
-		if resp, _ := httpGet(t, n.url+"/simple/acme-lib/"+path); resp.StatusCode != 404 {
+		if resp, _ := httpGet(t, n.URL+"/simple/acme-lib/"+path); resp.StatusCode != 404 {
 			t.Fatalf("GET %s: %d, want 404", path, resp.StatusCode)
 		}
 	}
-	resp, body = httpGet(t, n.url+"/simple/", "Accept", acceptPip)
+	resp, body = httpGet(t, n.URL+"/simple/", "Accept", acceptPip)
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"projects":[{"name":"acme-lib"}]`) {
 		t.Fatalf("root: %d %s", resp.StatusCode, body)
 	}
-	if resp, body := httpGet(t, n.url+"/simple/"); !strings.Contains(string(body), `<a href="`+n.url+`/simple/acme-lib/">acme-lib</a>`) {
+	if resp, body := httpGet(t, n.URL+"/simple/"); !strings.Contains(string(body), `<a href="`+n.URL+`/simple/acme-lib/">acme-lib</a>`) {
 		t.Fatalf("root HTML: %d %s", resp.StatusCode, body)
 	}
 
@@ -103,7 +103,7 @@ func TestUploadAndServe(t *testing.T) {
 	if n.blobStored(other) {
 		t.Fatal("the refused bytes were stored")
 	}
-	if resp, _ := httpGet(t, n.url+"/simple/acme-lib/"+whlName); resp.StatusCode != 200 {
+	if resp, _ := httpGet(t, n.URL+"/simple/acme-lib/"+whlName); resp.StatusCode != 200 {
 		t.Fatal("the first wheel is gone")
 	}
 }
@@ -118,14 +118,14 @@ func TestUploadRefused(t *testing.T) {
 	f := func(what string, fm *form, user, pass string, wantStatus int, wantText string) {
 		t.Helper()
 		body, ct := fm.encode(t)
-		resp, text := post(t, n.url+"/simple/", user, pass, ct, body)
+		resp, text := post(t, n.URL+"/simple/", user, pass, ct, body)
 		if resp.StatusCode != wantStatus || !strings.Contains(text, wantText) || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
 			t.Fatalf("%s: %s %q, want %d %q", what, resp.Status, text, wantStatus, wantText)
 		}
 		if wantStatus == 401 && resp.Header.Get("WWW-Authenticate") != `Basic realm="nora"` {
 			t.Fatalf("%s: 401 without a Basic challenge", what)
 		}
-		if n.blobStored(fm.data) || n.cached("hosted/pypi/acme-lib/project.json") {
+		if n.blobStored(fm.data) || n.Stored("hosted/pypi/acme-lib/project.json") {
 			t.Fatalf("%s: something was stored", what)
 		}
 	}
@@ -153,17 +153,17 @@ func TestUploadRefused(t *testing.T) {
 	path.filename = "../" + whlName
 	f("path in file name", path, testUser, testPass, 400, "invalid file name")
 
-	resp, text := post(t, n.url+"/simple/", testUser, testPass, "application/json", []byte("{}"))
+	resp, text := post(t, n.URL+"/simple/", testUser, testPass, "application/json", []byte("{}"))
 	if resp.StatusCode != 400 || !strings.Contains(text, "multipart/form-data") {
 		t.Fatalf("not a form: %d %s", resp.StatusCode, text)
 	}
-	resp, text = post(t, n.url+"/simple/", testUser, testPass, "multipart/form-data; boundary=x", []byte("garbage"))
+	resp, text = post(t, n.URL+"/simple/", testUser, testPass, "multipart/form-data; boundary=x", []byte("garbage"))
 	if resp.StatusCode != 400 || !strings.Contains(text, "cannot read the upload") {
 		t.Fatalf("garbage form: %d %s", resp.StatusCode, text)
 	}
 	// A body that stops half way: the client is gone, nothing is kept.
 	body, ct := good().encode(t)
-	conn, err := net.Dial("tcp", strings.TrimPrefix(n.url, "http://"))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(n.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,13 +174,13 @@ func TestUploadRefused(t *testing.T) {
 		t.Fatal("a truncated upload was accepted")
 	}
 	conn.Close()
-	if n.cached("hosted/pypi/acme-lib/project.json") || n.blobStored(whl) {
+	if n.Stored("hosted/pypi/acme-lib/project.json") || n.blobStored(whl) {
 		t.Fatal("a truncated upload was stored")
 	}
 	if got := n.uploadTemps(t); got != 0 {
 		t.Fatalf("%d upload temp files left behind", got)
 	}
-	if resp, _ := httpGet(t, n.url+"/simple/acme-lib/"); resp.StatusCode != 404 {
+	if resp, _ := httpGet(t, n.URL+"/simple/acme-lib/"); resp.StatusCode != 404 {
 		t.Fatalf("refused uploads made acme-lib hosted: %d", resp.StatusCode)
 	}
 
@@ -197,7 +197,7 @@ func TestUploadWithoutUsers(t *testing.T) {
 		resp, text := n.upload(t, twineForm("acme-lib", "1.0", "bdist_wheel", whlName, whl, ""))
 		if user == "" {
 			body, ct := twineForm("acme-lib", "1.0", "bdist_wheel", whlName, whl, "").encode(t)
-			resp, text = post(t, n.url+"/simple/", "", "", ct, body)
+			resp, text = post(t, n.URL+"/simple/", "", "", ct, body)
 		}
 		if resp.StatusCode != 403 || !strings.Contains(text, "set [auth] htpasswd") || !strings.Contains(resp.Status, "htpasswd") {
 			t.Fatalf("upload without htpasswd (user %q): %s %s", user, resp.Status, text)
@@ -218,11 +218,11 @@ func TestPrivateReads(t *testing.T) {
 		t.Fatalf("upload: %d %s", resp.StatusCode, text)
 	}
 	for _, path := range []string{"/simple/", "/simple/acme-lib/", "/simple/acme-lib/" + whlName, "/simple/demo-pkg/"} {
-		resp, _ := httpGet(t, n.url+path)
+		resp, _ := httpGet(t, n.URL+path)
 		if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != `Basic realm="nora"` {
 			t.Fatalf("anonymous GET %s: %d", path, resp.StatusCode)
 		}
-		req, _ := http.NewRequest(http.MethodGet, n.url+path, nil)
+		req, _ := http.NewRequest(http.MethodGet, n.URL+path, nil)
 		req.SetBasicAuth(testUser, testPass)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -244,7 +244,7 @@ func TestHostedShadowsUpstream(t *testing.T) {
 	cfg := pypiConfig(up)
 	cfg.TTL = 0 // a proxied page would be revalidated on every request
 	n := startNoraAuth(t, cfg, authConfig(t, true, true))
-	if status, clean := cleanGet(n.url + "/simple/demo-pkg/" + demoWheel); !clean {
+	if status, clean := cleanGet(n.URL + "/simple/demo-pkg/" + demoWheel); !clean {
 		t.Fatalf("proxied wheel: %d", status)
 	}
 	pages := up.PageGets("demo-pkg")
@@ -253,14 +253,14 @@ func TestHostedShadowsUpstream(t *testing.T) {
 		t.Fatalf("upload: %d %s", resp.StatusCode, text)
 	}
 	for range 3 {
-		resp, body := httpGet(t, n.url+"/simple/demo-pkg/", "Accept", acceptPip)
+		resp, body := httpGet(t, n.URL+"/simple/demo-pkg/", "Accept", acceptPip)
 		if resp.StatusCode != 200 || bytes.Contains(body, []byte(demoWheel)) || !bytes.Contains(body, []byte(whlName)) {
 			t.Fatalf("page of a hosted name: %d %s", resp.StatusCode, body)
 		}
-		if resp, _ := httpGet(t, n.url+"/simple/demo-pkg/"+demoWheel); resp.StatusCode != 404 {
+		if resp, _ := httpGet(t, n.URL+"/simple/demo-pkg/"+demoWheel); resp.StatusCode != 404 {
 			t.Fatalf("a cached public file of a hosted name: %d", resp.StatusCode)
 		}
-		if resp, _ := httpGet(t, n.url+"/simple/demo-pkg/"+demoSdist); resp.StatusCode != 404 {
+		if resp, _ := httpGet(t, n.URL+"/simple/demo-pkg/"+demoSdist); resp.StatusCode != 404 {
 			t.Fatalf("a public file of a hosted name: %d", resp.StatusCode)
 		}
 	}
@@ -282,7 +282,7 @@ func TestConcurrentUploads(t *testing.T) {
 			v := fmt.Sprintf("1.%d", i)
 			name, whl := makeWheel(t, "acme-lib", v, "", "")
 			body, ct := twineForm("acme-lib", v, "bdist_wheel", name, whl, "").encode(t)
-			req, _ := http.NewRequest(http.MethodPost, n.url+"/simple/", bytes.NewReader(body))
+			req, _ := http.NewRequest(http.MethodPost, n.URL+"/simple/", bytes.NewReader(body))
 			req.Header.Set("Content-Type", ct)
 			req.SetBasicAuth(testUser, testPass)
 			resp, err := http.DefaultClient.Do(req)
@@ -301,7 +301,7 @@ func TestConcurrentUploads(t *testing.T) {
 	for e := range errs {
 		t.Fatal(e)
 	}
-	_, body := httpGet(t, n.url+"/simple/acme-lib/", "Accept", acceptPip)
+	_, body := httpGet(t, n.URL+"/simple/acme-lib/", "Accept", acceptPip)
 	var js simpleJSON
 	if err := json.Unmarshal(body, &js); err != nil || len(js.Files) != 12 {
 		t.Fatalf("after 12 concurrent uploads: %d files (%v)", len(js.Files), err)
@@ -319,14 +319,14 @@ func TestYankAPI(t *testing.T) {
 	}
 	f := func(path, user, body string, wantStatus int, wantText string) {
 		t.Helper()
-		resp, text := post(t, n.url+path, user, testPass, "application/json", []byte(body))
+		resp, text := post(t, n.URL+path, user, testPass, "application/json", []byte(body))
 		if resp.StatusCode != wantStatus || !strings.Contains(text, wantText) {
 			t.Fatalf("POST %s %s: %d %s, want %d %q", path, body, resp.StatusCode, text, wantStatus, wantText)
 		}
 	}
 	yanked := func() map[string]any {
 		t.Helper()
-		_, body := httpGet(t, n.url+"/simple/acme-lib/", "Accept", acceptPip)
+		_, body := httpGet(t, n.URL+"/simple/acme-lib/", "Accept", acceptPip)
 		var js simpleJSON
 		json.Unmarshal(body, &js)
 		out := map[string]any{}
@@ -343,7 +343,7 @@ func TestYankAPI(t *testing.T) {
 	if y := yanked(); len(y) != 1 || y["acme_lib-1.1-py3-none-any.whl"] != "broken build" {
 		t.Fatalf("after yank: %v", y)
 	}
-	if _, body := httpGet(t, n.url+"/simple/acme-lib/"); !bytes.Contains(body, []byte(`data-yanked="broken build"`)) {
+	if _, body := httpGet(t, n.URL+"/simple/acme-lib/"); !bytes.Contains(body, []byte(`data-yanked="broken build"`)) {
 		t.Fatalf("HTML after yank:\n%s", body)
 	}
 	f("/api/pypi/acme-lib/1.0/yank", testUser, `{"filename": "acme_lib-1.0-py3-none-any.whl"}`, 200, `"yanked":true`)
@@ -362,7 +362,7 @@ func TestYankAPI(t *testing.T) {
 	f("/api/pypi/acme-lib/1.0/yank", testUser, `{"why": 1}`, 400, "must be JSON")
 	f("/api/pypi/acme-lib/1.0/remove", testUser, "", 404, "not found")
 	f("/api/pypi/acme-lib/yank", testUser, "", 404, "not found")
-	if resp, _ := httpGet(t, n.url+"/api/pypi/acme-lib/1.0/yank"); resp.StatusCode != 405 {
+	if resp, _ := httpGet(t, n.URL+"/api/pypi/acme-lib/1.0/yank"); resp.StatusCode != 405 {
 		t.Fatalf("GET of a yank: %d", resp.StatusCode)
 	}
 }
@@ -384,7 +384,7 @@ func TestUploadLarge(t *testing.T) {
 		if !withLength {
 			r = chunked{r}
 		}
-		req, _ := http.NewRequest(http.MethodPost, n.url+"/simple/", r)
+		req, _ := http.NewRequest(http.MethodPost, n.URL+"/simple/", r)
 		req.Header.Set("Content-Type", ct)
 		req.SetBasicAuth(testUser, testPass)
 		resp, err := http.DefaultTransport.RoundTrip(req)
@@ -404,7 +404,7 @@ func TestUploadLarge(t *testing.T) {
 		if resp, text := send(twineForm("acme-big", v, "bdist_wheel", name, whl, ""), withLength); resp.StatusCode != 200 {
 			t.Fatalf("%d-byte upload (Content-Length %v): %s %s", len(whl), withLength, resp.Status, text)
 		}
-		if resp, body := httpGet(t, n.url+"/simple/acme-big/"+name); resp.StatusCode != 200 || !bytes.Equal(body, whl) {
+		if resp, body := httpGet(t, n.URL+"/simple/acme-big/"+name); resp.StatusCode != 200 || !bytes.Equal(body, whl) {
 			t.Fatalf("download of the large wheel: %d, %d bytes", resp.StatusCode, len(body))
 		}
 	}
