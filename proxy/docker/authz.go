@@ -65,9 +65,12 @@ func (c caller) none() bool { return c.id == nil && c.claims == nil && c.refused
 // caller reads the request's Basic credentials or bearer token. No header,
 // and an empty user name and password (containers/image sends those after
 // a Basic challenge when it has no login), are anonymous.
+//
+// With no user source configured there is nobody to be: credentials a
+// client sends anyway (a stale docker login) are ignored, not refused.
 func (h *Handler) caller(ctx *fasthttp.RequestCtx) caller {
 	hdr := bytes.TrimSpace(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization))
-	if len(hdr) == 0 {
+	if len(hdr) == 0 || !h.auth.WritesEnabled() {
 		return caller{}
 	}
 	scheme, value, _ := bytes.Cut(hdr, []byte(" "))

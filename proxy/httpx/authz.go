@@ -27,10 +27,12 @@ const NoWritesMessage = "this nora accepts no uploads: set [auth] htpasswd to a 
 // Credentials reads the request's Basic credentials; cargo sends its token
 // verbatim, so a "Basic <base64>" token is the same thing. present is false
 // when there are none (an empty user and password count as none); id is nil
-// when they are wrong.
+// when they are wrong. With no user source configured, credentials are
+// ignored (there is nobody to be), so a stale client login does not break
+// anonymous reads.
 func Credentials(ctx *fasthttp.RequestCtx, a auth.Authorizer) (id *auth.Identity, present bool) {
 	hdr := bytes.TrimSpace(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization))
-	if len(hdr) == 0 {
+	if len(hdr) == 0 || !a.WritesEnabled() {
 		return nil, false
 	}
 	scheme, value, _ := bytes.Cut(hdr, []byte(" "))
