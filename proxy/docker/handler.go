@@ -12,6 +12,8 @@
 package docker
 
 import (
+	"github.com/dgraph-io/ristretto/v2"
+
 	"errors"
 	"fmt"
 	"log/slog"
@@ -44,9 +46,12 @@ type Handler struct {
 	upstreams []*upstreamRepo // the first is the default
 	byName    map[string]*upstreamRepo
 	neg       *cache.Negative
-	meta      singleflight.Group // manifest fetches and revalidations
-	log       *slog.Logger
-	stall     time.Duration
+	// mediaTypes remembers the media type of proxied manifests by digest,
+	// so a warm GET by digest reads no ref file.
+	mediaTypes *ristretto.Cache[string, string]
+	meta       singleflight.Group // manifest fetches and revalidations
+	log        *slog.Logger
+	stall      time.Duration
 }
 
 // Deps are what the handler is built on.
@@ -77,8 +82,13 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	mt, err := ristretto.NewCache(&ristretto.Config[string, string]{NumCounters: 100_000, MaxCost: 10_000, BufferItems: 64})
+	if err != nil {
+		neg.Close()
+		return nil, err
+	}
 	h := &Handler{cfg: cfg, cache: d.Cache, hosted: d.Hosted, auth: d.Auth, tokens: d.Tokens, publicURL: d.PublicURL,
-		byName: map[string]*upstreamRepo{}, neg: neg, log: d.Log, stall: d.Stall}
+		byName: map[string]*upstreamRepo{}, neg: neg, mediaTypes: mt, log: d.Log, stall: d.Stall}
 	if h.auth == nil {
 		h.auth = anonymous{}
 	}
@@ -101,7 +111,10 @@ func New(cfg Config, d Deps) (*Handler, error) {
 }
 
 // Close releases the handler's memory caches.
-func (h *Handler) Close() { h.neg.Close() }
+func (h *Handler) Close() {
+	h.neg.Close()
+	h.mediaTypes.Close()
+}
 
 // Serve implements the /v2/ API.
 func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {

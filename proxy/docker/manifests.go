@@ -236,8 +236,15 @@ func manifestMediaType(contentType string, body []byte) string {
 func (h *Handler) manifestByDigest(ctx *fasthttp.RequestCtx, rt route, d digest.Digest) {
 	bg, cancel := context.WithTimeout(context.Background(), metaTimeout)
 	defer cancel()
+	if mt, ok := h.mediaTypes.Get(string(d)); ok {
+		if obj, err := h.cache.Open(ctx, cache.BlobKey(d)); err == nil {
+			h.writeManifest(ctx, rt, d, mt, "hit", obj)
+			return
+		}
+	}
 	mt, err := h.cache.Ref(bg, mediaTypeKey(d))
 	if err == nil && h.blobPresent(bg, d) {
+		h.mediaTypes.Set(string(d), mt.MediaType, 1)
 		h.serveManifest(ctx, rt, d, mt.MediaType, "hit")
 		return
 	}
@@ -258,6 +265,10 @@ func (h *Handler) serveManifest(ctx *fasthttp.RequestCtx, rt route, d digest.Dig
 		h.writeError(ctx, err, codeManifestUnknown)
 		return
 	}
+	h.writeManifest(ctx, rt, d, mediaType, result, obj)
+}
+
+func (h *Handler) writeManifest(ctx *fasthttp.RequestCtx, rt route, d digest.Digest, mediaType, result string, obj *cache.Object) {
 	h.cache.CountResult(result)
 	httpx.SetLogInfo(ctx, rt.up.cfg.Name+"/"+rt.repo, result)
 	ctx.Response.Header.Set("Docker-Content-Digest", string(d))
