@@ -37,3 +37,55 @@ fuzz:
 
 clean:
 	rm -rf dist
+
+# ---- The appliance: .deb packages, OCI image, Raspberry Pi image, and
+# their checks. `.ci/appliance.sh` installs the tools and runs
+# check-appliance; image and smoke-image are run by hand (slow).
+
+DEB_VERSION ?= $(shell systemd/deb-version.sh)
+NFPM        ?= go run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
+# Timestamps inside packages and images: the commit's, for reproducibility.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
+export SOURCE_DATE_EPOCH
+# test-nspawn boots the package of this Debian architecture (amd64, arm64).
+NSPAWN_ARCH ?= $(shell dpkg --print-architecture)
+RPI_IMAGE   ?= dist/nora-rpi-arm64.img.xz
+
+.PHONY: deb check-deb check-unit check-qemu-user oci-image check-oci test-nspawn check-appliance image smoke-image
+
+# nora_<version>_{amd64,arm64,armhf}.deb in dist/.
+deb: cross
+	DEB_VERSION='$(DEB_VERSION)' NFPM='$(NFPM)' systemd/build-deb.sh dist amd64 arm64 arm
+
+check-deb: deb
+	systemd/check-deb.sh dist/nora_$(DEB_VERSION)_*.deb
+
+check-unit: cross
+	systemd/check-unit.sh dist/nora-linux-$(shell go env GOARCH)
+
+# The arm64 and armv7 binaries under qemu-user pull through themselves.
+check-qemu-user: cross
+	.ci/qemu-user-pull.sh arm64 arm
+
+# nora's multi-arch OCI image as an OCI layout in dist/oci-image:
+# skopeo copy --all oci:dist/oci-image:latest docker://REGISTRY/nora:TAG
+oci-image: cross
+	go run ./images/oci -out dist/oci-image -version '$(VERSION)' -revision '$(COMMIT)' \
+		-bin linux/amd64=dist/nora-linux-amd64 -bin linux/arm64=dist/nora-linux-arm64 \
+		-bin linux/arm/v7=dist/nora-linux-arm
+
+check-oci: oci-image
+	images/oci/check.sh dist/oci-image
+
+test-nspawn: deb
+	systemd/test-nspawn.sh dist/nora_$(DEB_VERSION)_$(NSPAWN_ARCH).deb
+
+check-appliance: check-qemu-user check-deb check-unit check-oci test-nspawn
+
+# A flashable Raspberry Pi 3/4 image (images/rpi/README.md); slow.
+image: deb
+	images/rpi/build.sh dist/nora_$(DEB_VERSION)_arm64.deb $(RPI_IMAGE)
+
+# Boots the image's kernel and root filesystem under qemu-system-aarch64.
+smoke-image:
+	images/rpi/smoke.sh $(RPI_IMAGE)
