@@ -4,16 +4,25 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 GOBUILD   := CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)'
+# Tools that `go install` puts in GOPATH/bin (crane) are on the tests' PATH.
+export PATH := $(shell go env GOPATH)/bin:$(PATH)
 # Benchmarks and fuzzing are sized for a 2-core box.
 BENCHTIME ?= 1s
 FUZZTIME  ?= 20s
 
-.PHONY: build test bench cross fuzz clean
+.PHONY: build setup test bench cross fuzz clean
 
 build:
 	$(GOBUILD) -o dist/nora ./cmd/nora
 
-test:
+# The real clients and test upstreams the tests drive (skopeo, crane, npm +
+# verdaccio, pip + twine, mvn + Debian's Maven plugins, cargo): each format's
+# .ci/setup-*.sh installs them on Debian 12 as root; idempotent and quick
+# once done.
+setup:
+	@for s in .ci/setup-*.sh; do echo "== $$s"; bash "$$s"; done
+
+test: setup
 	go vet ./...
 	go test -race -count=1 -timeout 40m ./...
 
