@@ -19,8 +19,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"io"
 	"log/slog"
 	"os"
 	"slices"
@@ -31,6 +29,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"nora/cache"
+	"nora/hosted"
 )
 
 const (
@@ -58,7 +57,7 @@ type Registry struct {
 	// locks serialise the writes of one crate's index file (publish, yank)
 	// so concurrent publishes never lose a version; striped by canonical
 	// name, so names that collide share a stripe.
-	locks [64]sync.Mutex
+	locks hosted.Locks
 }
 
 // Open loads the hosted names from c's store.
@@ -153,9 +152,7 @@ func (r *Registry) Publish(ctx context.Context, q *Request) (IndexEntry, error) 
 	if err != nil {
 		return e, err
 	}
-	mu := r.lock(e.Name)
-	mu.Lock()
-	defer mu.Unlock()
+	defer r.lock(e.Name)()
 	body, err := r.read(ctx, indexKey(e.Name), maxIndexBytes)
 	if err != nil && !errors.Is(err, cache.ErrNotFound) {
 		removeTemp(tmp)
@@ -252,9 +249,7 @@ func (r *Registry) SetYanked(ctx context.Context, name, vers string, yanked bool
 	if !r.Hosted(name) {
 		return notFound("crate `" + name + "` is not hosted here")
 	}
-	mu := r.lock(name)
-	mu.Lock()
-	defer mu.Unlock()
+	defer r.lock(name)()
 	body, err := r.read(ctx, indexKey(name), maxIndexBytes)
 	if errors.Is(err, cache.ErrNotFound) {
 		return notFound("crate `" + name + "` has no versions")
@@ -330,27 +325,11 @@ func (r *Registry) Referenced(fn func(digest.Digest) error) error {
 	return nil
 }
 
-func (r *Registry) lock(name string) *sync.Mutex {
-	h := fnv.New32a()
-	h.Write([]byte(canonical(name)))
-	return &r.locks[h.Sum32()%uint32(len(r.locks))]
-}
+func (r *Registry) lock(name string) (unlock func()) { return r.locks.Lock(canonical(name)) }
 
 // read returns the object under key, refusing more than max bytes.
 func (r *Registry) read(ctx context.Context, key string, max int64) ([]byte, error) {
-	rc, _, err := r.store.Get(ctx, key, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("cannot read %s: %w", key, err)
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("cannot read %s: larger than %d bytes", key, max)
-	}
-	return b, nil
+	return hosted.Read(ctx, r.store, key, max)
 }
 
 func indexKey(name string) string { return keyIndex + strings.ToLower(name) }

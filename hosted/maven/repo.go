@@ -22,15 +22,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 
 	"nora/cache"
+	"nora/hosted"
 )
 
 const (
@@ -97,8 +96,7 @@ type Repo struct {
 	log *slog.Logger
 	now func() time.Time
 
-	mu   sync.Mutex // guards dirs and the index object
-	dirs map[string]struct{}
+	dirs *hosted.Names // the index: {"dirs":[...]}
 
 	locks keyedMutex // per directory: read-modify-write of its document
 
@@ -114,35 +112,17 @@ func Open(ctx context.Context, c *cache.Cache, log *slog.Logger) (*Repo, error) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Repo{c: c, log: log, now: time.Now, dirs: map[string]struct{}{}, docs: map[string]*dirDoc{}}
-	b, err := r.get(ctx, indexKey, maxIndexBytes)
-	if errors.Is(err, cache.ErrNotFound) {
-		return r, nil
-	}
+	dirs, err := hosted.LoadNames(ctx, c.Store(), indexKey, "dirs", maxIndexBytes)
 	if err != nil {
 		return nil, fmt.Errorf("cannot load hosted maven index: %w", err)
 	}
-	var idx struct {
-		Dirs []string `json:"dirs"`
-	}
-	if err := json.Unmarshal(b, &idx); err != nil {
-		return nil, fmt.Errorf("cannot decode hosted maven index: %w", err)
-	}
-	for _, d := range idx.Dirs {
-		r.dirs[d] = struct{}{}
-	}
-	return r, nil
+	return &Repo{c: c, log: log, now: time.Now, dirs: dirs, docs: map[string]*dirDoc{}}, nil
 }
 
 // Hosted reports whether dir ("com/acme/lib") is hosted. Everything under
 // a hosted directory is served from hosted state only, never looked up
 // upstream (DESIGN 2.4). It answers from memory.
-func (r *Repo) Hosted(dir string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	_, ok := r.dirs[dir]
-	return ok
-}
+func (r *Repo) Hosted(dir string) bool { return r.dirs.Has(dir) }
 
 // hostDir records dir as hosted, before its document is written: a crash
 // in between leaves a hosted directory with nothing in it (404s), never
@@ -153,44 +133,14 @@ func (r *Repo) Hosted(dir string) bool {
 // again (it is evicted like any unused cache entry), and upstream is
 // never asked about it.
 func (r *Repo) hostDir(ctx context.Context, dir string) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, ok := r.dirs[dir]; ok {
-		return nil
-	}
-	all := make([]string, 0, len(r.dirs)+1)
-	for d := range r.dirs {
-		all = append(all, d)
-	}
-	all = append(all, dir)
-	slices.Sort(all)
-	b, err := json.Marshal(struct {
-		Dirs []string `json:"dirs"`
-	}{all})
-	if err != nil {
-		return err
-	}
-	if err := r.c.Store().Put(ctx, indexKey, bytes.NewReader(b)); err != nil {
+	if err := r.dirs.Add(ctx, dir); err != nil {
 		return fmt.Errorf("cannot record %s as hosted: %w", dir, err)
 	}
-	r.dirs[dir] = struct{}{}
 	return nil
 }
 
 func (r *Repo) get(ctx context.Context, key string, limit int64) ([]byte, error) {
-	body, _, err := r.c.Store().Get(ctx, key, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer body.Close()
-	b, err := io.ReadAll(io.LimitReader(body, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("cannot read %s: %w", key, err)
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", key, limit)
-	}
-	return b, nil
+	return hosted.Read(ctx, r.c.Store(), key, limit)
 }
 
 // doc returns dir's document for reading (shared: never modify it), nil
@@ -262,15 +212,8 @@ func (r *Repo) saveDoc(ctx context.Context, dir string, d *dirDoc) error {
 // Hosted files are never evicted; GC keeps what this walk reports. Failed
 // files are not reported: nothing serves them.
 func (r *Repo) Referenced(fn func(digest.Digest) error) error {
-	r.mu.Lock()
-	dirs := make([]string, 0, len(r.dirs))
-	for d := range r.dirs {
-		dirs = append(dirs, d)
-	}
-	r.mu.Unlock()
-	slices.Sort(dirs)
 	ctx := context.Background()
-	for _, dir := range dirs {
+	for _, dir := range r.dirs.List() {
 		d, err := r.doc(ctx, dir)
 		if err != nil {
 			return err

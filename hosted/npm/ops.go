@@ -34,7 +34,7 @@ func (r *Registry) Publish(ctx context.Context, name string, doc *Document, user
 	if err != nil {
 		return nil, err
 	}
-	defer r.lock(name)()
+	defer r.locks.Lock(name)()
 	p, err := r.load(ctx, name)
 	switch KindOf(err) {
 	case 0:
@@ -73,7 +73,10 @@ func (r *Registry) Publish(ctx context.Context, name string, doc *Document, user
 	}
 	p.Rev++
 	p.Modified = now
-	if err := r.addName(ctx, name); err != nil {
+	// names.json first: a name listed without state is served as an empty
+	// hosted package, never from upstream, so a crash between the two
+	// writes fails closed.
+	if err := r.names.Add(ctx, name); err != nil {
 		return nil, err
 	}
 	if err := r.save(ctx, p); err != nil {
@@ -232,7 +235,7 @@ func (r *Registry) Update(ctx context.Context, name string, doc *Document, rev s
 			deprecations[ver] = &msg
 		}
 	}
-	defer r.lock(name)()
+	defer r.locks.Lock(name)()
 	p, err := r.Get(ctx, name)
 	if err != nil {
 		return nil, err
@@ -277,7 +280,7 @@ func (r *Registry) Update(ctx context.Context, name string, doc *Document, rev s
 // Unpublish removes every version of name (npm unpublish --force: DELETE
 // /<name>/-rev/<rev>), as the policy allows. The name stays hosted.
 func (r *Registry) Unpublish(ctx context.Context, name, rev string) (*Package, error) {
-	defer r.lock(name)()
+	defer r.locks.Lock(name)()
 	p, err := r.Get(ctx, name)
 	if err != nil {
 		return nil, err
@@ -354,7 +357,7 @@ func (p *Package) highest() string {
 // left to do (the blob goes at the next GC if nothing else uses it). The
 // tarball of a live version is refused.
 func (r *Registry) RemoveTarball(ctx context.Context, name, file, rev string) error {
-	defer r.lock(name)()
+	defer r.locks.Lock(name)()
 	p, err := r.Get(ctx, name)
 	if err != nil {
 		return err
@@ -381,7 +384,7 @@ func (r *Registry) SetTag(ctx context.Context, name, tag, ver string) (*Package,
 	if !validTag(tag) {
 		return nil, errorf(KindInvalid, "invalid dist-tag %q: a tag must not look like a version or a range", tag)
 	}
-	defer r.lock(name)()
+	defer r.locks.Lock(name)()
 	p, err := r.Get(ctx, name)
 	if err != nil {
 		return nil, err
@@ -403,7 +406,7 @@ func (r *Registry) RemoveTag(ctx context.Context, name, tag string) (*Package, e
 	if tag == "latest" {
 		return nil, errorf(KindInvalid, "the latest dist-tag cannot be removed; point it at another version instead")
 	}
-	defer r.lock(name)()
+	defer r.locks.Lock(name)()
 	p, err := r.Get(ctx, name)
 	if err != nil {
 		return nil, err

@@ -17,16 +17,14 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"log/slog"
-	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 
 	"nora/cache"
+	"nora/hosted"
 )
 
 // Store keys. A package name is one path segment, or two for a scoped one;
@@ -104,10 +102,9 @@ type Registry struct {
 
 	// locks serialise the read-modify-write of one package's state, so
 	// that concurrent publishes of one name lose no version.
-	locks [64]sync.Mutex
+	locks hosted.Locks
 
-	mu    sync.RWMutex
-	names map[string]bool // hosted names, as stored in names.json
+	names *hosted.Names // names.json: a JSON array
 }
 
 // Open loads the list of hosted names from c's store. A list that cannot
@@ -125,45 +122,21 @@ func Open(ctx context.Context, c *cache.Cache, o Options) (*Registry, error) {
 	if err := o.Unpublish.check(); err != nil {
 		return nil, err
 	}
-	r := &Registry{cache: c, store: c.Store(), policy: o.Unpublish, now: o.Now, log: o.Log, names: map[string]bool{}}
-	b, err := r.read(ctx, namesKey)
-	if errors.Is(err, cache.ErrNotFound) {
-		return r, nil
-	}
+	names, err := hosted.LoadNames(ctx, c.Store(), namesKey, "", maxState)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the hosted npm names: %w", err)
+		return nil, fmt.Errorf("cannot load the hosted npm names: %w", err)
 	}
-	var names []string
-	if err := json.Unmarshal(b, &names); err != nil {
-		return nil, fmt.Errorf("cannot decode the hosted npm names %s: %w", namesKey, err)
-	}
-	for _, n := range names {
-		r.names[n] = true
-	}
-	return r, nil
+	return &Registry{cache: c, store: c.Store(), policy: o.Unpublish, now: o.Now, log: o.Log, names: names}, nil
 }
 
 // Hosted reports whether name is a hosted package. A hosted name is served
 // only from hosted state, never looked up upstream (DESIGN 2.4); a name
 // stays hosted after all its versions are unpublished, so that a public
 // package of the same name never takes its place.
-func (r *Registry) Hosted(name string) bool {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.names[name]
-}
+func (r *Registry) Hosted(name string) bool { return r.names.Has(name) }
 
 // Names lists the hosted packages, sorted.
-func (r *Registry) Names() []string {
-	r.mu.RLock()
-	names := make([]string, 0, len(r.names))
-	for n := range r.names {
-		names = append(names, n)
-	}
-	r.mu.RUnlock()
-	slices.Sort(names)
-	return names
-}
+func (r *Registry) Names() []string { return r.names.List() }
 
 // Get returns the state of a hosted package (KindNotFound if none).
 func (r *Registry) Get(ctx context.Context, name string) (*Package, error) {
@@ -194,14 +167,6 @@ func (r *Registry) Referenced(fn func(digest.Digest) error) error {
 		}
 	}
 	return nil
-}
-
-func (r *Registry) lock(name string) func() {
-	h := fnv.New32a()
-	h.Write([]byte(name))
-	m := &r.locks[h.Sum32()%uint32(len(r.locks))]
-	m.Lock()
-	return m.Unlock
 }
 
 func stateKey(name string) (string, error) {
@@ -242,19 +207,7 @@ func (r *Registry) load(ctx context.Context, name string) (*Package, error) {
 }
 
 func (r *Registry) read(ctx context.Context, key string) ([]byte, error) {
-	body, _, err := r.store.Get(ctx, key, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer body.Close()
-	b, err := io.ReadAll(io.LimitReader(body, maxState+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxState {
-		return nil, fmt.Errorf("%s is larger than %d bytes", key, maxState)
-	}
-	return b, nil
+	return hosted.Read(ctx, r.store, key, maxState)
 }
 
 // save writes p atomically.
@@ -270,31 +223,5 @@ func (r *Registry) save(ctx context.Context, p *Package) error {
 	if err := r.store.Put(ctx, key, bytes.NewReader(b)); err != nil {
 		return fmt.Errorf("cannot store the state of %s: %w", p.Name, err)
 	}
-	return nil
-}
-
-// addName makes name hosted, in names.json first: a name listed without
-// state is served as an empty hosted package, never from upstream, so a
-// crash between the two writes fails closed.
-func (r *Registry) addName(ctx context.Context, name string) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.names[name] {
-		return nil
-	}
-	names := make([]string, 0, len(r.names)+1)
-	for n := range r.names {
-		names = append(names, n)
-	}
-	names = append(names, name)
-	slices.Sort(names)
-	b, err := json.Marshal(names)
-	if err != nil {
-		return err
-	}
-	if err := r.store.Put(ctx, namesKey, bytes.NewReader(b)); err != nil {
-		return fmt.Errorf("cannot store the hosted npm names: %w", err)
-	}
-	r.names[name] = true
 	return nil
 }

@@ -29,8 +29,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"io"
 	"log/slog"
 	"slices"
 	"sync"
@@ -39,6 +37,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"nora/cache"
+	"nora/hosted"
 )
 
 const (
@@ -129,99 +128,51 @@ type Repo struct {
 	store cache.Store
 	log   *slog.Logger
 
-	mu    sync.RWMutex
-	names map[string]bool     // hosted projects: the _projects.json set
-	docs  map[string]*Project // documents read or written so far
+	names *hosted.Names // _projects.json: {"projects":[...]}
 
-	namesMu sync.Mutex // serialises writes of _projects.json
-	// locks serialise the writers of one project (by hash of its name), so
-	// concurrent uploads of one project never lose a file.
-	locks [64]sync.Mutex
-}
+	mu   sync.RWMutex
+	docs map[string]*Project // documents read or written so far
 
-type projectsDoc struct {
-	Projects []string `json:"projects"`
+	// locks serialise the writers of one project, so concurrent uploads of
+	// one project never lose a file.
+	locks hosted.Locks
 }
 
 // Open loads the names of the hosted projects from c's store; their
 // documents are read on first use.
 func Open(ctx context.Context, c *cache.Cache, log *slog.Logger) (*Repo, error) {
-	r := &Repo{cache: c, store: c.Store(), log: log, names: map[string]bool{}, docs: map[string]*Project{}}
-	b, err := r.read(ctx, projectsKey)
-	if errors.Is(err, cache.ErrNotFound) {
-		return r, nil
-	}
+	names, err := hosted.LoadNames(ctx, c.Store(), projectsKey, "projects", maxDocBytes)
 	if err != nil {
 		return nil, fmt.Errorf("cannot load hosted pypi projects: %w", err)
 	}
-	var d projectsDoc
-	if err := json.Unmarshal(b, &d); err != nil {
-		return nil, fmt.Errorf("cannot decode %s: %w", projectsKey, err)
-	}
-	for _, n := range d.Projects {
-		r.names[n] = true
-	}
-	return r, nil
+	return &Repo{cache: c, store: c.Store(), log: log, names: names, docs: map[string]*Project{}}, nil
 }
 
 // read returns the plain object under key, capped at maxDocBytes.
 func (r *Repo) read(ctx context.Context, key string) ([]byte, error) {
-	rc, _, err := r.store.Get(ctx, key, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, maxDocBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("cannot read %s: %w", key, err)
-	}
-	if len(b) > maxDocBytes {
-		return nil, fmt.Errorf("%s is larger than %d bytes", key, maxDocBytes)
-	}
-	return b, nil
+	return hosted.Read(ctx, r.store, key, maxDocBytes)
 }
 
 // Hosted reports whether project (normalized) is hosted here; it answers
 // from memory.
-func (r *Repo) Hosted(project string) bool {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.names[project]
-}
+func (r *Repo) Hosted(project string) bool { return r.names.Has(project) }
 
 // Projects lists the hosted projects, sorted.
-func (r *Repo) Projects() []string {
-	r.mu.RLock()
-	names := make([]string, 0, len(r.names))
-	for n := range r.names {
-		names = append(names, n)
-	}
-	r.mu.RUnlock()
-	slices.Sort(names)
-	return names
-}
-
-func (r *Repo) lock(project string) *sync.Mutex {
-	h := fnv.New32a()
-	h.Write([]byte(project))
-	return &r.locks[h.Sum32()%uint32(len(r.locks))]
-}
+func (r *Repo) Projects() []string { return r.names.List() }
 
 // Project returns the document of hosted project (normalized). Errors:
 // ErrNotHosted.
 func (r *Repo) Project(ctx context.Context, project string) (*Project, error) {
-	r.mu.RLock()
-	hosted, p := r.names[project], r.docs[project]
-	r.mu.RUnlock()
-	if !hosted {
+	if !r.Hosted(project) {
 		return nil, fmt.Errorf("%w: %s", ErrNotHosted, project)
 	}
+	r.mu.RLock()
+	p := r.docs[project]
+	r.mu.RUnlock()
 	if p != nil {
 		return p, nil
 	}
-	l := r.lock(project)
-	l.Lock()
-	defer l.Unlock()
+	defer r.locks.Lock(project)()
 	return r.load(ctx, project)
 }
 
@@ -276,42 +227,6 @@ func (r *Repo) save(ctx context.Context, p *Project) error {
 	return nil
 }
 
-// setHosted adds project to (or, add false, removes it from) the stored
-// set of hosted names. A name is added before its first document is
-// written: a crash in between leaves a hosted project without files, never
-// files of a project that could be mistaken for a proxied one.
-func (r *Repo) setHosted(ctx context.Context, project string, add bool) error {
-	r.namesMu.Lock()
-	defer r.namesMu.Unlock()
-	r.mu.RLock()
-	names := make([]string, 0, len(r.names)+1)
-	for n := range r.names {
-		if n != project {
-			names = append(names, n)
-		}
-	}
-	r.mu.RUnlock()
-	if add {
-		names = append(names, project)
-	}
-	slices.Sort(names)
-	b, err := json.Marshal(projectsDoc{Projects: names})
-	if err != nil {
-		return err
-	}
-	if err := r.store.Put(ctx, projectsKey, bytes.NewReader(b)); err != nil {
-		return fmt.Errorf("cannot store the hosted pypi projects: %w", err)
-	}
-	r.mu.Lock()
-	if add {
-		r.names[project] = true
-	} else {
-		delete(r.names, project)
-	}
-	r.mu.Unlock()
-	return nil
-}
-
 // Yank marks the files of project's version (or only filename, if set) as
 // yanked with reason (PEP 592), or, yank false, as not yanked. Installers
 // then skip them unless a requirement pins that version exactly; the files
@@ -326,9 +241,7 @@ func (r *Repo) Yank(ctx context.Context, project, version, filename string, yank
 	if !r.Hosted(project) {
 		return nil, fmt.Errorf("%w: %s", ErrNotHosted, project)
 	}
-	l := r.lock(project)
-	l.Lock()
-	defer l.Unlock()
+	defer r.locks.Lock(project)()
 	p, err := r.load(ctx, project)
 	if err != nil {
 		return nil, err

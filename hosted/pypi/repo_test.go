@@ -310,7 +310,7 @@ func TestHostedEmptyDocument(t *testing.T) {
 	dir := t.TempDir()
 	c := newCache(t, dir)
 	r := openRepo(t, c)
-	if err := r.setHosted(context.Background(), "ghost", true); err != nil {
+	if err := r.names.Add(context.Background(), "ghost"); err != nil {
 		t.Fatal(err)
 	}
 	p, err := openRepo(t, c).Project(context.Background(), "ghost")

@@ -133,9 +133,7 @@ func (r *Repo) Publish(ctx context.Context, u *Upload, m Release) (f File, creat
 		}
 	}
 
-	l := r.lock(project)
-	l.Lock()
-	defer l.Unlock()
+	defer r.locks.Lock(project)()
 	p, err := r.load(ctx, project)
 	if err != nil {
 		return File{}, false, err
@@ -173,16 +171,19 @@ func (r *Repo) Publish(ctx context.Context, u *Upload, m Release) (f File, creat
 		return File{}, false, fmt.Errorf("cannot commit %s: %w", f.Filename, err)
 	}
 
+	// The name before the first document: a crash in between leaves a
+	// hosted project without files, never files of a project that could be
+	// mistaken for a proxied one.
 	newName := !r.Hosted(project)
 	if newName {
-		if err := r.setHosted(ctx, project, true); err != nil {
+		if err := r.names.Add(ctx, project); err != nil {
 			return File{}, false, err
 		}
 	}
 	next := &Project{Name: project, Files: append(slices.Clone(p.Files), f)}
 	if err := r.save(ctx, next); err != nil {
 		if newName && p.rev == "" {
-			if rerr := r.setHosted(ctx, project, false); rerr != nil {
+			if rerr := r.names.Remove(ctx, project); rerr != nil {
 				r.log.Warn("cannot undo the hosting of a project whose first upload failed", "project", project, "err", rerr)
 			}
 		}

@@ -1,0 +1,196 @@
+package hosted
+
+import (
+	"context"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"nora/cache"
+	"nora/cache/disk"
+)
+
+const testKey = "hosted/test/names"
+
+func newStore(t *testing.T) cache.Store {
+	t.Helper()
+	s, err := disk.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func stored(t *testing.T, s cache.Store) string {
+	t.Helper()
+	rc, _, err := s.Get(context.Background(), testKey, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestLoadNames(t *testing.T) {
+	f := func(field, body string, want ...string) {
+		t.Helper()
+		s := newStore(t)
+		if body != "" {
+			if err := s.Put(context.Background(), testKey, strings.NewReader(body)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n, err := LoadNames(context.Background(), s, testKey, field, 64)
+		if err != nil {
+			t.Fatalf("%q: %v", body, err)
+		}
+		if got := n.List(); !slices.Equal(got, append([]string{}, want...)) {
+			t.Fatalf("%q: got %q, want %q", body, got, want)
+		}
+	}
+	f("", "")
+	f("dirs", "")
+	f("", `[]`)
+	f("", `["b","a"]`, "a", "b")
+	f("projects", `{"projects":["x","a"]}`, "a", "x")
+	f("projects", `{"projects":null}`)
+	f("projects", `{}`)
+}
+
+func TestLoadNamesError(t *testing.T) {
+	f := func(field, body, want string) {
+		t.Helper()
+		s := newStore(t)
+		if err := s.Put(context.Background(), testKey, strings.NewReader(body)); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadNames(context.Background(), s, testKey, field, 16)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%q: got %v, want %q", body, err, want)
+		}
+	}
+	f("", `{"a":1}`, "cannot decode")
+	f("dirs", `["a"]`, "cannot decode")
+	f("dirs", `{"dirs":"a"}`, "cannot decode")
+	f("", `["aaaaaaaa","bbbbbbbb"]`, "larger than 16 bytes")
+}
+
+// TestNamesWrite checks the bytes each registry's format writes: they are
+// what earlier versions stored and must read back.
+func TestNamesWrite(t *testing.T) {
+	f := func(field string, ops []string, want string) {
+		t.Helper()
+		ctx := context.Background()
+		s := newStore(t)
+		n, err := LoadNames(ctx, s, testKey, field, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, op := range ops {
+			if name, ok := strings.CutPrefix(op, "-"); ok {
+				err = n.Remove(ctx, name)
+			} else {
+				err = n.Add(ctx, op)
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", op, err)
+			}
+		}
+		if got := stored(t, s); got != want {
+			t.Fatalf("%q: stored %s, want %s", ops, got, want)
+		}
+		again, err := LoadNames(ctx, s, testKey, field, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(again.List(), n.List()) {
+			t.Fatalf("%q: reloaded %q, had %q", ops, again.List(), n.List())
+		}
+	}
+	f("", []string{"b", "@acme/a", "b"}, `["@acme/a","b"]`)
+	f("projects", []string{"lib", "acme-lib"}, `{"projects":["acme-lib","lib"]}`)
+	f("projects", []string{"lib", "-lib"}, `{"projects":[]}`)
+	f("projects", []string{"a", "b", "-a", "-zz"}, `{"projects":["b"]}`)
+	f("dirs", []string{"com/acme/lib", "com/acme"}, `{"dirs":["com/acme","com/acme/lib"]}`)
+}
+
+func TestNamesHas(t *testing.T) {
+	ctx := context.Background()
+	n, err := LoadNames(ctx, newStore(t), testKey, "", 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := func(name string, want bool) {
+		t.Helper()
+		if got := n.Has(name); got != want {
+			t.Fatalf("Has(%q) = %v, want %v", name, got, want)
+		}
+	}
+	f("lib", false)
+	if err := n.Add(ctx, "lib"); err != nil {
+		t.Fatal(err)
+	}
+	f("lib", true)
+	f("Lib", false)
+	if err := n.Remove(ctx, "lib"); err != nil {
+		t.Fatal(err)
+	}
+	f("lib", false)
+}
+
+// TestNamesConcurrentAdd: concurrent adds lose no name, in memory or
+// stored.
+func TestNamesConcurrentAdd(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	n, err := LoadNames(ctx, s, testKey, "", 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	var wg sync.WaitGroup
+	for i := range 32 {
+		name := string(rune('a'+i%26)) + strings.Repeat("x", i/26)
+		want = append(want, name)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := n.Add(ctx, name); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	slices.Sort(want)
+	again, err := LoadNames(ctx, s, testKey, "", 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(n.List(), want) || !slices.Equal(again.List(), want) {
+		t.Fatalf("got %q, stored %q, want %q", n.List(), again.List(), want)
+	}
+}
+
+func TestLocks(t *testing.T) {
+	var l Locks
+	unlock := l.Lock("lib")
+	done := make(chan struct{})
+	go func() {
+		l.Lock("lib")()
+		close(done)
+	}()
+	select {
+	case <-done:
+		t.Fatal("a second Lock of one name did not wait")
+	case <-time.After(20 * time.Millisecond):
+	}
+	unlock()
+	<-done
+}
