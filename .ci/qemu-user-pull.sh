@@ -63,7 +63,6 @@ want="$(crane digest --insecure "$image")"
 step "upstream docker-registry on :$up_port with appliance/test:1 ($want)"
 
 declare -A qemu=([arm64]=aarch64 [arm]=arm)
-declare -A nora_pids
 for goarch in "$@"; do
 	bin="dist/nora-linux-$goarch"
 	[ -x "$bin" ] || fail "$bin missing; run make cross"
@@ -86,7 +85,6 @@ for goarch in "$@"; do
 	url = "http://127.0.0.1:$up_port"
 	EOF
 	"${run[@]}" serve --config "$tmp/nora-$goarch.toml" >"$tmp/nora-$goarch.log" 2>&1 &
-	nora_pids[$goarch]=$!
 	pids+=("$!")
 	wait_http "http://127.0.0.1:$port/health"
 	ref="127.0.0.1:$port/appliance/test:1"
