@@ -27,7 +27,7 @@ func FuzzPublishBody(f *testing.F) {
 			if err != nil {
 				continue
 			}
-			if !validName(q.Name()) || !validVersion(q.Vers()) {
+			if !ValidName(q.Name()) || !validVersion(q.Vers()) {
 				t.Fatalf("accepted name %q version %q", q.Name(), q.Vers())
 			}
 			q.unpackLimit = 1 << 20 // the fuzzer's flate is slow
@@ -57,11 +57,11 @@ func FuzzParseMetadata(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !validName(e.Name) || !validVersion(e.Vers) || e.Features == nil || e.Deps == nil {
+		if !ValidName(e.Name) || !validVersion(e.Vers) || e.Features == nil || e.Deps == nil {
 			t.Fatalf("accepted %+v", e)
 		}
 		for _, d := range e.Deps {
-			if !validName(d.Name) || !validReq(d.Req) || d.Features == nil {
+			if !ValidName(d.Name) || !validReq(d.Req) || d.Features == nil {
 				t.Fatalf("accepted dep %+v", d)
 			}
 		}

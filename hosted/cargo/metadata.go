@@ -178,7 +178,7 @@ func parseMetadata(b []byte) (IndexEntry, error) {
 	if err != nil {
 		return e, err
 	}
-	if !validName(e.Name) {
+	if !ValidName(e.Name) {
 		return e, fmt.Errorf("invalid crate name %q: ASCII letters, digits, '-' and '_', starting with a letter, at most %d characters", e.Name, maxNameLen)
 	}
 	if !validVersion(e.Vers) {
@@ -278,7 +278,7 @@ func parseDep(b []byte, i int) (IndexDep, error) {
 	if err != nil {
 		return d, err
 	}
-	if !validName(name) {
+	if !ValidName(name) {
 		return d, fmt.Errorf("%s: invalid crate name %q", what, name)
 	}
 	what = "dependency " + name
@@ -319,7 +319,7 @@ func parseDep(b []byte, i int) (IndexDep, error) {
 	}
 	d.Name = name
 	if rename != nil {
-		if !validName(*rename) {
+		if !ValidName(*rename) {
 			return d, fmt.Errorf("%s: invalid explicit_name_in_toml %q", what, *rename)
 		}
 		if *rename != name {

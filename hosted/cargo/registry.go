@@ -74,7 +74,7 @@ func Open(ctx context.Context, c *cache.Cache, log *slog.Logger) (*Registry, err
 		if name == "" {
 			continue
 		}
-		if !validName(name) {
+		if !ValidName(name) {
 			return nil, fmt.Errorf("cannot load hosted cargo names: invalid name %q in %s", name, keyNames)
 		}
 		r.names[canonical(name)] = name
@@ -346,7 +346,7 @@ func parseIndex(b []byte) ([]IndexEntry, error) {
 		if err := json.Unmarshal(line, &e); err != nil {
 			return err
 		}
-		if !validChecksum(e.Cksum) {
+		if !ValidChecksum(e.Cksum) {
 			return fmt.Errorf("version %s has no valid cksum", e.Vers)
 		}
 		entries = append(entries, e)
@@ -382,8 +382,8 @@ func marshalEntry(e IndexEntry) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-// validChecksum reports whether s is a sha256 in lowercase hex.
-func validChecksum(s string) bool {
+// ValidChecksum reports whether s is a sha256 in lowercase hex.
+func ValidChecksum(s string) bool {
 	if len(s) != 64 {
 		return false
 	}

@@ -163,9 +163,9 @@ func validRustVersion(s string) bool {
 // maxNameLen is crates.io's limit on crate names.
 const maxNameLen = 64
 
-// validName reports whether s is a crate name: ASCII letters, digits, '-'
+// ValidName reports whether s is a crate name: ASCII letters, digits, '-'
 // and '_', at most 64 characters, starting with a letter.
-func validName(s string) bool {
+func ValidName(s string) bool {
 	if len(s) == 0 || len(s) > maxNameLen || !isLetter(s[0]) {
 		return false
 	}

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"nora/cache"
+
+	hosted "nora/hosted/cargo"
 )
 
 // The parsers that face the network: request paths from clients, index
@@ -19,7 +21,7 @@ func FuzzParseIndexPath(f *testing.F) {
 		if !ok {
 			return
 		}
-		if !validName(name) || name != strings.ToLower(name) || !strings.EqualFold(indexPath(name), p) {
+		if !hosted.ValidName(name) || name != strings.ToLower(name) || !strings.EqualFold(indexPath(name), p) {
 			t.Fatalf("parseIndexPath(%q) = %q", p, name)
 		}
 		if err := cache.CheckKey(keyIndex + name); err != nil {
@@ -61,7 +63,7 @@ func FuzzIndexFile(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if e.Vers != vers || !validChecksum(e.Cksum) || !validName(e.Name) || !strings.EqualFold(e.Name, "acme") {
+		if e.Vers != vers || !hosted.ValidChecksum(e.Cksum) || !hosted.ValidName(e.Name) || !strings.EqualFold(e.Name, "acme") {
 			t.Fatalf("findVersion(%q) = %+v", vers, e)
 		}
 	})
@@ -75,7 +77,7 @@ func FuzzExpandDL(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, config []byte, name, vers string) {
 		rc, err := parseRegistryConfig(config)
-		if err != nil || !validName(name) || !validVersion(vers) {
+		if err != nil || !hosted.ValidName(name) || !validVersion(vers) {
 			return
 		}
 		got := expandDL(rc.DL, name, vers, sum)

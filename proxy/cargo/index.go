@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	hosted "nora/hosted/cargo"
 )
 
 // maxIndexBytes caps one upstream index file; the largest crates.io files
@@ -79,11 +81,11 @@ func findVersion(body []byte, name, vers string) (entry, error) {
 		if json.Unmarshal(line, &e) != nil || e.Vers != vers {
 			return nil
 		}
-		if !strings.EqualFold(e.Name, name) || !validName(e.Name) {
+		if !strings.EqualFold(e.Name, name) || !hosted.ValidName(e.Name) {
 			return fmt.Errorf("index entry for %s %s names crate %q", name, vers, e.Name)
 		}
 		e.Cksum = strings.ToLower(e.Cksum)
-		if !validChecksum(e.Cksum) {
+		if !hosted.ValidChecksum(e.Cksum) {
 			return fmt.Errorf("index entry for %s %s has no valid sha256 cksum", name, vers)
 		}
 		found = e
@@ -99,16 +101,3 @@ func findVersion(body []byte, name, vers string) (entry, error) {
 }
 
 var errStop = errors.New("stop")
-
-// validChecksum reports whether s is a sha256 in lowercase hex.
-func validChecksum(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isDigit(s[i]) && (s[i] < 'a' || s[i] > 'f') {
-			return false
-		}
-	}
-	return true
-}

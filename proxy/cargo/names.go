@@ -1,25 +1,10 @@
 package cargo
 
-import "strings"
+import (
+	"strings"
 
-// maxNameLen is crates.io's limit on crate names.
-const maxNameLen = 64
-
-// validName reports whether s is a crate name nora will look up: ASCII
-// letters, digits, '-' and '_', at most 64 characters, starting with a
-// letter. Names are used in cache keys and upstream URLs only after this.
-func validName(s string) bool {
-	if len(s) == 0 || len(s) > maxNameLen || !isLetter(s[0]) {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		if !isLetter(c) && !isDigit(c) && c != '-' && c != '_' {
-			return false
-		}
-	}
-	return true
-}
+	hosted "nora/hosted/cargo"
+)
 
 // maxVersionLen bounds a version string (semver has no limit; keys do).
 const maxVersionLen = 128
@@ -74,7 +59,7 @@ func parseIndexPath(p string) (string, bool) {
 		return "", false
 	}
 	name := strings.ToLower(p[i+1:])
-	if !validName(name) || !strings.EqualFold(p[:i], prefix(name)) {
+	if !hosted.ValidName(name) || !strings.EqualFold(p[:i], prefix(name)) {
 		return "", false
 	}
 	return name, true
@@ -87,7 +72,7 @@ func parseVersionPath(p string) (name, version, action string, ok bool) {
 	name, rest, ok1 := strings.Cut(p, "/")
 	version, action, ok2 := strings.Cut(rest, "/")
 	switch {
-	case !ok1 || !ok2 || !validName(name) || !validVersion(version):
+	case !ok1 || !ok2 || !hosted.ValidName(name) || !validVersion(version):
 		return "", "", "", false
 	case action == "download" || action == "yank" || action == "unyank":
 		return name, version, action, true
