@@ -12,10 +12,8 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/VictoriaMetrics/metrics"
-
 	"nora/cache"
-	"nora/cache/disk"
+	"nora/cache/cachetest"
 )
 
 // makeCrate builds a .crate: a gzip'd tar of files below root/.
@@ -87,15 +85,7 @@ type testRegistry struct {
 func newTestRegistry(t *testing.T) *testRegistry {
 	t.Helper()
 	dir := t.TempDir()
-	s, err := disk.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := cache.New(s, dir, slog.New(slog.DiscardHandler), metrics.NewSet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c := cachetest.Open(t, dir)
 	r, err := Open(context.Background(), c, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -17,25 +17,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/opencontainers/go-digest"
 
 	"nora/cache"
-	"nora/cache/disk"
+	"nora/cache/cachetest"
 )
 
 func newCache(t *testing.T) *cache.Cache {
 	t.Helper()
-	dir := t.TempDir()
-	s, err := disk.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := cache.New(s, dir, slog.New(slog.DiscardHandler), metrics.NewSet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c := cachetest.Open(t, t.TempDir())
 	return c
 }
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,11 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/opencontainers/go-digest"
 
 	"nora/cache"
-	"nora/cache/disk"
+	"nora/cache/cachetest"
 )
 
 type testRegistry struct {
@@ -31,15 +29,7 @@ type testRegistry struct {
 func newTestRegistry(t *testing.T, policy UnpublishPolicy) *testRegistry {
 	t.Helper()
 	dir := t.TempDir()
-	s, err := disk.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := cache.New(s, dir, slog.New(slog.DiscardHandler), metrics.NewSet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c := cachetest.Open(t, dir)
 	tr := &testRegistry{c: c, dir: dir, now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
 	tr.reopen(t, policy)
 	return tr

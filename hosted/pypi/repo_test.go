@@ -15,25 +15,15 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/opencontainers/go-digest"
 
 	"nora/cache"
-	"nora/cache/disk"
+	"nora/cache/cachetest"
 )
 
 func newCache(t *testing.T, dir string) *cache.Cache {
 	t.Helper()
-	store, err := disk.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := cache.New(store, dir, slog.New(slog.DiscardHandler), metrics.NewSet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return cachetest.Open(t, dir)
 }
 
 func openRepo(t *testing.T, c *cache.Cache) *Repo {
