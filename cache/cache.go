@@ -18,6 +18,7 @@ type Cache struct {
 	opener  FileOpener  // nil if objects are not local files
 	tmpDir  string
 	index   *Index
+	markers []Marker // hosted state GC marks from
 	log     *slog.Logger
 
 	bg     context.Context // parent of every fill; cancelled by Close
