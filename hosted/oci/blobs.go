@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	bolt "go.etcd.io/bbolt"
@@ -11,33 +12,58 @@ import (
 	"nora/cache"
 )
 
-// Blob returns the size of blob d if it is linked in repository name.
-// Errors: ErrNameUnknown, ErrBlobUnknown.
+// Blob returns the size of blob d if it is linked in repository name and
+// its bytes are in the store; see StatBlob. Errors: ErrNameUnknown,
+// ErrBlobUnknown.
 func (r *Registry) Blob(name string, d digest.Digest) (int64, error) {
-	size := int64(-1)
+	ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+	defer cancel()
+	return r.StatBlob(ctx, name, d)
+}
+
+// claimTimeout bounds the store call of Blob, which has no context.
+const claimTimeout = 30 * time.Second
+
+// StatBlob returns the size of blob d if it is linked in repository name
+// and its bytes are in the store. A client that hears the blob exists will
+// not upload it, so the blob is claimed (cache.Claim): a GC that is running
+// will not sweep it from under the push. Errors: ErrNameUnknown,
+// ErrBlobUnknown.
+func (r *Registry) StatBlob(ctx context.Context, name string, d digest.Digest) (int64, error) {
 	err := r.db.View(func(tx *bolt.Tx) error {
 		b := repo(tx, name)
 		if b == nil {
 			return ErrNameUnknown
 		}
-		size = decodeSize(b.Bucket(blobsBucket).Get([]byte(d)))
-		if size < 0 {
+		if decodeSize(b.Bucket(blobsBucket).Get([]byte(d))) < 0 {
 			return ErrBlobUnknown
 		}
 		return nil
 	})
-	return size, err
+	if err != nil {
+		return -1, err
+	}
+	info, err := r.cache.Claim(ctx, cache.BlobKey(d))
+	if errors.Is(err, cache.ErrNotFound) {
+		return -1, fmt.Errorf("%w: %s is linked but its bytes are gone", ErrBlobUnknown, d)
+	} else if err != nil {
+		return -1, fmt.Errorf("cannot stat blob %s: %w", d, err)
+	}
+	return info.Size, nil
 }
 
-// link links blobs (digest -> size) into repository name, creating it.
+// link links blobs (digest -> size) into repository name, creating it. The
+// link's time is now: GC keeps a link younger than its cutoff even when no
+// manifest refers to it yet.
 func (r *Registry) link(name string, blobs map[digest.Digest]int64) error {
+	now := time.Now()
 	return r.db.Update(func(tx *bolt.Tx) error {
 		b, err := createRepo(tx, name)
 		if err != nil {
 			return err
 		}
 		for d, size := range blobs {
-			if err := b.Bucket(blobsBucket).Put([]byte(d), encodeSize(size)); err != nil {
+			if err := b.Bucket(blobsBucket).Put([]byte(d), encodeLink(size, now)); err != nil {
 				return fmt.Errorf("cannot link blob %s to %s: %w", d, name, err)
 			}
 		}
@@ -54,9 +80,9 @@ func (r *Registry) link(name string, blobs map[digest.Digest]int64) error {
 // may pull from. It reports false, with no error, when there is nothing to
 // mount: the client then uploads.
 func (r *Registry) Mount(ctx context.Context, name string, d digest.Digest, from string) (bool, error) {
-	size := int64(-1)
+	var size int64
 	if from != "" && r.Exists(from) {
-		s, err := r.Blob(from, d)
+		s, err := r.StatBlob(ctx, from, d)
 		if errors.Is(err, ErrBlobUnknown) || errors.Is(err, ErrNameUnknown) {
 			return false, nil
 		} else if err != nil {
@@ -64,7 +90,8 @@ func (r *Registry) Mount(ctx context.Context, name string, d digest.Digest, from
 		}
 		size = s
 	} else {
-		info, err := r.cache.Stat(ctx, cache.BlobKey(d))
+		// Claimed, not just found: the client skips the upload on our word.
+		info, err := r.cache.Claim(ctx, cache.BlobKey(d))
 		if errors.Is(err, cache.ErrNotFound) {
 			return false, nil
 		} else if err != nil {

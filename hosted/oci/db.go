@@ -20,7 +20,7 @@ import (
 //
 //	repos/<name>/tags/<tag>                      -> tagRecord (JSON)
 //	repos/<name>/manifests/<digest>              -> manifestRecord (JSON)
-//	repos/<name>/blobs/<digest>                  -> size (8 bytes, big endian)
+//	repos/<name>/blobs/<digest>                  -> link: size, unix nanos linked (8 bytes each, big endian; older links hold the size only)
 //	repos/<name>/referrers/<subject>\x00<digest> -> v1.Descriptor (JSON)
 var (
 	reposBucket     = []byte("repos")
@@ -33,6 +33,9 @@ var (
 type tagRecord struct {
 	Digest    digest.Digest `json:"digest"`
 	MediaType string        `json:"mediaType"`
+	// Created is when the tag was last put; zero for tags from before it
+	// was kept (retention takes them for the oldest).
+	Created time.Time `json:"created,omitzero"`
 }
 
 type manifestRecord struct {
@@ -44,6 +47,10 @@ type manifestRecord struct {
 	// so GC never collects what a hosted manifest needs even after its blob
 	// links were deleted.
 	Refs []digest.Digest `json:"refs,omitempty"`
+	// Put is when the manifest was last put; zero for older records. GC
+	// keeps an untagged manifest put after its cutoff: a push puts the
+	// manifest first and may tag it in a later request.
+	Put time.Time `json:"put,omitzero"`
 }
 
 // Registry is the hosted OCI state of one nora instance.
@@ -132,17 +139,29 @@ func createRepo(tx *bolt.Tx, name string) (*bolt.Bucket, error) {
 	return b, nil
 }
 
-func encodeSize(n int64) []byte {
-	b := make([]byte, 8)
-	binary.BigEndian.PutUint64(b, uint64(n))
+// encodeLink is the value of a blob link: its size and when it was linked.
+func encodeLink(size int64, at time.Time) []byte {
+	b := make([]byte, 16)
+	binary.BigEndian.PutUint64(b, uint64(size))
+	binary.BigEndian.PutUint64(b[8:], uint64(at.UnixNano()))
 	return b
 }
 
+// decodeSize is a link's size, -1 if b is no link.
 func decodeSize(b []byte) int64 {
-	if len(b) != 8 {
+	if len(b) != 8 && len(b) != 16 {
 		return -1
 	}
 	return int64(binary.BigEndian.Uint64(b))
+}
+
+// decodeLinkTime is when a link was made; zero for links from before that
+// was kept.
+func decodeLinkTime(b []byte) time.Time {
+	if len(b) != 16 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(b[8:])))
 }
 
 func getManifest(repoB *bolt.Bucket, d digest.Digest) (manifestRecord, bool) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -25,10 +26,10 @@ type Manifest struct {
 // (creating it) and points tags at it. want, if set, is the digest the
 // client pushed it by: the bytes must hash to it (ErrDigestInvalid), and its
 // algorithm is the one used; else the digest is the sha256 of the bytes.
-// Every blob an image manifest references must be linked in the repository
-// or present in the shared store (then it is linked), every child of an
-// index must be a manifest of the repository or in the store; otherwise
-// ErrManifestBlobUnknown. The subject need not exist.
+// Every blob an image manifest references and every child of an index must
+// be in the shared store (a blob not yet linked in the repository is linked
+// then); otherwise ErrManifestBlobUnknown. The subject need not exist. The
+// manifest's put time, and its tags' creation time, is now.
 func (r *Registry) PutManifest(ctx context.Context, name string, want digest.Digest, tags []string, body []byte, contentType string) (Manifest, error) {
 	p, err := ParseManifest(body, contentType)
 	if err != nil {
@@ -40,15 +41,21 @@ func (r *Registry) PutManifest(ctx context.Context, name string, want digest.Dig
 			return Manifest{}, fmt.Errorf("%w: the manifest's %s digest is %s, not %s", ErrDigestInvalid, want.Algorithm(), d, want)
 		}
 	}
-	toLink, err := r.checkReferences(ctx, name, p)
+	sizes, err := r.checkReferences(ctx, p)
 	if err != nil {
 		return Manifest{}, err
 	}
 	if err := r.cache.PutBlob(ctx, d, body); err != nil {
 		return Manifest{}, fmt.Errorf("cannot store manifest %s: %w", d, err)
 	}
+	// PutBlob keeps bytes already stored, which a running GC may be about
+	// to sweep.
+	if _, err := r.cache.Claim(ctx, cache.BlobKey(d)); err != nil {
+		return Manifest{}, fmt.Errorf("cannot store manifest %s: %w", d, err)
+	}
+	now := time.Now()
 	rec := manifestRecord{MediaType: p.MediaType, Size: int64(len(body)), ArtifactType: p.ArtifactType,
-		Refs: append(append([]digest.Digest(nil), p.Blobs...), p.Manifests...)}
+		Refs: append(append([]digest.Digest(nil), p.Blobs...), p.Manifests...), Put: now}
 	var referrer []byte
 	if p.Subject != nil {
 		rec.Subject = p.Subject.Digest
@@ -62,15 +69,20 @@ func (r *Registry) PutManifest(ctx context.Context, name string, want digest.Dig
 	if err != nil {
 		return Manifest{}, err
 	}
-	tagJSON, _ := json.Marshal(tagRecord{Digest: d, MediaType: p.MediaType})
+	tagJSON, _ := json.Marshal(tagRecord{Digest: d, MediaType: p.MediaType, Created: now})
 	err = r.db.Update(func(tx *bolt.Tx) error {
 		b, err := createRepo(tx, name)
 		if err != nil {
 			return err
 		}
-		for bd, size := range toLink {
-			if err := b.Bucket(blobsBucket).Put([]byte(bd), encodeSize(size)); err != nil {
-				return err
+		// Link what is not linked, checked here rather than before the
+		// claims: GC may have dropped a link since.
+		links := b.Bucket(blobsBucket)
+		for _, bd := range p.Blobs {
+			if links.Get([]byte(bd)) == nil {
+				if err := links.Put([]byte(bd), encodeLink(sizes[bd], now)); err != nil {
+					return err
+				}
 			}
 		}
 		if err := b.Bucket(manifestsBucket).Put([]byte(d), recJSON); err != nil {
@@ -92,50 +104,30 @@ func (r *Registry) PutManifest(ctx context.Context, name string, want digest.Dig
 	return Manifest{Digest: d, MediaType: p.MediaType, Size: rec.Size, Subject: rec.Subject}, nil
 }
 
-// checkReferences returns the referenced blobs that are in the store but
-// not yet linked in the repository.
-func (r *Registry) checkReferences(ctx context.Context, name string, p *Parsed) (map[digest.Digest]int64, error) {
-	unlinked := map[digest.Digest]bool{}
-	var children []digest.Digest
-	r.db.View(func(tx *bolt.Tx) error {
-		b := repo(tx, name)
-		for _, d := range p.Blobs {
-			if b == nil || b.Bucket(blobsBucket).Get([]byte(d)) == nil {
-				unlinked[d] = true
-			}
-		}
-		for _, d := range p.Manifests {
-			if _, ok := manifestIn(b, d); !ok {
-				children = append(children, d)
-			}
-		}
-		return nil
-	})
-	toLink := map[digest.Digest]int64{}
-	for d := range unlinked {
-		info, err := r.cache.Stat(ctx, cache.BlobKey(d))
+// checkReferences claims every blob and child manifest p references
+// (cache.Claim), so a GC that runs while the manifest is put will not sweep
+// them, and returns the blobs' sizes. Whatever is missing from the store is
+// ErrManifestBlobUnknown, linked in the repository or not: a link without
+// bytes cannot be pulled.
+func (r *Registry) checkReferences(ctx context.Context, p *Parsed) (map[digest.Digest]int64, error) {
+	sizes := map[digest.Digest]int64{}
+	for _, d := range p.Blobs {
+		info, err := r.cache.Claim(ctx, cache.BlobKey(d))
 		if errors.Is(err, cache.ErrNotFound) {
 			return nil, fmt.Errorf("%w: blob %s", ErrManifestBlobUnknown, d)
 		} else if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("cannot check blob %s: %w", d, err)
 		}
-		toLink[d] = info.Size
+		sizes[d] = info.Size
 	}
-	for _, d := range children {
-		if _, err := r.cache.Stat(ctx, cache.BlobKey(d)); errors.Is(err, cache.ErrNotFound) {
+	for _, d := range p.Manifests {
+		if _, err := r.cache.Claim(ctx, cache.BlobKey(d)); errors.Is(err, cache.ErrNotFound) {
 			return nil, fmt.Errorf("%w: manifest %s", ErrManifestBlobUnknown, d)
 		} else if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("cannot check manifest %s: %w", d, err)
 		}
 	}
-	return toLink, nil
-}
-
-func manifestIn(b *bolt.Bucket, d digest.Digest) (manifestRecord, bool) {
-	if b == nil {
-		return manifestRecord{}, false
-	}
-	return getManifest(b, d)
+	return sizes, nil
 }
 
 func referrerKey(subject, d digest.Digest) []byte {

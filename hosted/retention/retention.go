@@ -69,7 +69,7 @@ type Policy struct {
 
 type compiled struct {
 	Rule
-	g glob.Glob
+	g *glob.Pattern
 }
 
 // Compile checks and compiles rules; their order matters: the first rule
