@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 
 	"github.com/opencontainers/go-digest"
@@ -132,6 +133,11 @@ func (q *Request) spool(dir string) (tmp string, d digest.Digest, size int64, er
 		return "", "", 0, fmt.Errorf("cannot reread the .crate: %w", err)
 	}
 	if err := checkCrate(f, q.entry.Name, q.entry.Vers, q.unpackLimit); err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			// The temp file failed, not the .crate; the text names a path.
+			return "", "", 0, fmt.Errorf("cannot reread the .crate: %w", err)
+		}
 		return "", "", 0, invalid(err.Error())
 	}
 	return f.Name(), digest.NewDigest(digest.SHA256, h), n, nil

@@ -61,8 +61,13 @@ func (r *Repo) Upload(ctx context.Context, c Coord, body io.Reader, length, max 
 	buf := make([]byte, 128<<10)
 	// struct{io.Reader} hides the body's WriteTo: the copy must go through
 	// the limit and the hashes.
-	n, err := io.CopyBuffer(io.MultiWriter(tmp, s256, s1, m5), struct{ io.Reader }{io.LimitReader(body, max+1)}, buf)
+	w := &writeErr{w: io.MultiWriter(tmp, s256, s1, m5)}
+	n, err := io.CopyBuffer(w, struct{ io.Reader }{io.LimitReader(body, max+1)}, buf)
 	switch {
+	case w.err != nil:
+		// Write errors are the store's (a full disk), not a body that
+		// ended early.
+		return false, fmt.Errorf("cannot write %s: %w", c.Path(), w.err)
 	case err != nil:
 		return false, fmt.Errorf("%w after %d bytes: %w", ErrTruncated, n, err)
 	case n > max:
@@ -122,6 +127,20 @@ func (r *Repo) Upload(ctx context.Context, c Coord, body io.Reader, length, max 
 		return false, err
 	}
 	return true, nil
+}
+
+// writeErr remembers the error of its writer, to tell it from the body's.
+type writeErr struct {
+	w   io.Writer
+	err error
+}
+
+func (w *writeErr) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	if err != nil {
+		w.err = err
+	}
+	return n, err
 }
 
 func (v *version) lookup(name string) *File {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
 	"slices"
 	"strings"
@@ -229,7 +230,7 @@ func (u *Upload) verify(m Release, f *File) error {
 func wheelMetadata(r io.ReaderAt, size int64, project, version string) ([]byte, string, error) {
 	zr, err := zip.NewReader(r, size)
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: the wheel is not a zip archive: %v", ErrInvalid, err)
+		return nil, "", wheelError("the wheel is not a zip archive", err)
 	}
 	var found *zip.File
 	for _, zf := range zr.File {
@@ -255,12 +256,12 @@ func wheelMetadata(r io.ReaderAt, size int64, project, version string) ([]byte, 
 	}
 	rc, err := found.Open()
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: cannot open the wheel's METADATA: %v", ErrInvalid, err)
+		return nil, "", wheelError("cannot open the wheel's METADATA", err)
 	}
 	defer rc.Close()
 	md, err := io.ReadAll(io.LimitReader(rc, maxMetadataBytes+1))
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: cannot read the wheel's METADATA: %v", ErrInvalid, err)
+		return nil, "", wheelError("cannot read the wheel's METADATA", err)
 	}
 	if len(md) > maxMetadataBytes {
 		return nil, "", nil
@@ -272,6 +273,17 @@ func wheelMetadata(r io.ReaderAt, size int64, project, version string) ([]byte, 
 		return nil, "", fmt.Errorf("%w: the wheel's METADATA names %q %q, not %s %s", ErrInvalid, hdr["name"], hdr["version"], project, version)
 	}
 	return md, hdr["requires-python"], nil
+}
+
+// wheelError classifies a failure to read the uploaded wheel: the
+// archive's fault (ErrInvalid, with the reason for the client), or the
+// temp file's, returned unclassified: its text names a path of the store.
+func wheelError(msg string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("cannot read the uploaded wheel: %w", err)
+	}
+	return fmt.Errorf("%w: %s: %v", ErrInvalid, msg, err)
 }
 
 // metadataHeaders reads the first Name, Version and Requires-Python of a

@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"nora/auth"
+	"nora/cache"
 	hosted "nora/hosted/cargo"
 	"nora/proxy/httpx"
 )
@@ -107,6 +108,9 @@ func (h *Handler) publish(ctx *fasthttp.RequestCtx) {
 	// commits whole, even if the server is shutting down.
 	e, err := h.hosted.Publish(context.Background(), req)
 	if err != nil {
+		if httpx.LocalFault(err) {
+			httpx.Drain(ctx) // the .crate's temp file stopped taking it
+		}
 		h.hostedFail(ctx, name, err)
 		return
 	}
@@ -143,6 +147,12 @@ func (h *Handler) yank(ctx *fasthttp.RequestCtx, name, vers string, yanked bool)
 func (h *Handler) hostedFail(ctx *fasthttp.RequestCtx, name string, err error) {
 	status := fasthttp.StatusInternalServerError
 	switch {
+	case cache.IsNoSpace(err):
+		h.deps.Log.Error("hosted cargo: storage is full", "crate", name, "err", err)
+		cargoError(ctx, fasthttp.StatusInsufficientStorage, httpx.NoSpaceMessage)
+		return
+	case httpx.LocalFault(err):
+		// Its text names paths of the store; the default below logs it.
 	case errors.Is(err, hosted.ErrInvalid):
 		status = fasthttp.StatusBadRequest
 	case errors.Is(err, hosted.ErrTooLarge):

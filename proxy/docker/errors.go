@@ -26,6 +26,11 @@ const (
 	codeDenied              = "DENIED"
 	codeUnavailable         = "UNAVAILABLE"
 	codeUnknown             = "UNKNOWN"
+	// codeInsufficientStorage is not one of the spec's codes, none of
+	// which fits a full disk; clients show an unknown code with its
+	// message. UNKNOWN would make go-containerregistry retry the upload
+	// into the full disk.
+	codeInsufficientStorage = "INSUFFICIENT_STORAGE"
 )
 
 var codeStatus = map[string]int{
@@ -46,6 +51,7 @@ var codeStatus = map[string]int{
 	codeDenied:              fasthttp.StatusForbidden,
 	codeUnavailable:         fasthttp.StatusServiceUnavailable,
 	codeUnknown:             fasthttp.StatusBadGateway,
+	codeInsufficientStorage: fasthttp.StatusInsufficientStorage,
 }
 
 type wireError struct {

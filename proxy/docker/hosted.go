@@ -74,9 +74,17 @@ func (h *Handler) hostedBlob(ctx *fasthttp.RequestCtx, req request) {
 }
 
 // hostedError translates an error of the hosted registry into the wire
-// shape.
+// shape. A failure of the store's file system is checked first: its text
+// names paths, and it is never the client's fault even when it cut an
+// upload short.
 func (h *Handler) hostedError(ctx *fasthttp.RequestCtx, err error) {
 	switch {
+	case cache.IsNoSpace(err):
+		h.log.Error("hosted registry: storage is full", "path", string(ctx.Path()), "err", err)
+		ociError(ctx, codeInsufficientStorage, httpx.NoSpaceMessage)
+	case httpx.LocalFault(err):
+		h.log.Error("hosted registry: storage failed", "path", string(ctx.Path()), "err", err)
+		ociErrorStatus(ctx, fasthttp.StatusInternalServerError, codeUnknown, "internal error")
 	case errors.Is(err, oci.ErrNameUnknown):
 		ociError(ctx, codeNameUnknown, err.Error())
 	case errors.Is(err, oci.ErrManifestUnknown):

@@ -11,6 +11,7 @@ import (
 
 	"nora/auth"
 	"nora/hosted/oci"
+	"nora/proxy/httpx"
 )
 
 // uploadRetryAfter is the Retry-After (seconds) of a 429 for too many open
@@ -85,6 +86,9 @@ func (h *Handler) startUpload(ctx *fasthttp.RequestCtx, name, owner string, id *
 	// Monolithic: the whole blob is this request's body.
 	if _, err := u.Write(bodyReader(ctx), -1, int64(ctx.Request.Header.ContentLength())); err != nil {
 		h.hosted.Cancel(u)
+		if httpx.LocalFault(err) {
+			httpx.Drain(ctx)
+		}
 		h.hostedError(ctx, err)
 		return
 	}
@@ -136,6 +140,14 @@ func (h *Handler) writeChunk(ctx *fasthttp.RequestCtx, name string, u *oci.Uploa
 		start, length = s, e-s+1
 	}
 	if _, err := u.Write(bodyReader(ctx), start, length); err != nil {
+		if httpx.LocalFault(err) {
+			// The store failed, not the client: the session cannot go on,
+			// and its temp file must not hold the space.
+			h.hosted.Cancel(u)
+			httpx.Drain(ctx)
+			h.hostedError(ctx, err)
+			return false
+		}
 		if errors.Is(err, oci.ErrRangeInvalid) {
 			ociErrorStatus(ctx, fasthttp.StatusRequestedRangeNotSatisfiable, codeBlobUploadInvalid, err.Error())
 			setUploadHeaders(ctx, name, u)

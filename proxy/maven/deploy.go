@@ -11,6 +11,7 @@ import (
 
 	"nora/auth"
 	hosted "nora/hosted/maven"
+	"nora/proxy/httpx"
 )
 
 // deploy implements PUT of a repository path, what `mvn deploy` sends for
@@ -74,6 +75,9 @@ func (h *Handler) deploy(ctx *fasthttp.RequestCtx, c context.Context, req reques
 		created, err := h.hosted.Upload(c, req.coord(), bodyReader(ctx), int64(max(ctx.Request.Header.ContentLength(), -1)),
 			int64(h.cfg.MaxUploadSize), user)
 		if err != nil {
+			if httpx.LocalFault(err) {
+				httpx.Drain(ctx) // the store stopped reading it
+			}
 			h.hostedFail(ctx, req, err)
 			return
 		}

@@ -135,6 +135,14 @@ func (h *Handler) hostedFail(ctx *fasthttp.RequestCtx, req request, err error) {
 	status := fasthttp.StatusInternalServerError
 	msg := err.Error()
 	switch {
+	case cache.IsNoSpace(err):
+		// Before the kinds: a body cut short by a full disk is not the
+		// client's fault, and the error's text names paths of the store.
+		h.deps.Log.Error("hosted maven: storage is full", "path", req.path(), "err", err)
+		status, msg = fasthttp.StatusInsufficientStorage, httpx.NoSpaceMessage
+	case httpx.LocalFault(err):
+		h.deps.Log.Error("hosted maven: storage failed", "path", req.path(), "err", err)
+		msg = "cannot serve " + req.path() + " from hosted state"
 	case errors.Is(err, hosted.ErrNotFound):
 		status = fasthttp.StatusNotFound
 	case errors.Is(err, hosted.ErrInvalid), errors.Is(err, hosted.ErrChecksum), errors.Is(err, hosted.ErrTruncated):

@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"nora/auth"
+	"nora/cache"
 	hosted "nora/hosted/npm"
 	"nora/proxy/httpx"
 	"nora/proxy/pull"
@@ -56,8 +57,15 @@ func (h *Handler) authorizeID(ctx *fasthttp.RequestCtx, action auth.Action, name
 	return nil, false
 }
 
-// hostedError answers a failure of hosted state in npm's wire shape.
+// hostedError answers a failure of hosted state in npm's wire shape. Only
+// a classified error's text reaches the client: the others name paths of
+// the store.
 func (h *Handler) hostedError(ctx *fasthttp.RequestCtx, err error, name string) {
+	if cache.IsNoSpace(err) {
+		h.deps.Log.Error("npm hosted state: storage is full", "package", name, "err", err)
+		npmError(ctx, fasthttp.StatusInsufficientStorage, httpx.NoSpaceMessage)
+		return
+	}
 	status := fasthttp.StatusInternalServerError
 	switch hosted.KindOf(err) {
 	case hosted.KindInvalid:
@@ -127,9 +135,14 @@ func (h *Handler) put(ctx *fasthttp.RequestCtx, name, rev string, remove bool) {
 	}
 	doc, err := hosted.ReadDocument(bodyReader(ctx), h.deps.Cache.TempDir(), h.limits)
 	if err != nil {
+		if httpx.LocalFault(err) {
+			// The tarball's temp file could not be written: ours.
+			httpx.Drain(ctx)
+			h.hostedError(ctx, err, name)
+			return
+		}
 		if hosted.KindOf(err) == 0 {
-			// The client went away or sent a broken body; a temp file
-			// that cannot be written is ours.
+			// The client went away or sent a broken body.
 			h.deps.Log.Warn("cannot read an npm publish", "package", name, "err", err)
 			npmError(ctx, fasthttp.StatusBadRequest, "cannot read the request body")
 			ctx.SetConnectionClose()

@@ -36,9 +36,9 @@ func Upstream() upstream.Config {
 
 // Start runs a nora built from cfg as main builds it, on a free loopback
 // port, until t ends. What cfg leaves unset gets a test default: a zero
-// Server is proxy.DefaultConfig(); a zero Storage is cache.DefaultConfig()
-// with a 10 s stall timeout; an empty storage path is a temp dir; a nil
-// Upstream is Upstream().
+// Server is proxy.DefaultConfig(); a Storage with nothing set but its Path
+// is cache.DefaultConfig() with a 10 s stall timeout; an empty storage path
+// is a temp dir; a nil Upstream is Upstream().
 func Start(t testing.TB, cfg proxy.AppConfig) *Nora {
 	t.Helper()
 	return StartLogged(t, cfg, slog.New(slog.DiscardHandler))
@@ -51,9 +51,10 @@ func StartLogged(t testing.TB, cfg proxy.AppConfig, log *slog.Logger) *Nora {
 		cfg.Server = proxy.DefaultConfig()
 	}
 	cfg.Server.Listen = "127.0.0.1:0"
-	if cfg.Storage == (cache.Config{}) {
+	if cfg.Storage == (cache.Config{Path: cfg.Storage.Path}) {
+		path := cfg.Storage.Path
 		cfg.Storage = cache.DefaultConfig()
-		cfg.Storage.Path = ""
+		cfg.Storage.Path = path
 		cfg.Storage.StallTimeout = cache.Duration(10 * time.Second)
 	}
 	if cfg.Storage.Path == "" {

@@ -82,9 +82,21 @@ func (h *Handler) serveHostedFile(ctx *fasthttp.RequestCtx, project, filename st
 	httpx.ServeContent(ctx, obj.Body, obj.Size, "")
 }
 
-// hostedError answers a hosted-state error about project.
+// hostedError answers a hosted-state error about project. A failure of
+// the store's file system comes first: its text names paths, and it is
+// never the client's fault.
 func (h *Handler) hostedError(ctx *fasthttp.RequestCtx, project string, err error) {
 	switch {
+	case cache.IsNoSpace(err):
+		h.deps.Log.Error("hosted pypi: storage is full", "project", project, "path", string(ctx.Path()), "err", err)
+		reasonError(ctx, fasthttp.StatusInsufficientStorage, httpx.NoSpaceMessage)
+	case httpx.LocalFault(err):
+		h.deps.Log.Error("hosted pypi: storage failed", "project", project, "path", string(ctx.Path()), "err", err)
+		if project == "" {
+			reasonError(ctx, fasthttp.StatusInternalServerError, "cannot receive the upload")
+			return
+		}
+		reasonError(ctx, fasthttp.StatusInternalServerError, "cannot update or read hosted project "+project)
 	case errors.Is(err, hosted.ErrNotHosted):
 		reasonError(ctx, fasthttp.StatusNotFound, "project "+project+" is not hosted here")
 	case errors.Is(err, hosted.ErrNotFound):

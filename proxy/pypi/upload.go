@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"nora/auth"
+	"nora/cache"
 	hosted "nora/hosted/pypi"
 	"nora/proxy/httpx"
 )
@@ -111,6 +112,10 @@ func (h *Handler) upload(ctx *fasthttp.RequestCtx) {
 	}
 	switch {
 	case errors.Is(err, errAnswered):
+		return
+	case cache.IsNoSpace(err), httpx.LocalFault(err):
+		// The temp file could not be written: ours, not the client's.
+		h.hostedError(ctx, project, err)
 		return
 	case errors.Is(err, errTooLarge):
 		reasonError(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("the upload is larger than max_upload_size (%d bytes)", max))
