@@ -43,8 +43,10 @@ func cutoff() time.Time {
 	return c
 }
 
-func manifestKey(repo string, d digest.Digest) string { return "manifest oci:" + repo + "@" + string(d) }
-func linkKey(repo string, d digest.Digest) string     { return "link oci:" + repo + "@" + string(d) }
+func manifestKey(repo string, d digest.Digest) string {
+	return "manifest oci:" + repo + "@" + string(d)
+}
+func linkKey(repo string, d digest.Digest) string { return "link oci:" + repo + "@" + string(d) }
 
 func TestMarkTagsAndLinks(t *testing.T) {
 	r, _ := newRegistry(t, oci.Config{})
@@ -152,8 +154,8 @@ func TestMarkIndexesAndReferrers(t *testing.T) {
 		return fmt.Sprintf(`,"subject":{"mediaType":"%s","digest":"%s","size":1},"annotations":{"n":"%s"}`, ociManifest, d, note)
 	}
 	img := put(imageManifest(config, 2, []digest.Digest{layer}, ""))
-	idx := put([]byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"` +
-		ociManifest + `","digest":"` + img.String() + `","size":1}]}`), "multi")
+	idx := put([]byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"`+
+		ociManifest+`","digest":"`+img.String()+`","size":1}]}`), "multi")
 	sig := put(imageManifest(config, 2, nil, subject(img, "signature of a child")))
 	sigOfSig := put(imageManifest(config, 2, nil, subject(sig, "referrer of a referrer")))
 	lonely := put(imageManifest(config, 2, nil, `,"annotations":{"n":"untagged"}`))
