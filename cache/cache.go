@@ -3,10 +3,12 @@ package cache
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/VictoriaMetrics/metrics"
 )
@@ -28,10 +30,24 @@ type Cache struct {
 	mu    sync.Mutex
 	fills map[string]*fill
 
+	// keyLocks order the few operations that must not interleave on one
+	// key: eviction or a GC sweep removing it, a hosted write claiming it.
+	keyLocks [256]sync.Mutex
+	space    SpaceReporter // nil if the store is not a local filesystem
+	lister   Lister
+	fresh    bool // the index was missing or damaged: rebuild it
+	evict    *evictor
+	gc       gcState
+	// maintenance: Reindex holds it alone; eviction and GC, which remove
+	// disjoint kinds, share it.
+	maintenance sync.RWMutex
+
 	results        map[string]*metrics.Counter
 	verifyFailures *metrics.Counter
 	fillWaiters    *metrics.Histogram
 	fillBytes      *metrics.Counter
+	passThrough    *metrics.Counter
+	passLogged     atomic.Int64 // unix seconds of the last "disk full" log line
 }
 
 // New builds a Cache on store. dir holds the local index and, for stores
@@ -54,11 +70,15 @@ func New(store Store, dir string, log *slog.Logger, set *metrics.Set) (*Cache, e
 			return nil, fmt.Errorf("cannot create %s: %w", c.tmpDir, err)
 		}
 	}
-	ix, err := OpenIndex(filepath.Join(dir, "index.db"), log)
+	ix, fresh, err := OpenIndex(filepath.Join(dir, "index.db"), log)
 	if err != nil {
 		return nil, err
 	}
-	c.index = ix
+	c.index, c.fresh = ix, fresh
+	c.space, _ = store.(SpaceReporter)
+	c.lister, _ = store.(Lister)
+	c.evict = newEvictor(c, set)
+	c.passThrough = set.NewCounter("nora_fill_passthrough_total")
 	c.bg, c.cancel = context.WithCancel(context.Background())
 
 	c.results = map[string]*metrics.Counter{}
@@ -120,17 +140,29 @@ func (c *Cache) Stat(ctx context.Context, key string) (Info, error) {
 }
 
 // Ready reports whether the store answers (a cheap stat of a key that need
-// not exist).
+// not exist) and whether its filesystem has [storage] min_free free, as
+// the evictor last saw it.
 func (c *Cache) Ready(ctx context.Context) error {
 	if _, err := c.store.Stat(ctx, "ready-probe"); err != nil && err != ErrNotFound {
 		return fmt.Errorf("storage: %w", err)
 	}
+	if min, free := c.evict.limits.Load().MinFree, c.evict.free.Load(); free >= 0 && free < min {
+		return fmt.Errorf("storage: %d bytes free, below min_free (%d)", free, min)
+	}
 	return nil
 }
 
-// Close cancels running fills, waits for them and flushes the index.
+// Close cancels running fills and the lifecycle's background work, waits
+// for them and flushes the index.
 func (c *Cache) Close() error {
 	c.cancel()
 	c.wg.Wait()
 	return c.index.Close()
+}
+
+// keyLock returns the lock that orders removals and claims of key.
+func (c *Cache) keyLock(key string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return &c.keyLocks[h.Sum32()%uint32(len(c.keyLocks))]
 }

@@ -17,14 +17,18 @@ func (c *Cache) TempDir() string { return c.tmpDir }
 // holds the object (content-addressed keys hold identical bytes). The file
 // must be closed.
 func (c *Cache) CommitFile(ctx context.Context, tmpPath, key string, size int64) error {
+	l := c.keyLock(key)
+	l.Lock()
+	defer l.Unlock()
 	if _, err := c.store.Stat(ctx, key); err == nil {
 		os.Remove(tmpPath)
+		c.claimed(key)
 		c.index.Touch(key)
 		return nil
 	}
 	if c.adopter != nil {
 		if err := c.adopter.Adopt(tmpPath, key); err != nil {
-			return fmt.Errorf("cannot commit %s: %w", key, err)
+			return c.commitFailed(key, size, err)
 		}
 	} else {
 		f, err := os.Open(tmpPath)
@@ -36,9 +40,18 @@ func (c *Cache) CommitFile(ctx context.Context, tmpPath, key string, size int64)
 		f.Close()
 		os.Remove(tmpPath)
 		if err != nil {
-			return fmt.Errorf("cannot commit %s: %w", key, err)
+			return c.commitFailed(key, size, err)
 		}
 	}
-	c.index.Added(key, size)
+	c.index.Added(key, size, true)
+	c.gc.claim(key)
 	return nil
+}
+
+// commitFailed words a failed commit; a full disk wakes the evictor.
+func (c *Cache) commitFailed(key string, size int64, err error) error {
+	if IsNoSpace(err) {
+		c.evict.diskFull(size)
+	}
+	return noSpace(fmt.Errorf("cannot commit %s: %w", key, err))
 }

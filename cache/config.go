@@ -7,6 +7,9 @@ type Config struct {
 	Backend string   `toml:"backend"`
 	Path    string   `toml:"path"`
 	MaxSize Size     `toml:"max_size"`
+	// MinFree keeps this much free on the filesystem of path: proxied
+	// objects are evicted while less is free.
+	MinFree Size     `toml:"min_free"`
 	S3      S3Config `toml:"s3"`
 	// FillTimeout bounds one upstream fill that makes no progress (a stall),
 	// not its whole duration.
@@ -28,7 +31,11 @@ func DefaultConfig() Config {
 		Backend:      "disk",
 		Path:         "./data",
 		MaxSize:      200e9,
+		MinFree:      2e9,
 		S3:           S3Config{Region: "us-east-1", PathStyle: true},
 		StallTimeout: Duration(60 * time.Second),
 	}
 }
+
+// Limits are the eviction limits the section sets.
+func (c Config) Limits() Limits { return Limits{MaxSize: int64(c.MaxSize), MinFree: int64(c.MinFree)} }

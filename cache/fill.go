@@ -43,7 +43,9 @@ type Object struct {
 }
 
 // fill is one upstream fetch written to a temp file that any number of
-// readers follow while it grows.
+// readers follow while it grows. When the disk fills up mid-way, the fill
+// passes the rest of the bytes through pipes to the readers attached then,
+// and stores nothing.
 type fill struct {
 	mu      sync.Mutex
 	notify  chan struct{} // closed and replaced on every change
@@ -55,6 +57,14 @@ type fill struct {
 	err     error
 	final   string // the committed object's key, set before done
 	waiters int
+
+	joining int           // callers given this fill that have not attached yet
+	readers []*fillReader // attached readers, for the pipes of a pass-through
+	// passAt is -1 while the temp file holds every byte; else the bytes from
+	// passAt on reach the readers only through their pipes.
+	passAt      int64
+	passStarted bool // pipe bytes have flowed: nobody may attach now
+	uncommitted bool // verified but not stored (disk full): start anew
 }
 
 func (f *fill) changed() {
@@ -76,12 +86,13 @@ func (f *fill) progress(n int) {
 	f.mu.Unlock()
 }
 
-func (f *fill) finish(final string, err error) {
-	f.mu.Lock()
-	f.done, f.err, f.final = true, err, final
-	f.changed()
-	f.mu.Unlock()
-}
+// errMissedFill tells a caller that the fill it found cannot serve it (it
+// passes bytes through, or ended without storing them): it starts another.
+var errMissedFill = errors.New("the fill passes its bytes through to other readers")
+
+// errPassedThrough ends a fill whose verified bytes went to its readers
+// but not to the store.
+var errPassedThrough = errors.New("disk full: bytes passed through, not stored")
 
 // Fetch returns the committed object under key, or follows the one fill of
 // it, starting that fill from src if none is running. The fill is detached
@@ -120,82 +131,95 @@ func (c *Cache) resolveName(ctx context.Context, name string) (string, error) {
 }
 
 func (c *Cache) fetch(ctx context.Context, key string, named bool, want Expect, src Source) (*Object, error) {
-	var obj *Object
-	var err error
-	if named {
-		obj, err = c.OpenNamed(ctx, key)
-	} else {
-		obj, err = c.openCommitted(ctx, key)
-	}
-	if err == nil {
-		c.countResult("hit")
+	for attempt := 0; ; attempt++ {
+		var obj *Object
+		var err error
+		if named {
+			obj, err = c.OpenNamed(ctx, key)
+		} else {
+			obj, err = c.openCommitted(ctx, key)
+		}
+		if err == nil {
+			c.countResult("hit")
+			return obj, nil
+		} else if !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		c.mu.Lock()
+		f, running := c.fills[key]
+		if !running {
+			f = &fill{notify: make(chan struct{}), size: -1, passAt: -1}
+			c.fills[key] = f
+			c.wg.Add(1)
+			go c.runFill(key, named, f, want, src)
+		}
+		f.mu.Lock()
+		f.joining++
+		f.mu.Unlock()
+		c.mu.Unlock()
+		obj, err = c.follow(ctx, f)
+		if errors.Is(err, errMissedFill) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if running {
+			obj.Result = "fill-wait"
+		}
+		c.countResult(obj.Result)
 		return obj, nil
-	} else if !errors.Is(err, ErrNotFound) {
-		return nil, err
 	}
-	c.mu.Lock()
-	f, running := c.fills[key]
-	if !running {
-		f = &fill{notify: make(chan struct{}), size: -1}
-		c.fills[key] = f
-		c.wg.Add(1)
-		go c.runFill(key, named, f, want, src)
-	}
-	c.mu.Unlock()
-	obj, err = c.follow(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	if running {
-		obj.Result = "fill-wait"
-	}
-	c.countResult(obj.Result)
-	return obj, nil
 }
 
 // follow waits until f's size is known, then opens a reader of the temp
-// file (or of the committed object if the fill already ended).
+// file (or of the committed object if the fill already ended). The caller
+// counted itself in f.joining.
 func (c *Cache) follow(ctx context.Context, f *fill) (*Object, error) {
+	f.mu.Lock()
+	defer func() {
+		f.joining--
+		f.changed()
+		f.mu.Unlock()
+	}()
 	for {
-		f.mu.Lock()
 		ready, done, err, ch, final := f.ready, f.done, f.err, f.notify, f.final
-		if err != nil {
-			f.mu.Unlock()
+		switch {
+		case f.passAt >= 0 && f.passStarted, f.uncommitted:
+			return nil, errMissedFill
+		case err != nil:
 			return nil, err
-		}
-		if done {
+		case done:
 			f.mu.Unlock()
 			obj, err := c.openCommitted(ctx, final)
+			f.mu.Lock()
 			if err != nil {
 				return nil, err
 			}
 			obj.Result = "miss"
 			return obj, nil
-		}
-		if ready {
+		case ready:
 			file, err := os.Open(f.tmp)
 			if err == nil {
 				f.waiters++
-				size := f.size
-				f.mu.Unlock()
-				return &Object{Body: &fillReader{f: f, file: file}, Size: size, Result: "miss"}, nil
+				r := &fillReader{f: f, file: file}
+				if f.passAt >= 0 {
+					r.pipe, r.pipeW = io.Pipe()
+				}
+				f.readers = append(f.readers, r)
+				return &Object{Body: r, Size: f.size, Result: "miss"}, nil
 			}
-			f.mu.Unlock()
 			if !errors.Is(err, fs.ErrNotExist) {
 				return nil, err
 			}
 			// Renamed by the commit under way: wait for done.
-			select {
-			case <-ch:
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-			continue
 		}
 		f.mu.Unlock()
 		select {
 		case <-ch:
+			f.mu.Lock()
 		case <-ctx.Done():
+			f.mu.Lock()
 			return nil, ctx.Err()
 		}
 	}
@@ -208,11 +232,20 @@ func (c *Cache) runFill(key string, named bool, f *fill, want Expect, src Source
 		c.verifyFailures.Inc()
 		c.log.Warn("fill refused", "key", key, "err", err)
 	}
-	f.finish(final, err)
 	c.mu.Lock()
-	delete(c.fills, key)
+	if c.fills[key] == f {
+		delete(c.fills, key)
+	}
 	c.mu.Unlock()
 	f.mu.Lock()
+	if errors.Is(err, errPassedThrough) {
+		// Readers attached before the disk filled got their bytes; the
+		// ones that read the temp file to its end get a clean end.
+		f.uncommitted = true
+		err = nil
+	}
+	f.done, f.err, f.final = true, err, final
+	f.changed()
 	c.fillWaiters.Update(float64(f.waiters))
 	f.mu.Unlock()
 }
@@ -272,39 +305,42 @@ func (c *Cache) doFill(key string, named bool, f *fill, want Expect, src Source)
 		sha256sum = sha256.New()
 		hashes = append(hashes, sha256sum)
 	}
+	out := &fillSink{c: c, f: f, key: key, tmp: tmp}
 	buf := make([]byte, 128<<10)
 	var written int64
 	for {
 		n, rerr := body.Read(buf)
 		if n > 0 {
 			if size >= 0 && written+int64(n) > size {
-				return "", fmt.Errorf("cannot fill %s: upstream sent more than %d bytes: %w", key, size, ErrVerify)
-			}
-			if _, err := tmp.Write(buf[:n]); err != nil {
-				return "", fmt.Errorf("cannot write fill of %s: %w", key, err)
+				return "", out.fail(fmt.Errorf("cannot fill %s: upstream sent more than %d bytes: %w", key, size, ErrVerify))
 			}
 			for _, h := range hashes {
 				h.Write(buf[:n])
 			}
+			if err := out.write(buf[:n], written); err != nil {
+				return "", out.fail(err)
+			}
 			written += int64(n)
 			c.fillBytes.Add(n)
-			f.progress(n)
 		}
 		if rerr == io.EOF {
 			break
 		}
 		if rerr != nil {
-			return "", fmt.Errorf("cannot fill %s: upstream read failed after %d bytes: %w", key, written, rerr)
+			return "", out.fail(fmt.Errorf("cannot fill %s: upstream read failed after %d bytes: %w", key, written, rerr))
 		}
 	}
 	if size >= 0 && written != size {
-		return "", fmt.Errorf("cannot fill %s: upstream ended after %d of %d bytes: %w", key, written, size, io.ErrUnexpectedEOF)
+		return "", out.fail(fmt.Errorf("cannot fill %s: upstream ended after %d of %d bytes: %w", key, written, size, io.ErrUnexpectedEOF))
 	}
 	if verifier != nil && !verifier.Verified() {
-		return "", fmt.Errorf("cannot fill %s: digest mismatch: %w", key, ErrVerify)
+		return "", out.fail(fmt.Errorf("cannot fill %s: digest mismatch: %w", key, ErrVerify))
 	}
 	if sha1sum != nil && !strings.EqualFold(hex.EncodeToString(sha1sum.Sum(nil)), want.SHA1) {
-		return "", fmt.Errorf("cannot fill %s: sha1 mismatch: %w", key, ErrVerify)
+		return "", out.fail(fmt.Errorf("cannot fill %s: sha1 mismatch: %w", key, ErrVerify))
+	}
+	if out.passing() {
+		return "", out.finishPass()
 	}
 	final = key
 	if named {
@@ -312,7 +348,11 @@ func (c *Cache) doFill(key string, named bool, f *fill, want Expect, src Source)
 		final = BlobKey(d)
 		defer func() {
 			if err == nil {
-				err = c.PutRef(ctx, key, Ref{Digest: d, Size: written, FetchedAt: time.Now()})
+				if perr := c.PutRef(ctx, key, Ref{Digest: d, Size: written, FetchedAt: time.Now()}); perr != nil {
+					// The object is stored; only its name is not: the next
+					// request fetches it again.
+					c.log.Warn("cannot store ref of a fill", "key", key, "err", perr)
+				}
 			}
 		}()
 		if _, err := c.store.Stat(ctx, final); err == nil {
@@ -321,9 +361,17 @@ func (c *Cache) doFill(key string, named bool, f *fill, want Expect, src Source)
 		}
 	}
 	if err := c.commitFile(ctx, tmp, final); err != nil {
+		if IsNoSpace(err) {
+			// Every byte is verified in the temp file the readers follow
+			// (its removal does not cut them off): they finish; the object
+			// is not stored.
+			c.diskFull(key, written)
+			return "", errPassedThrough
+		}
 		return "", err
 	}
-	c.index.Added(final, written)
+	c.index.Added(final, written, false)
+	c.evict.committed()
 	return final, nil
 }
 
@@ -344,23 +392,35 @@ func (c *Cache) commitFile(ctx context.Context, tmp *os.File, key string) error 
 
 // fillReader follows a growing temp file. It holds back the final byte
 // until the fill is verified and committed, so a reader never sees a clean
-// end of bad bytes; when the fill fails every reader gets the error.
+// end of bad bytes; when the fill fails every reader gets the error. After
+// a pass-through began, the bytes past the temp file come from its pipe,
+// whose writer holds back the last chunk until the bytes are verified.
 type fillReader struct {
-	f    *fill
-	file *os.File
-	pos  int64
+	f     *fill
+	file  *os.File
+	pos   int64
+	pipe  *io.PipeReader // set under f.mu when the fill passes through
+	pipeW *io.PipeWriter
 }
 
 func (r *fillReader) Read(p []byte) (int, error) {
 	for {
 		r.f.mu.Lock()
-		written, done, err, ch := r.f.written, r.f.done, r.f.err, r.f.notify
+		written, done, err, ch, passAt := r.f.written, r.f.done, r.f.err, r.f.notify, r.f.passAt
 		r.f.mu.Unlock()
+		if passAt >= 0 && r.pos >= passAt {
+			if r.pipe == nil { // attached too late; follow prevents it
+				return 0, errMissedFill
+			}
+			n, err := r.pipe.Read(p)
+			r.pos += int64(n)
+			return n, err
+		}
 		if err != nil {
 			return 0, err
 		}
 		limit := written
-		if !done {
+		if !done && passAt < 0 {
 			limit--
 		}
 		if r.pos < limit {
@@ -381,4 +441,9 @@ func (r *fillReader) Read(p []byte) (int, error) {
 	}
 }
 
-func (r *fillReader) Close() error { return r.file.Close() }
+func (r *fillReader) Close() error {
+	if r.pipe != nil {
+		r.pipe.CloseWithError(errors.New("reader closed"))
+	}
+	return r.file.Close()
+}

@@ -2,7 +2,11 @@ package cache
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -84,20 +88,189 @@ type GCReport struct {
 }
 
 // SetMarkers names the hosted state GC marks from; the app calls it once,
-// before serving.
+// before Start.
 func (c *Cache) SetMarkers(ms ...Marker) { c.markers = ms }
 
-// GC marks every digest the hosted state needs and removes hosted blobs
-// that nothing needs and that are older than the grace. Proxied content is
-// the LRU's, never GC's. It takes no lock that blocks pulls or pushes.
+// gcState is what a running GC shares with the hosted writes: the keys
+// they claimed since it began, which its sweep must spare.
+type gcState struct {
+	mu      sync.Mutex
+	running bool
+	claimed map[string]struct{}
+}
+
+func (g *gcState) claim(key string) {
+	g.mu.Lock()
+	if g.running {
+		g.claimed[key] = struct{}{}
+	}
+	g.mu.Unlock()
+}
+
+func (g *gcState) isClaimed(key string) bool {
+	g.mu.Lock()
+	_, ok := g.claimed[key]
+	g.mu.Unlock()
+	return ok
+}
+
+// ErrGCRunning is returned by GC while another run is under way.
+var ErrGCRunning = errors.New("a GC run is already under way")
+
+// GC marks every digest the hosted state needs (after the markers dropped
+// the records they may: untagged manifests, stale upload links) and
+// removes hosted blobs that nothing needs and that were committed before
+// the grace. Proxied content is the LRU's, never GC's. It takes no lock
+// that blocks pulls or pushes: a blob that a hosted write claims while it
+// runs, or that is committed after it began, is spared.
 func (c *Cache) GC(ctx context.Context, o GCOptions) (GCReport, error) {
-	return GCReport{}, errors.New("gc is not available yet")
+	rep := GCReport{DryRun: o.DryRun, Started: time.Now(), Removed: []GCItem{}}
+	c.gc.mu.Lock()
+	if c.gc.running {
+		c.gc.mu.Unlock()
+		return rep, ErrGCRunning
+	}
+	c.gc.running, c.gc.claimed = true, map[string]struct{}{}
+	c.gc.mu.Unlock()
+	defer func() {
+		c.gc.mu.Lock()
+		c.gc.running, c.gc.claimed = false, nil
+		c.gc.mu.Unlock()
+	}()
+	c.maintenance.RLock()
+	defer c.maintenance.RUnlock()
+
+	cutoff := rep.Started.Add(-o.Grace)
+	live := newDigestSet()
+	for _, m := range c.markers {
+		items, err := m.Mark(ctx, MarkOptions{Cutoff: cutoff, DeleteUntagged: o.DeleteUntagged, DryRun: o.DryRun}, live.add)
+		rep.Removed = append(rep.Removed, items...)
+		if err != nil {
+			return rep, fmt.Errorf("cannot mark hosted content: %w", err)
+		}
+	}
+	rep.Marked = live.len()
+	if err := c.index.Flush(); err != nil { // kinds claimed so far
+		return rep, fmt.Errorf("cannot flush index: %w", err)
+	}
+
+	_, _, total := c.index.Usage()
+	var seen int64
+	dead := func(k string, e Entry) bool {
+		return e.Hosted && e.Added.Before(cutoff) && !live.hasKey(k) && !c.gc.isClaimed(k)
+	}
+	after := ""
+	for {
+		var vs []victim
+		last, err := c.index.scan(after, 1024, func(k string, e Entry) {
+			seen++
+			if e.Hosted {
+				rep.Scanned++
+			}
+			if dead(k, e) {
+				vs = append(vs, victim{key: k, added: e.Added, size: e.Size})
+			}
+		})
+		if err != nil {
+			return rep, fmt.Errorf("cannot scan index: %w", err)
+		}
+		if o.DryRun {
+			for _, v := range vs {
+				rep.Removed = append(rep.Removed, GCItem{Key: v.key, Size: v.size, What: "blob"})
+				rep.Freed += v.size
+			}
+		} else if len(vs) > 0 {
+			gone, freed := c.removeObjects(ctx, vs, func(k string, e Entry) bool { return !dead(k, e) })
+			for _, v := range gone {
+				rep.Removed = append(rep.Removed, GCItem{Key: v.key, Size: v.size, What: "blob"})
+			}
+			rep.Freed += freed
+		}
+		if o.Progress != nil {
+			o.Progress(seen, max(total, seen))
+		}
+		if last == "" || ctx.Err() != nil {
+			break
+		}
+		after = last
+	}
+	rep.Finished = time.Now()
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
+	c.log.Info("gc finished", "dry_run", o.DryRun, "marked", rep.Marked, "scanned", rep.Scanned,
+		"removed", len(rep.Removed), "freed_bytes", rep.Freed, "took", rep.Finished.Sub(rep.Started).String())
+	return rep, nil
 }
 
 // Claim is what a hosted write calls for every blob it is about to refer
 // to (a manifest's layers): it reports the blob's size, or ErrNotFound, and
-// from then on the blob is hosted content, never evicted, and safe from a
+// from then on the blob is hosted content, never evicted, and spared by a
 // GC sweep that is running.
 func (c *Cache) Claim(ctx context.Context, key string) (Info, error) {
-	return c.store.Stat(ctx, key)
+	l := c.keyLock(key)
+	l.Lock()
+	defer l.Unlock()
+	info, err := c.store.Stat(ctx, key)
+	if err != nil {
+		return info, err
+	}
+	c.claimed(key)
+	return info, nil
+}
+
+// claimed makes key hosted and spares it from a running sweep; the caller
+// holds its key lock.
+func (c *Cache) claimed(key string) {
+	if e, ok := c.index.Get(key); ok && !e.Hosted {
+		c.index.MarkHosted(key)
+	}
+	c.gc.claim(key)
+}
+
+// digestSet holds the marked digests compactly: 32 bytes a sha256.
+type digestSet struct {
+	sha256 map[[32]byte]struct{}
+	other  map[string]struct{}
+}
+
+func newDigestSet() *digestSet {
+	return &digestSet{sha256: map[[32]byte]struct{}{}, other: map[string]struct{}{}}
+}
+
+func (s *digestSet) add(d digest.Digest) {
+	if d.Validate() != nil {
+		return
+	}
+	s.addKey(BlobKey(d))
+}
+
+func (s *digestSet) addKey(key string) {
+	if b, ok := sha256Of(key); ok {
+		s.sha256[b] = struct{}{}
+		return
+	}
+	s.other[key] = struct{}{}
+}
+
+func (s *digestSet) hasKey(key string) bool {
+	if b, ok := sha256Of(key); ok {
+		_, found := s.sha256[b]
+		return found
+	}
+	_, found := s.other[key]
+	return found
+}
+
+func (s *digestSet) len() int64 { return int64(len(s.sha256) + len(s.other)) }
+
+// sha256Of returns the digest bytes of a sha256 BlobKey.
+func sha256Of(key string) ([32]byte, bool) {
+	var b [32]byte
+	const prefix = "blobs/sha256/"
+	if !strings.HasPrefix(key, prefix) || len(key) != len(prefix)+3+64 {
+		return b, false
+	}
+	_, err := hex.Decode(b[:], []byte(key[len(prefix)+3:]))
+	return b, err == nil
 }

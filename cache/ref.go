@@ -62,19 +62,40 @@ func (c *Cache) PutRef(ctx context.Context, key string, r Ref) error {
 	return nil
 }
 
-// PutBlob stores a small object whose bytes are already verified and in
-// memory (a manifest), content addressed by d.
+// PutBlob stores a small proxied object whose bytes are already verified
+// and in memory (a manifest), content addressed by d.
 func (c *Cache) PutBlob(ctx context.Context, d digest.Digest, b []byte) error {
-	key := BlobKey(d)
-	if _, err := c.store.Stat(ctx, key); err == nil {
-		return nil
-	}
+	return c.putBlob(ctx, d, b, false)
+}
+
+// PutHostedBlob is PutBlob for hosted content (a pushed manifest): the
+// object is never evicted, and a running GC spares it.
+func (c *Cache) PutHostedBlob(ctx context.Context, d digest.Digest, b []byte) error {
+	return c.putBlob(ctx, d, b, true)
+}
+
+func (c *Cache) putBlob(ctx context.Context, d digest.Digest, b []byte, hosted bool) error {
 	if err := d.Validate(); err != nil || d.Algorithm().FromBytes(b) != d {
 		return fmt.Errorf("cannot store blob %s: %w", d, ErrVerify)
 	}
-	if err := c.store.Put(ctx, key, bytes.NewReader(b)); err != nil {
-		return fmt.Errorf("cannot store blob %s: %w", d, err)
+	key := BlobKey(d)
+	l := c.keyLock(key)
+	l.Lock()
+	defer l.Unlock()
+	if _, err := c.store.Stat(ctx, key); err == nil {
+		if hosted {
+			c.claimed(key)
+		}
+		return nil
 	}
-	c.index.Added(key, int64(len(b)))
+	if err := c.store.Put(ctx, key, bytes.NewReader(b)); err != nil {
+		return c.commitFailed(key, int64(len(b)), err)
+	}
+	c.index.Added(key, int64(len(b)), hosted)
+	if hosted {
+		c.gc.claim(key)
+	} else {
+		c.evict.committed()
+	}
 	return nil
 }

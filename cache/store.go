@@ -45,3 +45,17 @@ type FileAdopter interface {
 	TempDir() string
 	Adopt(tmpPath, key string) error
 }
+
+// Lister is implemented by stores that can list their objects; reindex
+// walks the content-addressed objects with it.
+type Lister interface {
+	// List calls fn with every committed object whose key starts with
+	// prefix, in no particular order.
+	List(ctx context.Context, prefix string, fn func(key string, info Info) error) error
+}
+
+// SpaceReporter is implemented by stores on a local filesystem: eviction
+// keeps [storage] min_free bytes free on it.
+type SpaceReporter interface {
+	Space() (free, total int64, err error)
+}

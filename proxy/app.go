@@ -122,16 +122,42 @@ func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 	app.srv = NewServer(cfg.Server, log, set)
 	app.srv.Handle("/v2", "docker", dh.Serve)
 	app.srv.Handle(tokenPath, "auth", (&tokenHandler{auth: app.auth, tokens: tokens, log: log}).serve)
+	// GC marks from every hosted registry; eviction spares what they hold.
+	markers := []cache.Marker{app.hosted}
 	formats := []struct {
 		prefixes []string
 		name     string
 		build    func() (formatHandler, error)
 	}{
-		{[]string{"/npm/"}, "npm", func() (formatHandler, error) { return npm.New(cfg.Npm, deps) }},
+		{[]string{"/npm/"}, "npm", func() (formatHandler, error) {
+			h, err := npm.New(cfg.Npm, deps)
+			if err == nil {
+				markers = append(markers, cache.Referenced(h.Hosted().Referenced))
+			}
+			return h, err
+		}},
 		// "/simple" without the slash: twine URLs are often written so.
-		{[]string{"/simple", "/api/pypi/"}, "pypi", func() (formatHandler, error) { return pypi.New(cfg.PyPI, deps) }},
-		{[]string{"/maven2/"}, "maven", func() (formatHandler, error) { return maven.New(cfg.Maven, deps) }},
-		{[]string{"/cargo/"}, "cargo", func() (formatHandler, error) { return cargo.New(cfg.Cargo, deps) }},
+		{[]string{"/simple", "/api/pypi/"}, "pypi", func() (formatHandler, error) {
+			h, err := pypi.New(cfg.PyPI, deps)
+			if err == nil {
+				markers = append(markers, cache.Referenced(h.Referenced))
+			}
+			return h, err
+		}},
+		{[]string{"/maven2/"}, "maven", func() (formatHandler, error) {
+			h, err := maven.New(cfg.Maven, deps)
+			if err == nil {
+				markers = append(markers, cache.Referenced(h.Hosted().Referenced))
+			}
+			return h, err
+		}},
+		{[]string{"/cargo/"}, "cargo", func() (formatHandler, error) {
+			h, err := cargo.New(cfg.Cargo, deps)
+			if err == nil {
+				markers = append(markers, cache.Referenced(h.Hosted().Referenced))
+			}
+			return h, err
+		}},
 	}
 	for _, f := range formats {
 		h, err := f.build()
@@ -145,6 +171,8 @@ func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 			app.closers = append(app.closers, c.Close)
 		}
 	}
+	c.SetMarkers(markers...)
+	c.Start(cfg.Storage.Limits())
 	app.srv.AddReadyCheck("storage", c.Ready)
 	if app.ln, err = net.Listen("tcp", cfg.Server.Listen); err != nil {
 		return fail(fmt.Errorf("cannot listen on %s: %w", cfg.Server.Listen, err))

@@ -11,12 +11,17 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"nora/cache"
 )
 
-// Store keeps objects as files. It implements cache.Store, cache.FileOpener
-// and cache.FileAdopter.
+// Store keeps objects as files. It implements cache.Store, cache.FileOpener,
+// cache.FileAdopter, cache.Lister and cache.SpaceReporter. An object that
+// is removed while a reader streams it stays readable to the end: the open
+// file keeps its bytes, and the space returns when the reader closes it.
 type Store struct {
 	objects string
 	tmp     string
@@ -173,4 +178,43 @@ func syncFile(path string) error {
 		err = cerr
 	}
 	return err
+}
+
+// List walks the object files under prefix (a key prefix ending in "/").
+func (s *Store) List(ctx context.Context, prefix string, fn func(key string, info cache.Info) error) error {
+	root := filepath.Join(s.objects, filepath.FromSlash(strings.TrimSuffix(prefix, "/")))
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() {
+			return ctx.Err()
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil // removed since the directory was read
+		}
+		rel, err := filepath.Rel(s.objects, p)
+		if err != nil {
+			return err
+		}
+		return fn(filepath.ToSlash(rel), cache.Info{Size: fi.Size(), ModTime: fi.ModTime()})
+	})
+	if err != nil {
+		return fmt.Errorf("cannot list %s: %w", prefix, err)
+	}
+	return nil
+}
+
+// Space reports the free (for unprivileged users) and total bytes of the
+// filesystem that holds the objects.
+func (s *Store) Space() (free, total int64, err error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(s.objects, &st); err != nil {
+		return 0, 0, fmt.Errorf("cannot statfs %s: %w", s.objects, err)
+	}
+	return int64(st.Bavail) * int64(st.Bsize), int64(st.Blocks) * int64(st.Bsize), nil
 }

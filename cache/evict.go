@@ -1,0 +1,242 @@
+package cache
+
+import (
+	"container/heap"
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// Limits bound what proxied content may take. Hosted content is never
+// evicted and does not count against MaxSize.
+type Limits struct {
+	// MaxSize caps the bytes of proxied objects: when a commit takes them
+	// above it, the least recently used are removed until they are at
+	// LowWater of it. 0 = no cap.
+	MaxSize int64
+	// MinFree keeps this many bytes free on the store's filesystem: below
+	// it, proxied objects are evicted until MinFree plus a tenth is free.
+	MinFree int64
+}
+
+// LowWater is the share of MaxSize eviction brings proxied content down to,
+// so it does not run again on the very next commit.
+const LowWater = 0.9
+
+// evictCheck is how often the evictor looks at the free space even when no
+// commit woke it (other programs fill the disk too).
+const evictCheck = 10 * time.Second
+
+// evictor removes least recently used proxied objects in the background:
+// a commit only wakes it, never waits for it.
+type evictor struct {
+	c      *Cache
+	limits atomic.Pointer[Limits]
+	wake   chan struct{}
+	urgent atomic.Int64 // bytes a full disk asked for, beyond the limits
+
+	evictions, evictedBytes *metrics.Counter
+	free, total             atomic.Int64 // last statfs; -1 unknown
+}
+
+func newEvictor(c *Cache, set *metrics.Set) *evictor {
+	e := &evictor{c: c, wake: make(chan struct{}, 1)}
+	e.limits.Store(&Limits{})
+	e.free.Store(-1)
+	e.total.Store(-1)
+	e.evictions = set.NewCounter("nora_evictions_total")
+	e.evictedBytes = set.NewCounter("nora_evicted_bytes_total")
+	set.NewGauge(`nora_storage_bytes{kind="proxied"}`, func() float64 { p, _, _ := c.index.Usage(); return float64(p) })
+	set.NewGauge(`nora_storage_bytes{kind="hosted"}`, func() float64 { _, h, _ := c.index.Usage(); return float64(h) })
+	set.NewGauge("nora_storage_capacity_bytes", func() float64 {
+		if m := e.limits.Load().MaxSize; m > 0 {
+			return float64(m)
+		}
+		return float64(e.total.Load())
+	})
+	set.NewGauge("nora_storage_free_bytes", func() float64 { return float64(e.free.Load()) })
+	return e
+}
+
+// signal wakes the evictor if it sleeps.
+func (e *evictor) signal() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// committed is called after every commit of a proxied object.
+func (e *evictor) committed() {
+	if m := e.limits.Load().MaxSize; m > 0 {
+		if p, _, _ := e.c.index.Usage(); p > m {
+			e.signal()
+		}
+	}
+}
+
+// diskFull asks for at least want bytes more than the limits would free.
+func (e *evictor) diskFull(want int64) {
+	if want < 64<<20 {
+		want = 64 << 20
+	}
+	e.urgent.Store(max(e.urgent.Load(), want))
+	e.signal()
+}
+
+func (e *evictor) run(ctx context.Context) {
+	t := time.NewTicker(evictCheck)
+	defer t.Stop()
+	for {
+		e.once(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// need is how many bytes of proxied content should go now.
+func (e *evictor) need() int64 {
+	lim := e.limits.Load()
+	var need int64
+	if p, _, _ := e.c.index.Usage(); lim.MaxSize > 0 && p > lim.MaxSize {
+		need = p - int64(float64(lim.MaxSize)*LowWater)
+	}
+	if e.c.space != nil {
+		free, total, err := e.c.space.Space()
+		if err != nil {
+			e.c.log.Warn("cannot read free space", "err", err)
+		} else {
+			e.free.Store(free)
+			e.total.Store(total)
+			if lim.MinFree > 0 && free < lim.MinFree {
+				need = max(need, lim.MinFree+lim.MinFree/10-free)
+			}
+		}
+	}
+	return max(need, e.urgent.Swap(0))
+}
+
+// once evicts what need asks for, oldest access first.
+func (e *evictor) once(ctx context.Context) {
+	need := e.need()
+	if need <= 0 || !e.c.maintenance.TryRLock() { // a reindex runs: usage is not known yet
+		return
+	}
+	defer e.c.maintenance.RUnlock()
+	if err := e.c.index.Flush(); err != nil { // the latest accesses decide
+		e.c.log.Error("cannot flush index before eviction", "err", err)
+	}
+	victims, err := e.c.index.oldestProxied(need)
+	if err != nil {
+		e.c.log.Error("cannot choose objects to evict", "err", err)
+		return
+	}
+	var n, freed int64
+	for len(victims) > 0 && ctx.Err() == nil {
+		chunk := victims[:min(len(victims), 256)]
+		victims = victims[len(chunk):]
+		gone, b := e.c.removeObjects(ctx, chunk, func(_ string, en Entry) bool { return en.Hosted })
+		n, freed = n+int64(len(gone)), freed+b
+	}
+	e.evictions.Add(int(n))
+	e.evictedBytes.Add(int(freed))
+	p, _, _ := e.c.index.Usage()
+	e.c.log.Info("evicted least recently used proxied objects", "objects", n, "bytes", freed,
+		"wanted", need, "proxied_bytes", p)
+}
+
+// victim is a key chosen for removal and the commit time it had then: an
+// object committed again since is not the one chosen.
+type victim struct {
+	key    string
+	added  time.Time
+	access time.Time
+	size   int64
+}
+
+// removeObjects deletes the victims from the store and the index, each
+// under its key lock, skipping any whose entry changed since it was chosen
+// (committed again) or that spare reports must stay now. It returns the
+// victims removed and the bytes freed.
+func (c *Cache) removeObjects(ctx context.Context, vs []victim, spare func(key string, e Entry) bool) ([]victim, int64) {
+	var gone []victim
+	for _, v := range vs {
+		l := c.keyLock(v.key)
+		l.Lock()
+		e, ok := c.index.Get(v.key)
+		if !ok || !e.Added.Equal(v.added) || spare(v.key, e) {
+			l.Unlock()
+			continue
+		}
+		err := c.store.Delete(ctx, v.key)
+		l.Unlock()
+		if err != nil && err != ErrNotFound {
+			c.log.Error("cannot remove object", "key", v.key, "err", err)
+			continue
+		}
+		gone = append(gone, v)
+	}
+	keys := make([]string, len(gone))
+	added := make(map[string]time.Time, len(gone))
+	for i, v := range gone {
+		keys[i], added[v.key] = v.key, v.added
+	}
+	// An object committed again after its delete keeps its new entry.
+	freed := c.index.removeIf(keys, func(k string, e Entry) bool { return !e.Added.Equal(added[k]) })
+	return gone, freed
+}
+
+// oldestProxied returns the least recently accessed proxied objects whose
+// sizes add up to at least need, oldest first. It scans the index in
+// chunks and keeps only as many candidates as need requires.
+func (ix *Index) oldestProxied(need int64) ([]victim, error) {
+	h := &newestFirst{}
+	var sum int64
+	after := ""
+	for {
+		last, err := ix.scan(after, 4096, func(k string, e Entry) {
+			if e.Hosted {
+				return
+			}
+			heap.Push(h, victim{key: k, added: e.Added, access: e.LastAccess, size: e.Size})
+			sum += e.Size
+			// Drop the newest while the rest still cover need.
+			for h.Len() > 1 && sum-(*h)[0].size >= need {
+				sum -= heap.Pop(h).(victim).size
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+		if last == "" {
+			break
+		}
+		after = last
+	}
+	// A MarkHosted not yet flushed is honoured by removeObjects.
+	out := make([]victim, h.Len())
+	for i := len(out) - 1; i >= 0; i-- {
+		out[i] = heap.Pop(h).(victim)
+	}
+	return out, nil
+}
+
+// newestFirst is a max-heap on access time.
+type newestFirst []victim
+
+func (h newestFirst) Len() int           { return len(h) }
+func (h newestFirst) Less(i, j int) bool { return h[i].access.After(h[j].access) }
+func (h newestFirst) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *newestFirst) Push(x any)        { *h = append(*h, x.(victim)) }
+func (h *newestFirst) Pop() any {
+	old := *h
+	v := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return v
+}
