@@ -4,9 +4,9 @@ import "time"
 
 // Config is the [storage] section.
 type Config struct {
-	Backend string   `toml:"backend"`
-	Path    string   `toml:"path"`
-	MaxSize Size     `toml:"max_size"`
+	Backend string `toml:"backend"`
+	Path    string `toml:"path"`
+	MaxSize Size   `toml:"max_size"`
 	// MinFree keeps this much free on the filesystem of path: proxied
 	// objects are evicted while less is free.
 	MinFree Size     `toml:"min_free"`

@@ -145,4 +145,3 @@ func (c *Cache) diskFull(key string, size int64) {
 			"key", key, "metric", "nora_fill_passthrough_total")
 	}
 }
-
