@@ -1,6 +1,7 @@
 package docker_test
 
 import (
+	"log/slog"
 	"testing"
 	"time"
 
@@ -23,6 +24,8 @@ type options struct {
 	privateRead bool // anonymous_read = false
 	upstreams   []docker.UpstreamConfig
 	hosted      oci.Config
+	storage     string       // storage path; "" for a temp dir
+	log         *slog.Logger // nil: discarded
 }
 
 // noraUnderTest is a test nora with the helpers the docker tests add.
@@ -40,5 +43,9 @@ func startNora(t testing.TB, o options) *noraUnderTest {
 		a.Htpasswd = proxytest.Htpasswd(t, testUser, testPass)
 	}
 	cfg.Auth = &a
+	cfg.Storage.Path = o.storage
+	if o.log != nil {
+		return &noraUnderTest{proxytest.StartLogged(t, cfg, o.log)}
+	}
 	return &noraUnderTest{proxytest.Start(t, cfg)}
 }

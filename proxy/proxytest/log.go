@@ -1,0 +1,30 @@
+package proxytest
+
+import (
+	"bytes"
+	"log/slog"
+	"sync"
+)
+
+// Log keeps what a test nora logs (StartLogged with Log.Logger()), for
+// tests that check what went to the log rather than to the client.
+type Log struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Logger is a JSON logger that writes to l.
+func (l *Log) Logger() *slog.Logger { return slog.New(slog.NewJSONHandler(l, nil)) }
+
+func (l *Log) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// String is everything logged so far.
+func (l *Log) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
