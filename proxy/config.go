@@ -19,6 +19,9 @@ type Config struct {
 	MaxHeaderBytes cache.Size     `toml:"max_header_bytes"`
 	// MaxConns caps concurrent connections.
 	MaxConns int `toml:"max_conns"`
+	// AdminSocket is the admin API's unix socket; "" means admin.sock in
+	// the [storage] path (admin.SocketPath).
+	AdminSocket string `toml:"admin_socket"`
 }
 
 // DefaultConfig returns the [server] defaults.

@@ -17,7 +17,9 @@ import (
 
 	"nora/auth"
 	"nora/cache"
+	"nora/hosted/retention"
 	"nora/proxy"
+	"nora/proxy/admin"
 	"nora/proxy/cargo"
 	"nora/proxy/docker"
 	"nora/proxy/maven"
@@ -26,20 +28,23 @@ import (
 )
 
 // fileConfig is the shape of nora.toml (DESIGN 3.2), composed from the
-// packages' own Config structs. The sections of later issues (retention,
-// tenants, gc) are added here as fields when their packages exist; until
-// then they are unknown sections, an error.
+// packages' own Config structs. The sections of later issues (tenants, ...)
+// are added here as fields when their packages exist; until then they are
+// unknown sections, an error.
 // A new field is picked up by the decoder, the environment overrides and the
 // value-type check without further code; add its checks to validate.
 type fileConfig struct {
-	Server  proxy.Config  `toml:"server"`
-	Storage cache.Config  `toml:"storage"`
-	Docker  docker.Config `toml:"docker"`
-	Npm     npm.Config    `toml:"npm"`
-	PyPI    pypi.Config   `toml:"pypi"`
-	Maven   maven.Config  `toml:"maven"`
-	Cargo   cargo.Config  `toml:"cargo"`
-	Auth    auth.Config   `toml:"auth"`
+	Server  proxy.Config   `toml:"server"`
+	Storage cache.Config   `toml:"storage"`
+	Docker  docker.Config  `toml:"docker"`
+	Npm     npm.Config     `toml:"npm"`
+	PyPI    pypi.Config    `toml:"pypi"`
+	Maven   maven.Config   `toml:"maven"`
+	Cargo   cargo.Config   `toml:"cargo"`
+	Auth    auth.Config    `toml:"auth"`
+	GC      cache.GCConfig `toml:"gc"`
+	// Retention is [[retention]]: none by default, nothing is trimmed.
+	Retention []retention.Rule `toml:"retention"`
 }
 
 func defaultFileConfig() fileConfig {
@@ -52,6 +57,7 @@ func defaultFileConfig() fileConfig {
 		Maven:   maven.DefaultConfig(),
 		Cargo:   cargo.DefaultConfig(),
 		Auth:    auth.DefaultConfig(),
+		GC:      cache.DefaultGCConfig(),
 	}
 }
 
@@ -280,6 +286,15 @@ func validate(c *fileConfig) []fieldError {
 			bad(key, "required")
 		}
 		optionalURL(key, u.URL)
+	}
+
+	if err := admin.ValidateSchedule(c.GC.Schedule); err != nil {
+		bad("gc.schedule", "%v", err)
+	}
+	for i, r := range c.Retention {
+		if err := r.Check(); err != nil {
+			bad(fmt.Sprintf("retention[%d]", i), "%v", err)
+		}
 	}
 	return errs
 }

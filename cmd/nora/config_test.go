@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"nora/cache"
+	"nora/hosted/retention"
 )
 
 // upstream is a valid [[docker.upstreams]] entry for the cases below.
@@ -26,8 +28,9 @@ func TestConfigErrors(t *testing.T) {
 	// unknown keys and sections, all of them, with their lines
 	f("[server]\nlisten = \"127.0.0.1:0\"\n\n[storage]\nsizee = 1\n",
 		`nora.toml:5: unknown key "storage.sizee"`)
-	f("[storage.s3]\nbuckit = \"b\"\n[retention]\nttl = \"5m\"\n",
-		"nora.toml:2: unknown key \"storage.s3.buckit\"\nnora.toml:3: unknown section \"retention\"")
+	f("[storage.s3]\nbuckit = \"b\"\n[tenants]\nttl = \"5m\"\n",
+		"nora.toml:2: unknown key \"storage.s3.buckit\"\nnora.toml:3: unknown section \"tenants\"")
+	f("[[retention]]\nmatch = \"**\"\nkeep = 1\n", `nora.toml:3: unknown key "retention[0].keep"`)
 	f(upstream+upstream+"bogus = 1\n", `nora.toml:7: unknown key "docker.upstreams[1].bogus"`)
 
 	// values that do not parse: line and key
@@ -65,6 +68,17 @@ func TestConfigErrors(t *testing.T) {
 		"nora.toml:2: docker.upstreams[0].name: want a registry host name such as \"ghcr.io\", got \"a/b\"\n"+
 			"nora.toml:4: docker.upstreams[0].username: username and password go together")
 	f("[storage]\npath = \"\"\n", `nora.toml:2: storage.path: required (disk data, and the local index in both modes)`)
+	f("[gc]\nschedule = \"3am\"\n",
+		`nora.toml:2: gc.schedule: want a cron expression such as "0 3 * * *" (minute hour day month weekday), got "3am": expected exactly 5 fields, found 1: [3am]`)
+	f("[gc]\nschedule = \"0 0 30 2 *\"\n", `nora.toml:2: gc.schedule: cron expression "0 0 30 2 *" never fires`)
+	f("[gc]\ngrace = \"a day\"\n",
+		`nora.toml:2: gc.grace: cannot parse duration "a day": want a Go duration such as "90s", "5m", "24h" or "90d"`)
+	f("[gc]\ngrace = 86400\n", `nora.toml:2: gc.grace: want a quoted string, got a TOML integer (write grace = "86400")`)
+	f("[[retention]]\nmatch = \"**/dev-*\"\nkeep_last = 5\n[[retention]]\nmatch = \"**/pr-*\"\n",
+		`nora.toml:4: retention[1]: retention rule "**/pr-*": set keep_last, older_than or both (with neither it would remove everything it matches)`)
+	f("[[retention]]\nkeep_last = 5\n", `nora.toml:1: retention[0]: retention rule: match is empty`)
+	f("[[retention]]\nmatch = \"a\"\nolder_than = 90\n",
+		`nora.toml:3: retention[0].older_than: want a quoted string, got a TOML integer (write older_than = "90")`)
 	// a key that neither the document nor an enclosing table header has
 	f("storage.backend = \"s3\"\n", `nora.toml: storage.s3.bucket: required when storage.backend is "s3"`)
 }
@@ -97,6 +111,43 @@ offline = true
 	}
 }
 
+func TestGCAndRetention(t *testing.T) {
+	cfg, err := parseConfig("nora.toml", []byte(`
+[server]
+admin_socket = "/run/nora/admin.sock"
+[gc]
+schedule = ""
+grace = "2h"
+delete_untagged = true
+[[retention]]
+match = "**/dev-*"
+keep_last = 5
+older_than = "90d"
+[[retention]]
+match = "com/acme/**"
+older_than = "30d"
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server.AdminSocket != "/run/nora/admin.sock" ||
+		cfg.GC != (cache.GCConfig{Schedule: "", Grace: cache.Duration(2 * time.Hour), DeleteUntagged: true}) {
+		t.Errorf("got %+v %+v", cfg.Server, cfg.GC)
+	}
+	want := []retention.Rule{
+		{Match: "**/dev-*", KeepLast: 5, OlderThan: cache.Duration(90 * 24 * time.Hour)},
+		{Match: "com/acme/**", OlderThan: cache.Duration(30 * 24 * time.Hour)},
+	}
+	if !slices.Equal(cfg.Retention, want) {
+		t.Errorf("retention: %+v", cfg.Retention)
+	}
+	// the defaults: a nightly GC, no retention
+	cfg, err = parseConfig("nora.toml", nil, nil)
+	if err != nil || cfg.GC != cache.DefaultGCConfig() || cfg.Retention != nil || cfg.Server.AdminSocket != "" {
+		t.Errorf("defaults: %+v %+v %v", cfg.GC, cfg.Retention, err)
+	}
+}
+
 func TestEnvOverrides(t *testing.T) {
 	file := []byte("[server]\nlisten = \"127.0.0.1:1\"\n" + upstream)
 	f := func(env string, get func(fileConfig) any, want any) {
@@ -118,6 +169,11 @@ func TestEnvOverrides(t *testing.T) {
 	f("NORA_STORAGE_S3_PATH_STYLE=false", func(c fileConfig) any { return c.Storage.S3.PathStyle }, false)
 	f("NORA_DOCKER_NEGATIVE_TTL=5m", func(c fileConfig) any { return c.Docker.NegativeTTL.D() }, 5*time.Minute)
 	f("NORA_STORAGE_BACKEND=s3 NORA_STORAGE_S3_BUCKET=b", func(c fileConfig) any { return c.Storage.Backend }, "s3")
+	f("NORA_SERVER_ADMIN_SOCKET=/run/nora/admin.sock", func(c fileConfig) any { return c.Server.AdminSocket }, "/run/nora/admin.sock")
+	f("NORA_GC_SCHEDULE=@daily", func(c fileConfig) any { return c.GC.Schedule }, "@daily")
+	f("NORA_GC_SCHEDULE=", func(c fileConfig) any { return c.GC.Schedule }, "")
+	f("NORA_GC_GRACE=2h", func(c fileConfig) any { return c.GC.Grace.D() }, 2*time.Hour)
+	f("NORA_GC_DELETE_UNTAGGED=true", func(c fileConfig) any { return c.GC.DeleteUntagged }, true)
 	// variables outside nora's sections are none of its business
 	f("NORA_TESTING=1 PATH=/bin", func(c fileConfig) any { return c.Server.Listen }, "127.0.0.1:1")
 
@@ -136,6 +192,8 @@ func TestEnvOverrides(t *testing.T) {
 	fErr("NORA_STORAGE_SIZEE=1", `NORA_STORAGE_SIZEE: no such key in [storage]`)
 	fErr("NORA_DOCKER_UPSTREAMS_0_URL=http://127.0.0.1",
 		`NORA_DOCKER_UPSTREAMS_0_URL: docker.upstreams cannot be set from the environment, only in the file`)
+	fErr("NORA_RETENTION_0_MATCH=**", `NORA_RETENTION_0_MATCH: retention cannot be set from the environment, only in the file`)
+	fErr("NORA_GC_SCHEDULE=never", `NORA_GC_SCHEDULE: gc.schedule: want a cron expression such as "0 3 * * *" (minute hour day month weekday), got "never": expected exactly 5 fields, found 1: [never]`)
 	// semantic errors name the variable that set the value
 	fErr("NORA_SERVER_LISTEN=4000", `NORA_SERVER_LISTEN: server.listen: want host:port such as "0.0.0.0:4000", got "4000"`)
 	// set but empty is set
@@ -157,7 +215,7 @@ func TestEnvKeys(t *testing.T) {
 			t.Errorf("%s sets nothing", name)
 		}
 	}
-	if !slices.Equal(fixed, [][2]string{{"NORA_DOCKER_UPSTREAMS", "docker.upstreams"}, {"NORA_NPM_HOSTED_NAMES", "npm.hosted_names"}, {"NORA_MAVEN_UPSTREAMS", "maven.upstreams"}}) {
+	if !slices.Equal(fixed, [][2]string{{"NORA_DOCKER_UPSTREAMS", "docker.upstreams"}, {"NORA_NPM_HOSTED_NAMES", "npm.hosted_names"}, {"NORA_MAVEN_UPSTREAMS", "maven.upstreams"}, {"NORA_RETENTION", "retention"}}) {
 		t.Errorf("not settable from the environment: %v", fixed)
 	}
 }
@@ -194,7 +252,17 @@ func TestEmbeddedDefault(t *testing.T) {
 			case f.Type.Kind() == reflect.Struct:
 				walk(f.Type, k)
 			case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
-				walk(f.Type.Elem(), k+"[0]")
+				if _, ok := idx[k+"[0]"]; ok {
+					walk(f.Type.Elem(), k+"[0]")
+					break
+				}
+				// none by default: a commented example documents the keys
+				for j := range f.Type.Elem().NumField() {
+					ek := tomlName(f.Type.Elem().Field(j))
+					if !bytes.Contains(defaultTOML, []byte("\n# "+ek+" = ")) {
+						t.Errorf("default.toml does not document %s[].%s (in a commented [[%s]])", k, ek, k)
+					}
+				}
 			}
 		}
 	}
