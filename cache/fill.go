@@ -193,6 +193,9 @@ func (c *Cache) follow(ctx context.Context, f *fill) (*Object, error) {
 			f.mu.Unlock()
 			obj, err := c.openCommitted(ctx, final)
 			f.mu.Lock()
+			if errors.Is(err, ErrNotFound) {
+				return nil, errMissedFill // evicted already: fill it again
+			}
 			if err != nil {
 				return nil, err
 			}

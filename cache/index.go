@@ -27,7 +27,7 @@ type Index struct {
 	log *slog.Logger
 
 	mu      sync.Mutex
-	touched map[string]int64    // key -> unix seconds of last access
+	touched map[string]int64    // key -> unix nanos of last access
 	hosted  map[string]struct{} // keys turned hosted, not yet written
 
 	proxiedBytes, hostedBytes, objects atomic.Int64
@@ -47,9 +47,9 @@ type Entry struct {
 	Hosted bool
 }
 
-// An entry is size, last access (unix seconds), commit time (unix nanos)
-// and flags. Entries written before kinds existed are 16 bytes: proxied,
-// committed at their last access.
+// An entry is size, last access and commit time (unix nanos) and flags.
+// Entries written before kinds existed are 16 bytes, their access in unix
+// seconds: proxied, committed at their last access.
 const (
 	entryLen    = 25
 	legacyLen   = 16
@@ -60,7 +60,7 @@ const (
 func encodeEntry(e Entry) []byte {
 	b := make([]byte, entryLen)
 	binary.BigEndian.PutUint64(b, uint64(e.Size))
-	binary.BigEndian.PutUint64(b[8:], uint64(e.LastAccess.Unix()))
+	binary.BigEndian.PutUint64(b[8:], uint64(e.LastAccess.UnixNano()))
 	binary.BigEndian.PutUint64(b[16:], uint64(e.Added.UnixNano()))
 	if e.Hosted {
 		b[24] = flagHosted
@@ -72,11 +72,13 @@ func decodeEntry(v []byte) (Entry, bool) {
 	if len(v) != entryLen && len(v) != legacyLen {
 		return Entry{}, false
 	}
-	e := Entry{Size: int64(binary.BigEndian.Uint64(v)), LastAccess: time.Unix(int64(binary.BigEndian.Uint64(v[8:16])), 0)}
+	e := Entry{Size: int64(binary.BigEndian.Uint64(v))}
 	if len(v) == legacyLen {
+		e.LastAccess = time.Unix(int64(binary.BigEndian.Uint64(v[8:16])), 0)
 		e.Added = e.LastAccess
 		return e, true
 	}
+	e.LastAccess = time.Unix(0, int64(binary.BigEndian.Uint64(v[8:16])))
 	e.Added = time.Unix(0, int64(binary.BigEndian.Uint64(v[16:24])))
 	e.Hosted = v[24]&flagHosted != 0
 	return e, true
@@ -244,7 +246,7 @@ func (ix *Index) removeIf(keys []string, keep func(key string, e Entry) bool) in
 // Touch notes an access; it is written at the next flush.
 func (ix *Index) Touch(key string) {
 	ix.mu.Lock()
-	ix.touched[key] = time.Now().Unix()
+	ix.touched[key] = time.Now().UnixNano()
 	ix.mu.Unlock()
 }
 
@@ -262,7 +264,7 @@ func (ix *Index) Get(key string) (Entry, bool) {
 	}
 	ix.mu.Lock()
 	if t, pending := ix.touched[key]; pending {
-		e.LastAccess = time.Unix(t, 0)
+		e.LastAccess = time.Unix(0, t)
 	}
 	if _, pending := ix.hosted[key]; pending {
 		e.Hosted = true
@@ -299,7 +301,7 @@ func (ix *Index) Flush() error {
 		}
 		for k, t := range touched {
 			if err := update(k, func(e *Entry) {
-				e.LastAccess = time.Unix(t, 0)
+				e.LastAccess = time.Unix(0, t)
 				if _, ok := hosted[k]; ok {
 					e.Hosted = true
 				}
