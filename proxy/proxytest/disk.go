@@ -45,7 +45,7 @@ func (d *Disk) Free(t testing.TB) {
 func (n *Nora) CheckNoPath(t testing.TB, what string, body []byte) {
 	t.Helper()
 	s := string(body)
-	if strings.Contains(s, n.DataDir) || strings.Contains(s, "no space left") || strings.Contains(s, "/tmp/") {
+	if strings.Contains(s, n.DataDir) || strings.Contains(s, "no space left") {
 		t.Fatalf("%s: the answer shows a path or an OS error: %s", what, body)
 	}
 }
