@@ -112,6 +112,10 @@ func (d *Docs) Get(ctx context.Context, r DocRequest) (*Doc, error) {
 				return doc, nil
 			}
 			have = false // body lost: fetch again
+		} else if _, err := d.cache.Stat(ctx, cache.BlobKey(ref.Digest)); err != nil {
+			if h, ok := d.hot.Get(r.Key); !ok || h.ref.Digest != ref.Digest {
+				have = false // evicted: a 304 would leave nothing to serve
+			}
 		}
 	}
 	if !have {
@@ -221,14 +225,20 @@ func (d *Docs) refresh(ctx context.Context, r DocRequest, old cache.Ref, have bo
 		}
 	}
 	dg := digest.FromBytes(body)
-	if err := d.cache.PutBlob(ctx, dg, body); err != nil {
-		return nil, err
-	}
 	ref := cache.Ref{
 		Digest: dg, MediaType: resp.Header.Get("Content-Type"), Size: int64(len(body)), FetchedAt: time.Now(),
 		ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified"),
 	}
-	if err := d.cache.PutRef(ctx, r.Key, ref); err != nil {
+	err = d.cache.PutBlob(ctx, dg, body)
+	if err == nil {
+		err = d.cache.PutRef(ctx, r.Key, ref)
+	}
+	if cache.IsNoSpace(err) {
+		// A full disk never fails a pull: the document is in memory.
+		d.cache.CountResult("miss")
+		return newDoc(ref, body, false, "miss"), nil
+	}
+	if err != nil {
 		return nil, err
 	}
 	d.neg.Forget(r.Key)
