@@ -175,9 +175,9 @@ func getManifest(repoB *bolt.Bucket, d digest.Digest) (manifestRecord, bool) {
 
 // Referenced calls fn with every digest hosted state refers to: each
 // repository's manifests, the blobs and child manifests they reference, and
-// its blob links (possibly several times). Hosted content is never evicted;
-// GC keeps what this walk reports. fn runs inside a read transaction: it
-// should only collect.
+// its blob links (possibly several times): everything, live or not. GC
+// uses Mark, which also drops what may go. fn runs inside a read
+// transaction: it should only collect.
 func (r *Registry) Referenced(fn func(digest.Digest) error) error {
 	return r.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(reposBucket).ForEach(func(name, _ []byte) error {
