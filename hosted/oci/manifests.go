@@ -45,12 +45,8 @@ func (r *Registry) PutManifest(ctx context.Context, name string, want digest.Dig
 	if err != nil {
 		return Manifest{}, err
 	}
-	if err := r.cache.PutBlob(ctx, d, body); err != nil {
-		return Manifest{}, fmt.Errorf("cannot store manifest %s: %w", d, err)
-	}
-	// PutBlob keeps bytes already stored, which a running GC may be about
-	// to sweep.
-	if _, err := r.cache.Claim(ctx, cache.BlobKey(d)); err != nil {
+	// Hosted: never evicted, and spared by a GC that is running.
+	if err := r.cache.PutHostedBlob(ctx, d, body); err != nil {
 		return Manifest{}, fmt.Errorf("cannot store manifest %s: %w", d, err)
 	}
 	now := time.Now()
