@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"nora/proxy"
+	"nora/proxy/admin"
 )
 
 // Set by the linker: -ldflags "-X main.version=v1.2.3 -X main.commit=abc123".
@@ -102,7 +103,16 @@ func newRootCmd(stdout io.Writer, env []string) *cobra.Command {
 		},
 	}
 
+	adminSocket := func() (string, string, error) {
+		cfg, source, err := loadConfig(configPath, systemConfigPath, env)
+		if err != nil {
+			return "", source, err
+		}
+		return admin.SocketPath(cfg.Server.AdminSocket, cfg.Storage.Path), source, nil
+	}
+
 	root.AddCommand(serveCmd, configCmd, versionCmd)
+	root.AddCommand(newAdminCmds(adminSocket, configFlag)...)
 	return root
 }
 
