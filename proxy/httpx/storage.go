@@ -30,10 +30,10 @@ func LocalFault(err error) bool {
 const maxDrain = 32 << 20
 
 // Drain reads and drops what is left of a request body that a handler
-// stopped reading (the store filled up mid-upload), up to 32 MiB, and
-// marks the connection to be closed if that was not all of it. A client
-// still sending when the server closes gets a reset, which can discard
-// the answer before the client reads it.
+// refuses or stopped reading (the store filled up mid-upload), up to
+// 32 MiB, and marks the connection to be closed if that was not all of it.
+// A client still sending when the server closes gets a reset, which can
+// discard the answer before the client reads it.
 func Drain(ctx *fasthttp.RequestCtx) {
 	r := ctx.RequestBodyStream()
 	if r == nil {

@@ -68,7 +68,7 @@ func (h *Handler) serveAPI(ctx *fasthttp.RequestCtx, rest string) {
 		action = auth.Delete
 	}
 	if !h.authorize(ctx, action, project) {
-		drain(ctx)
+		httpx.Drain(ctx)
 		return
 	}
 	var req yankRequest
@@ -78,7 +78,7 @@ func (h *Handler) serveAPI(ctx *fasthttp.RequestCtx, rest string) {
 		return
 	}
 	if len(b) > maxAPIBody {
-		drain(ctx)
+		httpx.Drain(ctx)
 		reasonError(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes", maxAPIBody))
 		return
 	}

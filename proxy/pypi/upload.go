@@ -45,24 +45,24 @@ func (h *Handler) upload(ctx *fasthttp.RequestCtx) {
 	httpx.SetLogInfo(ctx, "", "")
 	// Refusals that need no form are answered before reading it.
 	if !h.auth.WritesEnabled() {
-		drain(ctx)
+		httpx.Drain(ctx)
 		h.refuse(ctx, httpx.NoWrites, auth.Push, "")
 		return
 	}
 	if id, present := httpx.Credentials(ctx, h.auth); present && id == nil {
-		drain(ctx)
+		httpx.Drain(ctx)
 		h.refuse(ctx, httpx.BadCredentials, auth.Push, "")
 		return
 	}
 	mt, params, err := mime.ParseMediaType(string(ctx.Request.Header.ContentType()))
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
-		drain(ctx)
+		httpx.Drain(ctx)
 		reasonError(ctx, fasthttp.StatusBadRequest, "an upload is a multipart/form-data POST of the legacy upload API (twine upload --repository-url <nora>/simple/)")
 		return
 	}
 	max := int64(h.cfg.MaxUploadSize)
 	if cl := ctx.Request.Header.ContentLength(); cl > 0 && int64(cl) > max {
-		drain(ctx)
+		httpx.Drain(ctx)
 		reasonError(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("the upload is larger than max_upload_size (%d bytes)", max))
 		return
 	}
@@ -108,7 +108,7 @@ func (h *Handler) upload(ctx *fasthttp.RequestCtx) {
 		return err
 	})
 	if err != nil {
-		drain(ctx)
+		httpx.Drain(ctx)
 	}
 	switch {
 	case errors.Is(err, errAnswered):
@@ -166,22 +166,6 @@ func (h *Handler) upload(ctx *fasthttp.RequestCtx) {
 	h.deps.Log.Info("pypi upload", "project", project, "file", f.Filename, "size", f.Size, "user", rel.Uploader, "created", created)
 	ctx.SetContentType("text/plain; charset=utf-8")
 	ctx.SetBodyString("OK\n")
-}
-
-// maxDrain bounds how much of a refused upload's body is read and dropped.
-// A client that is still sending when the server closes the connection
-// gets a reset, which can discard the refusal before the client reads it;
-// so nora drains the body first, up to this much, and closes the
-// connection only when more is left.
-const maxDrain = 32 << 20
-
-// drain reads what is left of the request body, up to maxDrain, and marks
-// the connection to be closed if that was not all of it.
-func drain(ctx *fasthttp.RequestCtx) {
-	n, err := io.Copy(io.Discard, io.LimitReader(bodyReader(ctx), maxDrain+1))
-	if err != nil || n > maxDrain {
-		ctx.SetConnectionClose()
-	}
 }
 
 // bodyReader is the request body as a stream: with StreamRequestBody,
