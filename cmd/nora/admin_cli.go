@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/sys/unix"
 
 	"nora/proxy/admin"
 )
@@ -192,13 +193,15 @@ func (c *adminCLI) explain(what string, err error) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
+// isTerminal tells whether w is a terminal a progress bar can be drawn
+// on: mpb draws nothing on one without a width (a serial console, script).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
 	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	return err == nil && ws.Col > 0
 }
 
 // progressView shows a running job's progress.
