@@ -112,8 +112,15 @@ func New(o Options) (*Server, error) {
 	return s, nil
 }
 
+// maxSocketPath is the longest path a unix socket can have on Linux
+// (sun_path holds 108 bytes with the terminating NUL).
+const maxSocketPath = 107
+
 // listen creates the socket, mode 0660, and its directory if missing.
 func listen(path string) (net.Listener, error) {
+	if len(path) > maxSocketPath {
+		return nil, fmt.Errorf("admin socket %s: the path is longer than a unix socket's %d bytes; set [server] admin_socket", path, maxSocketPath)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("cannot create the directory of the admin socket: %w", err)
 	}

@@ -311,6 +311,11 @@ func TestSocket(t *testing.T) {
 	if _, err := New(Options{Socket: file}); err == nil || !strings.Contains(err.Error(), "not a socket") {
 		t.Errorf("regular file in the way: %v", err)
 	}
+
+	long := filepath.Join(dir, strings.Repeat("x", 110), "admin.sock")
+	if _, err := New(Options{Socket: long}); err == nil || !strings.Contains(err.Error(), "longer than a unix socket's") {
+		t.Errorf("long path: %v", err)
+	}
 }
 
 func TestSocketPath(t *testing.T) {
