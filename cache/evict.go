@@ -240,3 +240,32 @@ func (h *newestFirst) Pop() any {
 	*h = old[:len(old)-1]
 	return v
 }
+
+// Stats is what nora storage stats shows.
+type Stats struct {
+	ProxiedBytes int64 `json:"proxied_bytes"`
+	HostedBytes  int64 `json:"hosted_bytes"`
+	Objects      int64 `json:"objects"`
+	MaxSize      int64 `json:"max_size"`
+	MinFree      int64 `json:"min_free"`
+	FreeBytes    int64 `json:"free_bytes"`  // -1 if the store cannot tell
+	TotalBytes   int64 `json:"total_bytes"` // -1 if the store cannot tell
+	Evictions    int64 `json:"evictions"`
+	EvictedBytes int64 `json:"evicted_bytes"`
+}
+
+// Stats reports usage, limits and eviction counts now.
+func (c *Cache) Stats(context.Context) (Stats, error) {
+	lim := c.evict.limits.Load()
+	s := Stats{MaxSize: lim.MaxSize, MinFree: lim.MinFree, FreeBytes: -1, TotalBytes: -1,
+		Evictions: int64(c.evict.evictions.Get()), EvictedBytes: int64(c.evict.evictedBytes.Get())}
+	s.ProxiedBytes, s.HostedBytes, s.Objects = c.index.Usage()
+	if c.space != nil {
+		free, total, err := c.space.Space()
+		if err != nil {
+			return s, err
+		}
+		s.FreeBytes, s.TotalBytes = free, total
+	}
+	return s, nil
+}

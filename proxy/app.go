@@ -16,6 +16,8 @@ import (
 	"nora/cache"
 	"nora/cache/disk"
 	"nora/hosted/oci"
+	"nora/hosted/retention"
+	"nora/proxy/admin"
 	"nora/proxy/cargo"
 	"nora/proxy/docker"
 	"nora/proxy/maven"
@@ -41,6 +43,9 @@ type AppConfig struct {
 	// Upstream tunes the upstream client; it is not in the TOML file. The
 	// zero value means upstream.DefaultConfig().
 	Upstream *upstream.Config
+	// GC is the [gc] section, Retention the [[retention]] rules.
+	GC        cache.GCConfig
+	Retention []retention.Rule
 	// HostedOCI tunes the hosted OCI registry (upload sessions); it is not
 	// in the TOML file. nil means oci.DefaultConfig().
 	HostedOCI *oci.Config
@@ -57,6 +62,7 @@ type App struct {
 	hosted *oci.Registry
 	docker *docker.Handler
 	docs   *pull.Docs
+	admin  *admin.Server
 	// closers release the format handlers' own resources.
 	closers []func()
 }
@@ -124,6 +130,8 @@ func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 	app.srv.Handle(tokenPath, "auth", (&tokenHandler{auth: app.auth, tokens: tokens, log: log}).serve)
 	// GC marks from every hosted registry; eviction spares what they hold.
 	markers := []cache.Marker{app.hosted}
+	// Retention trims hosted OCI tags and Maven SNAPSHOT builds.
+	sources := []retention.Source{app.hosted}
 	formats := []struct {
 		prefixes []string
 		name     string
@@ -148,6 +156,7 @@ func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 			h, err := maven.New(cfg.Maven, deps)
 			if err == nil {
 				markers = append(markers, cache.Referenced(h.Hosted().Referenced))
+				sources = append(sources, h.Hosted())
 			}
 			return h, err
 		}},
@@ -173,6 +182,9 @@ func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 	}
 	c.SetMarkers(markers...)
 	c.Start(cfg.Storage.Limits())
+	if app.admin, err = newAdmin(cfg, c, sources, log); err != nil {
+		return fail(err)
+	}
 	app.srv.AddReadyCheck("storage", c.Ready)
 	if app.ln, err = net.Listen("tcp", cfg.Server.Listen); err != nil {
 		return fail(fmt.Errorf("cannot listen on %s: %w", cfg.Server.Listen, err))
@@ -188,6 +200,7 @@ func (a *App) Addr() net.Addr { return a.ln.Addr() }
 func (a *App) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- a.srv.Serve(a.ln) }()
+	go a.admin.Serve()
 	var err error
 	select {
 	case err = <-errc:
@@ -210,6 +223,9 @@ func (a *App) Serve(ctx context.Context) error {
 
 // close releases what NewApp built, in reverse order.
 func (a *App) close() error {
+	if a.admin != nil { // its jobs use the hosted state and the cache
+		a.admin.Close()
+	}
 	for _, c := range a.closers {
 		c()
 	}
@@ -234,3 +250,29 @@ func (a *App) close() error {
 
 // formatHandler is what every format package's New returns.
 type formatHandler interface{ Serve(*fasthttp.RequestCtx) }
+
+// newAdmin builds the admin API (DESIGN 3.5) on its unix socket: GC,
+// retention and reindex as jobs, storage stats, and the [gc] schedule.
+func newAdmin(cfg AppConfig, c *cache.Cache, sources []retention.Source, log *slog.Logger) (*admin.Server, error) {
+	policy, err := retention.Compile(cfg.Retention)
+	if err != nil {
+		return nil, err
+	}
+	return admin.New(admin.Options{
+		Socket:   admin.SocketPath(cfg.Server.AdminSocket, cfg.Storage.Path),
+		Log:      log.With("component", "admin"),
+		Schedule: cfg.GC.Schedule,
+		Stats:    func(ctx context.Context) (any, error) { return c.Stats(ctx) },
+		Jobs: map[string]admin.Job{
+			"gc": func(ctx context.Context, dry bool, progress func(done, total int64)) (any, error) {
+				return c.GC(ctx, cache.GCOptions{Grace: cfg.GC.Grace.D(), DeleteUntagged: cfg.GC.DeleteUntagged, DryRun: dry, Progress: progress})
+			},
+			"retention": func(ctx context.Context, dry bool, _ func(done, total int64)) (any, error) {
+				return policy.Apply(ctx, time.Now(), dry, sources...)
+			},
+			"reindex": func(ctx context.Context, _ bool, progress func(done, total int64)) (any, error) {
+				return c.Reindex(ctx, progress)
+			},
+		},
+	})
+}
