@@ -152,7 +152,9 @@ func (h *Handler) hostedFail(ctx *fasthttp.RequestCtx, name string, err error) {
 		cargoError(ctx, fasthttp.StatusInsufficientStorage, httpx.NoSpaceMessage)
 		return
 	case httpx.LocalFault(err):
-		// Its text names paths of the store; the default below logs it.
+		// A 500 whatever else it wraps: its text names paths of the
+		// store, so it goes to the log and the client gets the generic
+		// detail.
 	case errors.Is(err, hosted.ErrInvalid):
 		status = fasthttp.StatusBadRequest
 	case errors.Is(err, hosted.ErrTooLarge):
