@@ -162,7 +162,7 @@ func (c *Cache) GC(ctx context.Context, o GCOptions) (GCReport, error) {
 	after := ""
 	for {
 		var vs []victim
-		last, err := c.index.scan(after, 1024, func(k string, e Entry) {
+		last, err := c.index.scan(after, 256, func(k string, e Entry) {
 			seen++
 			if e.Hosted {
 				rep.Scanned++
