@@ -24,8 +24,9 @@ type options struct {
 	privateRead bool // anonymous_read = false
 	upstreams   []docker.UpstreamConfig
 	hosted      oci.Config
-	storage     string       // storage path; "" for a temp dir
-	log         *slog.Logger // nil: discarded
+	storage     string        // storage path; "" for a temp dir
+	limits      *cache.Limits // eviction limits; nil: the defaults
+	log         *slog.Logger  // nil: discarded
 }
 
 // noraUnderTest is a test nora with the helpers the docker tests add.
@@ -44,6 +45,12 @@ func startNora(t testing.TB, o options) *noraUnderTest {
 	}
 	cfg.Auth = &a
 	cfg.Storage.Path = o.storage
+	if o.limits != nil {
+		cfg.Storage = cache.DefaultConfig()
+		cfg.Storage.Path = o.storage
+		cfg.Storage.StallTimeout = cache.Duration(10 * time.Second)
+		cfg.Storage.MaxSize, cfg.Storage.MinFree = cache.Size(o.limits.MaxSize), cache.Size(o.limits.MinFree)
+	}
 	if o.log != nil {
 		return &noraUnderTest{proxytest.StartLogged(t, cfg, o.log)}
 	}

@@ -60,6 +60,15 @@ func StartLogged(t testing.TB, cfg proxy.AppConfig, log *slog.Logger) *Nora {
 	if cfg.Storage.Path == "" {
 		cfg.Storage.Path = t.TempDir()
 	}
+	if cfg.Server.AdminSocket == "" {
+		// A socket path must fit sun_path (108 bytes); test dirs can be deep.
+		dir, err := os.MkdirTemp("", "nora-admin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		cfg.Server.AdminSocket = filepath.Join(dir, "admin.sock")
+	}
 	if cfg.Upstream == nil {
 		up := Upstream()
 		cfg.Upstream = &up
