@@ -25,6 +25,9 @@ type Limits struct {
 // so it does not run again on the very next commit.
 const LowWater = 0.9
 
+// forgetBatch is how many removed objects one index transaction drops.
+const forgetBatch = 4096
+
 // evictCheck is how often the evictor looks at the free space even when no
 // commit woke it (other programs fill the disk too).
 const evictCheck = 10 * time.Second
@@ -139,10 +142,10 @@ func (e *evictor) once(ctx context.Context) {
 	}
 	var n, freed int64
 	for len(victims) > 0 && ctx.Err() == nil {
-		chunk := victims[:min(len(victims), 256)]
+		chunk := victims[:min(len(victims), forgetBatch)]
 		victims = victims[len(chunk):]
-		gone, b := e.c.removeObjects(ctx, chunk, func(_ string, en Entry) bool { return en.Hosted })
-		n, freed = n+int64(len(gone)), freed+b
+		gone := e.c.removeObjects(ctx, chunk, func(_ string, en Entry) bool { return en.Hosted })
+		n, freed = n+int64(len(gone)), freed+e.c.forget(gone)
 	}
 	e.evictions.Add(int(n))
 	e.evictedBytes.Add(int(freed))
@@ -160,11 +163,13 @@ type victim struct {
 	size   int64
 }
 
-// removeObjects deletes the victims from the store and the index, each
-// under its key lock, skipping any whose entry changed since it was chosen
-// (committed again) or that spare reports must stay now. It returns the
-// victims removed and the bytes freed.
-func (c *Cache) removeObjects(ctx context.Context, vs []victim, spare func(key string, e Entry) bool) ([]victim, int64) {
+// removeObjects deletes the victims from the store, each under its key
+// lock, skipping any whose entry changed since it was chosen (committed
+// again) or that spare reports must stay now. It returns the victims
+// removed; forget then drops them from the index, in one transaction for
+// many (a crash in between leaves entries whose object is gone, which the
+// next removal or reindex drops).
+func (c *Cache) removeObjects(ctx context.Context, vs []victim, spare func(key string, e Entry) bool) []victim {
 	var gone []victim
 	for _, v := range vs {
 		l := c.keyLock(v.key)
@@ -182,14 +187,18 @@ func (c *Cache) removeObjects(ctx context.Context, vs []victim, spare func(key s
 		}
 		gone = append(gone, v)
 	}
+	return gone
+}
+
+// forget drops removed objects from the index and returns the bytes freed.
+// An object committed again after its delete keeps its new entry.
+func (c *Cache) forget(gone []victim) int64 {
 	keys := make([]string, len(gone))
 	added := make(map[string]time.Time, len(gone))
 	for i, v := range gone {
 		keys[i], added[v.key] = v.key, v.added
 	}
-	// An object committed again after its delete keeps its new entry.
-	freed := c.index.removeIf(keys, func(k string, e Entry) bool { return !e.Added.Equal(added[k]) })
-	return gone, freed
+	return c.index.removeIf(keys, func(k string, e Entry) bool { return !e.Added.Equal(added[k]) })
 }
 
 // oldestProxied returns the least recently accessed proxied objects whose

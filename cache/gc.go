@@ -83,8 +83,22 @@ type GCReport struct {
 	Finished time.Time `json:"finished"`
 	Marked   int64     `json:"marked"`  // digests hosted state needs
 	Scanned  int64     `json:"scanned"` // hosted blobs examined
-	Removed  []GCItem  `json:"removed"`
-	Freed    int64     `json:"freed_bytes"`
+	// Removed lists what went, up to MaxReportItems; Count is all of it.
+	Removed []GCItem `json:"removed"`
+	Count   int64    `json:"removed_count"`
+	Freed   int64    `json:"freed_bytes"`
+}
+
+// MaxReportItems bounds the items a report lists, so a run over millions
+// of blobs does not hold them all in memory (the totals count them all).
+const MaxReportItems = 10000
+
+func (r *GCReport) add(it GCItem) {
+	r.Count++
+	r.Freed += it.Size
+	if len(r.Removed) < MaxReportItems {
+		r.Removed = append(r.Removed, it)
+	}
 }
 
 // SetMarkers names the hosted state GC marks from; the app calls it once,
@@ -144,7 +158,9 @@ func (c *Cache) GC(ctx context.Context, o GCOptions) (GCReport, error) {
 	live := newDigestSet()
 	for _, m := range c.markers {
 		items, err := m.Mark(ctx, MarkOptions{Cutoff: cutoff, DeleteUntagged: o.DeleteUntagged, DryRun: o.DryRun}, live.add)
-		rep.Removed = append(rep.Removed, items...)
+		for _, it := range items {
+			rep.add(it)
+		}
 		if err != nil {
 			return rep, fmt.Errorf("cannot mark hosted content: %w", err)
 		}
@@ -160,6 +176,7 @@ func (c *Cache) GC(ctx context.Context, o GCOptions) (GCReport, error) {
 		return e.Hosted && e.Added.Before(cutoff) && !live.hasKey(k) && !c.gc.isClaimed(k)
 	}
 	after := ""
+	var pending []victim // removed from the store, not yet from the index
 	for {
 		var vs []victim
 		last, err := c.index.scan(after, 256, func(k string, e Entry) {
@@ -174,17 +191,16 @@ func (c *Cache) GC(ctx context.Context, o GCOptions) (GCReport, error) {
 		if err != nil {
 			return rep, fmt.Errorf("cannot scan index: %w", err)
 		}
-		if o.DryRun {
-			for _, v := range vs {
-				rep.Removed = append(rep.Removed, GCItem{Key: v.key, Size: v.size, What: "blob"})
-				rep.Freed += v.size
-			}
-		} else if len(vs) > 0 {
-			gone, freed := c.removeObjects(ctx, vs, func(k string, e Entry) bool { return !dead(k, e) })
-			for _, v := range gone {
-				rep.Removed = append(rep.Removed, GCItem{Key: v.key, Size: v.size, What: "blob"})
-			}
-			rep.Freed += freed
+		if !o.DryRun && len(vs) > 0 {
+			vs = c.removeObjects(ctx, vs, func(k string, e Entry) bool { return !dead(k, e) })
+			pending = append(pending, vs...)
+		}
+		for _, v := range vs {
+			rep.add(GCItem{Key: v.key, Size: v.size, What: "blob"})
+		}
+		if len(pending) >= forgetBatch || (last == "" || ctx.Err() != nil) && len(pending) > 0 {
+			c.forget(pending)
+			pending = pending[:0]
 		}
 		if o.Progress != nil {
 			o.Progress(seen, max(total, seen))
@@ -199,7 +215,7 @@ func (c *Cache) GC(ctx context.Context, o GCOptions) (GCReport, error) {
 		return rep, err
 	}
 	c.log.Info("gc finished", "dry_run", o.DryRun, "marked", rep.Marked, "scanned", rep.Scanned,
-		"removed", len(rep.Removed), "freed_bytes", rep.Freed, "took", rep.Finished.Sub(rep.Started).String())
+		"removed", rep.Count, "freed_bytes", rep.Freed, "took", rep.Finished.Sub(rep.Started).String())
 	return rep, nil
 }
 

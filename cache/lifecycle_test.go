@@ -24,6 +24,11 @@ import (
 // openCache opens a cache on a disk store in dir with its own metrics set.
 func openCache(t *testing.T, dir string) (*cache.Cache, *metrics.Set) {
 	t.Helper()
+	return openCacheB(t, dir)
+}
+
+func openCacheB(t testing.TB, dir string) (*cache.Cache, *metrics.Set) {
+	t.Helper()
 	s, err := disk.Open(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -275,6 +275,9 @@ func printResult(w io.Writer, name string, st admin.JobState) error {
 			Size int64  `json:"size"`
 			What string `json:"what"`
 		} `json:"removed"`
+		// GC lists at most its first items; these count them all.
+		Count *int64 `json:"removed_count"`
+		Freed *int64 `json:"freed_bytes"`
 	}
 	if len(raw) == 0 || json.Unmarshal(raw, &res) != nil || res.Removed == nil {
 		fmt.Fprintf(w, "%s done\n", name)
@@ -301,7 +304,14 @@ func printResult(w io.Writer, name string, st admin.JobState) error {
 		}
 		fmt.Fprintln(w, line)
 	}
-	n := len(*res.Removed)
+	n := int64(len(*res.Removed))
+	if res.Count != nil && *res.Count > n {
+		fmt.Fprintf(w, "... and %d more\n", *res.Count-n)
+		n = *res.Count
+	}
+	if res.Freed != nil {
+		total = *res.Freed
+	}
 	if st.DryRun {
 		fmt.Fprintf(w, "would free %s (%d items)\n", humanSize(total), n)
 	} else {
