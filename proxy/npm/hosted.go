@@ -130,6 +130,9 @@ func (h *Handler) put(ctx *fasthttp.RequestCtx, name, rev string, remove bool) {
 		return
 	}
 	if cl := ctx.Request.Header.ContentLength(); cl > 0 && int64(cl) > h.limits.MaxBody {
+		// A body a little over the cap is read and dropped, so the client
+		// gets the 413 rather than a reset connection; a larger one is cut.
+		httpx.Drain(ctx)
 		h.hostedError(ctx, &hosted.Error{Kind: hosted.KindTooLarge, Msg: "the publish request is larger than this registry accepts ([npm] max_publish_size)"}, name)
 		return
 	}
