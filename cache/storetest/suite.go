@@ -95,6 +95,35 @@ func Run(t *testing.T, newStore func(t *testing.T) cache.Store) {
 			t.Fatalf("partial object visible: %v", err)
 		}
 	})
+	t.Run("List", func(t *testing.T) {
+		s := newStore(t)
+		l, ok := s.(cache.Lister)
+		if !ok {
+			t.Fatal("not a cache.Lister: every adapter must list its objects (nora reindex)")
+		}
+		want := map[string]int64{"blobs/sha256/ab/ab01": 3, "blobs/sha256/cd/cd02": 5}
+		for k, n := range want {
+			if err := s.Put(ctx, k, strings.NewReader(strings.Repeat("x", int(n)))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Put(ctx, "refs/other", strings.NewReader("ref")); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int64{}
+		if err := l.List(ctx, "blobs/", func(k string, info cache.Info) error {
+			got[k] = info.Size
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) || got["blobs/sha256/ab/ab01"] != 3 || got["blobs/sha256/cd/cd02"] != 5 {
+			t.Fatalf("List(blobs/) = %v, want %v", got, want)
+		}
+		if err := l.List(ctx, "nothing/", func(string, cache.Info) error { t.Error("listed a key of an empty prefix"); return nil }); err != nil {
+			t.Fatalf("List of an empty prefix: %v", err)
+		}
+	})
 	t.Run("ConcurrentPutsSameKey", func(t *testing.T) {
 		s := newStore(t)
 		want := bytes.Repeat([]byte("z"), 1<<20)
