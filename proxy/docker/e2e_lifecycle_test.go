@@ -159,3 +159,42 @@ func getBody(t *testing.T, url string) (*http.Response, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp, string(b)
 }
+
+func TestStreamingReaderOutlivesEviction(t *testing.T) {
+	up := upstreamtest.New(t, upstreamtest.Options{})
+	const size = 16 << 20
+	big, _ := up.PushBlobOfSize(t, "library/big", size)
+	n := startNora(t, options{
+		upstreams: []docker.UpstreamConfig{{Name: "docker.io", URL: up.URL}},
+		limits:    &cache.Limits{MaxSize: size + size/2},
+	})
+	url := n.URL + "/v2/big/blobs/" + big.String()
+	resp, _ := getBody(t, url) // cached now
+	if resp.StatusCode != 200 {
+		t.Fatalf("cold GET: %d", resp.StatusCode)
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	h := sha256.New()
+	if _, err := io.CopyN(h, resp.Body, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	// Newer pulls push the big blob out while its reader is mid-stream.
+	for i := 0; n.Stored(cache.BlobKey(big)); i++ {
+		if i > 50 {
+			t.Fatal("the big blob was never evicted")
+		}
+		d, _ := up.PushBlobOfSize(t, "library/other", 2<<20+int64(i))
+		if r, _ := getBody(t, n.URL+"/v2/other/blobs/"+d.String()); r.StatusCode != 200 {
+			t.Fatalf("pull of a new blob: %d", r.StatusCode)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	rest, err := io.Copy(h, resp.Body)
+	if err != nil || rest != size-1<<20 || "sha256:"+hex.EncodeToString(h.Sum(nil)) != big.String() {
+		t.Fatalf("the reader of an evicted blob got %d more bytes, %v", rest, err)
+	}
+}
