@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/opencontainers/go-digest"
 	"github.com/valyala/fasthttp"
 
 	"nora/auth"
@@ -137,36 +138,17 @@ func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 		name     string
 		build    func() (formatHandler, error)
 	}{
-		{[]string{"/npm/"}, "npm", func() (formatHandler, error) {
-			h, err := npm.New(cfg.Npm, deps)
-			if err == nil {
-				markers = append(markers, cache.Referenced(h.Hosted().Referenced))
-			}
-			return h, err
-		}},
+		{[]string{"/npm/"}, "npm", func() (formatHandler, error) { return npm.New(cfg.Npm, deps) }},
 		// "/simple" without the slash: twine URLs are often written so.
-		{[]string{"/simple", "/api/pypi/"}, "pypi", func() (formatHandler, error) {
-			h, err := pypi.New(cfg.PyPI, deps)
-			if err == nil {
-				markers = append(markers, cache.Referenced(h.Referenced))
-			}
-			return h, err
-		}},
+		{[]string{"/simple", "/api/pypi/"}, "pypi", func() (formatHandler, error) { return pypi.New(cfg.PyPI, deps) }},
 		{[]string{"/maven2/"}, "maven", func() (formatHandler, error) {
 			h, err := maven.New(cfg.Maven, deps)
 			if err == nil {
-				markers = append(markers, cache.Referenced(h.Hosted().Referenced))
 				sources = append(sources, h.Hosted())
 			}
 			return h, err
 		}},
-		{[]string{"/cargo/"}, "cargo", func() (formatHandler, error) {
-			h, err := cargo.New(cfg.Cargo, deps)
-			if err == nil {
-				markers = append(markers, cache.Referenced(h.Hosted().Referenced))
-			}
-			return h, err
-		}},
+		{[]string{"/cargo/"}, "cargo", func() (formatHandler, error) { return cargo.New(cfg.Cargo, deps) }},
 	}
 	for _, f := range formats {
 		h, err := f.build()
@@ -178,6 +160,11 @@ func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 		}
 		if c, ok := h.(interface{ Close() }); ok {
 			app.closers = append(app.closers, c.Close)
+		}
+		if r, ok := h.(interface {
+			Referenced(func(digest.Digest) error) error
+		}); ok {
+			markers = append(markers, cache.Referenced(r.Referenced))
 		}
 	}
 	c.SetMarkers(markers...)

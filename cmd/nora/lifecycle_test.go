@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -387,4 +389,35 @@ func socketOf(doc string) string {
 		}
 	}
 	return ""
+}
+
+// GC marks from every hosted registry, not only OCI: a deployed Maven
+// artifact survives a GC with no grace.
+func TestGCKeepsHostedPackages(t *testing.T) {
+	l := startLifecycle(t, "min_free = \"0\"", "[gc]\nschedule = \"\"\ngrace = \"0s\"\ndelete_untagged = true\n")
+	jar := bytes.Repeat([]byte("hosted jar bytes "), 1000)
+	url := "http://" + l.p.addr + "/maven2/com/acme/lib/1.0/lib-1.0.jar"
+	req, _ := http.NewRequest(http.MethodPut, url, bytes.NewReader(jar))
+	req.SetBasicAuth(lcUser, lcPass)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+		t.Fatalf("deploy: %s", resp.Status)
+	}
+	l.job("gc")
+	if !l.stored(digest.FromBytes(jar)) {
+		t.Fatal("gc removed a deployed jar")
+	}
+	resp, err = http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Equal(got, jar) {
+		t.Fatalf("GET after gc: %s, %d bytes", resp.Status, len(got))
+	}
 }

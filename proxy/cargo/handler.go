@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/opencontainers/go-digest"
 	"net/url"
 	"strings"
 	"sync"
@@ -76,6 +77,10 @@ func New(cfg Config, deps pull.Deps) (*Handler, error) {
 
 // Hosted is the hosted crate state (its Referenced walk is for GC).
 func (h *Handler) Hosted() *hosted.Registry { return h.hosted }
+
+// Referenced calls fn with every digest the hosted state refers to (GC
+// marks from it; eviction spares it).
+func (h *Handler) Referenced(fn func(digest.Digest) error) error { return h.hosted.Referenced(fn) }
 
 // Serve answers one request below /cargo/.
 func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {

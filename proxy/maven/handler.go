@@ -22,6 +22,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/opencontainers/go-digest"
 	"net/url"
 	"strings"
 	"time"
@@ -111,6 +112,10 @@ func upstreamName(raw string) string {
 
 // Hosted is the hosted state, for GC (Referenced) and the operators' tools.
 func (h *Handler) Hosted() *hosted.Repo { return h.hosted }
+
+// Referenced calls fn with every digest the hosted state refers to (GC
+// marks from it; eviction spares it).
+func (h *Handler) Referenced(fn func(digest.Digest) error) error { return h.hosted.Referenced(fn) }
 
 // Serve implements GET and HEAD of any repository path, and PUT (deploy).
 func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {

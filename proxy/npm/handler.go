@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/opencontainers/go-digest"
 	"hash/fnv"
 	"log/slog"
 	"net/http"
@@ -88,6 +89,10 @@ func (h *Handler) offline() bool { return h.cfg.Offline || h.up == nil }
 
 // Hosted is the hosted state (GC walks its Referenced).
 func (h *Handler) Hosted() *hosted.Registry { return h.hosted }
+
+// Referenced calls fn with every digest the hosted state refers to (GC
+// marks from it; eviction spares it).
+func (h *Handler) Referenced(fn func(digest.Digest) error) error { return h.hosted.Referenced(fn) }
 
 // isHosted reports whether name is served from hosted state only: it was
 // published here, or hosted_names claims it.
