@@ -55,8 +55,8 @@ func TestMarkTagsAndLinks(t *testing.T) {
 	shared := pushBlob(t, r, "app", []byte("shared layer"))
 	own := pushBlob(t, r, "app", []byte("layer only v2 has"))
 	orphan := pushBlob(t, r, "app", []byte("uploaded, never referenced"))
-	m1 := imageManifest(config, 7, []digest.Digest{shared}, "")
-	m2 := imageManifest(config, 7, []digest.Digest{shared, own}, "")
+	m1 := imageManifest(config, 7, []sized{{shared, 12}}, "")
+	m2 := imageManifest(config, 7, []sized{{shared, 12}, {own, 17}}, "")
 	for tag, m := range map[string][]byte{"v1": m1, "v2": m2} {
 		if _, err := r.PutManifest(ctx, "app", "", []string{tag}, m, ociManifest); err != nil {
 			t.Fatal(err)
@@ -153,9 +153,10 @@ func TestMarkIndexesAndReferrers(t *testing.T) {
 	subject := func(d digest.Digest, note string) string {
 		return fmt.Sprintf(`,"subject":{"mediaType":"%s","digest":"%s","size":1},"annotations":{"n":"%s"}`, ociManifest, d, note)
 	}
-	img := put(imageManifest(config, 2, []digest.Digest{layer}, ""))
-	idx := put([]byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"`+
-		ociManifest+`","digest":"`+img.String()+`","size":1}]}`), "multi")
+	imgBody := imageManifest(config, 2, []sized{{layer, 5}}, "")
+	img := put(imgBody)
+	idx := put([]byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"`+
+		ociManifest+`","digest":"%s","size":%d}]}`, img, len(imgBody))), "multi")
 	sig := put(imageManifest(config, 2, nil, subject(img, "signature of a child")))
 	sigOfSig := put(imageManifest(config, 2, nil, subject(sig, "referrer of a referrer")))
 	lonely := put(imageManifest(config, 2, nil, `,"annotations":{"n":"untagged"}`))
@@ -200,7 +201,7 @@ func TestManifestNeedsStoredBytes(t *testing.T) {
 	if err := c.Store().Delete(ctx, cache.BlobKey(layer)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.PutManifest(ctx, "app", "", []string{"v1"}, imageManifest(config, 2, []digest.Digest{layer}, ""), ociManifest); !errors.Is(err, oci.ErrManifestBlobUnknown) {
+	if _, err := r.PutManifest(ctx, "app", "", []string{"v1"}, imageManifest(config, 2, []sized{{layer, 5}}, ""), ociManifest); !errors.Is(err, oci.ErrManifestBlobUnknown) {
 		t.Fatalf("manifest over a blob without bytes: %v", err)
 	}
 	if _, err := r.Blob("app", layer); !errors.Is(err, oci.ErrBlobUnknown) {

@@ -28,8 +28,10 @@ type Manifest struct {
 // algorithm is the one used; else the digest is the sha256 of the bytes.
 // Every blob an image manifest references and every child of an index must
 // be in the shared store (a blob not yet linked in the repository is linked
-// then); otherwise ErrManifestBlobUnknown. The subject need not exist. The
-// manifest's put time, and its tags' creation time, is now.
+// then); otherwise ErrManifestBlobUnknown. Each descriptor's size must be
+// the stored object's (ErrManifestInvalid): a client trusts it to bound what
+// it reads. The subject need not exist. The manifest's put time, and its
+// tags' creation time, is now.
 func (r *Registry) PutManifest(ctx context.Context, name string, want digest.Digest, tags []string, body []byte, contentType string) (Manifest, error) {
 	p, err := ParseManifest(body, contentType)
 	if err != nil {
@@ -41,8 +43,7 @@ func (r *Registry) PutManifest(ctx context.Context, name string, want digest.Dig
 			return Manifest{}, fmt.Errorf("%w: the manifest's %s digest is %s, not %s", ErrDigestInvalid, want.Algorithm(), d, want)
 		}
 	}
-	sizes, err := r.checkReferences(ctx, p)
-	if err != nil {
+	if err := r.checkReferences(ctx, p); err != nil {
 		return Manifest{}, err
 	}
 	// Hosted: never evicted, and spared by a GC that is running.
@@ -51,7 +52,7 @@ func (r *Registry) PutManifest(ctx context.Context, name string, want digest.Dig
 	}
 	now := time.Now()
 	rec := manifestRecord{MediaType: p.MediaType, Size: int64(len(body)), ArtifactType: p.ArtifactType,
-		Refs: append(append([]digest.Digest(nil), p.Blobs...), p.Manifests...), Put: now}
+		Refs: p.Refs(), Put: now}
 	var referrer []byte
 	if p.Subject != nil {
 		rec.Subject = p.Subject.Digest
@@ -75,8 +76,8 @@ func (r *Registry) PutManifest(ctx context.Context, name string, want digest.Dig
 		// claims: GC may have dropped a link since.
 		links := b.Bucket(blobsBucket)
 		for _, bd := range p.Blobs {
-			if links.Get([]byte(bd)) == nil {
-				if err := links.Put([]byte(bd), encodeLink(sizes[bd], now)); err != nil {
+			if links.Get([]byte(bd.Digest)) == nil {
+				if err := links.Put([]byte(bd.Digest), encodeLink(bd.Size, now)); err != nil {
 					return err
 				}
 			}
@@ -102,28 +103,34 @@ func (r *Registry) PutManifest(ctx context.Context, name string, want digest.Dig
 
 // checkReferences claims every blob and child manifest p references
 // (cache.Claim), so a GC that runs while the manifest is put will not sweep
-// them, and returns the blobs' sizes. Whatever is missing from the store is
+// them, and checks their sizes. Whatever is missing from the store is
 // ErrManifestBlobUnknown, linked in the repository or not: a link without
-// bytes cannot be pulled.
-func (r *Registry) checkReferences(ctx context.Context, p *Parsed) (map[digest.Digest]int64, error) {
-	sizes := map[digest.Digest]int64{}
-	for _, d := range p.Blobs {
-		info, err := r.cache.Claim(ctx, cache.BlobKey(d))
+// bytes cannot be pulled. A descriptor whose size is not the stored
+// object's is ErrManifestInvalid.
+func (r *Registry) checkReferences(ctx context.Context, p *Parsed) error {
+	check := func(what string, d v1.Descriptor) error {
+		info, err := r.cache.Claim(ctx, cache.BlobKey(d.Digest))
 		if errors.Is(err, cache.ErrNotFound) {
-			return nil, fmt.Errorf("%w: blob %s", ErrManifestBlobUnknown, d)
+			return fmt.Errorf("%w: %s %s", ErrManifestBlobUnknown, what, d.Digest)
 		} else if err != nil {
-			return nil, fmt.Errorf("cannot check blob %s: %w", d, err)
+			return fmt.Errorf("cannot check %s %s: %w", what, d.Digest, err)
 		}
-		sizes[d] = info.Size
+		if info.Size != d.Size {
+			return fmt.Errorf("%w: the descriptor of %s %s says %d bytes, it has %d", ErrManifestInvalid, what, d.Digest, d.Size, info.Size)
+		}
+		return nil
+	}
+	for _, d := range p.Blobs {
+		if err := check("blob", d); err != nil {
+			return err
+		}
 	}
 	for _, d := range p.Manifests {
-		if _, err := r.cache.Claim(ctx, cache.BlobKey(d)); errors.Is(err, cache.ErrNotFound) {
-			return nil, fmt.Errorf("%w: manifest %s", ErrManifestBlobUnknown, d)
-		} else if err != nil {
-			return nil, fmt.Errorf("cannot check manifest %s: %w", d, err)
+		if err := check("manifest", d); err != nil {
+			return err
 		}
 	}
-	return sizes, nil
+	return nil
 }
 
 func referrerKey(subject, d digest.Digest) []byte {

@@ -64,10 +64,16 @@ func pushBlob(t *testing.T, r *oci.Registry, repo string, b []byte) digest.Diges
 	return d
 }
 
-func imageManifest(config digest.Digest, configSize int, layers []digest.Digest, extra string) []byte {
+// sized is a layer as a descriptor names it.
+type sized struct {
+	d digest.Digest
+	n int
+}
+
+func imageManifest(config digest.Digest, configSize int, layers []sized, extra string) []byte {
 	var ls []string
 	for _, l := range layers {
-		ls = append(ls, fmt.Sprintf(`{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":1}`, l))
+		ls = append(ls, fmt.Sprintf(`{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}`, l.d, l.n))
 	}
 	return []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",`+
 		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[%s]%s}`,
@@ -81,7 +87,7 @@ func TestManifestsTagsReferrers(t *testing.T) {
 	ctx := context.Background()
 	config := pushBlob(t, r, "app", []byte(`{"architecture":"amd64"}`))
 	layer := pushBlob(t, r, "app", []byte("layer"))
-	m := imageManifest(config, 24, []digest.Digest{layer}, "")
+	m := imageManifest(config, 24, []sized{{layer, 5}}, "")
 	got, err := r.PutManifest(ctx, "app", "", []string{"v1", "latest"}, m, ociManifest)
 	if err != nil {
 		t.Fatal(err)
@@ -184,13 +190,13 @@ func TestManifestChecks(t *testing.T) {
 			t.Fatalf("%s: %v, want %v", name, err, wantErr)
 		}
 	}
-	f("missing layer", imageManifest(config, 2, []digest.Digest{missing}, ""), "", ociManifest, oci.ErrManifestBlobUnknown)
+	f("missing layer", imageManifest(config, 2, []sized{{missing, 1}}, ""), "", ociManifest, oci.ErrManifestBlobUnknown)
 	f("missing config", imageManifest(missing, 2, nil, ""), "", ociManifest, oci.ErrManifestBlobUnknown)
 	f("wrong digest", imageManifest(config, 2, nil, ""), missing, ociManifest, oci.ErrDigestInvalid)
 	f("missing child", []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"`+missing.String()+`","size":1}]}`), "", "", oci.ErrManifestBlobUnknown)
 	f("type mismatch", imageManifest(config, 2, nil, ""), "", "application/vnd.oci.image.index.v1+json", oci.ErrManifestInvalid)
 	// A layer with urls (non-distributable) need not be pushed.
-	nd := bytes.Replace(imageManifest(config, 2, []digest.Digest{missing}, ""), []byte(`"size":1}`), []byte(`"size":1,"urls":["https://example.invalid/x"]}`), 1)
+	nd := bytes.Replace(imageManifest(config, 2, []sized{{missing, 1}}, ""), []byte(`"size":1}`), []byte(`"size":1,"urls":["https://example.invalid/x"]}`), 1)
 	f("non-distributable layer", nd, "", ociManifest, nil)
 	// A blob in the shared store (pulled through the cache, pushed
 	// elsewhere) may be referenced; it is linked then.
@@ -198,7 +204,7 @@ func TestManifestChecks(t *testing.T) {
 	if err := c.PutBlob(ctx, digest.FromBytes(shared), shared); err != nil {
 		t.Fatal(err)
 	}
-	f("blob from the store", imageManifest(config, 2, []digest.Digest{digest.FromBytes(shared)}, ""), "", ociManifest, nil)
+	f("blob from the store", imageManifest(config, 2, []sized{{digest.FromBytes(shared), len(shared)}}, ""), "", ociManifest, nil)
 	if size, err := r.Blob("app", digest.FromBytes(shared)); err != nil || size != int64(len(shared)) {
 		t.Fatalf("store blob not linked: %d %v", size, err)
 	}
@@ -211,6 +217,45 @@ func TestManifestChecks(t *testing.T) {
 	}
 	if m, err := r.Manifest("app", d512, ""); err != nil || m.Digest != d512 {
 		t.Fatalf("sha512 lookup: %+v %v", m, err)
+	}
+}
+
+// A descriptor's size is what a client trusts to bound its read: one that
+// is not the stored object's makes the manifest invalid, and nothing of it
+// is stored.
+func TestManifestDescriptorSizes(t *testing.T) {
+	r, c := newRegistry(t, oci.Config{})
+	ctx := context.Background()
+	config := pushBlob(t, r, "app", []byte(`{"architecture":"amd64"}`))
+	layer := pushBlob(t, r, "app", []byte("layer"))
+	good := imageManifest(config, 24, []sized{{layer, 5}}, "")
+	if _, err := r.PutManifest(ctx, "app", "", []string{"good"}, good, ociManifest); err != nil {
+		t.Fatal(err)
+	}
+	index := func(child []byte, size int) []byte {
+		return fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"%s","digest":"%s","size":%d}]}`,
+			ociManifest, digest.FromBytes(child), size)
+	}
+	f := func(what string, body []byte, ct string) {
+		t.Helper()
+		_, err := r.PutManifest(ctx, "app", "", []string{"bad"}, body, ct)
+		if !errors.Is(err, oci.ErrManifestInvalid) || !strings.Contains(err.Error(), "bytes") {
+			t.Fatalf("%s: %v, want ErrManifestInvalid naming the sizes", what, err)
+		}
+		if _, err := c.Stat(ctx, cache.BlobKey(digest.FromBytes(body))); err == nil {
+			t.Fatalf("%s: the refused manifest was stored", what)
+		}
+		if _, err := r.Manifest("app", "", "bad"); !errors.Is(err, oci.ErrManifestUnknown) {
+			t.Fatalf("%s: tag of the refused manifest: %v", what, err)
+		}
+	}
+	f("config too large", imageManifest(config, 9999, []sized{{layer, 5}}, ""), ociManifest)
+	f("config too small", imageManifest(config, 23, []sized{{layer, 5}}, ""), ociManifest)
+	f("layer", imageManifest(config, 24, []sized{{layer, 1}}, ""), ociManifest)
+	f("layer of size 0", imageManifest(config, 24, []sized{{layer, 0}}, ""), ociManifest)
+	f("child manifest", index(good, len(good)+1), "")
+	if _, err := r.PutManifest(ctx, "app", "", []string{"list"}, index(good, len(good)), ""); err != nil {
+		t.Fatalf("index with the right size: %v", err)
 	}
 }
 

@@ -37,10 +37,23 @@ type Parsed struct {
 	Annotations  map[string]string
 	Subject      *v1.Descriptor
 	// Blobs are the config and layers of an image manifest, except layers
-	// with urls (non-distributable, never pushed).
-	Blobs []digest.Digest
+	// with urls (non-distributable, never pushed), as the manifest
+	// describes them: PutManifest checks their sizes against the store.
+	Blobs []v1.Descriptor
 	// Manifests are an index's children.
-	Manifests []digest.Digest
+	Manifests []v1.Descriptor
+}
+
+// Refs are the digests of Blobs and Manifests.
+func (p *Parsed) Refs() []digest.Digest {
+	refs := make([]digest.Digest, 0, len(p.Blobs)+len(p.Manifests))
+	for _, d := range p.Blobs {
+		refs = append(refs, d.Digest)
+	}
+	for _, d := range p.Manifests {
+		refs = append(refs, d.Digest)
+	}
+	return refs
 }
 
 // manifestJSON is the union of the image manifest and index shapes.
@@ -99,7 +112,7 @@ func ParseManifest(body []byte, contentType string) (*Parsed, error) {
 			if err := checkDescriptor(d); err != nil {
 				return nil, fmt.Errorf("%w: manifests[%d]: %v", ErrManifestInvalid, i, err)
 			}
-			p.Manifests = append(p.Manifests, d.Digest)
+			p.Manifests = append(p.Manifests, d)
 		}
 		return p, nil
 	}
@@ -109,7 +122,7 @@ func ParseManifest(body []byte, contentType string) (*Parsed, error) {
 	if err := checkDescriptor(*m.Config); err != nil {
 		return nil, fmt.Errorf("%w: config: %v", ErrManifestInvalid, err)
 	}
-	p.Blobs = append(p.Blobs, m.Config.Digest)
+	p.Blobs = append(p.Blobs, *m.Config)
 	if p.ArtifactType == "" {
 		p.ArtifactType = m.Config.MediaType
 	}
@@ -118,7 +131,7 @@ func ParseManifest(body []byte, contentType string) (*Parsed, error) {
 			return nil, fmt.Errorf("%w: layers[%d]: %v", ErrManifestInvalid, i, err)
 		}
 		if len(d.URLs) == 0 {
-			p.Blobs = append(p.Blobs, d.Digest)
+			p.Blobs = append(p.Blobs, d)
 		}
 	}
 	return p, nil

@@ -2,11 +2,13 @@ package oci_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"nora/hosted/oci"
 )
@@ -18,13 +20,21 @@ var (
 )
 
 func TestParseManifest(t *testing.T) {
-	f := func(body, ct, wantType, wantArtifact string, wantBlobs, wantManifests []digest.Digest) {
+	// refs are "digest size" strings: the descriptors' sizes are kept.
+	refs := func(ds []v1.Descriptor) []string {
+		var out []string
+		for _, d := range ds {
+			out = append(out, fmt.Sprintf("%s %d", d.Digest, d.Size))
+		}
+		return out
+	}
+	f := func(body, ct, wantType, wantArtifact string, wantBlobs, wantManifests []string) {
 		t.Helper()
 		p, err := oci.ParseManifest([]byte(body), ct)
 		if err != nil {
 			t.Fatalf("ParseManifest(%s, %q): %v", body, ct, err)
 		}
-		if p.MediaType != wantType || p.ArtifactType != wantArtifact || !slices.Equal(p.Blobs, wantBlobs) || !slices.Equal(p.Manifests, wantManifests) {
+		if p.MediaType != wantType || p.ArtifactType != wantArtifact || !slices.Equal(refs(p.Blobs), wantBlobs) || !slices.Equal(refs(p.Manifests), wantManifests) {
 			t.Fatalf("ParseManifest(%s, %q) = %+v", body, ct, p)
 		}
 	}
@@ -36,17 +46,19 @@ func TestParseManifest(t *testing.T) {
 	}
 	img := `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"` + dA.String() + `","size":2},` +
 		`"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"` + dB.String() + `","size":3},{"mediaType":"application/vnd.oci.image.layer.nondistributable.v1.tar","digest":"` + dC.String() + `","size":4,"urls":["https://example.invalid/c"]}]}`
-	f(img, "application/vnd.oci.image.manifest.v1+json", oci.MediaTypeOCIManifest, "application/vnd.oci.image.config.v1+json", []digest.Digest{dA, dB}, nil)
-	f(img, "application/vnd.oci.image.manifest.v1+json; charset=utf-8", oci.MediaTypeOCIManifest, "application/vnd.oci.image.config.v1+json", []digest.Digest{dA, dB}, nil)
-	f(img, "", oci.MediaTypeOCIManifest, "application/vnd.oci.image.config.v1+json", []digest.Digest{dA, dB}, nil)
+	ab := []string{dA.String() + " 2", dB.String() + " 3"}
+	children := []string{dA.String() + " 1", dB.String() + " 1"}
+	f(img, "application/vnd.oci.image.manifest.v1+json", oci.MediaTypeOCIManifest, "application/vnd.oci.image.config.v1+json", ab, nil)
+	f(img, "application/vnd.oci.image.manifest.v1+json; charset=utf-8", oci.MediaTypeOCIManifest, "application/vnd.oci.image.config.v1+json", ab, nil)
+	f(img, "", oci.MediaTypeOCIManifest, "application/vnd.oci.image.config.v1+json", ab, nil)
 	noType := strings.Replace(img, `"mediaType":"application/vnd.oci.image.manifest.v1+json",`, "", 1)
-	f(noType, "application/vnd.docker.distribution.manifest.v2+json", oci.MediaTypeDockerManifest, "application/vnd.oci.image.config.v1+json", []digest.Digest{dA, dB}, nil)
-	f(noType, "application/json", oci.MediaTypeOCIManifest, "application/vnd.oci.image.config.v1+json", []digest.Digest{dA, dB}, nil)
+	f(noType, "application/vnd.docker.distribution.manifest.v2+json", oci.MediaTypeDockerManifest, "application/vnd.oci.image.config.v1+json", ab, nil)
+	f(noType, "application/json", oci.MediaTypeOCIManifest, "application/vnd.oci.image.config.v1+json", ab, nil)
 	art := strings.Replace(img, `"schemaVersion":2,`, `"schemaVersion":2,"artifactType":"application/x.sig",`, 1)
-	f(art, "", oci.MediaTypeOCIManifest, "application/x.sig", []digest.Digest{dA, dB}, nil)
+	f(art, "", oci.MediaTypeOCIManifest, "application/x.sig", ab, nil)
 	idx := `{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"` + dA.String() + `","size":1},{"digest":"` + dB.String() + `","size":1}],"artifactType":"application/x.list"}`
-	f(idx, "", oci.MediaTypeOCIIndex, "application/x.list", nil, []digest.Digest{dA, dB})
-	f(idx, "application/vnd.docker.distribution.manifest.list.v2+json", oci.MediaTypeDockerList, "application/x.list", nil, []digest.Digest{dA, dB})
+	f(idx, "", oci.MediaTypeOCIIndex, "application/x.list", nil, children)
+	f(idx, "application/vnd.docker.distribution.manifest.list.v2+json", oci.MediaTypeDockerList, "application/x.list", nil, children)
 	f(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}`, "", oci.MediaTypeOCIIndex, "", nil, nil)
 
 	bad(img, "application/vnd.oci.image.index.v1+json")               // body and header disagree
@@ -90,7 +102,7 @@ func FuzzParseManifest(f *testing.F) {
 		}
 		// Every extracted digest is one nora can verify and store: a
 		// key that never escapes the store's blob space.
-		for _, d := range append(append([]digest.Digest{}, p.Blobs...), p.Manifests...) {
+		for _, d := range p.Refs() {
 			if oci.CheckDigest(d) != nil || strings.ContainsAny(d.Encoded(), "/.") {
 				t.Fatalf("extracted bad digest %q", d)
 			}
