@@ -31,6 +31,10 @@ const (
 	// message. UNKNOWN would make go-containerregistry retry the upload
 	// into the full disk.
 	codeInsufficientStorage = "INSUFFICIENT_STORAGE"
+	// codePaginationNumberInvalid is distribution's code for a bad n of
+	// the catalog or a tag list; the spec has none for it, and
+	// UNSUPPORTED means a method the registry does not offer (405).
+	codePaginationNumberInvalid = "PAGINATION_NUMBER_INVALID"
 )
 
 var codeStatus = map[string]int{
@@ -52,6 +56,8 @@ var codeStatus = map[string]int{
 	codeUnavailable:         fasthttp.StatusServiceUnavailable,
 	codeUnknown:             fasthttp.StatusBadGateway,
 	codeInsufficientStorage: fasthttp.StatusInsufficientStorage,
+
+	codePaginationNumberInvalid: fasthttp.StatusBadRequest,
 }
 
 type wireError struct {

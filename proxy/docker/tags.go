@@ -3,6 +3,7 @@ package docker
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -17,22 +18,20 @@ import (
 const maxTagListBytes = 8 << 20
 
 // tags relays tags/list with n/last paging. The first page is kept so the
-// list still answers when upstream is down.
+// list still answers when upstream is down. n is capped at maxPage like the
+// hosted lists; n=0 answers an empty list without a Link (the spec), once
+// upstream has said the repository exists.
 func (h *Handler) tags(ctx *fasthttp.RequestCtx, rt route, clientName string) {
-	q := url.Values{}
-	if n := ctx.QueryArgs().Peek("n"); len(n) > 0 {
-		if v, err := strconv.Atoi(string(n)); err != nil || v < 0 {
-			ociError(ctx, codeUnsupported, "n must be a non-negative integer")
-			return
-		}
-		q.Set("n", string(n))
+	pq, ok := pageParams(ctx, validTag, codeTagInvalid, "a tag")
+	if !ok {
+		return
 	}
-	if last := ctx.QueryArgs().Peek("last"); len(last) > 0 {
-		if !validTag(string(last)) {
-			ociError(ctx, codeUnsupported, "last must be a tag")
-			return
-		}
-		q.Set("last", string(last))
+	q := url.Values{}
+	if pq.set {
+		q.Set("n", strconv.Itoa(max(pq.n, 1)))
+	}
+	if pq.last != "" {
+		q.Set("last", pq.last)
 	}
 	key := "refs/docker/" + rt.up.cfg.Name + "/" + rt.repo + "/_taglist"
 	cacheable := len(q) == 0
@@ -58,6 +57,26 @@ func (h *Handler) tags(ctx *fasthttp.RequestCtx, rt route, clientName string) {
 		if err := h.cache.Store().Put(ctx, key, bytes.NewReader(body)); err != nil {
 			h.log.Warn("cannot keep tag list", "key", key, "err", err)
 		}
+	}
+	var list struct {
+		Name string   `json:"name"`
+		Tags []string `json:"tags"`
+	}
+	if pq.set && pq.n == 0 {
+		if json.Unmarshal(body, &list) != nil || list.Name == "" {
+			list.Name = clientName
+		}
+		writeJSON(ctx, "application/json", struct {
+			Name string   `json:"name"`
+			Tags []string `json:"tags"`
+		}{list.Name, []string{}})
+		return
+	}
+	if link == "" && pq.capped && json.Unmarshal(body, &list) == nil && len(list.Tags) == pq.n {
+		// The client asked for more than a page: it learns of the rest
+		// from the Link, even if upstream sent none.
+		next := url.Values{"n": {strconv.Itoa(pq.n)}, "last": {list.Tags[len(list.Tags)-1]}}
+		link = "</v2/" + rt.repo + "/tags/list?" + next.Encode() + `>; rel="next"`
 	}
 	if link != "" {
 		// Point the next page at this registry and the client's name.
