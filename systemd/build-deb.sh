@@ -56,7 +56,13 @@ for goarch in "$@"; do
 	s="$(mktemp -d)"
 	stage_common "$s"
 	cp "$bin" "$s/nora"
-	"$root/dist/nora-linux-$(go env GOARCH)" config check --config "$s/nora.toml" >/dev/null
+	host="$root/dist/nora-linux-$(go env GOARCH)"
+	"$host" config check --config "$s/nora.toml" >/dev/null
+	# Shell completions, made by the build machine's binary (the same
+	# commands on every architecture).
+	"$host" completion bash >"$s/nora.bash"
+	"$host" completion zsh >"$s/_nora"
+	"$host" completion fish >"$s/nora.fish"
 	"$here/copyright.sh" "$bin" >"$s/copyright"
 	# nfpm expands ${VAR} only in a few fields: fill them all in here.
 	NFPM_ARCH="$nfpm_arch" DEB_VERSION="$DEB_VERSION" DEB_MAINTAINER="$DEB_MAINTAINER" \

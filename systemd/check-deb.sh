@@ -1,5 +1,6 @@
 #!/bin/sh
-# check-deb.sh DEB...: each package holds the expected files (dpkg-deb -c),
+# check-deb.sh DEB...: each package holds the expected files (dpkg-deb -c,
+# shell completions included),
 # a binary for its architecture, /etc/nora/nora.toml as a conffile, and
 # passes lintian --fail-on error,warning (overrides carry their reasons in
 # lintian-overrides).
@@ -20,11 +21,14 @@ for deb in "$@"; do
 		"-rw-r--r-- root/root ./usr/share/doc/nora/copyright" \
 		"-rw-r--r-- root/root ./usr/share/doc/nora/changelog.gz" \
 		"-rw-r--r-- root/root ./usr/share/doc/nora/examples/low-port.conf" \
+		"-rw-r--r-- root/root ./usr/share/bash-completion/completions/nora" \
+		"-rw-r--r-- root/root ./usr/share/zsh/vendor-completions/_nora" \
+		"-rw-r--r-- root/root ./usr/share/fish/vendor_completions.d/nora.fish" \
 		"-rw-r--r-- root/root ./usr/share/lintian/overrides/nora"; do
 		grep -qxF -- "$want" "$tmp/contents" || fail "missing: $want"
 	done
 	files="$(grep -vc '^d' "$tmp/contents")"
-	[ "$files" -eq 9 ] || fail "$files files, want 9: $(grep -v '^d' "$tmp/contents" | awk '{print $3}' | tr '\n' ' ')"
+	[ "$files" -eq 12 ] || fail "$files files, want 12: $(grep -v '^d' "$tmp/contents" | awk '{print $3}' | tr '\n' ' ')"
 	rm -rf "$tmp/x" "$tmp/c"
 	dpkg-deb -x "$deb" "$tmp/x"
 	dpkg-deb -e "$deb" "$tmp/c"
@@ -35,7 +39,7 @@ for deb in "$@"; do
 	amd64:62 | arm64:183 | armhf:40) ;;
 	*) fail "Architecture $arch holds an ELF binary for machine $machine" ;;
 	esac
-	echo "ok   dpkg-deb -c $(basename "$deb"): 9 files, conffile, $arch binary"
+	echo "ok   dpkg-deb -c $(basename "$deb"): 12 files, conffile, $arch binary"
 	if ! lintian --fail-on error,warning --display-info "$deb" >"$tmp/lintian" 2>&1; then
 		cat "$tmp/lintian" >&2
 		fail "lintian"

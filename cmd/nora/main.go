@@ -50,6 +50,9 @@ func newRootCmd(stdout io.Writer, env []string) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// nora --version prints what nora version prints.
+	root.Version = versionLine()
+	root.SetVersionTemplate("{{.Version}}\n")
 	logLevel := root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn or error")
 
 	var configPath string
@@ -98,8 +101,7 @@ func newRootCmd(stdout io.Writer, env []string) *cobra.Command {
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Fprintf(cmd.OutOrStdout(), "nora %s commit %s %s %s/%s\n",
-				version, buildCommit(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprintln(cmd.OutOrStdout(), versionLine())
 		},
 	}
 
@@ -156,6 +158,11 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level: want debug, info, warn or error, got %q", level)
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// versionLine is what nora version and nora --version print.
+func versionLine() string {
+	return fmt.Sprintf("nora %s commit %s %s %s/%s", version, buildCommit(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
 // buildCommit is the linker's commit, else the one the go command stamped.
