@@ -10,7 +10,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 cat "$here/copyright.head"
 
 license_of() { # DIR: prints the license file of a module directory
-	for f in LICENSE LICENSE.md LICENSE.txt LICENCE COPYING LICENSE-MIT; do
+	for f in LICENSE LICENSE.md LICENSE.txt LICENCE COPYING LICENSE-MIT UNLICENSE; do
 		if [ -f "$1/$f" ]; then
 			echo "$1/$f"
 			return
