@@ -5,7 +5,11 @@ package auth
 
 import (
 	"bufio"
+	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -29,6 +33,11 @@ const (
 // Identity is an authenticated caller.
 type Identity struct {
 	Name string
+	// gen is the load of the user file whose entry vouched for Name: an
+	// identity, and a token carrying it, lapses when a reload removes or
+	// changes that entry. Zero (an Identity made outside this package)
+	// is never current.
+	gen uint64
 }
 
 // Authorizer is the port format handlers use.
@@ -50,20 +59,33 @@ type Local struct {
 	cfg Config
 
 	mu    sync.RWMutex
-	users map[string][]byte // name -> bcrypt hash
+	users map[string]entry
+	loads uint64 // successful loads of the file so far
+	// dummy is checked for unknown users, at the cost most entries use, so
+	// that failures take the same time whether or not the user exists.
+	dummy []byte
 
 	// bcrypt costs ~50 ms a check and clients send credentials with every
-	// request of a push: remember good ones briefly, by hash only.
-	verified *ristretto.Cache[string, string]
+	// request of a push: remember good ones briefly, by hash only, with the
+	// generation of the entry they matched. A hit counts only while that
+	// entry is current, so a reload revokes at once, even a login whose
+	// check was under way while the file changed.
+	verified *ristretto.Cache[string, uint64]
+}
+
+// entry is one user of the file.
+type entry struct {
+	hash []byte
+	gen  uint64 // the load that first saw this hash
 }
 
 // New loads the htpasswd file, if configured.
 func New(cfg Config) (*Local, error) {
-	vc, err := ristretto.NewCache(&ristretto.Config[string, string]{NumCounters: 10_000, MaxCost: 1_000, BufferItems: 64})
+	vc, err := ristretto.NewCache(&ristretto.Config[string, uint64]{NumCounters: 10_000, MaxCost: 1_000, BufferItems: 64})
 	if err != nil {
 		return nil, err
 	}
-	l := &Local{cfg: cfg, verified: vc, users: map[string][]byte{}}
+	l := &Local{cfg: cfg, verified: vc, users: map[string]entry{}}
 	if err := l.Reload(); err != nil {
 		vc.Close()
 		return nil, err
@@ -71,19 +93,34 @@ func New(cfg Config) (*Local, error) {
 	return l, nil
 }
 
-// Reload rereads the htpasswd file (SIGHUP).
+// Reload rereads the htpasswd file (SIGHUP). Users whose entry is
+// unchanged stay logged in; identities and tokens of removed users, and
+// logins with a replaced password, stop working at once.
 func (l *Local) Reload() error {
-	users := map[string][]byte{}
+	hashes := map[string][]byte{}
 	if l.cfg.Htpasswd != "" {
 		var err error
-		if users, err = readHtpasswd(l.cfg.Htpasswd); err != nil {
+		if hashes, err = readHtpasswd(l.cfg.Htpasswd); err != nil {
 			return err
 		}
 	}
+	dummy, err := dummyHash(hashes)
+	if err != nil {
+		return err
+	}
 	l.mu.Lock()
-	l.users = users
+	l.loads++
+	users := make(map[string]entry, len(hashes))
+	for name, h := range hashes {
+		e := entry{hash: h, gen: l.loads}
+		if old, ok := l.users[name]; ok && bytes.Equal(old.hash, h) {
+			e.gen = old.gen
+		}
+		users[name] = e
+	}
+	l.users, l.dummy = users, dummy
 	l.mu.Unlock()
-	l.verified.Clear()
+	l.verified.Clear() // stale entries could not hit anyway; free them
 	return nil
 }
 
@@ -104,7 +141,7 @@ func readHtpasswd(path string) (map[string][]byte, error) {
 			continue
 		}
 		user, hash, ok := strings.Cut(line, ":")
-		if !ok || user == "" || !strings.HasPrefix(hash, "$2") {
+		if !ok || user == "" || !wellFormed([]byte(hash)) {
 			return nil, fmt.Errorf("%s:%d: want user:bcrypt-hash (htpasswd -B)", path, n)
 		}
 		users[user] = []byte(hash)
@@ -115,36 +152,110 @@ func readHtpasswd(path string) (map[string][]byte, error) {
 	return users, nil
 }
 
-func (l *Local) Authenticate(user, pass string) (*Identity, error) {
-	sum := sha256.Sum256([]byte(user + "\x00" + pass))
-	key := string(sum[:])
-	if name, ok := l.verified.Get(key); ok {
-		return &Identity{Name: name}, nil
+// bcryptAlphabet is bcrypt's base64 alphabet, of its salt and hash.
+const bcryptAlphabet = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+// wellFormed reports whether h is a bcrypt hash a check spends its full
+// cost on: bcrypt refuses a short hash or a bad salt before the expensive
+// part, and such a user would fail faster than an unknown one.
+func wellFormed(h []byte) bool {
+	const size = 60 // "$2b$05$" + 22 characters of salt + 31 of hash
+	if len(h) != size || !bytes.HasPrefix(h, []byte("$2")) {
+		return false
 	}
-	l.mu.RLock()
-	hash, ok := l.users[user]
-	l.mu.RUnlock()
-	if !ok {
-		// Spend the same time as a real check, so user names do not leak.
-		bcrypt.CompareHashAndPassword(dummyHash, []byte(pass))
-		return nil, ErrBadCredentials
+	if _, err := bcrypt.Cost(h); err != nil {
+		return false
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(pass)) != nil {
-		return nil, ErrBadCredentials
+	for _, c := range h[size-53:] {
+		if strings.IndexByte(bcryptAlphabet, c) < 0 {
+			return false
+		}
 	}
-	l.verified.SetWithTTL(key, user, 1, 5*time.Minute)
-	return &Identity{Name: user}, nil
+	return true
 }
 
-// dummyHash is a bcrypt hash (cost 10) of a random string, computed once
-// offline so start-up does not pay for it.
-var dummyHash = []byte("$2a$10$nZ66KlOFIV0aqJmiZcCwlueTIM4pT02IuLfjQJV3BSv/RVQwhUT7K")
+// defaultDummy is a bcrypt hash (cost 10, bcrypt.DefaultCost) of a random
+// string, computed once offline so that start-up does not pay for it.
+var defaultDummy = []byte("$2a$10$nZ66KlOFIV0aqJmiZcCwlueTIM4pT02IuLfjQJV3BSv/RVQwhUT7K")
 
-func (l *Local) Allowed(id *Identity, action Action, format, name string) bool {
-	if action == Pull {
-		return l.cfg.AnonymousRead || id != nil
+// dummyHash returns a hash of a random password at the cost most users'
+// hashes have (the higher one on a tie; bcrypt.DefaultCost for none).
+// htpasswd -B writes cost 5, and a dummy of another cost would tell an
+// unknown user from a wrong password by the time the answer takes. Users
+// at a cost other than the common one remain apart; a file hashed with one
+// cost has none.
+func dummyHash(users map[string][]byte) ([]byte, error) {
+	count := map[int]int{}
+	cost := bcrypt.DefaultCost
+	for _, h := range users {
+		c, _ := bcrypt.Cost(h) // readHtpasswd checked it
+		count[c]++
+		if count[c] > count[cost] || (count[c] == count[cost] && c > cost) {
+			cost = c
+		}
 	}
-	return id != nil
+	if cost == bcrypt.DefaultCost {
+		return defaultDummy, nil
+	}
+	pw := make([]byte, 32)
+	rand.Read(pw) // never fails (crypto/rand)
+	h, err := bcrypt.GenerateFromPassword([]byte(hex.EncodeToString(pw)), cost)
+	if err != nil {
+		return nil, fmt.Errorf("cannot make the dummy hash: %w", err)
+	}
+	return h, nil
+}
+
+// DummyCost is the bcrypt cost an unknown user's check spends.
+func (l *Local) DummyCost() int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	c, _ := bcrypt.Cost(l.dummy)
+	return c
+}
+
+func (l *Local) Authenticate(user, pass string) (*Identity, error) {
+	// The user name's length first: "a"+"b\x00c" and "a\x00b"+"c" differ.
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(user)))
+	sum := sha256.Sum256([]byte(string(n[:]) + user + pass))
+	key := string(sum[:])
+	l.mu.RLock()
+	e, ok := l.users[user]
+	dummy := l.dummy
+	l.mu.RUnlock()
+	if gen, hit := l.verified.Get(key); hit && ok && gen == e.gen {
+		return &Identity{Name: user, gen: e.gen}, nil
+	}
+	if !ok {
+		bcrypt.CompareHashAndPassword(dummy, []byte(pass))
+		return nil, ErrBadCredentials
+	}
+	if bcrypt.CompareHashAndPassword(e.hash, []byte(pass)) != nil {
+		return nil, ErrBadCredentials
+	}
+	l.verified.SetWithTTL(key, e.gen, 1, 5*time.Minute)
+	return &Identity{Name: user, gen: e.gen}, nil
+}
+
+// current reports whether id is a user of the file as loaded now, with
+// the entry it was authenticated against.
+func (l *Local) current(id *Identity) bool {
+	l.mu.RLock()
+	e, ok := l.users[id.Name]
+	l.mu.RUnlock()
+	return ok && id.gen != 0 && e.gen == id.gen
+}
+
+// Allowed checks id against the users as they are now: an identity from
+// before a reload that removed the user or changed the password (from a
+// bearer token, say) is anonymous.
+func (l *Local) Allowed(id *Identity, action Action, format, name string) bool {
+	known := id != nil && l.current(id)
+	if action == Pull {
+		return l.cfg.AnonymousRead || known
+	}
+	return known
 }
 
 func (l *Local) WritesEnabled() bool { return l.cfg.Htpasswd != "" }

@@ -154,6 +154,10 @@ type Claims struct {
 	Access    []Access
 	IssuedAt  time.Time
 	ExpiresAt time.Time
+	// gen is the subject's Identity.gen when the token was issued: the
+	// Authorizer checks it on every use, so a token lapses with its
+	// user's entry.
+	gen uint64
 }
 
 // Identity is the token's subject, nil for an anonymous token.
@@ -161,7 +165,7 @@ func (c *Claims) Identity() *Identity {
 	if c.Subject == "" {
 		return nil
 	}
-	return &Identity{Name: c.Subject}
+	return &Identity{Name: c.Subject, gen: c.gen}
 }
 
 // Allows reports whether the token grants action on the resource typ/name.
@@ -205,6 +209,7 @@ type jwtClaims struct {
 	IssuedAt  int64    `json:"iat"`
 	ExpiresAt int64    `json:"exp"`
 	Access    []Access `json:"access"`
+	Gen       uint64   `json:"gen,omitempty"`
 }
 
 // Issue signs a token for id (nil: anonymous) granting access.
@@ -213,7 +218,7 @@ func (t *Tokens) Issue(id *Identity, access []Access) (string, Claims, error) {
 	c := jwtClaims{Issuer: TokenService, Audience: TokenService, IssuedAt: now.Unix(),
 		ExpiresAt: now.Add(t.ttl).Unix(), Access: access}
 	if id != nil {
-		c.Subject = id.Name
+		c.Subject, c.Gen = id.Name, id.gen
 	}
 	if c.Access == nil {
 		c.Access = []Access{}
@@ -228,7 +233,7 @@ func (t *Tokens) Issue(id *Identity, access []Access) (string, Claims, error) {
 		return "", Claims{}, fmt.Errorf("cannot issue a token of %d bytes (more than %d): too many scopes", len(tok), maxTokenBytes)
 	}
 	return tok, Claims{Subject: c.Subject, Access: c.Access, IssuedAt: time.Unix(c.IssuedAt, 0),
-		ExpiresAt: time.Unix(c.ExpiresAt, 0)}, nil
+		ExpiresAt: time.Unix(c.ExpiresAt, 0), gen: c.Gen}, nil
 }
 
 // TTL is how long issued tokens are valid.
@@ -274,5 +279,5 @@ func (t *Tokens) Verify(tok string) (*Claims, error) {
 		return nil, ErrTokenExpired
 	}
 	return &Claims{Subject: c.Subject, Access: c.Access, IssuedAt: time.Unix(c.IssuedAt, 0),
-		ExpiresAt: time.Unix(c.ExpiresAt, 0)}, nil
+		ExpiresAt: time.Unix(c.ExpiresAt, 0), gen: c.Gen}, nil
 }
