@@ -17,8 +17,22 @@ type Config struct {
 	IdleTimeout    cache.Duration `toml:"idle_timeout"`
 	StallTimeout   cache.Duration `toml:"stall_timeout"`
 	MaxHeaderBytes cache.Size     `toml:"max_header_bytes"`
-	// MaxConns caps concurrent connections.
+	// MaxConns caps concurrent connections. Requests with a body may hold
+	// all but an eighth of them (at least 1, at most 64), which stay free
+	// for /health, /ready and pulls.
 	MaxConns int `toml:"max_conns"`
+	// BodyMinRate is the average a request body must keep up, in bytes per
+	// second of waiting for the client, once BodyGrace has passed; 0: no
+	// minimum. Slow links pass; a client trickling a byte at a time does
+	// not hold its connection for ever.
+	BodyMinRate cache.Size     `toml:"body_min_rate"`
+	BodyGrace   cache.Duration `toml:"body_grace"`
+	// BufferedBodyTimeout bounds reading a body a handler keeps in memory
+	// (npm audit, a manifest, a small PUT), and draining a refused one; 0:
+	// no bound beyond the rate and stall rules. MaxBufferedBodies caps how
+	// many such bodies are read at once; more get 503 with Retry-After.
+	BufferedBodyTimeout cache.Duration `toml:"buffered_body_timeout"`
+	MaxBufferedBodies   int            `toml:"max_buffered_bodies"`
 	// AdminSocket is the admin API's unix socket; "" means admin.sock in
 	// the [storage] path (admin.SocketPath).
 	AdminSocket string `toml:"admin_socket"`
@@ -33,5 +47,11 @@ func DefaultConfig() Config {
 		StallTimeout:   cache.Duration(60 * time.Second),
 		MaxHeaderBytes: 16 << 10,
 		MaxConns:       4096,
+		// 4 KiB/s is far below any real link (a 2 GB layer at that pace
+		// would take six days), far above a byte every few seconds.
+		BodyMinRate:         4 << 10,
+		BodyGrace:           cache.Duration(30 * time.Second),
+		BufferedBodyTimeout: cache.Duration(30 * time.Second),
+		MaxBufferedBodies:   8,
 	}
 }

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -16,12 +18,14 @@ const stallChunk = 1 << 20
 
 // stallListener hands out connections whose writes are bounded by a stall
 // timeout instead of a whole-response WriteTimeout: a 2 GB layer to a Pi on
-// Wi-Fi may take many minutes, but a peer that stops reading is dropped. It
-// also tracks open connections so Shutdown can close those still busy when
-// its deadline passes.
+// Wi-Fi may take many minutes, but a peer that stops reading is dropped.
+// Request bodies get the same stall rule and a minimum average rate (see
+// bodyRules). It also tracks open connections so Shutdown can close those
+// still busy when its deadline passes.
 type stallListener struct {
 	net.Listener
 	stall time.Duration // <= 0: no write deadline
+	body  bodyRules
 
 	mu    sync.Mutex
 	conns map[*stallConn]struct{}
@@ -31,8 +35,22 @@ type stallListener struct {
 	fileBytes atomic.Int64
 }
 
-func newStallListener(ln net.Listener, stall time.Duration) *stallListener {
-	return &stallListener{Listener: ln, stall: stall, conns: map[*stallConn]struct{}{}}
+// bodyRules bound how long a client may take to send a request body. A
+// stall alone is not enough: a byte every few seconds resets any stall
+// timer, and holds a connection (and whatever the handler buffered) for
+// ever. So the body must also average minRate bytes per second of waiting
+// for it, once grace has passed. Only time spent blocked on the client
+// counts: a handler that pauses between reads (writing to a slow disk) does
+// not make its client look slow.
+type bodyRules struct {
+	stall   time.Duration // no byte for this long; <= 0: no limit
+	minRate int64         // bytes per second; <= 0: no minimum
+	grace   time.Duration
+}
+
+func newStallListener(ln net.Listener, stall time.Duration, body bodyRules) *stallListener {
+	body.stall = stall
+	return &stallListener{Listener: ln, stall: stall, body: body, conns: map[*stallConn]struct{}{}}
 }
 
 func (l *stallListener) Accept() (net.Conn, error) {
@@ -59,14 +77,59 @@ func (l *stallListener) closeConns() {
 }
 
 // stallConn is a connection whose every write, and every read of a request
-// body, must make progress within the stall timeout.
+// body, must make progress within the stall timeout; body reads also obey
+// the listener's bodyRules and a handler's SetBodyDeadline.
 type stallConn struct {
 	net.Conn
 	l         *stallListener
 	rf        io.ReaderFrom // the underlying conn's, for sendfile/splice; may be nil
-	bodyReads atomic.Bool   // a handler runs: reads are of a request body
 	closeOnce sync.Once
+
+	// A handler may read the body from another goroutine than the
+	// connection's (a client that streams it upstream), hence the lock.
+	mu   sync.Mutex
+	body bodyState
 }
+
+// bodyState is the progress of the request body being read.
+type bodyState struct {
+	on       bool          // a handler runs: reads are of a request body
+	n        int64         // bytes read from the connection
+	waited   time.Duration // time spent blocked in those reads
+	deadline time.Time     // set by SetBodyDeadline; zero: none
+}
+
+// bodyLimit names the rule whose deadline a body read was armed with.
+type bodyLimit int
+
+const (
+	limitNone bodyLimit = iota
+	limitStall
+	limitRate
+	limitTotal
+)
+
+// bodyTimeout is the error of a body read cut by a bodyLimit. It is a
+// net.Error whose Timeout is true, and it wraps os.ErrDeadlineExceeded.
+type bodyTimeout struct {
+	limit bodyLimit
+	rules bodyRules
+}
+
+func (e *bodyTimeout) Error() string {
+	switch e.limit {
+	case limitRate:
+		return fmt.Sprintf("request body slower than %d bytes/s on average", e.rules.minRate)
+	case limitTotal:
+		return "request body did not arrive within its deadline"
+	default:
+		return fmt.Sprintf("no byte of the request body for %v", e.rules.stall)
+	}
+}
+
+func (e *bodyTimeout) Timeout() bool   { return true }
+func (e *bodyTimeout) Temporary() bool { return false }
+func (e *bodyTimeout) Unwrap() error   { return os.ErrDeadlineExceeded }
 
 func (c *stallConn) armWrite() error {
 	if c.l.stall <= 0 {
@@ -132,26 +195,86 @@ func (c *stallConn) ReadFrom(r io.Reader) (int64, error) {
 	}
 }
 
-// Read bounds request body reads by the stall timeout. fasthttp's
-// ReadTimeout covers the whole request, body included; the config promises
-// it bounds the headers only, and an upload of a large layer must not be cut
-// for being long.
+// Read bounds request body reads by the body rules. fasthttp's ReadTimeout
+// covers the whole request, body included; the config promises it bounds
+// the headers only, and an upload of a large layer must not be cut for
+// being long, only for being slow.
 func (c *stallConn) Read(p []byte) (int, error) {
-	if c.bodyReads.Load() && c.l.stall > 0 {
-		if err := c.Conn.SetReadDeadline(time.Now().Add(c.l.stall)); err != nil {
+	c.mu.Lock()
+	if !c.body.on {
+		c.mu.Unlock()
+		return c.Conn.Read(p)
+	}
+	start := time.Now()
+	dl, limit := c.bodyDeadlineLocked(start)
+	c.mu.Unlock()
+	if limit != limitNone {
+		if !dl.After(start) {
+			return 0, &bodyTimeout{limit, c.l.body}
+		}
+		if err := c.Conn.SetReadDeadline(dl); err != nil {
 			return 0, err
 		}
 	}
-	return c.Conn.Read(p)
+	n, err := c.Conn.Read(p)
+	c.mu.Lock()
+	c.body.n += int64(n)
+	c.body.waited += time.Since(start)
+	c.mu.Unlock()
+	if err != nil && limit != limitNone && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = &bodyTimeout{limit, c.l.body}
+	}
+	return n, err
+}
+
+// bodyDeadlineLocked returns the earliest deadline the body rules set for
+// the next read starting at now, and which rule sets it.
+func (c *stallConn) bodyDeadlineLocked(now time.Time) (time.Time, bodyLimit) {
+	var dl time.Time
+	limit := limitNone
+	earlier := func(t time.Time, l bodyLimit) {
+		if limit == limitNone || t.Before(dl) {
+			dl, limit = t, l
+		}
+	}
+	r := c.l.body
+	if r.stall > 0 {
+		earlier(now.Add(r.stall), limitStall)
+	}
+	if r.minRate > 0 {
+		// The client may have waited grace plus the time its bytes are
+		// worth at minRate; the next byte must come before that runs out.
+		// (Capped at a year: a Duration overflows at 292.)
+		worth := min(float64(c.body.n)/float64(r.minRate), 365*24*3600)
+		earned := r.grace + time.Duration(worth*float64(time.Second))
+		earlier(now.Add(earned-c.body.waited), limitRate)
+	}
+	if !c.body.deadline.IsZero() {
+		earlier(c.body.deadline, limitTotal)
+	}
+	return dl, limit
+}
+
+// SetBodyDeadline makes the body reads of the current request fail at t
+// (httpx.ReadBody and Drain use it); the next request starts without one.
+func (c *stallConn) SetBodyDeadline(t time.Time) {
+	c.mu.Lock()
+	c.body.deadline = t
+	c.mu.Unlock()
 }
 
 // handlerRunning switches Read between fasthttp's deadlines (headers, idle)
-// and per-read stall deadlines (a handler reading the body).
+// and the body rules (a handler reading the body), and starts the body
+// rules afresh for each request.
 func (c *stallConn) handlerRunning(on bool) {
-	if on && c.l.stall <= 0 {
+	r := c.l.body
+	if on && r.stall <= 0 && r.minRate <= 0 {
+		// No rule arms a deadline before each read: drop the header one.
 		_ = c.Conn.SetReadDeadline(time.Time{})
 	}
-	c.bodyReads.Store(on)
+	c.mu.Lock()
+	c.body = bodyState{on: on}
+	c.mu.Unlock()
 }
 
 func (c *stallConn) Close() error {

@@ -15,6 +15,8 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
+
+	"nora/proxy/httpx"
 )
 
 // maxRequestBody is what fasthttp reads into memory before the handler runs;
@@ -43,6 +45,13 @@ type Server struct {
 	ops, none *formatMetrics
 	metricsH  fasthttp.RequestHandler
 
+	bodies *httpx.Bodies // bodies handlers read into memory
+	// bodyLimit caps the requests with a body in progress (0: no cap),
+	// bodyConns counts them: slow bodies must leave connections for
+	// /health and for pulls.
+	bodyLimit int64
+	bodyConns atomic.Int64
+
 	routesMu sync.Mutex              // serialises Handle
 	routes   atomic.Pointer[[]route] // longest prefix first; replaced whole
 
@@ -66,7 +75,8 @@ type route struct {
 //
 // Zero values in cfg mean fasthttp's defaults: no read or idle timeout, a
 // 4 KiB header limit, 256k connections; StallTimeout 0 sets no write
-// deadline.
+// deadline; BodyMinRate, BufferedBodyTimeout and MaxBufferedBodies 0 set no
+// limit.
 func NewServer(cfg Config, log *slog.Logger, set *metrics.Set) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -84,6 +94,8 @@ func NewServer(cfg Config, log *slog.Logger, set *metrics.Set) *Server {
 	s.none = s.metrics.format(formatNone)
 	s.metricsH = serveMetrics(set)
 	s.routes.Store(&[]route{})
+	s.bodies = httpx.NewBodies(cfg.MaxBufferedBodies, cfg.BufferedBodyTimeout.D())
+	s.bodyLimit = bodyConnLimit(cfg.MaxConns)
 	s.fs = &fasthttp.Server{
 		Handler:      s.serveHTTP,
 		ErrorHandler: s.serveError,
@@ -151,7 +163,8 @@ func (s *Server) Serve(ln net.Listener) error {
 		_ = ln.Close()
 		return ErrServerClosed
 	}
-	sl := newStallListener(ln, s.cfg.StallTimeout.D())
+	sl := newStallListener(ln, s.cfg.StallTimeout.D(),
+		bodyRules{minRate: int64(s.cfg.BodyMinRate), grace: s.cfg.BodyGrace.D()})
 	s.lns = append(s.lns, sl)
 	if s.readyCancel == nil {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -226,13 +239,29 @@ func notFound(ctx *fasthttp.RequestCtx) {
 }
 
 // serveHTTP is the fasthttp handler: it wraps the routed handler with the
-// request id, panic recovery, access log and metrics.
+// request id, panic recovery, access log and metrics, and guards it: a
+// Host that could not be written into a link is refused, and requests with
+// a body obey the body limits.
 func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	s.metrics.inFlight.Inc()
 	id := requestID(ctx)
 	ctx.Response.Header.Set(headerRequestID, id)
 	h, fm, format := s.lookup(ctx.Path())
+	// An empty Host (HTTP/1.0) cannot inject anything; a bad one can.
+	if host := ctx.Host(); len(host) > 0 && !httpx.ValidHost(host) {
+		h, fm, format = badHost, s.none, formatNone
+	}
+	withBody := ctx.RequestBodyStream() != nil && ctx.Request.Header.ContentLength() != 0
+	if withBody {
+		if format != formatOps && s.bodyLimit > 0 {
+			if s.bodyConns.Add(1) > s.bodyLimit {
+				h = bodiesBusy
+			}
+			defer s.bodyConns.Add(-1)
+		}
+		s.bodies.Attach(ctx)
+	}
 
 	sc, _ := ctx.Conn().(*stallConn)
 	if sc != nil {
@@ -242,9 +271,34 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 	if sc != nil {
 		sc.handlerRunning(false)
 	}
+	if withBody {
+		httpx.FinishBody(ctx)
+	}
 	// Again: ctx.Error and Response.Reset drop headers set before.
 	ctx.Response.Header.Set(headerRequestID, id)
 	s.logAfter(ctx, newRecord(ctx, start, id, format, fm))
+}
+
+// bodyConnLimit is how many requests with a body may be in progress at once
+// with maxConns connections: all but an eighth (at least 1, at most 64),
+// kept for /health, /ready and pulls while slow clients send bodies.
+func bodyConnLimit(maxConns int) int64 {
+	if maxConns < 2 {
+		return 0
+	}
+	return int64(maxConns - min(max(maxConns/8, 1), 64))
+}
+
+func badHost(ctx *fasthttp.RequestCtx) {
+	ctx.Error("invalid Host header: want host[:port]\n", fasthttp.StatusBadRequest)
+}
+
+// bodiesBusy refuses a request with a body when too many are in progress,
+// without reading the body.
+func bodiesBusy(ctx *fasthttp.RequestCtx) {
+	ctx.Error("too many requests with a body in progress; retry shortly\n", fasthttp.StatusServiceUnavailable)
+	ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "2")
+	ctx.SetConnectionClose()
 }
 
 // call runs h, turning a panic into a logged 500. fasthttp sends nothing

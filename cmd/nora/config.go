@@ -222,6 +222,9 @@ func validate(c *fileConfig) []fieldError {
 	if c.Server.MaxConns < 0 {
 		bad("server.max_conns", "must not be negative")
 	}
+	if c.Server.MaxBufferedBodies < 1 {
+		bad("server.max_buffered_bodies", "want at least 1, got %d", c.Server.MaxBufferedBodies)
+	}
 
 	switch c.Storage.Backend {
 	case "disk":

@@ -8,6 +8,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	"github.com/valyala/fasthttp"
+
+	"nora/proxy/httpx"
 )
 
 // bodyReader is the request body as a stream: with StreamRequestBody,
@@ -29,12 +31,16 @@ func readManifestBody(ctx *fasthttp.RequestCtx) ([]byte, bool) {
 		ctx.SetConnectionClose() // do not read the rest
 		return nil, false
 	}
-	b, err := io.ReadAll(io.LimitReader(bodyReader(ctx), maxManifestBytes+1))
-	switch {
-	case err != nil:
-		ociError(ctx, codeManifestInvalid, "manifest body broke off: "+err.Error())
+	// In memory, so under the server's limits on such bodies.
+	b, err := httpx.ReadBody(ctx, maxManifestBytes)
+	switch status := httpx.BodyStatus(err); {
+	case err != nil && status == fasthttp.StatusServiceUnavailable:
+		ociError(ctx, codeUnavailable, err.Error())
 		return nil, false
-	case len(b) > maxManifestBytes:
+	case err != nil && status != fasthttp.StatusRequestEntityTooLarge:
+		ociErrorStatus(ctx, status, codeManifestInvalid, "manifest body broke off: "+err.Error())
+		return nil, false
+	case err != nil:
 		ociErrorStatus(ctx, fasthttp.StatusRequestEntityTooLarge, codeManifestInvalid,
 			fmt.Sprintf("manifest is larger than %d bytes", maxManifestBytes))
 		ctx.SetConnectionClose()

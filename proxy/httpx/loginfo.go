@@ -16,6 +16,10 @@ type requestInfo struct {
 	repository  string
 	cacheResult string
 	stream      *stream // the body set by SetBodyStream or ServeContent
+
+	bodies   *Bodies // the server's, set by Attach
+	bodySlot bool    // ReadBody holds one of bodies' slots
+	bodyBusy bool    // ReadBody found no slot free
 }
 
 func info(ctx *fasthttp.RequestCtx, create bool) *requestInfo {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -33,11 +34,20 @@ const maxDrain = 32 << 20
 // refuses or stopped reading (the store filled up mid-upload), up to
 // 32 MiB, and marks the connection to be closed if that was not all of it.
 // A client still sending when the server closes gets a reset, which can
-// discard the answer before the client reads it.
+// discard the answer before the client reads it. Under the server's Bodies
+// the rest must arrive within its timeout: a refused client must not hold
+// its connection by sending slowly.
 func Drain(ctx *fasthttp.RequestCtx) {
 	r := ctx.RequestBodyStream()
 	if r == nil {
 		return
+	}
+	if ctx.Request.Header.ContentLength() > maxDrain {
+		ctx.SetConnectionClose() // not worth reading to close anyway
+		return
+	}
+	if ri := info(ctx, false); ri != nil && ri.bodies != nil && ri.bodies.timeout > 0 {
+		setBodyDeadline(ctx, time.Now().Add(ri.bodies.timeout))
 	}
 	n, err := io.Copy(io.Discard, io.LimitReader(r, maxDrain+1))
 	if err != nil || n > maxDrain {

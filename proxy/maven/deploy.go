@@ -111,13 +111,13 @@ func (h *Handler) readSmall(ctx *fasthttp.RequestCtx, limit int64) ([]byte, bool
 	if declared > limit {
 		return tooLarge()
 	}
-	b, err := io.ReadAll(io.LimitReader(bodyReader(ctx), limit+1))
-	switch {
-	case err != nil:
-		plainError(ctx, fasthttp.StatusBadRequest, "body broke off: "+err.Error())
-		return nil, false
-	case int64(len(b)) > limit:
+	b, err := httpx.ReadBody(ctx, limit)
+	switch status := httpx.BodyStatus(err); {
+	case err != nil && status == fasthttp.StatusRequestEntityTooLarge:
 		return tooLarge()
+	case err != nil:
+		plainError(ctx, status, err.Error())
+		return nil, false
 	case declared >= 0 && int64(len(b)) != declared:
 		plainError(ctx, fasthttp.StatusBadRequest, fmt.Sprintf("body has %d bytes, Content-Length says %d", len(b), declared))
 		return nil, false

@@ -3,6 +3,7 @@ package npm
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -14,9 +15,12 @@ import (
 )
 
 // npm audit sends the dependency tree (gzip-compressed) and reads a report;
-// both are bounded.
+// both are bounded. The request is read whole before it goes upstream, so
+// that a body the client broke off never reaches the upstream: it takes
+// one of the server's few slots for bodies in memory (httpx.ReadBody),
+// hence the small cap. The report is relayed as it comes.
 const (
-	maxAuditRequest  = 8 << 20
+	maxAuditRequest  = 4 << 20
 	maxAuditResponse = 16 << 20
 	auditTimeout     = 2 * time.Minute
 )
@@ -45,25 +49,16 @@ func (h *Handler) forwardAudit(ctx *fasthttp.RequestCtx, api string) {
 		npmError(ctx, fasthttp.StatusServiceUnavailable, "npm audit needs the upstream registry, which is offline here")
 		return
 	}
-	var in io.Reader = ctx.RequestBodyStream()
-	if in == nil {
-		in = bytes.NewReader(ctx.Request.Body())
-	}
-	// Read even a declared-too-large body up to the cap, so that a client
-	// just over it gets the 413 rather than a reset connection.
-	body, err := io.ReadAll(io.LimitReader(in, maxAuditRequest+1))
+	body, err := httpx.ReadBody(ctx, maxAuditRequest)
 	if err != nil {
-		npmError(ctx, fasthttp.StatusBadRequest, "cannot read the audit request")
+		npmError(ctx, httpx.BodyStatus(err), "cannot take the audit request: "+err.Error())
 		return
 	}
-	if len(body) > maxAuditRequest {
-		npmError(ctx, fasthttp.StatusRequestEntityTooLarge, "audit request is too large")
-		return
-	}
+	// The report streams after the handler returns: cancel goes with it.
 	rctx, cancel := context.WithTimeout(context.Background(), auditTimeout)
-	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, h.up.BaseURL()+"/"+api, bytes.NewReader(body))
 	if err != nil {
+		cancel()
 		npmError(ctx, fasthttp.StatusInternalServerError, "cannot build the audit request")
 		return
 	}
@@ -74,17 +69,20 @@ func (h *Handler) forwardAudit(ctx *fasthttp.RequestCtx, api string) {
 	}
 	resp, err := h.audit.Do(req)
 	if err != nil {
+		cancel()
 		h.deps.Log.Debug("npm audit upstream unreachable", "err", err)
 		npmError(ctx, fasthttp.StatusServiceUnavailable, "the upstream registry is unreachable; npm audit needs it")
 		return
 	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(io.LimitReader(resp.Body, maxAuditResponse+1))
 	switch {
-	case err != nil || resp.StatusCode >= 500:
+	case resp.StatusCode >= 500:
+		resp.Body.Close()
+		cancel()
 		npmError(ctx, fasthttp.StatusServiceUnavailable, "the upstream audit service failed")
 		return
-	case len(out) > maxAuditResponse:
+	case resp.ContentLength > maxAuditResponse:
+		resp.Body.Close()
+		cancel()
 		npmError(ctx, fasthttp.StatusBadGateway, "the upstream audit report is larger than nora relays")
 		return
 	}
@@ -93,5 +91,36 @@ func (h *Handler) forwardAudit(ctx *fasthttp.RequestCtx, api string) {
 	if ra := resp.Header.Get("Retry-After"); ra != "" && resp.StatusCode == http.StatusTooManyRequests {
 		ctx.Response.Header.Set("Retry-After", ra)
 	}
-	ctx.SetBody(out)
+	httpx.SetBodyStream(ctx, &auditReport{body: resp.Body, left: maxAuditResponse, cancel: cancel}, resp.ContentLength)
+}
+
+// errReportTooLarge cuts the relay of a report of undeclared length that
+// grows past maxAuditResponse: the client sees a broken transfer.
+var errReportTooLarge = errors.New("the upstream audit report is larger than nora relays")
+
+// auditReport relays the upstream's report, at most maxAuditResponse bytes.
+type auditReport struct {
+	body   io.ReadCloser
+	left   int64
+	cancel context.CancelFunc
+}
+
+func (r *auditReport) Read(p []byte) (int, error) {
+	if r.left <= 0 {
+		// One more byte tells a report of exactly the cap from a larger one.
+		var one [1]byte
+		if _, err := io.ReadFull(r.body, one[:]); err != nil {
+			return 0, err // io.EOF: the report ended at the cap
+		}
+		return 0, errReportTooLarge
+	}
+	n, err := r.body.Read(p[:min(int64(len(p)), r.left)])
+	r.left -= int64(n)
+	return n, err
+}
+
+func (r *auditReport) Close() error {
+	err := r.body.Close()
+	r.cancel()
+	return err
 }

@@ -251,9 +251,13 @@ func (h *Handler) distTags(ctx *fasthttp.RequestCtx, req request) {
 	if ctx.IsDelete() {
 		p, err = h.hosted.RemoveTag(ctx, req.name, req.tag)
 	} else {
-		b, rerr := io.ReadAll(io.LimitReader(bodyReader(ctx), maxTagBody+1))
+		b, rerr := httpx.ReadBody(ctx, maxTagBody)
+		if st := httpx.BodyStatus(rerr); rerr != nil && st != fasthttp.StatusBadRequest {
+			npmError(ctx, st, rerr.Error()) // 503 busy, 408 too slow, 413
+			return
+		}
 		var ver string
-		if rerr != nil || len(b) > maxTagBody || json.Unmarshal(b, &ver) != nil {
+		if rerr != nil || json.Unmarshal(b, &ver) != nil {
 			npmError(ctx, fasthttp.StatusBadRequest, "the body must be the version, as a JSON string")
 			return
 		}

@@ -3,8 +3,6 @@ package pypi
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
-	"io"
 	"strings"
 
 	"github.com/valyala/fasthttp"
@@ -72,14 +70,9 @@ func (h *Handler) serveAPI(ctx *fasthttp.RequestCtx, rest string) {
 		return
 	}
 	var req yankRequest
-	b, err := io.ReadAll(io.LimitReader(bodyReader(ctx), maxAPIBody+1))
+	b, err := httpx.ReadBody(ctx, maxAPIBody) // drains a body over the cap
 	if err != nil {
-		reasonError(ctx, fasthttp.StatusBadRequest, "cannot read the request body")
-		return
-	}
-	if len(b) > maxAPIBody {
-		httpx.Drain(ctx)
-		reasonError(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes", maxAPIBody))
+		reasonError(ctx, httpx.BodyStatus(err), err.Error())
 		return
 	}
 	if len(bytes.TrimSpace(b)) > 0 {
