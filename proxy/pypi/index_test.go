@@ -87,10 +87,117 @@ func TestParseHTML(t *testing.T) {
 		"x-1.whl https://index.test/f/x-1.whl", "y&1.whl https://index.test/f/y&1.whl")
 	// unterminated things do not hang or panic
 	f(`<a href="/f/z.whl">z.whl`, "z.whl https://index.test/f/z.whl")
-	f(`<a href="/f/z.whl`, "z.whl https://index.test/f/z.whl")
+	f(`<a href="/f/z.whl`) // a tag cut off by the end of the page is dropped: its href may be cut too
 	f(`<!-- never closed <a href="/f/z.whl">z.whl</a>`)
 	f(``)
 	f(`not html at all`)
+}
+
+// wantFiles parses body as an upstream page of testPageURL and compares
+// the summaries of its files.
+func wantFiles(t *testing.T, body string, want ...string) {
+	t.Helper()
+	p, err := parsePage([]byte(body), testPageURL)
+	if err != nil {
+		t.Fatalf("parsePage(%.200q): %v", body, err)
+	}
+	var got []string
+	for _, f := range p.files {
+		got = append(got, summary(f))
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("parsePage(%.200q)\n got %q\nwant %q", body, got, want)
+	}
+}
+
+// TestParseHTMLHostile feeds pages as third-party indexes write them.
+func TestParseHTMLHostile(t *testing.T) {
+	f := func(body string, want ...string) { t.Helper(); wantFiles(t, body, want...) }
+	// comments hide anchors, whatever closes them
+	f(`<!-- <a href="/f/c.whl">c.whl</a> --><a href="/f/d.whl">d.whl</a>`, "d.whl https://index.test/f/d.whl")
+	f(`<!-- a -- <a href="/f/c.whl"> --!><a href="/f/d.whl">d.whl</a>`, "d.whl https://index.test/f/d.whl")
+	f(`<!--><a href="/f/d.whl">d.whl</a><!---><a href="/f/e.whl">e.whl</a>`, // empty comments
+		"d.whl https://index.test/f/d.whl", "e.whl https://index.test/f/e.whl")
+	f(`<!DOCTYPE html PUBLIC "-//W3C//DTD HTML 4.01//EN"><?xml version="1.0"?><![CDATA[<a href="/f/c.whl">]]>`+
+		`<a href="/f/d.whl">d.whl</a>`, "d.whl https://index.test/f/d.whl")
+	// script, style and other raw text are not markup; noscript is, for clients that run no scripts
+	f(`<script>document.write('<a href="/f/c.whl">c.whl</a>')</script><style>a::before{content:"<a href=/f/c.whl>"}</style>`+
+		`<title><a href="/f/c.whl">c.whl</a></title><textarea><a href="/f/c.whl"></textarea>`+
+		`<noscript><a href="/f/d.whl">d.whl</a></noscript>`, "d.whl https://index.test/f/d.whl")
+	// entities in hrefs, text and attributes; named ones without ";" as HTML reads them in attributes
+	f(`<a href="/f/a.whl?x=1&amp;y=2&#38;z=&quot;">a.whl</a>`, `a.whl https://index.test/f/a.whl?x=1&y=2&z="`)
+	f(`<a href="/f/b.whl?a=1&copy=2&not;">b&#46;whl</a>`, "b.whl https://index.test/f/b.whl?a=1&copy=2¬")
+	f(`<a href="&#x2F;f&sol;c.whl" data-requires-python="&gt;=3.8,&lt;4&#x2c;!=3.9.*">c.whl</a>`,
+		"c.whl https://index.test/f/c.whl rp=>=3.8,<4,!=3.9.*")
+	// upper case, unquoted and oddly spaced attributes, in any order
+	f(`<A DATA-YANKED="no" HREF=/f/a.whl Data-Requires-Python = '>=3' >a.whl</A>`,
+		"a.whl https://index.test/f/a.whl rp=>=3 yanked=no")
+	f(`<a href=/f/b.whl#sha256=`+sha+` data-core-metadata=sha256=`+sha+`>b.whl</a>`,
+		"b.whl https://index.test/f/b.whl sha256=012345 md=012345")
+	f("<a\thref\n=\n\"/f/c.whl\"\fdata-gpg-sig=TRUE />c.whl</a><a href=/f/d.whl data-gpg-sig=true/>d.whl</a>", "c.whl https://index.test/f/c.whl gpg=true", "d.whl https://index.test/f/d.whl gpg=false") // unquoted "true/"
+	f(`<a href="/f/d.whl"data-yanked>d.whl</a>`, "d.whl https://index.test/f/d.whl yanked=")
+	// duplicates: the first attribute counts; an attribute name may start with "="
+	f(`<a href="/f/a.whl" HREF="/f/b.whl">a.whl</a>`, "a.whl https://index.test/f/a.whl")
+	f(`<a =href="/f/a.whl">a.whl</a>`)
+	// anchors without href are not links, and their text names nothing
+	f(`<a>a.whl</a><a name="b.whl">b.whl</a><a href>c.whl</a><a href="/f/d.whl">d.whl</a>`, "d.whl https://index.test/f/d.whl")
+	f(`<a id=x></a>`)
+	// anchors inside other markup, or inside other anchors; the text before any markup names the file
+	f(`<table><tr><td><p><b><a href="/f/a.whl">a.whl</a></b></td></tr></table>`+
+		`<a href="/f/b.whl"><a href="/f/c.whl">c.whl</a></a><a href="/f/d.whl"> d.whl <br>e.whl</a>`,
+		"a.whl https://index.test/f/a.whl", "b.whl https://index.test/f/b.whl", "c.whl https://index.test/f/c.whl", "d.whl https://index.test/f/d.whl")
+	f(`<a href="/f/a.whl">a.whl <3</a>`) // "a.whl <3" is text, and no filename
+	// <base href> applies to every link, wherever it is; the first counts; relative to the page
+	f(`<a href="a.whl">a.whl</a><base href="https://mirror.test/x/"><base href="https://other.test/">`+
+		`<a href="../b.whl">b.whl</a><a href="https://files.test/c.whl">c.whl</a>`,
+		"a.whl https://mirror.test/x/a.whl", "b.whl https://mirror.test/b.whl", "c.whl https://files.test/c.whl")
+	f(`<base target=_top><base href="../../files/"><a href="a.whl">a.whl</a>`, "a.whl https://index.test/files/a.whl")
+	f(`<base href="http://[::1"><a href="a.whl">a.whl</a>`, "a.whl https://index.test/simple/demo/a.whl") // unparsable: ignored
+	// the version meta, wherever it is
+	wantErr := func(body string) {
+		t.Helper()
+		if _, err := parsePage([]byte(body), testPageURL); err == nil {
+			t.Fatalf("parsePage(%q) accepted an unsupported version", body)
+		}
+	}
+	wantErr(`<body><META NAME="PyPI:Repository-Version" CONTENT=" 2.0 "></body>`)
+	wantErr(`<meta content=2.1 name=pypi:repository-version>`)
+	f(`<script><meta name="pypi:repository-version" content="2.0"></script>`)
+	// NUL bytes (U+FFFD in attributes, as HTML reads them), invalid UTF-8, a BOM
+	f("\ufeff<a href=\"/f/\x00a.whl\">\xffa.whl</a><a href=\"/f/b.whl\x00\">b.whl</a><a href=/f/c.whl>c.whl\x00</a>",
+		"b.whl https://index.test/f/b.whl%EF%BF%BD")
+}
+
+// TestParseHTMLLarge parses a page of 100k anchors (some 15 MB, under the
+// default cap) in one pass.
+func TestParseHTMLLarge(t *testing.T) {
+	body := manyAnchors(100_000)
+	if max := DefaultConfig().MaxPageSize; int64(len(body)) > int64(max) {
+		t.Fatalf("a page of %d bytes is over the default cap %d", len(body), max)
+	}
+	p, err := parsePage(body, testPageURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.files) != 100_000 {
+		t.Fatalf("%d files, want 100000", len(p.files))
+	}
+	if got, want := summary(p.files[99_999]), "big-0.99999-py3-none-any.whl https://files.test/packages/big-0.99999-py3-none-any.whl sha256=012345 rp=>=3.8 md=012345"; got != want {
+		t.Fatalf("last file: %s, want %s", got, want)
+	}
+}
+
+// manyAnchors is a project page with n files, as PyPI writes them.
+func manyAnchors(n int) []byte {
+	var b strings.Builder
+	b.WriteString("<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"1.1\">\n    <title>Links for big</title>\n  </head>\n  <body>\n    <h1>Links for big</h1>\n")
+	for i := range n {
+		name := fmt.Sprintf("big-0.%d-py3-none-any.whl", i)
+		fmt.Fprintf(&b, "    <a href=\"https://files.test/packages/%s#sha256=%s\" data-requires-python=\"&gt;=3.8\" data-dist-info-metadata=\"sha256=%s\">%s</a><br />\n",
+			name, sha, sha, name)
+	}
+	b.WriteString("  </body>\n</html>\n")
+	return []byte(b.String())
 }
 
 func TestParseJSON(t *testing.T) {
