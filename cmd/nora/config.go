@@ -244,6 +244,9 @@ func validate(c *fileConfig) []fieldError {
 		bad("storage.path", "required (disk data, and the local index in both modes)")
 	}
 
+	if c.Docker.MaxUploadSize <= 0 {
+		bad("docker.max_upload_size", "must be more than 0, such as \"10GiB\"")
+	}
 	seen := map[string]int{}
 	for i, u := range c.Docker.Upstreams {
 		key := func(k string) string { return fmt.Sprintf("docker.upstreams[%d].%s", i, k) }

@@ -11,6 +11,10 @@ type Config struct {
 	Upstreams []UpstreamConfig `toml:"upstreams"`
 	// NegativeTTL is how long an upstream 404 is remembered.
 	NegativeTTL cache.Duration `toml:"negative_ttl"`
+	// MaxUploadSize caps one pushed blob: the whole of its upload session,
+	// monolithic or in chunks. A larger one is refused with 413 and its
+	// session's bytes are dropped.
+	MaxUploadSize cache.Size `toml:"max_upload_size"`
 }
 
 // UpstreamConfig is one [[docker.upstreams]] entry.
@@ -29,8 +33,12 @@ type UpstreamConfig struct {
 	Offline bool           `toml:"offline"`
 }
 
+// DefaultMaxUploadSize is max_upload_size when unset: room for the largest
+// layers CI images have (CUDA, ML models), not for a client that never stops.
+const DefaultMaxUploadSize = 10 << 30
+
 // DefaultConfig returns the [docker] defaults (no upstreams: the embedded
 // default config file lists the public ones).
 func DefaultConfig() Config {
-	return Config{NegativeTTL: cache.Duration(time.Minute)}
+	return Config{NegativeTTL: cache.Duration(time.Minute), MaxUploadSize: DefaultMaxUploadSize}
 }

@@ -3,6 +3,8 @@ package docker
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
@@ -72,6 +74,11 @@ func (h *Handler) startUpload(ctx *fasthttp.RequestCtx, name, owner string, id *
 		}
 		want = d
 	}
+	declared := int64(ctx.Request.Header.ContentLength())
+	if want != "" && declared > h.maxUpload() {
+		h.tooLarge(ctx)
+		return
+	}
 	u, err := h.hosted.StartUpload(name, owner)
 	if err != nil {
 		h.hostedError(ctx, err)
@@ -84,8 +91,12 @@ func (h *Handler) startUpload(ctx *fasthttp.RequestCtx, name, owner string, id *
 		return
 	}
 	// Monolithic: the whole blob is this request's body.
-	if _, err := u.Write(bodyReader(ctx), -1, int64(ctx.Request.Header.ContentLength())); err != nil {
+	if _, err := u.Write(h.capped(ctx, u), -1, declared); err != nil {
 		h.hosted.Cancel(u)
+		if errors.Is(err, errTooLarge) {
+			h.tooLarge(ctx)
+			return
+		}
 		if httpx.LocalFault(err) {
 			httpx.Drain(ctx)
 		}
@@ -139,7 +150,19 @@ func (h *Handler) writeChunk(ctx *fasthttp.RequestCtx, name string, u *oci.Uploa
 		}
 		start, length = s, e-s+1
 	}
-	if _, err := u.Write(bodyReader(ctx), start, length); err != nil {
+	// The session's total counts, not the chunk's: a blob that cannot fit
+	// ends its session, whose bytes could never be committed.
+	if end := max(start, u.Size()); length >= 0 && length > h.maxUpload()-end {
+		h.hosted.Cancel(u)
+		h.tooLarge(ctx)
+		return false
+	}
+	if _, err := u.Write(h.capped(ctx, u), start, length); err != nil {
+		if errors.Is(err, errTooLarge) {
+			h.hosted.Cancel(u)
+			h.tooLarge(ctx)
+			return false
+		}
 		if httpx.LocalFault(err) {
 			// The store failed, not the client: the session cannot go on,
 			// and its temp file must not hold the space.
@@ -187,6 +210,53 @@ func (h *Handler) commit(ctx *fasthttp.RequestCtx, name string, u *oci.Upload, d
 	ctx.Response.Header.Set("Location", "/v2/"+name+"/blobs/"+string(d))
 	ctx.Response.Header.Set("Docker-Content-Digest", string(d))
 	ctx.SetStatusCode(fasthttp.StatusCreated)
+}
+
+// maxUpload is [docker] max_upload_size; a Config built in code without
+// it gets the default.
+func (h *Handler) maxUpload() int64 {
+	if h.cfg.MaxUploadSize > 0 {
+		return int64(h.cfg.MaxUploadSize)
+	}
+	return DefaultMaxUploadSize
+}
+
+// errTooLarge is a blob past max_upload_size.
+var errTooLarge = errors.New("blob is larger than max_upload_size")
+
+// capped is the request body, failing with errTooLarge once session u
+// would pass max_upload_size: a body of undeclared length (chunked) is
+// cut there.
+func (h *Handler) capped(ctx *fasthttp.RequestCtx, u *oci.Upload) io.Reader {
+	return &capReader{r: bodyReader(ctx), left: h.maxUpload() - u.Size()}
+}
+
+type capReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if int64(len(p)) > c.left {
+		p = p[:max(c.left, 0)+1] // one byte more tells a body over the cap
+	}
+	n, err := c.r.Read(p)
+	if int64(n) > c.left {
+		n, c.left = int(max(c.left, 0)), -1
+		return n, errTooLarge
+	}
+	c.left -= int64(n)
+	return n, err
+}
+
+// tooLarge answers a blob past max_upload_size: 413 with SIZE_INVALID,
+// which go-containerregistry does not retry as it does
+// BLOB_UPLOAD_INVALID. The rest of the body is not read: the connection
+// closes.
+func (h *Handler) tooLarge(ctx *fasthttp.RequestCtx) {
+	ociErrorStatus(ctx, fasthttp.StatusRequestEntityTooLarge, codeSizeInvalid,
+		fmt.Sprintf("the blob is larger than this registry accepts ([docker] max_upload_size, %d bytes)", h.maxUpload()))
+	ctx.SetConnectionClose()
 }
 
 func setUploadHeaders(ctx *fasthttp.RequestCtx, name string, u *oci.Upload) {
