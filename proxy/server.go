@@ -248,8 +248,7 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 	id := requestID(ctx)
 	ctx.Response.Header.Set(headerRequestID, id)
 	h, fm, format := s.lookup(ctx.Path())
-	// An empty Host (HTTP/1.0) cannot inject anything; a bad one can.
-	if host := ctx.Host(); len(host) > 0 && !httpx.ValidHost(host) {
+	if !saneHost(ctx.Host()) || !saneHost(ctx.Request.Header.Host()) {
 		h, fm, format = badHost, s.none, formatNone
 	}
 	withBody := ctx.RequestBodyStream() != nil && ctx.Request.Header.ContentLength() != 0
@@ -288,6 +287,12 @@ func bodyConnLimit(maxConns int) int64 {
 	}
 	return int64(maxConns - min(max(maxConns/8, 1), 64))
 }
+
+// saneHost accepts a Host that may go into a link: host[:port], or empty
+// (HTTP/1.0), which cannot inject anything. The URI's host is what links
+// are built from (it is the target's in absolute form, and fasthttp drops
+// a userinfo from the header's); the header itself is checked as well.
+func saneHost(h []byte) bool { return len(h) == 0 || httpx.ValidHost(h) }
 
 func badHost(ctx *fasthttp.RequestCtx) {
 	ctx.Error("invalid Host header: want host[:port]\n", fasthttp.StatusBadRequest)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -694,4 +695,249 @@ func TestSlowSourceIsNotAStall(t *testing.T) {
 	if len(body) != size {
 		t.Fatalf("got %d of %d bytes", len(body), size)
 	}
+}
+
+// rawConn opens a connection to addr and writes head (a request line and
+// headers, "\r\n\r\n" included) and body.
+func rawConn(t *testing.T, addr, head string, body []byte) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Write(append([]byte(head), body...)); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// answer reads the response on c, waiting at most 20 s (generous).
+func answer(t *testing.T, c net.Conn) (*http.Response, string) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+// post starts a POST with Content-Length size and sends the first sent
+// bytes of its body.
+func post(t *testing.T, addr, path string, size, sent int) net.Conn {
+	t.Helper()
+	head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: nora.test\r\nContent-Length: %d\r\n\r\n", path, size)
+	return rawConn(t, addr, head, make([]byte, sent))
+}
+
+// bodyRoutes are a handler that streams the body (/stream) and one that
+// reads it into memory with httpx.ReadBody (/buffered); both answer the
+// length read or the error.
+func bodyRoutes(entered *atomic.Int32) func(s *Server) {
+	return func(s *Server) {
+		s.Handle("/stream", "x", func(ctx *fasthttp.RequestCtx) {
+			if entered != nil {
+				entered.Add(1)
+			}
+			n, err := io.Copy(io.Discard, ctx.RequestBodyStream())
+			var ne net.Error
+			switch {
+			case errors.As(err, &ne) && ne.Timeout():
+				ctx.Error(err.Error(), fasthttp.StatusRequestTimeout)
+			case err != nil:
+				ctx.Error(err.Error(), fasthttp.StatusBadRequest)
+			default:
+				ctx.SetBodyString(fmt.Sprint(n))
+			}
+		})
+		s.Handle("/buffered", "x", func(ctx *fasthttp.RequestCtx) {
+			b, err := httpx.ReadBody(ctx, 1<<20)
+			if err != nil {
+				ctx.Error(err.Error(), httpx.BodyStatus(err))
+				return
+			}
+			ctx.SetBodyString(fmt.Sprint(len(b)))
+		})
+	}
+}
+
+// A Host that is not host[:port] never reaches a handler, which could
+// write it into a link or a WWW-Authenticate challenge.
+func TestBadHost(t *testing.T) {
+	ts := startServer(t, testConfig(), func(s *Server) {
+		s.Handle("/", "x", func(ctx *fasthttp.RequestCtx) { ctx.SetBody(ctx.Host()) })
+	})
+	f := func(target, host string, want int) {
+		t.Helper()
+		resp, body := answer(t, rawConn(t, ts.addr, "GET "+target+" HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n", nil))
+		if resp.StatusCode != want || want == 200 && target == "/x" && !strings.EqualFold(body, host) {
+			t.Fatalf("GET %s Host %q: %d %q, want %d", target, host, resp.StatusCode, body, want)
+		}
+	}
+	for _, h := range []string{"nora.local", "nora.local:4000", "NORA.example.com.", "10.0.0.1:80", "[::1]:4000", "[fe80::1]", "my_registry"} {
+		f("/x", h, 200)
+		f("/health", h, 200)
+	}
+	for _, h := range []string{`evil.example",service="x`, "a b", "a,b", "nora.local:99999", "nora.local:", "nora.local:x",
+		"[::1%eth0]", "::1", "a..b", "-a.b", "a\\b", "a'b", "user@host", "[1.2.3.4]", "a;b"} {
+		f("/x", h, 400)
+		f("/health", h, 400)
+	}
+	// An absolute-form target's host is the one links would use.
+	f(`http://evil"x/x`, "nora.local", 400)
+	f("http://nora.local/x", "nora.local", 200)
+	// HTTP/1.0 without Host: nothing to inject.
+	if resp, _ := answer(t, rawConn(t, ts.addr, "GET /x HTTP/1.0\r\n\r\n", nil)); resp.StatusCode != 200 {
+		t.Fatalf("HTTP/1.0 without Host: %d", resp.StatusCode)
+	}
+}
+
+// A client that goes away before its Content-Length ends (or before the
+// last chunk) gets its body refused, whether the handler streams it or
+// reads it into memory: fasthttp alone reports a clean io.EOF.
+func TestTruncatedBody(t *testing.T) {
+	ts := startServer(t, testConfig(), bodyRoutes(nil))
+	f := func(path, head string, body []byte, want int) {
+		t.Helper()
+		c := rawConn(t, ts.addr, head, body)
+		c.(*net.TCPConn).CloseWrite()
+		resp, msg := answer(t, c)
+		if resp.StatusCode != want {
+			t.Fatalf("%s %q: %d %s, want %d", path, head, resp.StatusCode, msg, want)
+		}
+	}
+	for _, path := range []string{"/stream", "/buffered"} {
+		// Beyond the 8 KiB that fasthttp reads before the handler runs.
+		f(path, "POST "+path+" HTTP/1.1\r\nHost: x\r\nContent-Length: 65536\r\n\r\n", make([]byte, 65535), 400)
+		f(path, "POST "+path+" HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n", make([]byte, 99), 400)
+		f(path, "POST "+path+" HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", []byte("5\r\nhello\r\n"), 400)
+		f(path, "POST "+path+" HTTP/1.1\r\nHost: x\r\nContent-Length: 65536\r\n\r\n", make([]byte, 65536), 200)
+		f(path, "POST "+path+" HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", []byte("5\r\nhello\r\n0\r\n\r\n"), 200)
+	}
+}
+
+// trickle writes a byte every pause on c until the server answers or
+// closes, and returns the answer.
+func trickle(t *testing.T, c net.Conn, pause time.Duration) (*http.Response, string) {
+	t.Helper()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(pause):
+			}
+			if _, err := c.Write([]byte{'x'}); err != nil {
+				return
+			}
+		}
+	}()
+	return answer(t, c)
+}
+
+// A body that keeps trickling resets any stall timer; the minimum rate
+// cuts it, on every route, while a body that moves passes.
+func TestSlowBodyCutByRate(t *testing.T) {
+	cfg := testConfig()
+	cfg.BodyMinRate = 1 << 10
+	cfg.BodyGrace = cache.Duration(500 * time.Millisecond)
+	cfg.BufferedBodyTimeout = 0
+	ts := startServer(t, cfg, bodyRoutes(nil))
+	for _, path := range []string{"/stream", "/buffered"} {
+		resp, msg := trickle(t, post(t, ts.addr, path, 1<<20, 16<<10), 50*time.Millisecond)
+		if resp.StatusCode != fasthttp.StatusRequestTimeout || !strings.Contains(msg, "slower than 1024 bytes/s") {
+			t.Fatalf("%s trickled: %d %s", path, resp.StatusCode, msg)
+		}
+		if resp, msg := answer(t, post(t, ts.addr, path, 1<<20, 1<<20)); resp.StatusCode != 200 || msg != fmt.Sprint(1<<20) {
+			t.Fatalf("%s whole: %d %s", path, resp.StatusCode, msg)
+		}
+	}
+}
+
+// A body read into memory must arrive within BufferedBodyTimeout, however
+// steadily it trickles; a streamed one is not bound by it.
+func TestBufferedBodyDeadline(t *testing.T) {
+	cfg := testConfig()
+	cfg.BodyMinRate = 0
+	cfg.BufferedBodyTimeout = cache.Duration(500 * time.Millisecond)
+	ts := startServer(t, cfg, bodyRoutes(nil))
+	resp, msg := trickle(t, post(t, ts.addr, "/buffered", 1<<20, 16<<10), 20*time.Millisecond)
+	if resp.StatusCode != fasthttp.StatusRequestTimeout || !strings.Contains(msg, "within its deadline") {
+		t.Fatalf("trickled: %d %s", resp.StatusCode, msg)
+	}
+	// Streamed: a second of trickling, then the rest.
+	c := post(t, ts.addr, "/stream", 1<<20, 16<<10)
+	for range 10 {
+		time.Sleep(100 * time.Millisecond)
+		c.Write([]byte{'x'})
+	}
+	c.Write(make([]byte, 1<<20-16<<10-10))
+	if resp, msg := answer(t, c); resp.StatusCode != 200 {
+		t.Fatalf("streamed: %d %s", resp.StatusCode, msg)
+	}
+}
+
+// Only MaxBufferedBodies bodies are read into memory at once; the next is
+// refused at once with 503 and Retry-After, and /health still answers.
+func TestBufferedBodySlots(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxBufferedBodies = 2
+	cfg.BodyGrace = cache.Duration(5 * time.Minute)
+	cfg.BufferedBodyTimeout = cache.Duration(5 * time.Minute)
+	ts := startServer(t, cfg, bodyRoutes(nil))
+	const size = 64 << 10
+	held := []net.Conn{post(t, ts.addr, "/buffered", size, size/2), post(t, ts.addr, "/buffered", size, size/2)}
+	var resp *http.Response
+	waitFor(t, "a 503", func() bool {
+		resp, _ = answer(t, post(t, ts.addr, "/buffered", size, size))
+		return resp.StatusCode == fasthttp.StatusServiceUnavailable
+	})
+	if resp.Header.Get("Retry-After") == "" || !resp.Close {
+		t.Fatalf("503 without Retry-After or Connection: close: %v", resp.Header)
+	}
+	if status, _, _ := get(t, "GET", ts.url+"/health"); status != 200 {
+		t.Fatalf("/health: %d", status)
+	}
+	// A streamed body needs no slot.
+	if resp, msg := answer(t, post(t, ts.addr, "/stream", size, size)); resp.StatusCode != 200 {
+		t.Fatalf("streamed: %d %s", resp.StatusCode, msg)
+	}
+	held[0].Write(make([]byte, size/2))
+	if resp, msg := answer(t, held[0]); resp.StatusCode != 200 || msg != fmt.Sprint(size) {
+		t.Fatalf("held body, completed: %d %s", resp.StatusCode, msg)
+	}
+	if resp, msg := answer(t, post(t, ts.addr, "/buffered", size, size)); resp.StatusCode != 200 {
+		t.Fatalf("after a slot freed: %d %s", resp.StatusCode, msg)
+	}
+}
+
+// Requests with a body may hold all connections but an eighth: slow
+// uploads leave room for /health.
+func TestBodiesLeaveConnsForHealth(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxConns = 8
+	cfg.BodyGrace = cache.Duration(5 * time.Minute)
+	var entered atomic.Int32
+	ts := startServer(t, cfg, bodyRoutes(&entered))
+	for range 7 {
+		post(t, ts.addr, "/stream", 1<<20, 16<<10)
+	}
+	waitFor(t, "7 uploads in their handler", func() bool { return entered.Load() == 7 })
+	resp, _ := answer(t, post(t, ts.addr, "/stream", 1<<20, 16<<10))
+	if resp.StatusCode != fasthttp.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("8th upload: %d %v", resp.StatusCode, resp.Header)
+	}
+	waitFor(t, "/health", func() bool {
+		resp, err := http.Get(ts.url + "/health")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
 }
