@@ -61,7 +61,9 @@ func pushImage(t *testing.T, r *oci.Registry, repo string, n int, tags ...string
 	t.Helper()
 	ctx := context.Background()
 	var ds []digest.Digest
+	var sizes []int
 	for _, b := range []string{`{}`, fmt.Sprintf("layer %d", n)} {
+		sizes = append(sizes, len(b))
 		u, err := r.StartUpload(repo, "ci")
 		if err != nil {
 			t.Fatal(err)
@@ -77,8 +79,8 @@ func pushImage(t *testing.T, r *oci.Registry, repo string, n int, tags ...string
 		ds = append(ds, d)
 	}
 	m := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",`+
-		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":2},`+
-		`"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":1}]}`, ds[0], ds[1])
+		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},`+
+		`"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}]}`, ds[0], sizes[0], ds[1], sizes[1])
 	got, err := r.PutManifest(ctx, repo, "", tags, []byte(m), "")
 	if err != nil {
 		t.Fatal(err)
