@@ -1,17 +1,16 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"nora/auth"
 	"nora/proxy/httpx"
 )
 
@@ -67,16 +66,12 @@ type accessRecord struct {
 
 func newRecord(ctx *fasthttp.RequestCtx, start time.Time, id, format string, fm *formatMetrics) *accessRecord {
 	repo, cacheResult := httpx.LogInfo(ctx)
-	path := string(ctx.Path())
-	if q := ctx.URI().QueryString(); len(q) > 0 {
-		path += "?" + redactQuery(q)
-	}
 	return &accessRecord{
 		start:       start,
 		id:          id,
 		method:      methodIndex(ctx.Method()),
 		methodName:  string(ctx.Method()),
-		path:        path,
+		path:        loggedURI(ctx.Path(), ctx.URI().QueryString()),
 		format:      format,
 		fm:          fm,
 		repository:  repo,
@@ -137,44 +132,26 @@ func (s *Server) finish(rec *accessRecord, sent int64, err error) {
 		slog.String("user_agent", rec.userAgent),
 	}
 	if err != nil {
-		attrs = append(attrs, slog.String("error", err.Error()))
+		// A request line fasthttp could not parse is quoted in its error.
+		attrs = append(attrs, slog.String("error", auth.RedactText(err.Error())))
 	}
 	s.log.LogAttrs(context.Background(), level, "request", attrs...)
 }
 
-// redactQuery returns the raw query string q with the values of secret
-// looking keys replaced, so that tokens and passwords never reach the log.
-func redactQuery(q []byte) string {
-	var b strings.Builder
-	for i, part := range bytes.Split(q, []byte("&")) {
-		if i > 0 {
-			b.WriteByte('&')
-		}
-		key, _, hasValue := bytes.Cut(part, []byte("="))
-		if hasValue && secretKey(key) {
-			b.Write(key)
-			b.WriteString("=REDACTED")
-			continue
-		}
-		b.Write(part)
+// loggedURI is the request's URI as the access log shows it: the decoded
+// path, then the raw query with the values of secret-looking keys
+// redacted (auth.RedactQuery), so that tokens and passwords never reach
+// the log. A "?" or "#" that was escaped in the path stays escaped, or
+// the line would show a query the server never saw (unredacted).
+func loggedURI(path, query []byte) string {
+	p := string(path)
+	if strings.ContainsAny(p, "?#") {
+		p = strings.NewReplacer("?", "%3F", "#", "%23").Replace(p)
 	}
-	return b.String()
+	if len(query) == 0 {
+		return p
+	}
+	return p + "?" + redactQuery(query)
 }
 
-func secretKey(key []byte) bool {
-	k := string(key)
-	if u, err := url.QueryUnescape(k); err == nil {
-		k = u
-	}
-	k = strings.ToLower(k)
-	for _, w := range []string{"token", "passw", "secret", "signature", "credential", "session"} {
-		if strings.Contains(k, w) {
-			return true
-		}
-	}
-	switch k {
-	case "key", "apikey", "api_key", "api-key", "auth", "authorization", "sig", "code", "pass", "pwd":
-		return true
-	}
-	return false
-}
+func redactQuery(q []byte) string { return auth.RedactQuery(string(q)) }
