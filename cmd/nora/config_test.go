@@ -58,6 +58,7 @@ func TestConfigErrors(t *testing.T) {
 	f("[server]\npublic_url = \"nora.test\"\n",
 		`nora.toml:2: server.public_url: want an http(s) URL such as "https://example.com", got "nora.test"`)
 	f("[storage]\nbackend = \"tape\"\n", `nora.toml:2: storage.backend: want "disk" or "s3", got "tape"`)
+	f("[docker]\nmax_upload_size = \"0\"\n", `nora.toml:2: docker.max_upload_size: must be more than 0, such as "10GiB"`)
 	f("[storage]\nbackend = \"s3\"\n", `nora.toml:1: storage.s3.bucket: required when storage.backend is "s3"`)
 	f(upstream+upstream, `nora.toml:5: docker.upstreams[1].name: "reg.test" is already the name of docker.upstreams[0]`)
 	f(upstream+"[[docker.upstreams]]\nurl = \"ftp://127.0.0.1\"\nrealm = \"/token\"\n",
