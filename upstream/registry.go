@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
+
+	"nora/auth"
 )
 
 const userAgent = "nora"
@@ -44,7 +47,7 @@ func (r *Registry) Do(ctx context.Context, method, repo, path string, hdr http.H
 func (r *Registry) DoURL(ctx context.Context, method, target string, hdr http.Header) (*http.Response, error) {
 	u, err := r.base.Parse(target)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		return nil, fmt.Errorf("cannot %s %q from %s: invalid URL", method, target, r.name)
+		return nil, fmt.Errorf("cannot %s %q from %s: invalid URL", method, auth.RedactURL(target), r.name)
 	}
 	if !strings.HasPrefix(target, "http://") && !strings.HasPrefix(target, "https://") {
 		// A relative path extends the base path, never replaces it.
@@ -155,6 +158,7 @@ func (r *Registry) send(ctx context.Context, method, target string, hdr http.Hea
 	resp, err := r.c.http.Do(req)
 	if err != nil {
 		r.m.request(0)
+		err = redactURL(err)
 		if ctx.Err() != nil {
 			return nil, err
 		}
@@ -162,6 +166,16 @@ func (r *Registry) send(ctx context.Context, method, target string, hdr http.Hea
 	}
 	r.m.request(resp.StatusCode)
 	return resp, nil
+}
+
+// redactURL redacts the URL net/http quotes in its errors: a CDN redirect
+// carries a signature in its query, and errors reach logs and clients.
+func redactURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = auth.RedactURL(ue.URL)
+	}
+	return err
 }
 
 // drain reads a little of a body we do not need, so that its connection

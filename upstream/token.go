@@ -200,7 +200,7 @@ func (r *Registry) fetchToken(ctx context.Context, realm, service string, scopes
 	where := u.Scheme + "://" + u.Host + u.Path // never the query: it is ours, but keep logs short
 	resp, err := r.c.http.Do(req)
 	if err != nil {
-		return cachedToken{}, fmt.Errorf("cannot get token from %s: %w: %w", where, ErrUnavailable, err)
+		return cachedToken{}, fmt.Errorf("cannot get token from %s: %w: %w", where, ErrUnavailable, redactURL(err))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
