@@ -123,9 +123,9 @@ func BodyStatus(err error) int {
 // else an error with status 413 (after draining what Drain would, so that
 // a client just over the limit reads the answer). Under the server's
 // Bodies it first takes one of the few slots for bodies in memory (none
-// free: status 503) and must arrive within the Bodies timeout. Its buffer
-// grows with the bytes that arrive, never past the declared length: a
-// client that declares 4 MiB and stalls costs what it sent.
+// free: status 503) and must arrive within the Bodies timeout. It holds
+// only the bytes that arrived: a client that declares 4 MiB and stalls
+// costs what it sent.
 func ReadBody(ctx *fasthttp.RequestCtx, limit int64) ([]byte, error) {
 	tooLarge := func() ([]byte, error) {
 		Drain(ctx)
@@ -188,28 +188,41 @@ func ReadBody(ctx *fasthttp.RequestCtx, limit int64) ([]byte, error) {
 	return buf, nil
 }
 
-// readUpTo reads r to its end or to limit+1 bytes, whichever comes first,
-// growing its buffer as bytes arrive and never beyond limit+1.
+// readUpTo reads r to its end or to limit+1 bytes, whichever comes first.
+// It holds what arrived in chunks, and joins them only at the end: a body
+// held half-sent costs what was sent, with no slack of a growing buffer and
+// no garbage of the buffers it outgrew.
 func readUpTo(r io.Reader, limit int64) ([]byte, error) {
-	buf := make([]byte, 0, min(limit+1, 32<<10))
+	const chunk = 64 << 10
+	var full [][]byte
+	var total int64
+	cur := make([]byte, 0, min(chunk, limit+1))
 	for {
-		if len(buf) == cap(buf) {
-			if int64(len(buf)) > limit {
-				return buf, nil
+		if len(cur) == cap(cur) {
+			if total > limit {
+				break
 			}
-			nb := make([]byte, len(buf), min(2*int64(cap(buf)), limit+1))
-			copy(nb, buf)
-			buf = nb
+			full = append(full, cur)
+			cur = make([]byte, 0, min(chunk, limit+1-total))
 		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
+		n, err := r.Read(cur[len(cur):cap(cur)])
+		cur = cur[:len(cur)+n]
+		total += int64(n)
 		if err == io.EOF {
-			return buf, nil
+			break
 		}
 		if err != nil {
-			return buf, err
+			return nil, err
 		}
 	}
+	if len(full) == 0 {
+		return cur, nil
+	}
+	b := make([]byte, 0, total)
+	for _, c := range full {
+		b = append(b, c...)
+	}
+	return append(b, cur...), nil
 }
 
 // bodyDeadliner is the server's connection: its body reads fail after the
