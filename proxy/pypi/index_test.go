@@ -43,20 +43,12 @@ func summary(f file) string {
 }
 
 func TestParseHTML(t *testing.T) {
-	f := func(body string, want ...string) {
-		t.Helper()
-		p, err := parsePage([]byte(body), testPageURL)
-		if err != nil {
-			t.Fatalf("parsePage(%q): %v", body, err)
-		}
-		var got []string
-		for _, f := range p.files {
-			got = append(got, summary(f))
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("parsePage(%q)\n got %q\nwant %q", body, got, want)
-		}
-	}
+	htmlCases(func(body string, want ...string) { t.Helper(); wantFiles(t, body, want...) })
+}
+
+// htmlCases calls f with HTML pages and the summaries of the files
+// parsePage finds there; they seed the fuzzers too.
+func htmlCases(f func(body string, want ...string)) {
 	f(`<a href="https://files.test/a/demo-1.0.tar.gz#sha256=`+sha+`">demo-1.0.tar.gz</a>`,
 		"demo-1.0.tar.gz https://files.test/a/demo-1.0.tar.gz sha256=012345")
 	// relative links resolve against the page; the anchor text is the name
@@ -112,7 +104,20 @@ func wantFiles(t *testing.T, body string, want ...string) {
 
 // TestParseHTMLHostile feeds pages as third-party indexes write them.
 func TestParseHTMLHostile(t *testing.T) {
-	f := func(body string, want ...string) { t.Helper(); wantFiles(t, body, want...) }
+	hostileCases(func(body string, want ...string) { t.Helper(); wantFiles(t, body, want...) })
+	// the version meta, wherever it is
+	wantErr := func(body string) {
+		t.Helper()
+		if _, err := parsePage([]byte(body), testPageURL); err == nil {
+			t.Fatalf("parsePage(%q) accepted an unsupported version", body)
+		}
+	}
+	wantErr(`<body><META NAME="PyPI:Repository-Version" CONTENT=" 2.0 "></body>`)
+	wantErr(`<meta content=2.1 name=pypi:repository-version>`)
+}
+
+// hostileCases is htmlCases for pages as third-party indexes write them.
+func hostileCases(f func(body string, want ...string)) {
 	// comments hide anchors, whatever closes them
 	f(`<!-- <a href="/f/c.whl">c.whl</a> --><a href="/f/d.whl">d.whl</a>`, "d.whl https://index.test/f/d.whl")
 	f(`<!-- a -- <a href="/f/c.whl"> --!><a href="/f/d.whl">d.whl</a>`, "d.whl https://index.test/f/d.whl")
@@ -135,7 +140,7 @@ func TestParseHTMLHostile(t *testing.T) {
 	f(`<a href=/f/b.whl#sha256=`+sha+` data-core-metadata=sha256=`+sha+`>b.whl</a>`,
 		"b.whl https://index.test/f/b.whl sha256=012345 md=012345")
 	f("<a\thref\n=\n\"/f/c.whl\"\fdata-gpg-sig=TRUE />c.whl</a><a href=/f/d.whl data-gpg-sig=true/>d.whl</a>", "c.whl https://index.test/f/c.whl gpg=true", "d.whl https://index.test/f/d.whl gpg=false") // unquoted "true/"
-	f(`<a href="/f/d.whl"data-yanked>d.whl</a>`, "d.whl https://index.test/f/d.whl yanked=")
+	f(`<a href="/f/d.whl"data-yanked>d.whl</a><a href='/f/e.whl'/>e.whl</a>`, "d.whl https://index.test/f/d.whl yanked=", "e.whl https://index.test/f/e.whl")
 	// duplicates: the first attribute counts; an attribute name may start with "="
 	f(`<a href="/f/a.whl" HREF="/f/b.whl">a.whl</a>`, "a.whl https://index.test/f/a.whl")
 	f(`<a =href="/f/a.whl">a.whl</a>`)
@@ -153,15 +158,7 @@ func TestParseHTMLHostile(t *testing.T) {
 		"a.whl https://mirror.test/x/a.whl", "b.whl https://mirror.test/b.whl", "c.whl https://files.test/c.whl")
 	f(`<base target=_top><base href="../../files/"><a href="a.whl">a.whl</a>`, "a.whl https://index.test/files/a.whl")
 	f(`<base href="http://[::1"><a href="a.whl">a.whl</a>`, "a.whl https://index.test/simple/demo/a.whl") // unparsable: ignored
-	// the version meta, wherever it is
-	wantErr := func(body string) {
-		t.Helper()
-		if _, err := parsePage([]byte(body), testPageURL); err == nil {
-			t.Fatalf("parsePage(%q) accepted an unsupported version", body)
-		}
-	}
-	wantErr(`<body><META NAME="PyPI:Repository-Version" CONTENT=" 2.0 "></body>`)
-	wantErr(`<meta content=2.1 name=pypi:repository-version>`)
+	f(`<meta name="pypi:repository-version" content="1.2"><a href="/f/a.whl">a.whl</a>`, "a.whl https://index.test/f/a.whl")
 	f(`<script><meta name="pypi:repository-version" content="2.0"></script>`)
 	// NUL bytes (U+FFFD in attributes, as HTML reads them), invalid UTF-8, a BOM
 	f("\ufeff<a href=\"/f/\x00a.whl\">\xffa.whl</a><a href=\"/f/b.whl\x00\">b.whl</a><a href=/f/c.whl>c.whl\x00</a>",
@@ -347,20 +344,26 @@ func FuzzParsePage(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, fl := range p.files {
-			u, err := url.Parse(fl.url)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
-				t.Fatalf("file %q has URL %q", fl.name, fl.url)
-			}
-			if !validFilename(fl.name) || strings.HasSuffix(fl.name, ".metadata") {
-				t.Fatalf("unservable file name %q kept", fl.name)
-			}
-			for alg, v := range fl.hashes {
-				if len(v) != hashLen[alg] || strings.ToLower(v) != v {
-					t.Fatalf("malformed hash %s=%q kept", alg, v)
-				}
-			}
-		}
+		checkServable(t, p)
 		checkRoundTrip(t, p)
 	})
+}
+
+// checkServable checks that every file of p can be fetched and served.
+func checkServable(t *testing.T, p *page) {
+	t.Helper()
+	for _, fl := range p.files {
+		u, err := url.Parse(fl.url)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
+			t.Fatalf("file %q has URL %q", fl.name, fl.url)
+		}
+		if !validFilename(fl.name) || strings.HasSuffix(fl.name, ".metadata") {
+			t.Fatalf("unservable file name %q kept", fl.name)
+		}
+		for alg, v := range fl.hashes {
+			if len(v) != hashLen[alg] || strings.ToLower(v) != v {
+				t.Fatalf("malformed hash %s=%q kept", alg, v)
+			}
+		}
+	}
 }
