@@ -180,3 +180,18 @@ func startBuilt(t *testing.T, config string) *noraProcess {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestBodyLimitKeys(t *testing.T) {
+	cfg, err := parseConfig("nora.toml", []byte("[server]\nbody_min_rate = \"16KiB\"\nbody_grace = \"10s\"\n"+
+		"buffered_body_timeout = \"0\"\nmax_buffered_bodies = 2\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := cfg.Server; s.BodyMinRate != 16<<10 || s.BodyGrace.D() != 10*time.Second || s.BufferedBodyTimeout != 0 || s.MaxBufferedBodies != 2 {
+		t.Fatalf("parsed %+v", s)
+	}
+	_, err = parseConfig("nora.toml", []byte("[server]\nmax_buffered_bodies = 0\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), "nora.toml:2: server.max_buffered_bodies: want at least 1, got 0") {
+		t.Fatalf("max_buffered_bodies = 0: %v", err)
+	}
+}
