@@ -38,7 +38,7 @@ func readManifestBody(ctx *fasthttp.RequestCtx) ([]byte, bool) {
 		ociError(ctx, codeUnavailable, err.Error())
 		return nil, false
 	case err != nil && status != fasthttp.StatusRequestEntityTooLarge:
-		ociErrorStatus(ctx, status, codeManifestInvalid, "manifest body broke off: "+err.Error())
+		ociErrorStatus(ctx, status, codeManifestInvalid, "cannot read the manifest: "+err.Error())
 		return nil, false
 	case err != nil:
 		ociErrorStatus(ctx, fasthttp.StatusRequestEntityTooLarge, codeManifestInvalid,
