@@ -101,11 +101,13 @@ func SetRetryAfter(ctx *fasthttp.RequestCtx, err error) {
 var errOffline = &Error{Kind: KindUnavailable, Msg: "upstream is offline and this was never cached"}
 
 func unavailable(what string, err error) error {
+	what = auth.RedactURL(what) // a configured upstream URL may carry a token
 	return &Error{Kind: KindUnavailable, Msg: fmt.Sprintf("cannot fetch %s: upstream unreachable and not cached: %v", what, err)}
 }
 
 // statusError classifies a non-2xx upstream answer.
 func statusError(what string, status int, retryAfter string) error {
+	what = auth.RedactURL(what)
 	switch {
 	case status == 404 || status == 410:
 		return &Error{Kind: KindNotFound, Msg: what + " not found upstream"}
