@@ -113,14 +113,17 @@ func incomparable(body []byte) string {
 		// old reader.
 		return "raw-text element"
 	}
-	for i := strings.Index(lower, "<title"); i >= 0; i = strings.Index(lower, "<title") {
+	for t := lower; ; {
 		// A <title> of plain text reads alike.
-		lower = lower[i+len("<title"):]
-		if !strings.HasPrefix(lower, ">") || !strings.HasPrefix(lower[strings.IndexByte(lower, '<')+1:], "/title>") {
+		i := strings.Index(t, "<title")
+		if i < 0 {
+			break
+		}
+		t = t[i+len("<title"):]
+		if !strings.HasPrefix(t, ">") || !strings.HasPrefix(t[strings.IndexByte(t, '<')+1:], "/title>") {
 			return "<title> holding markup"
 		}
 	}
-	lower = asciiLower(s)
 	for i := strings.IndexByte(s, '&'); i >= 0; i = nextByte(s, i, '&') {
 		// Named references other than these five, and numeric ones
 		// without ";" or out of range: HTML leaves "&name" alone in
