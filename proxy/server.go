@@ -16,6 +16,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 
+	"nora/auth"
 	"nora/proxy/httpx"
 )
 
@@ -356,6 +357,7 @@ func (s *Server) serveError(ctx *fasthttp.RequestCtx, err error) {
 type fasthttpLogger struct{ log *slog.Logger }
 
 func (l fasthttpLogger) Printf(format string, args ...any) {
-	l.log.LogAttrs(context.Background(), slog.LevelWarn, fmt.Sprintf(format, args...),
+	// fasthttp quotes request lines it cannot parse, query strings included.
+	l.log.LogAttrs(context.Background(), slog.LevelWarn, auth.RedactText(fmt.Sprintf(format, args...)),
 		slog.String("component", "fasthttp"))
 }
