@@ -328,3 +328,21 @@ func TestFullDiskPassesFillThrough(t *testing.T) {
 		t.Fatal("a small object was not stored")
 	}
 }
+
+func TestReadyBelowMinFree(t *testing.T) {
+	dir := cachetest.SmallFS(t, "4m")
+	c, _ := openCache(t, dir)
+	defer c.Close()
+	if err := c.Ready(context.Background()); err != nil {
+		t.Fatalf("ready before the limits are known: %v", err)
+	}
+	c.Start(cache.Limits{MinFree: 8 << 20}) // more than the disk holds
+	waitFor(t, "ready to fail below min_free", func() bool {
+		err := c.Ready(context.Background())
+		return err != nil && strings.Contains(err.Error(), "below min_free")
+	})
+	st, err := c.Stats(context.Background())
+	if err != nil || st.FreeBytes <= 0 || st.FreeBytes >= 8<<20 || st.MinFree != 8<<20 {
+		t.Fatalf("stats %+v %v", st, err)
+	}
+}
