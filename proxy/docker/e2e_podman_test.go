@@ -20,8 +20,8 @@ import (
 // mirrored is a nora with upstreams named "docker.io" and "ghcr.io", each
 // holding one image.
 type mirrored struct {
-	n                    *noraUnderTest
-	hub, ghcr            *upstreamtest.Registry
+	n                     *noraUnderTest
+	hub, ghcr             *upstreamtest.Registry
 	hubDigest, ghcrDigest string
 }
 
