@@ -44,7 +44,7 @@ type Cache struct {
 
 	results        map[string]*metrics.Counter
 	verifyFailures *metrics.Counter
-	fillWaiters    *metrics.Histogram
+	fillWaiters    *metrics.PrometheusHistogram
 	fillBytes      *metrics.Counter
 	passThrough    *metrics.Counter
 	passLogged     atomic.Int64 // unix seconds of the last "disk full" log line
@@ -83,10 +83,12 @@ func New(store Store, dir string, log *slog.Logger, set *metrics.Set) (*Cache, e
 
 	c.results = map[string]*metrics.Counter{}
 	for _, r := range []string{"hit", "miss", "fill-wait", "stale", "negative"} {
-		c.results[r] = set.NewCounter(`nora_cache_requests_total{result="` + r + `"}`)
+		// Lookups, several per request possible; the proxy counts
+		// requests per format (nora_cache_requests_total).
+		c.results[r] = set.NewCounter(`nora_cache_lookups_total{result="` + r + `"}`)
 	}
 	c.verifyFailures = set.NewCounter("nora_fill_verify_failures_total")
-	c.fillWaiters = set.NewHistogram("nora_fill_readers")
+	c.fillWaiters = set.NewPrometheusHistogramExt("nora_fill_readers_per_fill", []float64{0, 1, 2, 3, 5, 10, 20, 50, 100})
 	c.fillBytes = set.NewCounter("nora_fill_bytes_total")
 	set.NewGauge("nora_fills_in_flight", func() float64 {
 		c.mu.Lock()

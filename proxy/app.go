@@ -50,6 +50,8 @@ type AppConfig struct {
 	// HostedOCI tunes the hosted OCI registry (upload sessions); it is not
 	// in the TOML file. nil means oci.DefaultConfig().
 	HostedOCI *oci.Config
+	// Build is exported as nora_build_info; cmd/nora sets it.
+	Build Build
 }
 
 // App is the whole nora object graph: store, upstream clients, format
@@ -75,6 +77,7 @@ const drainTimeout = 30 * time.Second
 // before Serve).
 func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 	set := metrics.NewSet()
+	registerBuildInfo(set, cfg.Build)
 	if cfg.Storage.Backend != "disk" {
 		return nil, fmt.Errorf("storage backend %q is not available yet (disk is)", cfg.Storage.Backend)
 	}

@@ -93,7 +93,7 @@ func NewServer(cfg Config, log *slog.Logger, set *metrics.Set) *Server {
 	}
 	s.ops = s.metrics.format(formatOps)
 	s.none = s.metrics.format(formatNone)
-	s.metricsH = serveMetrics(set)
+	s.metricsH = serveMetricsHelp(serveMetrics(set))
 	s.routes.Store(&[]route{})
 	s.bodies = httpx.NewBodies(cfg.MaxBufferedBodies, cfg.BufferedBodyTimeout.D())
 	s.bodyLimit = bodyConnLimit(cfg.MaxConns)

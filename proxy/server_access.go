@@ -59,6 +59,7 @@ type accessRecord struct {
 	fm          *formatMetrics
 	repository  string
 	cacheResult string
+	write       bool // a write to a hosted repository (hostedWrite)
 	status      int
 	remote      string
 	userAgent   string
@@ -66,16 +67,18 @@ type accessRecord struct {
 
 func newRecord(ctx *fasthttp.RequestCtx, start time.Time, id, format string, fm *formatMetrics) *accessRecord {
 	repo, cacheResult := httpx.LogInfo(ctx)
+	method := methodIndex(ctx.Method())
 	return &accessRecord{
 		start:       start,
 		id:          id,
-		method:      methodIndex(ctx.Method()),
+		method:      method,
 		methodName:  string(ctx.Method()),
 		path:        loggedURI(ctx.Path(), ctx.URI().QueryString()),
 		format:      format,
 		fm:          fm,
 		repository:  repo,
 		cacheResult: cacheResult,
+		write:       hostedWrite(format, method, ctx.Path()),
 		status:      ctx.Response.StatusCode(),
 		remote:      ctx.RemoteAddr().String(),
 		userAgent:   string(ctx.UserAgent()),
@@ -110,10 +113,22 @@ func (s *Server) finish(rec *accessRecord, sent int64, err error) {
 	d := time.Since(rec.start)
 	s.metrics.inFlight.Dec()
 	rec.fm.observe(rec.method, classIndex(rec.status), d, sent)
+	// Counted here, where the format is known, so that the cache needs
+	// to know no format.
+	if i := cacheResultIndex(rec.cacheResult); i >= 0 {
+		rec.fm.cacheResult(i)
+	}
+	if rec.write {
+		rec.fm.write(writeResultIndex(rec.status))
+	}
 
 	level := slog.LevelInfo
-	if err != nil {
+	switch {
+	case err != nil:
 		level = slog.LevelWarn
+	case rec.format == formatOps:
+		// Probes and scrapes come every few seconds and say nothing.
+		level = slog.LevelDebug
 	}
 	if !s.log.Enabled(context.Background(), level) {
 		return
@@ -126,6 +141,8 @@ func (s *Server) finish(rec *accessRecord, sent int64, err error) {
 		slog.String("repository", rec.repository),
 		slog.Int("status", rec.status),
 		slog.Int64("bytes", sent),
+		// A number with its unit in the key, not a Go duration string as
+		// in the other lines: log queries compare and sum it as is.
 		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
 		slog.String("cache", rec.cacheResult),
 		slog.String("remote", rec.remote),

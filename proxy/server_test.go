@@ -247,7 +247,7 @@ func TestMetrics(t *testing.T) {
 		`nora_http_requests_total{format="docker",method="HEAD",status="2xx"} 1`,
 		`nora_http_requests_total{format="docker",method="other",status="2xx"} 1`,
 		`nora_http_requests_total{format="none",method="GET",status="4xx"} 1`,
-		`nora_http_request_duration_seconds_bucket{format="docker",vmrange=`,
+		`nora_http_request_duration_seconds_bucket{format="docker",le="+Inf"} 3`,
 		`nora_http_request_duration_seconds_count{format="docker"} 3`,
 		`nora_http_response_bytes_total{format="docker"} 10`, // HEAD sends no body
 		`nora_http_requests_in_flight 1`,                     // this scrape

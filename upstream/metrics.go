@@ -6,22 +6,34 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 )
 
 type registryMetrics struct {
+	set         *metrics.Set
+	label       string
 	requests    map[string]*metrics.Counter // by status class
+	durations   [len(statusClasses)]atomic.Pointer[metrics.PrometheusHistogram]
 	bytes       *metrics.Counter
 	retries     *metrics.Counter
 	breakerOpen *metrics.Gauge
 }
 
-var statusClasses = []string{"2xx", "3xx", "4xx", "5xx", "error"}
+var statusClasses = [...]string{"2xx", "3xx", "4xx", "5xx", "error"}
+
+// durationBuckets (seconds) of the time to response headers: a nearby
+// mirror answers in milliseconds, a registry across an ocean in a few
+// hundred, a struggling one in tens of seconds.
+var durationBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
 
 func newRegistryMetrics(set *metrics.Set, name string) *registryMetrics {
 	l := labelValue(name)
 	m := &registryMetrics{
+		set:         set,
+		label:       l,
 		requests:    map[string]*metrics.Counter{},
 		bytes:       set.GetOrCreateCounter(`nora_upstream_bytes_total{upstream="` + l + `"}`),
 		retries:     set.GetOrCreateCounter(`nora_upstream_retries_total{upstream="` + l + `"}`),
@@ -33,13 +45,23 @@ func newRegistryMetrics(set *metrics.Set, name string) *registryMetrics {
 	return m
 }
 
-// request counts one exchange with the upstream: a status, or an error.
-func (m *registryMetrics) request(status int) {
-	class := "error"
+// request counts one exchange with the upstream: a status, or an error
+// (status 0), and took, the time until the response headers or the error.
+// The histograms are created on first use, so that a scrape shows no
+// classes that never happened.
+func (m *registryMetrics) request(status int, took time.Duration) {
+	i := len(statusClasses) - 1 // error
 	if status >= 200 && status < 600 {
-		class = statusClasses[status/100-2]
+		i = status/100 - 2
 	}
-	m.requests[class].Inc()
+	m.requests[statusClasses[i]].Inc()
+	h := m.durations[i].Load()
+	if h == nil {
+		h = m.set.GetOrCreatePrometheusHistogramExt(`nora_upstream_request_duration_seconds{upstream="`+
+			m.label+`",status="`+statusClasses[i]+`"}`, durationBuckets)
+		m.durations[i].Store(h)
+	}
+	h.Update(took.Seconds())
 }
 
 // labelValue escapes a Prometheus label value.

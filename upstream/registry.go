@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"nora/auth"
 )
@@ -155,16 +156,17 @@ func (r *Registry) send(ctx context.Context, method, target string, hdr http.Hea
 	if authz != "" {
 		req.Header.Set("Authorization", authz)
 	}
+	start := time.Now()
 	resp, err := r.c.http.Do(req)
 	if err != nil {
-		r.m.request(0)
+		r.m.request(0, time.Since(start))
 		err = redactURL(err)
 		if ctx.Err() != nil {
 			return nil, err
 		}
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	r.m.request(resp.StatusCode)
+	r.m.request(resp.StatusCode, time.Since(start))
 	return resp, nil
 }
 

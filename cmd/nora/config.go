@@ -66,6 +66,7 @@ func (c fileConfig) app() proxy.AppConfig {
 		Server: c.Server, Storage: c.Storage, Docker: c.Docker,
 		Npm: c.Npm, PyPI: c.PyPI, Maven: c.Maven, Cargo: c.Cargo, Auth: &c.Auth,
 		GC: c.GC, Retention: c.Retention,
+		Build: proxy.Build{Version: version, Commit: buildCommit()},
 	}
 }
 

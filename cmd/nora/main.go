@@ -157,7 +157,17 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("--log-level: want debug, info, warn or error, got %q", level)
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l, ReplaceAttr: durationString})), nil
+}
+
+// durationString writes a time.Duration as Go writes it ("30s", "1.5ms"),
+// not as the nanoseconds slog's JSON handler writes. The access line's
+// duration_ms is a number on purpose (proxy/server_access.go).
+func durationString(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 // versionLine is what nora version and nora --version print.

@@ -23,7 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/opencontainers/go-digest"
-	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -84,7 +84,7 @@ func New(cfg Config, deps pull.Deps) (*Handler, error) {
 	}
 	for i, u := range cfg.Upstreams {
 		reg, err := deps.Client.Registry(upstream.RegistryOptions{
-			Name: upstreamName(u.URL), URL: u.URL, Username: u.Username, Password: u.Password,
+			Name: upstreamName(i), URL: u.URL, Username: u.Username, Password: u.Password,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("cannot set up maven upstream %d: %w", i+1, err)
@@ -101,13 +101,15 @@ func New(cfg Config, deps pull.Deps) (*Handler, error) {
 // Close releases the handler's memory caches.
 func (h *Handler) Close() { h.neg.Close() }
 
-// upstreamName labels an upstream's metrics and logs: "maven:host/path".
-func upstreamName(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
+// upstreamName labels the i-th (0-based) upstream's metrics and logs the
+// way the other formats' are: "maven", then "maven-2", "maven-3" in the
+// order of the configuration. A URL in a label would be long and could
+// carry a path segment that is a secret.
+func upstreamName(i int) string {
+	if i == 0 {
 		return "maven"
 	}
-	return "maven:" + u.Host + strings.TrimSuffix(u.Path, "/")
+	return "maven-" + strconv.Itoa(i+1)
 }
 
 // Hosted is the hosted state, for GC (Referenced) and the operators' tools.
