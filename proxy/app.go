@@ -176,6 +176,10 @@ func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 		return fail(err)
 	}
 	app.srv.AddReadyCheck("storage", c.Ready)
+	// Informational: upstreams never gate /ready (a cache with its
+	// upstreams down still serves what it holds).
+	app.srv.AddReadyInfo("storage", func(ctx context.Context) (any, error) { return c.Stats(ctx) })
+	app.srv.AddReadyInfo("upstreams", func(context.Context) (any, error) { return client.Status(), nil })
 	if app.ln, err = net.Listen("tcp", cfg.Server.Listen); err != nil {
 		return fail(fmt.Errorf("cannot listen on %s: %w", cfg.Server.Listen, err))
 	}

@@ -12,14 +12,20 @@ import (
 )
 
 // readiness runs the ready checks in the background and keeps the last
-// answer, so a probe costs no storage or upstream call.
+// answer, so a probe costs no storage or upstream call. Checks gate the
+// answer (503 while one fails); infos only describe (the upstreams' state,
+// the storage's usage) and never turn it to 503: an edge cache with its
+// upstreams down still serves what it holds.
 type readiness struct {
 	every time.Duration // between rounds; also each check's timeout
 
-	mu       sync.Mutex
-	checks   []readyCheck
-	failing  map[string]string // by check name: the last error
-	stopping bool
+	mu        sync.Mutex
+	checks    []readyCheck
+	infos     []readyInfo
+	failing   map[string]string // by check name: the last error
+	details   map[string]any    // by info name: the last report
+	checkedAt time.Time         // end of the last round; zero: none yet
+	stopping  bool
 
 	answer atomic.Pointer[readyAnswer]
 	kick   chan struct{} // a check was added: run a round now
@@ -30,6 +36,11 @@ type readyCheck struct {
 	check func(context.Context) error
 }
 
+type readyInfo struct {
+	name string
+	info func(context.Context) (any, error)
+}
+
 // readyAnswer is a prepared /ready response.
 type readyAnswer struct {
 	status int
@@ -37,7 +48,8 @@ type readyAnswer struct {
 }
 
 func newReadiness() *readiness {
-	r := &readiness{every: 5 * time.Second, failing: map[string]string{}, kick: make(chan struct{}, 1)}
+	r := &readiness{every: 5 * time.Second, failing: map[string]string{}, details: map[string]any{},
+		kick: make(chan struct{}, 1)}
 	r.publishLocked()
 	return r
 }
@@ -48,6 +60,18 @@ func (r *readiness) add(name string, check func(context.Context) error) {
 	r.failing[name] = "not checked yet"
 	r.publishLocked()
 	r.mu.Unlock()
+	r.kickRound()
+}
+
+// addInfo registers an informational section of /ready under name.
+func (r *readiness) addInfo(name string, info func(context.Context) (any, error)) {
+	r.mu.Lock()
+	r.infos = append(r.infos, readyInfo{name, info})
+	r.mu.Unlock()
+	r.kickRound()
+}
+
+func (r *readiness) kickRound() {
 	select {
 	case r.kick <- struct{}{}:
 	default:
@@ -79,19 +103,32 @@ func (r *readiness) run(ctx context.Context) {
 	}
 }
 
-// round runs every check concurrently, each bounded by r.every, and
-// publishes the result.
+// round runs every check and info concurrently, each bounded by r.every,
+// and publishes the result.
 func (r *readiness) round(ctx context.Context) {
 	r.mu.Lock()
 	checks := append([]readyCheck(nil), r.checks...)
+	infos := append([]readyInfo(nil), r.infos...)
 	r.mu.Unlock()
 	errs := make([]error, len(checks))
+	reports := make([]any, len(infos))
 	var wg sync.WaitGroup
 	for i, c := range checks {
 		wg.Go(func() {
 			cctx, cancel := context.WithTimeout(ctx, r.every)
 			defer cancel()
 			errs[i] = c.check(cctx)
+		})
+	}
+	for i, in := range infos {
+		wg.Go(func() {
+			cctx, cancel := context.WithTimeout(ctx, r.every)
+			defer cancel()
+			v, err := in.info(cctx)
+			if err != nil {
+				v = map[string]string{"error": err.Error()}
+			}
+			reports[i] = v
 		})
 	}
 	wg.Wait()
@@ -106,27 +143,49 @@ func (r *readiness) round(ctx context.Context) {
 			delete(r.failing, c.name)
 		}
 	}
+	for i, in := range infos {
+		r.details[in.name] = reports[i]
+	}
+	r.checkedAt = time.Now().UTC()
 	r.publishLocked()
 	r.mu.Unlock()
 }
 
+// publishLocked prepares the /ready answer: 200 {"status":"ready",...}
+// while every check passes, else 503 naming the failing ones; the infos'
+// sections ride along either way.
 func (r *readiness) publishLocked() {
-	a := &readyAnswer{status: fasthttp.StatusOK, body: []byte(`{"status":"ready"}`)}
-	if r.stopping || len(r.failing) > 0 {
-		v := struct {
-			Status  string            `json:"status"`
-			Failing map[string]string `json:"failing,omitempty"`
-		}{"unavailable", r.failing}
-		if r.stopping {
-			v.Status = "shutting down"
-		}
-		b, err := json.Marshal(v)
-		if err != nil {
-			b = []byte(`{"status":"unavailable"}`)
-		}
-		a = &readyAnswer{status: fasthttp.StatusServiceUnavailable, body: b}
+	v := make(map[string]any, len(r.details)+3)
+	for name, d := range r.details {
+		v[name] = d
 	}
-	r.answer.Store(a)
+	status, code := "ready", fasthttp.StatusOK
+	switch {
+	case r.stopping:
+		status, code = "shutting down", fasthttp.StatusServiceUnavailable
+	case len(r.failing) > 0:
+		status, code = "unavailable", fasthttp.StatusServiceUnavailable
+	}
+	v["status"] = status
+	if len(r.failing) > 0 {
+		v["failing"] = r.failing
+	}
+	if !r.checkedAt.IsZero() {
+		v["checked_at"] = r.checkedAt
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		b = []byte(`{"status":"` + status + `"}`)
+	}
+	r.answer.Store(&readyAnswer{status: code, body: b})
+}
+
+// AddReadyInfo registers a section of /ready that informs and never gates:
+// info runs in the background with the checks, and its last result (or
+// {"error": ...}) is published under name; "status", "failing" and
+// "checked_at" are taken.
+func (s *Server) AddReadyInfo(name string, info func(context.Context) (any, error)) {
+	s.ready.addInfo(name, info)
 }
 
 // serveHealth answers /health from memory: the process is up.

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -192,7 +193,7 @@ func TestRequestID(t *testing.T) {
 
 func TestHealthAndReady(t *testing.T) {
 	var storageOK atomic.Bool
-	var runs atomic.Int32
+	var runs, infoRuns atomic.Int32
 	ts := startServer(t, testConfig(), func(s *Server) {
 		s.AddReadyCheck("storage", func(ctx context.Context) error {
 			runs.Add(1)
@@ -201,6 +202,11 @@ func TestHealthAndReady(t *testing.T) {
 			}
 			return nil
 		})
+		s.AddReadyInfo("upstreams", func(context.Context) (any, error) {
+			infoRuns.Add(1)
+			return []map[string]string{{"name": "hub", "breaker": "open"}}, nil
+		})
+		s.AddReadyInfo("broken", func(context.Context) (any, error) { return nil, errors.New("cannot tell") })
 	})
 	status, body, _ := get(t, "GET", ts.url+"/health")
 	if status != 200 || body != "ok\n" {
@@ -208,28 +214,54 @@ func TestHealthAndReady(t *testing.T) {
 	}
 	waitFor(t, "a check run", func() bool { return runs.Load() > 0 })
 	n := runs.Load()
-	status, body, hdr := get(t, "GET", ts.url+"/ready")
-	if status != 503 || body != `{"status":"unavailable","failing":{"storage":"cannot stat data dir"}}` ||
-		hdr.Get("Content-Type") != "application/json" {
-		t.Fatalf("/ready while failing: %d %q", status, body)
+	var v struct {
+		Status    string              `json:"status"`
+		Failing   map[string]string   `json:"failing"`
+		CheckedAt time.Time           `json:"checked_at"`
+		Upstreams []map[string]string `json:"upstreams"`
+		Broken    map[string]string   `json:"broken"`
+	}
+	ready := func() int {
+		t.Helper()
+		status, body, hdr := get(t, "GET", ts.url+"/ready")
+		if hdr.Get("Content-Type") != "application/json" {
+			t.Fatalf("/ready Content-Type %q", hdr.Get("Content-Type"))
+		}
+		v.Failing, v.Upstreams, v.Broken = nil, nil, nil
+		if err := json.Unmarshal([]byte(body), &v); err != nil {
+			t.Fatalf("/ready: %v: %s", err, body)
+		}
+		return status
+	}
+	if status := ready(); status != 503 || v.Status != "unavailable" || v.Failing["storage"] != "cannot stat data dir" {
+		t.Fatalf("/ready while failing: %d %+v", status, v)
 	}
 	storageOK.Store(true)
-	waitFor(t, "/ready to pass", func() bool {
-		status, _, _ := get(t, "GET", ts.url+"/ready")
-		return status == 200
-	})
-	if _, body, _ := get(t, "GET", ts.url+"/ready"); body != `{"status":"ready"}` {
-		t.Fatalf("/ready: %q", body)
+	waitFor(t, "/ready to pass", func() bool { return ready() == 200 })
+	// An open breaker is reported and does not gate; a failing info neither.
+	if v.Status != "ready" || v.Failing != nil || v.CheckedAt.IsZero() ||
+		len(v.Upstreams) != 1 || v.Upstreams[0]["breaker"] != "open" || v.Broken["error"] != "cannot tell" {
+		t.Fatalf("/ready: %+v", v)
 	}
-	if runs.Load()-n > 1000 {
+	if runs.Load()-n > 1000 || infoRuns.Load() > runs.Load()+1 {
 		t.Fatal("checks seem to run per probe")
 	}
 
-	// A check added while serving is failing until its first run.
-	ts.AddReadyCheck("upstream", func(context.Context) error { return nil })
-	if a := ts.ready.answer.Load(); a.status != 503 || !strings.Contains(string(a.body), "upstream") {
+	// A check added while serving is failing until its first run ends; it
+	// blocks until released, so no round can pass it before we look.
+	release := make(chan struct{})
+	ts.AddReadyCheck("upstream", func(ctx context.Context) error {
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	if a := ts.ready.answer.Load(); a.status != 503 || !strings.Contains(string(a.body), `"upstream":"not checked yet"`) {
 		t.Fatalf("new check: %d %s", a.status, a.body)
 	}
+	close(release)
 	waitFor(t, "/ready to pass again", func() bool { return ts.ready.answer.Load().status == 200 })
 }
 

@@ -117,3 +117,20 @@ func (b *breaker) isOpen() bool {
 	defer b.mu.Unlock()
 	return b.state == open
 }
+
+// snapshot names the state for Status, with the time the breaker opened
+// (zero while closed).
+func (b *breaker) snapshot() (state string, openedAt time.Time) {
+	if b.failures <= 0 {
+		return "disabled", time.Time{}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch b.state {
+	case open:
+		return "open", b.openedAt
+	case halfOpen:
+		return "half-open", b.openedAt
+	}
+	return "closed", time.Time{}
+}

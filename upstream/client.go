@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -26,6 +27,9 @@ type Client struct {
 	log  *slog.Logger
 	set  *metrics.Set
 	http *http.Client
+
+	mu   sync.Mutex
+	regs []*Registry // for Status
 }
 
 // NewClient builds the shared transport: proxies from the environment,
@@ -100,6 +104,7 @@ type Registry struct {
 	auth    authState
 	breaker *breaker
 	rate    rateLimit
+	health  health
 	m       *registryMetrics
 }
 
@@ -122,7 +127,7 @@ func (c *Client) Registry(o RegistryOptions) (*Registry, error) {
 	}
 	log := c.log.With("upstream", o.Name)
 	m := newRegistryMetrics(c.set, o.Name)
-	return &Registry{
+	r := &Registry{
 		c:       c,
 		log:     log,
 		name:    o.Name,
@@ -134,7 +139,9 @@ func (c *Client) Registry(o RegistryOptions) (*Registry, error) {
 		breaker: newBreaker(c.cfg.BreakerFailures, c.cfg.BreakerCooldown, log, m.breakerOpen),
 		rate:    rateLimit{set: c.set, name: o.Name},
 		m:       m,
-	}, nil
+	}
+	c.remember(r)
+	return r, nil
 }
 
 // Name is the upstream's label ("docker.io").

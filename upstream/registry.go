@@ -85,11 +85,13 @@ func (r *Registry) roundTrip(ctx context.Context, method, target, what, scope st
 		}
 		if err == nil && resp.StatusCode < 500 {
 			r.breaker.success()
+			r.health.success(time.Now())
 			r.rate.observe(resp.Header)
 			resp.Body = &countingBody{rc: resp.Body, counter: r.m.bytes}
 			return resp, nil
 		}
 		r.breaker.failure()
+		r.health.failure(time.Now(), err, resp)
 		if !idempotent(method) || attempt >= r.c.cfg.Retries || r.breaker.isOpen() {
 			if err != nil {
 				return nil, fmt.Errorf("cannot %s %s from %s: %w", method, what, r.name, err)

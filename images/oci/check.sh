@@ -4,8 +4,9 @@
 # index lists linux/amd64, linux/arm64 and linux/arm/v7, and each image's
 # /usr/bin/nora is a binary for its platform that serves when started the
 # way a container engine would: chrooted into the image's filesystem, as the
-# image's user, with its entrypoint and environment
-# (foreign platforms run through qemu-user's binfmt_misc entries).
+# image's user, with its entrypoint and environment, and whose HEALTHCHECK
+# (nora healthcheck, exec form) passes (foreign platforms run through
+# qemu-user's binfmt_misc entries).
 set -euo pipefail
 layout="$(realpath "$1")"
 tmp="$(mktemp -d)"
@@ -44,6 +45,7 @@ for plat in linux/amd64 linux/arm64 linux/arm/v7; do
 	config="$(crane config --insecure --platform "$plat" "$ref")"
 	grep -q '"User":"65532:65532"' <<<"$config" || fail "$plat: not run as 65532: $config"
 	grep -q '"Entrypoint":\["/usr/bin/nora"\]' <<<"$config" || fail "$plat: entrypoint: $config"
+	grep -q '"Healthcheck":{"Test":\["CMD","/usr/bin/nora","healthcheck"\]' <<<"$config" || fail "$plat: healthcheck: $config"
 	[ -s "$dir/etc/ssl/certs/ca-certificates.crt" ] || fail "$plat: no CA bundle"
 	ver="$("$dir/usr/bin/nora" version)" || fail "$plat: /usr/bin/nora version"
 	goarch="$(cut -d/ -f2 <<<"$plat")"
@@ -60,9 +62,17 @@ for plat in linux/amd64 linux/arm64 linux/arm/v7; do
 		code="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$nora_port/v2/")" && [ "$code" = 200 ] && break
 		sleep 0.1
 	done
+	# The image's HEALTHCHECK, run as an engine would: no shell, same env.
+	health=""
+	for _ in $(seq 100); do
+		health="$(env -i PATH=/usr/bin NORA_STORAGE_PATH=/var/lib/nora NORA_SERVER_LISTEN="0.0.0.0:$nora_port" \
+			"$chroot" --userspec=65532:65532 "$dir" /usr/bin/nora healthcheck 2>&1)" && break
+		sleep 0.1
+	done
 	kill "$nora_pid" 2>/dev/null || true
 	wait "$nora_pid" 2>/dev/null || true
 	[ "$code" = 200 ] || { cat "$tmp/serve.log" >&2; fail "$plat: nora serve in the image's root as 65532: /v2/ answered '$code'"; }
+	[ "$health" = ready ] || fail "$plat: nora healthcheck in the image's root: '$health'"
 	[ -n "$(find "$dir/var/lib/nora" -mindepth 1 -user 65532 -print -quit)" ] || fail "$plat: nothing written to /var/lib/nora as 65532"
-	echo "ok   $plat: $ver serves /v2/ as 65532 from the image's root"
+	echo "ok   $plat: $ver serves /v2/ as 65532 from the image's root; nora healthcheck says ready"
 done

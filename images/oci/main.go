@@ -168,6 +168,16 @@ func platformImage(p v1.Platform, binPath string, ca []byte, created time.Time, 
 		ExposedPorts: map[string]struct{}{"4000/tcp": {}},
 		Volumes:      map[string]struct{}{dataDir: {}},
 		Labels:       labels,
+		// Docker's extension of the image config; engines that only know
+		// OCI's ignore it. The image has no shell, so the test is exec form:
+		// nora healthcheck asks /ready on the configured listen address.
+		Healthcheck: &v1.HealthConfig{
+			Test:        []string{"CMD", "/usr/bin/nora", "healthcheck"},
+			Interval:    30 * time.Second,
+			Timeout:     5 * time.Second,
+			StartPeriod: 10 * time.Second,
+			Retries:     3,
+		},
 	}
 	return mutate.ConfigFile(img, cf)
 }

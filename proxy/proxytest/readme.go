@@ -45,16 +45,22 @@ func Snippet(t testing.TB, marker string) string {
 }
 
 // Inline returns the one inline code span of README.md that starts with
-// prefix (commands in prose and tables).
+// prefix (commands in prose and tables); a span wrapped over two lines
+// comes back with a space for the line break.
 func Inline(t testing.TB, prefix string) string {
 	t.Helper()
+	var prose []string
+	for i, part := range strings.Split(readme(t), "```") {
+		if i%2 == 0 {
+			prose = append(prose, part)
+		}
+	}
 	var found []string
-	for _, line := range strings.Split(readme(t), "\n") {
-		spans := strings.Split(line, "`")
-		for i := 1; i < len(spans); i += 2 {
-			if strings.HasPrefix(spans[i], prefix) {
-				found = append(found, spans[i])
-			}
+	spans := strings.Split(strings.Join(prose, "\n"), "`")
+	for i := 1; i < len(spans); i += 2 {
+		span := strings.ReplaceAll(spans[i], "\n", " ")
+		if strings.HasPrefix(span, prefix) {
+			found = append(found, span)
 		}
 	}
 	if len(found) != 1 {
