@@ -85,15 +85,21 @@ func pnpmInstall(t *testing.T, v *npmtest.Verdaccio) {
 	}
 }
 
-// yarnExtra: node_modules, so node can require the result as with npm;
-// and no age gate, since the fixtures were published a moment ago.
-const yarnExtra = "nodeLinker: node-modules\nenableTelemetry: false\nenableGlobalCache: false\nnpmMinimalAgeGate: 0\n"
+// yarnExtra: node_modules, so node can require the result as with npm.
+const yarnExtra = "nodeLinker: node-modules\nenableTelemetry: false\nenableGlobalCache: false\n"
+
+// yarnRC is the README's .yarnrc.yml with the test nora's address, and the
+// age gate exemption the README gives for packages published a moment ago
+// (as the fixtures were).
+func yarnRC(t *testing.T, n *proxytest.Nora) string {
+	t.Helper()
+	return n.Local(proxytest.Snippet(t, "npmRegistryServer:")) + proxytest.Inline(t, "npmPreapprovedPackages:") + "\n"
+}
 
 func yarnInstall(t *testing.T, v *npmtest.Verdaccio) {
 	n, proj := clientProject(t, v)
 	home := t.TempDir()
-	rc := n.Local(proxytest.Snippet(t, "npmRegistryServer:"))
-	rc += yarnExtra
+	rc := yarnRC(t, n) + yarnExtra
 	if err := os.WriteFile(filepath.Join(proj, ".yarnrc.yml"), []byte(rc), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -112,8 +118,12 @@ func yarnInstall(t *testing.T, v *npmtest.Verdaccio) {
 // yarn talk to nora at all.
 func yarnRefusesUnlistedHTTP(t *testing.T, v *npmtest.Verdaccio) {
 	n, proj := clientProject(t, v)
-	rc := n.Local(proxytest.Snippet(t, "npmRegistryServer:"))
-	rc, _, _ = strings.Cut(rc, "unsafeHttpWhitelist:")
+	var rc string
+	for _, line := range strings.SplitAfter(yarnRC(t, n), "\n") {
+		if !strings.HasPrefix(line, "unsafeHttpWhitelist:") && !strings.HasPrefix(line, "  - ") {
+			rc += line
+		}
+	}
 	if err := os.WriteFile(filepath.Join(proj, ".yarnrc.yml"), []byte(rc+yarnExtra), 0o600); err != nil {
 		t.Fatal(err)
 	}
