@@ -275,6 +275,9 @@ func validate(c *fileConfig) []fieldError {
 			bad(key("username"), "username and password go together")
 		}
 	}
+	if err := c.Docker.Check(); err != nil {
+		bad("docker", "%v", err)
+	}
 	optionalURL := func(key, v string) {
 		if v != "" {
 			if err := checkHTTPURL(v); err != nil {

@@ -216,7 +216,7 @@ func TestEnvKeys(t *testing.T) {
 			t.Errorf("%s sets nothing", name)
 		}
 	}
-	if !slices.Equal(fixed, [][2]string{{"NORA_DOCKER_UPSTREAMS", "docker.upstreams"}, {"NORA_NPM_HOSTED_NAMES", "npm.hosted_names"}, {"NORA_MAVEN_UPSTREAMS", "maven.upstreams"}, {"NORA_RETENTION", "retention"}}) {
+	if !slices.Equal(fixed, [][2]string{{"NORA_DOCKER_UPSTREAMS", "docker.upstreams"}, {"NORA_DOCKER_HOSTED_NAMES", "docker.hosted_names"}, {"NORA_NPM_HOSTED_NAMES", "npm.hosted_names"}, {"NORA_MAVEN_UPSTREAMS", "maven.upstreams"}, {"NORA_RETENTION", "retention"}}) {
 		t.Errorf("not settable from the environment: %v", fixed)
 	}
 }

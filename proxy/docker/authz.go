@@ -113,15 +113,15 @@ func (h *Handler) caller(ctx *fasthttp.RequestCtx) caller {
 // for a known user without the permission or when no one can write at
 // all. A token grants what it lists, within what its subject may still
 // do; anything anonymous callers may do needs no token.
-func (h *Handler) authorize(ctx *fasthttp.RequestCtx, action auth.Action, name string) (*auth.Identity, bool) {
+func (h *Handler) authorize(ctx *fasthttp.RequestCtx, action auth.Action, name string) (caller, bool) {
 	if action != auth.Pull && !h.auth.WritesEnabled() {
 		ociError(ctx, codeDenied, "this nora accepts no pushes or deletes: set [auth] htpasswd to a file of users who may write")
-		return nil, false
+		return caller{}, false
 	}
 	c := h.caller(ctx)
 	if c.refused != "" {
 		h.unauthorized(ctx, c.refused, h.scopes(ctx, action, name))
-		return nil, false
+		return caller{}, false
 	}
 	what := name
 	if name == "" {
@@ -136,18 +136,33 @@ func (h *Handler) authorize(ctx *fasthttp.RequestCtx, action auth.Action, name s
 		allowed = c.claims.Allows(typ, res, act) || h.auth.Allowed(nil, action, "docker", name)
 		if !allowed {
 			h.unauthorized(ctx, "token does not grant "+string(action)+" on "+what, h.scopes(ctx, action, name))
-			return nil, false
+			return caller{}, false
 		}
 	}
 	switch {
 	case allowed:
-		return c.id, true
+		return c, true
 	case c.id == nil:
 		h.unauthorized(ctx, "authentication required to "+string(action)+" "+what, h.scopes(ctx, action, name))
 	default:
 		ociError(ctx, codeDenied, "user "+c.id.Name+" may not "+string(action)+" "+what)
 	}
-	return nil, false
+	return caller{}, false
+}
+
+// pushing reports whether the caller of a read is pushing to name: its
+// token was issued for a push there (docker, crane and containers/image
+// ask for pull,push before they check which blobs and tags exist), or,
+// while nora takes Basic credentials only, it may push there. A login
+// that only pulls fetches a pull token and is not pushing.
+func (h *Handler) pushing(c caller, name string) bool {
+	if h.hosted == nil || c.id == nil || !h.auth.Allowed(c.id, auth.Push, "docker", name) {
+		return false
+	}
+	if c.claims != nil {
+		return c.claims.Allows("repository", name, auth.Push)
+	}
+	return !h.bearer()
 }
 
 // scopes are what a token for this request must grant, for the challenge:

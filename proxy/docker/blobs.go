@@ -17,11 +17,13 @@ import (
 // before its fill can be followed; the fill itself is bounded by stalls only.
 const blobWait = 2 * time.Minute
 
-func (h *Handler) blob(ctx *fasthttp.RequestCtx, rt route, ref string) {
+// blob answers a proxied blob read, or returns what kept it from answering
+// for the caller to translate.
+func (h *Handler) blob(ctx *fasthttp.RequestCtx, rt route, ref string) error {
 	d, err := parseDigest(ref)
 	if err != nil {
 		ociError(ctx, codeDigestInvalid, "invalid digest")
-		return
+		return nil
 	}
 	key := cache.BlobKey(d)
 	var obj *cache.Object
@@ -50,11 +52,11 @@ func (h *Handler) blob(ctx *fasthttp.RequestCtx, rt route, ref string) {
 		obj, err = h.cache.Fetch(wctx, key, cache.Expect{Digest: d, Size: -1}, src)
 	}
 	if err != nil {
-		h.writeError(ctx, err, codeBlobUnknown)
-		return
+		return err
 	}
 	httpx.SetLogInfo(ctx, rt.up.cfg.Name+"/"+rt.repo, obj.Result)
 	ctx.Response.Header.Set("Docker-Content-Digest", string(d))
 	ctx.Response.Header.Set("ETag", `"`+string(d)+`"`)
 	httpx.ServeContent(ctx, obj.Body, obj.Size, "application/octet-stream")
+	return nil
 }

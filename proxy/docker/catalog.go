@@ -100,7 +100,7 @@ func (h *Handler) catalog(ctx *fasthttp.RequestCtx, action auth.Action) {
 		ociError(ctx, codeUnsupported, "method not supported")
 		return
 	}
-	id, ok := h.authorize(ctx, auth.Pull, "")
+	c, ok := h.authorize(ctx, auth.Pull, "")
 	if !ok {
 		return
 	}
@@ -112,7 +112,7 @@ func (h *Handler) catalog(ctx *fasthttp.RequestCtx, action auth.Action) {
 	if q.n > 0 && h.hosted != nil {
 		var err error
 		repos, more, err = h.hosted.Repositories(q.last, q.n, func(name string) bool {
-			return h.auth.Allowed(id, auth.Pull, "docker", name)
+			return h.auth.Allowed(c.id, auth.Pull, "docker", name)
 		})
 		if err != nil {
 			h.hostedError(ctx, err)

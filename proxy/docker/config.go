@@ -1,7 +1,10 @@
 package docker
 
 import (
+	"fmt"
 	"time"
+
+	"github.com/gobwas/glob"
 
 	"nora/cache"
 )
@@ -15,6 +18,12 @@ type Config struct {
 	// monolithic or in chunks. A larger one is refused with 413 and its
 	// session's bytes are dropped.
 	MaxUploadSize cache.Size `toml:"max_upload_size"`
+	// HostedNames are globs of repository names ("acme/*", "acme/**";
+	// '*' stops at '/', '**' does not) served only from hosted state and
+	// never looked up upstream, even before their first push: a push's
+	// existence checks get 404 at once, with or without an upstream.
+	// Pushed names are hosted without being listed here.
+	HostedNames []string `toml:"hosted_names"`
 }
 
 // UpstreamConfig is one [[docker.upstreams]] entry.
@@ -41,4 +50,23 @@ const DefaultMaxUploadSize = 10 << 30
 // default config file lists the public ones).
 func DefaultConfig() Config {
 	return Config{NegativeTTL: cache.Duration(time.Minute), MaxUploadSize: DefaultMaxUploadSize}
+}
+
+// Check refuses what the TOML decoder could not (New checks it too).
+func (c Config) Check() error {
+	_, err := compileNames(c.HostedNames)
+	return err
+}
+
+// compileNames compiles hosted_names, '/' being the separator '*' stops at.
+func compileNames(globs []string) ([]*glob.Pattern, error) {
+	var ps []*glob.Pattern
+	for _, g := range globs {
+		p, err := glob.Compile(g, '/')
+		if err != nil || g == "" {
+			return nil, fmt.Errorf("docker.hosted_names: invalid glob %q", g)
+		}
+		ps = append(ps, p)
+	}
+	return ps, nil
 }

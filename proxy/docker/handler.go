@@ -7,8 +7,16 @@
 // stores something under a name (a blob, a mount or a manifest) makes the
 // name hosted, even if it was proxied until then: from that moment on pulls
 // of that name see only what was pushed. Hosted names are the names clients
-// send ("app" and "library/app" are two repositories). Requests that carry
-// containerd's ?ns= name an upstream explicitly and are always proxied.
+// send ("app" and "library/app" are two repositories). Names matching
+// [docker] hosted_names are hosted before their first push. Requests that
+// carry containerd's ?ns= name an upstream explicitly and are always
+// proxied.
+//
+// A push to a new repository must not depend on the upstream: clients
+// check which tags and blobs exist before they upload, and those checks of
+// a name not hosted yet are proxied reads. When the upstream cannot answer
+// them, a caller pushing to the name (see pushing) is told 404, so its push
+// goes on; anyone else is told 503, as a pull needs to hear.
 package docker
 
 import (
@@ -20,6 +28,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gobwas/glob"
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sync/singleflight"
 
@@ -46,6 +55,7 @@ type Handler struct {
 	upstreams []*upstreamRepo // the first is the default
 	byName    map[string]*upstreamRepo
 	neg       *cache.Negative
+	claims    []*glob.Pattern // hosted_names
 	// mediaTypes remembers the media type of proxied manifests by digest,
 	// so a warm GET by digest reads no ref file.
 	mediaTypes *ristretto.Cache[string, string]
@@ -78,6 +88,10 @@ type Deps struct {
 
 // New builds the handler.
 func New(cfg Config, d Deps) (*Handler, error) {
+	claims, err := compileNames(cfg.HostedNames)
+	if err != nil {
+		return nil, err
+	}
 	neg, err := cache.NewNegative(100_000)
 	if err != nil {
 		return nil, err
@@ -88,7 +102,7 @@ func New(cfg Config, d Deps) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{cfg: cfg, cache: d.Cache, hosted: d.Hosted, auth: d.Auth, tokens: d.Tokens, publicURL: d.PublicURL,
-		byName: map[string]*upstreamRepo{}, neg: neg, mediaTypes: mt, log: d.Log, stall: d.Stall}
+		byName: map[string]*upstreamRepo{}, neg: neg, claims: claims, mediaTypes: mt, log: d.Log, stall: d.Stall}
 	if h.auth == nil {
 		h.auth = anonymous{}
 	}
@@ -151,20 +165,34 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 		// included, is part of a push by the session's owner.
 		action = auth.Push
 	}
-	id, ok := h.authorize(ctx, action, req.name)
+	c, ok := h.authorize(ctx, action, req.name)
 	if !ok {
 		return
 	}
 	ns := string(ctx.QueryArgs().Peek("ns"))
 	if action != auth.Pull {
-		h.write(ctx, req, action, id)
+		h.write(ctx, req, action, c.id)
 		return
 	}
 	if ns == "" && h.hosted != nil && h.hosted.Exists(req.name) {
 		h.serveHosted(ctx, req)
 		return
 	}
-	h.serveProxied(ctx, req, ns)
+	if ns == "" && h.claimed(req.name) {
+		h.serveUnpushed(ctx, req)
+		return
+	}
+	h.serveProxied(ctx, req, ns, c)
+}
+
+// claimed reports whether hosted_names claims name.
+func (h *Handler) claimed(name string) bool {
+	for _, p := range h.claims {
+		if p.Match(name) {
+			return true
+		}
+	}
+	return false
 }
 
 // write routes pushes and deletes, which only ever touch hosted state.
@@ -192,7 +220,7 @@ func (h *Handler) write(ctx *fasthttp.RequestCtx, req request, action auth.Actio
 
 // serveProxied answers reads of names that are not hosted, from the cache
 // and the upstreams.
-func (h *Handler) serveProxied(ctx *fasthttp.RequestCtx, req request, ns string) {
+func (h *Handler) serveProxied(ctx *fasthttp.RequestCtx, req request, ns string, c caller) {
 	if req.kind == "referrers" {
 		// Referrers are not fetched from upstreams (yet): a proxied
 		// subject has none here.
@@ -203,19 +231,29 @@ func (h *Handler) serveProxied(ctx *fasthttp.RequestCtx, req request, ns string)
 		h.serveReferrers(ctx, nil)
 		return
 	}
-	rt, ok := h.resolve(req.name, ns)
-	if !ok {
-		ociError(ctx, codeNameUnknown, "no upstream is configured for this namespace")
+	rt, err := h.resolve(req.name, ns)
+	if err != nil {
+		h.writeError(ctx, err, codeNameUnknown)
 		return
 	}
 	httpx.SetLogInfo(ctx, rt.up.cfg.Name+"/"+rt.repo, "")
+	notFound := codeManifestUnknown
 	switch req.kind {
 	case "manifests":
-		h.manifest(ctx, rt, req.ref)
+		err = h.manifest(ctx, rt, req.ref)
 	case "blobs":
-		h.blob(ctx, rt, req.ref)
+		notFound = codeBlobUnknown
+		err = h.blob(ctx, rt, req.ref)
 	case "tags":
 		h.tags(ctx, rt, req.name)
+		return
+	}
+	if err != nil && unreachable(err) && h.pushing(c, req.name) {
+		ociError(ctx, notFound, "not here, and upstream "+rt.up.cfg.Name+" cannot be asked: absent for this push")
+		return
+	}
+	if err != nil {
+		h.writeError(ctx, err, notFound)
 	}
 }
 
@@ -270,6 +308,17 @@ func statusError(status int, retryAfter string, notFound string) error {
 	default:
 		return &upstreamError{code: codeUnknown, msg: fmt.Sprintf("upstream answered %d", status)}
 	}
+}
+
+// unreachable reports whether a failure is the upstream's silence (down,
+// offline, failing), the case in which a push's existence check is told
+// "absent" rather than 503.
+func unreachable(err error) bool {
+	var ue *upstreamError
+	if errors.As(err, &ue) {
+		return ue.code == codeUnavailable
+	}
+	return upstream.IsUnavailable(err)
 }
 
 // upstreamDown reports whether a failure means "serve stale if you can".

@@ -23,6 +23,7 @@ type options struct {
 	noHtpasswd  bool // no user source: writes are refused
 	privateRead bool // anonymous_read = false
 	upstreams   []docker.UpstreamConfig
+	hostedNames []string // [docker] hosted_names
 	hosted      oci.Config
 	storage     string        // storage path; "" for a temp dir
 	limits      *cache.Limits // eviction limits; nil: the defaults
@@ -38,6 +39,7 @@ func startNora(t testing.TB, o options) *noraUnderTest {
 	cfg := proxy.AppConfig{Server: proxy.DefaultConfig(), Docker: docker.DefaultConfig(), HostedOCI: &o.hosted}
 	cfg.Server.StallTimeout = cache.Duration(10 * time.Second)
 	cfg.Docker.Upstreams = o.upstreams
+	cfg.Docker.HostedNames = o.hostedNames
 	a := auth.DefaultConfig()
 	a.AnonymousRead = !o.privateRead
 	if !o.noHtpasswd {

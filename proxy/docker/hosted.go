@@ -26,6 +26,31 @@ func (h *Handler) serveHosted(ctx *fasthttp.RequestCtx, req request) {
 	}
 }
 
+// serveUnpushed answers reads of a name hosted_names claims before anything
+// was pushed to it: it has nothing, and the upstream is not asked.
+func (h *Handler) serveUnpushed(ctx *fasthttp.RequestCtx, req request) {
+	httpx.SetLogInfo(ctx, req.name, "hosted")
+	const msg = "nothing has been pushed to this repository yet ([docker] hosted_names keeps it from the upstreams)"
+	switch req.kind {
+	case "manifests":
+		ociError(ctx, codeManifestUnknown, msg)
+	case "blobs":
+		if _, err := parseDigest(req.ref); err != nil {
+			ociError(ctx, codeDigestInvalid, "invalid digest")
+			return
+		}
+		ociError(ctx, codeBlobUnknown, msg)
+	case "tags":
+		ociError(ctx, codeNameUnknown, msg)
+	case "referrers":
+		if _, err := parseDigest(req.ref); err != nil {
+			ociError(ctx, codeDigestInvalid, "invalid digest")
+			return
+		}
+		h.serveReferrers(ctx, nil)
+	}
+}
+
 func (h *Handler) hostedManifest(ctx *fasthttp.RequestCtx, req request) {
 	var m oci.Manifest
 	var err error

@@ -43,16 +43,17 @@ func tagKey(rt route, tag string) string {
 
 func mediaTypeKey(d digest.Digest) string { return "refs/docker/_mediatypes/" + cache.BlobKey(d) }
 
-func (h *Handler) manifest(ctx *fasthttp.RequestCtx, rt route, ref string) {
+// manifest answers a proxied manifest read, or returns what kept it from
+// answering for the caller to translate.
+func (h *Handler) manifest(ctx *fasthttp.RequestCtx, rt route, ref string) error {
 	if d, err := parseDigest(ref); err == nil {
-		h.manifestByDigest(ctx, rt, d)
-		return
+		return h.manifestByDigest(ctx, rt, d)
 	}
 	if !validTag(ref) {
 		ociError(ctx, codeManifestUnknown, "invalid tag or digest")
-		return
+		return nil
 	}
-	h.manifestByTag(ctx, rt, ref)
+	return h.manifestByTag(ctx, rt, ref)
 }
 
 type tagResult struct {
@@ -61,12 +62,11 @@ type tagResult struct {
 	result string // "hit" or "miss"
 }
 
-func (h *Handler) manifestByTag(ctx *fasthttp.RequestCtx, rt route, tag string) {
+func (h *Handler) manifestByTag(ctx *fasthttp.RequestCtx, rt route, tag string) error {
 	key := tagKey(rt, tag)
 	res, err := h.resolveTag(rt, tag, key)
 	if err != nil {
-		h.writeError(ctx, err, codeManifestUnknown)
-		return
+		return err
 	}
 	if res.stale {
 		ctx.Response.Header.Set("X-Nora-Stale", "1")
@@ -75,7 +75,7 @@ func (h *Handler) manifestByTag(ctx *fasthttp.RequestCtx, rt route, tag string) 
 	if res.stale {
 		result = "stale"
 	}
-	h.serveManifest(ctx, rt, res.ref.Digest, res.ref.MediaType, result)
+	return h.serveManifest(ctx, rt, res.ref.Digest, res.ref.MediaType, result)
 }
 
 // resolveTag decides what a tag points at: the cached ref while fresh, else
@@ -233,39 +233,37 @@ func manifestMediaType(contentType string, body []byte) string {
 	return "application/vnd.oci.image.manifest.v1+json"
 }
 
-func (h *Handler) manifestByDigest(ctx *fasthttp.RequestCtx, rt route, d digest.Digest) {
+func (h *Handler) manifestByDigest(ctx *fasthttp.RequestCtx, rt route, d digest.Digest) error {
 	bg, cancel := context.WithTimeout(context.Background(), metaTimeout)
 	defer cancel()
 	if mt, ok := h.mediaTypes.Get(string(d)); ok {
 		if obj, err := h.cache.Open(ctx, cache.BlobKey(d)); err == nil {
 			h.writeManifest(ctx, rt, d, mt, "hit", obj)
-			return
+			return nil
 		}
 	}
 	mt, err := h.cache.Ref(bg, mediaTypeKey(d))
 	if err == nil && h.blobPresent(bg, d) {
 		h.mediaTypes.Set(string(d), mt.MediaType, 1)
-		h.serveManifest(ctx, rt, d, mt.MediaType, "hit")
-		return
+		return h.serveManifest(ctx, rt, d, mt.MediaType, "hit")
 	}
 	v, err, _ := h.meta.Do("manifest:"+string(d), func() (any, error) {
 		_, mediaType, err := h.fetchManifest(bg, rt, string(d), d)
 		return mediaType, err
 	})
 	if err != nil {
-		h.writeError(ctx, err, codeManifestUnknown)
-		return
+		return err
 	}
-	h.serveManifest(ctx, rt, d, v.(string), "miss")
+	return h.serveManifest(ctx, rt, d, v.(string), "miss")
 }
 
-func (h *Handler) serveManifest(ctx *fasthttp.RequestCtx, rt route, d digest.Digest, mediaType, result string) {
+func (h *Handler) serveManifest(ctx *fasthttp.RequestCtx, rt route, d digest.Digest, mediaType, result string) error {
 	obj, err := h.cache.Open(ctx, cache.BlobKey(d))
 	if err != nil {
-		h.writeError(ctx, err, codeManifestUnknown)
-		return
+		return err
 	}
 	h.writeManifest(ctx, rt, d, mediaType, result, obj)
+	return nil
 }
 
 func (h *Handler) writeManifest(ctx *fasthttp.RequestCtx, rt route, d digest.Digest, mediaType, result string, obj *cache.Object) {

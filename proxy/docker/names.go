@@ -2,6 +2,7 @@ package docker
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 
@@ -82,30 +83,51 @@ type route struct {
 }
 
 // resolve maps a client-side name to an upstream (DESIGN 2.3): ?ns= picks an
-// upstream by name (unknown ns: nil); else a first path element naming an
-// upstream; else the default upstream. docker.io names without a slash get
-// "library/", so "nginx" and "library/nginx" are one cache entry.
-func (h *Handler) resolve(name, ns string) (route, bool) {
+// upstream by name; else a first path element naming an upstream; else the
+// default upstream. docker.io names without a slash get "library/", so
+// "nginx" and "library/nginx" are one cache entry.
+//
+// A first path element that names a registry host ("quay.io/org/img", as
+// podman and CRI-O mirrors send it) but no upstream is refused the way an
+// unknown ?ns= is, rather than asked of the default upstream under a name
+// nobody meant. Docker Hub has no such names: clients read a first element
+// with a dot or a colon, or "localhost", as a host.
+func (h *Handler) resolve(name, ns string) (route, error) {
 	var up *upstreamRepo
 	repo := name
+	first, rest, nested := strings.Cut(name, "/")
 	switch {
 	case ns != "":
-		up = h.byName[ns]
-		if up == nil {
-			return route{}, false
+		if up = h.byName[ns]; up == nil {
+			return route{}, noUpstream(ns)
 		}
+	case nested && h.byName[first] != nil:
+		up, repo = h.byName[first], rest
+	case nested && hostLike(first):
+		return route{}, noUpstream(first)
+	case len(h.upstreams) > 0:
+		up = h.upstreams[0]
 	default:
-		if first, rest, ok := strings.Cut(name, "/"); ok && h.byName[first] != nil {
-			up, repo = h.byName[first], rest
-		} else if len(h.upstreams) > 0 {
-			up = h.upstreams[0]
-		}
-	}
-	if up == nil {
-		return route{}, false
+		return route{}, &upstreamError{code: codeNameUnknown, msg: "no upstream is configured ([[docker.upstreams]])"}
 	}
 	if up.cfg.Name == "docker.io" && !strings.Contains(repo, "/") {
 		repo = "library/" + repo
 	}
-	return route{up: up, repo: repo}, true
+	return route{up: up, repo: repo}, nil
+}
+
+// hostLike reports whether a first path element names a registry host, as
+// docker's reference grammar reads it.
+func hostLike(s string) bool {
+	return strings.ContainsAny(s, ".:") || s == "localhost"
+}
+
+// noUpstream refuses a registry that no [[docker.upstreams]] entry stands
+// for: 404 NAME_UNKNOWN, never a guess at some other upstream.
+func noUpstream(registry string) error {
+	if len(registry) > 64 {
+		registry = registry[:64] + "..."
+	}
+	return &upstreamError{code: codeNameUnknown,
+		msg: fmt.Sprintf("no upstream is configured for registry %q: add a [[docker.upstreams]] entry with name = %q", registry, registry)}
 }

@@ -64,15 +64,15 @@ func TestResolve(t *testing.T) {
 	}
 	f := func(name, ns, up, repo string) {
 		t.Helper()
-		rt, ok := h.resolve(name, ns)
+		rt, err := h.resolve(name, ns)
 		if up == "" {
-			if ok {
+			if err == nil {
 				t.Errorf("resolve(%q, %q) routed to %s", name, ns, rt.up.cfg.Name)
 			}
 			return
 		}
-		if !ok || rt.up.cfg.Name != up || rt.repo != repo {
-			t.Errorf("resolve(%q, %q) = %v %+v", name, ns, ok, rt)
+		if err != nil || rt.up.cfg.Name != up || rt.repo != repo {
+			t.Errorf("resolve(%q, %q) = %v %+v", name, ns, err, rt)
 		}
 	}
 	f("nginx", "", "docker.io", "library/nginx")
@@ -83,6 +83,55 @@ func TestResolve(t *testing.T) {
 	f("ghcr.io/org/img", "", "ghcr.io", "org/img")
 	f("docker.io/nginx", "", "docker.io", "library/nginx")
 	f("nginx", "quay.io", "", "")
+	// A registry host with no upstream is refused as its ?ns= is, not
+	// asked of Docker Hub.
+	f("quay.io/org/img", "", "", "")
+	f("localhost/img", "", "", "")
+	f("registry.example/img", "", "", "")
+	f("quay.io", "", "docker.io", "library/quay.io")
+	f("localhost", "", "docker.io", "library/localhost")
+	f("quay.io/org/img", "ghcr.io", "ghcr.io", "quay.io/org/img")
+
+	// The two forms give the same answer.
+	_, errPath := h.resolve("quay.io/org/img", "")
+	_, errNS := h.resolve("org/img", "quay.io")
+	if errPath == nil || errNS == nil || errPath.Error() != errNS.Error() || !strings.Contains(errPath.Error(), `name = "quay.io"`) {
+		t.Errorf("path form: %v; ?ns= form: %v", errPath, errNS)
+	}
+	// With no upstream at all every name is refused.
+	if _, err := (&Handler{}).resolve("nginx", ""); err == nil {
+		t.Error("resolved a name without upstreams")
+	}
+}
+
+func TestHostedNames(t *testing.T) {
+	ps, err := compileNames([]string{"acme/*", "site/**", "tools-?"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &Handler{claims: ps}
+	f := func(name string, want bool) {
+		t.Helper()
+		if h.claimed(name) != want {
+			t.Errorf("claimed(%q) = %v", name, !want)
+		}
+	}
+	f("acme/app", true)
+	f("acme/app/sub", false) // '*' stops at '/'
+	f("acme", false)
+	f("site/a/b/c", true)
+	f("tools-a", true)
+	f("tools-ab", false)
+	f("library/nginx", false)
+
+	for _, bad := range []string{"", "acme/[", "{a"} {
+		if err := (Config{HostedNames: []string{bad}}).Check(); err == nil {
+			t.Errorf("hosted_names %q passed the check", bad)
+		}
+	}
+	if err := (Config{HostedNames: []string{"acme/**"}}).Check(); err != nil {
+		t.Error(err)
+	}
 }
 
 func FuzzParsePath(f *testing.F) {
