@@ -183,3 +183,35 @@ func FuzzTagRef(f *testing.F) {
 		}
 	})
 }
+
+// FuzzResolve: a name whose first element is a registry host reaches only
+// the upstream of that name, never the default one under a name nobody
+// meant.
+func FuzzResolve(f *testing.F) {
+	for _, s := range []string{"nginx", "ghcr.io/org/img", "quay.io/x", "localhost/a/b", "library/nginx", "a.b"} {
+		f.Add(s, "")
+	}
+	f.Add("org/img", "quay.io")
+	h := &Handler{byName: map[string]*upstreamRepo{}}
+	for _, n := range []string{"docker.io", "ghcr.io"} {
+		u := &upstreamRepo{cfg: UpstreamConfig{Name: n}}
+		h.upstreams = append(h.upstreams, u)
+		h.byName[n] = u
+	}
+	f.Fuzz(func(t *testing.T, name, ns string) {
+		if !validName(name) {
+			return
+		}
+		rt, err := h.resolve(name, ns)
+		if err != nil {
+			return
+		}
+		first, _, nested := strings.Cut(name, "/")
+		switch {
+		case ns != "" && rt.up.cfg.Name != ns:
+			t.Fatalf("resolve(%q, %q) went to %s", name, ns, rt.up.cfg.Name)
+		case ns == "" && nested && hostLike(first) && rt.up.cfg.Name != first:
+			t.Fatalf("resolve(%q) went to %s", name, rt.up.cfg.Name)
+		}
+	})
+}
