@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,7 +62,7 @@ type App struct {
 	ln     net.Listener
 	srv    *Server
 	cache  *cache.Cache
-	auth   *auth.Local
+	auth   *liveAuth
 	hosted *oci.Registry
 	docker *docker.Handler
 	docs   *pull.Docs
@@ -103,7 +104,7 @@ func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 	if cfg.Auth != nil {
 		authCfg = *cfg.Auth
 	}
-	if app.auth, err = auth.New(authCfg); err != nil {
+	if app.auth, err = newLiveAuth(authCfg); err != nil {
 		return fail(err)
 	}
 	hostedCfg := oci.DefaultConfig()
@@ -119,18 +120,23 @@ func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return fail(err)
 	}
-	if app.docker, err = docker.New(cfg.Docker, docker.Deps{Cache: c, Client: client, Hosted: app.hosted,
-		Auth: app.auth, Tokens: tokens, PublicURL: cfg.Server.PublicURL, Log: log,
-		Stall: cfg.Storage.StallTimeout.D()}); err != nil {
-		return fail(err)
+	if cfg.Docker.IsEnabled() {
+		if app.docker, err = docker.New(cfg.Docker, docker.Deps{Cache: c, Client: client, Hosted: app.hosted,
+			Auth: app.auth, Tokens: tokens, PublicURL: cfg.Server.PublicURL, Log: log,
+			Stall: cfg.Storage.StallTimeout.D()}); err != nil {
+			return fail(err)
+		}
 	}
-	dh := app.docker
 	if app.docs, err = pull.NewDocs(c, log); err != nil {
 		return fail(err)
 	}
 	deps := pull.Deps{Cache: c, Auth: app.auth, Client: client, Docs: app.docs, Log: log, Stall: cfg.Storage.StallTimeout.D(), PublicURL: cfg.Server.PublicURL}
 	app.srv = NewServer(cfg.Server, log, set)
-	app.srv.Handle("/v2", "docker", dh.Serve)
+	if app.docker != nil {
+		app.srv.Handle("/v2", "docker", app.docker.Serve)
+	} else {
+		app.srv.Handle("/v2", "docker", notEnabled("docker"))
+	}
 	app.srv.Handle(tokenPath, "auth", (&tokenHandler{auth: app.auth, tokens: tokens, log: log}).serve)
 	// GC marks from every hosted registry; eviction spares what they hold.
 	markers := []cache.Marker{app.hosted}
@@ -139,21 +145,28 @@ func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 	formats := []struct {
 		prefixes []string
 		name     string
+		enabled  bool
 		build    func() (formatHandler, error)
 	}{
-		{[]string{"/npm/"}, "npm", func() (formatHandler, error) { return npm.New(cfg.Npm, deps) }},
+		{[]string{"/npm/"}, "npm", cfg.Npm.IsEnabled(), func() (formatHandler, error) { return npm.New(cfg.Npm, deps) }},
 		// "/simple" without the slash: twine URLs are often written so.
-		{[]string{"/simple", "/api/pypi/"}, "pypi", func() (formatHandler, error) { return pypi.New(cfg.PyPI, deps) }},
-		{[]string{"/maven2/"}, "maven", func() (formatHandler, error) {
+		{[]string{"/simple", "/api/pypi/"}, "pypi", cfg.PyPI.IsEnabled(), func() (formatHandler, error) { return pypi.New(cfg.PyPI, deps) }},
+		{[]string{"/maven2/"}, "maven", cfg.Maven.IsEnabled(), func() (formatHandler, error) {
 			h, err := maven.New(cfg.Maven, deps)
 			if err == nil {
 				sources = append(sources, h.Hosted())
 			}
 			return h, err
 		}},
-		{[]string{"/cargo/"}, "cargo", func() (formatHandler, error) { return cargo.New(cfg.Cargo, deps) }},
+		{[]string{"/cargo/"}, "cargo", cfg.Cargo.IsEnabled(), func() (formatHandler, error) { return cargo.New(cfg.Cargo, deps) }},
 	}
 	for _, f := range formats {
+		if !f.enabled {
+			for _, p := range f.prefixes {
+				app.srv.Handle(p, f.name, notEnabled(f.name))
+			}
+			continue
+		}
 		h, err := f.build()
 		if err != nil {
 			return fail(fmt.Errorf("cannot set up %s: %w", f.name, err))
@@ -183,6 +196,7 @@ func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 	if app.ln, err = net.Listen("tcp", cfg.Server.Listen); err != nil {
 		return fail(fmt.Errorf("cannot listen on %s: %w", cfg.Server.Listen, err))
 	}
+	logFormats(log, cfg)
 	return app, nil
 }
 
@@ -209,7 +223,8 @@ func (a *App) Serve(ctx context.Context) error {
 	if cerr := a.close(); err == nil {
 		err = cerr
 	}
-	if errors.Is(err, net.ErrClosed) {
+	// ErrServerClosed: ctx ended before the server goroutine started.
+	if errors.Is(err, net.ErrClosed) || errors.Is(err, ErrServerClosed) {
 		err = nil
 	}
 	return err
@@ -269,4 +284,85 @@ func newAdmin(cfg AppConfig, c *cache.Cache, sources []retention.Source, log *sl
 			},
 		},
 	})
+}
+
+// logFormats logs one line per format: whether it serves, and from which
+// upstreams (credentials redacted), with their TTL and offline flag, so that
+// what a partial config file means is on record at start-up.
+func logFormats(log *slog.Logger, cfg AppConfig) {
+	line := func(format string, enabled bool, upstreams []string, ttl cache.Duration, offline bool) {
+		if !enabled {
+			log.Info("format not enabled", "format", format)
+			return
+		}
+		if upstreams == nil {
+			upstreams = []string{} // logged as [], not null: none, hosted only
+		}
+		log.Info("format enabled", "format", format, "upstreams", upstreams, "ttl", ttl.D().String(), "offline", offline)
+	}
+	var ups []string
+	for _, u := range cfg.Docker.Upstreams {
+		s := u.Name + "=" + auth.RedactURL(u.URL) + " ttl=" + u.TTL.D().String()
+		if u.Offline {
+			s += " offline"
+		}
+		ups = append(ups, s)
+	}
+	if cfg.Docker.IsEnabled() {
+		log.Info("format enabled", "format", "docker", "upstreams", append([]string{}, ups...))
+	} else {
+		line("docker", false, nil, 0, false)
+	}
+	one := func(u string) []string {
+		if u == "" {
+			return nil
+		}
+		return []string{auth.RedactURL(u)}
+	}
+	line("npm", cfg.Npm.IsEnabled(), one(cfg.Npm.Upstream), cfg.Npm.TTL, cfg.Npm.Offline)
+	line("pypi", cfg.PyPI.IsEnabled(), one(cfg.PyPI.Upstream), cfg.PyPI.TTL, cfg.PyPI.Offline)
+	ups = nil
+	for _, u := range cfg.Maven.Upstreams {
+		s := auth.RedactURL(u.URL)
+		if u.Offline {
+			s += " offline"
+		}
+		ups = append(ups, s)
+	}
+	line("maven", cfg.Maven.IsEnabled(), ups, cfg.Maven.TTL, cfg.Maven.Offline)
+	line("cargo", cfg.Cargo.IsEnabled(), one(cfg.Cargo.Index), cfg.Cargo.TTL, cfg.Cargo.Offline)
+}
+
+// notEnabled answers every request under a format's prefixes when the file
+// turned the format off (enabled = false), in the format's own error shape.
+// 404, not 503: nothing is wrong that a retry could fix, and clients that
+// try several registries move on.
+func notEnabled(format string) fasthttp.RequestHandler {
+	msg := format + " is not enabled on this nora"
+	var body []byte
+	contentType := "application/json"
+	switch format {
+	case "docker":
+		body, _ = json.Marshal(map[string]any{"errors": []map[string]string{{"code": "UNSUPPORTED", "message": msg}}})
+	case "npm":
+		body, _ = json.Marshal(map[string]string{"error": msg})
+	case "cargo":
+		body, _ = json.Marshal(map[string]any{"errors": []map[string]string{{"detail": msg}}})
+	default: // pypi, maven: a line of text
+		contentType, body = "text/plain; charset=utf-8", []byte("404 Not Found: "+msg+"\n")
+	}
+	return func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Reset()
+		ctx.SetStatusCode(fasthttp.StatusNotFound)
+		ctx.SetContentType(contentType)
+		if format == "docker" {
+			ctx.Response.Header.Set("Docker-Distribution-API-Version", "registry/2.0")
+		}
+		if ctx.IsHead() {
+			ctx.Response.Header.SetContentLength(len(body))
+			ctx.Response.SkipBody = true
+			return
+		}
+		ctx.SetBody(body)
+	}
 }

@@ -1,15 +1,59 @@
 package proxy
 
-// Reload rereads what can change while nora serves (SIGHUP): the [auth]
-// htpasswd file. Users it removes, and passwords it changes, stop working
-// at once: their cached logins and the bearer tokens issued to them are
-// refused from then on (auth.Local.Reload). The listener, storage and
-// upstreams are fixed for the life of the process; changing them needs a
-// restart. When the file cannot be read, the users loaded before stay in
-// force and the error says why.
-func (a *App) Reload() error {
+import (
+	"sync/atomic"
+
+	"nora/auth"
+)
+
+// liveAuth is the htpasswd Authorizer with anonymous_read switchable while
+// nora serves: the file's users decide everything but anonymous pulls.
+type liveAuth struct {
+	*auth.Local
+	anonymousRead atomic.Bool
+}
+
+func newLiveAuth(cfg auth.Config) (*liveAuth, error) {
+	anon := cfg.AnonymousRead
+	cfg.AnonymousRead = false
+	l, err := auth.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a := &liveAuth{Local: l}
+	a.anonymousRead.Store(anon)
+	return a, nil
+}
+
+func (a *liveAuth) Allowed(id *auth.Identity, action auth.Action, format, name string) bool {
+	if action == auth.Pull && a.anonymousRead.Load() {
+		return true
+	}
+	return a.Local.Allowed(id, action, format, name)
+}
+
+// Reload applies what of cfg can change while nora serves (SIGHUP): it
+// rereads the [auth] htpasswd file and takes [auth] anonymous_read. Users
+// the file removes, and passwords it changes, stop working at once: their
+// cached logins and the bearer tokens issued to them are refused from then
+// on (auth.Local.Reload). When the file cannot be read nothing changes, the
+// users loaded before stay in force and the error says why.
+//
+// Everything else, the htpasswd path included (a new path would need a new
+// user generation, which would let old tokens through), is fixed for the
+// life of the process: cmd/nora compares the old and new file and logs those
+// keys as needing a restart. nil cfg.Auth means auth.DefaultConfig().
+func (a *App) Reload(cfg AppConfig) error {
 	if a.auth == nil {
 		return nil
 	}
-	return a.auth.Reload()
+	authCfg := auth.DefaultConfig()
+	if cfg.Auth != nil {
+		authCfg = *cfg.Auth
+	}
+	if err := a.auth.Local.Reload(); err != nil {
+		return err
+	}
+	a.auth.anonymousRead.Store(authCfg.AnonymousRead)
+	return nil
 }

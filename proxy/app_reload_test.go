@@ -32,8 +32,8 @@ func TestAppReload(t *testing.T) {
 	storage.Path = filepath.Join(dir, "data")
 	server := DefaultConfig()
 	server.Listen = "127.0.0.1:0"
-	app, err := NewApp(AppConfig{Server: server, Storage: storage,
-		Auth: &auth.Config{Htpasswd: htpasswd}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	cfg := AppConfig{Server: server, Storage: storage, Auth: &auth.Config{Htpasswd: htpasswd}}
+	app, err := NewApp(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,14 +47,14 @@ func TestAppReload(t *testing.T) {
 		t.Fatal("wrong users before reload")
 	}
 	os.WriteFile(htpasswd, []byte("b:"+string(hash)+"\n"), 0o600)
-	if err := app.Reload(); err != nil {
+	if err := app.Reload(cfg); err != nil {
 		t.Fatal(err)
 	}
 	if known("a") || !known("b") {
 		t.Fatal("reload did not replace the users")
 	}
 	os.WriteFile(htpasswd, []byte("broken\n"), 0o600)
-	if err := app.Reload(); err == nil {
+	if err := app.Reload(cfg); err == nil {
 		t.Fatal("broken htpasswd accepted")
 	}
 	if !known("b") {
@@ -166,7 +166,8 @@ func craneAs(t *testing.T, host, user, pass string, args ...string) (string, err
 func TestReloadRevokes(t *testing.T) {
 	htpasswd := filepath.Join(t.TempDir(), "htpasswd")
 	writeUsers(t, htpasswd, "alice", "alice-pw", "bob", "bob-pw", "carol", "carol-pw")
-	app, base := serveApp(t, auth.Config{AnonymousRead: true, Htpasswd: htpasswd})
+	authCfg := auth.Config{AnonymousRead: true, Htpasswd: htpasswd}
+	app, base := serveApp(t, authCfg)
 	host := strings.TrimPrefix(base, "http://")
 	img, err := random.Image(4<<10, 1)
 	if err != nil {
@@ -209,7 +210,7 @@ func TestReloadRevokes(t *testing.T) {
 	}
 
 	writeUsers(t, htpasswd, "bob", "bob-new", "carol", "carol-pw")
-	if err := app.Reload(); err != nil {
+	if err := app.Reload(AppConfig{Auth: &authCfg}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -246,5 +247,39 @@ func TestReloadRevokes(t *testing.T) {
 	}
 	if status, body := registryCall(t, "GET", base+"/v2/team/alice/tags/list", "", "", anonTok); status != 200 {
 		t.Fatalf("anonymous pull token after the reload: %d %s", status, body)
+	}
+}
+
+// TestReloadAnonymousRead turns anonymous_read off and on again on a
+// serving App: anonymous pulls are refused, then allowed, at once.
+func TestReloadAnonymousRead(t *testing.T) {
+	htpasswd := filepath.Join(t.TempDir(), "htpasswd")
+	writeUsers(t, htpasswd, "alice", "alice-pw")
+	cfg := auth.Config{AnonymousRead: true, Htpasswd: htpasswd}
+	app, base := serveApp(t, cfg)
+	anonymous := func() int {
+		t.Helper()
+		status, _ := registryCall(t, "GET", base+"/npm/left-pad", "", "", "")
+		return status
+	}
+	if got := anonymous(); got == 401 {
+		t.Fatalf("anonymous read before the reload: %d", got)
+	}
+	cfg.AnonymousRead = false
+	if err := app.Reload(AppConfig{Auth: &cfg}); err != nil {
+		t.Fatal(err)
+	}
+	if got := anonymous(); got != 401 {
+		t.Fatalf("anonymous read after anonymous_read = false: %d, want 401", got)
+	}
+	if status, body := registryCall(t, "GET", base+"/npm/left-pad", "alice", "alice-pw", ""); status == 401 {
+		t.Fatalf("alice after anonymous_read = false: %d %s", status, body)
+	}
+	cfg.AnonymousRead = true
+	if err := app.Reload(AppConfig{Auth: &cfg}); err != nil {
+		t.Fatal(err)
+	}
+	if got := anonymous(); got == 401 {
+		t.Fatalf("anonymous read after anonymous_read = true again: %d", got)
 	}
 }

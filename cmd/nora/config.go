@@ -9,11 +9,13 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
+	"golang.org/x/sys/unix"
 
 	"nora/auth"
 	"nora/cache"
@@ -47,7 +49,26 @@ type fileConfig struct {
 	Retention []retention.Rule `toml:"retention"`
 }
 
+// defaultFileConfig is what a file that leaves a section or key out means:
+// the embedded default.toml decoded over the packages' own defaults. A file
+// is decoded over it, so that a key it sets replaces the default's value and
+// an array of tables it writes ([[docker.upstreams]], [[maven.upstreams]])
+// replaces the default's whole list. A format is off only when its section
+// says enabled = false.
 func defaultFileConfig() fileConfig {
+	cfg := packageDefaults()
+	dec := toml.NewDecoder(bytes.NewReader(defaultTOML))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		// A build that embeds a broken default is a bug TestEmbeddedDefault catches.
+		panic(fmt.Sprintf("%s: %v", embeddedName, err))
+	}
+	return cfg
+}
+
+// packageDefaults composes the packages' DefaultConfigs, under the
+// embedded file's values.
+func packageDefaults() fileConfig {
 	return fileConfig{
 		Server:  proxy.DefaultConfig(),
 		Storage: cache.DefaultConfig(),
@@ -84,6 +105,17 @@ var defaultTOML []byte
 // the NORA_* variables of env (os.Environ form) and validates the result.
 // It returns the configuration and the name of its source.
 func loadConfig(path, systemPath string, env []string) (fileConfig, string, error) {
+	return loadChecked(path, systemPath, env, validate)
+}
+
+// loadStartable is loadConfig plus what serve's start-up would refuse, short
+// of binding ports (startable). nora config check, nora serve and SIGHUP all
+// load through it, so that "ok" means serve starts.
+func loadStartable(path, systemPath string, env []string) (fileConfig, string, error) {
+	return loadChecked(path, systemPath, env, startable)
+}
+
+func loadChecked(path, systemPath string, env []string, check func(*fileConfig) []fieldError) (fileConfig, string, error) {
 	name, doc := path, []byte(nil)
 	switch {
 	case path != "":
@@ -103,7 +135,7 @@ func loadConfig(path, systemPath string, env []string) (fileConfig, string, erro
 			return fileConfig{}, systemPath, fmt.Errorf("cannot read config: %w", err)
 		}
 	}
-	cfg, err := parseConfig(name, doc, env)
+	cfg, err := parseChecked(name, doc, env, check)
 	return cfg, name, err
 }
 
@@ -111,6 +143,11 @@ func loadConfig(path, systemPath string, env []string) (fileConfig, string, erro
 // env and validates. Every error names where the bad value came from: the
 // file and line, or the environment variable, and the key.
 func parseConfig(name string, doc []byte, env []string) (fileConfig, error) {
+	return parseChecked(name, doc, env, validate)
+}
+
+// parseChecked is parseConfig with check in place of validate.
+func parseChecked(name string, doc []byte, env []string, check func(*fileConfig) []fieldError) (fileConfig, error) {
 	cfg := defaultFileConfig()
 	idx := indexKeys(doc)
 	if err := checkValueTypes(name, idx, &cfg); err != nil {
@@ -125,7 +162,7 @@ func parseConfig(name string, doc []byte, env []string) (fileConfig, error) {
 	if err != nil {
 		return cfg, err
 	}
-	if errs := validate(&cfg); len(errs) > 0 {
+	if errs := check(&cfg); len(errs) > 0 {
 		out := make([]error, len(errs))
 		for i, e := range errs {
 			switch {
@@ -308,6 +345,64 @@ func validate(c *fileConfig) []fieldError {
 		}
 	}
 	return errs
+}
+
+// startable is validate plus what proxy.NewApp would refuse, short of
+// binding ports and opening the store: the backend must be available, the
+// htpasswd file must load (with auth's own loader), the retention rules must
+// compile, and the storage path and admin socket directory must be
+// creatable and writable. Nothing is created.
+func startable(c *fileConfig) []fieldError {
+	errs := validate(c)
+	if len(errs) > 0 {
+		return errs
+	}
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fieldError{key, fmt.Sprintf(format, args...)})
+	}
+	if c.Storage.Backend != "disk" {
+		bad("storage.backend", "%q is not available yet (disk is)", c.Storage.Backend)
+	}
+	if err := writableDir(c.Storage.Path); err != nil {
+		bad("storage.path", "%v", err)
+	}
+	if c.Server.AdminSocket != "" {
+		if err := writableDir(filepath.Dir(c.Server.AdminSocket)); err != nil {
+			bad("server.admin_socket", "%v", err)
+		}
+	}
+	if c.Auth.Htpasswd != "" {
+		if l, err := auth.New(c.Auth); err != nil {
+			bad("auth.htpasswd", "%v", err)
+		} else {
+			l.Close()
+		}
+	}
+	if _, err := retention.Compile(c.Retention); err != nil {
+		bad("retention", "%v", err)
+	}
+	return errs
+}
+
+// writableDir reports why dir could not be used as a directory nora writes
+// in: it, or the nearest ancestor that exists (nora creates the rest), must
+// be a directory this process may create files in.
+func writableDir(dir string) error {
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		switch {
+		case err == nil && !fi.IsDir():
+			return fmt.Errorf("cannot use %s: %s is not a directory", dir, d)
+		case err == nil:
+			if err := unix.Access(d, unix.W_OK|unix.X_OK); err != nil {
+				return fmt.Errorf("cannot create files in %s: %w", d, err)
+			}
+			return nil
+		// ENOTDIR: a file on the way up, which the next round names.
+		case !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, unix.ENOTDIR) || filepath.Dir(d) == d:
+			return fmt.Errorf("cannot use %s: %w", dir, err)
+		}
+	}
 }
 
 func checkHTTPURL(s string) error {

@@ -234,9 +234,13 @@ func TestEmbeddedDefault(t *testing.T) {
 	if cfg.Npm.Upstream == "" || cfg.PyPI.Upstream == "" || cfg.Cargo.Index == "" || len(cfg.Maven.Upstreams) != 1 {
 		t.Errorf("package upstreams missing: %+v %+v %+v %+v", cfg.Npm, cfg.PyPI, cfg.Cargo, cfg.Maven)
 	}
+	if !cfg.Docker.IsEnabled() || !cfg.Npm.IsEnabled() || !cfg.PyPI.IsEnabled() || !cfg.Maven.IsEnabled() || !cfg.Cargo.IsEnabled() {
+		t.Errorf("a format is off by default")
+	}
 	cfg.Docker.Upstreams, cfg.Maven.Upstreams = nil, nil
 	cfg.Npm.Upstream, cfg.PyPI.Upstream, cfg.Cargo.Index = "", "", ""
-	if want := defaultFileConfig(); !reflect.DeepEqual(cfg, want) {
+	cfg.Docker.Enabled, cfg.Npm.Enabled, cfg.PyPI.Enabled, cfg.Maven.Enabled, cfg.Cargo.Enabled = nil, nil, nil, nil, nil
+	if want := packageDefaults(); !reflect.DeepEqual(cfg, want) {
 		t.Errorf("default.toml differs from the packages' defaults:\n%+v\nwant:\n%+v", cfg, want)
 	}
 	idx := indexKeys(defaultTOML)
@@ -246,7 +250,7 @@ func TestEmbeddedDefault(t *testing.T) {
 			f := typ.Field(i)
 			k := joinKey(key, tomlName(f))
 			switch {
-			case isScalar(f.Type):
+			case isScalar(f.Type), f.Type.Kind() == reflect.Pointer && isScalar(f.Type.Elem()):
 				if _, ok := idx[k]; !ok {
 					t.Errorf("default.toml does not document %s", k)
 				}

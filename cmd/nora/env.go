@@ -35,7 +35,9 @@ func envKeys(cfg *fileConfig) (keys []envKey, fixed [][2]string) {
 			}
 			fv, fname, fkey := v.Field(i), name+"_"+strings.ToUpper(strings.ReplaceAll(k, "-", "_")), joinKey(key, k)
 			switch {
-			case isScalar(fv.Type()):
+			case isScalar(fv.Type()),
+				// An optional scalar ([npm] enabled): nil means unset.
+				fv.Kind() == reflect.Pointer && isScalar(fv.Type().Elem()):
 				keys = append(keys, envKey{fname, fkey, fv})
 			case fv.Kind() == reflect.Struct:
 				walk(fv, fname, fkey)
@@ -122,6 +124,14 @@ next:
 // setText sets v from its text form, through UnmarshalText where v's type
 // has it.
 func setText(v reflect.Value, s string) error {
+	if v.Kind() == reflect.Pointer {
+		p := reflect.New(v.Type().Elem())
+		if err := setText(p.Elem(), s); err != nil {
+			return err
+		}
+		v.Set(p)
+		return nil
+	}
 	if u, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok {
 		return u.UnmarshalText([]byte(s))
 	}

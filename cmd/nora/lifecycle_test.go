@@ -65,7 +65,8 @@ func startLifecycle(t *testing.T, storage, extra string) *lifecycle {
 	}
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
 	addr := freeAddr(t)
-	l.doc = fmt.Sprintf("[server]\nlisten = %q\nadmin_socket = %q\n[storage]\npath = %q\n%s\n[auth]\nhtpasswd = %q\n%s\n",
+	// Hosted only: no docker upstream to ask about the pushed names.
+	l.doc = fmt.Sprintf("[server]\nlisten = %q\nadmin_socket = %q\n[storage]\npath = %q\n%s\n[docker]\nupstreams = []\n[auth]\nhtpasswd = %q\n%s\n",
 		addr, filepath.Join(sockDir, "admin.sock"), l.data, storage, htpasswd, extra)
 	l.config = filepath.Join(t.TempDir(), "nora.toml")
 	os.WriteFile(l.config, []byte(l.doc), 0o600)

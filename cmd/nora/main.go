@@ -70,21 +70,18 @@ func newRootCmd(stdout io.Writer, env []string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg, source, err := loadConfig(configPath, systemConfigPath, env)
-			if err != nil {
-				return err
-			}
-			return serve(cmd.Context(), cfg, source, log, newNotifier(env))
+			load := func() (fileConfig, string, error) { return loadStartable(configPath, systemConfigPath, env) }
+			return serve(cmd.Context(), load, log, newNotifier(env))
 		},
 	}
 	configFlag(serveCmd)
 
 	check := &cobra.Command{
 		Use:   "check",
-		Short: "Validate the configuration without serving",
+		Short: "Validate the configuration as serve would, without serving",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, source, err := loadConfig(configPath, systemConfigPath, env)
+			_, source, err := loadStartable(configPath, systemConfigPath, env)
 			if err != nil {
 				return err
 			}
@@ -119,9 +116,14 @@ func newRootCmd(stdout io.Writer, env []string) *cobra.Command {
 	return root
 }
 
-// serve runs the app until SIGTERM or SIGINT; SIGHUP reloads it. sd tells
-// systemd (Type=notify) when nora is ready, reloading and stopping.
-func serve(ctx context.Context, cfg fileConfig, source string, log *slog.Logger, sd *notifier) error {
+// serve loads the configuration and runs the app until SIGTERM or SIGINT;
+// SIGHUP loads it again (configReloader). sd tells systemd (Type=notify)
+// when nora is ready, reloading and stopping.
+func serve(ctx context.Context, load func() (fileConfig, string, error), log *slog.Logger, sd *notifier) error {
+	cfg, source, err := load()
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	go func() {
@@ -137,7 +139,7 @@ func serve(ctx context.Context, cfg fileConfig, source string, log *slog.Logger,
 	}
 	log.Info("listening", "addr", app.Addr().String(), "config", source, "version", version)
 	status := "serving on " + app.Addr().String()
-	defer reloadOnHangup(ctx, app, sd, log, status)()
+	defer reloadOnHangup(ctx, configReloader(app, cfg, load, log), sd, log, status)()
 	if err := sd.ready(status); err != nil {
 		log.Warn("cannot notify systemd", "err", err)
 	}

@@ -8,6 +8,11 @@ import (
 
 // Config is the [cargo] section.
 type Config struct {
+	// Enabled turns the format off only when false (enabled = false in
+	// the file); nil, the zero value, is on. Its routes then answer that
+	// it is not enabled.
+	Enabled *bool `toml:"enabled"`
+
 	// Index is the upstream sparse index root; its config.json names the
 	// download (dl) host.
 	Index       string         `toml:"index"`
@@ -27,3 +32,6 @@ const DefaultMaxUploadSize = 64 << 20
 func DefaultConfig() Config {
 	return Config{TTL: cache.Duration(5 * time.Minute), NegativeTTL: cache.Duration(time.Minute), MaxUploadSize: DefaultMaxUploadSize}
 }
+
+// IsEnabled reports whether the format serves (Enabled is not false).
+func (c Config) IsEnabled() bool { return c.Enabled == nil || *c.Enabled }

@@ -11,6 +11,11 @@ import (
 
 // Config is the [docker] section.
 type Config struct {
+	// Enabled turns the format off only when false (enabled = false in
+	// the file); nil, the zero value, is on. Its routes then answer that
+	// it is not enabled.
+	Enabled *bool `toml:"enabled"`
+
 	Upstreams []UpstreamConfig `toml:"upstreams"`
 	// NegativeTTL is how long an upstream 404 is remembered.
 	NegativeTTL cache.Duration `toml:"negative_ttl"`
@@ -70,3 +75,6 @@ func compileNames(globs []string) ([]*glob.Pattern, error) {
 	}
 	return ps, nil
 }
+
+// IsEnabled reports whether the format serves (Enabled is not false).
+func (c Config) IsEnabled() bool { return c.Enabled == nil || *c.Enabled }

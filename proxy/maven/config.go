@@ -8,6 +8,11 @@ import (
 
 // Config is the [maven] section.
 type Config struct {
+	// Enabled turns the format off only when false (enabled = false in
+	// the file); nil, the zero value, is on. Its routes then answer that
+	// it is not enabled.
+	Enabled *bool `toml:"enabled"`
+
 	// Upstreams are tried in order; the first that has an artifact wins.
 	Upstreams []UpstreamConfig `toml:"upstreams"`
 	// TTL applies to maven-metadata.xml (and SNAPSHOT files); release
@@ -33,3 +38,6 @@ type UpstreamConfig struct {
 func DefaultConfig() Config {
 	return Config{TTL: cache.Duration(5 * time.Minute), NegativeTTL: cache.Duration(time.Minute), MaxUploadSize: 2 << 30}
 }
+
+// IsEnabled reports whether the format serves (Enabled is not false).
+func (c Config) IsEnabled() bool { return c.Enabled == nil || *c.Enabled }

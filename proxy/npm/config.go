@@ -11,6 +11,11 @@ import (
 
 // Config is the [npm] section.
 type Config struct {
+	// Enabled turns the format off only when false (enabled = false in
+	// the file); nil, the zero value, is on. Its routes then answer that
+	// it is not enabled.
+	Enabled *bool `toml:"enabled"`
+
 	Upstream    string         `toml:"upstream"`
 	TTL         cache.Duration `toml:"ttl"`
 	NegativeTTL cache.Duration `toml:"negative_ttl"`
@@ -64,3 +69,6 @@ func (c Config) claimed(name string) bool {
 	}
 	return false
 }
+
+// IsEnabled reports whether the format serves (Enabled is not false).
+func (c Config) IsEnabled() bool { return c.Enabled == nil || *c.Enabled }

@@ -8,6 +8,11 @@ import (
 
 // Config is the [pypi] section.
 type Config struct {
+	// Enabled turns the format off only when false (enabled = false in
+	// the file); nil, the zero value, is on. Its routes then answer that
+	// it is not enabled.
+	Enabled *bool `toml:"enabled"`
+
 	// Upstream is the simple index root ("https://<index>/simple/"). Empty:
 	// no upstream, only what is cached is served.
 	Upstream    string         `toml:"upstream"`
@@ -32,3 +37,6 @@ func DefaultConfig() Config {
 		MaxUploadSize: 1 << 30,
 	}
 }
+
+// IsEnabled reports whether the format serves (Enabled is not false).
+func (c Config) IsEnabled() bool { return c.Enabled == nil || *c.Enabled }
