@@ -156,7 +156,7 @@ done
 step "pid $pid runs as nora ($uid), no capabilities, NoNewPrivs 1, Seccomp 2"
 
 in_ct systemctl reload nora || fail "systemctl reload"
-wait_for "nora to log the reload" bash -c "$(declare -f in_ct); leader=$leader; in_ct journalctl -u nora -o cat | grep -q '\"msg\":\"reloaded\"'"
+wait_for "nora to log the reload" bash -c "$(declare -f in_ct); leader=$leader; in_ct journalctl -u nora -o cat | grep -q '\"msg\":\"config reloaded\"'"
 [ "$(main_pid)" = "$pid" ] || fail "reload replaced the process"
 step "systemctl reload: same process, reloaded"
 

@@ -36,7 +36,7 @@ func configReloader(app reloader, cur fileConfig, load func() (fileConfig, strin
 			return err
 		}
 		cur.Auth.AnonymousRead = next.Auth.AnonymousRead
-		var live, restart []string
+		live, restart := []string{}, []string{}
 		for _, k := range changed {
 			if slices.Contains(liveKeys, k) {
 				live = append(live, k)
