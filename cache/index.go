@@ -201,11 +201,6 @@ func (ix *Index) MarkHosted(key string) {
 	ix.mu.Unlock()
 }
 
-// Removed forgets an object.
-func (ix *Index) Removed(key string) {
-	ix.removeIf([]string{key}, nil)
-}
-
 // removeIf forgets the objects of keys whose entry keep does not claim
 // (keep nil: all of them), in one transaction. It returns the bytes
 // forgotten.
