@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -145,40 +144,7 @@ func startBuilt(t *testing.T, config string) *noraProcess {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	path := filepath.Join(dir, "nora.toml")
-	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "serve", "--config", path)
-	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &noraProcess{cmd: cmd, done: make(chan struct{})}
-	go func() { cmd.Wait(); close(p.done) }()
-	t.Cleanup(p.kill)
-	for line := range strings.SplitSeq(config, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "listen = "); ok {
-			p.addr = strings.Trim(v, `"`)
-		}
-	}
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		if resp, err := http.Get("http://" + p.addr + "/health"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
-			}
-		}
-		select {
-		case <-p.done:
-			t.Fatal("nora exited before it was healthy")
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("nora did not become healthy")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return runProcess(t, bin, nil, config)
 }
 
 func TestBodyLimitKeys(t *testing.T) {

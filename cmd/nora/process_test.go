@@ -39,12 +39,19 @@ type noraProcess struct {
 // /health.
 func startProcess(t testing.TB, config string) *noraProcess {
 	t.Helper()
+	return runProcess(t, os.Args[0], append(os.Environ(), "NORA_TEST_MAIN=1"), config)
+}
+
+// runProcess runs bin serve with config and env (nil: this process's) and
+// waits for /health.
+func runProcess(t testing.TB, bin string, env []string, config string) *noraProcess {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "nora.toml")
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "serve", "--config", path)
-	cmd.Env = append(os.Environ(), "NORA_TEST_MAIN=1")
+	cmd := exec.Command(bin, "serve", "--config", path)
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
