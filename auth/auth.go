@@ -259,3 +259,11 @@ func (l *Local) Allowed(id *Identity, action Action, format, name string) bool {
 }
 
 func (l *Local) WritesEnabled() bool { return l.cfg.Htpasswd != "" }
+
+// Anonymous is the Authorizer of a nora with no user source: reads for
+// everyone, no writes. Handlers built without an Authorizer use it.
+type Anonymous struct{}
+
+func (Anonymous) Authenticate(string, string) (*Identity, error)  { return nil, ErrBadCredentials }
+func (Anonymous) Allowed(_ *Identity, a Action, _, _ string) bool { return a == Pull }
+func (Anonymous) WritesEnabled() bool                             { return false }

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -145,7 +146,7 @@ func (c *Cache) Stat(ctx context.Context, key string) (Info, error) {
 // not exist) and whether its filesystem has [storage] min_free free, as
 // the evictor last saw it.
 func (c *Cache) Ready(ctx context.Context) error {
-	if _, err := c.store.Stat(ctx, "ready-probe"); err != nil && err != ErrNotFound {
+	if _, err := c.store.Stat(ctx, "ready-probe"); err != nil && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("storage: %w", err)
 	}
 	if min, free := c.evict.limits.Load().MinFree, c.evict.free.Load(); free >= 0 && free < min {

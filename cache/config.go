@@ -1,19 +1,23 @@
 package cache
 
-import "time"
+import (
+	"time"
+
+	"nora/internal/units"
+)
 
 // Config is the [storage] section.
 type Config struct {
-	Backend string `toml:"backend"`
-	Path    string `toml:"path"`
-	MaxSize Size   `toml:"max_size"`
+	Backend string     `toml:"backend"`
+	Path    string     `toml:"path"`
+	MaxSize units.Size `toml:"max_size"`
 	// MinFree keeps this much free on the filesystem of path: proxied
 	// objects are evicted while less is free.
-	MinFree Size     `toml:"min_free"`
-	S3      S3Config `toml:"s3"`
+	MinFree units.Size `toml:"min_free"`
+	S3      S3Config   `toml:"s3"`
 	// FillTimeout bounds one upstream fill that makes no progress (a stall),
 	// not its whole duration.
-	StallTimeout Duration `toml:"stall_timeout"`
+	StallTimeout units.Duration `toml:"stall_timeout"`
 }
 
 // S3Config is the [storage.s3] section (the S3 adapter comes later).
@@ -33,7 +37,7 @@ func DefaultConfig() Config {
 		MaxSize:      200e9,
 		MinFree:      2e9,
 		S3:           S3Config{Region: "us-east-1", PathStyle: true},
-		StallTimeout: Duration(60 * time.Second),
+		StallTimeout: units.Duration(60 * time.Second),
 	}
 }
 

@@ -3,6 +3,7 @@ package cache
 import (
 	"container/heap"
 	"context"
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -181,7 +182,7 @@ func (c *Cache) removeObjects(ctx context.Context, vs []victim, spare func(key s
 		}
 		err := c.store.Delete(ctx, v.key)
 		l.Unlock()
-		if err != nil && err != ErrNotFound {
+		if err != nil && !errors.Is(err, ErrNotFound) {
 			c.log.Error("cannot remove object", "key", v.key, "err", err)
 			continue
 		}

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"nora/internal/fault"
+
 	"github.com/opencontainers/go-digest"
 )
 
@@ -32,7 +34,7 @@ type Expect struct {
 
 // ErrVerify means the upstream sent bytes that do not match the declared
 // digest or size. Nothing was committed.
-var ErrVerify = errors.New("content does not match its declared digest or size")
+var ErrVerify = fault.New(fault.BadUpstream, "content does not match its declared digest or size")
 
 // Object is a readable object: committed, or a fill in progress that the
 // reader follows. Body is an *os.File for committed disk objects.

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"nora/internal/units"
+
 	"github.com/opencontainers/go-digest"
 )
 
@@ -19,14 +21,14 @@ type GCConfig struct {
 	Schedule string `toml:"schedule"`
 	// Grace keeps an unreferenced hosted blob (or upload link) younger than
 	// this: a push uploads blobs before the manifest that refers to them.
-	Grace Duration `toml:"grace"`
+	Grace units.Duration `toml:"grace"`
 	// DeleteUntagged lets GC remove hosted manifests no tag reaches.
 	DeleteUntagged bool `toml:"delete_untagged"`
 }
 
 // DefaultGCConfig returns the GC defaults.
 func DefaultGCConfig() GCConfig {
-	return GCConfig{Schedule: "0 3 * * *", Grace: Duration(24 * time.Hour)}
+	return GCConfig{Schedule: "0 3 * * *", Grace: units.Duration(24 * time.Hour)}
 }
 
 // MarkOptions tell a Marker which of its records GC may drop.

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
+
+	"nora/internal/fault"
 )
 
 // ErrNoSpace means the store's filesystem (or the user's quota on it) is
 // full: nothing was stored. Formats answer it with HTTP 507 in their own
 // error shape; the fill of a pull passes the bytes through instead.
-var ErrNoSpace = errors.New("no space left in storage")
+var ErrNoSpace = fault.New(fault.NoSpace, "no space left in storage")
 
 // IsNoSpace reports whether err is a full disk or an exhausted quota, as
 // the store or the filesystem said it.

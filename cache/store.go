@@ -5,14 +5,15 @@ package cache
 
 import (
 	"context"
-	"errors"
 	"io"
 	"os"
 	"time"
+
+	"nora/internal/fault"
 )
 
 // ErrNotFound is returned by a Store when a key holds no committed object.
-var ErrNotFound = errors.New("object not found")
+var ErrNotFound = fault.New(fault.NotFound, "object not found")
 
 // Info describes a committed object.
 type Info struct {

@@ -19,6 +19,7 @@ import (
 	"nora/cache/disk"
 	"nora/hosted/oci"
 	"nora/hosted/retention"
+	"nora/internal/units"
 	"nora/proxy/admin"
 	"nora/proxy/cargo"
 	"nora/proxy/docker"
@@ -69,6 +70,10 @@ type App struct {
 	admin  *admin.Server
 	// closers release the format handlers' own resources.
 	closers []func()
+	// life is cancelled when the server stops: detached fills and
+	// revalidations derive their contexts from it.
+	life context.Context
+	stop context.CancelFunc
 }
 
 // drainTimeout bounds how long Serve waits for open responses on shutdown.
@@ -96,6 +101,7 @@ func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 	}
 	client := upstream.NewClient(upCfg, log, set)
 	app := &App{log: log, cache: c}
+	app.life, app.stop = context.WithCancel(context.Background())
 	fail := func(err error) (*App, error) {
 		app.close()
 		return nil, err
@@ -123,14 +129,14 @@ func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 	if cfg.Docker.IsEnabled() {
 		if app.docker, err = docker.New(cfg.Docker, docker.Deps{Cache: c, Client: client, Hosted: app.hosted,
 			Auth: app.auth, Tokens: tokens, PublicURL: cfg.Server.PublicURL, Log: log,
-			Stall: cfg.Storage.StallTimeout.D()}); err != nil {
+			Stall: cfg.Storage.StallTimeout.D(), Base: app.life}); err != nil {
 			return fail(err)
 		}
 	}
 	if app.docs, err = pull.NewDocs(c, log); err != nil {
 		return fail(err)
 	}
-	deps := pull.Deps{Cache: c, Auth: app.auth, Client: client, Docs: app.docs, Log: log, Stall: cfg.Storage.StallTimeout.D(), PublicURL: cfg.Server.PublicURL}
+	deps := pull.Deps{Cache: c, Auth: app.auth, Client: client, Docs: app.docs, Log: log, Stall: cfg.Storage.StallTimeout.D(), PublicURL: cfg.Server.PublicURL, Base: app.life}
 	app.srv = NewServer(cfg.Server, log, set)
 	if app.docker != nil {
 		app.srv.Handle("/v2", "docker", app.docker.Serve)
@@ -232,6 +238,9 @@ func (a *App) Serve(ctx context.Context) error {
 
 // close releases what NewApp built, in reverse order.
 func (a *App) close() error {
+	if a.stop != nil { // detached fills end before the store closes
+		a.stop()
+	}
 	if a.admin != nil { // its jobs use the hosted state and the cache
 		a.admin.Close()
 	}
@@ -290,7 +299,7 @@ func newAdmin(cfg AppConfig, c *cache.Cache, sources []retention.Source, log *sl
 // upstreams (credentials redacted), with their TTL and offline flag, so that
 // what a partial config file means is on record at start-up.
 func logFormats(log *slog.Logger, cfg AppConfig) {
-	line := func(format string, enabled bool, upstreams []string, ttl cache.Duration, offline bool) {
+	line := func(format string, enabled bool, upstreams []string, ttl units.Duration, offline bool) {
 		if !enabled {
 			log.Info("format not enabled", "format", format)
 			return

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"nora/cache"
+	"nora/internal/units"
 	"nora/proxy"
 	"nora/proxy/docker"
 	"nora/proxy/proxytest"
@@ -37,7 +38,7 @@ func BenchmarkWarmBlobGET(b *testing.B) {
 
 func BenchmarkWarmManifestGET64(b *testing.B) {
 	up := upstreamtest.New(b, upstreamtest.Options{})
-	n := startNora(b, docker.UpstreamConfig{Name: "docker.io", URL: up.URL, TTL: cache.Duration(time.Hour)})
+	n := startNora(b, docker.UpstreamConfig{Name: "docker.io", URL: up.URL, TTL: units.Duration(time.Hour)})
 	img := up.PushRandomImage(b, "library/m", "1", 1, 1024)
 	d, _ := img.Digest()
 	url := "http://" + n.Addr + "/v2/m/manifests/" + d.String()

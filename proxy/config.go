@@ -3,7 +3,7 @@ package proxy
 import (
 	"time"
 
-	"nora/cache"
+	"nora/internal/units"
 )
 
 // Config is the [server] section.
@@ -13,10 +13,10 @@ type Config struct {
 	// ReadTimeout bounds reading one request's headers; IdleTimeout a
 	// keep-alive connection between requests; StallTimeout a response write
 	// that moves no byte (never a whole response: slow links are normal).
-	ReadTimeout    cache.Duration `toml:"read_timeout"`
-	IdleTimeout    cache.Duration `toml:"idle_timeout"`
-	StallTimeout   cache.Duration `toml:"stall_timeout"`
-	MaxHeaderBytes cache.Size     `toml:"max_header_bytes"`
+	ReadTimeout    units.Duration `toml:"read_timeout"`
+	IdleTimeout    units.Duration `toml:"idle_timeout"`
+	StallTimeout   units.Duration `toml:"stall_timeout"`
+	MaxHeaderBytes units.Size     `toml:"max_header_bytes"`
 	// MaxConns caps concurrent connections. Requests with a body may hold
 	// all but an eighth of them (at least 1, at most 64), which stay free
 	// for /health, /ready and pulls.
@@ -25,13 +25,13 @@ type Config struct {
 	// second of waiting for the client, once BodyGrace has passed; 0: no
 	// minimum. Slow links pass; a client trickling a byte at a time does
 	// not hold its connection for ever.
-	BodyMinRate cache.Size     `toml:"body_min_rate"`
-	BodyGrace   cache.Duration `toml:"body_grace"`
+	BodyMinRate units.Size     `toml:"body_min_rate"`
+	BodyGrace   units.Duration `toml:"body_grace"`
 	// BufferedBodyTimeout bounds reading a body a handler keeps in memory
 	// (npm audit, a manifest, a small PUT), and draining a refused one; 0:
 	// no bound beyond the rate and stall rules. MaxBufferedBodies caps how
 	// many such bodies are read at once; more get 503 with Retry-After.
-	BufferedBodyTimeout cache.Duration `toml:"buffered_body_timeout"`
+	BufferedBodyTimeout units.Duration `toml:"buffered_body_timeout"`
 	MaxBufferedBodies   int            `toml:"max_buffered_bodies"`
 	// AdminSocket is the admin API's unix socket; "" means admin.sock in
 	// the [storage] path (admin.SocketPath).
@@ -42,16 +42,16 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Listen:         "0.0.0.0:4000",
-		ReadTimeout:    cache.Duration(30 * time.Second),
-		IdleTimeout:    cache.Duration(120 * time.Second),
-		StallTimeout:   cache.Duration(60 * time.Second),
+		ReadTimeout:    units.Duration(30 * time.Second),
+		IdleTimeout:    units.Duration(120 * time.Second),
+		StallTimeout:   units.Duration(60 * time.Second),
 		MaxHeaderBytes: 16 << 10,
 		MaxConns:       4096,
 		// 4 KiB/s is far below any real link (a 2 GB layer at that pace
 		// would take six days), far above a byte every few seconds.
 		BodyMinRate:         4 << 10,
-		BodyGrace:           cache.Duration(30 * time.Second),
-		BufferedBodyTimeout: cache.Duration(30 * time.Second),
+		BodyGrace:           units.Duration(30 * time.Second),
+		BufferedBodyTimeout: units.Duration(30 * time.Second),
 		MaxBufferedBodies:   8,
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"nora/cache"
+	"nora/internal/units"
 	"nora/proxy"
 	"nora/proxy/docker"
 	"nora/proxy/proxytest"
@@ -105,7 +106,7 @@ func TestReadyReportsOpenBreaker(t *testing.T) {
 func TestReadyStorageGates(t *testing.T) {
 	cfg := proxy.AppConfig{Storage: cache.DefaultConfig()}
 	cfg.Storage.Path = t.TempDir()
-	cfg.Storage.MinFree = cache.Size(1 << 62)
+	cfg.Storage.MinFree = units.Size(1 << 62)
 	n := proxytest.Start(t, cfg)
 	code, v := waitReady(t, n, "storage failing", func(code int, v readyBody) bool {
 		return code == 503 && strings.Contains(v.Failing["storage"], "below min_free")

@@ -24,7 +24,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 
-	"nora/cache"
+	"nora/internal/units"
 	"nora/proxy/httpx"
 )
 
@@ -529,7 +529,7 @@ func (r *endless) Read(p []byte) (int, error) {
 
 func TestStallClosesConnection(t *testing.T) {
 	cfg := testConfig()
-	cfg.StallTimeout = cache.Duration(time.Second)
+	cfg.StallTimeout = units.Duration(time.Second)
 	const size = 1 << 30
 	ts := startServer(t, cfg, func(s *Server) {
 		s.Handle("/big", "x", func(ctx *fasthttp.RequestCtx) {
@@ -567,7 +567,7 @@ func TestStallClosesConnection(t *testing.T) {
 // longer than StallTimeout.
 func TestSlowReaderIsNotAStall(t *testing.T) {
 	cfg := testConfig()
-	cfg.StallTimeout = cache.Duration(time.Second)
+	cfg.StallTimeout = units.Duration(time.Second)
 	const size = 20 << 20
 	ts := startServer(t, cfg, func(s *Server) {
 		s.Handle("/big", "x", func(ctx *fasthttp.RequestCtx) {
@@ -651,8 +651,8 @@ func TestSendfile(t *testing.T) {
 // the headers only; a stalled one is cut after StallTimeout.
 func TestUploadBoundedByStallNotReadTimeout(t *testing.T) {
 	cfg := testConfig()
-	cfg.ReadTimeout = cache.Duration(300 * time.Millisecond)
-	cfg.StallTimeout = cache.Duration(1200 * time.Millisecond)
+	cfg.ReadTimeout = units.Duration(300 * time.Millisecond)
+	cfg.StallTimeout = units.Duration(1200 * time.Millisecond)
 	ts := startServer(t, cfg, func(s *Server) {
 		s.Handle("/upload", "x", func(ctx *fasthttp.RequestCtx) {
 			n, err := io.Copy(io.Discard, ctx.RequestBodyStream())
@@ -715,7 +715,7 @@ func (r *pacedReader) Read(p []byte) (int, error) {
 // upstream) with a client that keeps up is not a stall either.
 func TestSlowSourceIsNotAStall(t *testing.T) {
 	cfg := testConfig()
-	cfg.StallTimeout = cache.Duration(time.Second)
+	cfg.StallTimeout = units.Duration(time.Second)
 	const size = 3 << 19
 	ts := startServer(t, cfg, func(s *Server) {
 		s.Handle("/fill", "x", func(ctx *fasthttp.RequestCtx) {
@@ -877,7 +877,7 @@ func trickle(t *testing.T, c net.Conn, pause time.Duration) (*http.Response, str
 func TestSlowBodyCutByRate(t *testing.T) {
 	cfg := testConfig()
 	cfg.BodyMinRate = 1 << 10
-	cfg.BodyGrace = cache.Duration(500 * time.Millisecond)
+	cfg.BodyGrace = units.Duration(500 * time.Millisecond)
 	cfg.BufferedBodyTimeout = 0
 	ts := startServer(t, cfg, bodyRoutes(nil))
 	for _, path := range []string{"/stream", "/buffered"} {
@@ -896,7 +896,7 @@ func TestSlowBodyCutByRate(t *testing.T) {
 func TestBufferedBodyDeadline(t *testing.T) {
 	cfg := testConfig()
 	cfg.BodyMinRate = 0
-	cfg.BufferedBodyTimeout = cache.Duration(500 * time.Millisecond)
+	cfg.BufferedBodyTimeout = units.Duration(500 * time.Millisecond)
 	ts := startServer(t, cfg, bodyRoutes(nil))
 	resp, msg := trickle(t, post(t, ts.addr, "/buffered", 1<<20, 16<<10), 20*time.Millisecond)
 	if resp.StatusCode != fasthttp.StatusRequestTimeout || !strings.Contains(msg, "within its deadline") {
@@ -919,8 +919,8 @@ func TestBufferedBodyDeadline(t *testing.T) {
 func TestBufferedBodySlots(t *testing.T) {
 	cfg := testConfig()
 	cfg.MaxBufferedBodies = 2
-	cfg.BodyGrace = cache.Duration(5 * time.Minute)
-	cfg.BufferedBodyTimeout = cache.Duration(5 * time.Minute)
+	cfg.BodyGrace = units.Duration(5 * time.Minute)
+	cfg.BufferedBodyTimeout = units.Duration(5 * time.Minute)
 	ts := startServer(t, cfg, bodyRoutes(nil))
 	const size = 64 << 10
 	held := []net.Conn{post(t, ts.addr, "/buffered", size, size/2), post(t, ts.addr, "/buffered", size, size/2)}
@@ -953,7 +953,7 @@ func TestBufferedBodySlots(t *testing.T) {
 func TestBodiesLeaveConnsForHealth(t *testing.T) {
 	cfg := testConfig()
 	cfg.MaxConns = 8
-	cfg.BodyGrace = cache.Duration(5 * time.Minute)
+	cfg.BodyGrace = units.Duration(5 * time.Minute)
 	var entered atomic.Int32
 	ts := startServer(t, cfg, bodyRoutes(&entered))
 	for range 7 {

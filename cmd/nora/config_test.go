@@ -12,6 +12,7 @@ import (
 
 	"nora/cache"
 	"nora/hosted/retention"
+	"nora/internal/units"
 )
 
 // upstream is a valid [[docker.upstreams]] entry for the cases below.
@@ -132,12 +133,12 @@ older_than = "30d"
 		t.Fatal(err)
 	}
 	if cfg.Server.AdminSocket != "/run/nora/admin.sock" ||
-		cfg.GC != (cache.GCConfig{Schedule: "", Grace: cache.Duration(2 * time.Hour), DeleteUntagged: true}) {
+		cfg.GC != (cache.GCConfig{Schedule: "", Grace: units.Duration(2 * time.Hour), DeleteUntagged: true}) {
 		t.Errorf("got %+v %+v", cfg.Server, cfg.GC)
 	}
 	want := []retention.Rule{
-		{Match: "**/dev-*", KeepLast: 5, OlderThan: cache.Duration(90 * 24 * time.Hour)},
-		{Match: "com/acme/**", OlderThan: cache.Duration(30 * 24 * time.Hour)},
+		{Match: "**/dev-*", KeepLast: 5, OlderThan: units.Duration(90 * 24 * time.Hour)},
+		{Match: "com/acme/**", OlderThan: units.Duration(30 * 24 * time.Hour)},
 	}
 	if !slices.Equal(cfg.Retention, want) {
 		t.Errorf("retention: %+v", cfg.Retention)
@@ -165,7 +166,7 @@ func TestEnvOverrides(t *testing.T) {
 	f("NORA_SERVER_MAX_CONNS=10", func(c fileConfig) any { return c.Server.MaxConns }, 10)
 	f("NORA_SERVER_PUBLIC_URL=http://nora.test:4000", func(c fileConfig) any { return c.Server.PublicURL }, "http://nora.test:4000")
 	f("NORA_STORAGE_PATH=/srv/nora", func(c fileConfig) any { return c.Storage.Path }, "/srv/nora")
-	f("NORA_STORAGE_MAX_SIZE=1GiB", func(c fileConfig) any { return c.Storage.MaxSize }, cache.Size(1<<30))
+	f("NORA_STORAGE_MAX_SIZE=1GiB", func(c fileConfig) any { return c.Storage.MaxSize }, units.Size(1<<30))
 	f("NORA_STORAGE_S3_BUCKET=b", func(c fileConfig) any { return c.Storage.S3.Bucket }, "b")
 	f("NORA_STORAGE_S3_PATH_STYLE=false", func(c fileConfig) any { return c.Storage.S3.PathStyle }, false)
 	f("NORA_DOCKER_NEGATIVE_TTL=5m", func(c fileConfig) any { return c.Docker.NegativeTTL.D() }, 5*time.Minute)

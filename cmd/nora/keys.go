@@ -144,7 +144,7 @@ func (idx docIndex) resolve(key []string, line int) string {
 var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 
 // checkValueTypes requires quoted strings for the keys whose Go type parses
-// text (cache.Duration, cache.Size). go-toml would store a bare integer
+// text (units.Duration, units.Size). go-toml would store a bare integer
 // straight into the underlying int64 without UnmarshalText, so that
 // `ttl = 30` would mean 30ns and `max_size = -1` would pass.
 func checkValueTypes(name string, idx docIndex, cfg *fileConfig) error {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"nora/cache"
+	"nora/internal/units"
 	"nora/proxy"
 	"nora/proxy/docker"
 	"nora/proxy/proxytest"
@@ -84,7 +85,7 @@ func TestHealthcheckProcess(t *testing.T) {
 func TestHealthcheckNotReady(t *testing.T) {
 	cfg := proxy.AppConfig{Storage: cache.DefaultConfig()}
 	cfg.Storage.Path = t.TempDir()
-	cfg.Storage.MinFree = cache.Size(1 << 62)
+	cfg.Storage.MinFree = units.Size(1 << 62)
 	n := proxytest.Start(t, cfg)
 	_, stderr := waitCLI(t, 1, "min_free", "healthcheck", "--url", n.URL)
 	if !strings.HasPrefix(stderr, "not ready: 503 unavailable (storage: ") || !strings.Contains(stderr, "min_free") {

@@ -13,11 +13,11 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
-	"nora/cache"
 	"nora/cache/cachetest"
 	"nora/hosted/maven"
 	"nora/hosted/oci"
 	"nora/hosted/retention"
+	"nora/internal/units"
 )
 
 func TestCheck(t *testing.T) {
@@ -32,7 +32,7 @@ func TestCheck(t *testing.T) {
 			t.Fatalf("Compile with %+v: %v", r, err)
 		}
 	}
-	day := cache.Duration(24 * time.Hour)
+	day := units.Duration(24 * time.Hour)
 	f(retention.Rule{Match: "**/dev-*", KeepLast: 5}, "")
 	f(retention.Rule{Match: "**/dev-*", OlderThan: day}, "")
 	f(retention.Rule{Match: "**", KeepLast: 5, OlderThan: day}, "")
@@ -161,7 +161,7 @@ func TestOlderThan(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		pushImage(t, r, "app", i, fmt.Sprintf("t%d", i))
 	}
-	hour := cache.Duration(time.Hour)
+	hour := units.Duration(time.Hour)
 	f := func(rule retention.Rule, now time.Time, want ...string) {
 		t.Helper()
 		if got := apply(t, []retention.Rule{rule}, now, true, r); !slices.Equal(got, want) {
@@ -245,7 +245,7 @@ func TestMavenSnapshotBuilds(t *testing.T) {
 	// Created is the build's timestamp: at 2024-01-03 12:00, 36h ago is
 	// 2024-01-02 00:00, and only the build before that is older.
 	jan3 := time.Date(2024, 1, 3, 12, 0, 0, 0, time.UTC)
-	f(retention.Rule{Match: "**", OlderThan: cache.Duration(36 * time.Hour)}, jan3,
+	f(retention.Rule{Match: "**", OlderThan: units.Duration(36 * time.Hour)}, jan3,
 		v1+"20240101.000000-1", "maven:com/acme/lib/2.0-SNAPSHOT:20240101.000000-1")
 	f(retention.Rule{Match: "com/acme/lib/1.0-SNAPSHOT/*", KeepLast: 2}, jan3, v1+"20240101.000000-1")
 

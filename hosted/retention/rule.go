@@ -2,7 +2,7 @@
 // [[retention]] rules, before GC collects what they referred to.
 package retention
 
-import "nora/cache"
+import "nora/internal/units"
 
 // Rule is one [[retention]] table.
 type Rule struct {
@@ -11,5 +11,5 @@ type Rule struct {
 	// KeepLast keeps the newest this many matching tags of each repository.
 	KeepLast int `toml:"keep_last"`
 	// OlderThan removes only what is older than this.
-	OlderThan cache.Duration `toml:"older_than"`
+	OlderThan units.Duration `toml:"older_than"`
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"nora/cache"
+	"nora/internal/units"
 	"nora/proxy/cargo"
 	"nora/proxy/cargo/cargotest"
 	"nora/proxy/proxytest"
@@ -23,7 +24,7 @@ import (
 func benchNora(b *testing.B, up *cargotest.Registry, ttl time.Duration) *noraUnderTest {
 	cfg := cargo.DefaultConfig()
 	cfg.Index = up.IndexURL
-	cfg.TTL = cache.Duration(ttl)
+	cfg.TTL = units.Duration(ttl)
 	return startNora(b, cfg)
 }
 

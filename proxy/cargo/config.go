@@ -3,7 +3,7 @@ package cargo
 import (
 	"time"
 
-	"nora/cache"
+	"nora/internal/units"
 )
 
 // Config is the [cargo] section.
@@ -16,13 +16,13 @@ type Config struct {
 	// Index is the upstream sparse index root; its config.json names the
 	// download (dl) host.
 	Index       string         `toml:"index"`
-	TTL         cache.Duration `toml:"ttl"`
-	NegativeTTL cache.Duration `toml:"negative_ttl"`
+	TTL         units.Duration `toml:"ttl"`
+	NegativeTTL units.Duration `toml:"negative_ttl"`
 	Offline     bool           `toml:"offline"`
 	// MaxUploadSize caps one `cargo publish` body (metadata and .crate);
 	// larger ones are refused with 413 before they are read. crates.io
 	// accepts 10 MB.
-	MaxUploadSize cache.Size `toml:"max_upload_size"`
+	MaxUploadSize units.Size `toml:"max_upload_size"`
 }
 
 // DefaultMaxUploadSize is max_upload_size when unset.
@@ -30,7 +30,7 @@ const DefaultMaxUploadSize = 64 << 20
 
 // DefaultConfig returns the [cargo] defaults.
 func DefaultConfig() Config {
-	return Config{TTL: cache.Duration(5 * time.Minute), NegativeTTL: cache.Duration(time.Minute), MaxUploadSize: DefaultMaxUploadSize}
+	return Config{TTL: units.Duration(5 * time.Minute), NegativeTTL: units.Duration(time.Minute), MaxUploadSize: DefaultMaxUploadSize}
 }
 
 // IsEnabled reports whether the format serves (Enabled is not false).

@@ -10,6 +10,7 @@ import (
 
 	"nora/auth"
 	"nora/cache"
+	"nora/internal/fault"
 	"nora/proxy/httpx"
 	"nora/proxy/pull"
 )
@@ -65,11 +66,11 @@ func (h *Handler) fetchCrate(ctx context.Context, name, vers, key string) (*cach
 	}
 	switch {
 	case errors.Is(err, errNoVersion) && doc.Stale:
-		return nil, &pull.Error{Kind: pull.KindUnavailable, Msg: fmt.Sprintf("%s %s is not in the cached index and the upstream is unreachable", name, vers)}
+		return nil, &fault.Error{Kind: fault.Unavailable, Msg: fmt.Sprintf("%s %s is not in the cached index and the upstream is unreachable", name, vers)}
 	case errors.Is(err, errNoVersion):
-		return nil, &pull.Error{Kind: pull.KindNotFound, Msg: fmt.Sprintf("%s %s is not in the index", name, vers)}
+		return nil, &fault.Error{Kind: fault.NotFound, Msg: fmt.Sprintf("%s %s is not in the index", name, vers)}
 	case err != nil:
-		return nil, &pull.Error{Kind: pull.KindInvalid, Msg: "upstream index: " + err.Error()}
+		return nil, &fault.Error{Kind: fault.BadUpstream, Msg: "upstream index: " + err.Error()}
 	}
 	rc, err := h.registryConfig(ctx)
 	if err != nil {

@@ -8,7 +8,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"nora/cache"
-	"nora/proxy/pull"
+	"nora/internal/fault"
+	"nora/proxy/httpx"
 )
 
 type errorDetail struct {
@@ -32,16 +33,16 @@ func cargoError(ctx *fasthttp.RequestCtx, status int, detail string) {
 // 503, a rate limit 429 with Retry-After, bad upstream bytes 502.
 func (h *Handler) fail(ctx *fasthttp.RequestCtx, crate string, err error) {
 	detail := err.Error()
-	var pe *pull.Error
+	var pe *fault.Error
 	switch {
 	case errors.Is(err, cache.ErrVerify):
 		detail = "upstream sent a .crate that does not match the index checksum; nothing was cached"
-	case !errors.As(err, &pe) && pull.KindOf(err) == pull.KindUnavailable:
+	case !errors.As(err, &pe) && fault.KindOf(err) == fault.Unavailable:
 		h.deps.Log.Warn("cargo request failed", "crate", crate, "err", err)
 		detail = "cannot fetch from upstream"
 	}
-	cargoError(ctx, pull.Status(err), detail)
-	pull.SetRetryAfter(ctx, err)
+	cargoError(ctx, httpx.Status(err), detail)
+	httpx.SetRetryAfter(ctx, err)
 }
 
 // etagMatches reports whether an If-None-Match header names etag (weak

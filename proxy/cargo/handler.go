@@ -9,16 +9,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/opencontainers/go-digest"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/valyala/fasthttp"
 
 	"nora/auth"
 	hosted "nora/hosted/cargo"
+	"nora/internal/fault"
 	"nora/proxy/httpx"
 	"nora/proxy/pull"
 	"nora/upstream"
@@ -46,7 +48,7 @@ type Handler struct {
 	dlOrigin string
 }
 
-var errNoUpstream = &pull.Error{Kind: pull.KindNotFound, Msg: "no cargo upstream is configured"}
+var errNoUpstream = &fault.Error{Kind: fault.NotFound, Msg: "no cargo upstream is configured"}
 
 // New builds the handler and loads the hosted crates from deps.Cache. An
 // empty cfg.Index means no upstream: every crate that is not hosted is
@@ -57,7 +59,7 @@ func New(cfg Config, deps pull.Deps) (*Handler, error) {
 	}
 	h := &Handler{cfg: cfg, deps: deps, auth: deps.Auth}
 	if h.auth == nil {
-		h.auth = anonymous{}
+		h.auth = auth.Anonymous{}
 	}
 	var err error
 	if h.hosted, err = hosted.Open(context.Background(), deps.Cache, deps.Log); err != nil {
@@ -219,8 +221,8 @@ func (h *Handler) registryConfig(ctx context.Context) (registryConfig, error) {
 		Check:       func(b []byte) error { _, err := parseRegistryConfig(b); return err },
 	})
 	if err != nil {
-		if pull.KindOf(err) == pull.KindNotFound {
-			err = &pull.Error{Kind: pull.KindInvalid, Msg: "the upstream index has no config.json"}
+		if fault.KindOf(err) == fault.NotFound {
+			err = &fault.Error{Kind: fault.BadUpstream, Msg: "the upstream index has no config.json"}
 		}
 		return registryConfig{}, err
 	}
@@ -234,13 +236,13 @@ func (h *Handler) registryConfig(ctx context.Context) (registryConfig, error) {
 func (h *Handler) dlRegistry(target string) (*upstream.Registry, error) {
 	u, err := url.Parse(target)
 	if err != nil {
-		return nil, &pull.Error{Kind: pull.KindInvalid, Msg: "the upstream's dl does not give a URL"}
+		return nil, &fault.Error{Kind: fault.BadUpstream, Msg: "the upstream's dl does not give a URL"}
 	}
 	if !u.IsAbs() {
 		return h.index, nil
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		return nil, &pull.Error{Kind: pull.KindInvalid, Msg: "the upstream's dl is not an http(s) URL"}
+		return nil, &fault.Error{Kind: fault.BadUpstream, Msg: "the upstream's dl is not an http(s) URL"}
 	}
 	o := origin(u)
 	if o == h.indexOrigin {
@@ -253,7 +255,7 @@ func (h *Handler) dlRegistry(target string) (*upstream.Registry, error) {
 	}
 	reg, err := h.deps.Client.Registry(upstream.RegistryOptions{Name: "cargo-dl", URL: o})
 	if err != nil {
-		return nil, &pull.Error{Kind: pull.KindInvalid, Msg: "the upstream's dl host is unusable: " + err.Error()}
+		return nil, &fault.Error{Kind: fault.BadUpstream, Msg: "the upstream's dl host is unusable: " + err.Error()}
 	}
 	h.dl, h.dlOrigin = reg, o
 	return reg, nil

@@ -24,17 +24,6 @@ const challenge = `Basic realm="nora"`
 // publishOK is the answer to a publish: nora has no warnings to give.
 var publishOK = []byte(`{"warnings":{"invalid_categories":[],"invalid_badges":[],"other":[]}}`)
 
-// anonymous answers every question the way auth.Local does without an
-// htpasswd file: reads for everyone, no writes. It stands in for a nil
-// Authorizer.
-type anonymous struct{}
-
-func (anonymous) Authenticate(string, string) (*auth.Identity, error) {
-	return nil, auth.ErrBadCredentials
-}
-func (anonymous) Allowed(_ *auth.Identity, a auth.Action, _, _ string) bool { return a == auth.Pull }
-func (anonymous) WritesEnabled() bool                                       { return false }
-
 // authorize decides whether the request may do action on crate name; it
 // answers a refusal itself and returns false.
 func (h *Handler) authorize(ctx *fasthttp.RequestCtx, action auth.Action, name string) bool {

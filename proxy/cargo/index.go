@@ -92,7 +92,7 @@ func findVersion(body []byte, name, vers string) (entry, error) {
 		return errStop
 	})
 	switch {
-	case err == errStop:
+	case errors.Is(err, errStop):
 		return found, nil
 	case err != nil:
 		return entry{}, err

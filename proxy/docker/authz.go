@@ -15,19 +15,6 @@ import (
 // Basic credentials only (no user can write, or no token issuer).
 const basicChallenge = `Basic realm="nora"`
 
-// anonymous answers every question the way auth.Local does without an
-// htpasswd file: reads for everyone, no writes. It stands in for a nil
-// Authorizer.
-type anonymous struct{}
-
-func (anonymous) Authenticate(string, string) (*auth.Identity, error) {
-	return nil, auth.ErrBadCredentials
-}
-func (anonymous) Allowed(id *auth.Identity, a auth.Action, _, _ string) bool {
-	return a == auth.Pull
-}
-func (anonymous) WritesEnabled() bool { return false }
-
 // actionOf is what a method does to a repository.
 func actionOf(ctx *fasthttp.RequestCtx) (auth.Action, bool) {
 	switch {

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"time"
@@ -31,7 +32,7 @@ func (h *Handler) blob(ctx *fasthttp.RequestCtx, rt route, ref string) error {
 		obj, err = h.cache.Open(ctx, key)
 		if err == nil {
 			h.cache.CountResult("hit")
-		} else if err == cache.ErrNotFound {
+		} else if errors.Is(err, cache.ErrNotFound) {
 			err = errOffline
 		}
 	} else {

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/gobwas/glob"
+	"nora/internal/units"
 
-	"nora/cache"
+	"github.com/gobwas/glob"
 )
 
 // Config is the [docker] section.
@@ -18,11 +18,11 @@ type Config struct {
 
 	Upstreams []UpstreamConfig `toml:"upstreams"`
 	// NegativeTTL is how long an upstream 404 is remembered.
-	NegativeTTL cache.Duration `toml:"negative_ttl"`
+	NegativeTTL units.Duration `toml:"negative_ttl"`
 	// MaxUploadSize caps one pushed blob: the whole of its upload session,
 	// monolithic or in chunks. A larger one is refused with 413 and its
 	// session's bytes are dropped.
-	MaxUploadSize cache.Size `toml:"max_upload_size"`
+	MaxUploadSize units.Size `toml:"max_upload_size"`
 	// HostedNames are globs of repository names ("acme/*", "acme/**";
 	// '*' stops at '/', '**' does not) served only from hosted state and
 	// never looked up upstream, even before their first push: a push's
@@ -43,7 +43,7 @@ type UpstreamConfig struct {
 	// Realm is the token endpoint credentials may be sent to. Unset: only
 	// to the upstream's own host.
 	Realm   string         `toml:"realm"`
-	TTL     cache.Duration `toml:"ttl"`
+	TTL     units.Duration `toml:"ttl"`
 	Offline bool           `toml:"offline"`
 }
 
@@ -54,7 +54,7 @@ const DefaultMaxUploadSize = 10 << 30
 // DefaultConfig returns the [docker] defaults (no upstreams: the embedded
 // default config file lists the public ones).
 func DefaultConfig() Config {
-	return Config{NegativeTTL: cache.Duration(time.Minute), MaxUploadSize: DefaultMaxUploadSize}
+	return Config{NegativeTTL: units.Duration(time.Minute), MaxUploadSize: DefaultMaxUploadSize}
 }
 
 // Check refuses what the TOML decoder could not (New checks it too).

@@ -19,8 +19,8 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"nora/auth"
-	"nora/cache"
 	"nora/hosted/oci"
+	"nora/internal/units"
 	"nora/proxy"
 	"nora/proxy/docker"
 	"nora/proxy/proxytest"
@@ -192,8 +192,8 @@ func TestPagingParameters(t *testing.T) {
 func startCapped(t *testing.T, max int64) *noraUnderTest {
 	t.Helper()
 	cfg := proxy.AppConfig{Server: proxy.DefaultConfig(), Docker: docker.DefaultConfig(), HostedOCI: &oci.Config{UploadIdle: 2 * time.Second}}
-	cfg.Server.StallTimeout = cache.Duration(10 * time.Second)
-	cfg.Docker.MaxUploadSize = cache.Size(max)
+	cfg.Server.StallTimeout = units.Duration(10 * time.Second)
+	cfg.Docker.MaxUploadSize = units.Size(max)
 	a := auth.DefaultConfig()
 	a.Htpasswd = proxytest.Htpasswd(t, testUser, testPass)
 	cfg.Auth = &a

@@ -20,6 +20,8 @@
 package docker
 
 import (
+	"context"
+
 	"github.com/dgraph-io/ristretto/v2"
 
 	"errors"
@@ -84,6 +86,8 @@ type Deps struct {
 	Log       *slog.Logger
 	// Stall bounds an upstream body that moves no byte.
 	Stall time.Duration
+	// Base lives as long as the server; see pull.Deps.Base.
+	Base context.Context
 }
 
 // New builds the handler.
@@ -104,7 +108,7 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	h := &Handler{cfg: cfg, cache: d.Cache, hosted: d.Hosted, auth: d.Auth, tokens: d.Tokens, publicURL: d.PublicURL,
 		byName: map[string]*upstreamRepo{}, neg: neg, claims: claims, mediaTypes: mt, log: d.Log, stall: d.Stall}
 	if h.auth == nil {
-		h.auth = anonymous{}
+		h.auth = auth.Anonymous{}
 	}
 	client := d.Client
 	for _, u := range cfg.Upstreams {

@@ -8,6 +8,7 @@ import (
 	"nora/auth"
 	"nora/cache"
 	"nora/hosted/oci"
+	"nora/internal/units"
 	"nora/proxy"
 	"nora/proxy/docker"
 	"nora/proxy/proxytest"
@@ -37,7 +38,7 @@ type noraUnderTest struct{ *proxytest.Nora }
 func startNora(t testing.TB, o options) *noraUnderTest {
 	t.Helper()
 	cfg := proxy.AppConfig{Server: proxy.DefaultConfig(), Docker: docker.DefaultConfig(), HostedOCI: &o.hosted}
-	cfg.Server.StallTimeout = cache.Duration(10 * time.Second)
+	cfg.Server.StallTimeout = units.Duration(10 * time.Second)
 	cfg.Docker.Upstreams = o.upstreams
 	cfg.Docker.HostedNames = o.hostedNames
 	a := auth.DefaultConfig()
@@ -50,8 +51,8 @@ func startNora(t testing.TB, o options) *noraUnderTest {
 	if o.limits != nil {
 		cfg.Storage = cache.DefaultConfig()
 		cfg.Storage.Path = o.storage
-		cfg.Storage.StallTimeout = cache.Duration(10 * time.Second)
-		cfg.Storage.MaxSize, cfg.Storage.MinFree = cache.Size(o.limits.MaxSize), cache.Size(o.limits.MinFree)
+		cfg.Storage.StallTimeout = units.Duration(10 * time.Second)
+		cfg.Storage.MaxSize, cfg.Storage.MinFree = units.Size(o.limits.MaxSize), units.Size(o.limits.MinFree)
 	}
 	if o.log != nil {
 		return &noraUnderTest{proxytest.StartLogged(t, cfg, o.log)}

@@ -20,6 +20,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"nora/cache"
+	"nora/internal/fault"
 	"nora/proxy/httpx"
 	"nora/proxy/pull"
 )
@@ -33,7 +34,7 @@ const (
 	sumTimeout = 10 * time.Minute
 )
 
-var errOffline = &pull.Error{Kind: pull.KindUnavailable, Msg: "maven upstreams are offline and this was never cached"}
+var errOffline = &fault.Error{Kind: fault.Unavailable, Msg: "maven upstreams are offline and this was never cached"}
 
 // serveArtifact answers GET and HEAD of an immutable file: from the cache,
 // else filled from the first upstream that has it, verified against that
@@ -58,7 +59,7 @@ func (h *Handler) serveArtifact(ctx *fasthttp.RequestCtx, c context.Context, req
 			return errOffline
 		}
 		if h.neg.Missing(u.id + " " + req.file) {
-			return &pull.Error{Kind: pull.KindNotFound, Msg: req.file + " not found upstream (remembered)"}
+			return &fault.Error{Kind: fault.NotFound, Msg: req.file + " not found upstream (remembered)"}
 		}
 		want, err := h.expectedSHA1(c, u, req.file)
 		if err != nil {
@@ -67,7 +68,7 @@ func (h *Handler) serveArtifact(ctx *fasthttp.RequestCtx, c context.Context, req
 		obj, err = pull.Artifact(c, h.deps, pull.ArtifactRequest{
 			Name: key, Upstream: u.reg, URL: req.file, Expect: cache.Expect{SHA1: want, Size: -1},
 		})
-		if pull.KindOf(err) == pull.KindNotFound {
+		if fault.KindOf(err) == fault.NotFound {
 			h.neg.Remember(u.id+" "+req.file, h.cfg.NegativeTTL.D())
 		}
 		return err
@@ -89,9 +90,9 @@ func (h *Handler) sendObject(ctx *fasthttp.RequestCtx, req request, obj *cache.O
 // An outage is an error: the file itself could not be fetched either.
 func (h *Handler) expectedSHA1(ctx context.Context, u *upstreamRepo, file string) (string, error) {
 	doc, err := h.deps.Docs.Get(ctx, h.sumDocRequest(u, file+".sha1", "sha1"))
-	switch pull.KindOf(err) {
-	case pull.KindNotFound, pull.KindDenied, pull.KindInvalid:
-		if pull.KindOf(err) == pull.KindInvalid {
+	switch fault.KindOf(err) {
+	case fault.NotFound, fault.Denied, fault.BadUpstream:
+		if fault.KindOf(err) == fault.BadUpstream {
 			h.deps.Log.Warn("upstream checksum unusable; fetching unverified", "path", file+".sha1", "err", err)
 		}
 		return "", nil
@@ -126,16 +127,16 @@ func (h *Handler) headUpstream(ctx *fasthttp.RequestCtx, c context.Context, req 
 			return errOffline
 		}
 		if h.neg.Missing(u.id + " " + req.file) {
-			return &pull.Error{Kind: pull.KindNotFound, Msg: req.file + " not found upstream (remembered)"}
+			return &fault.Error{Kind: fault.NotFound, Msg: req.file + " not found upstream (remembered)"}
 		}
 		resp, err := u.reg.DoURL(c, http.MethodHead, req.file, nil)
 		if err != nil {
-			return &pull.Error{Kind: pull.KindUnavailable, Msg: "cannot HEAD " + req.file + ": " + err.Error()}
+			return &fault.Error{Kind: fault.Unavailable, Msg: "cannot HEAD " + req.file + ": " + err.Error()}
 		}
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			err := statusError(req.file, resp.StatusCode, resp.Header.Get("Retry-After"))
-			if pull.KindOf(err) == pull.KindNotFound {
+			if fault.KindOf(err) == fault.NotFound {
 				h.neg.Remember(u.id+" "+req.file, h.cfg.NegativeTTL.D())
 			}
 			return err
@@ -160,16 +161,16 @@ func (h *Handler) headUpstream(ctx *fasthttp.RequestCtx, c context.Context, req 
 func statusError(what string, status int, retryAfter string) error {
 	switch {
 	case status == 404 || status == 410:
-		return &pull.Error{Kind: pull.KindNotFound, Msg: what + " not found upstream"}
+		return &fault.Error{Kind: fault.NotFound, Msg: what + " not found upstream"}
 	case status == 401 || status == 403:
-		return &pull.Error{Kind: pull.KindDenied, Msg: "upstream refused access to " + what}
+		return &fault.Error{Kind: fault.Denied, Msg: "upstream refused access to " + what}
 	case status == 429:
 		n, _ := strconv.Atoi(strings.TrimSpace(retryAfter))
-		return &pull.Error{Kind: pull.KindRateLimited, Msg: "upstream rate limit reached", RetryAfter: n}
+		return &fault.Error{Kind: fault.RateLimited, Msg: "upstream rate limit reached", RetryAfter: n}
 	case status >= 500:
-		return &pull.Error{Kind: pull.KindUnavailable, Msg: "upstream failed on " + what + " (" + strconv.Itoa(status) + ")"}
+		return &fault.Error{Kind: fault.Unavailable, Msg: "upstream failed on " + what + " (" + strconv.Itoa(status) + ")"}
 	}
-	return &pull.Error{Kind: pull.KindInvalid, Msg: "upstream answered " + strconv.Itoa(status) + " for " + what}
+	return &fault.Error{Kind: fault.BadUpstream, Msg: "upstream answered " + strconv.Itoa(status) + " for " + what}
 }
 
 // serveArtifactSum answers a checksum file of an immutable file: computed

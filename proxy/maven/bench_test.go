@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"nora/cache"
+	"nora/internal/units"
 	"nora/proxy/maven"
 	"nora/proxy/maven/maventest"
 	"nora/proxy/proxytest"
@@ -25,7 +25,7 @@ func BenchmarkWarmMetadataGET64(b *testing.B) {
 	maventest.BuildFixtures(b, root)
 	up := maventest.New(b, root)
 	cfg := maven.DefaultConfig()
-	cfg.TTL = cache.Duration(time.Hour)
+	cfg.TTL = units.Duration(time.Hour)
 	n := startNora(b, cfg, up.URL)
 	url := n.base() + "org/example/nora/greeting/maven-metadata.xml"
 	proxytest.LatencyBench(b, url, 64)

@@ -3,7 +3,7 @@ package maven
 import (
 	"time"
 
-	"nora/cache"
+	"nora/internal/units"
 )
 
 // Config is the [maven] section.
@@ -17,12 +17,12 @@ type Config struct {
 	Upstreams []UpstreamConfig `toml:"upstreams"`
 	// TTL applies to maven-metadata.xml (and SNAPSHOT files); release
 	// artifacts never expire.
-	TTL         cache.Duration `toml:"ttl"`
-	NegativeTTL cache.Duration `toml:"negative_ttl"`
+	TTL         units.Duration `toml:"ttl"`
+	NegativeTTL units.Duration `toml:"negative_ttl"`
 	Offline     bool           `toml:"offline"`
 	// MaxUploadSize caps one deployed file (mvn deploy, PUT); a larger
 	// one is refused with 413 and nothing is stored.
-	MaxUploadSize cache.Size `toml:"max_upload_size"`
+	MaxUploadSize units.Size `toml:"max_upload_size"`
 }
 
 // UpstreamConfig is one [[maven.upstreams]] entry.
@@ -36,7 +36,7 @@ type UpstreamConfig struct {
 
 // DefaultConfig returns the [maven] defaults.
 func DefaultConfig() Config {
-	return Config{TTL: cache.Duration(5 * time.Minute), NegativeTTL: cache.Duration(time.Minute), MaxUploadSize: 2 << 30}
+	return Config{TTL: units.Duration(5 * time.Minute), NegativeTTL: units.Duration(time.Minute), MaxUploadSize: 2 << 30}
 }
 
 // IsEnabled reports whether the format serves (Enabled is not false).

@@ -22,10 +22,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/opencontainers/go-digest"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/opencontainers/go-digest"
 
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sync/singleflight"
@@ -33,6 +34,7 @@ import (
 	"nora/auth"
 	"nora/cache"
 	hosted "nora/hosted/maven"
+	"nora/internal/fault"
 	"nora/proxy/httpx"
 	"nora/proxy/pull"
 	"nora/upstream"
@@ -74,7 +76,7 @@ func New(cfg Config, deps pull.Deps) (*Handler, error) {
 	}
 	h := &Handler{cfg: cfg, deps: deps, auth: deps.Auth}
 	if h.auth == nil {
-		h.auth = anonymous{}
+		h.auth = auth.Anonymous{}
 	}
 	octx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -178,20 +180,20 @@ func sumKey(alg, sha256hex string) string { return "refs/maven/sums/" + alg + "/
 // upstream had the path: content that failed verification, then "retry
 // later", then "refused", and a 404 only when every upstream said so.
 func rank(err error) int {
-	switch pull.KindOf(err) {
-	case pull.KindInvalid:
+	switch fault.KindOf(err) {
+	case fault.BadUpstream:
 		return 4
-	case pull.KindRateLimited:
+	case fault.RateLimited:
 		return 3
-	case pull.KindUnavailable:
+	case fault.Unavailable:
 		return 2
-	case pull.KindDenied:
+	case fault.Denied:
 		return 1
 	}
 	return 0
 }
 
-var errNoUpstream = &pull.Error{Kind: pull.KindNotFound, Msg: "no maven upstream is configured"}
+var errNoUpstream = &fault.Error{Kind: fault.NotFound, Msg: "no maven upstream is configured"}
 
 // firstHit runs try on each upstream in order until one has the path. A
 // miss, a refusal or an outage moves on to the next; when none has it the
@@ -215,16 +217,16 @@ func (h *Handler) firstHit(try func(u *upstreamRepo) error) error {
 
 // fail answers with the plain-text error that fits err.
 func (h *Handler) fail(ctx *fasthttp.RequestCtx, req request, err error) {
-	status := pull.Status(err)
+	status := httpx.Status(err)
 	var msg string
-	switch pull.KindOf(err) {
-	case pull.KindNotFound:
+	switch fault.KindOf(err) {
+	case fault.NotFound:
 		msg = "not found in any upstream: " + req.path()
-	case pull.KindRateLimited:
+	case fault.RateLimited:
 		msg = "upstream rate limit reached; retry later"
-	case pull.KindDenied:
+	case fault.Denied:
 		msg = "upstream refused access to " + req.path()
-	case pull.KindInvalid:
+	case fault.BadUpstream:
 		msg = "upstream sent unusable content for " + req.path() + "; nothing was cached"
 		if errors.Is(err, cache.ErrVerify) {
 			msg = "upstream sent content that does not match its checksum for " + req.path() + "; nothing was cached"
@@ -236,7 +238,7 @@ func (h *Handler) fail(ctx *fasthttp.RequestCtx, req request, err error) {
 		h.deps.Log.Warn("maven request failed", "path", req.path(), "status", status, "err", err)
 	}
 	plainError(ctx, status, msg)
-	pull.SetRetryAfter(ctx, err)
+	httpx.SetRetryAfter(ctx, err)
 }
 
 // plainError writes a plain-text error; HEAD gets the status and headers.

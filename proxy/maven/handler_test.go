@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"nora/cache"
+	"nora/internal/units"
 	"nora/proxy/maven"
 	"nora/proxy/maven/maventest"
 )
@@ -162,7 +162,7 @@ func TestHeadDoesNotFill(t *testing.T) {
 func TestMetadataRevalidatesAndServesStale(t *testing.T) {
 	_, up := fixtureRepo(t)
 	cfg := maven.DefaultConfig()
-	cfg.TTL = cache.Duration(0)
+	cfg.TTL = units.Duration(0)
 	n := startNora(t, cfg, up.URL)
 	meta := "org/example/nora/greeting/maven-metadata.xml"
 	snapMeta := "org/example/nora/util/" + maventest.UtilVersion + "/maven-metadata.xml"

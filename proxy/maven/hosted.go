@@ -20,16 +20,6 @@ import (
 // a Basic challenge with the <server> credentials of settings.xml.
 const challenge = `Basic realm="nora"`
 
-// anonymous stands in for a nil Authorizer the way auth.Local behaves
-// without an htpasswd file: reads for everyone, no writes.
-type anonymous struct{}
-
-func (anonymous) Authenticate(string, string) (*auth.Identity, error) {
-	return nil, auth.ErrBadCredentials
-}
-func (anonymous) Allowed(_ *auth.Identity, a auth.Action, _, _ string) bool { return a == auth.Pull }
-func (anonymous) WritesEnabled() bool                                       { return false }
-
 // authorize decides whether the request may do action on the artifact
 // name ("com.acme:lib"), answering a refusal itself: 401 with a Basic
 // challenge for missing or wrong credentials, 403 for a user without the

@@ -13,6 +13,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"nora/cache"
+	"nora/internal/units"
 	"nora/proxy/npm"
 	"nora/proxy/npm/npmtest"
 	"nora/proxy/proxytest"
@@ -29,7 +30,7 @@ func BenchmarkPackumentWarm(b *testing.B) {
 	for i := range 40 {
 		up.Publish(b, "@bench/pkg", fmt.Sprintf("1.%d.0", i), 16)
 	}
-	n := startNora(b, npm.Config{Upstream: up.URL, TTL: cache.Duration(time.Hour)})
+	n := startNora(b, npm.Config{Upstream: up.URL, TTL: units.Duration(time.Hour)})
 	url := n.URL + "/npm/@bench%2fpkg"
 	c := proxytest.BenchClient(conns)
 	if _, err := proxytest.Get(c, url, "Accept", abbreviated); err != nil {
@@ -51,7 +52,7 @@ func BenchmarkTarballWarm(b *testing.B) {
 	const size = 8 << 20
 	up := npmtest.NewRegistry(b)
 	up.Publish(b, "big", "1.0.0", size)
-	n := startNora(b, npm.Config{Upstream: up.URL, TTL: cache.Duration(time.Hour)})
+	n := startNora(b, npm.Config{Upstream: up.URL, TTL: units.Duration(time.Hour)})
 	url := n.URL + "/npm/big/-/big-1.0.0.tgz"
 	c := proxytest.BenchClient(1)
 	length, err := proxytest.Get(c, url)
@@ -83,7 +84,7 @@ func BenchmarkTarballWarm(b *testing.B) {
 func BenchmarkColdConcurrent(b *testing.B) {
 	const clients, size = 16, 4 << 20
 	up := npmtest.NewRegistry(b)
-	n := startNora(b, npm.Config{Upstream: up.URL, TTL: cache.Duration(time.Hour)})
+	n := startNora(b, npm.Config{Upstream: up.URL, TTL: units.Duration(time.Hour)})
 	c := proxytest.BenchClient(clients)
 	var upstreamGets int
 	for i := range b.N {

@@ -5,8 +5,8 @@ import (
 	"path"
 	"time"
 
-	"nora/cache"
 	hosted "nora/hosted/npm"
+	"nora/internal/units"
 )
 
 // Config is the [npm] section.
@@ -17,8 +17,8 @@ type Config struct {
 	Enabled *bool `toml:"enabled"`
 
 	Upstream    string         `toml:"upstream"`
-	TTL         cache.Duration `toml:"ttl"`
-	NegativeTTL cache.Duration `toml:"negative_ttl"`
+	TTL         units.Duration `toml:"ttl"`
+	NegativeTTL units.Duration `toml:"negative_ttl"`
 	Offline     bool           `toml:"offline"`
 
 	// Unpublish says which hosted versions npm unpublish may remove:
@@ -29,7 +29,7 @@ type Config struct {
 	// MaxPublishSize caps one npm publish request: the JSON document that
 	// carries the tarball in base64, a third larger than the tarball. 0
 	// means 64 MiB.
-	MaxPublishSize cache.Size `toml:"max_publish_size"`
+	MaxPublishSize units.Size `toml:"max_publish_size"`
 	// HostedNames are globs ("@acme/*", "acme-*"; path.Match syntax) of
 	// package names served only from hosted state and never looked up
 	// upstream, even before their first publish: they close the window in
@@ -43,7 +43,7 @@ type Config struct {
 // the public upstream).
 func DefaultConfig() Config {
 	return Config{
-		TTL: cache.Duration(5 * time.Minute), NegativeTTL: cache.Duration(time.Minute),
+		TTL: units.Duration(5 * time.Minute), NegativeTTL: units.Duration(time.Minute),
 		Unpublish: hosted.UnpublishWithin72h, MaxPublishSize: defaultMaxPublish,
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"nora/cache"
+	"nora/internal/units"
 	"nora/proxy/npm"
 	"nora/proxy/npm/npmtest"
 	"nora/proxy/proxytest"
@@ -77,7 +77,7 @@ func TestInstallThroughNora(t *testing.T) {
 	v.Publish(t, npmtest.WritePackage(t, "@acme/app-lib", "1.0.0", map[string]string{"@acme/dep": "^1.0.0"}, appIndex))
 	front := npmtest.NewFront(t, v.URL)
 	// ttl 0: every packument request revalidates upstream.
-	n := startNora(t, npm.Config{Upstream: front.URL, NegativeTTL: cache.Duration(time.Minute)})
+	n := startNora(t, npm.Config{Upstream: front.URL, NegativeTTL: units.Duration(time.Minute)})
 	depKey := "refs/npm/@acme/dep/-/dep-1.0.0.tgz"
 
 	// A tampered tarball fails the install and is not cached.

@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 
-	"github.com/valyala/fasthttp"
+	"nora/internal/fault"
+	"nora/proxy/httpx"
 
-	"nora/proxy/pull"
+	"github.com/valyala/fasthttp"
 )
 
 // npmError writes npm's error shape, {"error":"..."}. HEAD gets the status
@@ -32,16 +33,16 @@ func npmError(ctx *fasthttp.RequestCtx, status int, msg string) {
 
 // pullError translates a failure of the data path into npm's wire shape.
 func (h *Handler) pullError(ctx *fasthttp.RequestCtx, err error, what string) {
-	status := pull.Status(err)
+	status := httpx.Status(err)
 	var msg string
-	switch pull.KindOf(err) {
-	case pull.KindNotFound:
+	switch fault.KindOf(err) {
+	case fault.NotFound:
 		msg = what + " not found"
-	case pull.KindRateLimited:
+	case fault.RateLimited:
 		msg = "the upstream registry is rate limiting; retry later"
-	case pull.KindDenied:
+	case fault.Denied:
 		msg = "the upstream registry refused access to " + what
-	case pull.KindInvalid:
+	case fault.BadUpstream:
 		msg = "the upstream registry sent an invalid " + what + "; nothing was cached"
 	default:
 		msg = what + " is not cached and the upstream registry is unreachable"
@@ -51,5 +52,5 @@ func (h *Handler) pullError(ctx *fasthttp.RequestCtx, err error, what string) {
 		h.deps.Log.Warn("npm upstream sent invalid content", "what", what, "err", err)
 	}
 	npmError(ctx, status, msg)
-	pull.SetRetryAfter(ctx, err)
+	httpx.SetRetryAfter(ctx, err)
 }

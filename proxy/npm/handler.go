@@ -10,17 +10,19 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/opencontainers/go-digest"
 	"hash/fnv"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/valyala/fasthttp"
 
 	"nora/auth"
 	hosted "nora/hosted/npm"
+	"nora/internal/fault"
 	"nora/proxy/httpx"
 	"nora/proxy/pull"
 	"nora/upstream"
@@ -61,7 +63,7 @@ func New(cfg Config, deps pull.Deps) (*Handler, error) {
 	}
 	h := &Handler{cfg: cfg, deps: deps, auth: deps.Auth, limits: hosted.DefaultLimits()}
 	if h.auth == nil {
-		h.auth = anonymous{}
+		h.auth = auth.Anonymous{}
 	}
 	if cfg.MaxPublishSize > 0 {
 		h.limits.MaxBody = int64(cfg.MaxPublishSize)
@@ -179,7 +181,7 @@ func (h *Handler) packument(ctx *fasthttp.RequestCtx, name string) {
 	base := pull.BaseURL(ctx, h.deps.PublicURL)
 	edits, size, err := rewriteTarballs(doc.Body, base, name)
 	if err != nil {
-		h.pullError(ctx, &pull.Error{Kind: pull.KindInvalid, Msg: "cannot rewrite packument: " + err.Error()}, "packument")
+		h.pullError(ctx, &fault.Error{Kind: fault.BadUpstream, Msg: "cannot rewrite packument: " + err.Error()}, "packument")
 		return
 	}
 	hdr := &ctx.Response.Header

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"nora/cache"
+	"nora/internal/units"
 	"nora/proxy/npm"
 	"nora/proxy/npm/npmtest"
 )
@@ -21,7 +21,7 @@ import (
 func TestRequestsAndErrors(t *testing.T) {
 	up := npmtest.NewRegistry(t)
 	up.Publish(t, "left-pad", "1.0.0", 100)
-	n := startNora(t, npm.Config{Upstream: up.URL, TTL: cache.Duration(time.Minute), NegativeTTL: cache.Duration(time.Minute)})
+	n := startNora(t, npm.Config{Upstream: up.URL, TTL: units.Duration(time.Minute), NegativeTTL: units.Duration(time.Minute)})
 	f := func(method, path string, body string, wantStatus int, wantBody string, hdr ...string) *http.Response {
 		t.Helper()
 		resp, b := do(t, method, n.URL+path, strings.NewReader(body), hdr...)
@@ -110,7 +110,7 @@ func TestRateLimitAndRevalidation(t *testing.T) {
 func TestFullAndAbbreviatedAreCachedApart(t *testing.T) {
 	up := npmtest.NewRegistry(t)
 	up.Publish(t, "@s/p", "1.0.0", 10)
-	n := startNora(t, npm.Config{Upstream: up.URL, TTL: cache.Duration(time.Hour)})
+	n := startNora(t, npm.Config{Upstream: up.URL, TTL: units.Duration(time.Hour)})
 	_, full := get(t, n.URL+"/npm/@s%2fp")
 	resp, abbr := get(t, n.URL+"/npm/@s%2fp", "Accept", abbreviated)
 	if bytes.Equal(full, abbr) || !bytes.Contains(full, []byte(`"readme"`)) || bytes.Contains(abbr, []byte(`"readme"`)) {

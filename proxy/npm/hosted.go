@@ -13,6 +13,7 @@ import (
 	"nora/auth"
 	"nora/cache"
 	hosted "nora/hosted/npm"
+	"nora/internal/fault"
 	"nora/proxy/httpx"
 	"nora/proxy/pull"
 )
@@ -23,16 +24,6 @@ const challenge = `Basic realm="nora"`
 
 // loginMessage answers npm login: API tokens are not there yet.
 const loginMessage = "npm login is not supported by this registry yet: put //<host>/npm/:_auth=<base64 of user:password> in .npmrc"
-
-// anonymous answers the way auth.Local does without an htpasswd file
-// (reads for everyone, no writes); it stands in for a nil Authorizer.
-type anonymous struct{}
-
-func (anonymous) Authenticate(string, string) (*auth.Identity, error) {
-	return nil, auth.ErrBadCredentials
-}
-func (anonymous) Allowed(_ *auth.Identity, a auth.Action, _, _ string) bool { return a == auth.Pull }
-func (anonymous) WritesEnabled() bool                                       { return false }
 
 // authorize decides whether the request may do action on name, answering
 // a refusal itself: 401 with a challenge for missing or wrong credentials,
@@ -297,7 +288,7 @@ func (h *Handler) listTags(ctx *fasthttp.RequestCtx, name string) {
 			DistTags map[string]string `json:"dist-tags"`
 		}
 		if err := json.Unmarshal(doc.Body, &tags); err != nil {
-			h.pullError(ctx, &pull.Error{Kind: pull.KindInvalid, Msg: "cannot read dist-tags: " + err.Error()}, "packument")
+			h.pullError(ctx, &fault.Error{Kind: fault.BadUpstream, Msg: "cannot read dist-tags: " + err.Error()}, "packument")
 			return
 		}
 		if tags.DistTags == nil {

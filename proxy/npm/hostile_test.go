@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"nora/auth"
-	"nora/cache"
+	"nora/internal/units"
 	"nora/proxy"
 	"nora/proxy/npm"
 	"nora/proxy/npm/npmtest"
@@ -54,7 +54,7 @@ func TestAuditBodyLimits(t *testing.T) {
 	up := npmtest.NewRegistry(t)
 	scfg := proxy.DefaultConfig()
 	scfg.BodyMinRate = 1 << 10
-	scfg.BodyGrace = cache.Duration(500 * time.Millisecond)
+	scfg.BodyGrace = units.Duration(500 * time.Millisecond)
 	n := proxytest.Start(t, proxy.AppConfig{Server: scfg, Npm: npm.Config{Upstream: up.URL}})
 	head := func(size int) string {
 		return fmt.Sprintf("POST /npm%s HTTP/1.1\r\nHost: nora.test\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", quickAudit, size)

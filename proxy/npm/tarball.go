@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"nora/cache"
+	"nora/internal/fault"
 	"nora/proxy/httpx"
 	"nora/proxy/pull"
 )
@@ -49,7 +50,7 @@ func (h *Handler) fetchTarball(ctx *fasthttp.RequestCtx, name, file, key string)
 	}
 	want, err := expectOf(d)
 	if err != nil {
-		return nil, &pull.Error{Kind: pull.KindInvalid, Msg: fmt.Sprintf("packument of %s: version %s: %v", name, d.version, err)}
+		return nil, &fault.Error{Kind: fault.BadUpstream, Msg: fmt.Sprintf("packument of %s: version %s: %v", name, d.version, err)}
 	}
 	return pull.Artifact(ctx, h.deps, pull.ArtifactRequest{
 		Name: key, Upstream: h.up, URL: d.tarball, Expect: want, Offline: h.offline(),
@@ -71,14 +72,14 @@ func (h *Handler) lookupDist(ctx *fasthttp.RequestCtx, name, file string) (*dist
 		}
 		d, err := findDist(doc.Body, file)
 		if err != nil {
-			return nil, &pull.Error{Kind: pull.KindInvalid, Msg: "cannot read packument of " + name + ": " + err.Error()}
+			return nil, &fault.Error{Kind: fault.BadUpstream, Msg: "cannot read packument of " + name + ": " + err.Error()}
 		}
 		if d != nil {
 			return d, nil
 		}
 	}
-	if firstErr == nil || pull.KindOf(firstErr) == pull.KindNotFound {
-		return nil, &pull.Error{Kind: pull.KindNotFound, Msg: "no version of " + name + " has tarball " + file}
+	if firstErr == nil || fault.KindOf(firstErr) == fault.NotFound {
+		return nil, &fault.Error{Kind: fault.NotFound, Msg: "no version of " + name + " has tarball " + file}
 	}
 	return nil, firstErr
 }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"nora/cache"
+	"nora/internal/units"
 	"nora/proxy"
 	"nora/upstream"
 )
@@ -55,7 +56,7 @@ func StartLogged(t testing.TB, cfg proxy.AppConfig, log *slog.Logger) *Nora {
 		path := cfg.Storage.Path
 		cfg.Storage = cache.DefaultConfig()
 		cfg.Storage.Path = path
-		cfg.Storage.StallTimeout = cache.Duration(10 * time.Second)
+		cfg.Storage.StallTimeout = units.Duration(10 * time.Second)
 	}
 	if cfg.Storage.Path == "" {
 		cfg.Storage.Path = t.TempDir()

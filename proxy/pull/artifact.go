@@ -2,6 +2,7 @@ package pull
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"time"
@@ -27,7 +28,7 @@ type ArtifactRequest struct {
 func Artifact(ctx context.Context, deps Deps, r ArtifactRequest) (*cache.Object, error) {
 	if r.Offline {
 		obj, err := deps.Cache.OpenNamed(ctx, r.Name)
-		if err == cache.ErrNotFound {
+		if errors.Is(err, cache.ErrNotFound) {
 			return nil, errOffline
 		}
 		if err == nil {
@@ -43,11 +44,12 @@ func Artifact(ctx context.Context, deps Deps, r ArtifactRequest) (*cache.Object,
 		}
 		if resp.StatusCode != http.StatusOK {
 			resp.Body.Close()
-			return nil, 0, statusError(target, resp.StatusCode, resp.Header.Get("Retry-After"))
+			return nil, 0, StatusError(target, resp.StatusCode, resp.Header.Get("Retry-After"))
 		}
 		return upstream.StallReader(resp.Body, stall), resp.ContentLength, nil
 	}
 	wctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	return deps.Cache.FetchNamed(wctx, r.Name, r.Expect, src)
+	obj, err := deps.Cache.FetchNamed(wctx, r.Name, r.Expect, src)
+	return obj, classify(err)
 }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"nora/cache"
+	"nora/internal/fault"
 	"nora/upstream"
 )
 
@@ -124,7 +125,7 @@ func (d *Docs) Get(ctx context.Context, r DocRequest) (*Doc, error) {
 		}
 		if d.neg.Missing(r.Key) {
 			d.cache.CountResult("negative")
-			return nil, &Error{Kind: KindNotFound, Msg: "not found upstream (remembered)"}
+			return nil, fault.New(fault.NotFound, "not found upstream (remembered)")
 		}
 	}
 	v, err, _ := d.group.Do(r.Key, func() (any, error) {
@@ -133,13 +134,13 @@ func (d *Docs) Get(ctx context.Context, r DocRequest) (*Doc, error) {
 		doc, err := d.refresh(bg, r, ref, have)
 		// An outage, a rate limit or a garbage 200 (a captive portal):
 		// the copy we have beats no answer.
-		if err != nil && have && (down(err) || KindOf(err) == KindInvalid) {
+		if err != nil && have && (Down(err) || fault.KindOf(err) == fault.BadUpstream) {
 			return d.load(bg, r.Key, ref, true)
 		}
 		return doc, err
 	})
 	if err != nil {
-		return nil, err
+		return nil, classify(err)
 	}
 	doc := *v.(*Doc) // each caller gets its own copy of the header fields
 	return &doc, nil
@@ -202,8 +203,8 @@ func (d *Docs) refresh(ctx context.Context, r DocRequest, old cache.Ref, have bo
 		}
 		return d.load(ctx, r.Key, old, false)
 	case resp.StatusCode != http.StatusOK:
-		err := statusError(r.URL, resp.StatusCode, resp.Header.Get("Retry-After"))
-		if KindOf(err) == KindNotFound {
+		err := StatusError(r.URL, resp.StatusCode, resp.Header.Get("Retry-After"))
+		if errors.Is(err, fault.NotFound) {
 			d.neg.Remember(r.Key, r.NegativeTTL)
 		}
 		return nil, err
@@ -217,11 +218,11 @@ func (d *Docs) refresh(ctx context.Context, r DocRequest, old cache.Ref, have bo
 		return nil, unavailable(r.URL, err)
 	}
 	if int64(len(body)) > max {
-		return nil, &Error{Kind: KindInvalid, Msg: "upstream document is larger than the cap"}
+		return nil, fault.New(fault.BadUpstream, "upstream document is larger than the cap")
 	}
 	if r.Check != nil {
 		if err := r.Check(body); err != nil {
-			return nil, &Error{Kind: KindInvalid, Msg: "upstream sent an invalid document: " + err.Error()}
+			return nil, &fault.Error{Kind: fault.BadUpstream, Msg: "upstream sent an invalid document: " + err.Error()}
 		}
 	}
 	dg := digest.FromBytes(body)

@@ -6,8 +6,7 @@
 package pull
 
 import (
-	"errors"
-	"fmt"
+	"context"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 
 	"nora/auth"
 	"nora/cache"
+	"nora/internal/fault"
 	"nora/upstream"
 )
 
@@ -33,99 +33,68 @@ type Deps struct {
 	Stall time.Duration
 	// PublicURL is server.public_url; "" means the request's Host.
 	PublicURL string
+	// Base lives as long as the server: work that outlives its request (a
+	// fill other clients follow, a revalidation) derives its context from
+	// it, so shutdown cancels it. nil means context.Background().
+	Base context.Context
 }
 
-// Kind classifies a pull failure; each format turns it into its own wire
-// error.
-type Kind int
-
-const (
-	KindNotFound    Kind = iota + 1 // a real upstream 404/410 (or remembered one)
-	KindUnavailable                 // upstream down, offline, 5xx: 503
-	KindRateLimited                 // upstream 429: 429 with Retry-After
-	KindDenied                      // upstream 401/403
-	KindInvalid                     // upstream sent something unusable (too big, bad bytes): 502
-)
-
-// Error is a classified pull failure.
-type Error struct {
-	Kind       Kind
-	Msg        string
-	RetryAfter int // seconds, for KindRateLimited
+// Detached is a context for work that must outlive the request (DESIGN
+// 2.1: a cancelled client does not waste a download) but not the server,
+// bounded by timeout.
+func (d Deps) Detached(timeout time.Duration) (context.Context, context.CancelFunc) {
+	return Detached(d.Base, timeout)
 }
 
-func (e *Error) Error() string { return e.Msg }
-
-// KindOf returns the Kind of err (KindUnavailable for unclassified errors,
-// KindInvalid for content that failed verification).
-func KindOf(err error) Kind {
-	var pe *Error
-	switch {
-	case errors.As(err, &pe):
-		return pe.Kind
-	case errors.Is(err, cache.ErrVerify):
-		return KindInvalid
-	case errors.Is(err, cache.ErrNotFound):
-		return KindNotFound
+// Detached is Deps.Detached for handlers that keep their own base.
+func Detached(base context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	if base == nil {
+		base = context.Background()
 	}
-	return KindUnavailable
+	return context.WithTimeout(base, timeout)
 }
 
-// Status is the HTTP status that fits err's Kind.
-func Status(err error) int {
-	switch KindOf(err) {
-	case KindNotFound:
-		return fasthttp.StatusNotFound
-	case KindRateLimited:
-		return fasthttp.StatusTooManyRequests
-	case KindDenied:
-		return fasthttp.StatusForbidden
-	case KindInvalid:
-		return fasthttp.StatusBadGateway
-	}
-	return fasthttp.StatusServiceUnavailable
-}
-
-// SetRetryAfter adds Retry-After for a rate-limited err.
-func SetRetryAfter(ctx *fasthttp.RequestCtx, err error) {
-	var pe *Error
-	if errors.As(err, &pe) && pe.Kind == KindRateLimited {
-		n := pe.RetryAfter
-		if n <= 0 {
-			n = 60
-		}
-		ctx.Response.Header.Set("Retry-After", strconv.Itoa(n))
-	}
-}
-
-var errOffline = &Error{Kind: KindUnavailable, Msg: "upstream is offline and this was never cached"}
+var errOffline = fault.New(fault.Unavailable, "upstream is offline and this was never cached")
 
 func unavailable(what string, err error) error {
 	what = auth.RedactURL(what) // a configured upstream URL may carry a token
-	return &Error{Kind: KindUnavailable, Msg: fmt.Sprintf("cannot fetch %s: upstream unreachable and not cached: %v", what, err)}
+	return fault.Wrap(fault.Unavailable, err, "cannot fetch "+what+": upstream unreachable and not cached")
 }
 
-// statusError classifies a non-2xx upstream answer.
-func statusError(what string, status int, retryAfter string) error {
+// StatusError classifies a non-2xx upstream answer for what (a URL, which
+// it redacts), the one rule every format follows: 404 and 410 are NotFound,
+// 401 and 403 Denied, 429 RateLimited with its Retry-After, 5xx
+// Unavailable, anything else BadUpstream.
+func StatusError(what string, status int, retryAfter string) error {
 	what = auth.RedactURL(what)
 	switch {
 	case status == 404 || status == 410:
-		return &Error{Kind: KindNotFound, Msg: what + " not found upstream"}
+		return fault.New(fault.NotFound, what+" not found upstream")
 	case status == 401 || status == 403:
-		return &Error{Kind: KindDenied, Msg: fmt.Sprintf("upstream refused access to %s (%d)", what, status)}
+		return fault.Newf(fault.Denied, "upstream refused access to %s (%d)", what, status)
 	case status == 429:
 		n, _ := strconv.Atoi(strings.TrimSpace(retryAfter))
-		return &Error{Kind: KindRateLimited, Msg: "upstream rate limit reached", RetryAfter: n}
+		return &fault.Error{Kind: fault.RateLimited, Msg: "upstream rate limit reached", RetryAfter: n}
 	case status >= 500:
-		return &Error{Kind: KindUnavailable, Msg: fmt.Sprintf("upstream failed on %s (%d) and it is not cached", what, status)}
+		return fault.Newf(fault.Unavailable, "upstream failed on %s (%d) and it is not cached", what, status)
 	}
-	return &Error{Kind: KindInvalid, Msg: fmt.Sprintf("upstream answered %d for %s", status, what)}
+	return fault.Newf(fault.BadUpstream, "upstream answered %d for %s", status, what)
 }
 
-// down reports whether err means "serve stale if you can".
-func down(err error) bool {
-	k := KindOf(err)
-	return k == KindUnavailable || k == KindRateLimited
+// Down reports whether err means "serve stale if you can": the upstream is
+// unreachable, failing or rate limiting.
+func Down(err error) bool {
+	k := fault.KindOf(err)
+	return k == fault.Unavailable || k == fault.RateLimited || upstream.IsUnavailable(err)
+}
+
+// classify gives an error the engine returns a kind: a store or fill
+// failure nobody classified is the upstream path failing, 503 as before.
+func classify(err error) error {
+	if err == nil || fault.KindOf(err) != fault.Internal {
+		return err
+	}
+	return fault.Wrap(fault.Unavailable, err, "cannot fetch from upstream")
 }
 
 // BaseURL is the scheme://host[:port] that rewritten links point at:

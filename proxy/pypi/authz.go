@@ -13,16 +13,6 @@ import (
 // with Basic credentials (from the index URL, keyring or TWINE_*).
 const challenge = `Basic realm="nora"`
 
-// anonymous stands in for a nil Authorizer the way auth.Local behaves
-// without an htpasswd file: reads for everyone, no writes.
-type anonymous struct{}
-
-func (anonymous) Authenticate(string, string) (*auth.Identity, error) {
-	return nil, auth.ErrBadCredentials
-}
-func (anonymous) Allowed(_ *auth.Identity, a auth.Action, _, _ string) bool { return a == auth.Pull }
-func (anonymous) WritesEnabled() bool                                       { return false }
-
 // authorize decides whether the request may do action on project ("" for
 // the root) and answers a refusal itself: 401 with a challenge for missing
 // or wrong credentials, 403 for a user without the permission or when no

@@ -3,7 +3,7 @@ package pypi
 import (
 	"time"
 
-	"nora/cache"
+	"nora/internal/units"
 )
 
 // Config is the [pypi] section.
@@ -16,23 +16,23 @@ type Config struct {
 	// Upstream is the simple index root ("https://<index>/simple/"). Empty:
 	// no upstream, only what is cached is served.
 	Upstream    string         `toml:"upstream"`
-	TTL         cache.Duration `toml:"ttl"`
-	NegativeTTL cache.Duration `toml:"negative_ttl"`
+	TTL         units.Duration `toml:"ttl"`
+	NegativeTTL units.Duration `toml:"negative_ttl"`
 	Offline     bool           `toml:"offline"`
 	// MaxPageSize caps one upstream project page (the largest PyPI pages,
 	// JSON, are a few MB).
-	MaxPageSize cache.Size `toml:"max_page_size"`
+	MaxPageSize units.Size `toml:"max_page_size"`
 	// MaxUploadSize caps one upload's whole request body (twine's
 	// multipart form: metadata fields and the file) for hosted projects.
 	// The file streams to a temp file, never into memory.
-	MaxUploadSize cache.Size `toml:"max_upload_size"`
+	MaxUploadSize units.Size `toml:"max_upload_size"`
 }
 
 // DefaultConfig returns the [pypi] defaults.
 func DefaultConfig() Config {
 	return Config{
-		TTL:           cache.Duration(5 * time.Minute),
-		NegativeTTL:   cache.Duration(time.Minute),
+		TTL:           units.Duration(5 * time.Minute),
+		NegativeTTL:   units.Duration(time.Minute),
 		MaxPageSize:   32 << 20,
 		MaxUploadSize: 1 << 30,
 	}

@@ -33,6 +33,7 @@ import (
 	"nora/auth"
 	"nora/cache"
 	hosted "nora/hosted/pypi"
+	"nora/internal/fault"
 	"nora/proxy/httpx"
 	"nora/proxy/pull"
 	"nora/upstream"
@@ -75,7 +76,7 @@ func New(cfg Config, deps pull.Deps) (*Handler, error) {
 		h.cfg.MaxUploadSize = DefaultConfig().MaxUploadSize
 	}
 	if h.auth == nil {
-		h.auth = anonymous{}
+		h.auth = auth.Anonymous{}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -287,7 +288,7 @@ func (h *Handler) loadPage(ctx context.Context, project string) (*page, *pull.Do
 	}
 	p, err := parsePage(doc.Body, u)
 	if err != nil {
-		return nil, nil, &pull.Error{Kind: pull.KindInvalid, Msg: "cached page of " + project + " cannot be read: " + err.Error()}
+		return nil, nil, &fault.Error{Kind: fault.BadUpstream, Msg: "cached page of " + project + " cannot be read: " + err.Error()}
 	}
 	h.pages.put(key, p, 2*int64(len(doc.Body))+512)
 	return p, doc, nil
@@ -330,14 +331,14 @@ func etagMatches(header, etag string) bool {
 // the client.
 func (h *Handler) fail(ctx *fasthttp.RequestCtx, what string, err error) {
 	var msg string
-	switch pull.KindOf(err) {
-	case pull.KindNotFound:
+	switch fault.KindOf(err) {
+	case fault.NotFound:
 		msg = what + " not found upstream"
-	case pull.KindRateLimited:
+	case fault.RateLimited:
 		msg = "upstream rate limit reached; retry later"
-	case pull.KindDenied:
+	case fault.Denied:
 		msg = "upstream refused access to " + what
-	case pull.KindInvalid:
+	case fault.BadUpstream:
 		msg = "upstream sent an unusable " + what
 		if errors.Is(err, cache.ErrVerify) {
 			msg = "upstream sent " + what + " with content that does not match its declared hash; nothing was cached"
@@ -347,8 +348,8 @@ func (h *Handler) fail(ctx *fasthttp.RequestCtx, what string, err error) {
 		msg = "upstream unreachable and " + what + " was never cached"
 		h.deps.Log.Debug("pypi upstream unavailable", "path", string(ctx.Path()), "err", err)
 	}
-	plainError(ctx, pull.Status(err), msg)
-	pull.SetRetryAfter(ctx, err)
+	plainError(ctx, httpx.Status(err), msg)
+	httpx.SetRetryAfter(ctx, err)
 }
 
 // plainError writes PyPI's error shape: a status and a line of text.

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"nora/cache"
+	"nora/internal/units"
 	"nora/proxy/pypi"
 )
 
@@ -39,7 +39,7 @@ func TestPageCap(t *testing.T) {
 		t.Helper()
 		cfg := pypi.DefaultConfig()
 		cfg.Upstream = up.URL + "/simple/"
-		cfg.MaxPageSize = cache.Size(max)
+		cfg.MaxPageSize = units.Size(max)
 		n := startNora(t, cfg)
 		resp, body := httpGet(t, n.URL+"/simple/big/", "Accept", acceptPip)
 		if resp.StatusCode != wantStatus {

@@ -1,4 +1,7 @@
-package cache
+// Package units holds the value types of config files (durations with a
+// day suffix, byte sizes with units), so that a format's Config need not
+// import the store.
+package units
 
 import (
 	"fmt"
