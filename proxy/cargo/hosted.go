@@ -1,12 +1,10 @@
 package cargo
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"io"
 
 	"github.com/valyala/fasthttp"
 
@@ -81,7 +79,7 @@ func (h *Handler) publish(ctx *fasthttp.RequestCtx) {
 		refuse(ctx, d, auth.Push, "crates")
 		return
 	}
-	req, err := hosted.ReadRequest(bodyReader(ctx), int64(ctx.Request.Header.ContentLength()), int64(h.cfg.MaxUploadSize))
+	req, err := hosted.ReadRequest(httpx.BodyReader(ctx), int64(ctx.Request.Header.ContentLength()), int64(h.cfg.MaxUploadSize))
 	if err != nil {
 		h.hostedFail(ctx, "", err)
 		return
@@ -161,15 +159,6 @@ func (h *Handler) hostedFail(ctx *fasthttp.RequestCtx, name string, err error) {
 		h.deps.Log.Info("cargo publish refused", "crate", name, "err", err)
 	}
 	cargoError(ctx, status, detail)
-}
-
-// bodyReader is the request body as a stream: with StreamRequestBody,
-// fasthttp hands large bodies to the handler unread.
-func bodyReader(ctx *fasthttp.RequestCtx) io.Reader {
-	if r := ctx.RequestBodyStream(); r != nil {
-		return r
-	}
-	return bytes.NewReader(ctx.Request.Body())
 }
 
 // user names id for the log.

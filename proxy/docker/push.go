@@ -3,7 +3,6 @@ package docker
 import (
 	"context"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -11,15 +10,6 @@ import (
 
 	"nora/proxy/httpx"
 )
-
-// bodyReader is the request body as a stream: with StreamRequestBody,
-// fasthttp hands large bodies to the handler unread.
-func bodyReader(ctx *fasthttp.RequestCtx) io.Reader {
-	if r := ctx.RequestBodyStream(); r != nil {
-		return r
-	}
-	return strings.NewReader("")
-}
 
 // readManifestBody reads a manifest body of at most maxManifestBytes. ok is
 // false when the answer was written (413, or a body that broke off).

@@ -228,7 +228,7 @@ var errTooLarge = errors.New("blob is larger than max_upload_size")
 // would pass max_upload_size: a body of undeclared length (chunked) is
 // cut there.
 func (h *Handler) capped(ctx *fasthttp.RequestCtx, u *oci.Upload) io.Reader {
-	return &capReader{r: bodyReader(ctx), left: h.maxUpload() - u.Size()}
+	return &capReader{r: httpx.BodyReader(ctx), left: h.maxUpload() - u.Size()}
 }
 
 type capReader struct {

@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -233,4 +234,13 @@ func setBodyDeadline(ctx *fasthttp.RequestCtx, t time.Time) {
 	if c, ok := ctx.Conn().(bodyDeadliner); ok {
 		c.SetBodyDeadline(t)
 	}
+}
+
+// BodyReader is the request body as a stream: with StreamRequestBody,
+// fasthttp hands large bodies to the handler unread and small ones read.
+func BodyReader(ctx *fasthttp.RequestCtx) io.Reader {
+	if r := ctx.RequestBodyStream(); r != nil {
+		return r
+	}
+	return bytes.NewReader(ctx.Request.Body())
 }

@@ -1,10 +1,8 @@
 package maven
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"path"
 
 	"github.com/valyala/fasthttp"
@@ -72,7 +70,7 @@ func (h *Handler) deploy(ctx *fasthttp.RequestCtx, c context.Context, req reques
 		}
 		plainText(ctx, fasthttp.StatusOK, "checksum matches")
 	default:
-		created, err := h.hosted.Upload(c, req.coord(), bodyReader(ctx), int64(max(ctx.Request.Header.ContentLength(), -1)),
+		created, err := h.hosted.Upload(c, req.coord(), httpx.BodyReader(ctx), int64(max(ctx.Request.Header.ContentLength(), -1)),
 			int64(h.cfg.MaxUploadSize), user)
 		if err != nil {
 			if httpx.LocalFault(err) {
@@ -88,15 +86,6 @@ func (h *Handler) deploy(ctx *fasthttp.RequestCtx, c context.Context, req reques
 		}
 		plainText(ctx, fasthttp.StatusOK, "already deployed with the same content")
 	}
-}
-
-// bodyReader is the request body as a stream: with StreamRequestBody,
-// fasthttp hands large bodies to the handler unread.
-func bodyReader(ctx *fasthttp.RequestCtx) io.Reader {
-	if r := ctx.RequestBodyStream(); r != nil {
-		return r
-	}
-	return bytes.NewReader(ctx.Request.Body())
 }
 
 // readSmall reads a body of at most limit bytes. ok is false when the

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"hash/fnv"
-	"io"
 	"strconv"
 
 	"github.com/valyala/fasthttp"
@@ -93,15 +92,6 @@ func writeOK(ctx *fasthttp.RequestCtx, status int, name string, p *hosted.Packag
 	ctx.SetBody(b)
 }
 
-// bodyReader is the request body as a stream: with StreamRequestBody,
-// fasthttp hands large bodies to the handler unread.
-func bodyReader(ctx *fasthttp.RequestCtx) io.Reader {
-	if r := ctx.RequestBodyStream(); r != nil {
-		return r
-	}
-	return bytes.NewReader(ctx.Request.Body())
-}
-
 // put implements PUT /npm/<name> (npm publish, npm deprecate) and PUT
 // /npm/<name>/-rev/<rev> (npm unpublish <name>@<version>: the packument
 // without that version). The body is read only once the caller may write.
@@ -127,7 +117,7 @@ func (h *Handler) put(ctx *fasthttp.RequestCtx, name, rev string, remove bool) {
 		h.hostedError(ctx, &hosted.Error{Kind: hosted.KindTooLarge, Msg: "the publish request is larger than this registry accepts ([npm] max_publish_size)"}, name)
 		return
 	}
-	doc, err := hosted.ReadDocument(bodyReader(ctx), h.deps.Cache.TempDir(), h.limits)
+	doc, err := hosted.ReadDocument(httpx.BodyReader(ctx), h.deps.Cache.TempDir(), h.limits)
 	if err != nil {
 		if httpx.LocalFault(err) {
 			// The tarball's temp file could not be written: ours.

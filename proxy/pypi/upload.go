@@ -1,7 +1,6 @@
 package pypi
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -95,7 +94,7 @@ func (h *Handler) upload(ctx *fasthttp.RequestCtx) {
 		authorized = true
 		return true
 	}
-	body := &capReader{r: bodyReader(ctx), n: max}
+	body := &capReader{r: httpx.BodyReader(ctx), n: max}
 	form, err := readForm(body, params["boundary"], func(filename string, fields map[string]string, r io.Reader) error {
 		if name, ok := fields["name"]; ok && !authorize(name) {
 			return errAnswered
@@ -166,13 +165,4 @@ func (h *Handler) upload(ctx *fasthttp.RequestCtx) {
 	h.deps.Log.Info("pypi upload", "project", project, "file", f.Filename, "size", f.Size, "user", rel.Uploader, "created", created)
 	ctx.SetContentType("text/plain; charset=utf-8")
 	ctx.SetBodyString("OK\n")
-}
-
-// bodyReader is the request body as a stream: with StreamRequestBody,
-// fasthttp hands large bodies to the handler unread.
-func bodyReader(ctx *fasthttp.RequestCtx) io.Reader {
-	if r := ctx.RequestBodyStream(); r != nil {
-		return r
-	}
-	return bytes.NewReader(ctx.PostBody())
 }
