@@ -64,6 +64,7 @@ type Handler struct {
 	meta       singleflight.Group // manifest fetches and revalidations
 	log        *slog.Logger
 	stall      time.Duration
+	base       context.Context // the server's lifetime; see Deps.Base
 }
 
 // Deps are what the handler is built on.
@@ -106,7 +107,7 @@ func New(cfg Config, d Deps) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{cfg: cfg, cache: d.Cache, hosted: d.Hosted, auth: d.Auth, tokens: d.Tokens, publicURL: d.PublicURL,
-		byName: map[string]*upstreamRepo{}, neg: neg, claims: claims, mediaTypes: mt, log: d.Log, stall: d.Stall}
+		byName: map[string]*upstreamRepo{}, neg: neg, claims: claims, mediaTypes: mt, log: d.Log, stall: d.Stall, base: d.Base}
 	if h.auth == nil {
 		h.auth = auth.Anonymous{}
 	}
