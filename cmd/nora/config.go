@@ -240,111 +240,118 @@ type fieldError struct{ key, msg string }
 
 var registryName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]+)?$`)
 
+// problems collects the fieldErrors of a check.
+type problems []fieldError
+
+func (p *problems) bad(key, format string, args ...any) {
+	*p = append(*p, fieldError{key, fmt.Sprintf(format, args...)})
+}
+
+// url checks an optional URL.
+func (p *problems) url(key, v string) {
+	if v == "" {
+		return
+	}
+	if err := checkHTTPURL(v); err != nil {
+		p.bad(key, "%v", err)
+	}
+}
+
 // validate checks what decoding cannot: values that parse but make no sense.
 func validate(c *fileConfig) []fieldError {
-	var errs []fieldError
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, fieldError{key, fmt.Sprintf(format, args...)})
+	var p problems
+	p.server(c)
+	p.storage(c)
+	p.docker(c)
+	p.packages(c)
+	if err := admin.ValidateSchedule(c.GC.Schedule); err != nil {
+		p.bad("gc.schedule", "%v", err)
 	}
-
-	if _, port, err := net.SplitHostPort(c.Server.Listen); err != nil {
-		bad("server.listen", "want host:port such as \"0.0.0.0:4000\", got %q", c.Server.Listen)
-	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		bad("server.listen", "want a port number from 0 to 65535, got %q", port)
-	}
-	if c.Server.PublicURL != "" {
-		if err := checkHTTPURL(c.Server.PublicURL); err != nil {
-			bad("server.public_url", "%v", err)
+	for i, r := range c.Retention {
+		if err := r.Check(); err != nil {
+			p.bad(fmt.Sprintf("retention[%d]", i), "%v", err)
 		}
 	}
+	return p
+}
+
+func (p *problems) server(c *fileConfig) {
+	if _, port, err := net.SplitHostPort(c.Server.Listen); err != nil {
+		p.bad("server.listen", "want host:port such as \"0.0.0.0:4000\", got %q", c.Server.Listen)
+	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		p.bad("server.listen", "want a port number from 0 to 65535, got %q", port)
+	}
+	p.url("server.public_url", c.Server.PublicURL)
 	if c.Server.MaxConns < 0 {
-		bad("server.max_conns", "must not be negative")
+		p.bad("server.max_conns", "must not be negative")
 	}
 	if c.Server.MaxBufferedBodies < 1 {
-		bad("server.max_buffered_bodies", "want at least 1, got %d", c.Server.MaxBufferedBodies)
+		p.bad("server.max_buffered_bodies", "want at least 1, got %d", c.Server.MaxBufferedBodies)
 	}
+}
 
+func (p *problems) storage(c *fileConfig) {
 	switch c.Storage.Backend {
 	case "disk":
 	case "s3":
 		if c.Storage.S3.Bucket == "" {
-			bad("storage.s3.bucket", "required when storage.backend is \"s3\"")
+			p.bad("storage.s3.bucket", "required when storage.backend is \"s3\"")
 		}
-		if c.Storage.S3.Endpoint != "" {
-			if err := checkHTTPURL(c.Storage.S3.Endpoint); err != nil {
-				bad("storage.s3.endpoint", "%v", err)
-			}
-		}
+		p.url("storage.s3.endpoint", c.Storage.S3.Endpoint)
 	default:
-		bad("storage.backend", "want \"disk\" or \"s3\", got %q", c.Storage.Backend)
+		p.bad("storage.backend", "want \"disk\" or \"s3\", got %q", c.Storage.Backend)
 	}
 	if c.Storage.Path == "" {
-		bad("storage.path", "required (disk data, and the local index in both modes)")
+		p.bad("storage.path", "required (disk data, and the local index in both modes)")
 	}
+}
 
+func (p *problems) docker(c *fileConfig) {
 	if c.Docker.MaxUploadSize <= 0 {
-		bad("docker.max_upload_size", "must be more than 0, such as \"10GiB\"")
+		p.bad("docker.max_upload_size", "must be more than 0, such as \"10GiB\"")
 	}
 	seen := map[string]int{}
 	for i, u := range c.Docker.Upstreams {
 		key := func(k string) string { return fmt.Sprintf("docker.upstreams[%d].%s", i, k) }
 		switch j, dup := seen[u.Name]; {
 		case u.Name == "":
-			bad(key("name"), "required (the registry this upstream stands for, such as \"ghcr.io\")")
+			p.bad(key("name"), "required (the registry this upstream stands for, such as \"ghcr.io\")")
 		case !registryName.MatchString(u.Name):
-			bad(key("name"), "want a registry host name such as \"ghcr.io\", got %q", u.Name)
+			p.bad(key("name"), "want a registry host name such as \"ghcr.io\", got %q", u.Name)
 		case dup:
-			bad(key("name"), "%q is already the name of docker.upstreams[%d]", u.Name, j)
+			p.bad(key("name"), "%q is already the name of docker.upstreams[%d]", u.Name, j)
 		default:
 			seen[u.Name] = i
 		}
 		if u.URL == "" {
-			bad(key("url"), "required")
-		} else if err := checkHTTPURL(u.URL); err != nil {
-			bad(key("url"), "%v", err)
+			p.bad(key("url"), "required")
 		}
-		if u.Realm != "" {
-			if err := checkHTTPURL(u.Realm); err != nil {
-				bad(key("realm"), "%v", err)
-			}
-		}
+		p.url(key("url"), u.URL)
+		p.url(key("realm"), u.Realm)
 		if (u.Username == "") != (u.Password == "") {
-			bad(key("username"), "username and password go together")
+			p.bad(key("username"), "username and password go together")
 		}
 	}
 	if err := c.Docker.Check(); err != nil {
-		bad("docker", "%v", err)
+		p.bad("docker", "%v", err)
 	}
-	optionalURL := func(key, v string) {
-		if v != "" {
-			if err := checkHTTPURL(v); err != nil {
-				bad(key, "%v", err)
-			}
-		}
-	}
-	optionalURL("npm.upstream", c.Npm.Upstream)
+}
+
+// packages checks the npm, PyPI, cargo and Maven sections.
+func (p *problems) packages(c *fileConfig) {
+	p.url("npm.upstream", c.Npm.Upstream)
 	if err := c.Npm.Check(); err != nil {
-		bad("npm", "%v", err)
+		p.bad("npm", "%v", err)
 	}
-	optionalURL("pypi.upstream", c.PyPI.Upstream)
-	optionalURL("cargo.index", c.Cargo.Index)
+	p.url("pypi.upstream", c.PyPI.Upstream)
+	p.url("cargo.index", c.Cargo.Index)
 	for i, u := range c.Maven.Upstreams {
 		key := fmt.Sprintf("maven.upstreams[%d].url", i)
 		if u.URL == "" {
-			bad(key, "required")
+			p.bad(key, "required")
 		}
-		optionalURL(key, u.URL)
+		p.url(key, u.URL)
 	}
-
-	if err := admin.ValidateSchedule(c.GC.Schedule); err != nil {
-		bad("gc.schedule", "%v", err)
-	}
-	for i, r := range c.Retention {
-		if err := r.Check(); err != nil {
-			bad(fmt.Sprintf("retention[%d]", i), "%v", err)
-		}
-	}
-	return errs
 }
 
 // startable is validate plus what proxy.NewApp would refuse, short of
@@ -353,35 +360,32 @@ func validate(c *fileConfig) []fieldError {
 // compile, and the storage path and admin socket directory must be
 // creatable and writable. Nothing is created.
 func startable(c *fileConfig) []fieldError {
-	errs := validate(c)
-	if len(errs) > 0 {
-		return errs
-	}
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, fieldError{key, fmt.Sprintf(format, args...)})
+	p := problems(validate(c))
+	if len(p) > 0 {
+		return p
 	}
 	if c.Storage.Backend != "disk" {
-		bad("storage.backend", "%q is not available yet (disk is)", c.Storage.Backend)
+		p.bad("storage.backend", "%q is not available yet (disk is)", c.Storage.Backend)
 	}
 	if err := writableDir(c.Storage.Path); err != nil {
-		bad("storage.path", "%v", err)
+		p.bad("storage.path", "%v", err)
 	}
 	if c.Server.AdminSocket != "" {
 		if err := writableDir(filepath.Dir(c.Server.AdminSocket)); err != nil {
-			bad("server.admin_socket", "%v", err)
+			p.bad("server.admin_socket", "%v", err)
 		}
 	}
 	if c.Auth.Htpasswd != "" {
 		if l, err := auth.New(c.Auth); err != nil {
-			bad("auth.htpasswd", "%v", err)
+			p.bad("auth.htpasswd", "%v", err)
 		} else {
 			l.Close()
 		}
 	}
 	if _, err := retention.Compile(c.Retention); err != nil {
-		bad("retention", "%v", err)
+		p.bad("retention", "%v", err)
 	}
-	return errs
+	return p
 }
 
 // writableDir reports why dir could not be used as a directory nora writes

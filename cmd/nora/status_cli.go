@@ -34,18 +34,37 @@ type readyReport struct {
 // maxReadyBody bounds the read of a /ready answer.
 const maxReadyBody = 1 << 20
 
+// readyFlags are the flags status and healthcheck share: where the
+// running server is and how long to wait for it.
+type readyFlags struct {
+	config, url string
+	timeout     time.Duration
+}
+
+func (f *readyFlags) add(c *cobra.Command, def time.Duration) {
+	c.Flags().StringVar(&f.config, "config", "",
+		"config file whose [server] listen is asked (default "+systemConfigPath+" if it exists, else the embedded default)")
+	c.Flags().StringVar(&f.url, "url", "", "the server's base URL (http://host:port), instead of the config's listen address")
+	c.Flags().DurationVar(&f.timeout, "timeout", def, "give up after this long")
+}
+
+// fetch asks the server's /ready.
+func (f *readyFlags) fetch(ctx context.Context, env []string) (u string, code int, body []byte, err error) {
+	if u, err = readyURL(f.config, f.url, env); err != nil {
+		return "", 0, nil, err
+	}
+	code, body, err = fetchReady(ctx, u, f.timeout)
+	return u, code, body, err
+}
+
 // newStatusCmds returns status and healthcheck: clients of a running
 // server's /ready, found from the config's listen address or --url.
 func newStatusCmds(env []string) []*cobra.Command {
-	flags := func(c *cobra.Command, configPath, base *string, timeout *time.Duration, def time.Duration) {
-		c.Flags().StringVar(configPath, "config", "",
-			"config file whose [server] listen is asked (default "+systemConfigPath+" if it exists, else the embedded default)")
-		c.Flags().StringVar(base, "url", "", "the server's base URL (http://host:port), instead of the config's listen address")
-		c.Flags().DurationVar(timeout, "timeout", def, "give up after this long")
-	}
+	return []*cobra.Command{newStatusCmd(env), newHealthcheckCmd(env)}
+}
 
-	var statusConfig, statusURL string
-	var statusTimeout time.Duration
+func newStatusCmd(env []string) *cobra.Command {
+	var f readyFlags
 	var asJSON bool
 	status := &cobra.Command{
 		Use:   "status",
@@ -55,11 +74,7 @@ func newStatusCmds(env []string) []*cobra.Command {
 			"and rate limit (informational). Exits 1 when the server is not ready or not reachable.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			u, err := readyURL(statusConfig, statusURL, env)
-			if err != nil {
-				return err
-			}
-			code, body, err := fetchReady(cmd.Context(), u, statusTimeout)
+			u, code, body, err := f.fetch(cmd.Context(), env)
 			if err != nil {
 				return err
 			}
@@ -86,11 +101,13 @@ func newStatusCmds(env []string) []*cobra.Command {
 			return nil
 		},
 	}
-	flags(status, &statusConfig, &statusURL, &statusTimeout, 10*time.Second)
+	f.add(status, 10*time.Second)
 	status.Flags().BoolVar(&asJSON, "json", false, "print the /ready answer as JSON")
+	return status
+}
 
-	var hcConfig, hcURL string
-	var hcTimeout time.Duration
+func newHealthcheckCmd(env []string) *cobra.Command {
+	var f readyFlags
 	healthcheck := &cobra.Command{
 		Use:   "healthcheck",
 		Short: "Exit 0 when the running server is ready, else 1",
@@ -99,11 +116,7 @@ func newStatusCmds(env []string) []*cobra.Command {
 			"A listen address on all interfaces (0.0.0.0:4000) is dialled on the loopback.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			u, err := readyURL(hcConfig, hcURL, env)
-			if err != nil {
-				return err
-			}
-			code, body, err := fetchReady(cmd.Context(), u, hcTimeout)
+			_, code, body, err := f.fetch(cmd.Context(), env)
 			if err != nil {
 				return err
 			}
@@ -116,8 +129,8 @@ func newStatusCmds(env []string) []*cobra.Command {
 			return nil
 		},
 	}
-	flags(healthcheck, &hcConfig, &hcURL, &hcTimeout, 3*time.Second)
-	return []*cobra.Command{status, healthcheck}
+	f.add(healthcheck, 3*time.Second)
+	return healthcheck
 }
 
 // readyURL is base's /ready, or that of the config's listen address with
