@@ -40,12 +40,10 @@ func newAdminCmds(socket socketFunc, configFlag func(*cobra.Command)) []*cobra.C
 			Long:  long,
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				sock, source, err := socket()
+				cl, err := newAdminCLI(cmd, socket)
 				if err != nil {
 					return err
 				}
-				cl := &adminCLI{client: admin.NewClient(sock), socket: sock, source: source,
-					stdout: cmd.OutOrStdout(), stderr: cmd.ErrOrStderr()}
 				return cl.runJob(cmd.Context(), name, dry, asJSON)
 			},
 		}
@@ -74,12 +72,10 @@ func newAdminCmds(socket socketFunc, configFlag func(*cobra.Command)) []*cobra.C
 		Short: "Print storage usage and eviction counts",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			sock, source, err := socket()
+			cl, err := newAdminCLI(cmd, socket)
 			if err != nil {
 				return err
 			}
-			cl := &adminCLI{client: admin.NewClient(sock), socket: sock, source: source,
-				stdout: cmd.OutOrStdout(), stderr: cmd.ErrOrStderr()}
 			return cl.stats(cmd.Context(), asJSON)
 		},
 	}
@@ -95,6 +91,16 @@ type adminCLI struct {
 	client         *admin.Client
 	socket, source string
 	stdout, stderr io.Writer
+}
+
+// newAdminCLI finds the socket and writes to cmd's outputs.
+func newAdminCLI(cmd *cobra.Command, socket socketFunc) (*adminCLI, error) {
+	sock, source, err := socket()
+	if err != nil {
+		return nil, err
+	}
+	return &adminCLI{client: admin.NewClient(sock), socket: sock, source: source,
+		stdout: cmd.OutOrStdout(), stderr: cmd.ErrOrStderr()}, nil
 }
 
 // pollInterval is how often a running job's state is asked for.
