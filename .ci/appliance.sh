@@ -10,6 +10,7 @@
 # only the first run downloads it (about a minute). .ci/run installs crane
 # and skopeo before it calls this script.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 
 if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then
@@ -24,11 +25,7 @@ for pair in lintian:lintian qemu-aarch64-static:qemu-user-static update-binfmts:
 	curl:curl skopeo:skopeo make:make; do
 	command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 done
-if [ ${#need[@]} -gt 0 ]; then
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+[ ${#need[@]} -eq 0 ] || apt_need "${need[@]}"
 if ! command -v crane >/dev/null; then
 	go install github.com/google/go-containerregistry/cmd/crane@v0.22.1
 fi

@@ -10,20 +10,13 @@
 # CI). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. .ci/lib.sh
 
 pnpm_version=12.24.0
 yarn_version=4.18.1
 
 pkgs=(podman python3-poetry)
-missing=()
-for p in "${pkgs[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+apt_need "${pkgs[@]}"
 
 if ! command -v npm >/dev/null; then
 	bash .ci/setup-npm.sh

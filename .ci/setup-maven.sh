@@ -4,6 +4,7 @@
 # ships as a Maven repository under /usr/share/maven-repo. The test upstream
 # (proxy/maven/maventest) serves that tree. Idempotent.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 # Exactly what `mvn package` of proxy/maven/testdata/app and `mvn deploy`
 # of proxy/maven/testdata/lib resolve (the default lifecycle's plugins,
@@ -20,14 +21,6 @@ pkgs=(
 	libmaven-deploy-plugin-java
 	junit4
 )
-missing=()
-for p in "${pkgs[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+apt_need "${pkgs[@]}"
 command -v mvn >/dev/null
 command -v javac >/dev/null

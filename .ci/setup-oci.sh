@@ -6,6 +6,7 @@
 # The conformance suite is built by the test itself from the Go module proxy
 # (cached under $XDG_CACHE_HOME/nora-conformance). Idempotent.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then
 	export PATH="/usr/local/go/bin:$PATH"
@@ -18,15 +19,7 @@ pkgs=(skopeo)
 if apt-cache policy helm 2>/dev/null | grep -q 'Candidate: [0-9]'; then
 	pkgs+=(helm)
 fi
-missing=()
-for p in "${pkgs[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+apt_need "${pkgs[@]}"
 if ! command -v crane >/dev/null; then
 	go install github.com/google/go-containerregistry/cmd/crane@v0.22.1
 fi

@@ -6,6 +6,7 @@
 # upload to hosted projects with. The tests run /usr/bin/python3
 # (proxy/pypi/pypitest.Python), never a python found on PATH. Idempotent.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 pkgs=(
 	python3
@@ -14,15 +15,7 @@ pkgs=(
 	python3-wheel
 	twine
 )
-missing=()
-for p in "${pkgs[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+apt_need "${pkgs[@]}"
 /usr/bin/python3 -c 'import setuptools, wheel'
 /usr/bin/python3 -m pip --version >/dev/null
 /usr/bin/python3 -m twine --version >/dev/null
