@@ -8,6 +8,7 @@
 # $WAIT seconds (default 30).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. .ci/lib.sh
 wait_s="${WAIT:-30}"
 tmp="$(mktemp -d)"
 pids=()
@@ -18,18 +19,10 @@ cleanup() {
 }
 trap cleanup EXIT
 start=$SECONDS
-step() { printf 'ok   %s (%ds)\n' "$*" $((SECONDS - start)); }
 fail() {
 	echo "FAIL $*" >&2
 	tail -n 20 "$tmp"/*.log >&2 2>/dev/null || true
 	exit 1
-}
-free_port() {
-	local p
-	for p in $(shuf -i 20000-30000 -n 50); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-	return 1
 }
 wait_http() { # URL: until it answers 200
 	local deadline=$((SECONDS + wait_s))

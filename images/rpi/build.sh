@@ -15,6 +15,7 @@
 # See images/rpi/README.md. Packages come from this machine's Debian mirror
 # (images/debian-mirror.sh); the base tree is cached in /var/cache/nora-ci.
 set -euo pipefail
+. "$(dirname "$0")/../../.ci/lib.sh"
 deb="$(realpath "$1")"
 out="$2"
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -38,7 +39,6 @@ work="$(mktemp -d "${WORKDIR:-/var/tmp}/nora-rpi.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 R="$work/root"
 start=$SECONDS
-step() { printf 'ok   %s (%ds)\n' "$*" $((SECONDS - start)); }
 in_root() { chroot "$R" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"; }
 
 DEB_COMPONENTS=main,non-free-firmware "$images/rootfs.sh" arm64 "$suite" "$R" "$packages"

@@ -11,6 +11,7 @@
 # exercised: qemu loads the kernel directly. That needs a real Pi.
 # Bounded by $SMOKE_TIMEOUT seconds (default 900; TCG is slow).
 set -euo pipefail
+. "$(dirname "$0")/../../.ci/lib.sh"
 img="$(realpath "$1")"
 limit="${SMOKE_TIMEOUT:-900}"
 for tool in qemu-system-aarch64 mcopy sfdisk ssh ssh-keygen curl xz; do
@@ -26,18 +27,10 @@ cleanup() {
 }
 trap cleanup EXIT
 start=$SECONDS
-step() { printf 'ok   %s (%ds)\n' "$*" $((SECONDS - start)); }
 fail() {
 	echo "FAIL $*" >&2
 	tail -n 40 "$work/console.log" >&2 || true
 	exit 1
-}
-free_port() {
-	local p
-	for p in $(shuf -i 20000-30000 -n 50); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-	return 1
 }
 
 xz -dc "$img" >"$work/disk.img"
