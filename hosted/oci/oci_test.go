@@ -20,6 +20,7 @@ import (
 	"nora/cache"
 	"nora/cache/disk"
 	"nora/hosted/oci"
+	"nora/internal/fault"
 )
 
 func newRegistry(t *testing.T, cfg oci.Config) (*oci.Registry, *cache.Cache) {
@@ -100,7 +101,7 @@ func TestManifestsTagsReferrers(t *testing.T) {
 			t.Fatalf("Manifest(%s) = %+v, %v", tag, m, err)
 		}
 	}
-	if _, err := r.Manifest("app", "", "nope"); !errors.Is(err, oci.ErrManifestUnknown) {
+	if _, err := r.Manifest("app", "", "nope"); !errors.Is(err, oci.ErrManifestUnknown) || !errors.Is(err, fault.NotFound) {
 		t.Fatalf("unknown tag: %v", err)
 	}
 	if _, err := r.Manifest("other", "", "v1"); !errors.Is(err, oci.ErrNameUnknown) {
@@ -173,7 +174,7 @@ func TestManifestsTagsReferrers(t *testing.T) {
 		}
 	}
 	stop := errors.New("stop")
-	if err := r.Referenced(func(digest.Digest) error { return stop }); err != stop {
+	if err := r.Referenced(func(digest.Digest) error { return stop }); !errors.Is(err, stop) {
 		t.Fatalf("Referenced did not pass on its callback's error: %v", err)
 	}
 }
@@ -349,8 +350,8 @@ func TestUploads(t *testing.T) {
 	// Session limit.
 	a, _ := r.StartUpload("app", "ci")
 	b, _ := r.StartUpload("app", "ci")
-	if _, err := r.StartUpload("app", "ci"); !errors.Is(err, oci.ErrTooManyUploads) {
-		t.Fatalf("third session: %v", err)
+	if _, err := r.StartUpload("app", "ci"); !errors.Is(err, oci.ErrTooManyUploads) || !errors.Is(err, fault.RateLimited) || fault.RetryAfter(err) <= 0 {
+		t.Fatalf("third session: %v (retry after %d)", err, fault.RetryAfter(err))
 	}
 	r.Cancel(a)
 	r.Release(a)

@@ -113,10 +113,15 @@ func (u *Upload) Write(body io.Reader, start, length int64) (int64, error) {
 		body = io.LimitReader(body, length)
 	}
 	buf := make([]byte, 128<<10)
-	n, err := io.CopyBuffer(io.MultiWriter(u.file, u.sha), struct{ io.Reader }{body}, buf)
-	if err == nil && length >= 0 && n != length {
+	w := &fileWriter{f: u.file}
+	n, err := io.CopyBuffer(io.MultiWriter(w, u.sha), struct{ io.Reader }{body}, buf)
+	switch {
+	case w.err != nil:
+		// The store failed, not the client's body.
+		err = fmt.Errorf("cannot write upload: %w", w.err)
+	case err == nil && length >= 0 && n != length:
 		err = fmt.Errorf("%w: got %d of %d bytes", ErrTruncated, n, length)
-	} else if err != nil {
+	case err != nil:
 		err = fmt.Errorf("%w after %d bytes: %w", ErrTruncated, n, err)
 	}
 	if err != nil {
@@ -127,6 +132,20 @@ func (u *Upload) Write(body io.Reader, start, length int64) (int64, error) {
 	}
 	u.size += n
 	return n, nil
+}
+
+// fileWriter tells a failing temp file from a failing body.
+type fileWriter struct {
+	f   *os.File
+	err error
+}
+
+func (w *fileWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if err != nil {
+		w.err = err
+	}
+	return n, err
 }
 
 func (u *Upload) rollback(state []byte) error {

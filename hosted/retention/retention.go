@@ -12,6 +12,7 @@ import (
 	"github.com/gobwas/glob"
 
 	"nora/cache"
+	"nora/internal/fault"
 )
 
 // Item is one thing a rule may remove: an OCI tag, a Maven SNAPSHOT build.
@@ -31,8 +32,8 @@ func (it Item) Key() string { return it.Format + ":" + it.Repository + ":" + it.
 
 // ErrGone is what a Source's RemoveItem returns when the item went away or
 // changed (a tag moved, say) since it was listed: it is then skipped, not
-// removed and not an error.
-var ErrGone = errors.New("item changed or is gone since it was listed")
+// removed and not an error. The listing is stale, hence a Conflict.
+var ErrGone = fault.New(fault.Conflict, "item changed or is gone since it was listed")
 
 // Source is hosted state that retention trims.
 type Source interface {

@@ -2,7 +2,6 @@ package docker
 
 import (
 	"errors"
-	"strconv"
 
 	"github.com/valyala/fasthttp"
 
@@ -98,39 +97,55 @@ func (h *Handler) hostedBlob(ctx *fasthttp.RequestCtx, req request) {
 	httpx.ServeContent(ctx, obj.Body, obj.Size, "application/octet-stream")
 }
 
-// hostedError translates an error of the hosted registry into the wire
-// shape. A failure of the store's file system is checked first: its text
-// names paths, and it is never the client's fault even when it cut an
-// upload short.
-func (h *Handler) hostedError(ctx *fasthttp.RequestCtx, err error) {
+// hostedCodes are the OCI codes of the hosted registry's refusals; each is
+// sent with its code's status and the error's own text, which oci builds
+// from the request's values only.
+var hostedCodes = []struct {
+	err  error
+	code string
+}{
+	{oci.ErrNameUnknown, codeNameUnknown},
+	{oci.ErrManifestUnknown, codeManifestUnknown},
+	{oci.ErrBlobUnknown, codeBlobUnknown},
+	{oci.ErrManifestBlobUnknown, codeManifestBlobUnknown},
+	{oci.ErrManifestInvalid, codeManifestInvalid},
+	{oci.ErrDigestInvalid, codeDigestInvalid},
+	{oci.ErrUploadUnknown, codeBlobUploadUnknown},
+	{oci.ErrUploadBusy, codeBlobUploadInvalid},
+	{oci.ErrTruncated, codeBlobUploadInvalid},
+}
+
+// hostedWire is the OCI answer to an error of the hosted registry. A
+// failure of the store's file system is checked first: its text names
+// paths, and it is never the client's fault even when it cut an upload
+// short.
+func hostedWire(err error) (status int, code, msg string) {
 	switch {
 	case cache.IsNoSpace(err):
-		h.log.Error("hosted registry: storage is full", "path", string(ctx.Path()), "err", err)
-		ociError(ctx, codeInsufficientStorage, httpx.NoSpaceMessage)
+		return fasthttp.StatusInsufficientStorage, codeInsufficientStorage, httpx.NoSpaceMessage
 	case httpx.LocalFault(err):
-		h.log.Error("hosted registry: storage failed", "path", string(ctx.Path()), "err", err)
-		ociErrorStatus(ctx, fasthttp.StatusInternalServerError, codeUnknown, "internal error")
-	case errors.Is(err, oci.ErrNameUnknown):
-		ociError(ctx, codeNameUnknown, err.Error())
-	case errors.Is(err, oci.ErrManifestUnknown):
-		ociError(ctx, codeManifestUnknown, err.Error())
-	case errors.Is(err, oci.ErrBlobUnknown):
-		ociError(ctx, codeBlobUnknown, err.Error())
-	case errors.Is(err, oci.ErrManifestBlobUnknown):
-		ociError(ctx, codeManifestBlobUnknown, err.Error())
-	case errors.Is(err, oci.ErrManifestInvalid):
-		ociError(ctx, codeManifestInvalid, err.Error())
-	case errors.Is(err, oci.ErrDigestInvalid):
-		ociError(ctx, codeDigestInvalid, err.Error())
-	case errors.Is(err, oci.ErrUploadUnknown):
-		ociError(ctx, codeBlobUploadUnknown, err.Error())
-	case errors.Is(err, oci.ErrUploadBusy), errors.Is(err, oci.ErrTruncated):
-		ociError(ctx, codeBlobUploadInvalid, err.Error())
+		return fasthttp.StatusInternalServerError, codeUnknown, "internal error"
 	case errors.Is(err, oci.ErrTooManyUploads):
-		ociError(ctx, codeTooManyRequests, "too many uploads in progress; retry later")
-		ctx.Response.Header.Set("Retry-After", strconv.Itoa(uploadRetryAfter))
-	default:
-		h.log.Error("hosted registry failed", "err", err)
-		ociErrorStatus(ctx, fasthttp.StatusInternalServerError, codeUnknown, "internal error")
+		return fasthttp.StatusTooManyRequests, codeTooManyRequests, "too many uploads in progress; retry later"
+	case errors.Is(err, oci.ErrRangeInvalid):
+		// 416 carries the session's Range, which the caller adds.
+		return fasthttp.StatusRequestedRangeNotSatisfiable, codeBlobUploadInvalid, err.Error()
 	}
+	for _, c := range hostedCodes {
+		if errors.Is(err, c.err) {
+			return codeStatus[c.code], c.code, err.Error()
+		}
+	}
+	return fasthttp.StatusInternalServerError, codeUnknown, "internal error"
+}
+
+// hostedError answers an error of the hosted registry in the wire shape,
+// logging what is nora's fault.
+func (h *Handler) hostedError(ctx *fasthttp.RequestCtx, err error) {
+	status, code, msg := hostedWire(err)
+	if status >= fasthttp.StatusInternalServerError {
+		h.log.Error("hosted registry failed", "path", string(ctx.Path()), "err", err)
+	}
+	ociErrorStatus(ctx, status, code, msg)
+	httpx.SetRetryAfter(ctx, err)
 }

@@ -1,7 +1,6 @@
 package docker
 
 import (
-	"context"
 	"fmt"
 	"strings"
 
@@ -9,6 +8,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"nora/proxy/httpx"
+	"nora/proxy/pull"
 )
 
 // readManifestBody reads a manifest body of at most maxManifestBytes. ok is
@@ -70,7 +70,7 @@ func (h *Handler) putManifest(ctx *fasthttp.RequestCtx, req request) {
 	if !ok {
 		return
 	}
-	wctx, cancel := context.WithTimeout(context.Background(), metaTimeout)
+	wctx, cancel := pull.Detached(h.base, metaTimeout)
 	defer cancel()
 	m, err := h.hosted.PutManifest(wctx, req.name, want, tags, body, string(ctx.Request.Header.ContentType()))
 	if err != nil {

@@ -1,7 +1,6 @@
 package docker
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,12 +12,10 @@ import (
 
 	"nora/auth"
 	"nora/hosted/oci"
+	"nora/internal/fault"
 	"nora/proxy/httpx"
+	"nora/proxy/pull"
 )
-
-// uploadRetryAfter is the Retry-After (seconds) of a 429 for too many open
-// upload sessions.
-const uploadRetryAfter = 10
 
 // upload implements /v2/<name>/blobs/uploads/[<id>]: POST starts a session
 // (or uploads monolithically with ?digest=, or mounts with ?mount=), PATCH
@@ -117,7 +114,7 @@ func (h *Handler) mount(ctx *fasthttp.RequestCtx, name, mount, from string, id *
 	if from != "" && (!validName(from) || !h.auth.Allowed(id, auth.Pull, "docker", from)) {
 		return false
 	}
-	wctx, cancel := context.WithTimeout(context.Background(), metaTimeout)
+	wctx, cancel := pull.Detached(h.base, metaTimeout)
 	defer cancel()
 	ok, err := h.hosted.Mount(wctx, name, d, from)
 	if err != nil {
@@ -171,15 +168,13 @@ func (h *Handler) writeChunk(ctx *fasthttp.RequestCtx, name string, u *oci.Uploa
 			h.hostedError(ctx, err)
 			return false
 		}
+		h.hostedError(ctx, err)
 		if errors.Is(err, oci.ErrRangeInvalid) {
-			ociErrorStatus(ctx, fasthttp.StatusRequestedRangeNotSatisfiable, codeBlobUploadInvalid, err.Error())
 			setUploadHeaders(ctx, name, u)
-			return false
 		}
 		if errors.Is(err, oci.ErrTruncated) {
 			ctx.SetConnectionClose()
 		}
-		h.hostedError(ctx, err)
 		return false
 	}
 	return true
@@ -201,7 +196,7 @@ func (h *Handler) finishUpload(ctx *fasthttp.RequestCtx, name string, u *oci.Upl
 
 // commit verifies and commits the session as blob d of name: 201.
 func (h *Handler) commit(ctx *fasthttp.RequestCtx, name string, u *oci.Upload, d digest.Digest) {
-	wctx, cancel := context.WithTimeout(context.Background(), metaTimeout)
+	wctx, cancel := pull.Detached(h.base, metaTimeout)
 	defer cancel()
 	if err := h.hosted.Commit(wctx, u, d); err != nil {
 		h.hostedError(ctx, err)
@@ -222,7 +217,7 @@ func (h *Handler) maxUpload() int64 {
 }
 
 // errTooLarge is a blob past max_upload_size.
-var errTooLarge = errors.New("blob is larger than max_upload_size")
+var errTooLarge = fault.New(fault.TooLarge, "blob is larger than max_upload_size")
 
 // capped is the request body, failing with errTooLarge once session u
 // would pass max_upload_size: a body of undeclared length (chunked) is
