@@ -2,12 +2,12 @@ package docker
 
 import (
 	"bytes"
-	"encoding/base64"
 	"errors"
 
 	"github.com/valyala/fasthttp"
 
 	"nora/auth"
+	"nora/proxy/httpx"
 	"nora/proxy/pull"
 )
 
@@ -60,11 +60,8 @@ func (h *Handler) caller(ctx *fasthttp.RequestCtx) caller {
 	if len(hdr) == 0 || !h.auth.WritesEnabled() {
 		return caller{}
 	}
-	scheme, value, _ := bytes.Cut(hdr, []byte(" "))
-	value = bytes.TrimSpace(value)
-	switch {
-	case bytes.EqualFold(scheme, []byte("Bearer")) && h.tokens != nil:
-		claims, err := h.tokens.Verify(string(value))
+	if scheme, token, _ := bytes.Cut(hdr, []byte(" ")); bytes.EqualFold(scheme, []byte("Bearer")) && h.tokens != nil {
+		claims, err := h.tokens.Verify(string(bytes.TrimSpace(token)))
 		switch {
 		case errors.Is(err, auth.ErrTokenExpired):
 			return caller{refused: "token expired"}
@@ -72,21 +69,15 @@ func (h *Handler) caller(ctx *fasthttp.RequestCtx) caller {
 			return caller{refused: "invalid token"}
 		}
 		return caller{id: claims.Identity(), claims: claims}
-	case !bytes.EqualFold(scheme, []byte("Basic")):
-		return caller{refused: "unsupported authorization scheme"}
 	}
-	raw, err := base64.StdEncoding.DecodeString(string(value))
-	if err != nil {
-		return caller{refused: "malformed Basic credentials"}
-	}
-	user, pass, ok := bytes.Cut(raw, []byte(":"))
-	if !ok {
-		return caller{refused: "malformed Basic credentials"}
-	}
-	if len(user) == 0 && len(pass) == 0 {
+	user, pass, reason := httpx.ParseBasic(hdr)
+	switch {
+	case reason != "":
+		return caller{refused: reason}
+	case user == "" && pass == "":
 		return caller{}
 	}
-	id, err := h.auth.Authenticate(string(user), string(pass))
+	id, err := h.auth.Authenticate(user, pass)
 	if err != nil {
 		return caller{refused: "invalid user name or password"}
 	}

@@ -2,7 +2,6 @@ package httpx
 
 import (
 	"bytes"
-	"encoding/base64"
 
 	"github.com/valyala/fasthttp"
 
@@ -35,22 +34,14 @@ func Credentials(ctx *fasthttp.RequestCtx, a auth.Authorizer) (id *auth.Identity
 	if len(hdr) == 0 || !a.WritesEnabled() {
 		return nil, false
 	}
-	scheme, value, _ := bytes.Cut(hdr, []byte(" "))
-	if !bytes.EqualFold(scheme, []byte("Basic")) {
+	user, pass, reason := ParseBasic(hdr)
+	switch {
+	case reason != "":
 		return nil, true
-	}
-	raw, err := base64.StdEncoding.DecodeString(string(bytes.TrimSpace(value)))
-	if err != nil {
-		return nil, true
-	}
-	user, pass, ok := bytes.Cut(raw, []byte(":"))
-	if !ok {
-		return nil, true
-	}
-	if len(user) == 0 && len(pass) == 0 {
+	case user == "" && pass == "":
 		return nil, false
 	}
-	id, err = a.Authenticate(string(user), string(pass))
+	id, err := a.Authenticate(user, pass)
 	if err != nil {
 		return nil, true
 	}
