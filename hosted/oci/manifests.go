@@ -133,10 +133,6 @@ func (r *Registry) checkReferences(ctx context.Context, p *Parsed) error {
 	return nil
 }
 
-func referrerKey(subject, d digest.Digest) []byte {
-	return []byte(string(subject) + "\x00" + string(d))
-}
-
 // Manifest resolves a manifest of repository name by digest (d != "") or by
 // tag. Errors: ErrNameUnknown, ErrManifestUnknown.
 func (r *Registry) Manifest(name string, d digest.Digest, tag string) (Manifest, error) {

@@ -14,11 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/opencontainers/go-digest"
 
 	"nora/cache"
-	"nora/cache/disk"
+	"nora/cache/cachetest"
 	"nora/hosted/oci"
 	"nora/internal/fault"
 )
@@ -26,14 +25,7 @@ import (
 func newRegistry(t *testing.T, cfg oci.Config) (*oci.Registry, *cache.Cache) {
 	t.Helper()
 	dir := t.TempDir()
-	s, err := disk.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := cache.New(s, dir, slog.New(slog.DiscardHandler), metrics.NewSet())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := cachetest.Open(t, dir)
 	r, err := oci.Open(filepath.Join(dir, "hosted.db"), c, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +34,6 @@ func newRegistry(t *testing.T, cfg oci.Config) (*oci.Registry, *cache.Cache) {
 		if err := r.Close(); err != nil {
 			t.Error(err)
 		}
-		c.Close()
 	})
 	return r, c
 }

@@ -20,7 +20,7 @@ func (r *Registry) Referrers(name string, subject digest.Digest, artifactType st
 		if b == nil {
 			return ErrNameUnknown
 		}
-		prefix := []byte(string(subject) + "\x00")
+		prefix := referrerPrefix(subject)
 		c := b.Bucket(referrersBucket).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			var d v1.Descriptor

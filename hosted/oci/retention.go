@@ -26,7 +26,7 @@ func (r *Registry) Items(ctx context.Context) ([]retention.Item, error) {
 				if err := json.Unmarshal(v, &t); err != nil {
 					return fmt.Errorf("cannot decode tag %s of %s: %w", k, name, err)
 				}
-				items = append(items, retention.Item{Format: "oci", Repository: string(name), Tag: string(k), Created: t.Created, What: "tag"})
+				items = append(items, retention.Item{Format: itemFormat, Repository: string(name), Tag: string(k), Created: t.Created, What: "tag"})
 				return nil
 			})
 		})
@@ -38,7 +38,7 @@ func (r *Registry) Items(ctx context.Context) ([]retention.Item, error) {
 // manifest, unless the tag was put again since it was listed
 // (retention.ErrGone).
 func (r *Registry) RemoveItem(ctx context.Context, it retention.Item) error {
-	if it.Format != "oci" {
+	if it.Format != itemFormat {
 		return fmt.Errorf("%s is not a hosted OCI tag", it.Key())
 	}
 	return r.db.Update(func(tx *bolt.Tx) error {

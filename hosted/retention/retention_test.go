@@ -17,6 +17,7 @@ import (
 	"nora/hosted/maven"
 	"nora/hosted/oci"
 	"nora/hosted/retention"
+	"nora/internal/fault"
 	"nora/internal/units"
 )
 
@@ -254,7 +255,7 @@ func TestMavenSnapshotBuilds(t *testing.T) {
 		t.Fatalf("removed %v, want %v", got, want)
 	}
 	for _, file := range []string{"lib-1.0-20240101.000000-1.jar", "lib-1.0-20240102.000000-2.pom", "lib-1.0-20240101.000000-1-javadoc.jar"} {
-		if _, _, err := r.File(ctx, maven.Coord{Group: "com/acme", Artifact: "lib", Version: "1.0-SNAPSHOT", File: file}); !errors.Is(err, maven.ErrNotFound) {
+		if _, _, err := r.File(ctx, maven.Coord{Group: "com/acme", Artifact: "lib", Version: "1.0-SNAPSHOT", File: file}); !errors.Is(err, fault.NotFound) {
 			t.Fatalf("%s of a removed build: %v", file, err)
 		}
 	}
