@@ -34,11 +34,15 @@ type Cache struct {
 	// keyLocks order the few operations that must not interleave on one
 	// key: eviction or a GC sweep removing it, a hosted write claiming it.
 	keyLocks [256]sync.Mutex
-	space    SpaceReporter // nil if the store is not a local filesystem
-	lister   Lister
-	fresh    bool // the index was missing or damaged: rebuild it
-	evict    *evictor
-	gc       gcState
+	// commitGens count the commits per key-lock shard: a caller that missed
+	// a key sees whether it was committed since it looked, without a second
+	// look at the store.
+	commitGens [256]atomic.Uint64
+	space      SpaceReporter // nil if the store is not a local filesystem
+	lister     Lister
+	fresh      bool // the index was missing or damaged: rebuild it
+	evict      *evictor
+	gc         gcState
 	// maintenance: Reindex holds it alone; eviction and GC, which remove
 	// disjoint kinds, share it.
 	maintenance sync.RWMutex
@@ -164,8 +168,14 @@ func (c *Cache) Close() error {
 }
 
 // keyLock returns the lock that orders removals and claims of key.
-func (c *Cache) keyLock(key string) *sync.Mutex {
+func (c *Cache) keyLock(key string) *sync.Mutex { return &c.keyLocks[shard(key)] }
+
+// commits counts the commits of key's shard; every store write that makes
+// a key readable adds one.
+func (c *Cache) commits(key string) *atomic.Uint64 { return &c.commitGens[shard(key)] }
+
+func shard(key string) uint32 {
 	h := fnv.New32a()
 	h.Write([]byte(key))
-	return &c.keyLocks[h.Sum32()%uint32(len(c.keyLocks))]
+	return h.Sum32() % 256
 }

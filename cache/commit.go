@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 )
 
@@ -26,25 +27,40 @@ func (c *Cache) CommitFile(ctx context.Context, tmpPath, key string, size int64)
 		c.index.Touch(key)
 		return nil
 	}
-	if c.adopter != nil {
-		if err := c.adopter.Adopt(tmpPath, key); err != nil {
-			return c.commitFailed(key, size, err)
-		}
-	} else {
-		f, err := os.Open(tmpPath)
-		if err != nil {
-			os.Remove(tmpPath)
-			return fmt.Errorf("cannot commit %s: %w", key, err)
-		}
-		err = c.store.Put(ctx, key, f)
-		f.Close()
+	f, err := os.Open(tmpPath)
+	if err != nil {
 		os.Remove(tmpPath)
-		if err != nil {
-			return c.commitFailed(key, size, err)
-		}
+		return fmt.Errorf("cannot commit %s: %w", key, err)
+	}
+	err = c.commit(ctx, f, key)
+	f.Close()
+	if err != nil {
+		return c.commitFailed(key, size, err)
 	}
 	c.index.Added(key, size, true)
 	c.gc.claim(key)
+	return nil
+}
+
+// commit makes the finished temp file tmp the object under key: adopted by
+// rename where the store allows it, else copied in. The temp file is gone
+// afterwards in every case (renamed or removed); the caller closes tmp.
+func (c *Cache) commit(ctx context.Context, tmp *os.File, key string) error {
+	if c.adopter != nil {
+		err := c.adopter.Adopt(tmp, key)
+		if err == nil {
+			c.commits(key).Add(1)
+		}
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if err := c.store.Put(ctx, key, tmp); err != nil {
+		return err
+	}
+	c.commits(key).Add(1)
 	return nil
 }
 

@@ -134,6 +134,7 @@ func (c *Cache) resolveName(ctx context.Context, name string) (string, error) {
 
 func (c *Cache) fetch(ctx context.Context, key string, named bool, want Expect, src Source) (*Object, error) {
 	for attempt := 0; ; attempt++ {
+		gen := c.commits(key).Load()
 		var obj *Object
 		var err error
 		if named {
@@ -149,6 +150,12 @@ func (c *Cache) fetch(ctx context.Context, key string, named bool, want Expect, 
 		}
 		c.mu.Lock()
 		f, running := c.fills[key]
+		if !running && c.commits(key).Load() != gen && attempt < 3 {
+			// A fill (or a push) of this shard committed since we looked:
+			// look again rather than fetch what may be stored now.
+			c.mu.Unlock()
+			continue
+		}
 		if !running {
 			f = &fill{notify: make(chan struct{}), size: -1, passAt: -1}
 			c.fills[key] = f
@@ -256,30 +263,18 @@ func (c *Cache) runFill(key string, named bool, f *fill, want Expect, src Source
 }
 
 // doFill runs one fill and returns the key the object was committed under.
+// The caller saw no committed object and no other fill of key.
 func (c *Cache) doFill(key string, named bool, f *fill, want Expect, src Source) (final string, err error) {
 	ctx := c.bg
-	// The object may have been committed between the caller's miss and the
-	// registration of this fill.
-	if named {
-		if k, err := c.resolveName(ctx, key); err == nil {
-			if _, err := c.store.Stat(ctx, k); err == nil {
-				return k, nil
-			}
-		}
-	} else if _, err := c.store.Stat(ctx, key); err == nil {
-		return key, nil
+	sums, err := newFillSums(want, named)
+	if err != nil {
+		return "", fmt.Errorf("cannot fill %s: %w", key, err)
 	}
-	body, size, err := src(ctx)
+	body, size, err := openSource(ctx, key, want, src)
 	if err != nil {
 		return "", err
 	}
 	defer body.Close()
-	if want.Size >= 0 {
-		if size >= 0 && size != want.Size {
-			return "", fmt.Errorf("cannot fill %s: upstream declares %d bytes, want %d: %w", key, size, want.Size, ErrVerify)
-		}
-		size = want.Size
-	}
 	tmp, err := os.CreateTemp(c.tmpDir, "fill-*")
 	if err != nil {
 		return "", fmt.Errorf("cannot create temp file for %s: %w", key, err)
@@ -292,38 +287,51 @@ func (c *Cache) doFill(key string, named bool, f *fill, want Expect, src Source)
 	}()
 	f.setReady(tmp.Name(), size)
 
-	var hashes []io.Writer
-	var verifier digest.Verifier
-	if want.Digest != "" {
-		if err := want.Digest.Validate(); err != nil {
-			return "", fmt.Errorf("cannot fill %s: %w", key, err)
-		}
-		verifier = want.Digest.Verifier()
-		hashes = append(hashes, verifier)
-	}
-	var sha1sum, sha256sum hash.Hash
-	if want.SHA1 != "" {
-		sha1sum = sha1.New()
-		hashes = append(hashes, sha1sum)
-	}
-	if named {
-		sha256sum = sha256.New()
-		hashes = append(hashes, sha256sum)
-	}
 	out := &fillSink{c: c, f: f, key: key, tmp: tmp}
+	written, err := c.copyFill(key, body, out, size, sums)
+	if err == nil {
+		err = sums.check(key)
+	}
+	if err != nil {
+		return "", out.fail(err)
+	}
+	if out.passing() {
+		return "", out.finishPass()
+	}
+	return c.commitFill(ctx, key, named, tmp, sums, written)
+}
+
+// openSource opens the upstream body and settles its size: the declared
+// one, which the upstream's must not contradict.
+func openSource(ctx context.Context, key string, want Expect, src Source) (io.ReadCloser, int64, error) {
+	body, size, err := src(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	if want.Size >= 0 {
+		if size >= 0 && size != want.Size {
+			body.Close()
+			return nil, 0, fmt.Errorf("cannot fill %s: upstream declares %d bytes, want %d: %w", key, size, want.Size, ErrVerify)
+		}
+		size = want.Size
+	}
+	return body, size, nil
+}
+
+// copyFill streams body to out and through sums, and returns the bytes
+// written; size (-1: unknown) is the exact length body must have.
+func (c *Cache) copyFill(key string, body io.Reader, out *fillSink, size int64, sums *fillSums) (int64, error) {
 	buf := make([]byte, 128<<10)
 	var written int64
 	for {
 		n, rerr := body.Read(buf)
 		if n > 0 {
 			if size >= 0 && written+int64(n) > size {
-				return "", out.fail(fmt.Errorf("cannot fill %s: upstream sent more than %d bytes: %w", key, size, ErrVerify))
+				return written, fmt.Errorf("cannot fill %s: upstream sent more than %d bytes: %w", key, size, ErrVerify)
 			}
-			for _, h := range hashes {
-				h.Write(buf[:n])
-			}
+			sums.Write(buf[:n])
 			if err := out.write(buf[:n], written); err != nil {
-				return "", out.fail(err)
+				return written, err
 			}
 			written += int64(n)
 			c.fillBytes.Add(n)
@@ -332,68 +340,106 @@ func (c *Cache) doFill(key string, named bool, f *fill, want Expect, src Source)
 			break
 		}
 		if rerr != nil {
-			return "", out.fail(fmt.Errorf("cannot fill %s: upstream read failed after %d bytes: %w", key, written, rerr))
+			return written, fmt.Errorf("cannot fill %s: upstream read failed after %d bytes: %w", key, written, rerr)
 		}
 	}
 	if size >= 0 && written != size {
-		return "", out.fail(fmt.Errorf("cannot fill %s: upstream ended after %d of %d bytes: %w", key, written, size, io.ErrUnexpectedEOF))
+		return written, fmt.Errorf("cannot fill %s: upstream ended after %d of %d bytes: %w", key, written, size, io.ErrUnexpectedEOF)
 	}
-	if verifier != nil && !verifier.Verified() {
-		return "", out.fail(fmt.Errorf("cannot fill %s: digest mismatch: %w", key, ErrVerify))
-	}
-	if sha1sum != nil && !strings.EqualFold(hex.EncodeToString(sha1sum.Sum(nil)), want.SHA1) {
-		return "", out.fail(fmt.Errorf("cannot fill %s: sha1 mismatch: %w", key, ErrVerify))
-	}
-	if out.passing() {
-		return "", out.finishPass()
-	}
-	final = key
+	return written, nil
+}
+
+// commitFill stores the verified temp file under key or, for a named
+// object, under the sha256 of its bytes (unless those are stored already)
+// with a ref under the name. It returns the key the bytes are under.
+func (c *Cache) commitFill(ctx context.Context, key string, named bool, tmp *os.File, sums *fillSums, size int64) (string, error) {
+	final := key
 	if named {
-		d := digest.NewDigest(digest.SHA256, sha256sum)
-		final = BlobKey(d)
-		defer func() {
-			if err == nil {
-				if perr := c.PutRef(ctx, key, Ref{Digest: d, Size: written, FetchedAt: time.Now()}); perr != nil {
-					// The object is stored; only its name is not: the next
-					// request fetches it again.
-					c.log.Warn("cannot store ref of a fill", "key", key, "err", perr)
-				}
+		final = BlobKey(sums.sha256Digest())
+	}
+	if named && c.stored(ctx, final) {
+		os.Remove(tmp.Name()) // the same bytes are already stored
+	} else {
+		if err := c.commit(ctx, tmp, final); err != nil {
+			if IsNoSpace(err) {
+				// Every byte is verified in the temp file the readers
+				// follow (its removal does not cut them off): they finish;
+				// the object is not stored.
+				c.diskFull(key, size)
+				return "", errPassedThrough
 			}
-		}()
-		if _, err := c.store.Stat(ctx, final); err == nil {
-			os.Remove(tmp.Name()) // the same bytes are already stored
-			return final, nil
+			return "", err
+		}
+		c.index.Added(final, size, false)
+		c.evict.committed()
+	}
+	if named {
+		if err := c.PutRef(ctx, key, Ref{Digest: sums.sha256Digest(), Size: size, FetchedAt: time.Now()}); err != nil {
+			// The object is stored; only its name is not: the next request
+			// fetches it again.
+			c.log.Warn("cannot store ref of a fill", "key", key, "err", err)
 		}
 	}
-	if err := c.commitFile(ctx, tmp, final); err != nil {
-		if IsNoSpace(err) {
-			// Every byte is verified in the temp file the readers follow
-			// (its removal does not cut them off): they finish; the object
-			// is not stored.
-			c.diskFull(key, written)
-			return "", errPassedThrough
-		}
-		return "", err
-	}
-	c.index.Added(final, written, false)
-	c.evict.committed()
 	return final, nil
 }
 
-// commitFile makes the finished temp file the object under key, by rename
-// where the store allows it, else by copying it in.
-func (c *Cache) commitFile(ctx context.Context, tmp *os.File, key string) error {
-	if c.adopter != nil {
-		return c.adopter.Adopt(tmp.Name(), key)
-	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	if err := c.store.Put(ctx, key, tmp); err != nil {
-		return err
-	}
-	return os.Remove(tmp.Name())
+// stored reports whether key holds a committed object.
+func (c *Cache) stored(ctx context.Context, key string) bool {
+	_, err := c.store.Stat(ctx, key)
+	return err == nil
 }
+
+// fillSums are the hashes a fill computes as the bytes stream by: the
+// digests the protocol declared, and the sha256 a named object is stored
+// under.
+type fillSums struct {
+	want     Expect
+	verifier digest.Verifier // nil: no digest declared
+	sha1     hash.Hash       // nil: no sha1 declared
+	sha256   hash.Hash       // nil: not a named fill
+}
+
+func newFillSums(want Expect, named bool) (*fillSums, error) {
+	s := &fillSums{want: want}
+	if want.Digest != "" {
+		if err := want.Digest.Validate(); err != nil {
+			return nil, err
+		}
+		s.verifier = want.Digest.Verifier()
+	}
+	if want.SHA1 != "" {
+		s.sha1 = sha1.New()
+	}
+	if named {
+		s.sha256 = sha256.New()
+	}
+	return s, nil
+}
+
+func (s *fillSums) Write(p []byte) {
+	if s.verifier != nil {
+		s.verifier.Write(p)
+	}
+	if s.sha1 != nil {
+		s.sha1.Write(p)
+	}
+	if s.sha256 != nil {
+		s.sha256.Write(p)
+	}
+}
+
+// check reports whether the bytes match what was declared.
+func (s *fillSums) check(key string) error {
+	if s.verifier != nil && !s.verifier.Verified() {
+		return fmt.Errorf("cannot fill %s: digest mismatch: %w", key, ErrVerify)
+	}
+	if s.sha1 != nil && !strings.EqualFold(hex.EncodeToString(s.sha1.Sum(nil)), s.want.SHA1) {
+		return fmt.Errorf("cannot fill %s: sha1 mismatch: %w", key, ErrVerify)
+	}
+	return nil
+}
+
+func (s *fillSums) sha256Digest() digest.Digest { return digest.NewDigest(digest.SHA256, s.sha256) }
 
 // fillReader follows a growing temp file. It holds back the final byte
 // until the fill is verified and committed, so a reader never sees a clean

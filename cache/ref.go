@@ -59,6 +59,7 @@ func (c *Cache) PutRef(ctx context.Context, key string, r Ref) error {
 	if err := c.store.Put(ctx, key, bytes.NewReader(b)); err != nil {
 		return fmt.Errorf("cannot store ref %s: %w", key, err)
 	}
+	c.commits(key).Add(1)
 	return nil
 }
 
@@ -91,6 +92,7 @@ func (c *Cache) putBlob(ctx context.Context, d digest.Digest, b []byte, hosted b
 	if err := c.store.Put(ctx, key, bytes.NewReader(b)); err != nil {
 		return c.commitFailed(key, int64(len(b)), err)
 	}
+	c.commits(key).Add(1)
 	c.index.Added(key, int64(len(b)), hosted)
 	if hosted {
 		c.gc.claim(key)

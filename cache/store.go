@@ -41,10 +41,12 @@ type FileOpener interface {
 
 // FileAdopter is implemented by stores that can take a finished temp file by
 // rename instead of copying it (the temp file must live on the same
-// filesystem, under TempDir). Adopt is atomic and durable.
+// filesystem, under TempDir). Adopt is atomic and durable: it syncs the
+// open tmp itself, which the caller closes afterwards. On error the temp
+// file is removed.
 type FileAdopter interface {
 	TempDir() string
-	Adopt(tmpPath, key string) error
+	Adopt(tmp *os.File, key string) error
 }
 
 // Lister is implemented by stores that can list their objects; reindex

@@ -108,34 +108,30 @@ func (s *Store) Put(_ context.Context, key string, r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("cannot create temp file: %w", err)
 	}
-	tmp := f.Name()
+	defer f.Close()
 	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		os.Remove(tmp)
+		os.Remove(f.Name())
 		return fmt.Errorf("cannot write %s: %w", key, err)
 	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("cannot write %s: %w", key, err)
-	}
-	return s.Adopt(tmp, key)
+	return s.Adopt(f, key)
 }
 
 func (s *Store) TempDir() string { return s.tmp }
 
-// Adopt syncs the finished temp file, renames it to key and syncs the
-// directory, so a power cut leaves either nothing or the whole object.
-func (s *Store) Adopt(tmpPath, key string) (err error) {
+// Adopt syncs the finished temp file through the open tmp, renames it to
+// key and syncs the directory, so a power cut leaves either nothing or the
+// whole object. The caller still closes tmp.
+func (s *Store) Adopt(tmp *os.File, key string) (err error) {
 	defer func() {
 		if err != nil {
-			os.Remove(tmpPath)
+			os.Remove(tmp.Name())
 		}
 	}()
 	p, err := s.path(key)
 	if err != nil {
 		return err
 	}
-	if err := syncFile(tmpPath); err != nil {
+	if err := tmp.Sync(); err != nil {
 		return fmt.Errorf("cannot sync %s: %w", key, err)
 	}
 	dir := filepath.Dir(p)
@@ -144,14 +140,14 @@ func (s *Store) Adopt(tmpPath, key string) (err error) {
 			return fmt.Errorf("cannot create %s: %w", dir, err)
 		}
 		// A new shard directory must itself survive a power cut.
-		if err := syncFile(filepath.Dir(dir)); err != nil {
+		if err := syncDir(filepath.Dir(dir)); err != nil {
 			return fmt.Errorf("cannot sync %s: %w", filepath.Dir(dir), err)
 		}
 	}
-	if err := os.Rename(tmpPath, p); err != nil {
+	if err := os.Rename(tmp.Name(), p); err != nil {
 		return fmt.Errorf("cannot commit %s: %w", key, err)
 	}
-	if err := syncFile(dir); err != nil {
+	if err := syncDir(dir); err != nil {
 		return fmt.Errorf("cannot sync dir of %s: %w", key, err)
 	}
 	return nil
@@ -168,7 +164,7 @@ func (s *Store) Delete(_ context.Context, key string) error {
 	return nil
 }
 
-func syncFile(path string) error {
+func syncDir(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
