@@ -10,6 +10,8 @@ import (
 	"os"
 
 	"github.com/opencontainers/go-digest"
+
+	"nora/internal/fault"
 )
 
 // maxMetadataBytes bounds the JSON part of a publish body, which is read
@@ -40,11 +42,11 @@ func (q *Request) Name() string { return q.entry.Name }
 func (q *Request) Vers() string { return q.entry.Vers }
 
 // ReadRequest reads and validates the metadata part of a publish body of
-// size bytes (-1 if unknown), refusing bodies larger than max. Errors wrap
-// ErrInvalid or ErrTooLarge.
+// size bytes (-1 if unknown), refusing bodies larger than max. Errors are
+// fault.Invalid or fault.TooLarge.
 func ReadRequest(body io.Reader, size, max int64) (*Request, error) {
 	if size > max {
-		return nil, fmt.Errorf("the publish body has %d bytes, more than the %d this registry accepts: %w", size, max, ErrTooLarge)
+		return nil, fault.Newf(fault.TooLarge, "the publish body has %d bytes, more than the %d this registry accepts", size, max)
 	}
 	n, err := readLength(body, "metadata")
 	if err != nil {
@@ -52,7 +54,7 @@ func ReadRequest(body io.Reader, size, max int64) (*Request, error) {
 	}
 	switch {
 	case n > maxMetadataBytes || n+8 > max:
-		return nil, fmt.Errorf("the publish metadata has %d bytes, more than the %d this registry accepts: %w", n, min(maxMetadataBytes, max-8), ErrTooLarge)
+		return nil, fault.Newf(fault.TooLarge, "the publish metadata has %d bytes, more than the %d this registry accepts", n, min(maxMetadataBytes, max-8))
 	case size >= 0 && n+8 > size:
 		return nil, invalid(fmt.Sprintf("the metadata length %d does not fit in the %d-byte publish body", n, size))
 	}
@@ -85,7 +87,7 @@ func bodyError(what string, err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return invalid("the publish body ends before " + what + " does")
 	}
-	return invalid(fmt.Sprintf("the publish body broke off in %s: %v", what, err))
+	return fault.Wrap(fault.Invalid, err, "the publish body broke off in "+what)
 }
 
 // spool reads the .crate part into a new temp file in dir while hashing it,
@@ -100,7 +102,7 @@ func (q *Request) spool(dir string) (tmp string, d digest.Digest, size int64, er
 	case n == 0:
 		return "", "", 0, invalid("the .crate is empty")
 	case q.meta+4+n > q.max:
-		return "", "", 0, fmt.Errorf("the .crate has %d bytes, more than the %d this registry accepts: %w", n, q.max-q.meta-4, ErrTooLarge)
+		return "", "", 0, fault.Newf(fault.TooLarge, "the .crate has %d bytes, more than the %d this registry accepts", n, q.max-q.meta-4)
 	case q.left >= 0 && 4+n != q.left:
 		return "", "", 0, invalid(fmt.Sprintf("the .crate length %d does not match the %d bytes left in the publish body", n, q.left-4))
 	}

@@ -30,6 +30,7 @@ import (
 
 	"nora/cache"
 	"nora/hosted"
+	"nora/internal/fault"
 )
 
 const (
@@ -97,7 +98,7 @@ func (r *Registry) Hosted(name string) bool {
 }
 
 // Index returns the index file of hosted crate name (any case). Errors:
-// ErrNotFound, also for a look-alike spelling of a hosted name.
+// fault.NotFound, also for a look-alike spelling of a hosted name.
 func (r *Registry) Index(ctx context.Context, name string) ([]byte, error) {
 	if !r.Hosted(name) {
 		return nil, notFound("crate " + name + " is not hosted")
@@ -111,7 +112,7 @@ func (r *Registry) Index(ctx context.Context, name string) ([]byte, error) {
 
 // Crate opens the .crate of version vers of hosted crate name; yanked
 // versions stay downloadable (lock files may pin them). Errors:
-// ErrNotFound.
+// fault.NotFound.
 func (r *Registry) Crate(ctx context.Context, name, vers string) (*cache.Object, error) {
 	b, err := r.Index(ctx, name)
 	if err != nil {
@@ -128,7 +129,9 @@ func (r *Registry) Crate(ctx context.Context, name, vers string) (*cache.Object,
 	d := digest.NewDigestFromEncoded(digest.SHA256, entries[i].Cksum)
 	obj, err := r.cache.Open(ctx, cache.BlobKey(d))
 	if err != nil {
-		return nil, fmt.Errorf("cannot open the .crate of hosted %s %s (%s): %w", name, vers, d, err)
+		// The index names it, so it must be there: a missing .crate is
+		// damaged state (a 500), not a version the client got wrong.
+		return nil, fault.Wrap(fault.Internal, err, fmt.Sprintf("cannot open the .crate of hosted %s %s (%s)", name, vers, d))
 	}
 	return obj, nil
 }
@@ -136,8 +139,8 @@ func (r *Registry) Crate(ctx context.Context, name, vers string) (*cache.Object,
 // Publish reads the .crate of q, verifies it and makes it version
 // q.Vers() of crate q.Name(). Publishing a name that was so far proxied
 // makes it hosted: from then on the upstream's crate of that name is no
-// longer served (Hosted). Errors wrap ErrInvalid, ErrTooLarge, ErrExists
-// or ErrConflict, or are storage failures. On any error no index line is
+// longer served (Hosted). Errors are fault.Invalid, fault.TooLarge or
+// fault.Conflict, or are storage failures. On any error no index line is
 // added and the spooled .crate is gone; only a storage failure after the
 // .crate was committed can leave it unreferenced (for GC to collect) or
 // the name claimed without versions.
@@ -205,7 +208,7 @@ func (r *Registry) checkNewIn(body []byte, e IndexEntry) error {
 	have, hosted := r.names[canonical(e.Name)]
 	r.mu.RUnlock()
 	if hosted && have != e.Name {
-		return &kindError{ErrConflict, fmt.Sprintf("crate name `%s` is taken by hosted crate `%s`", e.Name, have)}
+		return fault.Newf(fault.Conflict, "crate name `%s` is taken by hosted crate `%s`", e.Name, have)
 	}
 	entries, err := parseIndex(body)
 	if err != nil {
@@ -214,7 +217,7 @@ func (r *Registry) checkNewIn(body []byte, e IndexEntry) error {
 	for _, old := range entries {
 		if versionBase(old.Vers) == versionBase(e.Vers) {
 			// cargo's wording, the one crates.io uses.
-			return &kindError{ErrExists, fmt.Sprintf("crate version `%s` is already uploaded", old.Vers)}
+			return fault.Newf(fault.Conflict, "crate version `%s` is already uploaded", old.Vers)
 		}
 	}
 	return nil
@@ -244,7 +247,7 @@ func (r *Registry) claim(ctx context.Context, name string) error {
 }
 
 // SetYanked sets the yanked flag of version vers of hosted crate name.
-// Errors: ErrNotFound.
+// Errors: fault.NotFound.
 func (r *Registry) SetYanked(ctx context.Context, name, vers string, yanked bool) error {
 	if !r.Hosted(name) {
 		return notFound("crate `" + name + "` is not hosted here")

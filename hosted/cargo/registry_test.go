@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+
+	"nora/internal/fault"
 )
 
 func TestPublishAndRead(t *testing.T) {
@@ -41,10 +43,10 @@ func TestPublishAndRead(t *testing.T) {
 		t.Fatalf("Index = %s, %v", idx, err)
 	}
 	// A look-alike spelling is claimed (never proxied) but has no file.
-	if _, err := r.Index(ctx, "acme_lib"); !errors.Is(err, ErrNotFound) {
+	if _, err := r.Index(ctx, "acme_lib"); !errors.Is(err, fault.NotFound) {
 		t.Fatalf("Index(acme_lib) = %v", err)
 	}
-	if _, err := r.Index(ctx, "other"); !errors.Is(err, ErrNotFound) {
+	if _, err := r.Index(ctx, "other"); !errors.Is(err, fault.NotFound) {
 		t.Fatalf("Index(other) = %v", err)
 	}
 	obj, err := r.Crate(ctx, "acme-lib", "0.1.0")
@@ -56,7 +58,7 @@ func TestPublishAndRead(t *testing.T) {
 	if !bytes.Equal(got, crate) {
 		t.Fatal("Crate returned other bytes")
 	}
-	if _, err := r.Crate(ctx, "acme-lib", "0.2.0"); !errors.Is(err, ErrNotFound) {
+	if _, err := r.Crate(ctx, "acme-lib", "0.2.0"); !errors.Is(err, fault.NotFound) {
 		t.Fatalf("Crate(0.2.0) = %v", err)
 	}
 
@@ -82,11 +84,11 @@ func TestPublishRefusals(t *testing.T) {
 			t.Fatalf("publish %s %s = %v, want %v %q", name, vers, err, kind, msg)
 		}
 	}
-	f("acme-lib", "0.1.0+b1", ErrExists, "crate version `0.1.0+b1` is already uploaded")
-	f("acme-lib", "0.1.0", ErrExists, "crate version `0.1.0+b1` is already uploaded")
-	f("acme-lib", "0.1.0+b2", ErrExists, "crate version `0.1.0+b1` is already uploaded")
-	f("acme_lib", "0.2.0", ErrConflict, "crate name `acme_lib` is taken by hosted crate `acme-lib`")
-	f("Acme-Lib", "0.2.0", ErrConflict, "crate name `Acme-Lib` is taken by hosted crate `acme-lib`")
+	f("acme-lib", "0.1.0+b1", fault.Conflict, "crate version `0.1.0+b1` is already uploaded")
+	f("acme-lib", "0.1.0", fault.Conflict, "crate version `0.1.0+b1` is already uploaded")
+	f("acme-lib", "0.1.0+b2", fault.Conflict, "crate version `0.1.0+b1` is already uploaded")
+	f("acme_lib", "0.2.0", fault.Conflict, "crate name `acme_lib` is taken by hosted crate `acme-lib`")
+	f("Acme-Lib", "0.2.0", fault.Conflict, "crate name `Acme-Lib` is taken by hosted crate `acme-lib`")
 	before := r.files(t, "")
 
 	// Bodies refused before anything is stored.
@@ -100,15 +102,15 @@ func TestPublishRefusals(t *testing.T) {
 	good := frame(metaOf("fresh", "1.0.0", "", ""), crateOf(t, "fresh", "1.0.0"))
 	corrupt := bytes.Clone(good)
 	corrupt[len(corrupt)-6] ^= 0xff
-	g(corrupt, ErrInvalid, "corrupt")
-	g(good[:len(good)-1], ErrInvalid, "does not match")
-	g(append(bytes.Clone(good), 0), ErrInvalid, "does not match")
-	g(good[:3], ErrInvalid, "ends before the length of metadata")
-	g(frame(metaOf("fresh", "1.0.0", "", ""), crateOf(t, "fresh", "1.0.1")), ErrInvalid, "outside fresh-1.0.0/")
-	g(frame(metaOf("fresh", "1.0.0", "", ""), nil), ErrInvalid, "empty")
-	g(frame([]byte("{"), nil), ErrInvalid, "publish metadata")
-	g(frame(bytes.Repeat([]byte(" "), 2<<20), nil), ErrTooLarge, "more than")
-	if _, err := ReadRequest(bytes.NewReader(good), 2<<20, 1<<20); !errors.Is(err, ErrTooLarge) {
+	g(corrupt, fault.Invalid, "corrupt")
+	g(good[:len(good)-1], fault.Invalid, "does not match")
+	g(append(bytes.Clone(good), 0), fault.Invalid, "does not match")
+	g(good[:3], fault.Invalid, "ends before the length of metadata")
+	g(frame(metaOf("fresh", "1.0.0", "", ""), crateOf(t, "fresh", "1.0.1")), fault.Invalid, "outside fresh-1.0.0/")
+	g(frame(metaOf("fresh", "1.0.0", "", ""), nil), fault.Invalid, "empty")
+	g(frame([]byte("{"), nil), fault.Invalid, "publish metadata")
+	g(frame(bytes.Repeat([]byte(" "), 2<<20), nil), fault.TooLarge, "more than")
+	if _, err := ReadRequest(bytes.NewReader(good), 2<<20, 1<<20); !errors.Is(err, fault.TooLarge) {
 		t.Fatalf("declared size over the cap: %v", err)
 	}
 	// A body of unknown length (chunked): the framing alone must end it.
@@ -116,11 +118,11 @@ func TestPublishRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Publish(context.Background(), q); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "bytes after the .crate") {
+	if _, err := r.Publish(context.Background(), q); !errors.Is(err, fault.Invalid) || !strings.Contains(err.Error(), "bytes after the .crate") {
 		t.Fatalf("trailing byte, chunked: %v", err)
 	}
 	q, _ = ReadRequest(bytes.NewReader(good[:len(good)-5]), -1, 1<<20)
-	if _, err := r.Publish(context.Background(), q); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "ends before the .crate does") {
+	if _, err := r.Publish(context.Background(), q); !errors.Is(err, fault.Invalid) || !strings.Contains(err.Error(), "ends before the .crate does") {
 		t.Fatalf("truncated, chunked: %v", err)
 	}
 	if after := r.files(t, ""); fmt.Sprint(after) != fmt.Sprint(before) || r.Hosted("fresh") {
@@ -162,7 +164,7 @@ func TestConcurrentPublishes(t *testing.T) {
 		}
 	}
 	a, b := <-results, <-results
-	if (a == nil) == (b == nil) || !(errors.Is(a, ErrExists) || errors.Is(b, ErrExists)) {
+	if (a == nil) == (b == nil) || !(errors.Is(a, fault.Conflict) || errors.Is(b, fault.Conflict)) {
 		t.Fatalf("racing publishes of one version: %v, %v", a, b)
 	}
 	for _, name := range []string{"acme", "other"} {
@@ -199,8 +201,8 @@ func TestYank(t *testing.T) {
 	f("acme", "0.1.0", true, nil)
 	f("acme", "0.1.0", true, nil) // idempotent
 	f("ACME", "0.1.0", true, nil)
-	f("acme", "0.3.0", true, ErrNotFound)
-	f("other", "0.1.0", true, ErrNotFound)
+	f("acme", "0.3.0", true, fault.NotFound)
+	f("other", "0.1.0", true, fault.NotFound)
 	idx, _ := r.Index(ctx, "acme")
 	want := strings.Replace(string(before), `"yanked":false`, `"yanked":true`, 1)
 	if string(idx) != want {

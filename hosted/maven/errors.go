@@ -1,24 +1,47 @@
 package maven
 
-import "errors"
+import (
+	"fmt"
 
-// The errors callers translate into HTTP answers. They are wrapped with
-// details; test with errors.Is.
-var (
-	// ErrInvalid: a path or document a Maven client cannot have meant (400).
-	ErrInvalid = errors.New("invalid maven upload")
-	// ErrNotFound: no such hosted file, version or metadata (404).
-	ErrNotFound = errors.New("not found in hosted repository")
-	// ErrConflict: the file exists, complete, with other bytes (409).
-	// Every hosted file name is immutable; SNAPSHOT builds get new names.
-	ErrConflict = errors.New("file already deployed with different content")
-	// ErrChecksum: a checksum file disagrees with the stored file (400).
-	ErrChecksum = errors.New("checksum does not match the deployed file")
-	// ErrTooLarge: the upload is over the size cap (413).
-	ErrTooLarge = errors.New("upload is larger than the size cap")
-	// ErrTruncated: the body ended before its declared length or broke off
-	// (400). Nothing was stored.
-	ErrTruncated = errors.New("upload body ended early")
-	// ErrFull: the artifact's state document would exceed its cap (507).
-	ErrFull = errors.New("too many files deployed for this artifact")
+	"nora/internal/fault"
 )
+
+// Every refusal is a *fault.Error whose Msg the client may read; its Kind
+// says which (the HTTP side maps it to a status):
+//
+//	fault.Invalid   a path or document a Maven client cannot have meant, a
+//	                checksum file that disagrees with the stored file, a
+//	                body that ended early or broke off (nothing was stored)
+//	fault.NotFound  no such hosted file, version or metadata
+//	fault.Conflict  the file exists, complete, with other bytes: every
+//	                hosted file name is immutable (SNAPSHOT builds get new
+//	                names)
+//	fault.TooLarge  the upload is over the size cap
+//	fault.NoSpace   the artifact's state document would exceed its cap
+//
+// Anything else is a storage failure, for the log only.
+
+func invalidf(format string, args ...any) error {
+	return fault.Newf(fault.Invalid, "invalid maven upload: "+format, args...)
+}
+
+func notFoundf(format string, args ...any) error {
+	return fault.Newf(fault.NotFound, "not found in hosted repository: "+format, args...)
+}
+
+func conflict(path string) error {
+	return fault.New(fault.Conflict, "file already deployed with different content: "+path)
+}
+
+func mismatchf(format string, args ...any) error {
+	return fault.Newf(fault.Invalid, "checksum does not match the deployed file: "+format, args...)
+}
+
+func tooLargef(format string, args ...any) error {
+	return fault.Newf(fault.TooLarge, "upload is larger than the size cap: "+format, args...)
+}
+
+// truncatedf is a body that ended early (cause nil) or broke off.
+func truncatedf(cause error, format string, args ...any) error {
+	return fault.Wrap(fault.Invalid, cause, "upload body ended early"+fmt.Sprintf(format, args...))
+}

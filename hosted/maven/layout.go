@@ -1,7 +1,6 @@
 package maven
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 )
@@ -81,19 +80,19 @@ func validDir(dir string) bool {
 func (c Coord) check() error {
 	if !validDir(c.Group) || !ValidSegment(c.Artifact) || !ValidSegment(c.Version) || !ValidSegment(c.File) ||
 		len(c.Path()) > 768 {
-		return fmt.Errorf("%w: %q", ErrInvalid, c.Path())
+		return invalidf("%q", c.Path())
 	}
 	if IsSnapshot(c.Version) {
 		if _, ok := parseBuild(c.Artifact, c.Version, c.File); !ok {
 			if _, ok := nonUniqueTail(c.Artifact, c.Version, c.File); ok {
-				return fmt.Errorf("%w: %s has no timestamp; deploy timestamped (unique) snapshots", ErrInvalid, c.File)
+				return invalidf("%s has no timestamp; deploy timestamped (unique) snapshots", c.File)
 			}
-			return fmt.Errorf("%w: %s is not a file of %s %s", ErrInvalid, c.File, c.Artifact, c.Version)
+			return invalidf("%s is not a file of %s %s", c.File, c.Artifact, c.Version)
 		}
 		return nil
 	}
 	if tail, ok := strings.CutPrefix(c.File, c.Artifact+"-"+c.Version); !ok || !validTail(tail) {
-		return fmt.Errorf("%w: %s is not a file of %s %s", ErrInvalid, c.File, c.Artifact, c.Version)
+		return invalidf("%s is not a file of %s %s", c.File, c.Artifact, c.Version)
 	}
 	return nil
 }

@@ -3,6 +3,8 @@ package maven
 import (
 	"errors"
 	"testing"
+
+	"nora/internal/fault"
 )
 
 func TestParseBuild(t *testing.T) {
@@ -34,7 +36,7 @@ func TestCoordCheck(t *testing.T) {
 	f := func(group, artifact, version, file string, ok bool) {
 		t.Helper()
 		err := Coord{group, artifact, version, file}.check()
-		if (err == nil) != ok || (err != nil && !errors.Is(err, ErrInvalid)) {
+		if (err == nil) != ok || (err != nil && !errors.Is(err, fault.Invalid)) {
 			t.Fatalf("check(%s/%s/%s/%s) = %v, want ok=%v", group, artifact, version, file, err, ok)
 		}
 	}

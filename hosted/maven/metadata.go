@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/xml"
-	"fmt"
 	"io"
 	"path"
 	"slices"
@@ -92,12 +91,12 @@ type clientMetadataXML struct {
 func ParseMetadata(b []byte) (ClientMetadata, error) {
 	var m clientMetadataXML
 	if len(b) > MaxMetadataBytes {
-		return ClientMetadata{}, fmt.Errorf("%w: metadata is larger than %d bytes", ErrInvalid, MaxMetadataBytes)
+		return ClientMetadata{}, invalidf("metadata is larger than %d bytes", MaxMetadataBytes)
 	}
 	d := xml.NewDecoder(bytes.NewReader(b))
 	d.Strict = true
 	if err := d.Decode(&m); err != nil {
-		return ClientMetadata{}, fmt.Errorf("%w: metadata is not a <metadata> document: %v", ErrInvalid, err)
+		return ClientMetadata{}, invalidf("metadata is not a <metadata> document: %v", err)
 	}
 	for {
 		tok, err := d.Token()
@@ -105,16 +104,16 @@ func ParseMetadata(b []byte) (ClientMetadata, error) {
 			break
 		}
 		if err != nil {
-			return ClientMetadata{}, fmt.Errorf("%w: metadata: %v", ErrInvalid, err)
+			return ClientMetadata{}, invalidf("metadata: %v", err)
 		}
 		switch t := tok.(type) {
 		case xml.Comment, xml.ProcInst:
 		case xml.CharData:
 			if len(bytes.TrimSpace(t)) > 0 {
-				return ClientMetadata{}, fmt.Errorf("%w: metadata has text after its root element", ErrInvalid)
+				return ClientMetadata{}, invalidf("metadata has text after its root element")
 			}
 		default:
-			return ClientMetadata{}, fmt.Errorf("%w: metadata has more than one root element", ErrInvalid)
+			return ClientMetadata{}, invalidf("metadata has more than one root element")
 		}
 	}
 	out := ClientMetadata{
@@ -123,12 +122,12 @@ func ParseMetadata(b []byte) (ClientMetadata, error) {
 	if out.GroupID != "" && !validGroupID(out.GroupID) ||
 		out.ArtifactID != "" && !ValidSegment(out.ArtifactID) ||
 		out.Version != "" && !ValidSegment(out.Version) {
-		return ClientMetadata{}, fmt.Errorf("%w: metadata names an impossible coordinate %s:%s:%s", ErrInvalid, out.GroupID, out.ArtifactID, out.Version)
+		return ClientMetadata{}, invalidf("metadata names an impossible coordinate %s:%s:%s", out.GroupID, out.ArtifactID, out.Version)
 	}
 	for _, p := range m.Plugins {
 		p = Plugin{Name: strings.TrimSpace(p.Name), Prefix: strings.TrimSpace(p.Prefix), ArtifactID: strings.TrimSpace(p.ArtifactID)}
 		if !ValidSegment(p.Prefix) || !ValidSegment(p.ArtifactID) || !validText(p.Name) {
-			return ClientMetadata{}, fmt.Errorf("%w: metadata has an invalid plugin entry", ErrInvalid)
+			return ClientMetadata{}, invalidf("metadata has an invalid plugin entry")
 		}
 		out.Plugins = append(out.Plugins, p)
 	}
@@ -160,7 +159,7 @@ func validText(s string) bool {
 // already there, for plugins hosted in that group.
 func (r *Repo) PutMetadata(ctx context.Context, dir string, body []byte) error {
 	if !validDir(dir) {
-		return fmt.Errorf("%w: %q", ErrInvalid, dir)
+		return invalidf("%q", dir)
 	}
 	m, err := ParseMetadata(body)
 	if err != nil {
@@ -172,14 +171,14 @@ func (r *Repo) PutMetadata(ctx context.Context, dir string, body []byte) error {
 			ga = strings.ReplaceAll(m.GroupID, ".", "/") + "/" + m.ArtifactID
 		}
 		if !strings.HasSuffix("/"+dir, "/"+ga) && (m.Version == "" || !strings.HasSuffix("/"+dir, "/"+ga+"/"+m.Version)) {
-			return fmt.Errorf("%w: metadata for %s:%s deployed to %s", ErrInvalid, m.GroupID, m.ArtifactID, dir)
+			return invalidf("metadata for %s:%s deployed to %s", m.GroupID, m.ArtifactID, dir)
 		}
 	}
 	if len(m.Plugins) == 0 {
 		return nil
 	}
 	if m.GroupID != "" && strings.ReplaceAll(m.GroupID, ".", "/") != dir {
-		return fmt.Errorf("%w: plugin metadata for group %s deployed to %s", ErrInvalid, m.GroupID, dir)
+		return invalidf("plugin metadata for group %s deployed to %s", m.GroupID, dir)
 	}
 	var keep []Plugin
 	for _, p := range m.Plugins {
@@ -263,7 +262,7 @@ func (r *Repo) MetadataOwner(ctx context.Context, dir string) (owner string, ok 
 func (r *Repo) Metadata(ctx context.Context, dir string) ([]byte, error) {
 	owner, ok := r.MetadataOwner(ctx, dir)
 	if !ok {
-		return nil, fmt.Errorf("%w: %s is not hosted", ErrNotFound, dir)
+		return nil, notFoundf("%s is not hosted", dir)
 	}
 	d, err := r.doc(ctx, owner)
 	if err != nil {
@@ -276,7 +275,7 @@ func (r *Repo) Metadata(ctx context.Context, dir string) ([]byte, error) {
 		m = snapshotMetadata(d, path.Base(dir))
 	}
 	if m == nil {
-		return nil, fmt.Errorf("%w: no metadata for %s", ErrNotFound, dir)
+		return nil, notFoundf("no metadata for %s", dir)
 	}
 	b, err := xml.MarshalIndent(m, "", "  ")
 	if err != nil {

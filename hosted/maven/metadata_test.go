@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"nora/internal/fault"
 )
 
 func TestParseMetadata(t *testing.T) {
@@ -41,8 +43,8 @@ func TestParseMetadata(t *testing.T) {
 func TestParseMetadataRefuses(t *testing.T) {
 	f := func(in string) {
 		t.Helper()
-		if got, err := ParseMetadata([]byte(in)); !errors.Is(err, ErrInvalid) {
-			t.Fatalf("ParseMetadata(%q) = %+v, %v; want ErrInvalid", in, got, err)
+		if got, err := ParseMetadata([]byte(in)); !errors.Is(err, fault.Invalid) {
+			t.Fatalf("ParseMetadata(%q) = %+v, %v; want fault.Invalid", in, got, err)
 		}
 	}
 	f(``)
@@ -77,8 +79,8 @@ func FuzzParseMetadata(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := ParseMetadata(b)
 		if err != nil {
-			if !errors.Is(err, ErrInvalid) {
-				t.Fatalf("error %v is not ErrInvalid", err)
+			if !errors.Is(err, fault.Invalid) {
+				t.Fatalf("error %v is not fault.Invalid", err)
 			}
 			return
 		}

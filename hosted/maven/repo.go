@@ -30,6 +30,7 @@ import (
 
 	"nora/cache"
 	"nora/hosted"
+	"nora/internal/fault"
 )
 
 const (
@@ -196,7 +197,7 @@ func (r *Repo) saveDoc(ctx context.Context, dir string, d *dirDoc) error {
 		return err
 	}
 	if len(b) > maxDocBytes {
-		return fmt.Errorf("%w: the state of %s would take %d bytes (cap %d)", ErrFull, dir, len(b), maxDocBytes)
+		return fault.Newf(fault.NoSpace, "too many files deployed for this artifact: the state of %s would take %d bytes (cap %d)", dir, len(b), maxDocBytes)
 	}
 	if err := r.c.Store().Put(ctx, docKey(dir), bytes.NewReader(b)); err != nil {
 		return fmt.Errorf("cannot store hosted state of %s: %w", dir, err)

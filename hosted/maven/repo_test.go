@@ -21,6 +21,7 @@ import (
 
 	"nora/cache"
 	"nora/cache/cachetest"
+	"nora/internal/fault"
 )
 
 func newCache(t *testing.T) *cache.Cache {
@@ -106,7 +107,7 @@ func TestDeployAndMetadata(t *testing.T) {
 	}
 	for _, length := range []int64{3, 7, -1} {
 		body := map[int64]string{3: "abc", 7: "jar 2.0", -1: "jar 2.0"}[length]
-		if _, err := r.Upload(ctx, coord(rel+".jar"), strings.NewReader(body), length, 1<<20, "ci"); !errors.Is(err, ErrConflict) {
+		if _, err := r.Upload(ctx, coord(rel+".jar"), strings.NewReader(body), length, 1<<20, "ci"); !errors.Is(err, fault.Conflict) {
 			t.Fatalf("redeploy with other bytes (length %d): %v", length, err)
 		}
 	}
@@ -133,10 +134,10 @@ func TestDeployAndMetadata(t *testing.T) {
 	f("com/acme/lib/1.1-SNAPSHOT/lib-1.1-SNAPSHOT.jar", "jar build 2")
 	f("com/acme/lib/1.1-SNAPSHOT/lib-1.1-SNAPSHOT-sources.jar", "sources build 2")
 	f(snap+"20240102.030405-1.jar", "jar build 1")
-	if _, err := read(t, r, "com/acme/lib/1.1-SNAPSHOT/lib-1.1-SNAPSHOT-javadoc.jar"); !errors.Is(err, ErrNotFound) {
+	if _, err := read(t, r, "com/acme/lib/1.1-SNAPSHOT/lib-1.1-SNAPSHOT-javadoc.jar"); !errors.Is(err, fault.NotFound) {
 		t.Fatalf("missing classifier: %v", err)
 	}
-	if _, err := read(t, r, "com/acme/lib/2.0/lib-2.0.jar"); !errors.Is(err, ErrNotFound) {
+	if _, err := read(t, r, "com/acme/lib/2.0/lib-2.0.jar"); !errors.Is(err, fault.NotFound) {
 		t.Fatalf("missing version: %v", err)
 	}
 
@@ -200,7 +201,7 @@ func TestDeployAndMetadata(t *testing.T) {
 		if _, ok := r.MetadataOwner(ctx, dir); ok != owned {
 			t.Fatalf("MetadataOwner(%s) = %v", dir, ok)
 		}
-		if _, err := r.Metadata(ctx, dir); !errors.Is(err, ErrNotFound) {
+		if _, err := r.Metadata(ctx, dir); !errors.Is(err, fault.NotFound) {
 			t.Fatalf("metadata of %s: %v", dir, err)
 		}
 	}
@@ -216,7 +217,7 @@ func TestConfirm(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Confirmed: a contradicting checksum is refused, the file stays.
-	if err := r.Confirm(ctx, coord(jar), "md5", strings.Repeat("0", 32)); !errors.Is(err, ErrChecksum) {
+	if err := r.Confirm(ctx, coord(jar), "md5", strings.Repeat("0", 32)); !isMismatch(err) {
 		t.Fatalf("wrong md5: %v", err)
 	}
 	if _, err := read(t, r, jar); err != nil {
@@ -232,16 +233,16 @@ func TestConfirm(t *testing.T) {
 	// client's retry with other bytes is no conflict.
 	const pom = "com/acme/lib/1.1/lib-1.1.pom"
 	upload(t, r, pom, "corrupted in transit")
-	if err := r.Confirm(ctx, coord(pom), "sha1", sha1hex("<project/>")); !errors.Is(err, ErrChecksum) {
+	if err := r.Confirm(ctx, coord(pom), "sha1", sha1hex("<project/>")); !isMismatch(err) {
 		t.Fatalf("wrong sha1: %v", err)
 	}
-	if _, err := read(t, r, pom); !errors.Is(err, ErrNotFound) {
+	if _, err := read(t, r, pom); !errors.Is(err, fault.NotFound) {
 		t.Fatalf("failed file served: %v", err)
 	}
 	if m := metadata(t, r, "com/acme/lib"); strings.Contains(m, "1.1") {
 		t.Fatalf("failed version listed:\n%s", m)
 	}
-	if err := r.Confirm(ctx, coord(pom), "sha1", sha1hex("corrupted in transit")); !errors.Is(err, ErrNotFound) {
+	if err := r.Confirm(ctx, coord(pom), "sha1", sha1hex("corrupted in transit")); !errors.Is(err, fault.NotFound) {
 		t.Fatalf("checksum of a failed file: %v", err)
 	}
 	if !upload(t, r, pom, "<project/>") {
@@ -253,7 +254,7 @@ func TestConfirm(t *testing.T) {
 	if m := metadata(t, r, "com/acme/lib"); !strings.Contains(m, "<version>1.1</version>") {
 		t.Fatalf("retried version not listed:\n%s", m)
 	}
-	if err := r.Confirm(ctx, coord("com/acme/lib/1.0/lib-1.0.pom"), "sha1", sha1hex("x")); !errors.Is(err, ErrNotFound) {
+	if err := r.Confirm(ctx, coord("com/acme/lib/1.0/lib-1.0.pom"), "sha1", sha1hex("x")); !errors.Is(err, fault.NotFound) {
 		t.Fatalf("checksum before its file: %v", err)
 	}
 }
@@ -276,11 +277,11 @@ func TestUploadLeavesNothingOnFailure(t *testing.T) {
 	c := newCache(t)
 	r := openRepo(t, c)
 	big := bytes.Repeat([]byte("x"), 1000)
-	f := func(body io.Reader, length, max int64, want error) {
+	f := func(body io.Reader, length, max int64, want fault.Kind, text string) {
 		t.Helper()
 		_, err := r.Upload(context.Background(), coord("com/acme/lib/1.0/lib-1.0.jar"), body, length, max, "ci")
-		if !errors.Is(err, want) {
-			t.Fatalf("got %v, want %v", err, want)
+		if !errors.Is(err, want) || !strings.Contains(fault.Message(err), text) {
+			t.Fatalf("got %v, want %v with %q", err, want, text)
 		}
 		if r.Hosted("com/acme/lib") {
 			t.Fatal("a failed upload made the artifact hosted")
@@ -289,18 +290,18 @@ func TestUploadLeavesNothingOnFailure(t *testing.T) {
 			t.Fatalf("temp files left: %v", left)
 		}
 	}
-	f(bytes.NewReader(big), 1000, 999, ErrTooLarge)                      // declared
-	f(bytes.NewReader(big), -1, 999, ErrTooLarge)                        // chunked
-	f(bytes.NewReader(big[:500]), 1000, 1<<20, ErrTruncated)             // short
-	f(&failingReader{big, io.ErrUnexpectedEOF}, -1, 1<<20, ErrTruncated) // broke off
+	f(bytes.NewReader(big), 1000, 999, fault.TooLarge, "1000 bytes declared")                       // declared
+	f(bytes.NewReader(big), -1, 999, fault.TooLarge, "more than 999")                               // chunked
+	f(bytes.NewReader(big[:500]), 1000, 1<<20, fault.Invalid, "ended early: got 500 of 1000")       // short
+	f(&failingReader{big, io.ErrUnexpectedEOF}, -1, 1<<20, fault.Invalid, "ended early after 1000") // broke off
 	if !upload(t, r, "com/acme/lib/1.0/lib-1.0.jar", "x") {
 		t.Fatal("upload after failures not created")
 	}
-	if _, err := r.Upload(context.Background(), coord("com/acme/lib/1.0/lib-1.0.jar"), strings.NewReader("y"), 1, 10, "ci"); !errors.Is(err, ErrConflict) {
+	if _, err := r.Upload(context.Background(), coord("com/acme/lib/1.0/lib-1.0.jar"), strings.NewReader("y"), 1, 10, "ci"); !errors.Is(err, fault.Conflict) {
 		t.Fatal(err)
 	}
 	_, err := r.Upload(context.Background(), Coord{"com/acme", "lib", "1.0-SNAPSHOT", "lib-1.0-SNAPSHOT.jar"}, strings.NewReader("x"), 1, 10, "ci")
-	if !errors.Is(err, ErrInvalid) {
+	if !errors.Is(err, fault.Invalid) {
 		t.Fatalf("non-unique snapshot: %v", err)
 	}
 }
@@ -346,7 +347,7 @@ func TestReopenAndReferenced(t *testing.T) {
 	upload(t, r, "com/acme/lib/1.0/lib-1.0.pom", "b")
 	upload(t, r, "org/x/y/2/y-2.jar", "a") // same bytes: one blob
 	upload(t, r, "org/x/y/2/y-2.pom", "bad")
-	if err := r.Confirm(context.Background(), coord("org/x/y/2/y-2.pom"), "md5", strings.Repeat("1", 32)); !errors.Is(err, ErrChecksum) {
+	if err := r.Confirm(context.Background(), coord("org/x/y/2/y-2.pom"), "md5", strings.Repeat("1", 32)); !isMismatch(err) {
 		t.Fatal(err)
 	}
 
@@ -407,10 +408,15 @@ func TestPluginGroupMetadata(t *testing.T) {
 	}
 	f("com/acme/lib", `<metadata><groupId>com.acme</groupId><artifactId>lib</artifactId><versioning><versions><version>9.9</version></versions></versioning></metadata>`, nil)
 	f("com/acme/lib/1.0-SNAPSHOT", `<metadata><groupId>com.acme</groupId><artifactId>lib</artifactId><version>1.0-SNAPSHOT</version></metadata>`, nil)
-	f("com/acme/lib", `<metadata><groupId>com.evil</groupId><artifactId>lib</artifactId></metadata>`, ErrInvalid)
-	f("com/acme/lib", `<metadata><artifactId>other</artifactId></metadata>`, ErrInvalid)
-	f("com/acme/lib", `<project/>`, ErrInvalid)
+	f("com/acme/lib", `<metadata><groupId>com.evil</groupId><artifactId>lib</artifactId></metadata>`, fault.Invalid)
+	f("com/acme/lib", `<metadata><artifactId>other</artifactId></metadata>`, fault.Invalid)
+	f("com/acme/lib", `<project/>`, fault.Invalid)
 	if r.Hosted("com/acme/lib") {
 		t.Fatal("metadata alone made an artifact hosted")
 	}
+}
+
+// isMismatch reports whether err is Confirm's refusal of a checksum.
+func isMismatch(err error) bool {
+	return errors.Is(err, fault.Invalid) && strings.Contains(fault.Message(err), "checksum does not match")
 }

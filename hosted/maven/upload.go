@@ -17,6 +17,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"nora/cache"
+	"nora/internal/fault"
 )
 
 // Upload stores body as the file c, on behalf of user. length is the
@@ -27,7 +28,7 @@ import (
 //
 // Every file name is immutable once deployed: the same bytes again are
 // accepted and change nothing (created is false: a retried deploy
-// succeeds); other bytes are ErrConflict. SNAPSHOT builds get a new,
+// succeeds); other bytes are a fault.Conflict. SNAPSHOT builds get a new,
 // timestamped name each time, so this never blocks a SNAPSHOT deploy.
 // A Failed file is replaced.
 func (r *Repo) Upload(ctx context.Context, c Coord, body io.Reader, length, max int64, user string) (created bool, err error) {
@@ -35,13 +36,13 @@ func (r *Repo) Upload(ctx context.Context, c Coord, body io.Reader, length, max 
 		return false, err
 	}
 	if length > max {
-		return false, fmt.Errorf("%w: %d bytes declared, cap %d", ErrTooLarge, length, max)
+		return false, tooLargef("%d bytes declared, cap %d", length, max)
 	}
 	// Refuse a redeploy of other bytes before reading them when the length
 	// already tells (a 2 GiB body need not cross the network to be refused).
 	if length >= 0 {
 		if old, err := r.file(ctx, c); err == nil && old.Size != length {
-			return false, fmt.Errorf("%w: %s", ErrConflict, c.Path())
+			return false, conflict(c.Path())
 		}
 	}
 
@@ -69,11 +70,11 @@ func (r *Repo) Upload(ctx context.Context, c Coord, body io.Reader, length, max 
 		// ended early.
 		return false, fmt.Errorf("cannot write %s: %w", c.Path(), w.err)
 	case err != nil:
-		return false, fmt.Errorf("%w after %d bytes: %w", ErrTruncated, n, err)
+		return false, truncatedf(err, " after %d bytes", n)
 	case n > max:
-		return false, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, max)
+		return false, tooLargef("more than %d bytes", max)
 	case length >= 0 && n != length:
-		return false, fmt.Errorf("%w: got %d of %d bytes", ErrTruncated, n, length)
+		return false, truncatedf(nil, ": got %d of %d bytes", n, length)
 	}
 	if err := tmp.Close(); err != nil {
 		return false, fmt.Errorf("cannot write %s: %w", c.Path(), err)
@@ -102,7 +103,7 @@ func (r *Repo) Upload(ctx context.Context, c Coord, body io.Reader, length, max 
 		if old.Digest == f.Digest {
 			return false, nil
 		}
-		return false, fmt.Errorf("%w: %s", ErrConflict, c.Path())
+		return false, conflict(c.Path())
 	}
 	if err := r.hostDir(cctx, dir); err != nil {
 		return false, err
@@ -155,7 +156,7 @@ func (v *version) lookup(name string) *File {
 // build that has a file with the same classifier and extension.
 func (r *Repo) File(ctx context.Context, c Coord) (File, string, error) {
 	if !validDir(c.Group) || !ValidSegment(c.Artifact) || !ValidSegment(c.Version) || !ValidSegment(c.File) {
-		return File{}, "", fmt.Errorf("%w: %q", ErrInvalid, c.Path())
+		return File{}, "", invalidf("%q", c.Path())
 	}
 	d, err := r.doc(ctx, c.Dir())
 	if err != nil {
@@ -166,7 +167,7 @@ func (r *Repo) File(ctx context.Context, c Coord) (File, string, error) {
 		v = d.Versions[c.Version]
 	}
 	if v == nil {
-		return File{}, "", fmt.Errorf("%w: %s", ErrNotFound, c.Path())
+		return File{}, "", notFoundf("%s", c.Path())
 	}
 	name := c.File
 	if tail, ok := nonUniqueTail(c.Artifact, c.Version, c.File); ok {
@@ -181,7 +182,7 @@ func (r *Repo) File(ctx context.Context, c Coord) (File, string, error) {
 	}
 	f := v.Files[name]
 	if f == nil || f.Failed != "" {
-		return File{}, "", fmt.Errorf("%w: %s", ErrNotFound, c.Path())
+		return File{}, "", notFoundf("%s", c.Path())
 	}
 	return *f, name, nil
 }
@@ -190,11 +191,11 @@ func (r *Repo) File(ctx context.Context, c Coord) (File, string, error) {
 func (r *Repo) file(ctx context.Context, c Coord) (File, error) {
 	d, err := r.doc(ctx, c.Dir())
 	if err != nil || d == nil {
-		return File{}, ErrNotFound
+		return File{}, fault.NotFound
 	}
 	f := d.Versions[c.Version].lookup(c.File)
 	if f == nil || f.Failed != "" {
-		return File{}, ErrNotFound
+		return File{}, fault.NotFound
 	}
 	return *f, nil
 }
@@ -204,7 +205,7 @@ func (r *Repo) file(ctx context.Context, c Coord) (File, error) {
 // these after the file, so they are what tells nora that the bytes it got
 // are the bytes the client meant:
 //   - a match is recorded (Confirmed);
-//   - a mismatch is ErrChecksum; if no checksum had confirmed the file
+//   - a mismatch is a fault.Invalid; if no checksum had confirmed the file
 //     yet, the file is marked Failed: not served, in no metadata, and
 //     replaceable by the client's retry. A confirmed file stays as it is:
 //     a contradicting checksum after a matching one is refused, not
@@ -226,7 +227,7 @@ func (r *Repo) Confirm(ctx context.Context, c Coord, alg, sum string) error {
 		f = d.Versions[c.Version].lookup(c.File)
 	}
 	if f == nil || f.Failed != "" {
-		return fmt.Errorf("%w: %s (deploy the file before its checksum)", ErrNotFound, c.Path())
+		return notFoundf("%s (deploy the file before its checksum)", c.Path())
 	}
 	want, err := r.checksum(ctx, f, alg)
 	if err != nil {
@@ -234,13 +235,13 @@ func (r *Repo) Confirm(ctx context.Context, c Coord, alg, sum string) error {
 	}
 	if want != sum {
 		if len(f.Confirmed) > 0 {
-			return fmt.Errorf("%w: %s of %s is %s, not %s", ErrChecksum, alg, c.Path(), want, sum)
+			return mismatchf("%s of %s is %s, not %s", alg, c.Path(), want, sum)
 		}
 		f.Failed = "the client's " + alg + " is " + sum + ", the bytes received hash to " + want
 		if err := r.saveDoc(ctx, dir, d); err != nil {
 			return err
 		}
-		return fmt.Errorf("%w: %s of %s is %s, not %s; the file was discarded, deploy it again", ErrChecksum, alg, c.Path(), want, sum)
+		return mismatchf("%s of %s is %s, not %s; the file was discarded, deploy it again", alg, c.Path(), want, sum)
 	}
 	if slices.Contains(f.Confirmed, alg) {
 		return nil
@@ -262,7 +263,8 @@ func (r *Repo) checksum(ctx context.Context, f *File, alg string) (string, error
 	case "sha512":
 		obj, err := r.c.Open(ctx, cache.BlobKey(f.Digest))
 		if err != nil {
-			return "", fmt.Errorf("cannot read deployed file %s: %w", f.Digest, err)
+			// Damaged state, not a file the client got wrong.
+			return "", fault.Wrap(fault.Internal, err, "cannot read deployed file "+f.Digest.String())
 		}
 		defer obj.Body.Close()
 		var h hash.Hash = sha512.New()
@@ -271,5 +273,5 @@ func (r *Repo) checksum(ctx context.Context, f *File, alg string) (string, error
 		}
 		return hex.EncodeToString(h.Sum(nil)), nil
 	}
-	return "", fmt.Errorf("%w: unknown checksum algorithm %q", ErrInvalid, alg)
+	return "", invalidf("unknown checksum algorithm %q", alg)
 }

@@ -1,7 +1,6 @@
 package cargo
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 
@@ -43,19 +42,4 @@ func (h *Handler) fail(ctx *fasthttp.RequestCtx, crate string, err error) {
 	}
 	cargoError(ctx, httpx.Status(err), detail)
 	httpx.SetRetryAfter(ctx, err)
-}
-
-// etagMatches reports whether an If-None-Match header names etag (weak
-// comparison, as RFC 9110 asks for If-None-Match).
-func etagMatches(header []byte, etag string) bool {
-	want := []byte(etag)
-	for len(header) > 0 {
-		var tag []byte
-		tag, header, _ = bytes.Cut(header, []byte(","))
-		tag = bytes.TrimSpace(tag)
-		if string(tag) == "*" || bytes.Equal(bytes.TrimPrefix(tag, []byte("W/")), want) {
-			return true
-		}
-	}
-	return false
 }

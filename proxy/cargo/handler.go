@@ -182,7 +182,7 @@ func serveIndex(ctx *fasthttp.RequestCtx, sum string, body []byte) {
 	// If-None-Match and a 304 spares it the file.
 	etag := `"` + sum + `"`
 	ctx.Response.Header.Set(fasthttp.HeaderETag, etag)
-	if etagMatches(ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch), etag) {
+	if httpx.NotModified(ctx, etag) {
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		return
 	}

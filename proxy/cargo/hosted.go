@@ -4,13 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 
 	"github.com/valyala/fasthttp"
 
 	"nora/auth"
 	"nora/cache"
 	hosted "nora/hosted/cargo"
+	"nora/internal/fault"
 	"nora/proxy/httpx"
 )
 
@@ -130,35 +130,28 @@ func (h *Handler) yank(ctx *fasthttp.RequestCtx, name, vers string, yanked bool)
 }
 
 // hostedFail translates an error of the hosted state into cargo's error
-// shape; cargo shows the detail to the user.
+// shape; cargo shows the detail to the user. Only the kinds hosted state
+// refuses with reach the client; anything else is nora's failure, a 500
+// whose cause goes to the log.
 func (h *Handler) hostedFail(ctx *fasthttp.RequestCtx, name string, err error) {
-	status := fasthttp.StatusInternalServerError
-	switch {
-	case cache.IsNoSpace(err):
+	if cache.IsNoSpace(err) {
 		h.deps.Log.Error("hosted cargo: storage is full", "crate", name, "err", err)
 		cargoError(ctx, fasthttp.StatusInsufficientStorage, httpx.NoSpaceMessage)
 		return
+	}
+	switch k := fault.KindOf(err); {
 	case httpx.LocalFault(err):
-		// A 500 whatever else it wraps: its text names paths of the
-		// store, so it goes to the log and the client gets the generic
-		// detail.
-	case errors.Is(err, hosted.ErrInvalid):
-		status = fasthttp.StatusBadRequest
-	case errors.Is(err, hosted.ErrTooLarge):
-		status = fasthttp.StatusRequestEntityTooLarge
-	case errors.Is(err, hosted.ErrExists), errors.Is(err, hosted.ErrConflict):
-		status = fasthttp.StatusConflict
-	case errors.Is(err, hosted.ErrNotFound):
-		status = fasthttp.StatusNotFound
-	}
-	detail := err.Error()
-	if status == fasthttp.StatusInternalServerError {
-		h.deps.Log.Error("hosted cargo request failed", "crate", name, "err", err)
-		detail = "nora could not complete the request; its log says why"
-	} else if status != fasthttp.StatusNotFound {
+		// Whatever else it wraps: its text names paths of the store.
+	case k == fault.NotFound:
+		cargoError(ctx, fasthttp.StatusNotFound, fault.Message(err))
+		return
+	case k == fault.Invalid, k == fault.TooLarge, k == fault.Conflict:
 		h.deps.Log.Info("cargo publish refused", "crate", name, "err", err)
+		cargoError(ctx, httpx.Status(err), fault.Message(err))
+		return
 	}
-	cargoError(ctx, status, detail)
+	h.deps.Log.Error("hosted cargo request failed", "crate", name, "err", err)
+	cargoError(ctx, fasthttp.StatusInternalServerError, "nora could not complete the request; its log says why")
 }
 
 // user names id for the log.

@@ -154,19 +154,3 @@ func TestCheckIndex(t *testing.T) {
 	f(`{"name":"acme-lib"}`, false)
 	f(`{"name":"acme-lib","vers":"0.1.0"}`+"\n{", false)
 }
-
-func TestEtagMatches(t *testing.T) {
-	f := func(header string, want bool) {
-		t.Helper()
-		if got := etagMatches([]byte(header), `"abc"`); got != want {
-			t.Fatalf("etagMatches(%q) = %v", header, got)
-		}
-	}
-	f(`"abc"`, true)
-	f(`W/"abc"`, true)
-	f(`"x", "abc"`, true)
-	f(`*`, true)
-	f(``, false)
-	f(`"ab"`, false)
-	f(`abc`, false)
-}

@@ -282,7 +282,7 @@ func sendText(ctx *fasthttp.RequestCtx, req request, body []byte, tag, result st
 		ctx.Response.Header.Set("X-Nora-Stale", "1")
 	}
 	ctx.SetContentType(contentType(req.path()))
-	if inm := string(ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch)); inm != "" && etagMatch(inm, etag) {
+	if httpx.NotModified(ctx, etag) {
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		ctx.Response.SkipBody = true
 		return
@@ -294,15 +294,4 @@ func sendText(ctx *fasthttp.RequestCtx, req request, body []byte, tag, result st
 		return
 	}
 	ctx.SetBody(body)
-}
-
-// etagMatch is If-None-Match's weak comparison against one strong etag.
-func etagMatch(header, etag string) bool {
-	for tag := range strings.SplitSeq(header, ",") {
-		tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
-		if tag == "*" || tag == etag {
-			return true
-		}
-	}
-	return false
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"path"
 	"strings"
 
@@ -13,6 +12,7 @@ import (
 	"nora/auth"
 	"nora/cache"
 	hosted "nora/hosted/maven"
+	"nora/internal/fault"
 	"nora/proxy/httpx"
 )
 
@@ -102,7 +102,7 @@ func (h *Handler) serveHosted(ctx *fasthttp.RequestCtx, c context.Context, req r
 			sum = f.MD5
 		default:
 			if sum, err = h.localSum(c, f.Digest, req.sum); err != nil {
-				h.hostedFail(ctx, req, err)
+				h.hostedFail(ctx, req, fault.Wrap(fault.Internal, err, "cannot compute a hosted file's checksum"))
 				return true
 			}
 		}
@@ -111,7 +111,8 @@ func (h *Handler) serveHosted(ctx *fasthttp.RequestCtx, c context.Context, req r
 	}
 	obj, err := h.deps.Cache.Open(c, cache.BlobKey(f.Digest))
 	if err != nil {
-		h.hostedFail(ctx, req, err)
+		// The state names it, so it must be there: not the client's 404.
+		h.hostedFail(ctx, req, fault.Wrap(fault.Internal, err, "cannot open hosted file"))
 		return true
 	}
 	httpx.SetLogInfo(ctx, req.name, "hosted")
@@ -120,34 +121,33 @@ func (h *Handler) serveHosted(ctx *fasthttp.RequestCtx, c context.Context, req r
 	return true
 }
 
-// hostedFail answers a hosted-state error in plain text.
+// hostedFail answers a hosted-state error in plain text: the kinds hosted
+// state refuses with reach the client with their message; anything else is
+// nora's failure, told to the log.
 func (h *Handler) hostedFail(ctx *fasthttp.RequestCtx, req request, err error) {
-	status := fasthttp.StatusInternalServerError
-	msg := err.Error()
 	switch {
 	case cache.IsNoSpace(err):
 		// Before the kinds: a body cut short by a full disk is not the
 		// client's fault, and the error's text names paths of the store.
 		h.deps.Log.Error("hosted maven: storage is full", "path", req.path(), "err", err)
-		status, msg = fasthttp.StatusInsufficientStorage, httpx.NoSpaceMessage
+		plainError(ctx, fasthttp.StatusInsufficientStorage, httpx.NoSpaceMessage)
+		return
 	case httpx.LocalFault(err):
 		h.deps.Log.Error("hosted maven: storage failed", "path", req.path(), "err", err)
-		msg = "cannot serve " + req.path() + " from hosted state"
-	case errors.Is(err, hosted.ErrNotFound):
-		status = fasthttp.StatusNotFound
-	case errors.Is(err, hosted.ErrInvalid), errors.Is(err, hosted.ErrChecksum), errors.Is(err, hosted.ErrTruncated):
-		status = fasthttp.StatusBadRequest
-	case errors.Is(err, hosted.ErrConflict):
-		status = fasthttp.StatusConflict
-		msg = req.path() + " is already deployed with other content; a release is immutable, deploy a new version"
-	case errors.Is(err, hosted.ErrTooLarge):
-		status = fasthttp.StatusRequestEntityTooLarge
-		ctx.SetConnectionClose() // do not read the rest
-	case errors.Is(err, hosted.ErrFull):
-		status = fasthttp.StatusInsufficientStorage
-	default:
-		msg = "cannot serve " + req.path() + " from hosted state"
-		h.deps.Log.Warn("hosted maven request failed", "path", req.path(), "err", err)
+		plainError(ctx, fasthttp.StatusInternalServerError, "cannot serve "+req.path()+" from hosted state")
+		return
 	}
-	plainError(ctx, status, msg)
+	msg := fault.Message(err)
+	switch fault.KindOf(err) {
+	case fault.NotFound, fault.Invalid, fault.NoSpace:
+	case fault.Conflict:
+		msg = req.path() + " is already deployed with other content; a release is immutable, deploy a new version"
+	case fault.TooLarge:
+		ctx.SetConnectionClose() // do not read the rest
+	default:
+		h.deps.Log.Warn("hosted maven request failed", "path", req.path(), "err", err)
+		plainError(ctx, fasthttp.StatusInternalServerError, "cannot serve "+req.path()+" from hosted state")
+		return
+	}
+	plainError(ctx, httpx.Status(err), msg)
 }
