@@ -21,25 +21,34 @@ package docker
 
 import (
 	"context"
-
-	"github.com/dgraph-io/ristretto/v2"
-
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
+	"github.com/dgraph-io/ristretto/v2"
 	"github.com/gobwas/glob"
+	"github.com/opencontainers/go-digest"
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sync/singleflight"
 
 	"nora/auth"
 	"nora/cache"
 	"nora/hosted/oci"
+	"nora/internal/fault"
 	"nora/proxy/httpx"
+	"nora/proxy/pull"
 	"nora/upstream"
 )
+
+// Cache is what the handler needs of the cache: refs and blob presence for
+// the freshness engine, the fills of blobs, small proxied manifests and
+// tag lists.
+type Cache interface {
+	pull.RefStore
+	pull.ArtifactStore
+	PutBlob(ctx context.Context, d digest.Digest, b []byte) error
+}
 
 type upstreamRepo struct {
 	cfg UpstreamConfig
@@ -49,27 +58,27 @@ type upstreamRepo struct {
 // Handler serves /v2/.
 type Handler struct {
 	cfg       Config
-	cache     *cache.Cache
+	cache     Cache
 	hosted    *oci.Registry // nil: no hosted repositories, writes refused
 	auth      auth.Authorizer
 	tokens    *auth.Tokens // nil: Basic credentials only
 	publicURL string
 	upstreams []*upstreamRepo // the first is the default
 	byName    map[string]*upstreamRepo
-	neg       *cache.Negative
 	claims    []*glob.Pattern // hosted_names
 	// mediaTypes remembers the media type of proxied manifests by digest,
 	// so a warm GET by digest reads no ref file.
 	mediaTypes *ristretto.Cache[string, string]
-	meta       singleflight.Group // manifest fetches and revalidations
+	refs       *pull.Refs         // proxied tags: the one freshness rule
+	artifacts  pull.Artifacts     // proxied blobs: the one fill
+	meta       singleflight.Group // manifest fetches by digest
 	log        *slog.Logger
-	stall      time.Duration
 	base       context.Context // the server's lifetime; see Deps.Base
 }
 
 // Deps are what the handler is built on.
 type Deps struct {
-	Cache  *cache.Cache
+	Cache  Cache
 	Client *upstream.Client
 	// Hosted holds the pushed repositories; nil makes the handler a
 	// read-only pull-through cache.
@@ -97,17 +106,18 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	neg, err := cache.NewNegative(100_000)
+	refs, err := pull.NewRefs(d.Cache, d.Log, pull.WithBase(d.Base))
 	if err != nil {
 		return nil, err
 	}
 	mt, err := ristretto.NewCache(&ristretto.Config[string, string]{NumCounters: 100_000, MaxCost: 10_000, BufferItems: 64})
 	if err != nil {
-		neg.Close()
+		refs.Close()
 		return nil, err
 	}
 	h := &Handler{cfg: cfg, cache: d.Cache, hosted: d.Hosted, auth: d.Auth, tokens: d.Tokens, publicURL: d.PublicURL,
-		byName: map[string]*upstreamRepo{}, neg: neg, claims: claims, mediaTypes: mt, log: d.Log, stall: d.Stall, base: d.Base}
+		byName: map[string]*upstreamRepo{}, claims: claims, mediaTypes: mt, refs: refs,
+		artifacts: pull.Artifacts{Store: d.Cache, Stall: d.Stall, Base: d.Base}, log: d.Log, base: d.Base}
 	if h.auth == nil {
 		h.auth = auth.Anonymous{}
 	}
@@ -131,7 +141,7 @@ func New(cfg Config, d Deps) (*Handler, error) {
 
 // Close releases the handler's memory caches.
 func (h *Handler) Close() {
-	h.neg.Close()
+	h.refs.Close()
 	h.mediaTypes.Close()
 }
 
@@ -241,19 +251,20 @@ func (h *Handler) serveProxied(ctx *fasthttp.RequestCtx, req request, ns string,
 		h.writeError(ctx, err, codeNameUnknown)
 		return
 	}
-	httpx.SetLogInfo(ctx, rt.up.cfg.Name+"/"+rt.repo, "")
+	var result string
 	notFound := codeManifestUnknown
 	switch req.kind {
 	case "manifests":
-		err = h.manifest(ctx, rt, req.ref)
+		result, err = h.manifest(ctx, rt, req.ref)
 	case "blobs":
 		notFound = codeBlobUnknown
-		err = h.blob(ctx, rt, req.ref)
+		result, err = h.blob(ctx, rt, req.ref)
 	case "tags":
-		h.tags(ctx, rt, req.name)
-		return
+		notFound = codeNameUnknown
+		result, err = h.tags(ctx, rt, req.name)
 	}
-	if err != nil && unreachable(err) && h.pushing(c, req.name) {
+	httpx.SetLogInfo(ctx, rt.up.cfg.Name+"/"+rt.repo, result)
+	if err != nil && req.kind != "tags" && fault.KindOf(err) == fault.Unavailable && h.pushing(c, req.name) {
 		ociError(ctx, notFound, "not here, and upstream "+rt.up.cfg.Name+" cannot be asked: absent for this push")
 		return
 	}
@@ -262,75 +273,33 @@ func (h *Handler) serveProxied(ctx *fasthttp.RequestCtx, req request, ns string,
 	}
 }
 
-// upstreamError is an upstream outcome already translated to a wire error.
-type upstreamError struct {
-	code       string
-	msg        string
-	retryAfter int
-}
-
-func (e *upstreamError) Error() string { return e.code + ": " + e.msg }
-
-var (
-	errUnavailable = &upstreamError{code: codeUnavailable, msg: "upstream registry unreachable and the object was never cached"}
-	errOffline     = &upstreamError{code: codeUnavailable, msg: "upstream is offline and the object was never cached"}
-	errDenied      = &upstreamError{code: codeNameUnknown, msg: "upstream refused access: the repository does not exist or needs credentials"}
-)
-
-// writeError translates any error of the data path into the wire shape.
+// writeError is the proxied side's edge: it turns the kind of a failure
+// into the OCI wire error (notFound is the code of a missing object here).
 func (h *Handler) writeError(ctx *fasthttp.RequestCtx, err error, notFound string) {
-	var ue *upstreamError
-	switch {
-	case errors.As(err, &ue):
-		if ue.code == codeTooManyRequests {
-			tooManyRequests(ctx, ue.retryAfter)
-			return
+	switch fault.KindOf(err) {
+	case fault.NotFound:
+		ociError(ctx, notFound, fault.Message(err))
+	case fault.Denied:
+		// Registries answer 401 for a repository that does not exist as
+		// for one that needs credentials.
+		ociError(ctx, codeNameUnknown, "upstream refused access: the repository does not exist or needs credentials")
+	case fault.RateLimited:
+		tooManyRequests(ctx, fault.RetryAfter(err))
+	case fault.TooLarge:
+		ociError(ctx, codeManifestInvalid, fault.Message(err))
+	case fault.BadUpstream:
+		msg := fault.Message(err)
+		if errors.Is(err, cache.ErrVerify) {
+			msg = "upstream sent content that does not match its digest; nothing was cached"
 		}
-		ociError(ctx, ue.code, ue.msg)
-	case errors.Is(err, cache.ErrVerify):
-		ociError(ctx, codeUnknown, "upstream sent content that does not match its digest; nothing was cached")
-	case errors.Is(err, cache.ErrNotFound):
-		ociError(ctx, notFound, "not found")
+		ociError(ctx, codeUnknown, msg)
+	case fault.NoSpace:
+		ociError(ctx, codeInsufficientStorage, httpx.NoSpaceMessage)
+	case fault.Unavailable:
+		h.log.Debug("docker upstream unavailable", "err", err)
+		ociError(ctx, codeUnavailable, fault.Message(err))
 	default:
 		h.log.Warn("docker request failed", "err", err)
 		ociError(ctx, codeUnavailable, "cannot fetch from upstream")
 	}
-}
-
-// statusError turns a non-2xx upstream status into a wire error.
-func statusError(status int, retryAfter string, notFound string) error {
-	switch {
-	case status == 404:
-		return &upstreamError{code: notFound, msg: "not found upstream"}
-	case status == 401 || status == 403:
-		return errDenied
-	case status == 429:
-		n := 0
-		fmt.Sscanf(strings.TrimSpace(retryAfter), "%d", &n)
-		return &upstreamError{code: codeTooManyRequests, msg: "upstream rate limit", retryAfter: n}
-	case status >= 500:
-		return errUnavailable
-	default:
-		return &upstreamError{code: codeUnknown, msg: fmt.Sprintf("upstream answered %d", status)}
-	}
-}
-
-// unreachable reports whether a failure is the upstream's silence (down,
-// offline, failing), the case in which a push's existence check is told
-// "absent" rather than 503.
-func unreachable(err error) bool {
-	var ue *upstreamError
-	if errors.As(err, &ue) {
-		return ue.code == codeUnavailable
-	}
-	return upstream.IsUnavailable(err)
-}
-
-// upstreamDown reports whether a failure means "serve stale if you can".
-func upstreamDown(err error) bool {
-	var ue *upstreamError
-	if errors.As(err, &ue) {
-		return ue.code == codeUnavailable || ue.code == codeTooManyRequests
-	}
-	return upstream.IsUnavailable(err)
 }

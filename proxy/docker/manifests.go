@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -15,7 +14,9 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"nora/cache"
+	"nora/internal/fault"
 	"nora/proxy/httpx"
+	"nora/proxy/pull"
 )
 
 // manifestAccept asks upstream for every manifest type; the client gets the
@@ -37,163 +38,103 @@ const (
 	lowRateLimit = 5
 )
 
-func tagKey(rt route, tag string) string {
-	return "refs/docker/" + rt.up.cfg.Name + "/" + rt.repo + "/_tags/" + tag
-}
-
-func mediaTypeKey(d digest.Digest) string { return "refs/docker/_mediatypes/" + cache.BlobKey(d) }
-
-// manifest answers a proxied manifest read, or returns what kept it from
-// answering for the caller to translate.
-func (h *Handler) manifest(ctx *fasthttp.RequestCtx, rt route, ref string) error {
+// manifest answers a proxied manifest read and returns its cache result,
+// or what kept it from answering for the caller to translate.
+func (h *Handler) manifest(ctx *fasthttp.RequestCtx, rt route, ref string) (string, error) {
 	if d, err := parseDigest(ref); err == nil {
 		return h.manifestByDigest(ctx, rt, d)
 	}
 	if !validTag(ref) {
 		ociError(ctx, codeManifestUnknown, "invalid tag or digest")
-		return nil
+		return "", nil
 	}
 	return h.manifestByTag(ctx, rt, ref)
 }
 
-type tagResult struct {
-	ref    cache.Ref
-	stale  bool
-	result string // "hit" or "miss"
-}
-
-func (h *Handler) manifestByTag(ctx *fasthttp.RequestCtx, rt route, tag string) error {
-	key := tagKey(rt, tag)
-	res, err := h.resolveTag(rt, tag, key)
-	if err != nil {
-		return err
-	}
-	if res.stale {
-		ctx.Response.Header.Set("X-Nora-Stale", "1")
-	}
-	result := res.result
-	if res.stale {
-		result = "stale"
-	}
-	return h.serveManifest(ctx, rt, res.ref.Digest, res.ref.MediaType, result)
-}
-
-// resolveTag decides what a tag points at: the cached ref while fresh, else
-// a revalidation (HEAD, which Docker Hub does not count as a pull), else a
-// fetch; a stale ref when upstream is down.
-func (h *Handler) resolveTag(rt route, tag, key string) (tagResult, error) {
-	bg, cancel := context.WithTimeout(context.Background(), metaTimeout)
-	defer cancel()
-	ref, err := h.cache.Ref(bg, key)
-	have := err == nil && h.blobPresent(bg, ref.Digest)
-	if err != nil && !errors.Is(err, cache.ErrNotFound) {
-		h.log.Warn("cannot read tag ref", "key", key, "err", err)
-	}
-	ttl := rt.up.cfg.TTL.D()
-	if have {
-		if ref.Fresh(ttl, time.Now()) {
-			return tagResult{ref: ref, result: "hit"}, nil
-		}
-		if rt.up.cfg.Offline {
-			return tagResult{ref: ref, stale: true}, nil
-		}
-		if n, known := rt.up.reg.RateLimitRemaining(); known && n < lowRateLimit {
-			return tagResult{ref: ref, stale: true}, nil
-		}
-	} else {
-		if rt.up.cfg.Offline {
-			return tagResult{}, errOffline
-		}
-		if h.neg.Missing(key) {
-			h.cache.CountResult("negative")
-			return tagResult{}, &upstreamError{code: codeManifestUnknown, msg: "not found upstream (remembered)"}
-		}
-	}
-	v, err, _ := h.meta.Do(key, func() (any, error) {
-		fresh, err := h.refreshTag(bg, rt, tag, key, ref, have)
-		if err != nil && have && upstreamDown(err) {
-			return tagResult{ref: ref, stale: true}, nil
-		}
-		result := "miss"
-		if have && fresh.Digest == ref.Digest {
-			result = "hit" // revalidated
-		}
-		return tagResult{ref: fresh, result: result}, err
+// manifestByTag resolves the tag by the one freshness rule (pull.Refs):
+// revalidated by a HEAD, which Docker Hub does not count as a pull, and not
+// at all while its pull budget is low.
+func (h *Handler) manifestByTag(ctx *fasthttp.RequestCtx, rt route, tag string) (string, error) {
+	res, err := h.refs.Resolve(ctx, pull.RefRequest{
+		Key: tagKey(rt, tag), TTL: rt.up.cfg.TTL.D(), NegativeTTL: h.cfg.NegativeTTL.D(),
+		Offline: rt.up.cfg.Offline, Hold: rt.up.budgetLow,
+		Refresh: func(ctx context.Context, old cache.Ref, have bool) (pull.Fetched, error) {
+			return h.refreshTag(ctx, rt, tag, old, have)
+		},
 	})
 	if err != nil {
-		return tagResult{}, err
+		return "", err
 	}
-	return v.(tagResult), nil
+	if res.Stale {
+		ctx.Response.Header.Set("X-Nora-Stale", "1")
+	}
+	return res.Result, h.serveManifest(ctx, res.Ref.Digest, res.Ref.MediaType, res.Body)
 }
 
-func (h *Handler) blobPresent(ctx context.Context, d digest.Digest) bool {
-	if d.Validate() != nil {
-		return false
-	}
-	_, err := h.cache.Stat(ctx, cache.BlobKey(d))
-	return err == nil
+// budgetLow reports whether the upstream's pull budget is nearly spent.
+func (u *upstreamRepo) budgetLow() bool {
+	n, known := u.reg.RateLimitRemaining()
+	return known && n < lowRateLimit
 }
 
-func (h *Handler) refreshTag(ctx context.Context, rt route, tag, key string, old cache.Ref, have bool) (cache.Ref, error) {
-	path := "manifests/" + tag
+// refreshTag is a tag's pull.Refresh: a HEAD while the manifest is cached,
+// a GET of the manifest when the tag is new or moved.
+func (h *Handler) refreshTag(ctx context.Context, rt route, tag string, old cache.Ref, have bool) (pull.Fetched, error) {
 	if have {
-		resp, err := rt.up.reg.Do(ctx, http.MethodHead, rt.repo, path, manifestAccept)
+		d, err := h.headManifest(ctx, rt, tag)
 		if err != nil {
-			return old, err
+			return pull.Fetched{}, err
 		}
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK && resp.Header.Get("Docker-Content-Digest") == string(old.Digest) {
-			old.FetchedAt = time.Now()
-			if err := h.cache.PutRef(ctx, key, old); err != nil {
-				h.log.Warn("cannot update tag ref", "key", key, "err", err)
-			}
-			return old, nil
+		if d == old.Digest {
+			return pull.Fetched{Same: true}, nil
 		}
-		if resp.StatusCode != http.StatusOK {
-			err := statusError(resp.StatusCode, resp.Header.Get("Retry-After"), codeManifestUnknown)
-			if resp.StatusCode == http.StatusNotFound {
-				h.neg.Remember(key, h.cfg.NegativeTTL.D())
-			}
-			return old, err
-		}
-		// The tag moved: fetch the new manifest.
 	}
-	d, mediaType, err := h.fetchManifest(ctx, rt, tag, "")
+	m, err := h.fetchManifest(ctx, rt, tag, "")
 	if err != nil {
-		var ue *upstreamError
-		if errors.As(err, &ue) && ue.code == codeManifestUnknown {
-			h.neg.Remember(key, h.cfg.NegativeTTL.D())
-		}
-		return old, err
+		return pull.Fetched{}, err
 	}
-	ref := cache.Ref{Digest: d, MediaType: mediaType, FetchedAt: time.Now()}
-	if err := h.cache.PutRef(ctx, key, ref); err != nil {
-		return ref, err
+	return pull.Fetched{Same: have && m.digest == old.Digest, Ref: cache.Ref{Digest: m.digest, MediaType: m.mediaType}, Body: m.body}, nil
+}
+
+// headManifest asks which digest a tag points at.
+func (h *Handler) headManifest(ctx context.Context, rt route, tag string) (digest.Digest, error) {
+	path := "manifests/" + tag
+	resp, err := rt.up.reg.Do(ctx, http.MethodHead, rt.repo, path, manifestAccept)
+	if err != nil {
+		return "", pull.Unreachable(rt.repo+"/"+path, err)
 	}
-	h.neg.Forget(key)
-	return ref, nil
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", pull.StatusError(rt.repo+"/"+path, resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	return digest.Digest(resp.Header.Get("Docker-Content-Digest")), nil
+}
+
+// upstreamManifest is a manifest fetched, verified and stored.
+type upstreamManifest struct {
+	digest    digest.Digest
+	mediaType string
+	body      []byte
 }
 
 // fetchManifest GETs a manifest, checks it against want (or against the
 // upstream's Docker-Content-Digest for tags) and stores it content addressed.
-func (h *Handler) fetchManifest(ctx context.Context, rt route, ref string, want digest.Digest) (digest.Digest, string, error) {
-	if rt.up.cfg.Offline {
-		return "", "", errOffline
-	}
-	resp, err := rt.up.reg.Do(ctx, http.MethodGet, rt.repo, "manifests/"+ref, manifestAccept)
+func (h *Handler) fetchManifest(ctx context.Context, rt route, ref string, want digest.Digest) (upstreamManifest, error) {
+	path := "manifests/" + ref
+	resp, err := rt.up.reg.Do(ctx, http.MethodGet, rt.repo, path, manifestAccept)
 	if err != nil {
-		return "", "", errUnavailable
+		return upstreamManifest{}, pull.Unreachable(rt.repo+"/"+path, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return "", "", statusError(resp.StatusCode, resp.Header.Get("Retry-After"), codeManifestUnknown)
+		return upstreamManifest{}, pull.StatusError(rt.repo+"/"+path, resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxManifestBytes+1))
 	if err != nil {
-		return "", "", errUnavailable
+		return upstreamManifest{}, pull.Unreachable(rt.repo+"/"+path, err)
 	}
 	if len(body) > maxManifestBytes {
-		return "", "", &upstreamError{code: codeManifestInvalid, msg: "upstream manifest is larger than 4 MiB"}
+		return upstreamManifest{}, fault.New(fault.TooLarge, "upstream manifest is larger than 4 MiB")
 	}
 	if want == "" {
 		want = digest.Digest(resp.Header.Get("Docker-Content-Digest"))
@@ -202,16 +143,18 @@ func (h *Handler) fetchManifest(ctx context.Context, rt route, ref string, want 
 		}
 	}
 	if want.Algorithm().FromBytes(body) != want {
-		return "", "", fmt.Errorf("cannot cache manifest %s of %s: %w", ref, rt.repo, cache.ErrVerify)
+		return upstreamManifest{}, fmt.Errorf("cannot cache manifest %s of %s: %w", ref, rt.repo, cache.ErrVerify)
 	}
-	mediaType := manifestMediaType(resp.Header.Get("Content-Type"), body)
-	if err := h.cache.PutBlob(ctx, want, body); err != nil {
-		return "", "", err
+	m := upstreamManifest{digest: want, mediaType: manifestMediaType(resp.Header.Get("Content-Type"), body), body: body}
+	err = h.cache.PutBlob(ctx, want, body)
+	if err == nil {
+		err = h.cache.PutRef(ctx, mediaTypeKey(want), cache.Ref{Digest: want, MediaType: m.mediaType, Size: int64(len(body)), FetchedAt: time.Now()})
 	}
-	if err := h.cache.PutRef(ctx, mediaTypeKey(want), cache.Ref{Digest: want, MediaType: mediaType, Size: int64(len(body)), FetchedAt: time.Now()}); err != nil {
-		return "", "", err
+	if err != nil && !cache.IsNoSpace(err) {
+		return upstreamManifest{}, err
 	}
-	return want, mediaType, nil
+	// A full disk never fails a pull: the manifest is in memory.
+	return m, nil
 }
 
 // manifestMediaType prefers the manifest's own mediaType field, then the
@@ -233,43 +176,58 @@ func manifestMediaType(contentType string, body []byte) string {
 	return "application/vnd.oci.image.manifest.v1+json"
 }
 
-func (h *Handler) manifestByDigest(ctx *fasthttp.RequestCtx, rt route, d digest.Digest) error {
-	bg, cancel := context.WithTimeout(context.Background(), metaTimeout)
-	defer cancel()
+// manifestByDigest serves an immutable manifest: from memory's media type
+// and the store when warm, else fetched once however many clients ask.
+func (h *Handler) manifestByDigest(ctx *fasthttp.RequestCtx, rt route, d digest.Digest) (string, error) {
 	if mt, ok := h.mediaTypes.Get(string(d)); ok {
 		if obj, err := h.cache.Open(ctx, cache.BlobKey(d)); err == nil {
-			h.writeManifest(ctx, rt, d, mt, "hit", obj)
-			return nil
+			h.cache.CountResult("hit")
+			writeManifest(ctx, d, mt, obj.Body, obj.Size)
+			return "hit", nil
 		}
 	}
-	mt, err := h.cache.Ref(bg, mediaTypeKey(d))
-	if err == nil && h.blobPresent(bg, d) {
-		h.mediaTypes.Set(string(d), mt.MediaType, 1)
-		return h.serveManifest(ctx, rt, d, mt.MediaType, "hit")
+	if mt, err := h.cache.Ref(ctx, mediaTypeKey(d)); err == nil {
+		if obj, err := h.cache.Open(ctx, cache.BlobKey(d)); err == nil {
+			h.mediaTypes.Set(string(d), mt.MediaType, 1)
+			h.cache.CountResult("hit")
+			writeManifest(ctx, d, mt.MediaType, obj.Body, obj.Size)
+			return "hit", nil
+		}
+	}
+	if rt.up.cfg.Offline {
+		return "", pull.ErrOffline
 	}
 	v, err, _ := h.meta.Do("manifest:"+string(d), func() (any, error) {
-		_, mediaType, err := h.fetchManifest(bg, rt, string(d), d)
-		return mediaType, err
+		bg, cancel := pull.Detached(h.base, metaTimeout)
+		defer cancel()
+		return h.fetchManifest(bg, rt, string(d), d)
 	})
 	if err != nil {
-		return err
+		return "", err
 	}
-	return h.serveManifest(ctx, rt, d, v.(string), "miss")
+	m := v.(upstreamManifest)
+	h.cache.CountResult("miss")
+	writeManifest(ctx, d, m.mediaType, io.NopCloser(bytes.NewReader(m.body)), int64(len(m.body)))
+	return "miss", nil
 }
 
-func (h *Handler) serveManifest(ctx *fasthttp.RequestCtx, rt route, d digest.Digest, mediaType, result string) error {
+// serveManifest writes a tag's manifest: body when the engine has it in
+// memory (just fetched), else the stored blob.
+func (h *Handler) serveManifest(ctx *fasthttp.RequestCtx, d digest.Digest, mediaType string, body []byte) error {
+	if body != nil {
+		writeManifest(ctx, d, mediaType, io.NopCloser(bytes.NewReader(body)), int64(len(body)))
+		return nil
+	}
 	obj, err := h.cache.Open(ctx, cache.BlobKey(d))
 	if err != nil {
 		return err
 	}
-	h.writeManifest(ctx, rt, d, mediaType, result, obj)
+	writeManifest(ctx, d, mediaType, obj.Body, obj.Size)
 	return nil
 }
 
-func (h *Handler) writeManifest(ctx *fasthttp.RequestCtx, rt route, d digest.Digest, mediaType, result string, obj *cache.Object) {
-	h.cache.CountResult(result)
-	httpx.SetLogInfo(ctx, rt.up.cfg.Name+"/"+rt.repo, result)
+func writeManifest(ctx *fasthttp.RequestCtx, d digest.Digest, mediaType string, body io.ReadCloser, size int64) {
 	ctx.Response.Header.Set("Docker-Content-Digest", string(d))
 	ctx.Response.Header.Set("ETag", `"`+string(d)+`"`)
-	httpx.ServeContent(ctx, obj.Body, obj.Size, mediaType)
+	httpx.ServeContent(ctx, body, size, mediaType)
 }

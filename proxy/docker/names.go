@@ -2,11 +2,12 @@ package docker
 
 import (
 	"errors"
-	"fmt"
 	"regexp"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
+
+	"nora/internal/fault"
 )
 
 // The distribution-spec grammar for repository names and tags.
@@ -108,7 +109,7 @@ func (h *Handler) resolve(name, ns string) (route, error) {
 	case len(h.upstreams) > 0:
 		up = h.upstreams[0]
 	default:
-		return route{}, &upstreamError{code: codeNameUnknown, msg: "no upstream is configured ([[docker.upstreams]])"}
+		return route{}, fault.New(fault.NotFound, "no upstream is configured ([[docker.upstreams]])")
 	}
 	if up.cfg.Name == "docker.io" && !strings.Contains(repo, "/") {
 		repo = "library/" + repo
@@ -128,6 +129,5 @@ func noUpstream(registry string) error {
 	if len(registry) > 64 {
 		registry = registry[:64] + "..."
 	}
-	return &upstreamError{code: codeNameUnknown,
-		msg: fmt.Sprintf("no upstream is configured for registry %q: add a [[docker.upstreams]] entry with name = %q", registry, registry)}
+	return fault.Newf(fault.NotFound, "no upstream is configured for registry %q: add a [[docker.upstreams]] entry with name = %q", registry, registry)
 }

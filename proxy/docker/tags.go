@@ -1,7 +1,6 @@
 package docker
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,22 +8,27 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/opencontainers/go-digest"
 	"github.com/valyala/fasthttp"
 
+	"nora/cache"
+	"nora/internal/fault"
 	"nora/proxy/httpx"
+	"nora/proxy/pull"
 )
 
 const maxTagListBytes = 8 << 20
 
-// tags relays tags/list with n/last paging. The first page is kept so the
-// list still answers when upstream is down. n is capped at maxPage like the
-// hosted lists; n=0 answers an empty list without a Link (the spec), once
-// upstream has said the repository exists.
-func (h *Handler) tags(ctx *fasthttp.RequestCtx, rt route, clientName string) {
+// tags relays tags/list with n/last paging and returns its cache result.
+// The first page is kept so the list still answers when upstream is down.
+// n is capped at maxPage like the hosted lists; n=0 answers an empty list
+// without a Link (the spec), once upstream has said the repository exists.
+func (h *Handler) tags(ctx *fasthttp.RequestCtx, rt route, clientName string) (string, error) {
 	pq, ok := pageParams(ctx, validTag, codeTagInvalid, "a tag")
 	if !ok {
-		return
+		return "", nil
 	}
 	q := url.Values{}
 	if pq.set {
@@ -33,30 +37,25 @@ func (h *Handler) tags(ctx *fasthttp.RequestCtx, rt route, clientName string) {
 	if pq.last != "" {
 		q.Set("last", pq.last)
 	}
-	key := "refs/docker/" + rt.up.cfg.Name + "/" + rt.repo + "/_taglist"
 	cacheable := len(q) == 0
 	path := "tags/list"
 	if !cacheable {
 		path += "?" + q.Encode()
 	}
 	body, link, err := h.fetchTags(rt, path)
-	if err != nil && cacheable && upstreamDown(err) {
-		if obj, oerr := h.cache.Open(ctx, key); oerr == nil {
+	if err != nil && cacheable && pull.Down(err) {
+		if obj, oerr := h.cache.OpenNamed(ctx, tagListKey(rt)); oerr == nil {
 			h.cache.CountResult("stale")
-			httpx.SetLogInfo(ctx, rt.up.cfg.Name+"/"+rt.repo, "stale")
 			ctx.Response.Header.Set("X-Nora-Stale", "1")
 			httpx.ServeContent(ctx, obj.Body, obj.Size, "application/json")
-			return
+			return "stale", nil
 		}
 	}
 	if err != nil {
-		h.writeError(ctx, err, codeNameUnknown)
-		return
+		return "", err
 	}
 	if cacheable {
-		if err := h.cache.Store().Put(ctx, key, bytes.NewReader(body)); err != nil {
-			h.log.Warn("cannot keep tag list", "key", key, "err", err)
-		}
+		h.keepTagList(ctx, tagListKey(rt), body)
 	}
 	var list struct {
 		Name string   `json:"name"`
@@ -70,7 +69,7 @@ func (h *Handler) tags(ctx *fasthttp.RequestCtx, rt route, clientName string) {
 			Name string   `json:"name"`
 			Tags []string `json:"tags"`
 		}{list.Name, []string{}})
-		return
+		return "", nil
 	}
 	if link == "" && pq.capped && json.Unmarshal(body, &list) == nil && len(list.Tags) == pq.n {
 		// The client asked for more than a page: it learns of the rest
@@ -92,28 +91,43 @@ func (h *Handler) tags(ctx *fasthttp.RequestCtx, rt route, clientName string) {
 	if !ctx.IsHead() {
 		ctx.SetBody(body)
 	}
+	return "", nil
+}
+
+// keepTagList stores a first page content addressed, under a ref, for
+// when the upstream is down.
+func (h *Handler) keepTagList(ctx context.Context, key string, body []byte) {
+	d := digest.FromBytes(body)
+	err := h.cache.PutBlob(ctx, d, body)
+	if err == nil {
+		err = h.cache.PutRef(ctx, key, cache.Ref{Digest: d, MediaType: "application/json", Size: int64(len(body)), FetchedAt: time.Now()})
+	}
+	if err != nil {
+		h.log.Warn("cannot keep tag list", "key", key, "err", err)
+	}
 }
 
 func (h *Handler) fetchTags(rt route, path string) ([]byte, string, error) {
 	if rt.up.cfg.Offline {
-		return nil, "", errOffline
+		return nil, "", pull.ErrOffline
 	}
-	bg, cancel := context.WithTimeout(context.Background(), metaTimeout)
+	bg, cancel := pull.Detached(h.base, metaTimeout)
 	defer cancel()
+	what := rt.repo + "/" + path
 	resp, err := rt.up.reg.Do(bg, http.MethodGet, rt.repo, path, nil)
 	if err != nil {
-		return nil, "", errUnavailable
+		return nil, "", pull.Unreachable(what, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, "", statusError(resp.StatusCode, resp.Header.Get("Retry-After"), codeNameUnknown)
+		return nil, "", pull.StatusError(what, resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTagListBytes+1))
 	if err != nil {
-		return nil, "", errUnavailable
+		return nil, "", pull.Unreachable(what, err)
 	}
 	if len(body) > maxTagListBytes {
-		return nil, "", &upstreamError{code: codeUnknown, msg: "upstream tag list is too large"}
+		return nil, "", fault.New(fault.BadUpstream, "upstream tag list is too large")
 	}
 	return body, resp.Header.Get("Link"), nil
 }

@@ -12,44 +12,106 @@ import (
 )
 
 // ArtifactRequest names an immutable artifact (a tarball, wheel, jar,
-// .crate) and what the protocol declares about it.
+// .crate, OCI blob) and what the protocol declares about it.
 type ArtifactRequest struct {
-	Name     string // ref key, "refs/npm/lodash/-/lodash-4.17.21.tgz"
+	// Name is the ref key, "refs/npm/lodash/-/lodash-4.17.21.tgz"; ""
+	// keeps the artifact under Expect.Digest alone (OCI blobs, whose
+	// name is their digest).
+	Name     string
 	Upstream *upstream.Registry
-	URL      string // absolute, or relative to the upstream's base
-	Expect   cache.Expect
-	Offline  bool
+	// URL is absolute, or relative to the upstream's base; with Repo, a
+	// path under /v2/<Repo>/ ("blobs/sha256:…").
+	URL string
+	// Repo, if set, is the registry repository URL belongs to: the
+	// request carries that repository's token scope.
+	Repo    string
+	Expect  cache.Expect
+	Offline bool
 }
+
+// ArtifactStore is what Artifact needs of the cache.
+type ArtifactStore interface {
+	Open(ctx context.Context, key string) (*cache.Object, error)
+	OpenNamed(ctx context.Context, name string) (*cache.Object, error)
+	Fetch(ctx context.Context, key string, want cache.Expect, src cache.Source) (*cache.Object, error)
+	FetchNamed(ctx context.Context, name string, want cache.Expect, src cache.Source) (*cache.Object, error)
+	CountResult(result string)
+}
+
+// Artifacts fetches immutable artifacts into a store.
+type Artifacts struct {
+	Store ArtifactStore
+	// Stall bounds an upstream body that moves no byte.
+	Stall time.Duration
+	// Base is the server's lifetime (see Deps.Base).
+	Base context.Context
+}
+
+// fillWait bounds how long a request waits for the upstream's response
+// headers before its fill can be followed; the fill itself is bounded by
+// stalls only.
+const fillWait = 2 * time.Minute
 
 // Artifact returns the cached artifact, or follows the one fill of it.
 // Every format's immutable downloads go through here: one upstream fetch
 // however many clients ask, bytes verified before commit, stored once by
 // sha256.
 func Artifact(ctx context.Context, deps Deps, r ArtifactRequest) (*cache.Object, error) {
-	if r.Offline {
-		obj, err := deps.Cache.OpenNamed(ctx, r.Name)
-		if errors.Is(err, cache.ErrNotFound) {
-			return nil, errOffline
-		}
-		if err == nil {
-			deps.Cache.CountResult("hit")
-		}
-		return obj, err
+	return Artifacts{Store: deps.Cache, Stall: deps.Stall, Base: deps.Base}.Get(ctx, r)
+}
+
+// Get is Artifact.
+func (a Artifacts) Get(ctx context.Context, r ArtifactRequest) (*cache.Object, error) {
+	obj, err := a.open(ctx, r)
+	if err == nil {
+		a.Store.CountResult("hit")
+		return obj, nil
 	}
-	up, target, stall := r.Upstream, r.URL, deps.Stall
-	src := func(fctx context.Context) (io.ReadCloser, int64, error) {
-		resp, err := up.DoURL(fctx, http.MethodGet, target, nil)
+	if !errors.Is(err, cache.ErrNotFound) {
+		return nil, err
+	}
+	if r.Offline {
+		return nil, ErrOffline
+	}
+	wctx, cancel := Detached(a.Base, fillWait)
+	defer cancel()
+	if r.Name == "" {
+		obj, err = a.Store.Fetch(wctx, cache.BlobKey(r.Expect.Digest), r.Expect, a.source(r))
+	} else {
+		obj, err = a.Store.FetchNamed(wctx, r.Name, r.Expect, a.source(r))
+	}
+	return obj, classify(err)
+}
+
+func (a Artifacts) open(ctx context.Context, r ArtifactRequest) (*cache.Object, error) {
+	if r.Name == "" {
+		if r.Expect.Digest.Validate() != nil {
+			return nil, cache.ErrNotFound
+		}
+		return a.Store.Open(ctx, cache.BlobKey(r.Expect.Digest))
+	}
+	return a.Store.OpenNamed(ctx, r.Name)
+}
+
+// source opens the upstream body of r for the one fill.
+func (a Artifacts) source(r ArtifactRequest) cache.Source {
+	return func(fctx context.Context) (io.ReadCloser, int64, error) {
+		var resp *http.Response
+		var err error
+		what := r.URL
+		if r.Repo != "" {
+			what = r.Repo + "/" + r.URL
+			resp, err = r.Upstream.Do(fctx, http.MethodGet, r.Repo, r.URL, nil)
+		} else {
+			resp, err = r.Upstream.DoURL(fctx, http.MethodGet, r.URL, nil)
+		}
 		if err != nil {
-			return nil, 0, unavailable(target, err)
+			return nil, 0, Unreachable(what, err)
 		}
 		if resp.StatusCode != http.StatusOK {
 			resp.Body.Close()
-			return nil, 0, StatusError(target, resp.StatusCode, resp.Header.Get("Retry-After"))
+			return nil, 0, StatusError(what, resp.StatusCode, resp.Header.Get("Retry-After"))
 		}
-		return upstream.StallReader(resp.Body, stall), resp.ContentLength, nil
+		return upstream.StallReader(resp.Body, a.Stall), resp.ContentLength, nil
 	}
-	wctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	obj, err := deps.Cache.FetchNamed(wctx, r.Name, r.Expect, src)
-	return obj, classify(err)
 }

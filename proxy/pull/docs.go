@@ -3,7 +3,6 @@ package pull
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/dgraph-io/ristretto/v2"
 	"github.com/opencontainers/go-digest"
-	"golang.org/x/sync/singleflight"
 
 	"nora/cache"
 	"nora/internal/fault"
@@ -19,12 +17,11 @@ import (
 )
 
 // Docs fetches mutable documents (packuments, simple pages, index files,
-// maven-metadata.xml) with one freshness rule for every format.
+// maven-metadata.xml) through the one freshness engine (Refs), revalidated
+// with If-None-Match / If-Modified-Since.
 type Docs struct {
 	cache *cache.Cache
-	neg   *cache.Negative
-	group singleflight.Group
-	log   *slog.Logger
+	refs  *Refs
 	// hot keeps recently served documents in memory, bounded by bytes, so
 	// a warm GET within the TTL costs no disk read.
 	hot *ristretto.Cache[string, *hotDoc]
@@ -39,22 +36,22 @@ type hotDoc struct {
 const hotBytes = 32 << 20
 
 // NewDocs builds the document fetcher on c.
-func NewDocs(c *cache.Cache, log *slog.Logger) (*Docs, error) {
-	neg, err := cache.NewNegative(100_000)
+func NewDocs(c *cache.Cache, log *slog.Logger, opts ...Option) (*Docs, error) {
+	refs, err := NewRefs(c, log, opts...)
 	if err != nil {
 		return nil, err
 	}
 	hot, err := ristretto.NewCache(&ristretto.Config[string, *hotDoc]{NumCounters: 100_000, MaxCost: hotBytes, BufferItems: 64})
 	if err != nil {
-		neg.Close()
+		refs.Close()
 		return nil, err
 	}
-	return &Docs{cache: c, neg: neg, log: log, hot: hot}, nil
+	return &Docs{cache: c, refs: refs, hot: hot}, nil
 }
 
 // Close releases the memory caches.
 func (d *Docs) Close() {
-	d.neg.Close()
+	d.refs.Close()
 	d.hot.Close()
 }
 
@@ -92,82 +89,40 @@ func newDoc(ref cache.Ref, body []byte, stale bool, result string) *Doc {
 	return &Doc{Body: body, ContentType: ref.MediaType, ETag: ref.ETag, Digest: ref.Digest, FetchedAt: ref.FetchedAt, Stale: stale, Result: result}
 }
 
-// Get returns the document: the cached copy while fresh, else a conditional
-// revalidation (If-None-Match / If-Modified-Since), else a fetch; the stale
-// copy when upstream is down or rate limiting; a remembered 404 for
-// NegativeTTL.
+// Get returns the document by the freshness rule of Refs.Resolve.
 func (d *Docs) Get(ctx context.Context, r DocRequest) (*Doc, error) {
-	if h, ok := d.hot.Get(r.Key); ok && h.ref.Fresh(r.TTL, time.Now()) {
+	if h, ok := d.hot.Get(r.Key); ok && h.ref.Fresh(r.TTL, d.refs.now()) {
 		d.cache.CountResult("hit")
 		return newDoc(h.ref, h.body, false, "hit"), nil
 	}
-	ref, err := d.cache.Ref(ctx, r.Key)
-	have := err == nil
-	if err != nil && !errors.Is(err, cache.ErrNotFound) {
-		d.log.Warn("cannot read ref", "key", r.Key, "err", err)
-	}
-	if have {
-		if ref.Fresh(r.TTL, time.Now()) || r.Offline {
-			doc, err := d.load(ctx, r.Key, ref, !ref.Fresh(r.TTL, time.Now()))
-			if err == nil {
-				return doc, nil
-			}
-			have = false // body lost: fetch again
-		} else if _, err := d.cache.Stat(ctx, cache.BlobKey(ref.Digest)); err != nil {
-			if h, ok := d.hot.Get(r.Key); !ok || h.ref.Digest != ref.Digest {
-				have = false // evicted: a 304 would leave nothing to serve
-			}
-		}
-	}
-	if !have {
-		if r.Offline {
-			return nil, errOffline
-		}
-		if d.neg.Missing(r.Key) {
-			d.cache.CountResult("negative")
-			return nil, fault.New(fault.NotFound, "not found upstream (remembered)")
-		}
-	}
-	v, err, _ := d.group.Do(r.Key, func() (any, error) {
-		bg, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		doc, err := d.refresh(bg, r, ref, have)
-		// An outage, a rate limit or a garbage 200 (a captive portal):
-		// the copy we have beats no answer.
-		if err != nil && have && (Down(err) || fault.KindOf(err) == fault.BadUpstream) {
-			return d.load(bg, r.Key, ref, true)
-		}
-		return doc, err
+	res, err := d.refs.Resolve(ctx, RefRequest{
+		Key: r.Key, TTL: r.TTL, NegativeTTL: r.NegativeTTL, Offline: r.Offline,
+		Load: func(ctx context.Context, ref cache.Ref) ([]byte, error) { return d.load(ctx, r.Key, ref) },
+		Refresh: func(ctx context.Context, old cache.Ref, have bool) (Fetched, error) {
+			return d.fetch(ctx, r, old, have)
+		},
 	})
 	if err != nil {
-		return nil, classify(err)
+		return nil, err
 	}
-	doc := *v.(*Doc) // each caller gets its own copy of the header fields
-	return &doc, nil
+	d.remember(r.Key, res.Ref, res.Body)
+	return newDoc(res.Ref, res.Body, res.Stale, res.Result), nil
 }
 
-func (d *Docs) load(ctx context.Context, key string, ref cache.Ref, stale bool) (*Doc, error) {
-	var body []byte
+// load reads a cached document's body, from memory if it is there.
+func (d *Docs) load(ctx context.Context, key string, ref cache.Ref) ([]byte, error) {
 	if h, ok := d.hot.Get(key); ok && h.ref.Digest == ref.Digest {
-		body = h.body
-	} else {
-		obj, err := d.cache.Open(ctx, cache.BlobKey(ref.Digest))
-		if err != nil {
-			return nil, err
-		}
-		defer obj.Body.Close()
-		body = make([]byte, 0, max(obj.Size, 0)+1)
-		if body, err = readAllInto(body, obj.Body); err != nil {
-			return nil, err
-		}
+		return h.body, nil
 	}
-	d.remember(key, ref, body)
-	result := "hit"
-	if stale {
-		result = "stale"
+	if err := ref.Digest.Validate(); err != nil {
+		return nil, cache.ErrNotFound
 	}
-	d.cache.CountResult(result)
-	return newDoc(ref, body, stale, result), nil
+	obj, err := d.cache.Open(ctx, cache.BlobKey(ref.Digest))
+	if err != nil {
+		return nil, err
+	}
+	defer obj.Body.Close()
+	return readAllInto(make([]byte, 0, max(obj.Size, 0)+1), obj.Body)
 }
 
 // readAllInto reads r to EOF into b's spare capacity (grown if needed).
@@ -177,7 +132,8 @@ func readAllInto(b []byte, r io.Reader) ([]byte, error) {
 	return buf.Bytes(), err
 }
 
-func (d *Docs) refresh(ctx context.Context, r DocRequest, old cache.Ref, have bool) (*Doc, error) {
+// fetch is a document's Refresh: a conditional GET.
+func (d *Docs) fetch(ctx context.Context, r DocRequest, old cache.Ref, have bool) (Fetched, error) {
 	hdr := r.Header.Clone()
 	if hdr == nil {
 		hdr = http.Header{}
@@ -192,58 +148,48 @@ func (d *Docs) refresh(ctx context.Context, r DocRequest, old cache.Ref, have bo
 	}
 	resp, err := r.Upstream.DoURL(ctx, http.MethodGet, r.URL, hdr)
 	if err != nil {
-		return nil, unavailable(r.URL, err)
+		return Fetched{}, Unreachable(r.URL, err)
 	}
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusNotModified && have:
-		old.FetchedAt = time.Now()
-		if err := d.cache.PutRef(ctx, r.Key, old); err != nil {
-			d.log.Warn("cannot update ref", "key", r.Key, "err", err)
-		}
-		return d.load(ctx, r.Key, old, false)
+		return Fetched{Same: true}, nil
 	case resp.StatusCode != http.StatusOK:
-		err := StatusError(r.URL, resp.StatusCode, resp.Header.Get("Retry-After"))
-		if errors.Is(err, fault.NotFound) {
-			d.neg.Remember(r.Key, r.NegativeTTL)
-		}
-		return nil, err
+		return Fetched{}, StatusError(r.URL, resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
-	max := r.MaxBytes
-	if max <= 0 {
-		max = 32 << 20
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	body, err := readDoc(resp.Body, r.MaxBytes, r.URL)
 	if err != nil {
-		return nil, unavailable(r.URL, err)
-	}
-	if int64(len(body)) > max {
-		return nil, fault.New(fault.BadUpstream, "upstream document is larger than the cap")
+		return Fetched{}, err
 	}
 	if r.Check != nil {
 		if err := r.Check(body); err != nil {
-			return nil, &fault.Error{Kind: fault.BadUpstream, Msg: "upstream sent an invalid document: " + err.Error()}
+			return Fetched{}, &fault.Error{Kind: fault.BadUpstream, Msg: "upstream sent an invalid document: " + err.Error()}
 		}
 	}
 	dg := digest.FromBytes(body)
 	ref := cache.Ref{
-		Digest: dg, MediaType: resp.Header.Get("Content-Type"), Size: int64(len(body)), FetchedAt: time.Now(),
+		Digest: dg, MediaType: resp.Header.Get("Content-Type"), Size: int64(len(body)),
 		ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified"),
 	}
-	err = d.cache.PutBlob(ctx, dg, body)
-	if err == nil {
-		err = d.cache.PutRef(ctx, r.Key, ref)
+	// A full disk never fails a pull: the document is in memory.
+	if err := d.cache.PutBlob(ctx, dg, body); err != nil && !cache.IsNoSpace(err) {
+		return Fetched{}, err
 	}
-	if cache.IsNoSpace(err) {
-		// A full disk never fails a pull: the document is in memory.
-		d.cache.CountResult("miss")
-		return newDoc(ref, body, false, "miss"), nil
+	return Fetched{Ref: ref, Body: body}, nil
+}
+
+// readDoc reads an upstream document body, refusing one over max (32 MiB
+// when max is 0).
+func readDoc(r io.Reader, max int64, url string) ([]byte, error) {
+	if max <= 0 {
+		max = 32 << 20
 	}
+	body, err := io.ReadAll(io.LimitReader(r, max+1))
 	if err != nil {
-		return nil, err
+		return nil, Unreachable(url, err)
 	}
-	d.neg.Forget(r.Key)
-	d.remember(r.Key, ref, body)
-	d.cache.CountResult("miss")
-	return newDoc(ref, body, false, "miss"), nil
+	if int64(len(body)) > max {
+		return nil, fault.New(fault.BadUpstream, "upstream document is larger than the cap")
+	}
+	return body, nil
 }

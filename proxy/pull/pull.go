@@ -1,8 +1,9 @@
-// Package pull holds the pull-through building blocks the package formats
-// (npm, PyPI, Maven, cargo) share: mutable documents with TTL, conditional
-// revalidation, serve-stale and negative caching (DESIGN 2.2); immutable
-// artifacts filled once and verified; the base URL of rewritten links. No
-// format gets its own storage or fetch logic.
+// Package pull is the one pull-through engine every format (OCI, npm, PyPI,
+// Maven, cargo) uses: mutable references with TTL, revalidation,
+// serve-stale and negative caching (Refs, DESIGN 2.2), documents on top of
+// it (Docs); immutable artifacts filled once and verified (Artifact); the
+// one classification of upstream answers (StatusError, Down); the base URL
+// of rewritten links. No format gets its own freshness or fetch logic.
 package pull
 
 import (
@@ -54,9 +55,12 @@ func Detached(base context.Context, timeout time.Duration) (context.Context, con
 	return context.WithTimeout(base, timeout)
 }
 
-var errOffline = fault.New(fault.Unavailable, "upstream is offline and this was never cached")
+// ErrOffline answers what an offline upstream never gave us.
+var ErrOffline = fault.New(fault.Unavailable, "upstream is offline and this was never cached")
 
-func unavailable(what string, err error) error {
+// Unreachable classifies a failure to get any answer from upstream for
+// what (a URL or a registry path, which it redacts).
+func Unreachable(what string, err error) error {
 	what = auth.RedactURL(what) // a configured upstream URL may carry a token
 	return fault.Wrap(fault.Unavailable, err, "cannot fetch "+what+": upstream unreachable and not cached")
 }
