@@ -33,9 +33,9 @@ const (
 	halfOpen
 )
 
-func newBreaker(failures int, cooldown time.Duration, log *slog.Logger, gauge *metrics.Gauge) *breaker {
+func newBreaker(failures int, cooldown time.Duration, log *slog.Logger, gauge *metrics.Gauge, now func() time.Time) *breaker {
 	gauge.Set(0)
-	return &breaker{failures: failures, cooldown: cooldown, log: log, gauge: gauge, now: time.Now}
+	return &breaker{failures: failures, cooldown: cooldown, log: log, gauge: gauge, now: now}
 }
 
 // allow reports whether an attempt may go out; trial is true for the one

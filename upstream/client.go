@@ -27,6 +27,7 @@ type Client struct {
 	log  *slog.Logger
 	set  *metrics.Set
 	http *http.Client
+	now  func() time.Time // the clock of breakers, tokens and health
 
 	mu   sync.Mutex
 	regs []*Registry // for Status
@@ -59,6 +60,7 @@ func NewClient(cfg Config, log *slog.Logger, set *metrics.Set) *Client {
 		cfg: cfg,
 		log: log,
 		set: set,
+		now: time.Now,
 		http: &http.Client{
 			Transport:     tr,
 			CheckRedirect: checkRedirect,
@@ -106,6 +108,8 @@ type Registry struct {
 	rate    rateLimit
 	health  health
 	m       *registryMetrics
+	rt      http.RoundTripper // newTransport's stack
+	now     func() time.Time  // the clock of token expiry and health
 }
 
 // Registry makes the client for one upstream.
@@ -136,10 +140,12 @@ func (c *Client) Registry(o RegistryOptions) (*Registry, error) {
 		pass:    o.Password,
 		realm:   realm,
 		auth:    authState{tokens: map[string]cachedToken{}},
-		breaker: newBreaker(c.cfg.BreakerFailures, c.cfg.BreakerCooldown, log, m.breakerOpen),
+		breaker: newBreaker(c.cfg.BreakerFailures, c.cfg.BreakerCooldown, log, m.breakerOpen, c.now),
 		rate:    rateLimit{set: c.set, name: o.Name},
 		m:       m,
+		now:     c.now,
 	}
+	r.rt = r.newTransport()
 	c.remember(r)
 	return r, nil
 }

@@ -110,15 +110,43 @@ func testConfig() Config {
 
 func newTestRegistry(t *testing.T, cfg Config, o RegistryOptions) (*Registry, *metrics.Set) {
 	t.Helper()
+	return newClockedRegistry(t, cfg, o, time.Now)
+}
+
+// newClockedRegistry is newTestRegistry on the clock now.
+func newClockedRegistry(t *testing.T, cfg Config, o RegistryOptions, now func() time.Time) (*Registry, *metrics.Set) {
+	t.Helper()
 	set := metrics.NewSet()
 	if o.Name == "" {
 		o.Name = "test"
 	}
-	r, err := NewClient(cfg, slog.New(slog.DiscardHandler), set).Registry(o)
+	c := NewClient(cfg, slog.New(slog.DiscardHandler), set)
+	c.now = now
+	r, err := c.Registry(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return r, set
+}
+
+// fakeClock is a clock that moves only when told.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Unix(1_700_000_000, 0)} }
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }
 
 // metric returns the exposition value of one series, "" if absent.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -88,3 +89,34 @@ func (b *countingBody) Read(p []byte) (int, error) {
 }
 
 func (b *countingBody) Close() error { return b.rc.Close() }
+
+// meterTransport times each exchange and counts it by status class.
+type meterTransport struct {
+	next http.RoundTripper
+	m    *registryMetrics
+}
+
+func (t *meterTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := t.next.RoundTrip(req)
+	status := 0
+	if err == nil {
+		status = resp.StatusCode
+	}
+	t.m.request(status, time.Since(start))
+	return resp, err
+}
+
+// countTransport counts the body bytes callers read from answers.
+type countTransport struct {
+	next    http.RoundTripper
+	counter *metrics.Counter
+}
+
+func (t *countTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err == nil {
+		resp.Body = &countingBody{rc: resp.Body, counter: t.counter}
+	}
+	return resp, err
+}

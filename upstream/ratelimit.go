@@ -60,3 +60,17 @@ func (r *Registry) RateLimitRemaining() (n int, known bool) {
 	}
 	return int(v - 1), true
 }
+
+// rateTransport notes the rate limit an answer announces.
+type rateTransport struct {
+	next http.RoundTripper
+	rate *rateLimit
+}
+
+func (t *rateTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err == nil {
+		t.rate.observe(resp.Header)
+	}
+	return resp, err
+}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"nora/auth"
 )
@@ -65,81 +64,19 @@ func (r *Registry) DoURL(ctx context.Context, method, target string, hdr http.He
 func (r *Registry) BaseURL() string { return r.base.String() }
 
 func (r *Registry) roundTrip(ctx context.Context, method, target, what, scope string, hdr http.Header) (*http.Response, error) {
-	for attempt := 0; ; attempt++ {
-		trial, ok := r.breaker.allow()
-		if !ok {
-			return nil, fmt.Errorf("cannot %s %s from %s: %w", method, what, r.name, ErrBreakerOpen)
-		}
-		resp, err := r.attempt(ctx, method, target, hdr, scope)
-		if ctx.Err() != nil {
-			// The caller gave up: that says nothing about the upstream.
-			r.breaker.release(trial)
-			if resp != nil {
-				resp.Body.Close()
-			}
-			return nil, fmt.Errorf("cannot %s %s from %s: %w", method, what, r.name, ctx.Err())
-		}
-		if err != nil && !IsUnavailable(err) {
-			r.breaker.release(trial) // our own mistake, not the upstream's
-			return nil, fmt.Errorf("cannot %s %s from %s: %w", method, what, r.name, err)
-		}
-		if err == nil && resp.StatusCode < 500 {
-			r.breaker.success()
-			r.health.success(time.Now())
-			r.rate.observe(resp.Header)
-			resp.Body = &countingBody{rc: resp.Body, counter: r.m.bytes}
+	req, err := newRequest(withScope(ctx, scope), method, target, hdr)
+	if err == nil {
+		var resp *http.Response
+		if resp, err = r.rt.RoundTrip(req); err == nil {
 			return resp, nil
 		}
-		r.breaker.failure()
-		r.health.failure(time.Now(), err, resp)
-		if !idempotent(method) || attempt >= r.c.cfg.Retries || r.breaker.isOpen() {
-			if err != nil {
-				return nil, fmt.Errorf("cannot %s %s from %s: %w", method, what, r.name, err)
-			}
-			r.rate.observe(resp.Header)
-			resp.Body = &countingBody{rc: resp.Body, counter: r.m.bytes}
-			return resp, nil
-		}
-		reason := ""
-		if err != nil {
-			reason = err.Error()
-		} else {
-			reason = resp.Status
-			drain(resp.Body)
-		}
-		wait := backoff(attempt, r.c.cfg.RetryBackoff, r.c.cfg.RetryBackoffMax)
-		r.log.Debug("retrying upstream request", "method", method, "path", what, "reason", reason, "wait", wait)
-		r.m.retries.Inc()
-		if err := sleep(ctx, wait); err != nil {
-			return nil, fmt.Errorf("cannot %s %s from %s: %w", method, what, r.name, err)
-		}
 	}
+	return nil, fmt.Errorf("cannot %s %s from %s: %w", method, what, r.name, err)
 }
 
-// attempt is one request plus, on a 401 from the upstream itself, one more
-// with the credentials the challenge asked for. Errors are unavailable ones.
-func (r *Registry) attempt(ctx context.Context, method, target string, hdr http.Header, scope string) (*http.Response, error) {
-	authz, err := r.authorization(ctx, scope)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := r.send(ctx, method, target, hdr, authz)
-	if err != nil || resp.StatusCode != http.StatusUnauthorized || !sameOrigin(resp.Request.URL, r.base) {
-		return resp, err
-	}
-	next, ok, err := r.answerChallenge(ctx, resp, scope, authz)
-	if err != nil {
-		resp.Body.Close()
-		return nil, err
-	}
-	if !ok {
-		return resp, nil
-	}
-	drain(resp.Body)
-	return r.send(ctx, method, target, hdr, next)
-}
-
-func (r *Registry) send(ctx context.Context, method, target string, hdr http.Header, authz string) (*http.Response, error) {
+// newRequest is the request nora sends for a client's: its headers but
+// never its credentials, and nora's User-Agent unless it named one.
+func newRequest(ctx context.Context, method, target string, hdr http.Header) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, method, target, nil)
 	if err != nil {
 		return nil, fmt.Errorf("cannot build request: %w", err)
@@ -155,21 +92,7 @@ func (r *Registry) send(ctx context.Context, method, target string, hdr http.Hea
 	if req.Header.Get("User-Agent") == "" {
 		req.Header.Set("User-Agent", userAgent)
 	}
-	if authz != "" {
-		req.Header.Set("Authorization", authz)
-	}
-	start := time.Now()
-	resp, err := r.c.http.Do(req)
-	if err != nil {
-		r.m.request(0, time.Since(start))
-		err = redactURL(err)
-		if ctx.Err() != nil {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	r.m.request(resp.StatusCode, time.Since(start))
-	return resp, nil
+	return req, nil
 }
 
 // redactURL redacts the URL net/http quotes in its errors: a CDN redirect

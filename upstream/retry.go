@@ -2,9 +2,13 @@ package upstream
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"time"
+
+	"github.com/VictoriaMetrics/metrics"
 )
 
 // backoff is the wait before retry n (0-based): base*2^n capped at limit,
@@ -41,4 +45,48 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 func idempotent(method string) bool {
 	return method == http.MethodGet || method == http.MethodHead
+}
+
+// retryTransport retries GET and HEAD after a failure to get an answer or
+// a 5xx, with backoff, up to retries times, unless stop says no attempt
+// can go out now (the breaker opened). The last answer or error is the
+// caller's.
+type retryTransport struct {
+	next        http.RoundTripper
+	retries     int
+	base, limit time.Duration
+	stop        func() bool
+	log         *slog.Logger
+	counter     *metrics.Counter
+}
+
+func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	for attempt := 0; ; attempt++ {
+		resp, err := t.next.RoundTrip(req)
+		if !idempotent(req.Method) || attempt >= t.retries || !retriable(resp, err) || t.stop() {
+			return resp, err
+		}
+		reason := ""
+		if err != nil {
+			reason = err.Error()
+		} else {
+			reason = resp.Status
+			drain(resp.Body)
+		}
+		wait := backoff(attempt, t.base, t.limit)
+		t.log.Debug("retrying upstream request", "method", req.Method, "path", req.URL.Path, "reason", reason, "wait", wait)
+		t.counter.Inc()
+		if err := sleep(req.Context(), wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// retriable: no answer from the upstream (not its breaker saying no), or
+// a 5xx.
+func retriable(resp *http.Response, err error) bool {
+	if err != nil {
+		return IsUnavailable(err) && !errors.Is(err, ErrBreakerOpen)
+	}
+	return resp.StatusCode >= 500
 }

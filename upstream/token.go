@@ -64,7 +64,7 @@ func (r *Registry) authorization(ctx context.Context, scope string) (string, err
 	case "basic":
 		return r.basic(), nil
 	case "bearer":
-		if ok && time.Now().Before(tok.expires) {
+		if ok && r.now().Before(tok.expires) {
 			return "Bearer " + tok.token, nil
 		}
 		t, err := r.token(ctx, realm, service, scope, nil)
@@ -146,7 +146,7 @@ func (r *Registry) token(ctx context.Context, realm, service, scope string, extr
 		a := &r.auth
 		a.mu.Lock()
 		if len(a.tokens) >= maxTokens {
-			now := time.Now()
+			now := r.now()
 			for k, v := range a.tokens {
 				if now.After(v.expires) {
 					delete(a.tokens, k)
@@ -226,7 +226,7 @@ func (r *Registry) fetchToken(ctx context.Context, realm, service string, scopes
 	if t == "" {
 		return cachedToken{}, fmt.Errorf("cannot use token from %s: no token in response", where)
 	}
-	return cachedToken{token: t, expires: time.Now().Add(tokenTTL(tr.ExpiresIn))}, nil
+	return cachedToken{token: t, expires: r.now().Add(tokenTTL(tr.ExpiresIn))}, nil
 }
 
 // tokenTTL keeps a token a little less than the server says, so that it
@@ -246,4 +246,46 @@ func (r *Registry) realmAllowed(u *url.URL) bool {
 		return sameOrigin(u, r.base)
 	}
 	return sameOrigin(u, r.realm) && strings.TrimSuffix(u.Path, "/") == strings.TrimSuffix(r.realm.Path, "/")
+}
+
+// authTransport authorizes requests with what the upstream's last
+// challenge asked for and, on a 401 from the upstream itself, tries once
+// more with the credentials its challenge asks for. Errors getting a
+// token are unavailable ones.
+type authTransport struct {
+	next http.RoundTripper
+	r    *Registry
+}
+
+func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	scope := scopeOf(ctx)
+	authz, err := t.r.authorization(ctx, scope)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := t.next.RoundTrip(authorized(req, authz))
+	if err != nil || resp.StatusCode != http.StatusUnauthorized || !sameOrigin(resp.Request.URL, t.r.base) {
+		return resp, err
+	}
+	next, ok, err := t.r.answerChallenge(ctx, resp, scope, authz)
+	if err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	if !ok {
+		return resp, nil
+	}
+	drain(resp.Body)
+	return t.next.RoundTrip(authorized(req, next))
+}
+
+// authorized is req with an Authorization header, if authz is one.
+func authorized(req *http.Request, authz string) *http.Request {
+	if authz == "" {
+		return req
+	}
+	req = req.Clone(req.Context())
+	req.Header.Set("Authorization", authz)
+	return req
 }
