@@ -53,14 +53,18 @@ func (h *Handler) manifest(ctx *fasthttp.RequestCtx, rt route, ref string) (stri
 
 // manifestByTag resolves the tag by the one freshness rule (pull.Refs):
 // revalidated by a HEAD, which Docker Hub does not count as a pull, and not
-// at all while its pull budget is low.
+// at all while its pull budget is low; the tag's ref points at the
+// manifest's blob.
 func (h *Handler) manifestByTag(ctx *fasthttp.RequestCtx, rt route, tag string) (string, error) {
 	res, err := h.refs.Resolve(ctx, pull.RefRequest{
 		Key: tagKey(rt, tag), TTL: rt.up.cfg.TTL.D(), NegativeTTL: h.cfg.NegativeTTL.D(),
 		Offline: rt.up.cfg.Offline, Hold: rt.up.budgetLow,
-		Refresh: func(ctx context.Context, old cache.Ref, have bool) (pull.Fetched, error) {
-			return h.refreshTag(ctx, rt, tag, old, have)
-		},
+		Refresh: pull.ByDigest(
+			func(ctx context.Context) (digest.Digest, error) { return h.headManifest(ctx, rt, tag) },
+			func(ctx context.Context) (pull.Fetched, error) {
+				m, err := h.fetchManifest(ctx, rt, tag, "")
+				return pull.Fetched{Ref: cache.Ref{Digest: m.digest, MediaType: m.mediaType}, Body: m.body}, err
+			}),
 	})
 	if err != nil {
 		return "", err
@@ -75,25 +79,6 @@ func (h *Handler) manifestByTag(ctx *fasthttp.RequestCtx, rt route, tag string) 
 func (u *upstreamRepo) budgetLow() bool {
 	n, known := u.reg.RateLimitRemaining()
 	return known && n < lowRateLimit
-}
-
-// refreshTag is a tag's pull.Refresh: a HEAD while the manifest is cached,
-// a GET of the manifest when the tag is new or moved.
-func (h *Handler) refreshTag(ctx context.Context, rt route, tag string, old cache.Ref, have bool) (pull.Fetched, error) {
-	if have {
-		d, err := h.headManifest(ctx, rt, tag)
-		if err != nil {
-			return pull.Fetched{}, err
-		}
-		if d == old.Digest {
-			return pull.Fetched{Same: true}, nil
-		}
-	}
-	m, err := h.fetchManifest(ctx, rt, tag, "")
-	if err != nil {
-		return pull.Fetched{}, err
-	}
-	return pull.Fetched{Same: have && m.digest == old.Digest, Ref: cache.Ref{Digest: m.digest, MediaType: m.mediaType}, Body: m.body}, nil
 }
 
 // headManifest asks which digest a tag points at.

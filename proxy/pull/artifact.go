@@ -41,7 +41,7 @@ type ArtifactStore interface {
 // Artifacts fetches immutable artifacts into a store.
 type Artifacts struct {
 	Store ArtifactStore
-	// Stall bounds an upstream body that moves no byte.
+	// Stall bounds an upstream body that moves no byte (0: unbounded).
 	Stall time.Duration
 	// Base is the server's lifetime (see Deps.Base).
 	Base context.Context
@@ -111,6 +111,9 @@ func (a Artifacts) source(r ArtifactRequest) cache.Source {
 		if resp.StatusCode != http.StatusOK {
 			resp.Body.Close()
 			return nil, 0, StatusError(what, resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+		if a.Stall <= 0 {
+			return resp.Body, resp.ContentLength, nil
 		}
 		return upstream.StallReader(resp.Body, a.Stall), resp.ContentLength, nil
 	}

@@ -201,3 +201,24 @@ func (e *Refs) refresh(ctx context.Context, r RefRequest, old cache.Ref, have bo
 	e.store.CountResult("miss")
 	return Resolved{Ref: f.Ref, Body: f.Body, Result: "miss"}, nil
 }
+
+// ByDigest is the Refresh of a reference whose upstream names its target
+// by digest (an OCI tag): head asks which digest it points at now (a HEAD,
+// which Docker Hub does not count as a pull), and get fetches and stores
+// the target only when it is new or moved.
+func ByDigest(head func(context.Context) (digest.Digest, error), get func(context.Context) (Fetched, error)) func(context.Context, cache.Ref, bool) (Fetched, error) {
+	return func(ctx context.Context, old cache.Ref, have bool) (Fetched, error) {
+		if have {
+			d, err := head(ctx)
+			if err != nil {
+				return Fetched{}, err
+			}
+			if d == old.Digest {
+				return Fetched{Same: true}, nil
+			}
+		}
+		f, err := get(ctx)
+		f.Same = err == nil && have && f.Ref.Digest == old.Digest
+		return f, err
+	}
+}
