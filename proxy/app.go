@@ -17,7 +17,9 @@ import (
 	"nora/auth"
 	"nora/cache"
 	"nora/cache/disk"
+	hostednpm "nora/hosted/npm"
 	"nora/hosted/oci"
+	hostedpypi "nora/hosted/pypi"
 	"nora/hosted/retention"
 	"nora/internal/units"
 	"nora/proxy/admin"
@@ -154,9 +156,21 @@ func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 		enabled  bool
 		build    func() (formatHandler, error)
 	}{
-		{[]string{"/npm/"}, "npm", cfg.Npm.IsEnabled(), func() (formatHandler, error) { return npm.New(cfg.Npm, deps) }},
+		{[]string{"/npm/"}, "npm", cfg.Npm.IsEnabled(), func() (formatHandler, error) {
+			reg, err := hostednpm.Open(app.life, store, c, hostednpm.Options{Unpublish: cfg.Npm.Unpublish, Log: log})
+			if err != nil {
+				return nil, err
+			}
+			return npm.New(cfg.Npm, deps, reg)
+		}},
 		// "/simple" without the slash: twine URLs are often written so.
-		{[]string{"/simple", "/api/pypi/"}, "pypi", cfg.PyPI.IsEnabled(), func() (formatHandler, error) { return pypi.New(cfg.PyPI, deps) }},
+		{[]string{"/simple", "/api/pypi/"}, "pypi", cfg.PyPI.IsEnabled(), func() (formatHandler, error) {
+			reg, err := hostedpypi.Open(app.life, store, c, log)
+			if err != nil {
+				return nil, err
+			}
+			return pypi.New(cfg.PyPI, deps, reg)
+		}},
 		{[]string{"/maven2/"}, "maven", cfg.Maven.IsEnabled(), func() (formatHandler, error) {
 			h, err := maven.New(cfg.Maven, deps)
 			if err == nil {

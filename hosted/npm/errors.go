@@ -1,43 +1,35 @@
 package npm
 
 import (
-	"errors"
 	"fmt"
+
+	"nora/internal/fault"
 )
 
-// Kind classifies what went wrong with a request on hosted state;
-// proxy/npm turns it into a status and npm's {"error": ...} shape.
-type Kind int
+// Failures are classified with nora's fault kinds where they arise;
+// proxy/npm turns a kind into a status and npm's {"error": ...} shape.
+// Only a classified error's message reaches the client: the others name
+// paths of the store.
 
-const (
-	KindInvalid   Kind = iota + 1 // a malformed or inconsistent document: 400
-	KindTooLarge                  // over a cap: 413
-	KindNotFound                  // no such package, version, tag or file: 404
-	KindExists                    // the version is (or was) published: 403
-	KindForbidden                 // the unpublish policy refuses: 403
-	KindConflict                  // the document changed since the client read it: 409
-)
+// ErrPublished is the cause of a refused re-publish: the version is (or
+// was) published, and a number is never used twice. Its kind is Conflict;
+// npm's edge answers it with the 403 the public registry sends.
+var ErrPublished = fault.New(fault.Conflict, "the version is or was published")
 
-// Error is a classified failure. Anything else is an internal error.
-type Error struct {
-	Kind Kind
-	Msg  string
+func errorf(k fault.Kind, format string, args ...any) error {
+	return fault.Newf(k, format, args...)
 }
 
-func (e *Error) Error() string { return e.Msg }
+// published refuses a re-publish with msg.
+func published(msg string) error { return fault.Wrap(fault.Conflict, ErrPublished, msg) }
 
-func errorf(k Kind, format string, args ...any) error {
-	return &Error{Kind: k, Msg: fmt.Sprintf(format, args...)}
+// internal classifies a failure of the store as Internal: the client
+// learns only that the registry failed, the log gets the cause. A full
+// disk stays recognisable (cache.IsNoSpace) through the wrap.
+func internal(err error, format string, args ...any) error {
+	return fault.Wrap(fault.Internal, err, fmt.Sprintf(format, args...))
 }
 
-// KindOf returns the Kind of err, 0 for an internal error.
-func KindOf(err error) Kind {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Kind
-	}
-	return 0
-}
-
-// errTooLarge is what the body reader returns past the cap.
-var errTooLarge = &Error{Kind: KindTooLarge, Msg: "the publish request is larger than this registry accepts ([npm] max_publish_size)"}
+// ErrTooLarge is a publish request over Limits.MaxBody: the body reader's
+// error, and the handler's for a declared Content-Length over the cap.
+var ErrTooLarge = fault.New(fault.TooLarge, "the publish request is larger than this registry accepts ([npm] max_publish_size)")

@@ -7,19 +7,21 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
 	"time"
 
 	"nora/cache"
+	"nora/internal/fault"
 )
 
 // Publish adds the one version doc carries, with its tarball (doc.Attachment
 // must be set), on behalf of user. The tarball is verified against the
 // version's dist.integrity and dist.shasum before anything is stored; the
 // temp file is committed or removed in every case. A version that is, or
-// was, published is never replaced (KindExists).
+// was, published is never replaced (ErrPublished).
 //
 // Publishing a name that was proxied until now makes it hosted: from then
 // on it is served only from hosted state, and the upstream is never asked
@@ -28,7 +30,7 @@ func (r *Registry) Publish(ctx context.Context, name string, doc *Document, user
 	a := doc.Attachment
 	defer a.Discard()
 	if a == nil {
-		return nil, errorf(KindInvalid, "the document carries no tarball (_attachments)")
+		return nil, errorf(fault.Invalid, "the document carries no tarball (_attachments)")
 	}
 	ver, v, tags, err := checkPublish(name, doc)
 	if err != nil {
@@ -36,29 +38,26 @@ func (r *Registry) Publish(ctx context.Context, name string, doc *Document, user
 	}
 	defer r.locks.Lock(name)()
 	p, err := r.load(ctx, name)
-	switch KindOf(err) {
-	case 0:
-	case KindNotFound:
-		p = &Package{Name: name, DistTags: map[string]string{}, Versions: map[string]*Version{}}
-		err = nil
+	if fault.KindOf(err) == fault.NotFound {
+		p, err = &Package{Name: name, DistTags: map[string]string{}, Versions: map[string]*Version{}}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
 	if p.Versions[ver] != nil {
-		return nil, errorf(KindExists, "cannot modify pre-existing version")
+		return nil, published("cannot modify pre-existing version")
 	}
 	if _, ok := p.Removed[ver]; ok {
-		return nil, errorf(KindExists, "cannot publish %s@%s: that version was unpublished and its number cannot be used again", name, ver)
+		return nil, published(fmt.Sprintf("cannot publish %s@%s: that version was unpublished and its number cannot be used again", name, ver))
 	}
 	for tag, tv := range tags {
 		if tv != ver && p.Versions[tv] == nil {
-			return nil, errorf(KindInvalid, "dist-tag %s names version %s, which is not published", tag, tv)
+			return nil, errorf(fault.Invalid, "dist-tag %s names version %s, which is not published", tag, tv)
 		}
 	}
-	if err := r.cache.CommitFile(ctx, a.path, cache.BlobKey(a.SHA256), a.Size); err != nil {
+	if err := r.blobs.CommitFile(ctx, a.path, cache.BlobKey(a.SHA256), a.Size); err != nil {
 		a.path = ""
-		return nil, err
+		return nil, internal(err, "cannot store the tarball of %s@%s", name, ver)
 	}
 	a.path = ""
 	now := r.now().UTC()
@@ -89,21 +88,21 @@ func (r *Registry) Publish(ctx context.Context, name string, doc *Document, user
 func checkPublish(name string, doc *Document) (string, *Version, map[string]string, error) {
 	a := doc.Attachment
 	if doc.Name != name || (doc.ID != "" && doc.ID != name) {
-		return "", nil, nil, errorf(KindInvalid, "the document is for %q, not %s", doc.Name, name)
+		return "", nil, nil, errorf(fault.Invalid, "the document is for %q, not %s", doc.Name, name)
 	}
 	if len(doc.Versions) != 1 {
-		return "", nil, nil, errorf(KindInvalid, "a publish carries exactly one version, this one %d", len(doc.Versions))
+		return "", nil, nil, errorf(fault.Invalid, "a publish carries exactly one version, this one %d", len(doc.Versions))
 	}
 	var ver string
 	var raw json.RawMessage
 	for ver, raw = range doc.Versions {
 	}
 	if _, ok := parseVersion(ver); !ok {
-		return "", nil, nil, errorf(KindInvalid, "invalid version %q: want semver such as 1.0.0", ver)
+		return "", nil, nil, errorf(fault.Invalid, "invalid version %q: want semver such as 1.0.0", ver)
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
-		return "", nil, nil, errorf(KindInvalid, "the manifest of %s is not a JSON object", ver)
+		return "", nil, nil, errorf(fault.Invalid, "the manifest of %s is not a JSON object", ver)
 	}
 	var fields struct {
 		Name           string `json:"name"`
@@ -117,16 +116,16 @@ func checkPublish(name string, doc *Document) (string, *Version, map[string]stri
 		} `json:"dist"`
 	}
 	if err := json.Unmarshal(raw, &fields); err != nil {
-		return "", nil, nil, errorf(KindInvalid, "invalid manifest of %s: %v", ver, err)
+		return "", nil, nil, errorf(fault.Invalid, "invalid manifest of %s: %v", ver, err)
 	}
 	if fields.Name != name || fields.Version != ver {
-		return "", nil, nil, errorf(KindInvalid, "the manifest says %s@%s, the document %s@%s", fields.Name, fields.Version, name, ver)
+		return "", nil, nil, errorf(fault.Invalid, "the manifest says %s@%s, the document %s@%s", fields.Name, fields.Version, name, ver)
 	}
 	if a.Declared >= 0 && a.Declared != a.Size {
-		return "", nil, nil, errorf(KindInvalid, "attachment %s: length says %d bytes, the data has %d", a.Name, a.Declared, a.Size)
+		return "", nil, nil, errorf(fault.Invalid, "attachment %s: length says %d bytes, the data has %d", a.Name, a.Declared, a.Size)
 	}
 	if a.Size == 0 {
-		return "", nil, nil, errorf(KindInvalid, "attachment %s is empty", a.Name)
+		return "", nil, nil, errorf(fault.Invalid, "attachment %s is empty", a.Name)
 	}
 	if err := verify(a, fields.Dist.Integrity, fields.Dist.Shasum); err != nil {
 		return "", nil, nil, err
@@ -134,7 +133,7 @@ func checkPublish(name string, doc *Document) (string, *Version, map[string]stri
 	tags := map[string]string{}
 	for tag, tv := range doc.DistTags {
 		if !validTag(tag) {
-			return "", nil, nil, errorf(KindInvalid, "invalid dist-tag %q", tag)
+			return "", nil, nil, errorf(fault.Invalid, "invalid dist-tag %q", tag)
 		}
 		tags[tag] = tv
 	}
@@ -169,7 +168,7 @@ func verify(a *Attachment, integrity, shasum string) error {
 	}
 	checked := 0
 	mismatch := func(what string) error {
-		return errorf(KindInvalid, "the tarball %s does not match its %s: it was changed or truncated on the way; nothing was stored", a.Name, what)
+		return errorf(fault.Invalid, "the tarball %s does not match its %s: it was changed or truncated on the way; nothing was stored", a.Name, what)
 	}
 	for _, tok := range strings.Fields(integrity) {
 		alg, val, ok := strings.Cut(tok, "-")
@@ -195,7 +194,7 @@ func verify(a *Attachment, integrity, shasum string) error {
 		checked++
 	}
 	if checked == 0 {
-		return errorf(KindInvalid, "the version declares no digest of its tarball: dist.integrity (sha512) or dist.shasum is required")
+		return errorf(fault.Invalid, "the version declares no digest of its tarball: dist.integrity (sha512) or dist.shasum is required")
 	}
 	return nil
 }
@@ -209,10 +208,10 @@ func verify(a *Attachment, integrity, shasum string) error {
 func (r *Registry) Update(ctx context.Context, name string, doc *Document, rev string, remove bool) (*Package, error) {
 	if doc.Attachment != nil {
 		doc.Attachment.Discard()
-		return nil, errorf(KindInvalid, "a tarball can only come with a new version")
+		return nil, errorf(fault.Invalid, "a tarball can only come with a new version")
 	}
 	if doc.Name != "" && doc.Name != name {
-		return nil, errorf(KindInvalid, "the document is for %q, not %s", doc.Name, name)
+		return nil, errorf(fault.Invalid, "the document is for %q, not %s", doc.Name, name)
 	}
 	deprecations := map[string]*string{}
 	for ver, raw := range doc.Versions {
@@ -220,7 +219,7 @@ func (r *Registry) Update(ctx context.Context, name string, doc *Document, rev s
 			Deprecated json.RawMessage `json:"deprecated"`
 		}
 		if err := json.Unmarshal(raw, &f); err != nil {
-			return nil, errorf(KindInvalid, "the manifest of %s is not a JSON object", ver)
+			return nil, errorf(fault.Invalid, "the manifest of %s is not a JSON object", ver)
 		}
 		switch {
 		case f.Deprecated == nil:
@@ -230,7 +229,7 @@ func (r *Registry) Update(ctx context.Context, name string, doc *Document, rev s
 		default:
 			var msg string
 			if err := json.Unmarshal(f.Deprecated, &msg); err != nil {
-				return nil, errorf(KindInvalid, "%s: deprecated must be a string", ver)
+				return nil, errorf(fault.Invalid, "%s: deprecated must be a string", ver)
 			}
 			deprecations[ver] = &msg
 		}
@@ -245,7 +244,7 @@ func (r *Registry) Update(ctx context.Context, name string, doc *Document, rev s
 	}
 	for ver := range doc.Versions {
 		if p.Versions[ver] == nil {
-			return nil, errorf(KindInvalid, "%s@%s is not published here: new versions come with npm publish", name, ver)
+			return nil, errorf(fault.Invalid, "%s@%s is not published here: new versions come with npm publish", name, ver)
 		}
 	}
 	now := r.now().UTC()
@@ -289,7 +288,7 @@ func (r *Registry) Unpublish(ctx context.Context, name, rev string) (*Package, e
 		return nil, err
 	}
 	if len(p.Versions) == 0 {
-		return nil, errorf(KindNotFound, "package %s has no published version", name)
+		return nil, errorf(fault.NotFound, "package %s has no published version", name)
 	}
 	now := r.now().UTC()
 	vers := slices.Sorted(maps.Keys(p.Versions))
@@ -367,7 +366,7 @@ func (r *Registry) RemoveTarball(ctx context.Context, name, file, rev string) er
 	}
 	for ver, v := range p.Versions {
 		if v.File == file {
-			return errorf(KindInvalid, "%s is the tarball of %s@%s: unpublish the version (npm unpublish %s@%s)", file, name, ver, name, ver)
+			return errorf(fault.Invalid, "%s is the tarball of %s@%s: unpublish the version (npm unpublish %s@%s)", file, name, ver, name, ver)
 		}
 	}
 	unscoped := name[strings.LastIndexByte(name, '/')+1:]
@@ -376,13 +375,13 @@ func (r *Registry) RemoveTarball(ctx context.Context, name, file, rev string) er
 			return nil
 		}
 	}
-	return errorf(KindNotFound, "package %s has no tarball %s", name, file)
+	return errorf(fault.NotFound, "package %s has no tarball %s", name, file)
 }
 
 // SetTag points dist-tag tag of name at version ver.
 func (r *Registry) SetTag(ctx context.Context, name, tag, ver string) (*Package, error) {
 	if !validTag(tag) {
-		return nil, errorf(KindInvalid, "invalid dist-tag %q: a tag must not look like a version or a range", tag)
+		return nil, errorf(fault.Invalid, "invalid dist-tag %q: a tag must not look like a version or a range", tag)
 	}
 	defer r.locks.Lock(name)()
 	p, err := r.Get(ctx, name)
@@ -390,7 +389,7 @@ func (r *Registry) SetTag(ctx context.Context, name, tag, ver string) (*Package,
 		return nil, err
 	}
 	if p.Versions[ver] == nil {
-		return nil, errorf(KindNotFound, "version %s of %s is not published", ver, name)
+		return nil, errorf(fault.NotFound, "version %s of %s is not published", ver, name)
 	}
 	if p.DistTags[tag] == ver {
 		return p, nil
@@ -404,7 +403,7 @@ func (r *Registry) SetTag(ctx context.Context, name, tag, ver string) (*Package,
 // RemoveTag removes dist-tag tag of name; latest cannot be removed.
 func (r *Registry) RemoveTag(ctx context.Context, name, tag string) (*Package, error) {
 	if tag == "latest" {
-		return nil, errorf(KindInvalid, "the latest dist-tag cannot be removed; point it at another version instead")
+		return nil, errorf(fault.Invalid, "the latest dist-tag cannot be removed; point it at another version instead")
 	}
 	defer r.locks.Lock(name)()
 	p, err := r.Get(ctx, name)
@@ -412,7 +411,7 @@ func (r *Registry) RemoveTag(ctx context.Context, name, tag string) (*Package, e
 		return nil, err
 	}
 	if _, ok := p.DistTags[tag]; !ok {
-		return nil, errorf(KindNotFound, "%s has no dist-tag %s", name, tag)
+		return nil, errorf(fault.NotFound, "%s has no dist-tag %s", name, tag)
 	}
 	delete(p.DistTags, tag)
 	p.Rev++
@@ -431,18 +430,19 @@ func (r *Registry) Tarball(ctx context.Context, name, file string) (*Version, *c
 		if v.File != file {
 			continue
 		}
-		obj, err := r.cache.Open(ctx, cache.BlobKey(v.Digest))
+		obj, err := r.blobs.Open(ctx, cache.BlobKey(v.Digest))
 		if err != nil {
-			return nil, nil, err
+			// Hosted tarballs are never evicted: a missing one is ours.
+			return nil, nil, internal(err, "cannot open the tarball %s of %s", file, name)
 		}
 		return v, obj, nil
 	}
-	return nil, nil, errorf(KindNotFound, "package %s has no tarball %s", name, file)
+	return nil, nil, errorf(fault.NotFound, "package %s has no tarball %s", name, file)
 }
 
 func checkRev(p *Package, rev string) error {
 	if rev != "" && rev != p.RevString() {
-		return errorf(KindConflict, "%s changed since it was read (revision %s, now %s): read it again and retry", p.Name, rev, p.RevString())
+		return errorf(fault.Conflict, "%s changed since it was read (revision %s, now %s): read it again and retry", p.Name, rev, p.RevString())
 	}
 	return nil
 }

@@ -3,6 +3,8 @@ package npm
 import (
 	"fmt"
 	"time"
+
+	"nora/internal/fault"
 )
 
 // UnpublishPolicy says which published versions may be removed.
@@ -48,7 +50,7 @@ func (p UnpublishPolicy) mayRemove(name, ver string, v *Version, now time.Time) 
 		if now.Sub(v.Published) < unpublishWindow {
 			return nil
 		}
-		return errorf(KindForbidden, "%s@%s was published more than 72 hours ago and this registry only unpublishes newer versions ([npm] unpublish = \"within-72h\"); deprecate it instead", name, ver)
+		return errorf(fault.Denied, "%s@%s was published more than 72 hours ago and this registry only unpublishes newer versions ([npm] unpublish = \"within-72h\"); deprecate it instead", name, ver)
 	}
-	return errorf(KindForbidden, "this registry does not unpublish ([npm] unpublish = \"never\"); deprecate %s@%s instead", name, ver)
+	return errorf(fault.Denied, "this registry does not unpublish ([npm] unpublish = \"never\"); deprecate %s@%s instead", name, ver)
 }

@@ -18,21 +18,13 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 
 	"nora/cache"
 	"nora/hosted"
-)
-
-// Store keys. A package name is one path segment, or two for a scoped one;
-// packages live under their own prefix, so no name can reach names.json.
-const (
-	namesKey      = "hosted/npm/names.json"
-	packagePrefix = "hosted/npm/packages/"
-	stateFile     = "/state.json"
+	"nora/internal/fault"
 )
 
 // maxState caps one package's state object when read back.
@@ -92,9 +84,16 @@ type Options struct {
 	Log *slog.Logger
 }
 
+// Blobs is what the hosted state needs of the content-addressed cache:
+// committing a verified tarball and reading it back.
+type Blobs interface {
+	CommitFile(ctx context.Context, tmpPath, key string, size int64) error
+	Open(ctx context.Context, key string) (*cache.Object, error)
+}
+
 // Registry is the hosted npm state of one nora instance.
 type Registry struct {
-	cache  *cache.Cache
+	blobs  Blobs
 	store  cache.Store
 	policy UnpublishPolicy
 	now    func() time.Time
@@ -107,9 +106,10 @@ type Registry struct {
 	names *hosted.Names // names.json: a JSON array
 }
 
-// Open loads the list of hosted names from c's store. A list that cannot
-// be read is an error: serving hosted names from upstream is not an option.
-func Open(ctx context.Context, c *cache.Cache, o Options) (*Registry, error) {
+// Open loads the list of hosted names from store, which holds the state;
+// tarballs go to blobs. A list that cannot be read is an error: serving
+// hosted names from upstream is not an option.
+func Open(ctx context.Context, store cache.Store, blobs Blobs, o Options) (*Registry, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -122,11 +122,11 @@ func Open(ctx context.Context, c *cache.Cache, o Options) (*Registry, error) {
 	if err := o.Unpublish.check(); err != nil {
 		return nil, err
 	}
-	names, err := hosted.LoadNames(ctx, c.Store(), namesKey, "", maxState)
+	names, err := hosted.LoadNames(ctx, store, namesKey, "", maxState)
 	if err != nil {
 		return nil, fmt.Errorf("cannot load the hosted npm names: %w", err)
 	}
-	return &Registry{cache: c, store: c.Store(), policy: o.Unpublish, now: o.Now, log: o.Log, names: names}, nil
+	return &Registry{blobs: blobs, store: store, policy: o.Unpublish, now: o.Now, log: o.Log, names: names}, nil
 }
 
 // Hosted reports whether name is a hosted package. A hosted name is served
@@ -138,10 +138,10 @@ func (r *Registry) Hosted(name string) bool { return r.names.Has(name) }
 // Names lists the hosted packages, sorted.
 func (r *Registry) Names() []string { return r.names.List() }
 
-// Get returns the state of a hosted package (KindNotFound if none).
+// Get returns the state of a hosted package (fault.NotFound if none).
 func (r *Registry) Get(ctx context.Context, name string) (*Package, error) {
 	if !r.Hosted(name) {
-		return nil, errorf(KindNotFound, "package %s is not published here", name)
+		return nil, errorf(fault.NotFound, "package %s is not published here", name)
 	}
 	return r.load(ctx, name)
 }
@@ -154,7 +154,7 @@ func (r *Registry) Referenced(fn func(digest.Digest) error) error {
 	ctx := context.Background()
 	for _, name := range r.Names() {
 		p, err := r.load(ctx, name)
-		if KindOf(err) == KindNotFound {
+		if fault.KindOf(err) == fault.NotFound {
 			continue
 		}
 		if err != nil {
@@ -169,18 +169,7 @@ func (r *Registry) Referenced(fn func(digest.Digest) error) error {
 	return nil
 }
 
-func stateKey(name string) (string, error) {
-	if name == "" || len(name) > 214 || strings.Count(name, "/") > 1 || (strings.Contains(name, "/") && name[0] != '@') {
-		return "", errorf(KindInvalid, "invalid package name %q", name)
-	}
-	key := packagePrefix + name + stateFile
-	if err := cache.CheckKey(key); err != nil {
-		return "", errorf(KindInvalid, "invalid package name %q", name)
-	}
-	return key, nil
-}
-
-// load reads the state of name (KindNotFound if it has none).
+// load reads the state of name (fault.NotFound if it has none).
 func (r *Registry) load(ctx context.Context, name string) (*Package, error) {
 	key, err := stateKey(name)
 	if err != nil {
@@ -188,14 +177,14 @@ func (r *Registry) load(ctx context.Context, name string) (*Package, error) {
 	}
 	b, err := r.read(ctx, key)
 	if errors.Is(err, cache.ErrNotFound) {
-		return nil, errorf(KindNotFound, "package %s has no published version", name)
+		return nil, errorf(fault.NotFound, "package %s has no published version", name)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the state of %s: %w", name, err)
+		return nil, internal(err, "cannot read the state of %s", name)
 	}
 	p := &Package{}
 	if err := json.Unmarshal(b, p); err != nil {
-		return nil, fmt.Errorf("cannot decode the state of %s: %w", name, err)
+		return nil, internal(err, "cannot decode the state of %s", name)
 	}
 	if p.Versions == nil {
 		p.Versions = map[string]*Version{}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,24 +14,43 @@ import (
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/opencontainers/go-digest"
 
 	"nora/cache"
-	"nora/cache/cachetest"
+	"nora/cache/disk"
+	"nora/internal/fault"
 )
 
 type testRegistry struct {
 	*Registry
-	c   *cache.Cache
-	dir string
-	now time.Time
+	c     *cache.Cache
+	store cache.Store
+	dir   string
+	now   time.Time
+}
+
+// openCache builds a cache on a disk store in dir as the wiring does,
+// keeping the store for the hosted state.
+func openCache(t *testing.T, dir string) (cache.Store, *cache.Cache) {
+	t.Helper()
+	s, err := disk.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cache.New(s, dir, slog.New(slog.DiscardHandler), metrics.NewSet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return s, c
 }
 
 func newTestRegistry(t *testing.T, policy UnpublishPolicy) *testRegistry {
 	t.Helper()
 	dir := t.TempDir()
-	c := cachetest.Open(t, dir)
-	tr := &testRegistry{c: c, dir: dir, now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	store, c := openCache(t, dir)
+	tr := &testRegistry{c: c, store: store, dir: dir, now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
 	tr.reopen(t, policy)
 	return tr
 }
@@ -38,7 +58,7 @@ func newTestRegistry(t *testing.T, policy UnpublishPolicy) *testRegistry {
 // reopen opens the registry again on the same store, as a restart does.
 func (tr *testRegistry) reopen(t *testing.T, policy UnpublishPolicy) {
 	t.Helper()
-	r, err := Open(context.Background(), tr.c, Options{Unpublish: policy, Now: func() time.Time { return tr.now }})
+	r, err := Open(context.Background(), tr.store, tr.c, Options{Unpublish: policy, Now: func() time.Time { return tr.now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,10 +85,19 @@ func (tr *testRegistry) publish(t *testing.T, name, ver string) *Package {
 
 func tarball(name, ver string) []byte { return []byte("tarball of " + name + "@" + ver) }
 
-func wantKind(t *testing.T, what string, err error, k Kind) {
+func wantKind(t *testing.T, what string, err error, k fault.Kind) {
 	t.Helper()
-	if KindOf(err) != k || err == nil {
-		t.Fatalf("%s: %v (kind %d), want kind %d", what, err, KindOf(err), k)
+	if err == nil || fault.KindOf(err) != k {
+		t.Fatalf("%s: %v (kind %v), want kind %v", what, err, fault.KindOf(err), k)
+	}
+}
+
+// wantPublished checks the refusal of a version number already used.
+func wantPublished(t *testing.T, what string, err error) {
+	t.Helper()
+	wantKind(t, what, err, fault.Conflict)
+	if !errors.Is(err, ErrPublished) {
+		t.Fatalf("%s: %v, want ErrPublished", what, err)
 	}
 }
 
@@ -103,8 +132,8 @@ func TestPublish(t *testing.T) {
 
 	// A published version is immutable, also with other bytes.
 	_, err = tr.Publish(ctx, "@acme/lib", tr.read(t, publishBody("@acme/lib", "1.0.0", []byte("other"))), "ci")
-	wantKind(t, "re-publish", err, KindExists)
-	if err.Error() != "cannot modify pre-existing version" {
+	wantPublished(t, "re-publish", err)
+	if fault.Message(err) != "cannot modify pre-existing version" {
 		t.Fatalf("re-publish: %q", err)
 	}
 	if tr.tempFiles() != 0 {
@@ -133,7 +162,7 @@ func TestPublishChecks(t *testing.T) {
 	tr := newTestRegistry(t, "")
 	ctx := context.Background()
 	good := publishBody("lib", "1.0.0", tarball("lib", "1.0.0"))
-	f := func(what, name, body string, k Kind) {
+	f := func(what, name, body string, k fault.Kind) {
 		t.Helper()
 		_, err := tr.Publish(ctx, name, tr.read(t, body), "ci")
 		wantKind(t, what, err, k)
@@ -144,16 +173,16 @@ func TestPublishChecks(t *testing.T) {
 			t.Fatalf("%s: the tarball was stored", what)
 		}
 	}
-	f("another name in the URL", "other", good, KindInvalid)
-	f("corrupted tarball", "lib", strings.Replace(good, base64Of(tarball("lib", "1.0.0")), base64Of([]byte("tarball of lib@1.0.1")), 1), KindInvalid)
-	f("wrong shasum", "lib", strings.Replace(good, `"shasum":"`, `"shasum":"00`, 1), KindInvalid)
-	f("no digest at all", "lib", strings.NewReplacer(`"integrity":"sha512-`, `"x":"`, `"shasum":"`, `"y":"`).Replace(good), KindInvalid)
-	f("wrong length", "lib", strings.Replace(good, fmt.Sprintf(`"length":%d`, len(tarball("lib", "1.0.0"))), `"length":3`, 1), KindInvalid)
-	f("invalid version", "lib", strings.ReplaceAll(good, "1.0.0", "1.0"), KindInvalid)
-	f("manifest of another version", "lib", strings.Replace(good, `"version":"1.0.0"`, `"version":"1.0.1"`, 1), KindInvalid)
-	f("invalid tag", "lib", strings.Replace(good, `{"latest":"1.0.0"}`, `{"1.x":"1.0.0"}`, 1), KindInvalid)
-	f("tag of an unknown version", "lib", strings.Replace(good, `{"latest":"1.0.0"}`, `{"latest":"1.0.0","old":"0.9.0"}`, 1), KindInvalid)
-	f("two versions", "lib", strings.Replace(good, `"versions":{`, `"versions":{"0.1.0":{},`, 1), KindInvalid)
+	f("another name in the URL", "other", good, fault.Invalid)
+	f("corrupted tarball", "lib", strings.Replace(good, base64Of(tarball("lib", "1.0.0")), base64Of([]byte("tarball of lib@1.0.1")), 1), fault.Invalid)
+	f("wrong shasum", "lib", strings.Replace(good, `"shasum":"`, `"shasum":"00`, 1), fault.Invalid)
+	f("no digest at all", "lib", strings.NewReplacer(`"integrity":"sha512-`, `"x":"`, `"shasum":"`, `"y":"`).Replace(good), fault.Invalid)
+	f("wrong length", "lib", strings.Replace(good, fmt.Sprintf(`"length":%d`, len(tarball("lib", "1.0.0"))), `"length":3`, 1), fault.Invalid)
+	f("invalid version", "lib", strings.ReplaceAll(good, "1.0.0", "1.0"), fault.Invalid)
+	f("manifest of another version", "lib", strings.Replace(good, `"version":"1.0.0"`, `"version":"1.0.1"`, 1), fault.Invalid)
+	f("invalid tag", "lib", strings.Replace(good, `{"latest":"1.0.0"}`, `{"1.x":"1.0.0"}`, 1), fault.Invalid)
+	f("tag of an unknown version", "lib", strings.Replace(good, `{"latest":"1.0.0"}`, `{"latest":"1.0.0","old":"0.9.0"}`, 1), fault.Invalid)
+	f("two versions", "lib", strings.Replace(good, `"versions":{`, `"versions":{"0.1.0":{},`, 1), fault.Invalid)
 
 	// A matching shasum alone will do (older clients send no integrity).
 	if _, err := tr.Publish(ctx, "lib", tr.read(t, strings.Replace(good, `"integrity":"sha512-`, `"x":"`, 1)), "ci"); err != nil {
@@ -191,26 +220,26 @@ func TestDeprecateAndTags(t *testing.T) {
 		t.Fatalf("a plain PUT removed versions: %v %d", err, len(p.Versions))
 	}
 	_, err = update(`{"name":"lib","versions":{"9.0.0":{"deprecated":"x"}}}`)
-	wantKind(t, "deprecate an unknown version", err, KindInvalid)
+	wantKind(t, "deprecate an unknown version", err, fault.Invalid)
 	_, err = update(`{"name":"lib","versions":{"1.0.0":{"deprecated":5}}}`)
-	wantKind(t, "deprecated not a string", err, KindInvalid)
+	wantKind(t, "deprecated not a string", err, fault.Invalid)
 	_, err = tr.Update(ctx, "other", tr.read(t, `{"name":"other"}`), "", false)
-	wantKind(t, "update of a package not hosted", err, KindNotFound)
+	wantKind(t, "update of a package not hosted", err, fault.NotFound)
 
 	if p, err = tr.SetTag(ctx, "lib", "next", "1.1.0"); err != nil || p.DistTags["next"] != "1.1.0" {
 		t.Fatalf("set tag: %v", err)
 	}
 	_, err = tr.SetTag(ctx, "lib", "next", "3.0.0")
-	wantKind(t, "tag of an unknown version", err, KindNotFound)
+	wantKind(t, "tag of an unknown version", err, fault.NotFound)
 	_, err = tr.SetTag(ctx, "lib", "v1", "1.1.0")
-	wantKind(t, "tag that looks like a version", err, KindInvalid)
+	wantKind(t, "tag that looks like a version", err, fault.Invalid)
 	_, err = tr.RemoveTag(ctx, "lib", "latest")
-	wantKind(t, "remove latest", err, KindInvalid)
+	wantKind(t, "remove latest", err, fault.Invalid)
 	if p, err = tr.RemoveTag(ctx, "lib", "next"); err != nil || p.DistTags["next"] != "" {
 		t.Fatalf("remove tag: %v", err)
 	}
 	_, err = tr.RemoveTag(ctx, "lib", "next")
-	wantKind(t, "remove a missing tag", err, KindNotFound)
+	wantKind(t, "remove a missing tag", err, fault.NotFound)
 }
 
 func TestUnpublishPolicy(t *testing.T) {
@@ -231,16 +260,16 @@ func TestUnpublishPolicy(t *testing.T) {
 		b, _ := json.Marshal(map[string]any{"name": "lib", "versions": vers, "dist-tags": p.DistTags})
 		return tr.Update(ctx, "lib", tr.read(t, string(b)), p.RevString(), true)
 	}
-	f := func(policy UnpublishPolicy, age time.Duration, wantErr Kind) {
+	f := func(policy UnpublishPolicy, age time.Duration, refused bool) {
 		t.Helper()
 		tr := newTestRegistry(t, policy)
 		tr.publish(t, "lib", "1.0.0")
 		tr.publish(t, "lib", "1.1.0")
 		tr.now = tr.now.Add(age)
 		p, err := without(tr, "1.1.0")
-		if wantErr != 0 {
-			wantKind(t, string(policy)+" after "+age.String(), err, wantErr)
-			if _, err := tr.Unpublish(ctx, "lib", ""); KindOf(err) != wantErr {
+		if refused {
+			wantKind(t, string(policy)+" after "+age.String(), err, fault.Denied)
+			if _, err := tr.Unpublish(ctx, "lib", ""); err == nil || fault.KindOf(err) != fault.Denied {
 				t.Fatalf("%s: unpublish all after %s: %v", policy, age, err)
 			}
 			return
@@ -250,11 +279,11 @@ func TestUnpublishPolicy(t *testing.T) {
 		}
 		// The number is never used again; its tarball is no longer kept.
 		_, err = tr.Publish(ctx, "lib", tr.read(t, publishBody("lib", "1.1.0", tarball("lib", "1.1.0"))), "ci")
-		wantKind(t, "re-publish of an unpublished version", err, KindExists)
+		wantPublished(t, "re-publish of an unpublished version", err)
 		if err := tr.RemoveTarball(ctx, "lib", "lib-1.1.0.tgz", p.RevString()); err != nil {
 			t.Fatalf("tarball DELETE after unpublish: %v", err)
 		}
-		wantKind(t, "tarball DELETE of a live version", tr.RemoveTarball(ctx, "lib", "lib-1.0.0.tgz", ""), KindInvalid)
+		wantKind(t, "tarball DELETE of a live version", tr.RemoveTarball(ctx, "lib", "lib-1.0.0.tgz", ""), fault.Invalid)
 		refs := 0
 		tr.Referenced(func(digest.Digest) error { refs++; return nil })
 		if refs != 1 {
@@ -262,22 +291,23 @@ func TestUnpublishPolicy(t *testing.T) {
 		}
 		// A stale revision is a conflict.
 		_, err = tr.Unpublish(ctx, "lib", "1-0000000000000000")
-		wantKind(t, "unpublish with a stale rev", err, KindConflict)
+		wantKind(t, "unpublish with a stale rev", err, fault.Conflict)
 		if p, err = tr.Unpublish(ctx, "lib", p.RevString()); err != nil || len(p.Versions) != 0 || len(p.DistTags) != 0 {
 			t.Fatalf("unpublish all: %v %+v", err, p)
 		}
 		if !tr.Hosted("lib") {
 			t.Fatal("an unpublished name is no longer hosted: upstream could take it")
 		}
-		if _, err := tr.Unpublish(ctx, "lib", ""); KindOf(err) != KindNotFound {
+		if _, err := tr.Unpublish(ctx, "lib", ""); err == nil || fault.KindOf(err) != fault.NotFound {
 			t.Fatalf("unpublish of nothing: %v", err)
 		}
 	}
-	f(UnpublishWithin72h, time.Hour, 0)
-	f(UnpublishWithin72h, 73*time.Hour, KindForbidden)
-	f(UnpublishAlways, 1000*time.Hour, 0)
-	f(UnpublishNever, 0, KindForbidden)
-	if _, err := Open(ctx, newTestRegistry(t, "").c, Options{Unpublish: "sometimes"}); err == nil {
+	f(UnpublishWithin72h, time.Hour, false)
+	f(UnpublishWithin72h, 73*time.Hour, true)
+	f(UnpublishAlways, 1000*time.Hour, false)
+	f(UnpublishNever, 0, true)
+	tr := newTestRegistry(t, "")
+	if _, err := Open(ctx, tr.store, tr.c, Options{Unpublish: "sometimes"}); err == nil {
 		t.Fatal("unknown policy accepted")
 	}
 	var p UnpublishPolicy

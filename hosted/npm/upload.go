@@ -14,6 +14,8 @@ import (
 	"os"
 
 	"github.com/opencontainers/go-digest"
+
+	"nora/internal/fault"
 )
 
 // npm publish sends one JSON document: the package's name, dist-tags, the
@@ -71,7 +73,7 @@ const maxKeyLen = 1024
 
 // ReadDocument reads a PUT body. The attachment's data, if any, is decoded
 // into a temp file in dir; on any error nothing is left behind. Errors are
-// KindInvalid for a malformed document, KindTooLarge past a limit; others
+// fault.Invalid for a malformed document, fault.TooLarge past a limit; others
 // come from reading r or writing dir.
 func ReadDocument(r io.Reader, dir string, lim Limits) (doc *Document, err error) {
 	def := DefaultLimits()
@@ -115,7 +117,7 @@ func ReadDocument(r io.Reader, dir string, lim Limits) (doc *Document, err error
 			err = json.Unmarshal(raw.Bytes(), &doc.Versions)
 		}
 		if err != nil {
-			return errorf(KindInvalid, "invalid %q in the document: %v", key, err)
+			return errorf(fault.Invalid, "invalid %q in the document: %v", key, err)
 		}
 		return nil
 	})
@@ -124,7 +126,7 @@ func ReadDocument(r io.Reader, dir string, lim Limits) (doc *Document, err error
 	}
 	// Nothing but white space may follow the document.
 	if c, err := s.skipWS(); err == nil {
-		return doc, errorf(KindInvalid, "unexpected %q after the document", c)
+		return doc, errorf(fault.Invalid, "unexpected %q after the document", c)
 	} else if !errors.Is(err, errEOF) {
 		return doc, err
 	}
@@ -146,10 +148,10 @@ func (s *streamScanner) attachments(doc *Document, dir string) error {
 			switch key {
 			case "data":
 				if a.path != "" {
-					return errorf(KindInvalid, "attachment %q has data twice", name)
+					return errorf(fault.Invalid, "attachment %q has data twice", name)
 				}
 				if doc.Attachment != nil {
-					return errorf(KindInvalid, "a publish carries one tarball; %q is a second attachment (provenance bundles are not supported)", name)
+					return errorf(fault.Invalid, "a publish carries one tarball; %q is a second attachment (provenance bundles are not supported)", name)
 				}
 				return s.data(a, dir)
 			case "length":
@@ -158,7 +160,7 @@ func (s *streamScanner) attachments(doc *Document, dir string) error {
 					return err
 				}
 				if json.Unmarshal(raw.Bytes(), &a.Declared) != nil || a.Declared < 0 {
-					return errorf(KindInvalid, "attachment %q: invalid length %s", name, raw.Bytes())
+					return errorf(fault.Invalid, "attachment %q: invalid length %s", name, raw.Bytes())
 				}
 				return nil
 			}
@@ -185,7 +187,7 @@ func (s *streamScanner) data(a *Attachment, dir string) (err error) {
 	if c, err := s.skipWS(); err != nil {
 		return err
 	} else if c != '"' {
-		return errorf(KindInvalid, "attachment %q: data is not a string", a.Name)
+		return errorf(fault.Invalid, "attachment %q: data is not a string", a.Name)
 	}
 	s.br.ReadByte()
 	f, err := os.CreateTemp(dir, "npm-publish-*")
@@ -210,7 +212,7 @@ func (s *streamScanner) data(a *Attachment, dir string) (err error) {
 	for !str.done {
 		n, err := str.Read(rest[:])
 		if len(bytes.Trim(rest[:n], "\r\n")) > 0 {
-			return errorf(KindInvalid, "attachment %q: data continues after the base64 padding", a.Name)
+			return errorf(fault.Invalid, "attachment %q: data continues after the base64 padding", a.Name)
 		}
 		if err != nil && err != io.EOF {
 			return dataError(a, err)
@@ -225,7 +227,7 @@ func (s *streamScanner) data(a *Attachment, dir string) (err error) {
 func dataError(a *Attachment, err error) error {
 	var ce base64.CorruptInputError
 	if errors.As(err, &ce) {
-		return errorf(KindInvalid, "attachment %q: data is not valid base64", a.Name)
+		return errorf(fault.Invalid, "attachment %q: data is not valid base64", a.Name)
 	}
 	return err
 }
@@ -241,7 +243,7 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// capReader fails with errTooLarge once more than left bytes were read.
+// capReader fails with ErrTooLarge once more than left bytes were read.
 // Its errors are sticky: bufio.Reader hands an error out once, and a body
 // that failed must not go on as if it had not.
 type capReader struct {
@@ -260,7 +262,7 @@ func (c *capReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.left -= int64(n)
 	if c.left < 0 {
-		c.err = errTooLarge
+		c.err = ErrTooLarge
 		return 0, c.err
 	}
 	c.err = err
@@ -268,9 +270,9 @@ func (c *capReader) Read(p []byte) (int, error) {
 }
 
 var (
-	errSyntax = &Error{Kind: KindInvalid, Msg: "the document is not valid JSON"}
+	errSyntax = fault.New(fault.Invalid, "the document is not valid JSON")
 	// errEOF ends a document that is cut short (and, after it, the scan).
-	errEOF = &Error{Kind: KindInvalid, Msg: "the document ends early"}
+	errEOF = fault.New(fault.Invalid, "the document ends early")
 )
 
 // maxDepth bounds nesting in captured values (json.Valid has its own, but
@@ -380,7 +382,7 @@ func (s *streamScanner) key() (string, error) {
 func (s *streamScanner) take(n int) error {
 	s.budget -= int64(n)
 	if s.budget < 0 {
-		return &Error{Kind: KindTooLarge, Msg: "the package metadata (all but the tarball) is larger than this registry accepts"}
+		return fault.New(fault.TooLarge, "the package metadata (all but the tarball) is larger than this registry accepts")
 	}
 	return nil
 }
@@ -403,7 +405,7 @@ func (s *streamScanner) copyString(w *bytes.Buffer, max int) error {
 			return s.readErr(err)
 		}
 		if w.Len()-start+len(chunk) > max {
-			return &Error{Kind: KindTooLarge, Msg: "a string in the document is too long"}
+			return fault.New(fault.TooLarge, "a string in the document is too long")
 		}
 		if err := s.take(len(chunk)); err != nil {
 			return err

@@ -13,6 +13,8 @@ import (
 	"testing/iotest"
 
 	"github.com/opencontainers/go-digest"
+
+	"nora/internal/fault"
 )
 
 // publishBody is the document npm publish sends for name@ver with tarball
@@ -44,15 +46,17 @@ func TestReadDocument(t *testing.T) {
 	tgz := []byte("not really a tarball, but bytes all the same \x00\xff")
 	good := publishBody("@acme/lib", "1.0.0", tgz)
 	b64 := base64.StdEncoding.EncodeToString(tgz)
-	f := func(what, body string, lim Limits, wantKind Kind, want []byte) {
+	// ok stands for no error.
+	const ok = fault.Kind(255)
+	f := func(what, body string, lim Limits, wantKind fault.Kind, want []byte) {
 		t.Helper()
 		dir := t.TempDir()
 		doc, err := ReadDocument(strings.NewReader(body), dir, lim)
 		if left, _ := os.ReadDir(dir); err != nil && len(left) != 0 {
 			t.Fatalf("%s: a failed read left %d files", what, len(left))
 		}
-		if KindOf(err) != wantKind || (wantKind == 0 && err != nil) {
-			t.Fatalf("%s: %v (kind %d), want kind %d", what, err, KindOf(err), wantKind)
+		if (wantKind == ok) != (err == nil) || (err != nil && fault.KindOf(err) != wantKind) {
+			t.Fatalf("%s: %v (kind %v), want kind %v", what, err, fault.KindOf(err), wantKind)
 		}
 		if err != nil {
 			return
@@ -72,37 +76,37 @@ func TestReadDocument(t *testing.T) {
 			t.Fatalf("%s: attachment %q (%v), size %d, %s; want %q", what, got, err, a.Size, a.SHA256, want)
 		}
 	}
-	f("npm's document", good, Limits{}, 0, tgz)
-	f("escaped slashes and line breaks", strings.Replace(good, b64, strings.ReplaceAll(b64[:20], "/", `\/`)+`\n`+b64[20:], 1), Limits{}, 0, tgz)
-	f("unicode escapes", strings.Replace(good, b64, `\u0`+fmt.Sprintf("%03x", b64[0])+b64[1:], 1), Limits{}, 0, tgz)
-	f("no attachments (npm deprecate)", `{"name":"x","versions":{"1.0.0":{"deprecated":"old"}}}`, Limits{}, 0, nil)
-	f("null attachments", `{"name":"x","_attachments":null}`, Limits{}, 0, nil)
-	f("a stub attachment", `{"name":"x","_attachments":{"x-1.tgz":{"stub":true}}}`, Limits{}, 0, nil)
-	f("white space around", " \n"+good+"\n ", Limits{}, 0, tgz)
+	f("npm's document", good, Limits{}, ok, tgz)
+	f("escaped slashes and line breaks", strings.Replace(good, b64, strings.ReplaceAll(b64[:20], "/", `\/`)+`\n`+b64[20:], 1), Limits{}, ok, tgz)
+	f("unicode escapes", strings.Replace(good, b64, `\u0`+fmt.Sprintf("%03x", b64[0])+b64[1:], 1), Limits{}, ok, tgz)
+	f("no attachments (npm deprecate)", `{"name":"x","versions":{"1.0.0":{"deprecated":"old"}}}`, Limits{}, ok, nil)
+	f("null attachments", `{"name":"x","_attachments":null}`, Limits{}, ok, nil)
+	f("a stub attachment", `{"name":"x","_attachments":{"x-1.tgz":{"stub":true}}}`, Limits{}, ok, nil)
+	f("white space around", " \n"+good+"\n ", Limits{}, ok, tgz)
 
-	f("exactly at the cap", good, Limits{MaxBody: int64(len(good))}, 0, tgz)
-	f("one byte over the cap", good, Limits{MaxBody: int64(len(good)) - 1}, KindTooLarge, nil)
-	f("metadata over its cap", good, Limits{MaxMetadata: 100}, KindTooLarge, nil)
-	f("a huge key", `{"`+strings.Repeat("k", 2000)+`":1}`, Limits{}, KindTooLarge, nil)
-	f("invalid base64", strings.Replace(good, b64, "!!!!"+b64[4:], 1), Limits{}, KindInvalid, nil)
-	f("data after the padding", strings.Replace(good, b64, "QQ==QQ==", 1), Limits{}, KindInvalid, nil)
-	f("a control character in data", strings.Replace(good, b64, b64[:8]+"\x01"+b64[8:], 1), Limits{}, KindInvalid, nil)
-	f("a bad escape in data", strings.Replace(good, b64, b64[:8]+`\x`+b64[8:], 1), Limits{}, KindInvalid, nil)
-	f("a bad unicode escape", strings.Replace(good, b64, `\u00zz`+b64, 1), Limits{}, KindInvalid, nil)
-	f("data is a number", `{"_attachments":{"a.tgz":{"data":12}}}`, Limits{}, KindInvalid, nil)
-	f("two tarballs", `{"_attachments":{"a.tgz":{"data":"QQ=="},"b.tgz":{"data":"QQ=="}}}`, Limits{}, KindInvalid, nil)
-	f("data twice", `{"_attachments":{"a.tgz":{"data":"QQ==","data":"QQ=="}}}`, Limits{}, KindInvalid, nil)
-	f("a negative length", `{"_attachments":{"a.tgz":{"data":"QQ==","length":-1}}}`, Limits{}, KindInvalid, nil)
-	f("cut in the data", good[:strings.Index(good, b64)+10], Limits{}, KindInvalid, nil)
-	f("cut at the end", good[:len(good)-1], Limits{}, KindInvalid, nil)
-	f("trailing garbage", good+"x", Limits{}, KindInvalid, nil)
-	f("two documents", good+good, Limits{}, KindInvalid, nil)
-	f("not an object", `["a"]`, Limits{}, KindInvalid, nil)
-	f("empty", ``, Limits{}, KindInvalid, nil)
-	f("invalid metadata", `{"versions":{"1.0.0":{"a":tru}}}`, Limits{}, KindInvalid, nil)
-	f("versions of the wrong type", `{"versions":["1.0.0"]}`, Limits{}, KindInvalid, nil)
-	f("a key without a value", `{"name"}`, Limits{}, KindInvalid, nil)
-	f("deep nesting", `{"x":`+strings.Repeat("[", 2000)+strings.Repeat("]", 2000)+`}`, Limits{}, KindInvalid, nil)
+	f("exactly at the cap", good, Limits{MaxBody: int64(len(good))}, ok, tgz)
+	f("one byte over the cap", good, Limits{MaxBody: int64(len(good)) - 1}, fault.TooLarge, nil)
+	f("metadata over its cap", good, Limits{MaxMetadata: 100}, fault.TooLarge, nil)
+	f("a huge key", `{"`+strings.Repeat("k", 2000)+`":1}`, Limits{}, fault.TooLarge, nil)
+	f("invalid base64", strings.Replace(good, b64, "!!!!"+b64[4:], 1), Limits{}, fault.Invalid, nil)
+	f("data after the padding", strings.Replace(good, b64, "QQ==QQ==", 1), Limits{}, fault.Invalid, nil)
+	f("a control character in data", strings.Replace(good, b64, b64[:8]+"\x01"+b64[8:], 1), Limits{}, fault.Invalid, nil)
+	f("a bad escape in data", strings.Replace(good, b64, b64[:8]+`\x`+b64[8:], 1), Limits{}, fault.Invalid, nil)
+	f("a bad unicode escape", strings.Replace(good, b64, `\u00zz`+b64, 1), Limits{}, fault.Invalid, nil)
+	f("data is a number", `{"_attachments":{"a.tgz":{"data":12}}}`, Limits{}, fault.Invalid, nil)
+	f("two tarballs", `{"_attachments":{"a.tgz":{"data":"QQ=="},"b.tgz":{"data":"QQ=="}}}`, Limits{}, fault.Invalid, nil)
+	f("data twice", `{"_attachments":{"a.tgz":{"data":"QQ==","data":"QQ=="}}}`, Limits{}, fault.Invalid, nil)
+	f("a negative length", `{"_attachments":{"a.tgz":{"data":"QQ==","length":-1}}}`, Limits{}, fault.Invalid, nil)
+	f("cut in the data", good[:strings.Index(good, b64)+10], Limits{}, fault.Invalid, nil)
+	f("cut at the end", good[:len(good)-1], Limits{}, fault.Invalid, nil)
+	f("trailing garbage", good+"x", Limits{}, fault.Invalid, nil)
+	f("two documents", good+good, Limits{}, fault.Invalid, nil)
+	f("not an object", `["a"]`, Limits{}, fault.Invalid, nil)
+	f("empty", ``, Limits{}, fault.Invalid, nil)
+	f("invalid metadata", `{"versions":{"1.0.0":{"a":tru}}}`, Limits{}, fault.Invalid, nil)
+	f("versions of the wrong type", `{"versions":["1.0.0"]}`, Limits{}, fault.Invalid, nil)
+	f("a key without a value", `{"name"}`, Limits{}, fault.Invalid, nil)
+	f("deep nesting", `{"x":`+strings.Repeat("[", 2000)+strings.Repeat("]", 2000)+`}`, Limits{}, fault.Invalid, nil)
 }
 
 // A body that breaks off mid-way (the client went away) leaves nothing.

@@ -2,6 +2,7 @@ package pypi
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
@@ -40,7 +41,7 @@ func FuzzCheckFilename(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if (ft != Wheel && ft != Sdist) || !validFilename(filename) {
+		if (ft != Wheel && ft != Sdist) || !ValidFilename(filename) || strings.HasSuffix(filename, ".metadata") {
 			t.Fatalf("checkFilename(%q, %q, %q) accepted as %q", filename, project, version, ft)
 		}
 		if _, ok := versionKey(version); !ok {

@@ -1,9 +1,6 @@
 package pypi
 
-import (
-	"fmt"
-	"strings"
-)
+import "strings"
 
 // maxNameLen bounds project names; PyPI's longest are well under it.
 const maxNameLen = 200
@@ -75,10 +72,10 @@ const (
 func checkFilename(filename, project, version string) (string, error) {
 	key, ok := versionKey(version)
 	if !ok {
-		return "", fmt.Errorf("%w: %q is not a PEP 440 version", ErrInvalid, version)
+		return "", invalid("%q is not a PEP 440 version", version)
 	}
-	if !validFilename(filename) {
-		return "", fmt.Errorf("%w: invalid file name %q", ErrInvalid, filename)
+	if !ValidFilename(filename) || strings.HasSuffix(filename, ".metadata") {
+		return "", invalid("invalid file name %q", filename)
 	}
 	belongs := func(name, ver string) bool {
 		k, ok := versionKey(ver)
@@ -87,25 +84,25 @@ func checkFilename(filename, project, version string) (string, error) {
 	if stem, ok := strings.CutSuffix(filename, ".whl"); ok {
 		parts := strings.Split(stem, "-")
 		if len(parts) != 5 && len(parts) != 6 {
-			return "", fmt.Errorf("%w: %q is not a wheel file name", ErrInvalid, filename)
+			return "", invalid("%q is not a wheel file name", filename)
 		}
 		for _, p := range parts {
 			if p == "" {
-				return "", fmt.Errorf("%w: %q is not a wheel file name", ErrInvalid, filename)
+				return "", invalid("%q is not a wheel file name", filename)
 			}
 		}
 		if len(parts) == 6 && !isDigit(parts[2][0]) {
-			return "", fmt.Errorf("%w: the build tag of %q must start with a digit", ErrInvalid, filename)
+			return "", invalid("the build tag of %q must start with a digit", filename)
 		}
 		if !belongs(parts[0], parts[1]) {
-			return "", fmt.Errorf("%w: %s is not a wheel of %s %s", ErrInvalid, filename, project, version)
+			return "", invalid("%s is not a wheel of %s %s", filename, project, version)
 		}
 		return Wheel, nil
 	}
 	stem, ok := strings.CutSuffix(filename, ".tar.gz")
 	if !ok {
 		if stem, ok = strings.CutSuffix(filename, ".zip"); !ok {
-			return "", fmt.Errorf("%w: %s is neither a wheel (.whl) nor an sdist (.tar.gz, .zip)", ErrInvalid, filename)
+			return "", invalid("%s is neither a wheel (.whl) nor an sdist (.tar.gz, .zip)", filename)
 		}
 	}
 	for i := range len(stem) {
@@ -113,16 +110,17 @@ func checkFilename(filename, project, version string) (string, error) {
 			return Sdist, nil
 		}
 	}
-	return "", fmt.Errorf("%w: %s is not an sdist of %s %s", ErrInvalid, filename, project, version)
+	return "", invalid("%s is not an sdist of %s %s", filename, project, version)
 }
 
 // maxFilenameLen is the usual file system limit for one name.
 const maxFilenameLen = 255
 
-// validFilename reports whether name can be a file served under
-// /simple/<project>/: printable ASCII without path separators or URL
-// delimiters, not starting with a dot. proxy/pypi applies the same rule.
-func validFilename(name string) bool {
+// ValidFilename reports whether name can be a distribution file (or, with
+// ".metadata" appended, its core metadata) served under /simple/<project>/
+// and kept in a store key: printable ASCII without path separators or URL
+// delimiters, not starting with a dot. proxy/pypi serves only such names.
+func ValidFilename(name string) bool {
 	if name == "" || len(name) > maxFilenameLen || name[0] == '.' {
 		return false
 	}
@@ -132,5 +130,5 @@ func validFilename(name string) bool {
 			return false
 		}
 	}
-	return !strings.HasSuffix(name, ".metadata")
+	return true
 }

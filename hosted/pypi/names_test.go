@@ -1,7 +1,7 @@
 package pypi
 
 import (
-	"errors"
+	"nora/internal/fault"
 	"testing"
 )
 
@@ -56,8 +56,8 @@ func TestCheckFilename(t *testing.T) {
 		t.Helper()
 		got, err := checkFilename(filename, project, version)
 		if want == "" {
-			if err == nil || !errors.Is(err, ErrInvalid) {
-				t.Fatalf("checkFilename(%q, %q, %q) = %q, %v; want ErrInvalid", filename, project, version, got, err)
+			if err == nil || fault.KindOf(err) != fault.Invalid {
+				t.Fatalf("checkFilename(%q, %q, %q) = %q, %v; want Invalid", filename, project, version, got, err)
 			}
 			return
 		}

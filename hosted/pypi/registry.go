@@ -40,16 +40,8 @@ import (
 	"nora/hosted"
 )
 
-const (
-	keyPrefix = "hosted/pypi/"
-	// Normalized project names are [a-z0-9-]+: "_projects.json" cannot
-	// collide with a project's folder.
-	projectsKey = keyPrefix + "_projects.json"
-	// maxDocBytes caps a stored document read back (thousands of files).
-	maxDocBytes = 16 << 20
-)
-
-func projectKey(name string) string { return keyPrefix + name + "/project.json" }
+// maxDocBytes caps a stored document read back (thousands of files).
+const maxDocBytes = 16 << 20
 
 // File is one distribution file of a hosted project.
 type File struct {
@@ -87,7 +79,7 @@ func (f File) MetadataDigest() digest.Digest {
 }
 
 // Project is the stored document of one hosted project. A Project returned
-// by the Repo is shared and must not be modified; writes replace it whole.
+// by the Registry is shared and must not be modified; writes replace it whole.
 type Project struct {
 	Name  string `json:"name"` // normalized
 	Files []File `json:"files"`
@@ -122,9 +114,17 @@ func (p *Project) Versions() []string {
 	return vs
 }
 
-// Repo is the hosted PyPI state of one nora instance.
-type Repo struct {
-	cache *cache.Cache
+// Blobs is what the hosted state needs of the content-addressed cache: a
+// place for upload temp files and the commit of verified bytes.
+type Blobs interface {
+	TempDir() string
+	CommitFile(ctx context.Context, tmpPath, key string, size int64) error
+	PutBlob(ctx context.Context, d digest.Digest, b []byte) error
+}
+
+// Registry is the hosted PyPI state of one nora instance.
+type Registry struct {
+	blobs Blobs
 	store cache.Store
 	log   *slog.Logger
 
@@ -138,33 +138,36 @@ type Repo struct {
 	locks hosted.Locks
 }
 
-// Open loads the names of the hosted projects from c's store; their
-// documents are read on first use.
-func Open(ctx context.Context, c *cache.Cache, log *slog.Logger) (*Repo, error) {
-	names, err := hosted.LoadNames(ctx, c.Store(), projectsKey, "projects", maxDocBytes)
+// Open loads the names of the hosted projects from store, which holds the
+// documents (read on first use); files go to blobs.
+func Open(ctx context.Context, store cache.Store, blobs Blobs, log *slog.Logger) (*Registry, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	names, err := hosted.LoadNames(ctx, store, projectsKey, "projects", maxDocBytes)
 	if err != nil {
 		return nil, fmt.Errorf("cannot load hosted pypi projects: %w", err)
 	}
-	return &Repo{cache: c, store: c.Store(), log: log, names: names, docs: map[string]*Project{}}, nil
+	return &Registry{blobs: blobs, store: store, log: log, names: names, docs: map[string]*Project{}}, nil
 }
 
 // read returns the plain object under key, capped at maxDocBytes.
-func (r *Repo) read(ctx context.Context, key string) ([]byte, error) {
+func (r *Registry) read(ctx context.Context, key string) ([]byte, error) {
 	return hosted.Read(ctx, r.store, key, maxDocBytes)
 }
 
 // Hosted reports whether project (normalized) is hosted here; it answers
 // from memory.
-func (r *Repo) Hosted(project string) bool { return r.names.Has(project) }
+func (r *Registry) Hosted(project string) bool { return r.names.Has(project) }
 
 // Projects lists the hosted projects, sorted.
-func (r *Repo) Projects() []string { return r.names.List() }
+func (r *Registry) Projects() []string { return r.names.List() }
 
-// Project returns the document of hosted project (normalized). Errors:
-// ErrNotHosted.
-func (r *Repo) Project(ctx context.Context, project string) (*Project, error) {
+// Project returns the document of hosted project (normalized), NotFound
+// if it is not hosted.
+func (r *Registry) Project(ctx context.Context, project string) (*Project, error) {
 	if !r.Hosted(project) {
-		return nil, fmt.Errorf("%w: %s", ErrNotHosted, project)
+		return nil, notHosted(project)
 	}
 	r.mu.RLock()
 	p := r.docs[project]
@@ -179,7 +182,7 @@ func (r *Repo) Project(ctx context.Context, project string) (*Project, error) {
 // load returns the project's document, from memory or the store; a
 // project without one is empty. The caller holds the project's lock, so no
 // write can slip between the read and the memo.
-func (r *Repo) load(ctx context.Context, project string) (*Project, error) {
+func (r *Registry) load(ctx context.Context, project string) (*Project, error) {
 	r.mu.RLock()
 	p := r.docs[project]
 	r.mu.RUnlock()
@@ -191,10 +194,10 @@ func (r *Repo) load(ctx context.Context, project string) (*Project, error) {
 	switch {
 	case errors.Is(err, cache.ErrNotFound):
 	case err != nil:
-		return nil, err
+		return nil, internal(err, "cannot read hosted project %s", project)
 	default:
 		if err := json.Unmarshal(b, p); err != nil {
-			return nil, fmt.Errorf("cannot decode %s: %w", projectKey(project), err)
+			return nil, internal(err, "cannot decode hosted project %s", project)
 		}
 		p.Name = project
 		p.rev = revOf(b)
@@ -212,13 +215,13 @@ func revOf(b []byte) string {
 
 // save writes p atomically and makes it the project's state. The caller
 // holds the project's lock.
-func (r *Repo) save(ctx context.Context, p *Project) error {
+func (r *Registry) save(ctx context.Context, p *Project) error {
 	b, err := json.Marshal(p)
 	if err != nil {
 		return fmt.Errorf("cannot encode project %s: %w", p.Name, err)
 	}
 	if err := r.store.Put(ctx, projectKey(p.Name), bytes.NewReader(b)); err != nil {
-		return fmt.Errorf("cannot store project %s: %w", p.Name, err)
+		return internal(err, "cannot store project %s", p.Name)
 	}
 	p.rev = revOf(b)
 	r.mu.Lock()
@@ -231,15 +234,15 @@ func (r *Repo) save(ctx context.Context, p *Project) error {
 // yanked with reason (PEP 592), or, yank false, as not yanked. Installers
 // then skip them unless a requirement pins that version exactly; the files
 // stay downloadable. It returns the names of the files it changed or
-// found already in the wanted state. Errors: ErrNotHosted, ErrInvalid (not
-// a version), ErrNotFound.
-func (r *Repo) Yank(ctx context.Context, project, version, filename string, yank bool, reason string) ([]string, error) {
+// found already in the wanted state. Errors: Invalid (not a version),
+// NotFound (no such project, release or file).
+func (r *Registry) Yank(ctx context.Context, project, version, filename string, yank bool, reason string) ([]string, error) {
 	key, ok := versionKey(version)
 	if !ok {
-		return nil, fmt.Errorf("%w: %q is not a PEP 440 version", ErrInvalid, version)
+		return nil, invalid("%q is not a PEP 440 version", version)
 	}
 	if !r.Hosted(project) {
-		return nil, fmt.Errorf("%w: %s", ErrNotHosted, project)
+		return nil, notHosted(project)
 	}
 	defer r.locks.Lock(project)()
 	p, err := r.load(ctx, project)
@@ -267,7 +270,7 @@ func (r *Repo) Yank(ctx context.Context, project, version, filename string, yank
 		if filename != "" {
 			what = filename + " of " + what
 		}
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, what)
+		return nil, notFound(what)
 	}
 	if changed {
 		if err := r.save(ctx, next); err != nil {
@@ -280,7 +283,7 @@ func (r *Repo) Yank(ctx context.Context, project, version, filename string, yank
 // Referenced calls fn with the digest of every file and every core
 // metadata that hosted projects refer to. Hosted content is never evicted:
 // GC keeps what this walk reports.
-func (r *Repo) Referenced(fn func(digest.Digest) error) error {
+func (r *Registry) Referenced(fn func(digest.Digest) error) error {
 	ctx := context.Background()
 	for _, name := range r.Projects() {
 		p, err := r.Project(ctx, name)

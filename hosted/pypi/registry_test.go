@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,20 +14,44 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/opencontainers/go-digest"
 
 	"nora/cache"
-	"nora/cache/cachetest"
+	"nora/cache/disk"
+	"nora/internal/fault"
 )
 
-func newCache(t *testing.T, dir string) *cache.Cache {
-	t.Helper()
-	return cachetest.Open(t, dir)
+// testCache is a cache on a disk store, built as the wiring builds it: the
+// hosted state gets the store itself.
+type testCache struct {
+	*cache.Cache
+	store cache.Store
 }
 
-func openRepo(t *testing.T, c *cache.Cache) *Repo {
+func newCache(t *testing.T, dir string) *testCache {
 	t.Helper()
-	r, err := Open(context.Background(), c, slog.New(slog.DiscardHandler))
+	s, err := disk.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cache.New(s, dir, slog.New(slog.DiscardHandler), metrics.NewSet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &testCache{Cache: c, store: s}
+}
+
+// refused reports whether err is a refusal of kind k whose message for the
+// client starts with prefix.
+func refused(err error, k fault.Kind, prefix string) bool {
+	return err != nil && fault.KindOf(err) == k && strings.HasPrefix(fault.Message(err), prefix)
+}
+
+func openRegistry(t *testing.T, c *testCache) *Registry {
+	t.Helper()
+	r, err := Open(context.Background(), c.store, c, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +90,7 @@ func sum256(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-func publish(r *Repo, m Release, data []byte) (File, bool, error) {
+func publish(r *Registry, m Release, data []byte) (File, bool, error) {
 	u, err := r.NewUpload()
 	if err != nil {
 		return File{}, false, err
@@ -81,7 +104,7 @@ func wheelRelease(name, version string, data []byte) Release {
 	return Release{Name: name, Version: version, Filetype: Wheel, Filename: file, SHA256: sum256(data)}
 }
 
-func tempFiles(t *testing.T, c *cache.Cache) int {
+func tempFiles(t *testing.T, c *testCache) int {
 	t.Helper()
 	m, _ := filepath.Glob(filepath.Join(c.TempDir(), "pypi-upload-*"))
 	return len(m)
@@ -90,7 +113,7 @@ func tempFiles(t *testing.T, c *cache.Cache) int {
 func TestPublish(t *testing.T) {
 	dir := t.TempDir()
 	c := newCache(t, dir)
-	r := openRepo(t, c)
+	r := openRegistry(t, c)
 	ctx := context.Background()
 	whl := testWheel(t, "Acme_Lib", "1.0.0", ">=3.8")
 	m := wheelRelease("Acme_Lib", "1.0.0", whl)
@@ -119,7 +142,7 @@ func TestPublish(t *testing.T) {
 		t.Fatalf("identical re-upload: %v %v", created, err)
 	}
 	other := testWheel(t, "Acme_Lib", "1.0.0", ">=3.9")
-	if _, _, err := publish(r, wheelRelease("acme-lib", "1.0.0", other), other); !errors.Is(err, ErrExists) {
+	if _, _, err := publish(r, wheelRelease("acme-lib", "1.0.0", other), other); !refused(err, fault.Conflict, "File already exists") {
 		t.Fatalf("other bytes under the same name: %v", err)
 	}
 	// Declared digests that do not match, a METADATA naming another
@@ -127,29 +150,29 @@ func TestPublish(t *testing.T) {
 	v2 := testWheel(t, "acme-lib", "2.0", "")
 	bad := wheelRelease("acme-lib", "2.0", v2)
 	bad.SHA256 = sum256([]byte("other"))
-	if _, _, err := publish(r, bad, v2); !errors.Is(err, ErrDigest) {
+	if _, _, err := publish(r, bad, v2); !refused(err, fault.Invalid, "digest mismatch") {
 		t.Fatalf("wrong sha256: %v", err)
 	}
 	bad = wheelRelease("acme-lib", "2.0", v2)
 	bad.MD5 = "00000000000000000000000000000000"
-	if _, _, err := publish(r, bad, v2); !errors.Is(err, ErrDigest) {
+	if _, _, err := publish(r, bad, v2); !refused(err, fault.Invalid, "digest mismatch") {
 		t.Fatalf("wrong md5: %v", err)
 	}
 	bad = wheelRelease("acme-lib", "2.0", v2)
 	bad.SHA256 = ""
-	if _, _, err := publish(r, bad, v2); !errors.Is(err, ErrInvalid) {
+	if _, _, err := publish(r, bad, v2); !refused(err, fault.Invalid, "invalid upload") {
 		t.Fatalf("no digest: %v", err)
 	}
 	lying := testWheel(t, "acme-lib", "3.0", "")
-	if _, _, err := publish(r, wheelRelease("acme-lib", "2.0", lying), lying); !errors.Is(err, ErrInvalid) {
+	if _, _, err := publish(r, wheelRelease("acme-lib", "2.0", lying), lying); !refused(err, fault.Invalid, "invalid upload") {
 		t.Fatalf("METADATA of another version: %v", err)
 	}
-	if _, _, err := publish(r, wheelRelease("acme-lib", "2.0", []byte("not a zip")), []byte("not a zip")); !errors.Is(err, ErrInvalid) {
+	if _, _, err := publish(r, wheelRelease("acme-lib", "2.0", []byte("not a zip")), []byte("not a zip")); !refused(err, fault.Invalid, "invalid upload") {
 		t.Fatalf("not a zip: %v", err)
 	}
 	bad = wheelRelease("acme-lib", "2.0", v2)
 	bad.Filetype = Sdist
-	if _, _, err := publish(r, bad, v2); !errors.Is(err, ErrInvalid) {
+	if _, _, err := publish(r, bad, v2); !refused(err, fault.Invalid, "invalid upload") {
 		t.Fatalf("filetype sdist for a wheel: %v", err)
 	}
 	for _, d := range []string{sum256(v2), sum256(lying), sum256([]byte("not a zip"))} {
@@ -169,12 +192,12 @@ func TestPublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	sdm.Filename = "acme_lib-1.0.0.zip"
-	if _, _, err := publish(r, sdm, sd); !errors.Is(err, ErrInvalid) {
+	if _, _, err := publish(r, sdm, sd); !refused(err, fault.Invalid, "invalid upload") {
 		t.Fatalf("second sdist of a release: %v", err)
 	}
 
 	// Reopened from the store: the same state.
-	r2 := openRepo(t, c)
+	r2 := openRegistry(t, c)
 	p, err := r2.Project(ctx, "acme-lib")
 	if err != nil || len(p.Files) != 2 || p.Rev() == "" {
 		t.Fatalf("reopened: %+v %v", p, err)
@@ -182,7 +205,7 @@ func TestPublish(t *testing.T) {
 	if vs := p.Versions(); len(vs) != 2 || vs[0] != "1.0.0" || vs[1] != "1.0" {
 		t.Fatalf("versions %v", vs)
 	}
-	if _, err := r2.Project(ctx, "other"); !errors.Is(err, ErrNotHosted) {
+	if _, err := r2.Project(ctx, "other"); !refused(err, fault.NotFound, "project ") {
 		t.Fatalf("unknown project: %v", err)
 	}
 	var refs []digest.Digest
@@ -194,7 +217,7 @@ func TestPublish(t *testing.T) {
 
 func TestYank(t *testing.T) {
 	c := newCache(t, t.TempDir())
-	r := openRepo(t, c)
+	r := openRegistry(t, c)
 	ctx := context.Background()
 	for _, v := range []string{"1.0", "1.1"} {
 		whl := testWheel(t, "acme-lib", v, "")
@@ -229,25 +252,25 @@ func TestYank(t *testing.T) {
 	if y := yanked(); len(y) != 1 || y["acme_lib-1.1-py3-none-any.whl"] != "broken" {
 		t.Fatalf("after unyanking the sdist: %v", y)
 	}
-	if _, err := r.Yank(ctx, "acme-lib", "9", "", true, ""); !errors.Is(err, ErrNotFound) {
+	if _, err := r.Yank(ctx, "acme-lib", "9", "", true, ""); !refused(err, fault.NotFound, "no such file or version") {
 		t.Fatalf("unknown version: %v", err)
 	}
-	if _, err := r.Yank(ctx, "acme-lib", "1.0", "acme_lib-1.1.tar.gz", true, ""); !errors.Is(err, ErrNotFound) {
+	if _, err := r.Yank(ctx, "acme-lib", "1.0", "acme_lib-1.1.tar.gz", true, ""); !refused(err, fault.NotFound, "no such file or version") {
 		t.Fatalf("file of another version: %v", err)
 	}
-	if _, err := r.Yank(ctx, "acme-lib", "x y", "", true, ""); !errors.Is(err, ErrInvalid) {
+	if _, err := r.Yank(ctx, "acme-lib", "x y", "", true, ""); !refused(err, fault.Invalid, "invalid upload") {
 		t.Fatalf("bad version: %v", err)
 	}
-	if _, err := r.Yank(ctx, "nope", "1", "", true, ""); !errors.Is(err, ErrNotHosted) {
+	if _, err := r.Yank(ctx, "nope", "1", "", true, ""); !refused(err, fault.NotFound, "project ") {
 		t.Fatalf("unknown project: %v", err)
 	}
-	if y := yanked(); len(openRepoYanked(t, c)) != len(y) {
+	if y := yanked(); len(openYanked(t, c)) != len(y) {
 		t.Fatal("the yank state was not stored")
 	}
 }
 
-func openRepoYanked(t *testing.T, c *cache.Cache) []string {
-	p, err := openRepo(t, c).Project(context.Background(), "acme-lib")
+func openYanked(t *testing.T, c *testCache) []string {
+	p, err := openRegistry(t, c).Project(context.Background(), "acme-lib")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +286,7 @@ func openRepoYanked(t *testing.T, c *cache.Cache) []string {
 // TestConcurrentPublish: uploads of one project at once lose no file.
 func TestConcurrentPublish(t *testing.T) {
 	c := newCache(t, t.TempDir())
-	r := openRepo(t, c)
+	r := openRegistry(t, c)
 	var wg sync.WaitGroup
 	errs := make(chan error, 32)
 	for i := range 16 {
@@ -282,7 +305,7 @@ func TestConcurrentPublish(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	r2 := openRepo(t, c)
+	r2 := openRegistry(t, c)
 	for _, project := range []string{"acme-lib", "acme-other"} {
 		p, err := r2.Project(context.Background(), project)
 		if err != nil || len(p.Files) != 16 {
@@ -299,11 +322,11 @@ func TestConcurrentPublish(t *testing.T) {
 func TestHostedEmptyDocument(t *testing.T) {
 	dir := t.TempDir()
 	c := newCache(t, dir)
-	r := openRepo(t, c)
+	r := openRegistry(t, c)
 	if err := r.names.Add(context.Background(), "ghost"); err != nil {
 		t.Fatal(err)
 	}
-	p, err := openRepo(t, c).Project(context.Background(), "ghost")
+	p, err := openRegistry(t, c).Project(context.Background(), "ghost")
 	if err != nil || len(p.Files) != 0 || p.Rev() != "" {
 		t.Fatalf("ghost: %+v %v", p, err)
 	}

@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"hash"
 	"io"
 	"io/fs"
@@ -34,10 +33,10 @@ type Upload struct {
 }
 
 // NewUpload starts an upload.
-func (r *Repo) NewUpload() (*Upload, error) {
-	f, err := os.CreateTemp(r.cache.TempDir(), "pypi-upload-*")
+func (r *Registry) NewUpload() (*Upload, error) {
+	f, err := os.CreateTemp(r.blobs.TempDir(), "pypi-upload-*")
 	if err != nil {
-		return nil, fmt.Errorf("cannot create upload temp file: %w", err)
+		return nil, internal(err, "cannot create an upload temp file")
 	}
 	blake, _ := blake2b.New256(nil) // no key: cannot fail
 	return &Upload{file: f, sha256: sha256.New(), md5: md5.New(), blake: blake}, nil
@@ -93,47 +92,18 @@ const maxMetadataBytes = 4 << 20
 // the project (and so making the name hosted; see the package comment).
 // The upload ends either way: on any error nothing is stored. Re-uploading
 // a file name with the same bytes is accepted and changes nothing, as PyPI
-// does (created is false); with other bytes it is ErrExists. Errors:
-// ErrInvalid, ErrDigest, ErrExists.
-func (r *Repo) Publish(ctx context.Context, u *Upload, m Release) (f File, created bool, err error) {
+// does (created is false); with other bytes it is a Conflict ("File
+// already exists"). Other refusals are Invalid.
+func (r *Registry) Publish(ctx context.Context, u *Upload, m Release) (f File, created bool, err error) {
 	defer u.Discard()
 	if u.file == nil {
 		return File{}, false, errors.New("upload already ended")
 	}
-	if !ValidName(m.Name) {
-		return File{}, false, fmt.Errorf("%w: %q is not a project name", ErrInvalid, m.Name)
-	}
-	project := NormalizeName(m.Name)
-	version, ok := NormalizeVersion(m.Version)
-	if !ok {
-		return File{}, false, fmt.Errorf("%w: %q is not a PEP 440 version", ErrInvalid, m.Version)
-	}
-	filetype, err := checkFilename(m.Filename, project, m.Version)
+	f, md, err := u.check(m)
 	if err != nil {
 		return File{}, false, err
 	}
-	if m.Filetype != "" && m.Filetype != filetype {
-		return File{}, false, fmt.Errorf("%w: filetype %q does not fit %s", ErrInvalid, m.Filetype, m.Filename)
-	}
-	f = File{
-		Filename: m.Filename, Version: version, Filetype: filetype, PyVersion: m.PyVersion,
-		SHA256: hex.EncodeToString(u.sha256.Sum(nil)), Size: u.size,
-		RequiresPython: strings.TrimSpace(m.RequiresPython), UploadTime: time.Now().UTC(), Uploader: m.Uploader,
-	}
-	if err := u.verify(m, &f); err != nil {
-		return File{}, false, err
-	}
-	var md []byte
-	if filetype == Wheel {
-		var rp string
-		if md, rp, err = wheelMetadata(u.file, u.size, project, version); err != nil {
-			return File{}, false, err
-		}
-		if f.RequiresPython == "" {
-			f.RequiresPython = rp
-		}
-	}
-
+	project := NormalizeName(m.Name)
 	defer r.locks.Lock(project)()
 	p, err := r.load(ctx, project)
 	if err != nil {
@@ -143,61 +113,126 @@ func (r *Repo) Publish(ctx context.Context, u *Upload, m Release) (f File, creat
 		if old.SHA256 == f.SHA256 {
 			return old, false, nil
 		}
-		return File{}, false, fmt.Errorf("%w: %s", ErrExists, f.Filename)
+		return File{}, false, exists(f.Filename)
 	}
-	if filetype == Sdist {
-		key, _ := versionKey(version)
-		for _, o := range p.Files {
-			if k, _ := versionKey(o.Version); o.Filetype == Sdist && k == key {
-				return File{}, false, fmt.Errorf("%w: only one sdist may be uploaded per release (%s has %s)", ErrInvalid, version, o.Filename)
-			}
-		}
+	if err := checkOneSdist(p, f); err != nil {
+		return File{}, false, err
 	}
-
-	if md != nil {
-		d := digest.FromBytes(md)
-		if err := r.cache.PutBlob(ctx, d, md); err != nil {
-			return File{}, false, err
-		}
-		f.MetadataSHA256 = d.Encoded()
+	if err := r.commitBlobs(ctx, u, &f, md); err != nil {
+		return File{}, false, err
 	}
-	// Content addressed: if what follows fails, the blob is referenced by
-	// nothing hosted and GC collects it (it may be proxied bytes, too).
-	path := u.file.Name()
-	if err := u.file.Close(); err != nil {
-		return File{}, false, fmt.Errorf("cannot commit %s: %w", f.Filename, err)
-	}
-	u.file = nil
-	if err := r.cache.CommitFile(ctx, path, cache.BlobKey(f.Digest()), f.Size); err != nil {
-		return File{}, false, fmt.Errorf("cannot commit %s: %w", f.Filename, err)
-	}
-
-	// The name before the first document: a crash in between leaves a
-	// hosted project without files, never files of a project that could be
-	// mistaken for a proxied one.
-	newName := !r.Hosted(project)
-	if newName {
-		if err := r.names.Add(ctx, project); err != nil {
-			return File{}, false, err
-		}
-	}
-	next := &Project{Name: project, Files: append(slices.Clone(p.Files), f)}
-	if err := r.save(ctx, next); err != nil {
-		if newName && p.rev == "" {
-			if rerr := r.names.Remove(ctx, project); rerr != nil {
-				r.log.Warn("cannot undo the hosting of a project whose first upload failed", "project", project, "err", rerr)
-			}
-		}
+	if err := r.addFile(ctx, p, f); err != nil {
 		return File{}, false, err
 	}
 	return f, true, nil
+}
+
+// check verifies the upload against what m declares (project name,
+// version, file name, filetype, digests, a wheel's METADATA) and returns
+// the file's record and, for a wheel, its core metadata.
+func (u *Upload) check(m Release) (File, []byte, error) {
+	if !ValidName(m.Name) {
+		return File{}, nil, invalid("%q is not a project name", m.Name)
+	}
+	project := NormalizeName(m.Name)
+	version, ok := NormalizeVersion(m.Version)
+	if !ok {
+		return File{}, nil, invalid("%q is not a PEP 440 version", m.Version)
+	}
+	filetype, err := checkFilename(m.Filename, project, m.Version)
+	if err != nil {
+		return File{}, nil, err
+	}
+	if m.Filetype != "" && m.Filetype != filetype {
+		return File{}, nil, invalid("filetype %q does not fit %s", m.Filetype, m.Filename)
+	}
+	f := File{
+		Filename: m.Filename, Version: version, Filetype: filetype, PyVersion: m.PyVersion,
+		SHA256: hex.EncodeToString(u.sha256.Sum(nil)), Size: u.size,
+		RequiresPython: strings.TrimSpace(m.RequiresPython), UploadTime: time.Now().UTC(), Uploader: m.Uploader,
+	}
+	if err := u.verify(m, &f); err != nil {
+		return File{}, nil, err
+	}
+	if filetype != Wheel {
+		return f, nil, nil
+	}
+	md, rp, err := wheelMetadata(u.file, u.size, project, version)
+	if err != nil {
+		return File{}, nil, err
+	}
+	if f.RequiresPython == "" {
+		f.RequiresPython = rp
+	}
+	return f, md, nil
+}
+
+// checkOneSdist refuses a second sdist of one release, as PyPI does.
+func checkOneSdist(p *Project, f File) error {
+	if f.Filetype != Sdist {
+		return nil
+	}
+	key, _ := versionKey(f.Version)
+	for _, o := range p.Files {
+		if k, _ := versionKey(o.Version); o.Filetype == Sdist && k == key {
+			return invalid("only one sdist may be uploaded per release (%s has %s)", f.Version, o.Filename)
+		}
+	}
+	return nil
+}
+
+// commitBlobs stores the upload's bytes and a wheel's core metadata md,
+// content addressed, and records the metadata's digest in f. If what
+// follows fails, the blobs are referenced by nothing hosted and GC collects
+// them (they may be proxied bytes, too).
+func (r *Registry) commitBlobs(ctx context.Context, u *Upload, f *File, md []byte) error {
+	if md != nil {
+		d := digest.FromBytes(md)
+		if err := r.blobs.PutBlob(ctx, d, md); err != nil {
+			return internal(err, "cannot store the metadata of %s", f.Filename)
+		}
+		f.MetadataSHA256 = d.Encoded()
+	}
+	path := u.file.Name()
+	if err := u.file.Close(); err != nil {
+		return internal(err, "cannot commit %s", f.Filename)
+	}
+	u.file = nil
+	if err := r.blobs.CommitFile(ctx, path, cache.BlobKey(f.Digest()), f.Size); err != nil {
+		return internal(err, "cannot commit %s", f.Filename)
+	}
+	return nil
+}
+
+// addFile writes p's document with f added. The caller holds the
+// project's lock.
+func (r *Registry) addFile(ctx context.Context, p *Project, f File) error {
+	// The name before the first document: a crash in between leaves a
+	// hosted project without files, never files of a project that could be
+	// mistaken for a proxied one.
+	newName := !r.Hosted(p.Name)
+	if newName {
+		if err := r.names.Add(ctx, p.Name); err != nil {
+			return internal(err, "cannot host project %s", p.Name)
+		}
+	}
+	next := &Project{Name: p.Name, Files: append(slices.Clone(p.Files), f)}
+	if err := r.save(ctx, next); err != nil {
+		if newName && p.rev == "" {
+			if rerr := r.names.Remove(ctx, p.Name); rerr != nil {
+				r.log.Warn("cannot undo the hosting of a project whose first upload failed", "project", p.Name, "err", rerr)
+			}
+		}
+		return err
+	}
+	return nil
 }
 
 // verify checks the declared digests against the bytes received and
 // records the matching ones in f.
 func (u *Upload) verify(m Release, f *File) error {
 	if m.SHA256 == "" && m.Blake2b256 == "" {
-		return fmt.Errorf("%w: the upload declares neither sha256_digest nor blake2_256_digest", ErrInvalid)
+		return invalid("the upload declares neither sha256_digest nor blake2_256_digest")
 	}
 	for _, c := range []struct {
 		name     string
@@ -214,7 +249,7 @@ func (u *Upload) verify(m Release, f *File) error {
 		}
 		got := hex.EncodeToString(c.h.Sum(nil))
 		if !strings.EqualFold(strings.TrimSpace(c.declared), got) {
-			return fmt.Errorf("%w: the file's %s is %s, the upload declares %s", ErrDigest, strings.TrimSuffix(c.name, "_digest"), got, c.declared)
+			return digestMismatch("the file's %s is %s, the upload declares %s", strings.TrimSuffix(c.name, "_digest"), got, c.declared)
 		}
 		if c.keep != nil {
 			*c.keep = got
@@ -244,12 +279,12 @@ func wheelMetadata(r io.ReaderAt, size int64, project, version string) ([]byte, 
 			continue
 		}
 		if found != nil {
-			return nil, "", fmt.Errorf("%w: the wheel has more than one .dist-info/METADATA", ErrInvalid)
+			return nil, "", invalid("the wheel has more than one .dist-info/METADATA")
 		}
 		found = zf
 	}
 	if found == nil {
-		return nil, "", fmt.Errorf("%w: the wheel has no %s-*.dist-info/METADATA", ErrInvalid, strings.ReplaceAll(project, "-", "_"))
+		return nil, "", invalid("the wheel has no %s-*.dist-info/METADATA", strings.ReplaceAll(project, "-", "_"))
 	}
 	if found.UncompressedSize64 > maxMetadataBytes {
 		return nil, "", nil
@@ -270,20 +305,20 @@ func wheelMetadata(r io.ReaderAt, size int64, project, version string) ([]byte, 
 	key, _ := versionKey(version)
 	mdKey, _ := versionKey(hdr["version"])
 	if !ValidName(hdr["name"]) || NormalizeName(hdr["name"]) != project || mdKey != key {
-		return nil, "", fmt.Errorf("%w: the wheel's METADATA names %q %q, not %s %s", ErrInvalid, hdr["name"], hdr["version"], project, version)
+		return nil, "", invalid("the wheel's METADATA names %q %q, not %s %s", hdr["name"], hdr["version"], project, version)
 	}
 	return md, hdr["requires-python"], nil
 }
 
 // wheelError classifies a failure to read the uploaded wheel: the
-// archive's fault (ErrInvalid, with the reason for the client), or the
-// temp file's, returned unclassified: its text names a path of the store.
+// archive's fault (Invalid, with the reason for the client), or the temp
+// file's (Internal: its text names a path of the store).
 func wheelError(msg string, err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
-		return fmt.Errorf("cannot read the uploaded wheel: %w", err)
+		return internal(err, "cannot read the uploaded wheel")
 	}
-	return fmt.Errorf("%w: %s: %v", ErrInvalid, msg, err)
+	return invalid("%s: %v", msg, err)
 }
 
 // metadataHeaders reads the first Name, Version and Requires-Python of a

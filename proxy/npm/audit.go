@@ -55,7 +55,7 @@ func (h *Handler) forwardAudit(ctx *fasthttp.RequestCtx, api string) {
 		return
 	}
 	// The report streams after the handler returns: cancel goes with it.
-	rctx, cancel := context.WithTimeout(context.Background(), auditTimeout)
+	rctx, cancel := h.deps.Detached(auditTimeout)
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, h.up.BaseURL()+"/"+api, bytes.NewReader(body))
 	if err != nil {
 		cancel()

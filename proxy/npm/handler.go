@@ -21,6 +21,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"nora/auth"
+	"nora/cache"
 	hosted "nora/hosted/npm"
 	"nora/internal/fault"
 	"nora/proxy/httpx"
@@ -41,6 +42,7 @@ const (
 type Handler struct {
 	cfg    Config
 	deps   pull.Deps
+	cache  objects
 	up     *upstream.Registry // nil: no upstream configured, cache only
 	audit  *http.Client
 	auth   auth.Authorizer
@@ -48,29 +50,33 @@ type Handler struct {
 	limits hosted.Limits
 }
 
-// New builds the handler and opens the hosted state in deps.Cache's store.
-// Without cfg.Upstream it serves hosted packages and what is cached, and
-// answers 503 for the rest.
-func New(cfg Config, deps pull.Deps) (*Handler, error) {
+// objects is what the handler asks of the cache itself; fills go through
+// pull.
+type objects interface {
+	OpenNamed(ctx context.Context, name string) (*cache.Object, error)
+	CountResult(result string)
+	TempDir() string
+}
+
+// New builds the handler on reg, the hosted state the wiring opened in
+// the store (hosted.Open). Without cfg.Upstream it serves hosted packages
+// and what is cached, and answers 503 for the rest.
+func New(cfg Config, deps pull.Deps, reg *hosted.Registry) (*Handler, error) {
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
 	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
-	if deps.Cache == nil {
-		return nil, errors.New("cannot set up npm: no cache")
+	if deps.Cache == nil || reg == nil {
+		return nil, errors.New("cannot set up npm: no cache or no hosted state")
 	}
-	h := &Handler{cfg: cfg, deps: deps, auth: deps.Auth, limits: hosted.DefaultLimits()}
+	h := &Handler{cfg: cfg, deps: deps, cache: deps.Cache, auth: deps.Auth, hosted: reg, limits: hosted.DefaultLimits()}
 	if h.auth == nil {
 		h.auth = auth.Anonymous{}
 	}
 	if cfg.MaxPublishSize > 0 {
 		h.limits.MaxBody = int64(cfg.MaxPublishSize)
-	}
-	var err error
-	if h.hosted, err = hosted.Open(context.Background(), deps.Cache, hosted.Options{Unpublish: cfg.Unpublish, Log: deps.Log}); err != nil {
-		return nil, err
 	}
 	if cfg.Upstream != "" {
 		if deps.Client == nil {
@@ -106,12 +112,8 @@ func (h *Handler) isHosted(name string) bool {
 func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	// The raw path: fasthttp's Path() has already decoded @scope%2fname.
 	req, err := parseRequest(string(ctx.URI().PathOriginal()))
-	switch {
-	case errors.Is(err, errUnknownPath):
-		npmError(ctx, fasthttp.StatusNotFound, "not found")
-		return
-	case err != nil:
-		npmError(ctx, fasthttp.StatusBadRequest, err.Error())
+	if err != nil {
+		npmError(ctx, httpx.Status(err), fault.Message(err))
 		return
 	}
 	read := ctx.IsGet() || ctx.IsHead()
@@ -199,7 +201,7 @@ func (h *Handler) packument(ctx *fasthttp.RequestCtx, name string) {
 	if doc.Stale {
 		hdr.Set("X-Nora-Stale", "1")
 	}
-	if inm := ctx.Request.Header.Peek("If-None-Match"); len(inm) > 0 && bytes.Contains(inm, []byte(etag)) {
+	if httpx.NotModified(ctx, etag) {
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		ctx.Response.SkipBody = true
 		return

@@ -2,10 +2,11 @@ package npm
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
+	"errors"
 	"hash/fnv"
 	"strconv"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -16,6 +17,11 @@ import (
 	"nora/proxy/httpx"
 	"nora/proxy/pull"
 )
+
+// writeTimeout bounds the writes of a publish or unpublish once its body
+// is in: a commit of up to max_publish_size into a store that cannot adopt
+// files, and two small objects.
+const writeTimeout = 10 * time.Minute
 
 // challenge is the WWW-Authenticate of every 401: npm answers it with the
 // _auth (Basic) credentials of its .npmrc.
@@ -48,35 +54,28 @@ func (h *Handler) authorizeID(ctx *fasthttp.RequestCtx, action auth.Action, name
 }
 
 // hostedError answers a failure of hosted state in npm's wire shape. Only
-// a classified error's text reaches the client: the others name paths of
-// the store.
+// the kinds hosted state classifies for the client show their message: the
+// others name paths of the store.
 func (h *Handler) hostedError(ctx *fasthttp.RequestCtx, err error, name string) {
 	if cache.IsNoSpace(err) {
 		h.deps.Log.Error("npm hosted state: storage is full", "package", name, "err", err)
 		npmError(ctx, fasthttp.StatusInsufficientStorage, httpx.NoSpaceMessage)
 		return
 	}
-	status := fasthttp.StatusInternalServerError
-	switch hosted.KindOf(err) {
-	case hosted.KindInvalid:
-		status = fasthttp.StatusBadRequest
-	case hosted.KindTooLarge:
-		status = fasthttp.StatusRequestEntityTooLarge
-	case hosted.KindNotFound:
-		status = fasthttp.StatusNotFound
-	case hosted.KindExists, hosted.KindForbidden:
-		status = fasthttp.StatusForbidden
-	case hosted.KindConflict:
-		status = fasthttp.StatusConflict
+	switch fault.KindOf(err) {
+	case fault.Invalid, fault.NotFound, fault.Denied, fault.Conflict:
+	case fault.TooLarge:
+		ctx.SetConnectionClose() // do not read the rest
 	default:
 		h.deps.Log.Error("npm hosted state failed", "package", name, "err", err)
-		npmError(ctx, status, "internal error: the registry could not complete the request")
+		npmError(ctx, fasthttp.StatusInternalServerError, "internal error: the registry could not complete the request")
 		return
 	}
-	npmError(ctx, status, err.Error())
-	if status == fasthttp.StatusRequestEntityTooLarge {
-		ctx.SetConnectionClose() // do not read the rest
+	status := httpx.Status(err)
+	if errors.Is(err, hosted.ErrPublished) {
+		status = fasthttp.StatusForbidden // the public registry's answer, which npm expects
 	}
+	npmError(ctx, status, fault.Message(err))
 }
 
 // writeOK answers a write with CouchDB's shape, which npm ignores but
@@ -114,10 +113,10 @@ func (h *Handler) put(ctx *fasthttp.RequestCtx, name, rev string, remove bool) {
 		// A body a little over the cap is read and dropped, so the client
 		// gets the 413 rather than a reset connection; a larger one is cut.
 		httpx.Drain(ctx)
-		h.hostedError(ctx, &hosted.Error{Kind: hosted.KindTooLarge, Msg: "the publish request is larger than this registry accepts ([npm] max_publish_size)"}, name)
+		h.hostedError(ctx, hosted.ErrTooLarge, name)
 		return
 	}
-	doc, err := hosted.ReadDocument(httpx.BodyReader(ctx), h.deps.Cache.TempDir(), h.limits)
+	doc, err := hosted.ReadDocument(httpx.BodyReader(ctx), h.cache.TempDir(), h.limits)
 	if err != nil {
 		if httpx.LocalFault(err) {
 			// The tarball's temp file could not be written: ours.
@@ -125,7 +124,8 @@ func (h *Handler) put(ctx *fasthttp.RequestCtx, name, rev string, remove bool) {
 			h.hostedError(ctx, err, name)
 			return
 		}
-		if hosted.KindOf(err) == 0 {
+		var classified *fault.Error
+		if !errors.As(err, &classified) {
 			// The client went away or sent a broken body.
 			h.deps.Log.Warn("cannot read an npm publish", "package", name, "err", err)
 			npmError(ctx, fasthttp.StatusBadRequest, "cannot read the request body")
@@ -136,8 +136,9 @@ func (h *Handler) put(ctx *fasthttp.RequestCtx, name, rev string, remove bool) {
 		return
 	}
 	// Writes finish even if the client goes away: each is atomic, but a
-	// publish is several.
-	wctx := context.WithoutCancel(ctx)
+	// publish is several. Shutdown still ends them.
+	wctx, cancel := h.deps.Detached(writeTimeout)
+	defer cancel()
 	user := ""
 	if id != nil {
 		user = id.Name
@@ -171,7 +172,9 @@ func (h *Handler) unpublishAll(ctx *fasthttp.RequestCtx, name, rev string) {
 	if !ok {
 		return
 	}
-	p, err := h.hosted.Unpublish(context.WithoutCancel(ctx), name, rev)
+	wctx, cancel := h.deps.Detached(writeTimeout)
+	defer cancel()
+	p, err := h.hosted.Unpublish(wctx, name, rev)
 	if err != nil {
 		h.hostedError(ctx, err, name)
 		return
@@ -257,7 +260,7 @@ func (h *Handler) listTags(ctx *fasthttp.RequestCtx, name string) {
 		httpx.SetLogInfo(ctx, name, "hosted")
 		p, err := h.hosted.Get(ctx, name)
 		if err == nil && len(p.Versions) == 0 {
-			err = &hosted.Error{Kind: hosted.KindNotFound, Msg: "package " + name + " not found"}
+			err = fault.New(fault.NotFound, "package "+name+" not found")
 		}
 		if err != nil {
 			h.hostedError(ctx, err, name)
@@ -320,7 +323,7 @@ func (h *Handler) hostedPackument(ctx *fasthttp.RequestCtx, name string) {
 	abbreviated := bytes.Contains(ctx.Request.Header.Peek("Accept"), []byte(mediaAbbreviated))
 	p, err := h.hosted.Get(ctx, name)
 	switch {
-	case hosted.KindOf(err) == hosted.KindNotFound:
+	case fault.KindOf(err) == fault.NotFound:
 		npmError(ctx, fasthttp.StatusNotFound, "package "+name+" not found")
 		return
 	case err != nil:
@@ -341,7 +344,7 @@ func (h *Handler) hostedPackument(ctx *fasthttp.RequestCtx, name string) {
 	hdr := &ctx.Response.Header
 	hdr.Set("Vary", "Accept")
 	hdr.Set("ETag", etag)
-	if inm := ctx.Request.Header.Peek("If-None-Match"); len(inm) > 0 && bytes.Contains(inm, []byte(etag)) {
+	if httpx.NotModified(ctx, etag) {
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		ctx.Response.SkipBody = true
 		return

@@ -1,9 +1,10 @@
 package npm
 
 import (
-	"errors"
 	"net/url"
 	"strings"
+
+	"nora/internal/fault"
 )
 
 // kind is what a request under /npm/ asks for.
@@ -32,12 +33,13 @@ type request struct {
 	rev  string // kindRev, kindTarballRev: the package revision the client read
 }
 
+// Refusals of a path, answered with their kind's status and message.
 var (
-	errUnknownPath = errors.New("unknown registry path")
-	errInvalidName = errors.New("invalid package name")
-	errInvalidFile = errors.New("invalid tarball file name")
-	errInvalidRev  = errors.New("invalid revision")
-	errInvalidTag  = errors.New("invalid dist-tag")
+	errUnknownPath = fault.New(fault.NotFound, "not found")
+	errInvalidName = fault.New(fault.Invalid, "invalid package name")
+	errInvalidFile = fault.New(fault.Invalid, "invalid tarball file name")
+	errInvalidRev  = fault.New(fault.Invalid, "invalid revision")
+	errInvalidTag  = fault.New(fault.Invalid, "invalid dist-tag")
 )
 
 // auditPaths are the npm audit endpoints forwarded upstream.
@@ -215,20 +217,6 @@ func validFile(f string) bool {
 		}
 	}
 	return true
-}
-
-// Cache keys. A valid name is one segment that does not start with "@",
-// or two of which the first does, so the keys below cannot collide; the
-// "_" documents are never tarballs (those end in .tgz and sit under "-").
-func docKey(name string, abbreviated bool) string {
-	if abbreviated {
-		return "refs/npm/" + name + "/_abbreviated"
-	}
-	return "refs/npm/" + name + "/_packument"
-}
-
-func tarballKey(name, file string) string {
-	return "refs/npm/" + name + "/-/" + file
 }
 
 // escapedName is how a name appears in a registry URL: the scope's slash

@@ -1,6 +1,7 @@
 package npm
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -11,7 +12,7 @@ func TestParseRequest(t *testing.T) {
 	f := func(path string, wantKind kind, wantName, wantFile string, wantErr error) {
 		t.Helper()
 		r, err := parseRequest(path)
-		if err != wantErr || r.kind != wantKind || r.name != wantName || r.file != wantFile {
+		if !errors.Is(err, wantErr) || r.kind != wantKind || r.name != wantName || r.file != wantFile {
 			t.Fatalf("parseRequest(%q) = %+v, %v; want kind %d %q %q, %v", path, r, err, wantKind, wantName, wantFile, wantErr)
 		}
 	}

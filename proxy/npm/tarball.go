@@ -26,7 +26,7 @@ import (
 func (h *Handler) tarball(ctx *fasthttp.RequestCtx, name, file string) {
 	httpx.SetLogInfo(ctx, name, "")
 	key := tarballKey(name, file)
-	obj, err := h.deps.Cache.OpenNamed(ctx, key)
+	obj, err := h.cache.OpenNamed(ctx, key)
 	if err != nil {
 		if !errors.Is(err, cache.ErrNotFound) {
 			h.deps.Log.Warn("cannot open cached tarball", "key", key, "err", err)
@@ -37,7 +37,7 @@ func (h *Handler) tarball(ctx *fasthttp.RequestCtx, name, file string) {
 			return
 		}
 	} else {
-		h.deps.Cache.CountResult("hit")
+		h.cache.CountResult("hit")
 	}
 	httpx.SetLogInfo(ctx, name, obj.Result)
 	httpx.ServeContent(ctx, obj.Body, obj.Size, "application/octet-stream")

@@ -23,8 +23,8 @@ func (h *Handler) serveFile(ctx *fasthttp.RequestCtx, project, filename string) 
 	}
 	// Files are immutable: a cached one is served without the page, which
 	// also keeps them available while the upstream is down.
-	if obj, err := h.deps.Cache.OpenNamed(ctx, key); err == nil {
-		h.deps.Cache.CountResult("hit")
+	if obj, err := h.cache.OpenNamed(ctx, key); err == nil {
+		h.cache.CountResult("hit")
 		httpx.SetLogInfo(ctx, project, "hit")
 		httpx.ServeContent(ctx, obj.Body, obj.Size, "")
 		return

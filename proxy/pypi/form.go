@@ -6,6 +6,8 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+
+	"nora/internal/fault"
 )
 
 // uploadFields are the legacy upload API's form fields nora reads; the
@@ -27,7 +29,7 @@ const (
 )
 
 // errForm is a body that is not the form the legacy upload API describes.
-var errForm = errors.New("malformed upload form")
+var errForm = fault.New(fault.Invalid, "malformed upload form")
 
 // uploadForm is what readForm kept of an upload body.
 type uploadForm struct {
@@ -122,7 +124,7 @@ func partError(err error) error {
 }
 
 // errTooLarge is a body past max_upload_size.
-var errTooLarge = errors.New("upload is larger than max_upload_size")
+var errTooLarge = fault.New(fault.TooLarge, "upload is larger than max_upload_size")
 
 // capReader fails with errTooLarge once more than n bytes were read.
 type capReader struct {

@@ -25,7 +25,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/valyala/fasthttp"
@@ -50,8 +49,9 @@ const memoBytes = 32 << 20
 type Handler struct {
 	cfg     Config
 	deps    pull.Deps
+	cache   objects
 	auth    auth.Authorizer
-	hosted  *hosted.Repo
+	hosted  *hosted.Registry
 	up      *upstream.Registry // nil: no upstream configured
 	root    string             // upstream simple root, ending in "/"
 	offline bool
@@ -65,10 +65,23 @@ type view struct {
 	etag string
 }
 
-// New builds the handler and loads the hosted projects from deps.Cache's
-// store. An empty cfg.Upstream serves only what is cached and hosted.
-func New(cfg Config, deps pull.Deps) (*Handler, error) {
-	h := &Handler{cfg: cfg, deps: deps, auth: deps.Auth, offline: cfg.Offline, pages: newMemo[*page](memoBytes), views: newMemo[view](memoBytes)}
+// objects is what the handler asks of the cache itself; fills go through
+// pull.
+type objects interface {
+	Open(ctx context.Context, key string) (*cache.Object, error)
+	OpenNamed(ctx context.Context, name string) (*cache.Object, error)
+	CountResult(result string)
+}
+
+// New builds the handler on reg, the hosted projects the wiring opened in
+// the store (hosted.Open). An empty cfg.Upstream serves only what is
+// cached and hosted.
+func New(cfg Config, deps pull.Deps, reg *hosted.Registry) (*Handler, error) {
+	if deps.Cache == nil || reg == nil {
+		return nil, errors.New("cannot set up pypi: no cache or no hosted state")
+	}
+	h := &Handler{cfg: cfg, deps: deps, cache: deps.Cache, auth: deps.Auth, hosted: reg, offline: cfg.Offline,
+		pages: newMemo[*page](memoBytes), views: newMemo[view](memoBytes)}
 	if cfg.MaxPageSize <= 0 {
 		h.cfg.MaxPageSize = DefaultConfig().MaxPageSize
 	}
@@ -77,12 +90,6 @@ func New(cfg Config, deps pull.Deps) (*Handler, error) {
 	}
 	if h.auth == nil {
 		h.auth = auth.Anonymous{}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var err error
-	if h.hosted, err = hosted.Open(ctx, deps.Cache, deps.Log); err != nil {
-		return nil, err
 	}
 	if cfg.Upstream == "" {
 		h.offline = true
@@ -150,7 +157,7 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	case strings.Contains(tail, "/"):
 		plainError(ctx, fasthttp.StatusNotFound, "not found")
 		return
-	case tail != "" && !validFilename(tail):
+	case tail != "" && !hosted.ValidFilename(tail):
 		plainError(ctx, fasthttp.StatusNotFound, "invalid file name")
 		return
 	}
@@ -247,7 +254,7 @@ func (h *Handler) writeView(ctx *fasthttp.RequestCtx, v view, f format) {
 	hdr.Set("Vary", "Accept")
 	hdr.Set("ETag", v.etag)
 	hdr.SetContentType(contentTypes[f])
-	if inm := ctx.Request.Header.Peek("If-None-Match"); len(inm) > 0 && etagMatches(string(inm), v.etag) {
+	if httpx.NotModified(ctx, v.etag) {
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		return
 	}
@@ -312,17 +319,6 @@ func (h *Handler) render(key string, p *page, project, base string, f format) vi
 	v := view{body: body, etag: `"` + hex.EncodeToString(sum[:16]) + `"`}
 	h.views.put(key, v, int64(len(body)+len(key)))
 	return v
-}
-
-// etagMatches implements If-None-Match's weak comparison against one tag.
-func etagMatches(header, etag string) bool {
-	for t := range strings.SplitSeq(header, ",") {
-		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
-		if t == "*" || t == etag {
-			return true
-		}
-	}
-	return false
 }
 
 // fail writes err, a failure to get what ("project demo", "demo-1.0.whl"),

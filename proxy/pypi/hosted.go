@@ -1,13 +1,13 @@
 package pypi
 
 import (
-	"errors"
 	"strings"
 
 	"github.com/valyala/fasthttp"
 
 	"nora/cache"
 	hosted "nora/hosted/pypi"
+	"nora/internal/fault"
 	"nora/proxy/httpx"
 	"nora/proxy/pull"
 )
@@ -73,7 +73,7 @@ func (h *Handler) serveHostedFile(ctx *fasthttp.RequestCtx, project, filename st
 	if isMetadata {
 		d = hf.MetadataDigest()
 	}
-	obj, err := h.deps.Cache.Open(ctx, cache.BlobKey(d))
+	obj, err := h.cache.Open(ctx, cache.BlobKey(d))
 	if err != nil {
 		h.deps.Log.Error("hosted pypi file missing from storage", "project", project, "file", filename, "digest", d, "err", err)
 		plainError(ctx, fasthttp.StatusInternalServerError, "cannot read hosted file "+filename)
@@ -84,12 +84,16 @@ func (h *Handler) serveHostedFile(ctx *fasthttp.RequestCtx, project, filename st
 
 // hostedError answers a hosted-state error about project. A failure of
 // the store's file system comes first: its text names paths, and it is
-// never the client's fault.
+// never the client's fault. Then the kinds hosted state classifies for the
+// client show their message: PyPI answers every refused upload with 400,
+// a taken file name too ("File already exists", which twine
+// --skip-existing recognises).
 func (h *Handler) hostedError(ctx *fasthttp.RequestCtx, project string, err error) {
 	switch {
 	case cache.IsNoSpace(err):
 		h.deps.Log.Error("hosted pypi: storage is full", "project", project, "path", string(ctx.Path()), "err", err)
 		reasonError(ctx, fasthttp.StatusInsufficientStorage, httpx.NoSpaceMessage)
+		return
 	case httpx.LocalFault(err):
 		h.deps.Log.Error("hosted pypi: storage failed", "project", project, "path", string(ctx.Path()), "err", err)
 		if project == "" {
@@ -97,15 +101,13 @@ func (h *Handler) hostedError(ctx *fasthttp.RequestCtx, project string, err erro
 			return
 		}
 		reasonError(ctx, fasthttp.StatusInternalServerError, "cannot update or read hosted project "+project)
-	case errors.Is(err, hosted.ErrNotHosted):
-		reasonError(ctx, fasthttp.StatusNotFound, "project "+project+" is not hosted here")
-	case errors.Is(err, hosted.ErrNotFound):
-		reasonError(ctx, fasthttp.StatusNotFound, err.Error())
-	case errors.Is(err, hosted.ErrExists):
-		// twine --skip-existing recognises PyPI's 400 with this text.
-		reasonError(ctx, fasthttp.StatusBadRequest, "File already exists: "+strings.TrimPrefix(err.Error(), hosted.ErrExists.Error()+": "))
-	case errors.Is(err, hosted.ErrInvalid), errors.Is(err, hosted.ErrDigest):
-		reasonError(ctx, fasthttp.StatusBadRequest, err.Error())
+		return
+	}
+	switch fault.KindOf(err) {
+	case fault.NotFound:
+		reasonError(ctx, fasthttp.StatusNotFound, fault.Message(err))
+	case fault.Invalid, fault.Conflict:
+		reasonError(ctx, fasthttp.StatusBadRequest, fault.Message(err))
 	default:
 		h.deps.Log.Error("hosted pypi failure", "project", project, "path", string(ctx.Path()), "err", err)
 		reasonError(ctx, fasthttp.StatusInternalServerError, "cannot update or read hosted project "+project)

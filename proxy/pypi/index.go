@@ -9,6 +9,8 @@ import (
 	"html"
 	"net/url"
 	"strings"
+
+	hosted "nora/hosted/pypi"
 )
 
 // page is one project's simple index page, parsed from either
@@ -124,7 +126,7 @@ func resolveFile(f *file, href string, pageURL *url.URL) bool {
 			return false
 		}
 	}
-	if !validFilename(f.name) || strings.HasSuffix(f.name, ".metadata") {
+	if !hosted.ValidFilename(f.name) || strings.HasSuffix(f.name, ".metadata") {
 		return false
 	}
 	var ok bool

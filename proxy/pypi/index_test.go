@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	hosted "nora/hosted/pypi"
 )
 
 var testPageURL, _ = url.Parse("https://index.test/simple/demo/")
@@ -357,7 +359,7 @@ func checkServable(t *testing.T, p *page) {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
 			t.Fatalf("file %q has URL %q", fl.name, fl.url)
 		}
-		if !validFilename(fl.name) || strings.HasSuffix(fl.name, ".metadata") {
+		if !hosted.ValidFilename(fl.name) || strings.HasSuffix(fl.name, ".metadata") {
 			t.Fatalf("unservable file name %q kept", fl.name)
 		}
 		for alg, v := range fl.hashes {

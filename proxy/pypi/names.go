@@ -16,26 +16,6 @@ func isAlnum(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
 
-// maxFilenameLen is the usual file system limit for one name.
-const maxFilenameLen = 255
-
-// validFilename reports whether name can be a distribution file (or its
-// .metadata) served under /simple/<project>/ and stored in a cache key:
-// printable ASCII without path separators or URL delimiters, not starting
-// with a dot.
-func validFilename(name string) bool {
-	if name == "" || len(name) > maxFilenameLen || name[0] == '.' {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`/\"<>?#%`, c) >= 0 {
-			return false
-		}
-	}
-	return true
-}
-
 // escapeSegment percent-encodes everything but RFC 3986 unreserved
 // characters, so "+" in a local version leaves as "%2B" as PyPI writes it.
 func escapeSegment(s string) string {
@@ -53,16 +33,4 @@ func escapeSegment(s string) string {
 		b.WriteByte(hex[c&15])
 	}
 	return b.String()
-}
-
-// Cache keys. Normalized project names are [a-z0-9-]+, so segments that
-// start with "_" cannot collide with a project.
-func pageKey(project string) string { return "refs/pypi/" + project + "/_page" }
-
-func fileKey(project, filename string) string {
-	return "refs/pypi/" + project + "/_files/" + filename
-}
-
-func metadataKey(project, filename string) string {
-	return "refs/pypi/" + project + "/_metadata/" + filename
 }

@@ -1,6 +1,10 @@
 package pypi
 
-import "testing"
+import (
+	"testing"
+
+	hosted "nora/hosted/pypi"
+)
 
 func TestNames(t *testing.T) {
 	f := func(name string, valid bool, norm string) {
@@ -35,8 +39,8 @@ func TestNames(t *testing.T) {
 func TestFilenames(t *testing.T) {
 	f := func(name string, valid bool, escaped string) {
 		t.Helper()
-		if got := validFilename(name); got != valid {
-			t.Fatalf("validFilename(%q) = %v, want %v", name, got, valid)
+		if got := hosted.ValidFilename(name); got != valid {
+			t.Fatalf("ValidFilename(%q) = %v, want %v", name, got, valid)
 		}
 		if valid {
 			if got := escapeSegment(name); got != escaped {
