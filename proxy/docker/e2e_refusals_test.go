@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,19 +21,48 @@ import (
 
 var basicAuth = "Basic " + base64.StdEncoding.EncodeToString([]byte(testUser+":"+testPass))
 
-// rawPut sends a request whose body stops after sent of declared bytes,
-// then closes the connection: a client that died mid-upload.
-func rawTruncated(t *testing.T, addr, method, path string, declared int, sent []byte) {
+// rawTruncated sends a request whose body stops after sent of declared
+// bytes and, once the server has read them all, closes the connection: a
+// client that died mid-upload.
+func rawTruncated(t *testing.T, n *noraUnderTest, method, path string, declared int, sent []byte) {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	c, err := net.Dial("tcp", n.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fmt.Fprintf(c, "%s %s HTTP/1.1\r\nHost: %s\r\nAuthorization: %s\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n",
-		method, path, addr, basicAuth, declared)
+		method, path, n.Addr, basicAuth, declared)
 	c.Write(sent)
-	time.Sleep(100 * time.Millisecond) // let the server read what was sent
+	n.waitTempFileOf(t, int64(len(sent)))
 	c.Close()
+}
+
+// waitTempFileOf waits until a temp file of the store holds size bytes:
+// the server has read that much of an upload. Without it, a check that a
+// broken upload left nothing would pass had the upload never started.
+func (n *noraUnderTest) waitTempFileOf(t *testing.T, size int64) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		for _, name := range n.TempFiles() {
+			if fi, err := os.Stat(filepath.Join(n.DataDir, "tmp", name)); err == nil && fi.Size() == size {
+				return
+			}
+		}
+	}
+	t.Fatalf("no temp file reached %d bytes: the server did not read the upload", size)
+}
+
+// released waits until the broken request that held the session at loc
+// let go of it (GET answers 400 BLOB_UPLOAD_INVALID until it notices its
+// connection is gone) and returns the session's status.
+func released(t *testing.T, n *noraUnderTest, loc string) *http.Response {
+	t.Helper()
+	resp, _ := do(t, "GET", n.url(loc), testUser, testPass, nil, nil)
+	for deadline := time.Now().Add(5 * time.Second); resp.StatusCode == 400 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		resp, _ = do(t, "GET", n.url(loc), testUser, testPass, nil, nil)
+	}
+	return resp
 }
 
 func randomBytes(n int) []byte {
@@ -57,35 +89,41 @@ func startSession(t *testing.T, n *noraUnderTest, repo string) string {
 }
 
 func TestRefusedUploadsLeaveNothing(t *testing.T) {
-	n := startNora(t, options{hosted: oci.Config{UploadIdle: 300 * time.Millisecond}})
 	blob := randomBytes(200 << 10)
 	d := digest.FromBytes(blob)
 
 	// A chunk that breaks off: the session rolls back to what it had, and
 	// once idle the janitor removes it.
-	loc := startSession(t, n, "app")
-	rawTruncated(t, n.Addr, "PATCH", loc, len(blob), blob[:len(blob)/2])
-	resp, _ := do(t, "GET", n.url(loc), testUser, testPass, nil, nil)
-	for deadline := time.Now().Add(5 * time.Second); resp.StatusCode == 400 && time.Now().Before(deadline); {
-		// 400 BLOB_UPLOAD_INVALID: the broken request still holds the
-		// session until it notices the connection is gone.
-		time.Sleep(10 * time.Millisecond)
-		resp, _ = do(t, "GET", n.url(loc), testUser, testPass, nil, nil)
-	}
-	if resp.StatusCode != 204 || resp.Header.Get("Range") != "0-0" {
+	idle := startNora(t, options{hosted: oci.Config{UploadIdle: 300 * time.Millisecond}})
+	loc := startSession(t, idle, "app")
+	rawTruncated(t, idle, "PATCH", loc, len(blob), blob[:len(blob)/2])
+	if resp := released(t, idle, loc); resp.StatusCode != 204 || resp.Header.Get("Range") != "0-0" {
 		t.Fatalf("status after a broken chunk: %d Range %q, want 204 0-0", resp.StatusCode, resp.Header.Get("Range"))
 	}
-	n.WaitNoTempFiles(t, 10*time.Second)
-	resp, body := do(t, "GET", n.url(loc), testUser, testPass, nil, nil)
+	idle.WaitNoTempFiles(t, 10*time.Second)
+	resp, body := do(t, "GET", idle.url(loc), testUser, testPass, nil, nil)
 	wantError(t, "expired session", 404, "BLOB_UPLOAD_UNKNOWN", resp.StatusCode, body)
 
-	// A monolithic upload that breaks off.
-	rawTruncated(t, n.Addr, "POST", "/v2/app/blobs/uploads/?digest="+d.String(), len(blob), blob[:1000])
-	n.WaitNoTempFiles(t, 10*time.Second)
+	// A final PUT whose body breaks off commits nothing: the session rolls
+	// back (the client may resume) until the janitor ends it.
+	loc = startSession(t, idle, "app")
+	rawTruncated(t, idle, "PUT", loc+"?digest="+d.String(), len(blob), blob[:len(blob)-10])
+	if resp := released(t, idle, loc); resp.StatusCode != 204 || resp.Header.Get("Range") != "0-0" {
+		t.Fatalf("status after a broken final PUT: %d Range %q, want 204 0-0", resp.StatusCode, resp.Header.Get("Range"))
+	}
+	idle.WaitNoTempFiles(t, 10*time.Second)
+	if idle.stored(d.String()) {
+		t.Fatal("a broken final PUT committed the blob")
+	}
 
-	// A final PUT whose body breaks off commits nothing.
-	loc = startSession(t, n, "app")
-	rawTruncated(t, n.Addr, "PUT", loc+"?digest="+d.String(), len(blob), blob[:len(blob)-10])
+	// From here on no session idles out while the test runs: whatever a
+	// refusal leaves, the handler must remove itself.
+	n := startNora(t, options{})
+
+	// A monolithic upload that breaks off. fasthttp reads the first 8 KiB
+	// of a body before it calls the handler: a shorter break never reaches
+	// it.
+	rawTruncated(t, n, "POST", "/v2/app/blobs/uploads/?digest="+d.String(), len(blob), blob[:64<<10])
 	n.WaitNoTempFiles(t, 10*time.Second)
 
 	// A wrong digest: 400 DIGEST_INVALID, nothing committed, session gone.
