@@ -4,25 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/opencontainers/go-digest"
 	bolt "go.etcd.io/bbolt"
 
 	"nora/cache"
 )
-
-// Blob returns the size of blob d if it is linked in repository name and
-// its bytes are in the store; see StatBlob. Errors: ErrNameUnknown,
-// ErrBlobUnknown.
-func (r *Registry) Blob(name string, d digest.Digest) (int64, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
-	defer cancel()
-	return r.StatBlob(ctx, name, d)
-}
-
-// claimTimeout bounds the store call of Blob, which has no context.
-const claimTimeout = 30 * time.Second
 
 // StatBlob returns the size of blob d if it is linked in repository name
 // and its bytes are in the store. A client that hears the blob exists will
@@ -56,7 +43,7 @@ func (r *Registry) StatBlob(ctx context.Context, name string, d digest.Digest) (
 // link's time is now: GC keeps a link younger than its cutoff even when no
 // manifest refers to it yet.
 func (r *Registry) link(name string, blobs map[digest.Digest]int64) error {
-	now := time.Now()
+	now := r.now()
 	return r.db.Update(func(tx *bolt.Tx) error {
 		b, err := createRepo(tx, name)
 		if err != nil {

@@ -59,6 +59,9 @@ type Registry struct {
 	cache *cache.Cache
 	cfg   Config
 	log   *slog.Logger
+	// now is when a link or a manifest put happens (GC's cutoff compares
+	// with it); tests set it.
+	now func() time.Time
 
 	mu      sync.Mutex
 	uploads map[string]*Upload
@@ -88,7 +91,7 @@ func Open(path string, c *cache.Cache, cfg Config, log *slog.Logger) (*Registry,
 		db.Close()
 		return nil, fmt.Errorf("cannot init hosted state %s: %w", path, err)
 	}
-	r := &Registry{db: db, cache: c, cfg: cfg, log: log, uploads: map[string]*Upload{},
+	r := &Registry{db: db, cache: c, cfg: cfg, log: log, now: time.Now, uploads: map[string]*Upload{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go r.janitor()
 	return r, nil

@@ -34,13 +34,23 @@ func mark(t *testing.T, r *oci.Registry, o cache.MarkOptions) ([]string, map[dig
 	return keys, kept
 }
 
+// clock is the time of a registry's links and manifest puts: it moves
+// only when the test says.
+type clock struct{ t time.Time }
+
+func newClock(r *oci.Registry) *clock {
+	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	oci.SetClock(r, func() time.Time { return c.t })
+	return c
+}
+
 // cutoff returns a time after everything done so far and before anything
 // done next.
-func cutoff() time.Time {
-	time.Sleep(2 * time.Millisecond)
-	c := time.Now()
-	time.Sleep(2 * time.Millisecond)
-	return c
+func (c *clock) cutoff() time.Time {
+	c.t = c.t.Add(time.Second)
+	cut := c.t
+	c.t = c.t.Add(time.Second)
+	return cut
 }
 
 func manifestKey(repo string, d digest.Digest) string {
@@ -50,6 +60,7 @@ func linkKey(repo string, d digest.Digest) string { return "link oci:" + repo + 
 
 func TestMarkTagsAndLinks(t *testing.T) {
 	r, _ := newRegistry(t, oci.Config{})
+	clock := newClock(r)
 	ctx := context.Background()
 	config := pushBlob(t, r, "app", []byte(`{"v":1}`))
 	shared := pushBlob(t, r, "app", []byte("shared layer"))
@@ -65,7 +76,7 @@ func TestMarkTagsAndLinks(t *testing.T) {
 	if err := r.DeleteTag("app", "v2"); err != nil {
 		t.Fatal(err)
 	}
-	cut := cutoff()
+	cut := clock.cutoff()
 	recent := pushBlob(t, r, "app", []byte("uploaded, manifest still to come"))
 	d1, d2 := digest.FromBytes(m1), digest.FromBytes(m2)
 
@@ -94,7 +105,7 @@ func TestMarkTagsAndLinks(t *testing.T) {
 		t.Fatalf("dry run removed the manifest: %v", err)
 	}
 	for _, d := range []digest.Digest{own, orphan} {
-		if _, err := r.Blob("app", d); err != nil {
+		if _, err := r.StatBlob(context.Background(), "app", d); err != nil {
 			t.Fatalf("dry run removed link %s: %v", d, err)
 		}
 	}
@@ -124,7 +135,7 @@ func TestMarkTagsAndLinks(t *testing.T) {
 		t.Fatalf("untagged manifest after GC: %v", err)
 	}
 	for d, wantErr := range map[digest.Digest]error{own: oci.ErrBlobUnknown, orphan: oci.ErrBlobUnknown, shared: nil, recent: nil} {
-		if _, err := r.Blob("app", d); !errors.Is(err, wantErr) {
+		if _, err := r.StatBlob(context.Background(), "app", d); !errors.Is(err, wantErr) {
 			t.Errorf("link %s after GC: %v, want %v", d, err, wantErr)
 		}
 	}
@@ -139,6 +150,7 @@ func TestMarkTagsAndLinks(t *testing.T) {
 
 func TestMarkIndexesAndReferrers(t *testing.T) {
 	r, _ := newRegistry(t, oci.Config{})
+	clock := newClock(r)
 	ctx := context.Background()
 	config := pushBlob(t, r, "app", []byte(`{}`))
 	layer := pushBlob(t, r, "app", []byte("layer"))
@@ -161,7 +173,7 @@ func TestMarkIndexesAndReferrers(t *testing.T) {
 	sigOfSig := put(imageManifest(config, 2, nil, subject(sig, "referrer of a referrer")))
 	lonely := put(imageManifest(config, 2, nil, `,"annotations":{"n":"untagged"}`))
 	lonelySig := put(imageManifest(config, 2, nil, subject(lonely, "signature of the untagged one")))
-	cut := cutoff()
+	cut := clock.cutoff()
 	inProgress := put(imageManifest(config, 2, nil, `,"annotations":{"n":"tag comes next"}`))
 
 	want := []string{manifestKey("app", lonely), manifestKey("app", lonelySig)}
@@ -204,7 +216,7 @@ func TestManifestNeedsStoredBytes(t *testing.T) {
 	if _, err := r.PutManifest(ctx, "app", "", []string{"v1"}, imageManifest(config, 2, []sized{{layer, 5}}, ""), ociManifest); !errors.Is(err, oci.ErrManifestBlobUnknown) {
 		t.Fatalf("manifest over a blob without bytes: %v", err)
 	}
-	if _, err := r.Blob("app", layer); !errors.Is(err, oci.ErrBlobUnknown) {
+	if _, err := r.StatBlob(context.Background(), "app", layer); !errors.Is(err, oci.ErrBlobUnknown) {
 		t.Fatalf("a linked blob without bytes: %v", err)
 	}
 	if ok, err := r.Mount(ctx, "other", layer, "app"); ok || err != nil {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -50,7 +49,7 @@ func (r *Registry) PutManifest(ctx context.Context, name string, want digest.Dig
 	if err := r.cache.PutHostedBlob(ctx, d, body); err != nil {
 		return Manifest{}, fmt.Errorf("cannot store manifest %s: %w", d, err)
 	}
-	now := time.Now()
+	now := r.now()
 	rec := manifestRecord{MediaType: p.MediaType, Size: int64(len(body)), ArtifactType: p.ArtifactType,
 		Refs: p.Refs(), Put: now}
 	var referrer []byte

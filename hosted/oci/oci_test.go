@@ -152,7 +152,7 @@ func TestManifestsTagsReferrers(t *testing.T) {
 	if err := r.DeleteBlob("app", layer); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Blob("app", layer); !errors.Is(err, oci.ErrBlobUnknown) {
+	if _, err := r.StatBlob(context.Background(), "app", layer); !errors.Is(err, oci.ErrBlobUnknown) {
 		t.Fatalf("unlinked blob: %v", err)
 	}
 	seen := map[digest.Digest]bool{}
@@ -197,7 +197,7 @@ func TestManifestChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	f("blob from the store", imageManifest(config, 2, []sized{{digest.FromBytes(shared), len(shared)}}, ""), "", ociManifest, nil)
-	if size, err := r.Blob("app", digest.FromBytes(shared)); err != nil || size != int64(len(shared)) {
+	if size, err := r.StatBlob(context.Background(), "app", digest.FromBytes(shared)); err != nil || size != int64(len(shared)) {
 		t.Fatalf("store blob not linked: %d %v", size, err)
 	}
 	// sha512 manifests are addressed by sha512.
@@ -267,7 +267,7 @@ func TestMount(t *testing.T) {
 	f("dst3", "elsewhere", d, true)                    // from is not hosted: same
 	f("dst5", "src", digest.FromString("none"), false) // not linked in src
 	f("dst6", "", digest.FromString("none"), false)
-	if _, err := r.Blob("dst", d); err != nil {
+	if _, err := r.StatBlob(context.Background(), "dst", d); err != nil {
 		t.Fatal(err)
 	}
 	if r.Exists("dst5") || r.Exists("dst6") {
@@ -326,7 +326,7 @@ func TestUploads(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Release(u)
-	if size, err := r.Blob("app", digest.FromBytes(data)); err != nil || size != int64(len(data)) {
+	if size, err := r.StatBlob(context.Background(), "app", digest.FromBytes(data)); err != nil || size != int64(len(data)) {
 		t.Fatalf("committed blob: %d %v", size, err)
 	}
 

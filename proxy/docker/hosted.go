@@ -8,6 +8,7 @@ import (
 	"nora/cache"
 	"nora/hosted/oci"
 	"nora/proxy/httpx"
+	"nora/proxy/pull"
 )
 
 // serveHosted answers reads of a hosted repository from hosted state only.
@@ -82,7 +83,9 @@ func (h *Handler) hostedBlob(ctx *fasthttp.RequestCtx, req request) {
 		ociError(ctx, codeDigestInvalid, "invalid digest")
 		return
 	}
-	if _, err := h.hosted.Blob(req.name, d); err != nil {
+	sctx, cancel := pull.Detached(h.base, metaTimeout)
+	defer cancel()
+	if _, err := h.hosted.StatBlob(sctx, req.name, d); err != nil {
 		h.hostedError(ctx, err)
 		return
 	}
