@@ -35,6 +35,14 @@ type Names struct {
 // names, else an object holding that array under field
 // ({"projects":[...]}).
 func LoadNames(ctx context.Context, store cache.Store, key, field string, max int64) (*Names, error) {
+	return LoadNamesOr(ctx, store, key, field, max, nil)
+}
+
+// LoadNamesOr is LoadNames for a set that an older nora stored in another
+// shape: an object that does not start as JSON ('[' or '{') is decoded by
+// legacy instead, and the first Add or Remove stores the set as JSON. With
+// legacy nil every object must be JSON.
+func LoadNamesOr(ctx context.Context, store cache.Store, key, field string, max int64, legacy func([]byte) ([]string, error)) (*Names, error) {
 	n := &Names{store: store, key: key, field: field, set: map[string]struct{}{}}
 	b, err := Read(ctx, store, key, max)
 	if errors.Is(err, cache.ErrNotFound) {
@@ -44,9 +52,12 @@ func LoadNames(ctx context.Context, store cache.Store, key, field string, max in
 		return nil, fmt.Errorf("cannot read %s: %w", key, err)
 	}
 	var list []string
-	if field == "" {
+	switch t := bytes.TrimSpace(b); {
+	case legacy != nil && (len(t) == 0 || t[0] != '[' && t[0] != '{'):
+		list, err = legacy(b)
+	case field == "":
 		err = json.Unmarshal(b, &list)
-	} else {
+	default:
 		var doc map[string]json.RawMessage
 		if err = json.Unmarshal(b, &doc); err == nil && doc[field] != nil {
 			err = json.Unmarshal(doc[field], &list)

@@ -82,6 +82,43 @@ func TestLoadNamesError(t *testing.T) {
 	f("", `["aaaaaaaa","bbbbbbbb"]`, "larger than 16 bytes")
 }
 
+// TestLoadNamesOr: an object in an older shape loads through legacy, JSON
+// as usual, and the first write turns the legacy object into JSON.
+func TestLoadNamesOr(t *testing.T) {
+	lines := func(b []byte) ([]string, error) { return strings.Fields(string(b)), nil }
+	f := func(field, body string, want ...string) {
+		t.Helper()
+		ctx := context.Background()
+		s := newStore(t)
+		if err := s.Put(ctx, testKey, strings.NewReader(body)); err != nil {
+			t.Fatal(err)
+		}
+		n, err := LoadNamesOr(ctx, s, testKey, field, 64, lines)
+		if err != nil {
+			t.Fatalf("%q: %v", body, err)
+		}
+		if got := n.List(); !slices.Equal(got, append([]string{}, want...)) {
+			t.Fatalf("%q: got %q, want %q", body, got, want)
+		}
+		if err := n.Add(ctx, "z"); err != nil {
+			t.Fatal(err)
+		}
+		again, err := LoadNames(ctx, s, testKey, field, 64)
+		if err != nil {
+			t.Fatalf("%q after a write: %v (stored %s)", body, err, stored(t, s))
+		}
+		if got := again.List(); !slices.Equal(got, append(append([]string{}, want...), "z")) {
+			t.Fatalf("%q after a write: got %q", body, got)
+		}
+	}
+	f("", "")
+	f("", "b\na\n", "a", "b")
+	f("", "null\n", "null") // a name that is also JSON stays a name
+	f("", `["b","a"]`, "a", "b")
+	f("names", "a\n", "a")
+	f("names", ` {"names":["a"]}`, "a")
+}
+
 // TestNamesWrite checks the bytes each registry's format writes: they are
 // what earlier versions stored and must read back.
 func TestNamesWrite(t *testing.T) {

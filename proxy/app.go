@@ -17,6 +17,8 @@ import (
 	"nora/auth"
 	"nora/cache"
 	"nora/cache/disk"
+	hostedcargo "nora/hosted/cargo"
+	hostedmaven "nora/hosted/maven"
 	hostednpm "nora/hosted/npm"
 	"nora/hosted/oci"
 	hostedpypi "nora/hosted/pypi"
@@ -172,13 +174,20 @@ func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 			return pypi.New(cfg.PyPI, deps, reg)
 		}},
 		{[]string{"/maven2/"}, "maven", cfg.Maven.IsEnabled(), func() (formatHandler, error) {
-			h, err := maven.New(cfg.Maven, deps)
-			if err == nil {
-				sources = append(sources, h.Hosted())
+			reg, err := hostedmaven.Open(app.life, store, c, log)
+			if err != nil {
+				return nil, err
 			}
-			return h, err
+			sources = append(sources, reg)
+			return maven.New(cfg.Maven, deps, reg)
 		}},
-		{[]string{"/cargo/"}, "cargo", cfg.Cargo.IsEnabled(), func() (formatHandler, error) { return cargo.New(cfg.Cargo, deps) }},
+		{[]string{"/cargo/"}, "cargo", cfg.Cargo.IsEnabled(), func() (formatHandler, error) {
+			reg, err := hostedcargo.Open(app.life, store, c, log)
+			if err != nil {
+				return nil, err
+			}
+			return cargo.New(cfg.Cargo, deps, reg)
+		}},
 	}
 	for _, f := range formats {
 		if !f.enabled {

@@ -14,6 +14,7 @@ import (
 
 	"nora/cache"
 	"nora/cache/cachetest"
+	"nora/cache/disk"
 )
 
 // makeCrate builds a .crate: a gzip'd tar of files below root/.
@@ -78,19 +79,24 @@ func frame(meta, crate []byte) []byte {
 
 type testRegistry struct {
 	*Registry
-	c   *cache.Cache
-	dir string
+	c     *cache.Cache
+	store cache.Store
+	dir   string
 }
 
 func newTestRegistry(t *testing.T) *testRegistry {
 	t.Helper()
 	dir := t.TempDir()
 	c := cachetest.Open(t, dir)
-	r, err := Open(context.Background(), c, slog.New(slog.DiscardHandler))
+	store, err := disk.Open(dir) // the state's port onto the cache's directory
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testRegistry{r, c, dir}
+	r, err := Open(context.Background(), store, c, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testRegistry{r, c, store, dir}
 }
 
 // publish sends a publish body through ReadRequest and Publish.

@@ -4,7 +4,8 @@
 // State is plain objects in the shared cache.Store, each written whole and
 // atomically with Store.Put, so it works on any backend:
 //
-//	hosted/cargo/names                 every hosted crate name, one a line
+//	hosted/cargo/names                 every hosted crate name, a JSON array
+//	                                   (older versions: one a line)
 //	hosted/cargo/index/<lowercased>    the crate's index file (cargo's format)
 //
 // and the .crate files themselves, content addressed by their sha256 (the
@@ -33,11 +34,6 @@ import (
 	"nora/internal/fault"
 )
 
-const (
-	keyNames = "hosted/cargo/names"
-	keyIndex = "hosted/cargo/index/" // + lowercased name
-)
-
 // maxIndexBytes bounds one hosted index file (thousands of versions); a
 // publish that would grow it further is refused.
 const maxIndexBytes = 16 << 20
@@ -45,15 +41,24 @@ const maxIndexBytes = 16 << 20
 // maxNamesBytes bounds the list of hosted names.
 const maxNamesBytes = 16 << 20
 
+// Blobs is what the hosted registry needs of the content-addressed cache:
+// committing a spooled .crate and opening it again.
+type Blobs interface {
+	TempDir() string
+	CommitFile(ctx context.Context, tmpPath, key string, size int64) error
+	Open(ctx context.Context, key string) (*cache.Object, error)
+}
+
 // Registry is the hosted cargo state of one nora instance.
 type Registry struct {
-	cache *cache.Cache
+	blobs Blobs
 	store cache.Store
 	log   *slog.Logger
 	now   func() time.Time
 
+	names *hosted.Names // every hosted name, as first published
 	mu    sync.RWMutex
-	names map[string]string // canonical name -> name as first published
+	canon map[string]string // canonical name -> name as first published
 
 	// locks serialise the writes of one crate's index file (publish, yank)
 	// so concurrent publishes never lose a version; striped by canonical
@@ -61,27 +66,25 @@ type Registry struct {
 	locks hosted.Locks
 }
 
-// Open loads the hosted names from c's store.
-func Open(ctx context.Context, c *cache.Cache, log *slog.Logger) (*Registry, error) {
-	r := &Registry{cache: c, store: c.Store(), log: log, now: time.Now, names: map[string]string{}}
-	b, err := r.read(ctx, keyNames, maxNamesBytes)
-	if errors.Is(err, cache.ErrNotFound) {
-		return r, nil
-	}
+// Open loads the hosted names from store; the .crate files live in blobs.
+func Open(ctx context.Context, store cache.Store, blobs Blobs, log *slog.Logger) (*Registry, error) {
+	names, err := hosted.LoadNamesOr(ctx, store, namesKey, "", maxNamesBytes, splitLines)
 	if err != nil {
 		return nil, fmt.Errorf("cannot load hosted cargo names: %w", err)
 	}
-	for _, name := range strings.Split(string(b), "\n") {
-		if name == "" {
-			continue
-		}
+	r := &Registry{blobs: blobs, store: store, log: log, now: time.Now, names: names, canon: map[string]string{}}
+	for _, name := range names.List() {
 		if !ValidName(name) {
-			return nil, fmt.Errorf("cannot load hosted cargo names: invalid name %q in %s", name, keyNames)
+			return nil, fmt.Errorf("cannot load hosted cargo names: invalid name %q in %s", name, namesKey)
 		}
-		r.names[canonical(name)] = name
+		r.canon[canonical(name)] = name
 	}
 	return r, nil
 }
+
+// splitLines reads the names as earlier versions of nora stored them, one
+// a line.
+func splitLines(b []byte) ([]string, error) { return strings.Fields(string(b)), nil }
 
 // Hosted reports whether name belongs to a hosted crate: the same name up
 // to case, or one that differs only in '-' versus '_'. Such a name is
@@ -93,7 +96,7 @@ func Open(ctx context.Context, c *cache.Cache, log *slog.Logger) (*Registry, err
 func (r *Registry) Hosted(name string) bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	_, ok := r.names[canonical(name)]
+	_, ok := r.canon[canonical(name)]
 	return ok
 }
 
@@ -127,7 +130,7 @@ func (r *Registry) Crate(ctx context.Context, name, vers string) (*cache.Object,
 		return nil, notFound(fmt.Sprintf("hosted crate %s has no version %s", name, vers))
 	}
 	d := digest.NewDigestFromEncoded(digest.SHA256, entries[i].Cksum)
-	obj, err := r.cache.Open(ctx, cache.BlobKey(d))
+	obj, err := r.blobs.Open(ctx, cache.BlobKey(d))
 	if err != nil {
 		// The index names it, so it must be there: a missing .crate is
 		// damaged state (a 500), not a version the client got wrong.
@@ -151,7 +154,7 @@ func (r *Registry) Publish(ctx context.Context, q *Request) (IndexEntry, error) 
 	if err := r.checkNew(ctx, e); err != nil {
 		return e, err
 	}
-	tmp, d, size, err := q.spool(r.cache.TempDir())
+	tmp, d, size, err := q.spool(r.blobs.TempDir())
 	if err != nil {
 		return e, err
 	}
@@ -181,7 +184,7 @@ func (r *Registry) Publish(ctx context.Context, q *Request) (IndexEntry, error) 
 		return e, invalid(fmt.Sprintf("the index file of %s would exceed %d bytes", e.Name, maxIndexBytes))
 	}
 	// The .crate first: an index line must never name a missing file.
-	if err := r.cache.CommitFile(ctx, tmp, cache.BlobKey(d), size); err != nil {
+	if err := r.blobs.CommitFile(ctx, tmp, cache.BlobKey(d), size); err != nil {
 		return e, err
 	}
 	if err := r.claim(ctx, e.Name); err != nil {
@@ -205,7 +208,7 @@ func (r *Registry) checkNew(ctx context.Context, e IndexEntry) error {
 
 func (r *Registry) checkNewIn(body []byte, e IndexEntry) error {
 	r.mu.RLock()
-	have, hosted := r.names[canonical(e.Name)]
+	have, hosted := r.canon[canonical(e.Name)]
 	r.mu.RUnlock()
 	if hosted && have != e.Name {
 		return fault.Newf(fault.Conflict, "crate name `%s` is taken by hosted crate `%s`", e.Name, have)
@@ -230,19 +233,13 @@ func (r *Registry) checkNewIn(body []byte, e IndexEntry) error {
 func (r *Registry) claim(ctx context.Context, name string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.names[canonical(name)]; ok {
+	if _, ok := r.canon[canonical(name)]; ok {
 		return nil
 	}
-	all := make([]string, 0, len(r.names)+1)
-	for _, n := range r.names {
-		all = append(all, n)
-	}
-	all = append(all, name)
-	slices.Sort(all)
-	if err := r.store.Put(ctx, keyNames, strings.NewReader(strings.Join(all, "\n")+"\n")); err != nil {
+	if err := r.names.Add(ctx, name); err != nil {
 		return fmt.Errorf("cannot record hosted crate %s: %w", name, err)
 	}
-	r.names[canonical(name)] = name
+	r.canon[canonical(name)] = name
 	return nil
 }
 
@@ -301,13 +298,7 @@ func (r *Registry) SetYanked(ctx context.Context, name, vers string, yanked bool
 // keeps what this walk reports, and must not run if it fails.
 func (r *Registry) Referenced(fn func(digest.Digest) error) error {
 	ctx := context.Background()
-	r.mu.RLock()
-	names := make([]string, 0, len(r.names))
-	for _, n := range r.names {
-		names = append(names, n)
-	}
-	r.mu.RUnlock()
-	for _, name := range names {
+	for _, name := range r.names.List() {
 		b, err := r.read(ctx, indexKey(name), maxIndexBytes)
 		if errors.Is(err, cache.ErrNotFound) {
 			continue // claimed, nothing published yet
@@ -334,8 +325,6 @@ func (r *Registry) lock(name string) (unlock func()) { return r.locks.Lock(canon
 func (r *Registry) read(ctx context.Context, key string, max int64) ([]byte, error) {
 	return hosted.Read(ctx, r.store, key, max)
 }
-
-func indexKey(name string) string { return keyIndex + strings.ToLower(name) }
 
 // removeTemp drops a spooled .crate that will not be committed
 // (CommitFile consumes the ones that are).

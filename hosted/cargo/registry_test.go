@@ -15,6 +15,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"nora/hosted"
 	"nora/internal/fault"
 )
 
@@ -234,7 +235,7 @@ func TestReferencedAndReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A fresh Registry over the same store sees the same state.
-	r2, err := Open(context.Background(), r.c, slog.New(slog.DiscardHandler))
+	r2, err := Open(context.Background(), r.store, r.c, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +255,57 @@ func TestReferencedAndReopen(t *testing.T) {
 		}
 	}
 	stop := errors.New("stop")
-	if err := r2.Referenced(func(digest.Digest) error { return stop }); err != stop {
+	if err := r2.Referenced(func(digest.Digest) error { return stop }); !errors.Is(err, stop) {
 		t.Fatalf("Referenced did not pass on its callback's error: %v", err)
+	}
+}
+
+// TestOpenLegacyNames: the names as earlier versions stored them (one a
+// line) still load, and the next publish stores them as JSON with the new
+// name added.
+func TestOpenLegacyNames(t *testing.T) {
+	r := newTestRegistry(t)
+	ctx := context.Background()
+	if err := r.store.Put(ctx, namesKey, strings.NewReader("acme-lib\nOther_Crate\n")); err != nil {
+		t.Fatal(err)
+	}
+	open := func() *Registry {
+		t.Helper()
+		r2, err := Open(ctx, r.store, r.c, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r2
+	}
+	old := open()
+	if !old.Hosted("acme_lib") || !old.Hosted("other-crate") || old.Hosted("fresh") {
+		t.Fatal("names stored one a line are lost")
+	}
+	r.Registry = old
+	if _, err := r.publish(frame(metaOf("other-crate", "1.0.0", "", ""), crateOf(t, "other-crate", "1.0.0"))); !errors.Is(err, fault.Conflict) {
+		t.Fatalf("publishing a look-alike of a legacy name: %v", err)
+	}
+	if _, err := r.publish(frame(metaOf("fresh", "1.0.0", "", ""), crateOf(t, "fresh", "1.0.0"))); err != nil {
+		t.Fatal(err)
+	}
+	b, err := hosted.Read(ctx, r.store, namesKey, 1<<10)
+	if err != nil || string(b) != `["Other_Crate","acme-lib","fresh"]` {
+		t.Fatalf("names stored as %s, %v", b, err)
+	}
+	if again := open(); !again.Hosted("acme-lib") || !again.Hosted("other_crate") || !again.Hosted("fresh") {
+		t.Fatal("names lost once rewritten")
+	}
+}
+
+func TestOpenRefusesInvalidNames(t *testing.T) {
+	r := newTestRegistry(t)
+	ctx := context.Background()
+	for _, body := range []string{"acme\n../x\n", `["acme","a b"]`} {
+		if err := r.store.Put(ctx, namesKey, strings.NewReader(body)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(ctx, r.store, r.c, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "invalid name") {
+			t.Fatalf("%q: %v", body, err)
+		}
 	}
 }

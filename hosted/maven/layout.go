@@ -82,29 +82,40 @@ func (c Coord) check() error {
 		len(c.Path()) > 768 {
 		return invalidf("%q", c.Path())
 	}
-	if IsSnapshot(c.Version) {
-		if _, ok := parseBuild(c.Artifact, c.Version, c.File); !ok {
-			if _, ok := nonUniqueTail(c.Artifact, c.Version, c.File); ok {
-				return invalidf("%s has no timestamp; deploy timestamped (unique) snapshots", c.File)
-			}
-			return invalidf("%s is not a file of %s %s", c.File, c.Artifact, c.Version)
-		}
-		return nil
-	}
-	if tail, ok := strings.CutPrefix(c.File, c.Artifact+"-"+c.Version); !ok || !validTail(tail) {
+	switch mutable, ok := ClassifyFile(c.Artifact, c.Version, c.File); {
+	case mutable:
+		return invalidf("%s has no timestamp; deploy timestamped (unique) snapshots", c.File)
+	case !ok:
 		return invalidf("%s is not a file of %s %s", c.File, c.Artifact, c.Version)
 	}
 	return nil
 }
 
+// ClassifyFile reports whether file can be a file of artifact a at version
+// v in a repository layout (ok), and whether it is mutable: a non-unique
+// SNAPSHOT name ("a-1.0-SNAPSHOT.jar"), which every deploy of the SNAPSHOT
+// replaces. Release files and timestamped SNAPSHOT builds never change.
+func ClassifyFile(a, v, file string) (mutable, ok bool) {
+	if !IsSnapshot(v) {
+		tail, ok := strings.CutPrefix(file, a+"-"+v)
+		return false, ok && validTail(tail)
+	}
+	if _, ok := parseBuild(a, v, file); ok {
+		return false, true
+	}
+	_, ok = nonUniqueTail(a, v, file)
+	return ok, ok
+}
+
 // validTail checks what follows artifactId-version in a file name: an
-// optional "-classifier", then ".extension".
+// optional "-classifier", then ".extension" (which may hold dots, as in
+// "tar.gz", but not end in one).
 func validTail(t string) bool {
-	if t == "" || (t[0] != '.' && t[0] != '-') {
+	if t == "" || (t[0] != '.' && t[0] != '-') || t[len(t)-1] == '.' {
 		return false
 	}
 	dot := strings.IndexByte(t, '.')
-	return dot >= 0 && dot < len(t)-1 && t[:dot] != "-"
+	return dot >= 0 && t[:dot] != "-"
 }
 
 // build is one timestamped SNAPSHOT file name taken apart.

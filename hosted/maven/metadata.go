@@ -157,7 +157,7 @@ func validText(s string) bool {
 // nothing for an artifact's or a version's metadata (it is checked to
 // name dir), and the prefix mappings of a plugin group, merged with those
 // already there, for plugins hosted in that group.
-func (r *Repo) PutMetadata(ctx context.Context, dir string, body []byte) error {
+func (r *Registry) PutMetadata(ctx context.Context, dir string, body []byte) error {
 	if !validDir(dir) {
 		return invalidf("%q", dir)
 	}
@@ -231,7 +231,7 @@ func (r *Repo) PutMetadata(ctx context.Context, dir string, body []byte) error {
 // com.acme.lib:x; a layout cannot tell. Under a hosted artifact it counts
 // as a version, never asked upstream, when it is one the artifact has, a
 // SNAPSHOT, or starts with a digit as versions do and artifactIds do not.
-func (r *Repo) MetadataOwner(ctx context.Context, dir string) (owner string, ok bool) {
+func (r *Registry) MetadataOwner(ctx context.Context, dir string) (owner string, ok bool) {
 	if r.Hosted(dir) {
 		return dir, true
 	}
@@ -259,7 +259,7 @@ func (r *Repo) MetadataOwner(ctx context.Context, dir string) (owner string, ok 
 // (see MetadataOwner): an artifact's versions, a plugin group's prefixes,
 // or a SNAPSHOT version's builds. Only files not Failed count. The bytes
 // depend only on hosted state, so their checksums are stable.
-func (r *Repo) Metadata(ctx context.Context, dir string) ([]byte, error) {
+func (r *Registry) Metadata(ctx context.Context, dir string) ([]byte, error) {
 	owner, ok := r.MetadataOwner(ctx, dir)
 	if !ok {
 		return nil, notFoundf("%s is not hosted", dir)

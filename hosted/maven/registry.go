@@ -34,8 +34,6 @@ import (
 )
 
 const (
-	keyPrefix = "hosted/maven/"
-	indexKey  = keyPrefix + "index"
 	// maxDocBytes caps one artifact's state document: ~50,000 files
 	// (SNAPSHOT builds pile up until retention trims them).
 	maxDocBytes = 16 << 20
@@ -46,10 +44,6 @@ const (
 	// commitTimeout bounds the store calls after an upload's body is in.
 	commitTimeout = 2 * time.Minute
 )
-
-// docKey ends in "@", a character no path segment may hold, so no
-// directory's document can be another's directory in the store.
-func docKey(dir string) string { return keyPrefix + "dirs/" + dir + "/@" }
 
 // dirDoc is the hosted state of one directory.
 type dirDoc struct {
@@ -91,10 +85,19 @@ type Plugin struct {
 	ArtifactID string `xml:"artifactId" json:"artifactId"`
 }
 
-// Repo is the hosted Maven state of one nora instance.
-type Repo struct {
-	c   *cache.Cache
-	log *slog.Logger
+// Blobs is what the hosted state needs of the content-addressed cache:
+// committing an upload's temp file and reading a deployed file back.
+type Blobs interface {
+	TempDir() string
+	CommitFile(ctx context.Context, tmpPath, key string, size int64) error
+	Open(ctx context.Context, key string) (*cache.Object, error)
+}
+
+// Registry is the hosted Maven state of one nora instance.
+type Registry struct {
+	store cache.Store
+	blobs Blobs
+	log   *slog.Logger
 	now func() time.Time
 
 	dirs *hosted.Names // the index: {"dirs":[...]}
@@ -108,22 +111,23 @@ type Repo struct {
 	writes uint64
 }
 
-// Open loads the hosted state kept in c's store.
-func Open(ctx context.Context, c *cache.Cache, log *slog.Logger) (*Repo, error) {
+// Open loads the hosted state kept in store; the deployed files live in
+// blobs.
+func Open(ctx context.Context, store cache.Store, blobs Blobs, log *slog.Logger) (*Registry, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	dirs, err := hosted.LoadNames(ctx, c.Store(), indexKey, "dirs", maxIndexBytes)
+	dirs, err := hosted.LoadNames(ctx, store, indexKey, "dirs", maxIndexBytes)
 	if err != nil {
 		return nil, fmt.Errorf("cannot load hosted maven index: %w", err)
 	}
-	return &Repo{c: c, log: log, now: time.Now, dirs: dirs, docs: map[string]*dirDoc{}}, nil
+	return &Registry{store: store, blobs: blobs, log: log, now: time.Now, dirs: dirs, docs: map[string]*dirDoc{}}, nil
 }
 
 // Hosted reports whether dir ("com/acme/lib") is hosted. Everything under
 // a hosted directory is served from hosted state only, never looked up
 // upstream (DESIGN 2.4). It answers from memory.
-func (r *Repo) Hosted(dir string) bool { return r.dirs.Has(dir) }
+func (r *Registry) Hosted(dir string) bool { return r.dirs.Has(dir) }
 
 // hostDir records dir as hosted, before its document is written: a crash
 // in between leaves a hosted directory with nothing in it (404s), never
@@ -133,20 +137,20 @@ func (r *Repo) Hosted(dir string) bool { return r.dirs.Has(dir) }
 // whatever nora cached from upstream for the directory is never served
 // again (it is evicted like any unused cache entry), and upstream is
 // never asked about it.
-func (r *Repo) hostDir(ctx context.Context, dir string) error {
+func (r *Registry) hostDir(ctx context.Context, dir string) error {
 	if err := r.dirs.Add(ctx, dir); err != nil {
 		return fmt.Errorf("cannot record %s as hosted: %w", dir, err)
 	}
 	return nil
 }
 
-func (r *Repo) get(ctx context.Context, key string, limit int64) ([]byte, error) {
-	return hosted.Read(ctx, r.c.Store(), key, limit)
+func (r *Registry) get(ctx context.Context, key string, limit int64) ([]byte, error) {
+	return hosted.Read(ctx, r.store, key, limit)
 }
 
 // doc returns dir's document for reading (shared: never modify it), nil
 // if there is none.
-func (r *Repo) doc(ctx context.Context, dir string) (*dirDoc, error) {
+func (r *Registry) doc(ctx context.Context, dir string) (*dirDoc, error) {
 	r.docsMu.Lock()
 	d, ok := r.docs[dir]
 	writes := r.writes
@@ -167,7 +171,7 @@ func (r *Repo) doc(ctx context.Context, dir string) (*dirDoc, error) {
 }
 
 // loadDoc reads dir's document from the store: a private copy to modify.
-func (r *Repo) loadDoc(ctx context.Context, dir string) (*dirDoc, error) {
+func (r *Registry) loadDoc(ctx context.Context, dir string) (*dirDoc, error) {
 	b, err := r.get(ctx, docKey(dir), maxDocBytes)
 	if errors.Is(err, cache.ErrNotFound) {
 		return nil, nil
@@ -182,7 +186,7 @@ func (r *Repo) loadDoc(ctx context.Context, dir string) (*dirDoc, error) {
 	return d, nil
 }
 
-func (r *Repo) cacheLocked(dir string, d *dirDoc) {
+func (r *Registry) cacheLocked(dir string, d *dirDoc) {
 	if len(r.docs) >= maxCachedDocs {
 		clear(r.docs)
 	}
@@ -191,7 +195,7 @@ func (r *Repo) cacheLocked(dir string, d *dirDoc) {
 
 // saveDoc writes dir's document atomically; the caller holds dir's lock
 // and gives up d.
-func (r *Repo) saveDoc(ctx context.Context, dir string, d *dirDoc) error {
+func (r *Registry) saveDoc(ctx context.Context, dir string, d *dirDoc) error {
 	b, err := json.Marshal(d)
 	if err != nil {
 		return err
@@ -199,7 +203,7 @@ func (r *Repo) saveDoc(ctx context.Context, dir string, d *dirDoc) error {
 	if len(b) > maxDocBytes {
 		return fault.Newf(fault.NoSpace, "too many files deployed for this artifact: the state of %s would take %d bytes (cap %d)", dir, len(b), maxDocBytes)
 	}
-	if err := r.c.Store().Put(ctx, docKey(dir), bytes.NewReader(b)); err != nil {
+	if err := r.store.Put(ctx, docKey(dir), bytes.NewReader(b)); err != nil {
 		return fmt.Errorf("cannot store hosted state of %s: %w", dir, err)
 	}
 	r.docsMu.Lock()
@@ -212,7 +216,7 @@ func (r *Repo) saveDoc(ctx context.Context, dir string, d *dirDoc) error {
 // Referenced calls fn with the sha256 of every file hosted state serves.
 // Hosted files are never evicted; GC keeps what this walk reports. Failed
 // files are not reported: nothing serves them.
-func (r *Repo) Referenced(fn func(digest.Digest) error) error {
+func (r *Registry) Referenced(fn func(digest.Digest) error) error {
 	ctx := context.Background()
 	for _, dir := range r.dirs.List() {
 		d, err := r.doc(ctx, dir)

@@ -21,18 +21,30 @@ import (
 
 	"nora/cache"
 	"nora/cache/cachetest"
+	"nora/cache/disk"
 	"nora/internal/fault"
 )
 
-func newCache(t *testing.T) *cache.Cache {
-	t.Helper()
-	c := cachetest.Open(t, t.TempDir())
-	return c
+// testCache is a disk-backed cache and the store port onto its directory.
+type testCache struct {
+	*cache.Cache
+	store cache.Store
 }
 
-func openRepo(t *testing.T, c *cache.Cache) *Repo {
+func newCache(t *testing.T) testCache {
 	t.Helper()
-	r, err := Open(context.Background(), c, slog.New(slog.DiscardHandler))
+	dir := t.TempDir()
+	c := cachetest.Open(t, dir)
+	s, err := disk.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testCache{c, s}
+}
+
+func openRegistry(t *testing.T, c testCache) *Registry {
+	t.Helper()
+	r, err := Open(context.Background(), c.store, c, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +66,7 @@ func coord(path string) Coord {
 	return Coord{strings.Join(segs[:n-3], "/"), segs[n-3], segs[n-2], segs[n-1]}
 }
 
-func upload(t *testing.T, r *Repo, path, body string) bool {
+func upload(t *testing.T, r *Registry, path, body string) bool {
 	t.Helper()
 	created, err := r.Upload(context.Background(), coord(path), strings.NewReader(body), int64(len(body)), 1<<20, "ci")
 	if err != nil {
@@ -63,13 +75,13 @@ func upload(t *testing.T, r *Repo, path, body string) bool {
 	return created
 }
 
-func read(t *testing.T, r *Repo, path string) (string, error) {
+func read(t *testing.T, r *Registry, path string) (string, error) {
 	t.Helper()
 	f, _, err := r.File(context.Background(), coord(path))
 	if err != nil {
 		return "", err
 	}
-	obj, err := r.c.Open(context.Background(), cache.BlobKey(f.Digest))
+	obj, err := r.blobs.Open(context.Background(), cache.BlobKey(f.Digest))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +93,7 @@ func read(t *testing.T, r *Repo, path string) (string, error) {
 	return string(b), nil
 }
 
-func metadata(t *testing.T, r *Repo, dir string) string {
+func metadata(t *testing.T, r *Registry, dir string) string {
 	t.Helper()
 	b, err := r.Metadata(context.Background(), dir)
 	if err != nil {
@@ -91,7 +103,7 @@ func metadata(t *testing.T, r *Repo, dir string) string {
 }
 
 func TestDeployAndMetadata(t *testing.T) {
-	r := openRepo(t, newCache(t))
+	r := openRegistry(t, newCache(t))
 	ctx := context.Background()
 	const rel = "com/acme/lib/1.0/lib-1.0"
 	if !upload(t, r, rel+".jar", "jar 1.0") || !upload(t, r, rel+".pom", "<project/>") {
@@ -208,7 +220,7 @@ func TestDeployAndMetadata(t *testing.T) {
 }
 
 func TestConfirm(t *testing.T) {
-	r := openRepo(t, newCache(t))
+	r := openRegistry(t, newCache(t))
 	ctx := context.Background()
 	sha1hex := func(s string) string { b := sha1.Sum([]byte(s)); return hex.EncodeToString(b[:]) }
 	const jar = "com/acme/lib/1.0/lib-1.0.jar"
@@ -275,7 +287,7 @@ func (f *failingReader) Read(p []byte) (int, error) {
 
 func TestUploadLeavesNothingOnFailure(t *testing.T) {
 	c := newCache(t)
-	r := openRepo(t, c)
+	r := openRegistry(t, c)
 	big := bytes.Repeat([]byte("x"), 1000)
 	f := func(body io.Reader, length, max int64, want fault.Kind, text string) {
 		t.Helper()
@@ -307,7 +319,7 @@ func TestUploadLeavesNothingOnFailure(t *testing.T) {
 }
 
 func TestConcurrentDeploysKeepEveryVersion(t *testing.T) {
-	r := openRepo(t, newCache(t))
+	r := openRegistry(t, newCache(t))
 	const n = 24
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -342,7 +354,7 @@ func TestConcurrentDeploysKeepEveryVersion(t *testing.T) {
 
 func TestReopenAndReferenced(t *testing.T) {
 	c := newCache(t)
-	r := openRepo(t, c)
+	r := openRegistry(t, c)
 	upload(t, r, "com/acme/lib/1.0/lib-1.0.jar", "a")
 	upload(t, r, "com/acme/lib/1.0/lib-1.0.pom", "b")
 	upload(t, r, "org/x/y/2/y-2.jar", "a") // same bytes: one blob
@@ -351,7 +363,7 @@ func TestReopenAndReferenced(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r2 := openRepo(t, c) // a restart
+	r2 := openRegistry(t, c) // a restart
 	if !r2.Hosted("com/acme/lib") || !r2.Hosted("org/x/y") {
 		t.Fatal("hosted directories lost on reopen")
 	}
@@ -371,7 +383,7 @@ func TestReopenAndReferenced(t *testing.T) {
 }
 
 func TestPluginGroupMetadata(t *testing.T) {
-	r := openRepo(t, newCache(t))
+	r := openRegistry(t, newCache(t))
 	ctx := context.Background()
 	upload(t, r, "com/acme/plugins/acme-maven-plugin/1.0/acme-maven-plugin-1.0.jar", "plugin")
 	group := `<?xml version="1.0" encoding="UTF-8"?>

@@ -19,7 +19,7 @@ const buildTimeFormat = "20060102.150405"
 // com.acme:lib (all its files) is the item {Repository:
 // "com/acme/lib/1.0-SNAPSHOT", Tag: "20261204.120000-3"}, created at its
 // timestamp. Releases are never items.
-func (r *Repo) Items(ctx context.Context) ([]retention.Item, error) {
+func (r *Registry) Items(ctx context.Context) ([]retention.Item, error) {
 	var items []retention.Item
 	for _, dir := range r.dirs.List() {
 		if err := ctx.Err(); err != nil {
@@ -60,7 +60,7 @@ func (b build) tag() string { return b.Timestamp + "-" + strconv.Itoa(b.Number) 
 // maven-metadata.xml, generated from that state, names the newest build
 // left. A version left with no file is removed. A build already gone is
 // retention.ErrGone.
-func (r *Repo) RemoveItem(ctx context.Context, it retention.Item) error {
+func (r *Registry) RemoveItem(ctx context.Context, it retention.Item) error {
 	dir, v := path.Split(it.Repository)
 	dir = strings.TrimSuffix(dir, "/")
 	if it.Format != "maven" || !validDir(dir) || !IsSnapshot(v) {
@@ -97,4 +97,4 @@ func (r *Repo) RemoveItem(ctx context.Context, it retention.Item) error {
 	return r.saveDoc(ctx, dir, d)
 }
 
-var _ retention.Source = (*Repo)(nil)
+var _ retention.Source = (*Registry)(nil)

@@ -31,7 +31,7 @@ import (
 // succeeds); other bytes are a fault.Conflict. SNAPSHOT builds get a new,
 // timestamped name each time, so this never blocks a SNAPSHOT deploy.
 // A Failed file is replaced.
-func (r *Repo) Upload(ctx context.Context, c Coord, body io.Reader, length, max int64, user string) (created bool, err error) {
+func (r *Registry) Upload(ctx context.Context, c Coord, body io.Reader, length, max int64, user string) (created bool, err error) {
 	if err := c.check(); err != nil {
 		return false, err
 	}
@@ -46,7 +46,7 @@ func (r *Repo) Upload(ctx context.Context, c Coord, body io.Reader, length, max 
 		}
 	}
 
-	tmp, err := os.CreateTemp(r.c.TempDir(), "maven-upload-*")
+	tmp, err := os.CreateTemp(r.blobs.TempDir(), "maven-upload-*")
 	if err != nil {
 		return false, fmt.Errorf("cannot create temp file for %s: %w", c.Path(), err)
 	}
@@ -109,7 +109,7 @@ func (r *Repo) Upload(ctx context.Context, c Coord, body io.Reader, length, max 
 		return false, err
 	}
 	committed = true // CommitFile consumes the temp file either way
-	if err := r.c.CommitFile(cctx, path, cache.BlobKey(f.Digest), n); err != nil {
+	if err := r.blobs.CommitFile(cctx, path, cache.BlobKey(f.Digest), n); err != nil {
 		return false, err
 	}
 	now := r.now().UTC()
@@ -154,7 +154,7 @@ func (v *version) lookup(name string) *File {
 // File returns the deployed file c (not Failed) and its name. A
 // non-unique SNAPSHOT name ("lib-1.0-SNAPSHOT.jar") resolves to the latest
 // build that has a file with the same classifier and extension.
-func (r *Repo) File(ctx context.Context, c Coord) (File, string, error) {
+func (r *Registry) File(ctx context.Context, c Coord) (File, string, error) {
 	if !validDir(c.Group) || !ValidSegment(c.Artifact) || !ValidSegment(c.Version) || !ValidSegment(c.File) {
 		return File{}, "", invalidf("%q", c.Path())
 	}
@@ -188,7 +188,7 @@ func (r *Repo) File(ctx context.Context, c Coord) (File, string, error) {
 }
 
 // file is File without resolving non-unique names.
-func (r *Repo) file(ctx context.Context, c Coord) (File, error) {
+func (r *Registry) file(ctx context.Context, c Coord) (File, error) {
 	d, err := r.doc(ctx, c.Dir())
 	if err != nil || d == nil {
 		return File{}, fault.NotFound
@@ -210,7 +210,7 @@ func (r *Repo) file(ctx context.Context, c Coord) (File, error) {
 //     replaceable by the client's retry. A confirmed file stays as it is:
 //     a contradicting checksum after a matching one is refused, not
 //     allowed to unpublish a complete file.
-func (r *Repo) Confirm(ctx context.Context, c Coord, alg, sum string) error {
+func (r *Registry) Confirm(ctx context.Context, c Coord, alg, sum string) error {
 	if err := c.check(); err != nil {
 		return err
 	}
@@ -252,7 +252,7 @@ func (r *Repo) Confirm(ctx context.Context, c Coord, alg, sum string) error {
 
 // checksum is f's alg checksum; sha512, which few clients use, is
 // computed from the stored bytes.
-func (r *Repo) checksum(ctx context.Context, f *File, alg string) (string, error) {
+func (r *Registry) checksum(ctx context.Context, f *File, alg string) (string, error) {
 	switch alg {
 	case "sha1":
 		return f.SHA1, nil
@@ -261,7 +261,7 @@ func (r *Repo) checksum(ctx context.Context, f *File, alg string) (string, error
 	case "sha256":
 		return f.Digest.Encoded(), nil
 	case "sha512":
-		obj, err := r.c.Open(ctx, cache.BlobKey(f.Digest))
+		obj, err := r.blobs.Open(ctx, cache.BlobKey(f.Digest))
 		if err != nil {
 			// Damaged state, not a file the client got wrong.
 			return "", fault.Wrap(fault.Internal, err, "cannot read deployed file "+f.Digest.String())

@@ -18,7 +18,7 @@ import (
 // download implements GET /cargo/api/v1/crates/<name>/<version>/download.
 // name is lowercased and valid, vers valid.
 func (h *Handler) download(ctx *fasthttp.RequestCtx, name, vers string) {
-	key := keyCrates + name + "/" + vers
+	key := crateKey(name, vers)
 	httpx.SetLogInfo(ctx, name, "")
 	if !h.authorize(ctx, auth.Pull, name) {
 		return
@@ -31,9 +31,9 @@ func (h *Handler) download(ctx *fasthttp.RequestCtx, name, vers string) {
 	}
 	// A .crate never changes once published and was verified when cached:
 	// serve it without the index, which may be unreachable.
-	obj, err := h.deps.Cache.OpenNamed(ctx, key)
+	obj, err := h.cache.OpenNamed(ctx, key)
 	if err == nil {
-		h.deps.Cache.CountResult("hit")
+		h.cache.CountResult("hit")
 	} else {
 		if !errors.Is(err, cache.ErrNotFound) {
 			h.deps.Log.Warn("cannot open cached crate", "key", key, "err", err)

@@ -24,7 +24,7 @@ func FuzzParseIndexPath(f *testing.F) {
 		if !hosted.ValidName(name) || name != strings.ToLower(name) || !strings.EqualFold(indexPath(name), p) {
 			t.Fatalf("parseIndexPath(%q) = %q", p, name)
 		}
-		if err := cache.CheckKey(keyIndex + name); err != nil {
+		if err := cache.CheckKey(indexKey(name)); err != nil {
 			t.Fatalf("key for %q: %v", p, err)
 		}
 	})
@@ -42,7 +42,7 @@ func FuzzParseVersionPath(f *testing.F) {
 		if p != name+"/"+vers+"/"+action || (action != "download" && action != "yank" && action != "unyank") {
 			t.Fatalf("parseVersionPath(%q) = %q, %q, %q", p, name, vers, action)
 		}
-		if err := cache.CheckKey(keyCrates + strings.ToLower(name) + "/" + vers); err != nil {
+		if err := cache.CheckKey(crateKey(strings.ToLower(name), vers)); err != nil {
 			t.Fatalf("key for %q: %v", p, err)
 		}
 	})

@@ -8,6 +8,7 @@ package cargo
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"nora/auth"
+	"nora/cache"
 	hosted "nora/hosted/cargo"
 	"nora/internal/fault"
 	"nora/proxy/httpx"
@@ -26,18 +28,18 @@ import (
 	"nora/upstream"
 )
 
-// Cache keys. Crate names never start with "_", so "_upstream" cannot
-// collide with anything a request names.
-const (
-	keyConfig = "refs/cargo/_upstream/config.json"
-	keyIndex  = "refs/cargo/index/"  // + lowercased name
-	keyCrates = "refs/cargo/crates/" // + lowercased name + "/" + version
-)
+// crates is what the handler needs of the cache beyond what pull does for
+// it: the .crate files cached already.
+type crates interface {
+	OpenNamed(ctx context.Context, name string) (*cache.Object, error)
+	CountResult(result string)
+}
 
 // Handler serves /cargo/.
 type Handler struct {
 	cfg         Config
 	deps        pull.Deps
+	cache       crates
 	auth        auth.Authorizer
 	hosted      *hosted.Registry
 	index       *upstream.Registry // nil: no upstream configured
@@ -50,35 +52,31 @@ type Handler struct {
 
 var errNoUpstream = &fault.Error{Kind: fault.NotFound, Msg: "no cargo upstream is configured"}
 
-// New builds the handler and loads the hosted crates from deps.Cache. An
-// empty cfg.Index means no upstream: every crate that is not hosted is
-// unknown.
-func New(cfg Config, deps pull.Deps) (*Handler, error) {
+// New builds the handler over the hosted crates reg, which the wiring
+// opens. An empty cfg.Index means no upstream: every crate that is not
+// hosted is unknown.
+func New(cfg Config, deps pull.Deps, reg *hosted.Registry) (*Handler, error) {
+	if deps.Cache == nil || reg == nil {
+		return nil, errors.New("cannot set up cargo: cache and hosted state are required")
+	}
 	if cfg.MaxUploadSize <= 0 {
 		cfg.MaxUploadSize = DefaultMaxUploadSize
 	}
-	h := &Handler{cfg: cfg, deps: deps, auth: deps.Auth}
+	h := &Handler{cfg: cfg, deps: deps, cache: deps.Cache, auth: deps.Auth, hosted: reg}
 	if h.auth == nil {
 		h.auth = auth.Anonymous{}
-	}
-	var err error
-	if h.hosted, err = hosted.Open(context.Background(), deps.Cache, deps.Log); err != nil {
-		return nil, err
 	}
 	if cfg.Index == "" {
 		return h, nil
 	}
-	reg, err := deps.Client.Registry(upstream.RegistryOptions{Name: "cargo", URL: cfg.Index})
+	up, err := deps.Client.Registry(upstream.RegistryOptions{Name: "cargo", URL: cfg.Index})
 	if err != nil {
 		return nil, fmt.Errorf("cannot set up the cargo upstream: %w", err)
 	}
-	u, _ := url.Parse(reg.BaseURL())
-	h.index, h.indexOrigin = reg, origin(u)
+	u, _ := url.Parse(up.BaseURL())
+	h.index, h.indexOrigin = up, origin(u)
 	return h, nil
 }
-
-// Hosted is the hosted crate state (its Referenced walk is for GC).
-func (h *Handler) Hosted() *hosted.Registry { return h.hosted }
 
 // Referenced calls fn with every digest the hosted state refers to (GC
 // marks from it; eviction spares it).
@@ -196,7 +194,7 @@ func (h *Handler) indexDoc(ctx context.Context, name string, ttl time.Duration) 
 		return nil, errNoUpstream
 	}
 	return h.deps.Docs.Get(ctx, pull.DocRequest{
-		Key:         keyIndex + name,
+		Key:         indexKey(name),
 		Upstream:    h.index,
 		URL:         indexPath(name),
 		TTL:         ttl,
@@ -211,7 +209,7 @@ func (h *Handler) indexDoc(ctx context.Context, name string, ttl time.Duration) 
 // download host.
 func (h *Handler) registryConfig(ctx context.Context) (registryConfig, error) {
 	doc, err := h.deps.Docs.Get(ctx, pull.DocRequest{
-		Key:         keyConfig,
+		Key:         configKey,
 		Upstream:    h.index,
 		URL:         "config.json",
 		TTL:         h.cfg.TTL.D(),

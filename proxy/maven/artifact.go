@@ -12,8 +12,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -34,16 +32,16 @@ const (
 	sumTimeout = 10 * time.Minute
 )
 
-var errOffline = &fault.Error{Kind: fault.Unavailable, Msg: "maven upstreams are offline and this was never cached"}
+var errOffline = fault.New(fault.Unavailable, "maven upstreams are offline and this was never cached")
 
 // serveArtifact answers GET and HEAD of an immutable file: from the cache,
 // else filled from the first upstream that has it, verified against that
 // upstream's .sha1 when it publishes one.
 func (h *Handler) serveArtifact(ctx *fasthttp.RequestCtx, c context.Context, req request) {
 	key := fileKey(req.file)
-	obj, err := h.deps.Cache.OpenNamed(c, key)
+	obj, err := h.cache.OpenNamed(c, key)
 	if err == nil {
-		h.deps.Cache.CountResult("hit")
+		h.cache.CountResult("hit")
 		h.sendObject(ctx, req, obj)
 		return
 	}
@@ -55,11 +53,8 @@ func (h *Handler) serveArtifact(ctx *fasthttp.RequestCtx, c context.Context, req
 		return
 	}
 	err = h.firstHit(func(u *upstreamRepo) error {
-		if u.offline {
-			return errOffline
-		}
-		if h.neg.Missing(u.id + " " + req.file) {
-			return &fault.Error{Kind: fault.NotFound, Msg: req.file + " not found upstream (remembered)"}
+		if err := h.skip(u, req.file); err != nil {
+			return err
 		}
 		want, err := h.expectedSHA1(c, u, req.file)
 		if err != nil {
@@ -69,7 +64,7 @@ func (h *Handler) serveArtifact(ctx *fasthttp.RequestCtx, c context.Context, req
 			Name: key, Upstream: u.reg, URL: req.file, Expect: cache.Expect{SHA1: want, Size: -1},
 		})
 		if fault.KindOf(err) == fault.NotFound {
-			h.neg.Remember(u.id+" "+req.file, h.cfg.NegativeTTL.D())
+			h.neg.Remember(missKey(u, req.file), h.cfg.NegativeTTL.D())
 		}
 		return err
 	})
@@ -78,6 +73,18 @@ func (h *Handler) serveArtifact(ctx *fasthttp.RequestCtx, c context.Context, req
 		return
 	}
 	h.sendObject(ctx, req, obj)
+}
+
+// skip says why upstream u is not asked for file: it is offline, or it
+// answered 404 for it within the negative TTL.
+func (h *Handler) skip(u *upstreamRepo, file string) error {
+	if u.offline {
+		return errOffline
+	}
+	if h.neg.Missing(missKey(u, file)) {
+		return fault.New(fault.NotFound, file+" not found upstream (remembered)")
+	}
+	return nil
 }
 
 func (h *Handler) sendObject(ctx *fasthttp.RequestCtx, req request, obj *cache.Object) {
@@ -123,21 +130,18 @@ func (h *Handler) sumDocRequest(u *upstreamRepo, path, alg string) pull.DocReque
 func (h *Handler) headUpstream(ctx *fasthttp.RequestCtx, c context.Context, req request) {
 	size := int64(-1)
 	err := h.firstHit(func(u *upstreamRepo) error {
-		if u.offline {
-			return errOffline
-		}
-		if h.neg.Missing(u.id + " " + req.file) {
-			return &fault.Error{Kind: fault.NotFound, Msg: req.file + " not found upstream (remembered)"}
+		if err := h.skip(u, req.file); err != nil {
+			return err
 		}
 		resp, err := u.reg.DoURL(c, http.MethodHead, req.file, nil)
 		if err != nil {
-			return &fault.Error{Kind: fault.Unavailable, Msg: "cannot HEAD " + req.file + ": " + err.Error()}
+			return fault.Wrap(fault.Unavailable, err, "cannot HEAD "+req.file)
 		}
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			err := statusError(req.file, resp.StatusCode, resp.Header.Get("Retry-After"))
+			err := pull.StatusError(req.file, resp.StatusCode, resp.Header.Get("Retry-After"))
 			if fault.KindOf(err) == fault.NotFound {
-				h.neg.Remember(u.id+" "+req.file, h.cfg.NegativeTTL.D())
+				h.neg.Remember(missKey(u, req.file), h.cfg.NegativeTTL.D())
 			}
 			return err
 		}
@@ -156,31 +160,14 @@ func (h *Handler) headUpstream(ctx *fasthttp.RequestCtx, c context.Context, req 
 	ctx.Response.SkipBody = true
 }
 
-// statusError classifies an upstream status the way package pull does for
-// its fetches.
-func statusError(what string, status int, retryAfter string) error {
-	switch {
-	case status == 404 || status == 410:
-		return &fault.Error{Kind: fault.NotFound, Msg: what + " not found upstream"}
-	case status == 401 || status == 403:
-		return &fault.Error{Kind: fault.Denied, Msg: "upstream refused access to " + what}
-	case status == 429:
-		n, _ := strconv.Atoi(strings.TrimSpace(retryAfter))
-		return &fault.Error{Kind: fault.RateLimited, Msg: "upstream rate limit reached", RetryAfter: n}
-	case status >= 500:
-		return &fault.Error{Kind: fault.Unavailable, Msg: "upstream failed on " + what + " (" + strconv.Itoa(status) + ")"}
-	}
-	return &fault.Error{Kind: fault.BadUpstream, Msg: "upstream answered " + strconv.Itoa(status) + " for " + what}
-}
-
 // serveArtifactSum answers a checksum file of an immutable file: computed
 // from the cached bytes when nora has them (so it always matches what nora
 // served), else the upstream's own checksum file, cached for good.
 func (h *Handler) serveArtifactSum(ctx *fasthttp.RequestCtx, c context.Context, req request) {
-	if ref, err := h.deps.Cache.Ref(c, fileKey(req.file)); err == nil {
+	if ref, err := h.cache.Ref(c, fileKey(req.file)); err == nil {
 		sum, err := h.localSum(c, ref.Digest, req.sum)
 		if err == nil {
-			h.deps.Cache.CountResult("hit")
+			h.cache.CountResult("hit")
 			sendText(ctx, req, []byte(sum), sum, "hit", false)
 			return
 		}
@@ -217,7 +204,7 @@ func (h *Handler) localSum(ctx context.Context, d digest.Digest, alg string) (st
 	v, err, _ := h.sums.Do(key, func() (any, error) {
 		bg, cancel := context.WithTimeout(context.Background(), sumTimeout)
 		defer cancel()
-		obj, err := h.deps.Cache.Open(bg, cache.BlobKey(d))
+		obj, err := h.cache.Open(bg, cache.BlobKey(d))
 		if err != nil {
 			return "", err
 		}
@@ -229,9 +216,9 @@ func (h *Handler) localSum(ctx context.Context, d digest.Digest, alg string) (st
 		sum := hex.EncodeToString(hh.Sum(nil))
 		b := []byte(sum)
 		sd := digest.FromBytes(b)
-		if err := h.deps.Cache.PutBlob(bg, sd, b); err != nil {
+		if err := h.cache.PutBlob(bg, sd, b); err != nil {
 			h.deps.Log.Warn("cannot store maven checksum", "key", key, "err", err)
-		} else if err := h.deps.Cache.PutRef(bg, key, cache.Ref{Digest: sd, MediaType: "text/plain", Size: int64(len(b)), FetchedAt: time.Now()}); err != nil {
+		} else if err := h.cache.PutRef(bg, key, cache.Ref{Digest: sd, MediaType: "text/plain", Size: int64(len(b)), FetchedAt: time.Now()}); err != nil {
 			h.deps.Log.Warn("cannot store maven checksum", "key", key, "err", err)
 		}
 		return sum, nil
@@ -243,11 +230,11 @@ func (h *Handler) localSum(ctx context.Context, d digest.Digest, alg string) (st
 }
 
 func (h *Handler) readSum(ctx context.Context, key, alg string) (string, error) {
-	ref, err := h.deps.Cache.Ref(ctx, key)
+	ref, err := h.cache.Ref(ctx, key)
 	if err != nil {
 		return "", err
 	}
-	obj, err := h.deps.Cache.Open(ctx, cache.BlobKey(ref.Digest))
+	obj, err := h.cache.Open(ctx, cache.BlobKey(ref.Digest))
 	if err != nil {
 		return "", err
 	}

@@ -18,11 +18,11 @@ import (
 //
 //   - A file streams into hosted state (capped by max_upload_size). The
 //     first deploy to a groupId/artifactId makes it hosted, even if nora
-//     proxied it until then (see hosted.Repo). Answers 201, or 200 for the
+//     proxied it until then (see hosted.Registry). Answers 201, or 200 for the
 //     same bytes again; 409 for other bytes under a name that exists.
 //   - A checksum file is checked against the stored file: 200 on a match;
 //     400 on a mismatch, and the file is discarded unless an earlier
-//     checksum had confirmed it (hosted.Repo.Confirm).
+//     checksum had confirmed it (hosted.Registry.Confirm).
 //   - maven-metadata.xml is parsed and answered 200 (clients need a 2xx),
 //     but nora serves metadata it generates from what it holds; only a
 //     plugin group's prefix mappings are taken from it. Its checksum files

@@ -55,35 +55,43 @@ type upstreamRepo struct {
 	offline bool
 }
 
+// objects is what the handler needs of the cache beyond what pull does for
+// it: cached files and the checksums it computes of them.
+type objects interface {
+	OpenNamed(ctx context.Context, name string) (*cache.Object, error)
+	Open(ctx context.Context, key string) (*cache.Object, error)
+	Ref(ctx context.Context, key string) (cache.Ref, error)
+	PutRef(ctx context.Context, key string, r cache.Ref) error
+	PutBlob(ctx context.Context, d digest.Digest, b []byte) error
+	CountResult(result string)
+}
+
 // Handler serves /maven2/.
 type Handler struct {
 	cfg    Config
 	deps   pull.Deps
+	cache  objects
 	auth   auth.Authorizer
-	hosted *hosted.Repo
+	hosted *hosted.Registry
 	ups    []*upstreamRepo
 	neg    *cache.Negative    // artifacts an upstream answered 404 for, by upstream and path
 	sums   singleflight.Group // checksums computed from cached artifacts
 }
 
-// New builds the handler.
-func New(cfg Config, deps pull.Deps) (*Handler, error) {
-	if deps.Cache == nil || deps.Docs == nil || deps.Client == nil {
-		return nil, errors.New("cannot set up maven: cache, documents and upstream client are required")
+// New builds the handler over the hosted state reg, which the wiring
+// opens.
+func New(cfg Config, deps pull.Deps, reg *hosted.Registry) (*Handler, error) {
+	if deps.Cache == nil || deps.Docs == nil || deps.Client == nil || reg == nil {
+		return nil, errors.New("cannot set up maven: cache, documents, upstream client and hosted state are required")
 	}
 	if cfg.MaxUploadSize <= 0 {
 		cfg.MaxUploadSize = DefaultConfig().MaxUploadSize
 	}
-	h := &Handler{cfg: cfg, deps: deps, auth: deps.Auth}
+	h := &Handler{cfg: cfg, deps: deps, cache: deps.Cache, auth: deps.Auth, hosted: reg}
 	if h.auth == nil {
 		h.auth = auth.Anonymous{}
 	}
-	octx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	var err error
-	if h.hosted, err = hosted.Open(octx, deps.Cache, deps.Log); err != nil {
-		return nil, err
-	}
 	for i, u := range cfg.Upstreams {
 		reg, err := deps.Client.Registry(upstream.RegistryOptions{
 			Name: upstreamName(i), URL: u.URL, Username: u.Username, Password: u.Password,
@@ -113,9 +121,6 @@ func upstreamName(i int) string {
 	}
 	return "maven-" + strconv.Itoa(i+1)
 }
-
-// Hosted is the hosted state, for GC (Referenced) and the operators' tools.
-func (h *Handler) Hosted() *hosted.Repo { return h.hosted }
 
 // Referenced calls fn with every digest the hosted state refers to (GC
 // marks from it; eviction spares it).
@@ -164,18 +169,6 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-// Cache keys. Each kind has its own fixed segment after refs/maven/, and
-// every ref derived from a repository path is a leaf named "@" (a character
-// parsePath refuses) in a directory tree that mirrors the path, so no path's
-// ref can be another path's directory.
-func fileKey(path string) string { return "refs/maven/files/" + path + "/@" }
-
-func docKey(u *upstreamRepo, path string) string {
-	return "refs/maven/docs/" + u.id + "/" + path + "/@"
-}
-
-func sumKey(alg, sha256hex string) string { return "refs/maven/sums/" + alg + "/" + sha256hex }
-
 // rank orders failures by what the client should learn from them when no
 // upstream had the path: content that failed verification, then "retry
 // later", then "refused", and a 404 only when every upstream said so.
@@ -193,7 +186,7 @@ func rank(err error) int {
 	return 0
 }
 
-var errNoUpstream = &fault.Error{Kind: fault.NotFound, Msg: "no maven upstream is configured"}
+var errNoUpstream = fault.New(fault.NotFound, "no maven upstream is configured")
 
 // firstHit runs try on each upstream in order until one has the path. A
 // miss, a refusal or an outage moves on to the next; when none has it the

@@ -109,7 +109,7 @@ func (h *Handler) serveHosted(ctx *fasthttp.RequestCtx, c context.Context, req r
 		sendText(ctx, req, []byte(sum), sum, "hosted", false)
 		return true
 	}
-	obj, err := h.deps.Cache.Open(c, cache.BlobKey(f.Digest))
+	obj, err := h.cache.Open(c, cache.BlobKey(f.Digest))
 	if err != nil {
 		// The state names it, so it must be there: not the client's 404.
 		h.hostedFail(ctx, req, fault.Wrap(fault.Internal, err, "cannot open hosted file"))

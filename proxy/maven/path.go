@@ -3,6 +3,8 @@ package maven
 import (
 	"errors"
 	"strings"
+
+	hosted "nora/hosted/maven"
 )
 
 // kind says how a repository file may be cached.
@@ -35,11 +37,9 @@ func (r request) path() string {
 }
 
 const (
-	maxPathLen     = 768 // keeps every cache key derived from a path under cache.CheckKey's 1024
-	maxSegmentLen  = 255
-	maxSegments    = 64
-	metadataName   = "maven-metadata.xml"
-	snapshotSuffix = "SNAPSHOT"
+	maxPathLen   = 768 // keeps every cache key derived from a path under cache.CheckKey's 1024
+	maxSegments  = 64
+	metadataName = "maven-metadata.xml"
 )
 
 // sumHexLen is the hex length of each checksum algorithm a repository
@@ -63,7 +63,7 @@ func parsePath(s string) (request, error) {
 		return request{}, errInvalidPath
 	}
 	for _, seg := range segs {
-		if !validSegment(seg) {
+		if !hosted.ValidSegment(seg) {
 			return request{}, errInvalidPath
 		}
 	}
@@ -90,22 +90,6 @@ func parsePath(s string) (request, error) {
 	return request{file: file, sum: sum, kind: k, name: strings.Join(segs[:n-3], ".") + ":" + a}, nil
 }
 
-func validSegment(seg string) bool {
-	if seg == "" || len(seg) > maxSegmentLen || seg[0] == '.' {
-		return false
-	}
-	for i := 0; i < len(seg); i++ {
-		c := seg[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case c == '.' || c == '_' || c == '-' || c == '~' || c == '+':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
 // splitSum splits "x.jar.sha1" into "x.jar" and "sha1". A checksum of a
 // checksum is no file repositories publish: not ok.
 func splitSum(name string) (base, sum string, ok bool) {
@@ -123,63 +107,13 @@ func splitSum(name string) (base, sum string, ok bool) {
 }
 
 // fileKind checks that file belongs to artifact a at version v and says
-// whether it is immutable.
+// whether it is immutable (the layout rule hosted state deploys by).
 func fileKind(a, v, file string) (kind, bool) {
-	if stem, ok := strings.CutSuffix(v, snapshotSuffix); ok {
-		rest, ok := strings.CutPrefix(file, a+"-"+stem)
-		if !ok {
-			return 0, false
-		}
-		if after, ok := strings.CutPrefix(rest, snapshotSuffix); ok && fileTail(after) {
-			return kindDoc, true
-		}
-		if after, ok := cutTimestamp(rest); ok && fileTail(after) {
-			return kindArtifact, true
-		}
-		return 0, false
+	mutable, ok := hosted.ClassifyFile(a, v, file)
+	if mutable {
+		return kindDoc, ok
 	}
-	rest, ok := strings.CutPrefix(file, a+"-"+v)
-	if !ok || !fileTail(rest) {
-		return 0, false
-	}
-	return kindArtifact, true
-}
-
-// fileTail checks what follows artifactId-version in a file name: an
-// optional "-classifier", then ".extension".
-func fileTail(rest string) bool {
-	if rest == "" || (rest[0] != '.' && rest[0] != '-') {
-		return false
-	}
-	dot := strings.LastIndexByte(rest, '.')
-	return dot >= 0 && dot < len(rest)-1 && rest[:dot] != "-"
-}
-
-// cutTimestamp cuts a unique snapshot's "yyyyMMdd.HHmmss-build" off s.
-func cutTimestamp(s string) (string, bool) {
-	digits := func(s string, n int) bool {
-		if len(s) < n {
-			return false
-		}
-		for i := 0; i < n; i++ {
-			if s[i] < '0' || s[i] > '9' {
-				return false
-			}
-		}
-		return true
-	}
-	if !digits(s, 8) || len(s) < 16 || s[8] != '.' || !digits(s[9:], 6) || s[15] != '-' {
-		return "", false
-	}
-	s = s[16:]
-	n := 0
-	for n < len(s) && n < 10 && s[n] >= '0' && s[n] <= '9' {
-		n++
-	}
-	if n == 0 {
-		return "", false
-	}
-	return s[n:], true
+	return kindArtifact, ok
 }
 
 // parseChecksum reads a repository checksum file: its first non-empty line
