@@ -214,7 +214,7 @@ func (c *Cache) follow(ctx context.Context, f *fill) (*Object, error) {
 			file, err := os.Open(f.tmp)
 			if err == nil {
 				f.waiters++
-				r := &fillReader{f: f, file: file}
+				r := &fillReader{f: f, file: file, end: -1}
 				if f.passAt >= 0 {
 					r.pipe, r.pipeW = io.Pipe()
 				}
@@ -440,61 +440,3 @@ func (s *fillSums) check(key string) error {
 }
 
 func (s *fillSums) sha256Digest() digest.Digest { return digest.NewDigest(digest.SHA256, s.sha256) }
-
-// fillReader follows a growing temp file. It holds back the final byte
-// until the fill is verified and committed, so a reader never sees a clean
-// end of bad bytes; when the fill fails every reader gets the error. After
-// a pass-through began, the bytes past the temp file come from its pipe,
-// whose writer holds back the last chunk until the bytes are verified.
-type fillReader struct {
-	f     *fill
-	file  *os.File
-	pos   int64
-	pipe  *io.PipeReader // set under f.mu when the fill passes through
-	pipeW *io.PipeWriter
-}
-
-func (r *fillReader) Read(p []byte) (int, error) {
-	for {
-		r.f.mu.Lock()
-		written, done, err, ch, passAt := r.f.written, r.f.done, r.f.err, r.f.notify, r.f.passAt
-		r.f.mu.Unlock()
-		if passAt >= 0 && r.pos >= passAt {
-			if r.pipe == nil { // attached too late; follow prevents it
-				return 0, errMissedFill
-			}
-			n, err := r.pipe.Read(p)
-			r.pos += int64(n)
-			return n, err
-		}
-		if err != nil {
-			return 0, err
-		}
-		limit := written
-		if !done && passAt < 0 {
-			limit--
-		}
-		if r.pos < limit {
-			if int64(len(p)) > limit-r.pos {
-				p = p[:limit-r.pos]
-			}
-			n, err := r.file.ReadAt(p, r.pos)
-			r.pos += int64(n)
-			if err == io.EOF && n > 0 {
-				err = nil
-			}
-			return n, err
-		}
-		if done {
-			return 0, io.EOF
-		}
-		<-ch
-	}
-}
-
-func (r *fillReader) Close() error {
-	if r.pipe != nil {
-		r.pipe.CloseWithError(errors.New("reader closed"))
-	}
-	return r.file.Close()
-}

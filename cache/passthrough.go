@@ -60,7 +60,9 @@ func (s *fillSink) startPass(at int64) bool {
 	f.mu.Lock()
 	f.passAt, f.written = at, at
 	for _, r := range f.readers {
-		r.pipe, r.pipeW = io.Pipe()
+		if !r.ranged {
+			r.pipe, r.pipeW = io.Pipe()
+		}
 	}
 	f.changed()
 	deadline := time.Now().Add(joinWait)
@@ -75,7 +77,9 @@ func (s *fillSink) startPass(at int64) bool {
 	}
 	f.passStarted = true
 	for _, r := range f.readers {
-		s.ws = append(s.ws, r.pipeW)
+		if r.pipeW != nil {
+			s.ws = append(s.ws, r.pipeW)
+		}
 	}
 	f.changed()
 	f.mu.Unlock()

@@ -92,10 +92,19 @@ func trimOWS(b []byte) []byte {
 	return bytes.Trim(b, " \t")
 }
 
+// Sectioner is a body that serves a range itself rather than by Seek and
+// a count: an object still arriving (a cache fill in progress) holds the
+// range's last byte back until the whole object is verified, so a 206 never
+// ends cleanly on bytes that turn out to be wrong. The reader returned is
+// read instead of the body, which is still what gets closed.
+type Sectioner interface {
+	Section(start, length int64) (io.Reader, error)
+}
+
 // ServeContent answers with an immutable object: status 200 (or 206/416 for
 // a Range), Content-Length, Content-Type (application/octet-stream when
 // contentType is ""). Ranges are honoured, and Accept-Ranges: bytes sent,
-// only when the size is known and body is an io.Seeker. size < 0 means
+// only when the size is known and body is an io.Seeker or a Sectioner. size < 0 means
 // unknown: the body goes out chunked. A HEAD request gets the same headers
 // and no body. body is always closed, once the response is written (or at
 // once for HEAD and errors).
@@ -122,7 +131,8 @@ func ServeContent(ctx *fasthttp.RequestCtx, body io.ReadCloser, size int64, cont
 
 	status, start, length := fasthttp.StatusOK, int64(0), size
 	seeker, seekable := body.(io.Seeker)
-	if seekable {
+	sectioner, sectioned := body.(Sectioner)
+	if seekable || sectioned {
 		h.Set(fasthttp.HeaderAcceptRanges, "bytes")
 		if rng := ctx.Request.Header.Peek(fasthttp.HeaderRange); len(rng) > 0 && ifRangeHolds(ctx) {
 			s, l, ok, err := ParseRange(rng, size)
@@ -149,17 +159,28 @@ func ServeContent(ctx *fasthttp.RequestCtx, body io.ReadCloser, size int64, cont
 	}
 	var r io.Reader = body
 	if status == fasthttp.StatusPartialContent {
-		if _, err := seeker.Seek(start, io.SeekStart); err != nil {
+		var err error
+		if r, err = section(body, seeker, sectioner, start, length); err != nil {
 			_ = body.Close()
 			h.Del(fasthttp.HeaderContentRange)
 			ctx.Error("cannot seek in object", fasthttp.StatusInternalServerError)
 			return
 		}
-		// One io.LimitedReader directly over the file: the shape
-		// net.TCPConn.ReadFrom turns into sendfile(2).
-		r = &io.LimitedReader{R: body, N: length}
 	}
 	setStream(ctx, &stream{r: r, closer: body}, length)
+}
+
+// section is the reader of length bytes of body from start.
+func section(body io.Reader, seeker io.Seeker, sectioner Sectioner, start, length int64) (io.Reader, error) {
+	if sectioner != nil {
+		return sectioner.Section(start, length)
+	}
+	if _, err := seeker.Seek(start, io.SeekStart); err != nil {
+		return nil, err
+	}
+	// One io.LimitedReader directly over the file: the shape
+	// net.TCPConn.ReadFrom turns into sendfile(2).
+	return &io.LimitedReader{R: body, N: length}, nil
 }
 
 // ifRangeHolds reports whether a Range may be honoured under the request's

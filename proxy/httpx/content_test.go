@@ -112,6 +112,17 @@ type readOnly struct {
 
 func (c readOnly) Close() error { c.closed.Add(1); return nil }
 
+// sectioned hides Seek and serves ranges by Section, as a cache fill in
+// progress does.
+type sectioned struct {
+	readOnly
+	content string
+}
+
+func (s sectioned) Section(start, length int64) (io.Reader, error) {
+	return strings.NewReader(s.content[start : start+length]), nil
+}
+
 func TestServeContent(t *testing.T) {
 	const content = "0123456789abcdefghij"
 	file := filepath.Join(t.TempDir(), "object")
@@ -132,6 +143,8 @@ func TestServeContent(t *testing.T) {
 			body = f
 		case "/noseek":
 			body = readOnly{strings.NewReader(content), &closed}
+		case "/section":
+			body = sectioned{readOnly{strings.NewReader(content), &closed}, content}
 		case "/unknown":
 			size = -1
 		case "/etag":
@@ -189,6 +202,9 @@ func TestServeContent(t *testing.T) {
 	f("HEAD", "/", map[string]string{"Range": "bytes=0-9"}, 206, "", map[string]string{
 		"Content-Length": "10", "Content-Range": "bytes 0-9/20"})
 	f("GET", "/noseek", map[string]string{"Range": "bytes=2-5"}, 200, content, map[string]string{"Accept-Ranges": ""})
+	f("GET", "/section", map[string]string{"Range": "bytes=2-5"}, 206, "2345", map[string]string{
+		"Accept-Ranges": "bytes", "Content-Range": "bytes 2-5/20"})
+	f("GET", "/section", nil, 200, content, map[string]string{"Accept-Ranges": "bytes"})
 	f("GET", "/unknown", map[string]string{"Range": "bytes=2-5"}, 200, content, map[string]string{
 		"Content-Length": "", "Accept-Ranges": ""})
 	f("HEAD", "/unknown", nil, 200, "", map[string]string{"Content-Length": ""})

@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"io"
+	"os"
 
 	"github.com/valyala/fasthttp"
 )
@@ -77,15 +78,24 @@ func (s *stream) Read(p []byte) (int, error) {
 
 // WriteTo hands the source itself to w's ReadFrom, so that fasthttp's writer
 // and then the connection see an *os.File (sendfile) rather than this
-// wrapper. fasthttp uses it for bodies of known size.
+// wrapper. A source that is not a file but knows how to send itself (a
+// cache fill that becomes a file once committed) gets w instead. fasthttp
+// uses WriteTo for bodies of known size.
 func (s *stream) WriteTo(w io.Writer) (int64, error) {
 	if s.err != nil {
 		return 0, s.err
 	}
 	var n int64
 	var err error
-	if rf, ok := w.(io.ReaderFrom); ok {
+	wt, sendsItself := s.r.(io.WriterTo)
+	switch s.r.(type) {
+	case *os.File, *io.LimitedReader:
+		sendsItself = false
+	}
+	if rf, ok := w.(io.ReaderFrom); ok && !sendsItself {
 		n, err = rf.ReadFrom(s.r)
+	} else if sendsItself {
+		n, err = wt.WriteTo(w)
 	} else {
 		n, err = io.Copy(w, struct{ io.Reader }{s.r})
 	}
