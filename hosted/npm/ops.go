@@ -235,11 +235,8 @@ func (r *Registry) Update(ctx context.Context, name string, doc *Document, rev s
 		}
 	}
 	defer r.locks.Lock(name)()
-	p, err := r.Get(ctx, name)
+	p, err := r.getRev(ctx, name, rev)
 	if err != nil {
-		return nil, err
-	}
-	if err := checkRev(p, rev); err != nil {
 		return nil, err
 	}
 	for ver := range doc.Versions {
@@ -280,11 +277,8 @@ func (r *Registry) Update(ctx context.Context, name string, doc *Document, rev s
 // /<name>/-rev/<rev>), as the policy allows. The name stays hosted.
 func (r *Registry) Unpublish(ctx context.Context, name, rev string) (*Package, error) {
 	defer r.locks.Lock(name)()
-	p, err := r.Get(ctx, name)
+	p, err := r.getRev(ctx, name, rev)
 	if err != nil {
-		return nil, err
-	}
-	if err := checkRev(p, rev); err != nil {
 		return nil, err
 	}
 	if len(p.Versions) == 0 {
@@ -357,11 +351,8 @@ func (p *Package) highest() string {
 // tarball of a live version is refused.
 func (r *Registry) RemoveTarball(ctx context.Context, name, file, rev string) error {
 	defer r.locks.Lock(name)()
-	p, err := r.Get(ctx, name)
+	p, err := r.getRev(ctx, name, rev)
 	if err != nil {
-		return err
-	}
-	if err := checkRev(p, rev); err != nil {
 		return err
 	}
 	for ver, v := range p.Versions {
@@ -440,11 +431,18 @@ func (r *Registry) Tarball(ctx context.Context, name, file string) (*Version, *c
 	return nil, nil, errorf(fault.NotFound, "package %s has no tarball %s", name, file)
 }
 
-func checkRev(p *Package, rev string) error {
-	if rev != "" && rev != p.RevString() {
-		return errorf(fault.Conflict, "%s changed since it was read (revision %s, now %s): read it again and retry", p.Name, rev, p.RevString())
+// getRev returns the state of name if rev, when set, is its current _rev:
+// a client that read an older state must read it again. The caller holds
+// name's lock.
+func (r *Registry) getRev(ctx context.Context, name, rev string) (*Package, error) {
+	p, err := r.Get(ctx, name)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	if rev != "" && rev != p.RevString() {
+		return nil, errorf(fault.Conflict, "%s changed since it was read (revision %s, now %s): read it again and retry", p.Name, rev, p.RevString())
+	}
+	return p, nil
 }
 
 // marshal encodes v without HTML escaping (readmes keep their < and >).

@@ -22,7 +22,11 @@ func npmError(ctx *fasthttp.RequestCtx, status int, msg string) {
 	_ = enc.Encode(struct {
 		Error string `json:"error"`
 	}{msg})
-	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	setBody(ctx, bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+}
+
+// setBody answers with b, or for HEAD with its length only.
+func setBody(ctx *fasthttp.RequestCtx, b []byte) {
 	if ctx.IsHead() {
 		ctx.Response.Header.SetContentLength(len(b))
 		ctx.Response.SkipBody = true

@@ -290,12 +290,7 @@ func (h *Handler) listTags(ctx *fasthttp.RequestCtx, name string) {
 		body, _ = json.Marshal(tags.DistTags)
 	}
 	ctx.SetContentType("application/json")
-	if ctx.IsHead() {
-		ctx.Response.Header.SetContentLength(len(body))
-		ctx.Response.SkipBody = true
-		return
-	}
-	ctx.SetBody(body)
+	setBody(ctx, body)
 }
 
 // whoami implements GET /npm/-/whoami: the user the credentials name.
@@ -359,12 +354,7 @@ func (h *Handler) hostedPackument(ctx *fasthttp.RequestCtx, name string) {
 	} else {
 		hdr.SetContentType("application/json")
 	}
-	if ctx.IsHead() {
-		hdr.SetContentLength(len(body))
-		ctx.Response.SkipBody = true
-		return
-	}
-	ctx.SetBody(body)
+	setBody(ctx, body)
 }
 
 // hostedTarball implements GET /npm/<name>/-/<file> of a hosted package,
