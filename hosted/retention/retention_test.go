@@ -14,6 +14,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"nora/cache/cachetest"
+	"nora/cache/disk"
 	"nora/hosted/maven"
 	"nora/hosted/oci"
 	"nora/hosted/retention"
@@ -215,8 +216,13 @@ func TestMovedTagIsGone(t *testing.T) {
 
 func TestMavenSnapshotBuilds(t *testing.T) {
 	ctx := context.Background()
-	c := cachetest.Open(t, t.TempDir())
-	r, err := maven.Open(ctx, c, nil)
+	dir := t.TempDir()
+	c := cachetest.Open(t, dir)
+	store, err := disk.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := maven.Open(ctx, store, c, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
