@@ -41,6 +41,10 @@ const maxIndexBytes = 16 << 20
 // maxNamesBytes bounds the list of hosted names.
 const maxNamesBytes = 16 << 20
 
+// commitTimeout bounds the store calls of a publish before and after its
+// body is read, and those of a yank.
+const commitTimeout = 2 * time.Minute
+
 // Blobs is what the hosted registry needs of the content-addressed cache:
 // committing a spooled .crate and opening it again.
 type Blobs interface {
@@ -151,49 +155,67 @@ func (r *Registry) Publish(ctx context.Context, q *Request) (IndexEntry, error) 
 	e := q.entry
 	// Refuse a duplicate before reading the .crate, and again under the
 	// lock: another publish may have won meanwhile.
-	if err := r.checkNew(ctx, e); err != nil {
+	cctx, cancel := context.WithTimeout(ctx, commitTimeout)
+	err := r.checkNew(cctx, e)
+	cancel()
+	if err != nil {
 		return e, err
 	}
 	tmp, d, size, err := q.spool(r.blobs.TempDir())
 	if err != nil {
 		return e, err
 	}
+	e.Cksum = d.Encoded()
+	err = r.commit(ctx, &e, tmp, size)
+	return e, err
+}
+
+// commit makes the spooled .crate tmp (of size bytes, e.Cksum) version
+// e.Vers of crate e.Name under the crate's lock, its store calls bounded by
+// commitTimeout (the body may have taken long). tmp is gone when it
+// returns.
+func (r *Registry) commit(ctx context.Context, e *IndexEntry, tmp string, size int64) error {
+	committed := false
+	defer func() {
+		if !committed {
+			os.Remove(tmp)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
+	defer cancel()
 	defer r.lock(e.Name)()
 	body, err := r.read(ctx, indexKey(e.Name), maxIndexBytes)
 	if err != nil && !errors.Is(err, cache.ErrNotFound) {
-		removeTemp(tmp)
-		return e, err
+		return err
 	}
-	if err := r.checkNewIn(body, e); err != nil {
-		removeTemp(tmp)
-		return e, err
+	if err := r.checkNewIn(body, *e); err != nil {
+		return err
 	}
-	e.Cksum = d.Encoded()
 	e.Pubtime = r.now().UTC().Format("2006-01-02T15:04:05Z")
-	line, err := marshalEntry(e)
+	line, err := marshalEntry(*e)
 	if err != nil {
-		removeTemp(tmp)
-		return e, err
+		return err
 	}
 	if len(body) > 0 && body[len(body)-1] != '\n' {
 		body = append(body, '\n')
 	}
 	body = append(append(body, line...), '\n')
 	if len(body) > maxIndexBytes {
-		removeTemp(tmp)
-		return e, invalid(fmt.Sprintf("the index file of %s would exceed %d bytes", e.Name, maxIndexBytes))
+		return invalid(fmt.Sprintf("the index file of %s would exceed %d bytes", e.Name, maxIndexBytes))
 	}
 	// The .crate first: an index line must never name a missing file.
+	committed = true // CommitFile consumes the temp file either way
+	d := digest.NewDigestFromEncoded(digest.SHA256, e.Cksum)
 	if err := r.blobs.CommitFile(ctx, tmp, cache.BlobKey(d), size); err != nil {
-		return e, err
+		return err
 	}
 	if err := r.claim(ctx, e.Name); err != nil {
-		return e, err
+		return err
 	}
 	if err := r.store.Put(ctx, indexKey(e.Name), bytes.NewReader(body)); err != nil {
-		return e, fmt.Errorf("cannot write the index of hosted crate %s: %w", e.Name, err)
+		return fmt.Errorf("cannot write the index of hosted crate %s: %w", e.Name, err)
 	}
-	return e, nil
+	return nil
 }
 
 // checkNew refuses e if its name collides with another hosted crate's or
@@ -325,10 +347,6 @@ func (r *Registry) lock(name string) (unlock func()) { return r.locks.Lock(canon
 func (r *Registry) read(ctx context.Context, key string, max int64) ([]byte, error) {
 	return hosted.Read(ctx, r.store, key, max)
 }
-
-// removeTemp drops a spooled .crate that will not be committed
-// (CommitFile consumes the ones that are).
-func removeTemp(path string) { os.Remove(path) }
 
 // parseIndex decodes every line of an index file nora wrote.
 func parseIndex(b []byte) ([]IndexEntry, error) {

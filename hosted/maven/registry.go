@@ -98,7 +98,7 @@ type Registry struct {
 	store cache.Store
 	blobs Blobs
 	log   *slog.Logger
-	now func() time.Time
+	now   func() time.Time
 
 	dirs *hosted.Names // the index: {"dirs":[...]}
 

@@ -26,36 +26,60 @@ import (
 // and are committed (content addressed) only once complete; a body that
 // breaks off, runs short or exceeds max leaves nothing behind.
 //
+// ctx ends the upload when it is done (the server's lifetime, not the
+// request's: a body that is in commits whole); the store calls before and
+// after the body are bounded by commitTimeout each.
+//
 // Every file name is immutable once deployed: the same bytes again are
 // accepted and change nothing (created is false: a retried deploy
 // succeeds); other bytes are a fault.Conflict. SNAPSHOT builds get a new,
 // timestamped name each time, so this never blocks a SNAPSHOT deploy.
 // A Failed file is replaced.
 func (r *Registry) Upload(ctx context.Context, c Coord, body io.Reader, length, max int64, user string) (created bool, err error) {
-	if err := c.check(); err != nil {
+	if err := r.precheck(ctx, c, length, max); err != nil {
 		return false, err
 	}
-	if length > max {
-		return false, tooLargef("%d bytes declared, cap %d", length, max)
+	tmp, f, err := r.receive(c, body, length, max)
+	if err != nil {
+		return false, err
 	}
-	// Refuse a redeploy of other bytes before reading them when the length
-	// already tells (a 2 GiB body need not cross the network to be refused).
-	if length >= 0 {
-		if old, err := r.file(ctx, c); err == nil && old.Size != length {
-			return false, conflict(c.Path())
-		}
-	}
+	f.By = user
+	return r.record(ctx, c, tmp, f)
+}
 
+// precheck refuses c before its body is read: an impossible file, a
+// declared length over max, and a redeploy of other bytes when the length
+// already tells (a 2 GiB body need not cross the network to be refused).
+func (r *Registry) precheck(ctx context.Context, c Coord, length, max int64) error {
+	if err := c.check(); err != nil {
+		return err
+	}
+	if length > max {
+		return tooLargef("%d bytes declared, cap %d", length, max)
+	}
+	if length < 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
+	defer cancel()
+	if old, err := r.file(ctx, c); err == nil && old.Size != length {
+		return conflict(c.Path())
+	}
+	return nil
+}
+
+// receive streams body into a closed temp file of the store, hashing it,
+// and returns its path and the File it makes (without Uploaded and By).
+// On error no temp file is left.
+func (r *Registry) receive(c Coord, body io.Reader, length, max int64) (tmpPath string, _ *File, err error) {
 	tmp, err := os.CreateTemp(r.blobs.TempDir(), "maven-upload-*")
 	if err != nil {
-		return false, fmt.Errorf("cannot create temp file for %s: %w", c.Path(), err)
+		return "", nil, fmt.Errorf("cannot create temp file for %s: %w", c.Path(), err)
 	}
-	path := tmp.Name()
-	committed := false
 	defer func() {
-		if !committed {
+		if err != nil {
 			tmp.Close()
-			os.Remove(path)
+			os.Remove(tmp.Name())
 		}
 	}()
 	s256, s1, m5 := sha256.New(), sha1.New(), md5.New()
@@ -68,30 +92,40 @@ func (r *Registry) Upload(ctx context.Context, c Coord, body io.Reader, length, 
 	case w.err != nil:
 		// Write errors are the store's (a full disk), not a body that
 		// ended early.
-		return false, fmt.Errorf("cannot write %s: %w", c.Path(), w.err)
+		return "", nil, fmt.Errorf("cannot write %s: %w", c.Path(), w.err)
 	case err != nil:
-		return false, truncatedf(err, " after %d bytes", n)
+		return "", nil, truncatedf(err, " after %d bytes", n)
 	case n > max:
-		return false, tooLargef("more than %d bytes", max)
+		return "", nil, tooLargef("more than %d bytes", max)
 	case length >= 0 && n != length:
-		return false, truncatedf(nil, ": got %d of %d bytes", n, length)
+		return "", nil, truncatedf(nil, ": got %d of %d bytes", n, length)
 	}
-	if err := tmp.Close(); err != nil {
-		return false, fmt.Errorf("cannot write %s: %w", c.Path(), err)
+	if err = tmp.Close(); err != nil {
+		return "", nil, fmt.Errorf("cannot write %s: %w", c.Path(), err)
 	}
-	f := &File{
+	return tmp.Name(), &File{
 		Digest: digest.NewDigest(digest.SHA256, s256), SHA1: hex.EncodeToString(s1.Sum(nil)),
-		MD5: hex.EncodeToString(m5.Sum(nil)), Size: n, By: user,
-	}
+		MD5: hex.EncodeToString(m5.Sum(nil)), Size: n,
+	}, nil
+}
 
-	// The body may have taken far longer than the request's context
-	// allows; the commit gets its own bound.
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+// record commits the received temp file tmp as c and adds f to its
+// directory's document, under the directory's lock. The temp file is gone
+// when it returns.
+func (r *Registry) record(ctx context.Context, c Coord, tmp string, f *File) (created bool, err error) {
+	committed := false
+	defer func() {
+		if !committed {
+			os.Remove(tmp)
+		}
+	}()
+	// The body may have taken long; the commit gets its own bound.
+	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
 	defer cancel()
 	dir := c.Dir()
 	unlock := r.locks.lock(dir)
 	defer unlock()
-	d, err := r.loadDoc(cctx, dir)
+	d, err := r.loadDoc(ctx, dir)
 	if err != nil {
 		return false, err
 	}
@@ -105,11 +139,11 @@ func (r *Registry) Upload(ctx context.Context, c Coord, body io.Reader, length, 
 		}
 		return false, conflict(c.Path())
 	}
-	if err := r.hostDir(cctx, dir); err != nil {
+	if err := r.hostDir(ctx, dir); err != nil {
 		return false, err
 	}
 	committed = true // CommitFile consumes the temp file either way
-	if err := r.blobs.CommitFile(cctx, path, cache.BlobKey(f.Digest), n); err != nil {
+	if err := r.blobs.CommitFile(ctx, tmp, cache.BlobKey(f.Digest), f.Size); err != nil {
 		return false, err
 	}
 	now := r.now().UTC()
@@ -124,10 +158,7 @@ func (r *Registry) Upload(ctx context.Context, c Coord, body io.Reader, length, 
 	}
 	v.Files[c.File] = f
 	v.Updated = now
-	if err := r.saveDoc(cctx, dir, d); err != nil {
-		return false, err
-	}
-	return true, nil
+	return true, r.saveDoc(ctx, dir, d)
 }
 
 // writeErr remembers the error of its writer, to tell it from the body's.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -18,6 +19,9 @@ import (
 // credentials. cargo sends its registry token verbatim as Authorization,
 // so a token of "Basic <base64 user:password>" logs in.
 const challenge = `Basic realm="nora"`
+
+// writeTimeout bounds a yank's store calls.
+const writeTimeout = 2 * time.Minute
 
 // publishOK is the answer to a publish: nora has no warnings to give.
 var publishOK = []byte(`{"warnings":{"invalid_categories":[],"invalid_badges":[],"other":[]}}`)
@@ -92,8 +96,8 @@ func (h *Handler) publish(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	// Not the request's context: a publish that has read its body
-	// commits whole, even if the server is shutting down.
-	e, err := h.hosted.Publish(context.Background(), req)
+	// commits whole; only the server's end stops it.
+	e, err := h.hosted.Publish(h.life(), req)
 	if err != nil {
 		if httpx.LocalFault(err) {
 			httpx.Drain(ctx) // the .crate's temp file stopped taking it
@@ -120,7 +124,9 @@ func (h *Handler) yank(ctx *fasthttp.RequestCtx, name, vers string, yanked bool)
 		refuse(ctx, d, action, name)
 		return
 	}
-	if err := h.hosted.SetYanked(context.Background(), name, vers, yanked); err != nil {
+	wctx, cancel := h.deps.Detached(writeTimeout)
+	defer cancel()
+	if err := h.hosted.SetYanked(wctx, name, vers, yanked); err != nil {
 		h.hostedFail(ctx, name, err)
 		return
 	}
@@ -152,6 +158,16 @@ func (h *Handler) hostedFail(ctx *fasthttp.RequestCtx, name string, err error) {
 	}
 	h.deps.Log.Error("hosted cargo request failed", "crate", name, "err", err)
 	cargoError(ctx, fasthttp.StatusInternalServerError, "nora could not complete the request; its log says why")
+}
+
+// life is the server's lifetime: the context of a publish, which must
+// commit whole once its body is in but not outlive the server, and bounds
+// its own steps.
+func (h *Handler) life() context.Context {
+	if h.deps.Base == nil {
+		return context.Background()
+	}
+	return h.deps.Base
 }
 
 // user names id for the log.

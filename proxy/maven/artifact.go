@@ -202,7 +202,7 @@ func (h *Handler) localSum(ctx context.Context, d digest.Digest, alg string) (st
 		return sum, nil
 	}
 	v, err, _ := h.sums.Do(key, func() (any, error) {
-		bg, cancel := context.WithTimeout(context.Background(), sumTimeout)
+		bg, cancel := h.deps.Detached(sumTimeout)
 		defer cancel()
 		obj, err := h.cache.Open(bg, cache.BlobKey(d))
 		if err != nil {

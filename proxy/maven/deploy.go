@@ -70,7 +70,7 @@ func (h *Handler) deploy(ctx *fasthttp.RequestCtx, c context.Context, req reques
 		}
 		plainText(ctx, fasthttp.StatusOK, "checksum matches")
 	default:
-		created, err := h.hosted.Upload(c, req.coord(), httpx.BodyReader(ctx), int64(max(ctx.Request.Header.ContentLength(), -1)),
+		created, err := h.hosted.Upload(h.life(), req.coord(), httpx.BodyReader(ctx), int64(max(ctx.Request.Header.ContentLength(), -1)),
 			int64(h.cfg.MaxUploadSize), user)
 		if err != nil {
 			if httpx.LocalFault(err) {

@@ -108,6 +108,16 @@ func New(cfg Config, deps pull.Deps, reg *hosted.Registry) (*Handler, error) {
 	return h, nil
 }
 
+// life is the server's lifetime: the context of a deploy, which must
+// commit whole once its body is in but not outlive the server, and bounds
+// its own steps.
+func (h *Handler) life() context.Context {
+	if h.deps.Base == nil {
+		return context.Background()
+	}
+	return h.deps.Base
+}
+
 // Close releases the handler's memory caches.
 func (h *Handler) Close() { h.neg.Close() }
 
@@ -146,7 +156,7 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	// Upstream calls and cache reads get a context of their own: the
 	// RequestCtx must not outlive the handler, and a context derived from
 	// it could (net/http watches its parent from another goroutine).
-	c, cancel := context.WithTimeout(context.Background(), requestWait)
+	c, cancel := h.deps.Detached(requestWait)
 	defer cancel()
 	if ctx.IsPut() {
 		h.deploy(ctx, c, req)
