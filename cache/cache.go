@@ -24,9 +24,11 @@ type Cache struct {
 	markers []Marker // hosted state GC marks from
 	log     *slog.Logger
 
-	bg     context.Context // parent of every fill; cancelled by Close
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	bg        context.Context // parent of every fill; cancelled by Close
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
 
 	mu    sync.Mutex
 	fills map[string]*fill
@@ -160,11 +162,14 @@ func (c *Cache) Ready(ctx context.Context) error {
 }
 
 // Close cancels running fills and the lifecycle's background work, waits
-// for them and flushes the index.
+// for them and flushes the index. Later calls return the first's result.
 func (c *Cache) Close() error {
-	c.cancel()
-	c.wg.Wait()
-	return c.index.Close()
+	c.closeOnce.Do(func() {
+		c.cancel()
+		c.wg.Wait()
+		c.closeErr = c.index.Close()
+	})
+	return c.closeErr
 }
 
 // keyLock returns the lock that orders removals and claims of key.

@@ -4,16 +4,13 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"log/slog"
 	"os"
 	"testing"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/opencontainers/go-digest"
 
 	"nora/cache"
-	"nora/cache/disk"
 )
 
 type sectioner interface {
@@ -82,15 +79,7 @@ func (w *fileSink) ReadFrom(r io.Reader) (int64, error) {
 
 // A follower of a fill that has committed sends the rest from the file.
 func TestFillFollowerSwitchesToFile(t *testing.T) {
-	dir := t.TempDir()
-	s, err := disk.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := cache.New(s, dir, slog.New(slog.DiscardHandler), metrics.NewSet())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := openWrapped(t, t.TempDir(), adopting)
 	data := randomBytes(1 << 20)
 	d := digest.FromBytes(data)
 	src := &slowSource{data: data, corruptAt: -1, dieAt: -1, pause: time.Millisecond}

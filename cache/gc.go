@@ -157,6 +157,30 @@ func (c *Cache) GC(ctx context.Context, o GCOptions) (GCReport, error) {
 	defer c.maintenance.RUnlock()
 
 	cutoff := rep.Started.Add(-o.Grace)
+	live, err := c.mark(ctx, o, cutoff, &rep)
+	if err != nil {
+		return rep, err
+	}
+	if err := c.index.Flush(); err != nil { // kinds claimed so far
+		return rep, fmt.Errorf("cannot flush index: %w", err)
+	}
+	if err := c.sweep(ctx, o, func(k string, e Entry) bool {
+		return e.Hosted && e.Added.Before(cutoff) && !live.hasKey(k) && !c.gc.isClaimed(k)
+	}, &rep); err != nil {
+		return rep, err
+	}
+	rep.Finished = time.Now()
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
+	c.log.Info("gc finished", "dry_run", o.DryRun, "marked", rep.Marked, "scanned", rep.Scanned,
+		"removed", rep.Count, "freed_bytes", rep.Freed, "took", rep.Finished.Sub(rep.Started).String())
+	return rep, nil
+}
+
+// mark collects the digests the hosted state needs, after each marker
+// dropped (and reported) the records o allows.
+func (c *Cache) mark(ctx context.Context, o GCOptions, cutoff time.Time, rep *GCReport) (*digestSet, error) {
 	live := newDigestSet()
 	for _, m := range c.markers {
 		items, err := m.Mark(ctx, MarkOptions{Cutoff: cutoff, DeleteUntagged: o.DeleteUntagged, DryRun: o.DryRun}, live.add)
@@ -164,19 +188,18 @@ func (c *Cache) GC(ctx context.Context, o GCOptions) (GCReport, error) {
 			rep.add(it)
 		}
 		if err != nil {
-			return rep, fmt.Errorf("cannot mark hosted content: %w", err)
+			return nil, fmt.Errorf("cannot mark hosted content: %w", err)
 		}
 	}
 	rep.Marked = live.len()
-	if err := c.index.Flush(); err != nil { // kinds claimed so far
-		return rep, fmt.Errorf("cannot flush index: %w", err)
-	}
+	return live, nil
+}
 
+// sweep walks the index and removes (unless dry) the objects dead says
+// are dead, reporting them; it stops early when ctx ends.
+func (c *Cache) sweep(ctx context.Context, o GCOptions, dead func(k string, e Entry) bool, rep *GCReport) error {
 	_, _, total := c.index.Usage()
 	var seen int64
-	dead := func(k string, e Entry) bool {
-		return e.Hosted && e.Added.Before(cutoff) && !live.hasKey(k) && !c.gc.isClaimed(k)
-	}
 	after := ""
 	var pending []victim // removed from the store, not yet from the index
 	for {
@@ -191,7 +214,7 @@ func (c *Cache) GC(ctx context.Context, o GCOptions) (GCReport, error) {
 			}
 		})
 		if err != nil {
-			return rep, fmt.Errorf("cannot scan index: %w", err)
+			return fmt.Errorf("cannot scan index: %w", err)
 		}
 		if !o.DryRun && len(vs) > 0 {
 			vs = c.removeObjects(ctx, vs, func(k string, e Entry) bool { return !dead(k, e) })
@@ -208,17 +231,10 @@ func (c *Cache) GC(ctx context.Context, o GCOptions) (GCReport, error) {
 			o.Progress(seen, max(total, seen))
 		}
 		if last == "" || ctx.Err() != nil {
-			break
+			return nil
 		}
 		after = last
 	}
-	rep.Finished = time.Now()
-	if err := ctx.Err(); err != nil {
-		return rep, err
-	}
-	c.log.Info("gc finished", "dry_run", o.DryRun, "marked", rep.Marked, "scanned", rep.Scanned,
-		"removed", rep.Count, "freed_bytes", rep.Freed, "took", rep.Finished.Sub(rep.Started).String())
-	return rep, nil
 }
 
 // Claim is what a hosted write calls for every blob it is about to refer

@@ -64,84 +64,11 @@ func (c *Cache) Reindex(ctx context.Context, progress func(done, total int64)) (
 	}
 	defer ix.db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(seenBucket) })
 
-	_, _, total := ix.Usage()
-	type found struct {
-		key  string
-		info Info
-	}
-	var batch []found
-	flush := func() error {
-		err := ix.db.Update(func(tx *bolt.Tx) error {
-			objs, seen := tx.Bucket(objectsBucket), tx.Bucket(seenBucket)
-			for _, f := range batch {
-				if err := seen.Put([]byte(f.key), nil); err != nil {
-					return err
-				}
-				e, ok := decodeEntry(objs.Get([]byte(f.key)))
-				if ok && e.Size == f.info.Size {
-					continue
-				}
-				if !ok {
-					rep.Added++
-					e = Entry{LastAccess: f.info.ModTime, Added: f.info.ModTime}
-				}
-				e.Size = f.info.Size
-				if err := objs.Put([]byte(f.key), encodeEntry(e)); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		rep.Objects += int64(len(batch))
-		batch = batch[:0]
-		if progress != nil {
-			progress(rep.Objects, max(total, rep.Objects))
-		}
-		return err
-	}
-	err := c.lister.List(ctx, "blobs/", func(key string, info Info) error {
-		batch = append(batch, found{key, info})
-		if len(batch) == 1000 {
-			return flush()
-		}
-		return nil
-	})
-	if err == nil {
-		err = flush()
-	}
-	if err != nil {
+	if err := c.recordListed(ctx, &rep, progress); err != nil {
 		return rep, fmt.Errorf("cannot rebuild index: %w", err)
 	}
-	// Entries the walk did not see are gone, unless committed after it began.
-	after := ""
-	for {
-		var gone []string
-		last, err := ix.scan(after, 4096, func(k string, e Entry) {
-			if e.Added.Before(rep.Started) {
-				gone = append(gone, k)
-			}
-		})
-		if err != nil {
-			return rep, fmt.Errorf("cannot rebuild index: %w", err)
-		}
-		if len(gone) > 0 {
-			var missing []string
-			ix.db.View(func(tx *bolt.Tx) error {
-				seen := tx.Bucket(seenBucket)
-				for _, k := range gone {
-					if seen.Get([]byte(k)) == nil {
-						missing = append(missing, k)
-					}
-				}
-				return nil
-			})
-			ix.removeIf(missing, func(_ string, e Entry) bool { return !e.Added.Before(rep.Started) })
-			rep.Dropped += int64(len(missing))
-		}
-		if last == "" {
-			break
-		}
-		after = last
+	if err := ix.dropUnseen(&rep); err != nil {
+		return rep, fmt.Errorf("cannot rebuild index: %w", err)
 	}
 	if err := ix.recount(); err != nil {
 		return rep, fmt.Errorf("cannot rebuild index: %w", err)
@@ -157,6 +84,108 @@ func (c *Cache) Reindex(ctx context.Context, progress func(done, total int64)) (
 	c.log.Info("index rebuilt", "objects", rep.Objects, "added", rep.Added, "dropped", rep.Dropped,
 		"proxied_bytes", rep.ProxiedBytes, "hosted_bytes", rep.HostedBytes)
 	return rep, nil
+}
+
+// listed is an object the store's walk found.
+type listed struct {
+	key  string
+	info Info
+}
+
+// recordListed walks the store's content-addressed objects, records them
+// in the index and marks them seen, in batches.
+func (c *Cache) recordListed(ctx context.Context, rep *ReindexReport, progress func(done, total int64)) error {
+	_, _, total := c.index.Usage()
+	var batch []listed
+	flush := func() error {
+		err := c.index.recordSeen(batch, rep)
+		rep.Objects += int64(len(batch))
+		batch = batch[:0]
+		if progress != nil {
+			progress(rep.Objects, max(total, rep.Objects))
+		}
+		return err
+	}
+	err := c.lister.List(ctx, "blobs/", func(key string, info Info) error {
+		batch = append(batch, listed{key, info})
+		if len(batch) == 1000 {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return flush()
+}
+
+// recordSeen marks the listed objects seen and gives each an entry of its
+// size; a new one counts as added, last accessed when it was written.
+func (ix *Index) recordSeen(batch []listed, rep *ReindexReport) error {
+	return ix.db.Update(func(tx *bolt.Tx) error {
+		objs, seen := tx.Bucket(objectsBucket), tx.Bucket(seenBucket)
+		for _, f := range batch {
+			if err := seen.Put([]byte(f.key), nil); err != nil {
+				return err
+			}
+			e, ok := decodeEntry(objs.Get([]byte(f.key)))
+			if ok && e.Size == f.info.Size {
+				continue
+			}
+			if !ok {
+				rep.Added++
+				e = Entry{LastAccess: f.info.ModTime, Added: f.info.ModTime}
+			}
+			e.Size = f.info.Size
+			if err := objs.Put([]byte(f.key), encodeEntry(e)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// dropUnseen drops the entries the walk did not see: their objects are
+// gone, unless committed after the rebuild began.
+func (ix *Index) dropUnseen(rep *ReindexReport) error {
+	after := ""
+	for {
+		var gone []string
+		last, err := ix.scan(after, 4096, func(k string, e Entry) {
+			if e.Added.Before(rep.Started) {
+				gone = append(gone, k)
+			}
+		})
+		if err != nil {
+			return err
+		}
+		if missing := ix.unseen(gone); len(missing) > 0 {
+			ix.removeIf(missing, func(_ string, e Entry) bool { return !e.Added.Before(rep.Started) })
+			rep.Dropped += int64(len(missing))
+		}
+		if last == "" {
+			return nil
+		}
+		after = last
+	}
+}
+
+// unseen returns the keys the walk did not mark seen.
+func (ix *Index) unseen(keys []string) []string {
+	var missing []string
+	if len(keys) == 0 {
+		return nil
+	}
+	ix.db.View(func(tx *bolt.Tx) error {
+		seen := tx.Bucket(seenBucket)
+		for _, k := range keys {
+			if seen.Get([]byte(k)) == nil {
+				missing = append(missing, k)
+			}
+		}
+		return nil
+	})
+	return missing
 }
 
 // markHosted makes every object the hosted state refers to hosted, so it

@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -15,139 +17,201 @@ import (
 
 // Run runs the suite against a fresh store from newStore.
 func Run(t *testing.T, newStore func(t *testing.T) cache.Store) {
-	ctx := context.Background()
-	t.Run("PutGetStat", func(t *testing.T) {
-		s := newStore(t)
-		if err := s.Put(ctx, "blobs/sha256/ab/abcd", strings.NewReader("hello world")); err != nil {
+	for _, tc := range []struct {
+		name string
+		test func(t *testing.T, s cache.Store)
+	}{
+		{"PutGetStat", testPutGetStat},
+		{"Missing", testMissing},
+		{"Overwrite", testOverwrite},
+		{"Delete", testDelete},
+		{"BadKeys", testBadKeys},
+		{"FailedPutLeavesNothing", testFailedPutLeavesNothing},
+		{"List", testList},
+		{"ConcurrentPutsSameKey", testConcurrentPutsSameKey},
+		{"Adopt", testAdopt},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.test(t, newStore(t)) })
+	}
+}
+
+var ctx = context.Background()
+
+// testPutGetStat: a Put object has its size and reads back from an offset.
+func testPutGetStat(t *testing.T, s cache.Store) {
+	if err := s.Put(ctx, "blobs/sha256/ab/abcd", strings.NewReader("hello world")); err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Stat(ctx, "blobs/sha256/ab/abcd")
+	if err != nil || info.Size != 11 {
+		t.Fatalf("Stat = %+v, %v", info, err)
+	}
+	rc, info, err := s.Get(ctx, "blobs/sha256/ab/abcd", 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(b) != "world" || info.Size != 11 {
+		t.Fatalf("Get at 6 = %q (size %d)", b, info.Size)
+	}
+}
+
+// testMissing: a key without an object is ErrNotFound for Stat, Get and Delete.
+func testMissing(t *testing.T, s cache.Store) {
+	if _, err := s.Stat(ctx, "refs/none"); !errors.Is(err, cache.ErrNotFound) {
+		t.Fatalf("Stat missing = %v", err)
+	}
+	if _, _, err := s.Get(ctx, "refs/none", 0); !errors.Is(err, cache.ErrNotFound) {
+		t.Fatalf("Get missing = %v", err)
+	}
+	if err := s.Delete(ctx, "refs/none"); !errors.Is(err, cache.ErrNotFound) {
+		t.Fatalf("Delete missing = %v", err)
+	}
+}
+
+// testOverwrite: a second Put replaces the object.
+func testOverwrite(t *testing.T, s cache.Store) {
+	for _, v := range []string{"one", "second"} {
+		if err := s.Put(ctx, "refs/x/tag", strings.NewReader(v)); err != nil {
 			t.Fatal(err)
 		}
-		info, err := s.Stat(ctx, "blobs/sha256/ab/abcd")
-		if err != nil || info.Size != 11 {
-			t.Fatalf("Stat = %+v, %v", info, err)
+	}
+	rc, _, err := s.Get(ctx, "refs/x/tag", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(b) != "second" {
+		t.Fatalf("got %q", b)
+	}
+}
+
+// testDelete: a deleted object is gone.
+func testDelete(t *testing.T, s cache.Store) {
+	s.Put(ctx, "a/b", strings.NewReader("x"))
+	if err := s.Delete(ctx, "a/b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Stat(ctx, "a/b"); !errors.Is(err, cache.ErrNotFound) {
+		t.Fatalf("after delete: %v", err)
+	}
+}
+
+// testBadKeys: keys that could leave the root are refused, never ErrNotFound.
+func testBadKeys(t *testing.T, s cache.Store) {
+	for _, k := range []string{"", "/abs", "../up", "a/../../b", "a//b", "a/./b", "a/"} {
+		if err := s.Put(ctx, k, strings.NewReader("x")); err == nil {
+			t.Errorf("Put(%q) accepted", k)
 		}
-		rc, info, err := s.Get(ctx, "blobs/sha256/ab/abcd", 6)
+		if _, err := s.Stat(ctx, k); err == nil || errors.Is(err, cache.ErrNotFound) {
+			t.Errorf("Stat(%q) = %v, want a key error", k, err)
+		}
+	}
+}
+
+// testFailedPutLeavesNothing: a Put whose reader fails leaves no object.
+func testFailedPutLeavesNothing(t *testing.T, s cache.Store) {
+	r := io.MultiReader(strings.NewReader("partial"), errReader{})
+	if err := s.Put(ctx, "blobs/x", r); err == nil {
+		t.Fatal("Put of a failing reader succeeded")
+	}
+	if _, err := s.Stat(ctx, "blobs/x"); !errors.Is(err, cache.ErrNotFound) {
+		t.Fatalf("partial object visible: %v", err)
+	}
+}
+
+// testList: every adapter lists its objects under a prefix.
+func testList(t *testing.T, s cache.Store) {
+	l, ok := s.(cache.Lister)
+	if !ok {
+		t.Fatal("not a cache.Lister: every adapter must list its objects (nora reindex)")
+	}
+	want := map[string]int64{"blobs/sha256/ab/ab01": 3, "blobs/sha256/cd/cd02": 5}
+	for k, n := range want {
+		if err := s.Put(ctx, k, strings.NewReader(strings.Repeat("x", int(n)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Put(ctx, "refs/other", strings.NewReader("ref")); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	if err := l.List(ctx, "blobs/", func(k string, info cache.Info) error {
+		got[k] = info.Size
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) || got["blobs/sha256/ab/ab01"] != 3 || got["blobs/sha256/cd/cd02"] != 5 {
+		t.Fatalf("List(blobs/) = %v, want %v", got, want)
+	}
+	if err := l.List(ctx, "nothing/", func(string, cache.Info) error { t.Error("listed a key of an empty prefix"); return nil }); err != nil {
+		t.Fatalf("List of an empty prefix: %v", err)
+	}
+}
+
+// testConcurrentPutsSameKey: concurrent Puts of one key leave one whole object.
+func testConcurrentPutsSameKey(t *testing.T, s cache.Store) {
+	want := bytes.Repeat([]byte("z"), 1<<20)
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Put(ctx, "blobs/same", bytes.NewReader(want)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	rc, _, err := s.Get(ctx, "blobs/same", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	if !bytes.Equal(got, want) {
+		t.Fatal("object corrupted by concurrent puts")
+	}
+}
+
+// testAdopt: a store that adopts temp files takes an open one whole, and
+// removes it when it cannot.
+func testAdopt(t *testing.T, s cache.Store) {
+	a, ok := s.(cache.FileAdopter)
+	if !ok {
+		return // the cache copies files in with Put, tested above
+	}
+	adopt := func(key string) (string, error) {
+		f, err := os.CreateTemp(a.TempDir(), "adopt-*")
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := io.ReadAll(rc)
-		rc.Close()
-		if string(b) != "world" || info.Size != 11 {
-			t.Fatalf("Get at 6 = %q (size %d)", b, info.Size)
-		}
-	})
-	t.Run("Missing", func(t *testing.T) {
-		s := newStore(t)
-		if _, err := s.Stat(ctx, "refs/none"); !errors.Is(err, cache.ErrNotFound) {
-			t.Fatalf("Stat missing = %v", err)
-		}
-		if _, _, err := s.Get(ctx, "refs/none", 0); !errors.Is(err, cache.ErrNotFound) {
-			t.Fatalf("Get missing = %v", err)
-		}
-		if err := s.Delete(ctx, "refs/none"); !errors.Is(err, cache.ErrNotFound) {
-			t.Fatalf("Delete missing = %v", err)
-		}
-	})
-	t.Run("Overwrite", func(t *testing.T) {
-		s := newStore(t)
-		for _, v := range []string{"one", "second"} {
-			if err := s.Put(ctx, "refs/x/tag", strings.NewReader(v)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		rc, _, err := s.Get(ctx, "refs/x/tag", 0)
-		if err != nil {
+		defer f.Close()
+		if _, err := f.WriteString("adopted"); err != nil {
 			t.Fatal(err)
 		}
-		b, _ := io.ReadAll(rc)
-		rc.Close()
-		if string(b) != "second" {
-			t.Fatalf("got %q", b)
-		}
-	})
-	t.Run("Delete", func(t *testing.T) {
-		s := newStore(t)
-		s.Put(ctx, "a/b", strings.NewReader("x"))
-		if err := s.Delete(ctx, "a/b"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.Stat(ctx, "a/b"); !errors.Is(err, cache.ErrNotFound) {
-			t.Fatalf("after delete: %v", err)
-		}
-	})
-	t.Run("BadKeys", func(t *testing.T) {
-		s := newStore(t)
-		for _, k := range []string{"", "/abs", "../up", "a/../../b", "a//b", "a/./b", "a/"} {
-			if err := s.Put(ctx, k, strings.NewReader("x")); err == nil {
-				t.Errorf("Put(%q) accepted", k)
-			}
-			if _, err := s.Stat(ctx, k); err == nil || errors.Is(err, cache.ErrNotFound) {
-				t.Errorf("Stat(%q) = %v, want a key error", k, err)
-			}
-		}
-	})
-	t.Run("FailedPutLeavesNothing", func(t *testing.T) {
-		s := newStore(t)
-		r := io.MultiReader(strings.NewReader("partial"), errReader{})
-		if err := s.Put(ctx, "blobs/x", r); err == nil {
-			t.Fatal("Put of a failing reader succeeded")
-		}
-		if _, err := s.Stat(ctx, "blobs/x"); !errors.Is(err, cache.ErrNotFound) {
-			t.Fatalf("partial object visible: %v", err)
-		}
-	})
-	t.Run("List", func(t *testing.T) {
-		s := newStore(t)
-		l, ok := s.(cache.Lister)
-		if !ok {
-			t.Fatal("not a cache.Lister: every adapter must list its objects (nora reindex)")
-		}
-		want := map[string]int64{"blobs/sha256/ab/ab01": 3, "blobs/sha256/cd/cd02": 5}
-		for k, n := range want {
-			if err := s.Put(ctx, k, strings.NewReader(strings.Repeat("x", int(n)))); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := s.Put(ctx, "refs/other", strings.NewReader("ref")); err != nil {
-			t.Fatal(err)
-		}
-		got := map[string]int64{}
-		if err := l.List(ctx, "blobs/", func(k string, info cache.Info) error {
-			got[k] = info.Size
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		if len(got) != len(want) || got["blobs/sha256/ab/ab01"] != 3 || got["blobs/sha256/cd/cd02"] != 5 {
-			t.Fatalf("List(blobs/) = %v, want %v", got, want)
-		}
-		if err := l.List(ctx, "nothing/", func(string, cache.Info) error { t.Error("listed a key of an empty prefix"); return nil }); err != nil {
-			t.Fatalf("List of an empty prefix: %v", err)
-		}
-	})
-	t.Run("ConcurrentPutsSameKey", func(t *testing.T) {
-		s := newStore(t)
-		want := bytes.Repeat([]byte("z"), 1<<20)
-		var wg sync.WaitGroup
-		for i := 0; i < 8; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := s.Put(ctx, "blobs/same", bytes.NewReader(want)); err != nil {
-					t.Error(err)
-				}
-			}()
-		}
-		wg.Wait()
-		rc, _, err := s.Get(ctx, "blobs/same", 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, _ := io.ReadAll(rc)
-		rc.Close()
-		if !bytes.Equal(got, want) {
-			t.Fatal("object corrupted by concurrent puts")
-		}
-	})
+		return f.Name(), a.Adopt(f, key)
+	}
+	tmp, err := adopt("blobs/sha256/ad/ad01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, _, err := s.Get(ctx, "blobs/sha256/ad/ad01", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	if _, serr := os.Stat(tmp); string(b) != "adopted" || !errors.Is(serr, fs.ErrNotExist) {
+		t.Fatalf("adopted %q, temp file: %v", b, serr)
+	}
+	tmp, err = adopt("../escape")
+	if _, serr := os.Stat(tmp); err == nil || !errors.Is(serr, fs.ErrNotExist) {
+		t.Fatalf("adopt under a bad key: %v, temp file: %v", err, serr)
+	}
 }
 
 type errReader struct{}

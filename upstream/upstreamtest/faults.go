@@ -32,29 +32,16 @@ func (g *Registry) ClearFaults() {
 // CorruptBlob makes GETs of d answer with the right length and digest
 // header but every byte inverted.
 func (g *Registry) CorruptBlob(d digest.Digest) {
-	g.setFault(d, func(w http.ResponseWriter, r *http.Request, d digest.Digest) bool {
-		rc, size, ok := g.openBlob(d)
-		if !ok {
-			return false
-		}
-		defer rc.Close()
-		g.blobHeaders(w, d, size)
-		io.Copy(w, invert{rc})
-		return true
+	g.blobFault(d, func(w http.ResponseWriter, body io.Reader, _ int64) {
+		io.Copy(w, invert{body})
 	})
 }
 
 // DieMidBlob makes GETs of d declare the full Content-Length, send the
 // first `after` bytes and then drop the connection.
 func (g *Registry) DieMidBlob(d digest.Digest, after int64) {
-	g.setFault(d, func(w http.ResponseWriter, r *http.Request, d digest.Digest) bool {
-		rc, size, ok := g.openBlob(d)
-		if !ok {
-			return false
-		}
-		defer rc.Close()
-		g.blobHeaders(w, d, size)
-		io.CopyN(w, rc, min(after, size))
+	g.blobFault(d, func(w http.ResponseWriter, body io.Reader, size int64) {
+		io.CopyN(w, body, min(after, size))
 		ctl := http.NewResponseController(w)
 		ctl.Flush()
 		conn, _, err := ctl.Hijack()
@@ -62,6 +49,20 @@ func (g *Registry) DieMidBlob(d digest.Digest, after int64) {
 			panic(fmt.Sprintf("upstreamtest: cannot hijack: %v", err)) // HTTP/1 only, always
 		}
 		conn.Close()
+	})
+}
+
+// blobFault makes GETs of d answer with the blob's headers, then lets send
+// write (or break off) the body.
+func (g *Registry) blobFault(d digest.Digest, send func(w http.ResponseWriter, body io.Reader, size int64)) {
+	g.setFault(d, func(w http.ResponseWriter, r *http.Request, d digest.Digest) bool {
+		rc, size, ok := g.openBlob(d)
+		if !ok {
+			return false
+		}
+		defer rc.Close()
+		g.blobHeaders(w, d, size)
+		send(w, rc, size)
 		return true
 	})
 }
