@@ -124,9 +124,7 @@ func (h *Handler) mount(ctx *fasthttp.RequestCtx, name, mount, from string, id *
 	if !ok {
 		return false
 	}
-	ctx.Response.Header.Set("Location", "/v2/"+name+"/blobs/"+string(d))
-	ctx.Response.Header.Set("Docker-Content-Digest", string(d))
-	ctx.SetStatusCode(fasthttp.StatusCreated)
+	blobCreated(ctx, name, d)
 	return true
 }
 
@@ -202,6 +200,11 @@ func (h *Handler) commit(ctx *fasthttp.RequestCtx, name string, u *oci.Upload, d
 		h.hostedError(ctx, err)
 		return
 	}
+	blobCreated(ctx, name, d)
+}
+
+// blobCreated answers 201 for blob d, now in repository name.
+func blobCreated(ctx *fasthttp.RequestCtx, name string, d digest.Digest) {
 	ctx.Response.Header.Set("Location", "/v2/"+name+"/blobs/"+string(d))
 	ctx.Response.Header.Set("Docker-Content-Digest", string(d))
 	ctx.SetStatusCode(fasthttp.StatusCreated)
