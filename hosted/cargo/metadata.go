@@ -178,66 +178,91 @@ func parseMetadata(b []byte) (IndexEntry, error) {
 	if err != nil {
 		return e, err
 	}
-	if !ValidName(e.Name) {
-		return e, fmt.Errorf("invalid crate name %q: ASCII letters, digits, '-' and '_', starting with a letter, at most %d characters", e.Name, maxNameLen)
+	if err := checkEntry(e); err != nil {
+		return e, err
 	}
-	if !validVersion(e.Vers) {
-		return e, fmt.Errorf("invalid version %q: not a semver version", e.Vers)
+	if e.Deps, err = parseDeps(deps); err != nil {
+		return e, err
 	}
-	if e.Links != nil && !validToken(*e.Links, maxTokenLen) {
-		return e, fmt.Errorf("invalid links %q", *e.Links)
-	}
-	if e.RustVersion != nil && !validRustVersion(*e.RustVersion) {
-		return e, fmt.Errorf("invalid rust_version %q", *e.RustVersion)
-	}
-	if len(deps) > maxDeps {
-		return e, fmt.Errorf("%d dependencies, at most %d", len(deps), maxDeps)
-	}
-	e.Deps = make([]IndexDep, 0, len(deps))
-	for i, raw := range deps {
-		d, err := parseDep(raw, i)
-		if err != nil {
-			return e, err
-		}
+	for _, d := range e.Deps {
 		if d.Artifact != nil || d.BindepTarget != nil || d.Lib {
 			e.V = 3
 		}
-		e.Deps = append(e.Deps, d)
 	}
+	if e.Features, e.Features2, err = parseFeatures(features); err != nil {
+		return e, err
+	}
+	if e.Features2 != nil && e.V < 2 {
+		e.V = 2
+	}
+	return e, nil
+}
+
+// checkEntry checks the crate's own fields of the metadata.
+func checkEntry(e IndexEntry) error {
+	switch {
+	case !ValidName(e.Name):
+		return fmt.Errorf("invalid crate name %q: ASCII letters, digits, '-' and '_', starting with a letter, at most %d characters", e.Name, maxNameLen)
+	case !validVersion(e.Vers):
+		return fmt.Errorf("invalid version %q: not a semver version", e.Vers)
+	case e.Links != nil && !validToken(*e.Links, maxTokenLen):
+		return fmt.Errorf("invalid links %q", *e.Links)
+	case e.RustVersion != nil && !validRustVersion(*e.RustVersion):
+		return fmt.Errorf("invalid rust_version %q", *e.RustVersion)
+	}
+	return nil
+}
+
+// parseDeps decodes the metadata's dependencies into their index form.
+func parseDeps(deps []json.RawMessage) ([]IndexDep, error) {
+	if len(deps) > maxDeps {
+		return nil, fmt.Errorf("%d dependencies, at most %d", len(deps), maxDeps)
+	}
+	out := make([]IndexDep, 0, len(deps))
+	for i, raw := range deps {
+		d, err := parseDep(raw, i)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// parseFeatures checks the metadata's features and splits them into the
+// index's features and features2: cargos before 1.19 fail on the whole
+// file when they meet the newer syntax in features, so features2 keeps it
+// from them (nil when there is none).
+func parseFeatures(features map[string][]string) (plain, newer map[string][]string, err error) {
 	if len(features) > maxFeatures {
-		return e, fmt.Errorf("%d features, at most %d", len(features), maxFeatures)
+		return nil, nil, fmt.Errorf("%d features, at most %d", len(features), maxFeatures)
 	}
-	e.Features = map[string][]string{}
+	plain = map[string][]string{}
 	for name, values := range features {
 		if !validToken(name, maxTokenLen) {
-			return e, fmt.Errorf("invalid feature name %q", name)
+			return nil, nil, fmt.Errorf("invalid feature name %q", name)
 		}
 		if len(values) > maxFeatureRefs {
-			return e, fmt.Errorf("feature %s: %d values, at most %d", name, len(values), maxFeatureRefs)
+			return nil, nil, fmt.Errorf("feature %s: %d values, at most %d", name, len(values), maxFeatureRefs)
 		}
 		if values == nil {
 			values = []string{}
 		}
 		for _, v := range values {
 			if !validToken(v, maxTokenLen) {
-				return e, fmt.Errorf("feature %s: invalid value %q", name, v)
+				return nil, nil, fmt.Errorf("feature %s: invalid value %q", name, v)
 			}
 		}
-		// Cargos before 1.19 fail on the whole file when they meet the
-		// newer syntax in features; features2 keeps it from them.
-		if newFeatureSyntax(values) {
-			if e.Features2 == nil {
-				e.Features2 = map[string][]string{}
-			}
-			e.Features2[name] = values
-		} else {
-			e.Features[name] = values
+		if !newFeatureSyntax(values) {
+			plain[name] = values
+			continue
 		}
+		if newer == nil {
+			newer = map[string][]string{}
+		}
+		newer[name] = values
 	}
-	if e.Features2 != nil && e.V < 2 {
-		e.V = 2
-	}
-	return e, nil
+	return plain, newer, nil
 }
 
 func newFeatureSyntax(values []string) bool {
