@@ -210,7 +210,7 @@ func (r *Registry) save(ctx context.Context, p *Package) error {
 		return err
 	}
 	if err := r.store.Put(ctx, key, bytes.NewReader(b)); err != nil {
-		return fmt.Errorf("cannot store the state of %s: %w", p.Name, err)
+		return internal(err, "cannot store the state of %s", p.Name)
 	}
 	return nil
 }

@@ -36,6 +36,8 @@ func setBody(ctx *fasthttp.RequestCtx, b []byte) {
 }
 
 // pullError translates a failure of the data path into npm's wire shape.
+// An unclassified failure on the way to the upstream is 503, as an
+// outage: the client retries.
 func (h *Handler) pullError(ctx *fasthttp.RequestCtx, err error, what string) {
 	status := httpx.Status(err)
 	var msg string
@@ -48,12 +50,14 @@ func (h *Handler) pullError(ctx *fasthttp.RequestCtx, err error, what string) {
 		msg = "the upstream registry refused access to " + what
 	case fault.BadUpstream:
 		msg = "the upstream registry sent an invalid " + what + "; nothing was cached"
+		h.deps.Log.Warn("npm upstream sent invalid content", "what", what, "err", err)
+	case fault.NoSpace:
+		msg = httpx.NoSpaceMessage
+		h.deps.Log.Error("npm: storage is full", "what", what, "err", err)
 	default:
+		status = fasthttp.StatusServiceUnavailable
 		msg = what + " is not cached and the upstream registry is unreachable"
 		h.deps.Log.Debug("npm upstream unavailable", "what", what, "err", err)
-	}
-	if status == fasthttp.StatusBadGateway {
-		h.deps.Log.Warn("npm upstream sent invalid content", "what", what, "err", err)
 	}
 	npmError(ctx, status, msg)
 	httpx.SetRetryAfter(ctx, err)

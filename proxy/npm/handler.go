@@ -183,7 +183,7 @@ func (h *Handler) packument(ctx *fasthttp.RequestCtx, name string) {
 	base := pull.BaseURL(ctx, h.deps.PublicURL)
 	edits, size, err := rewriteTarballs(doc.Body, base, name)
 	if err != nil {
-		h.pullError(ctx, &fault.Error{Kind: fault.BadUpstream, Msg: "cannot rewrite packument: " + err.Error()}, "packument")
+		h.pullError(ctx, fault.Wrap(fault.BadUpstream, err, "cannot rewrite packument"), "packument")
 		return
 	}
 	hdr := &ctx.Response.Header

@@ -281,7 +281,7 @@ func (h *Handler) listTags(ctx *fasthttp.RequestCtx, name string) {
 			DistTags map[string]string `json:"dist-tags"`
 		}
 		if err := json.Unmarshal(doc.Body, &tags); err != nil {
-			h.pullError(ctx, &fault.Error{Kind: fault.BadUpstream, Msg: "cannot read dist-tags: " + err.Error()}, "packument")
+			h.pullError(ctx, fault.Wrap(fault.BadUpstream, err, "cannot read dist-tags"), "packument")
 			return
 		}
 		if tags.DistTags == nil {

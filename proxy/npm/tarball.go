@@ -50,7 +50,7 @@ func (h *Handler) fetchTarball(ctx *fasthttp.RequestCtx, name, file, key string)
 	}
 	want, err := expectOf(d)
 	if err != nil {
-		return nil, &fault.Error{Kind: fault.BadUpstream, Msg: fmt.Sprintf("packument of %s: version %s: %v", name, d.version, err)}
+		return nil, fault.Wrap(fault.BadUpstream, err, fmt.Sprintf("packument of %s: version %s", name, d.version))
 	}
 	return pull.Artifact(ctx, h.deps, pull.ArtifactRequest{
 		Name: key, Upstream: h.up, URL: d.tarball, Expect: want, Offline: h.offline(),
@@ -72,14 +72,14 @@ func (h *Handler) lookupDist(ctx *fasthttp.RequestCtx, name, file string) (*dist
 		}
 		d, err := findDist(doc.Body, file)
 		if err != nil {
-			return nil, &fault.Error{Kind: fault.BadUpstream, Msg: "cannot read packument of " + name + ": " + err.Error()}
+			return nil, fault.Wrap(fault.BadUpstream, err, "cannot read packument of "+name)
 		}
 		if d != nil {
 			return d, nil
 		}
 	}
 	if firstErr == nil || fault.KindOf(firstErr) == fault.NotFound {
-		return nil, &fault.Error{Kind: fault.NotFound, Msg: "no version of " + name + " has tarball " + file}
+		return nil, fault.New(fault.NotFound, "no version of "+name+" has tarball "+file)
 	}
 	return nil, firstErr
 }

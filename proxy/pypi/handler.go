@@ -295,7 +295,7 @@ func (h *Handler) loadPage(ctx context.Context, project string) (*page, *pull.Do
 	}
 	p, err := parsePage(doc.Body, u)
 	if err != nil {
-		return nil, nil, &fault.Error{Kind: fault.BadUpstream, Msg: "cached page of " + project + " cannot be read: " + err.Error()}
+		return nil, nil, fault.Wrap(fault.BadUpstream, err, "cached page of "+project+" cannot be read")
 	}
 	h.pages.put(key, p, 2*int64(len(doc.Body))+512)
 	return p, doc, nil
@@ -322,10 +322,11 @@ func (h *Handler) render(key string, p *page, project, base string, f format) vi
 }
 
 // fail writes err, a failure to get what ("project demo", "demo-1.0.whl"),
-// as a plain-text error with the status of its kind. An upstream outage is
-// 503, never 404: pip remembers 404s. The detail goes to the log, not to
-// the client.
+// as a plain-text error with the status of its kind. An upstream outage,
+// and an unclassified failure on the way to the upstream, is 503, never
+// 404: pip remembers 404s. The detail goes to the log, not to the client.
 func (h *Handler) fail(ctx *fasthttp.RequestCtx, what string, err error) {
+	status := httpx.Status(err)
 	var msg string
 	switch fault.KindOf(err) {
 	case fault.NotFound:
@@ -340,11 +341,15 @@ func (h *Handler) fail(ctx *fasthttp.RequestCtx, what string, err error) {
 			msg = "upstream sent " + what + " with content that does not match its declared hash; nothing was cached"
 		}
 		h.deps.Log.Warn("pypi upstream sent unusable content", "path", string(ctx.Path()), "err", err)
+	case fault.NoSpace:
+		msg = httpx.NoSpaceMessage
+		h.deps.Log.Error("pypi: storage is full", "path", string(ctx.Path()), "err", err)
 	default:
+		status = fasthttp.StatusServiceUnavailable
 		msg = "upstream unreachable and " + what + " was never cached"
 		h.deps.Log.Debug("pypi upstream unavailable", "path", string(ctx.Path()), "err", err)
 	}
-	plainError(ctx, httpx.Status(err), msg)
+	plainError(ctx, status, msg)
 	httpx.SetRetryAfter(ctx, err)
 }
 
