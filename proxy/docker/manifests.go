@@ -58,7 +58,7 @@ func (h *Handler) manifest(ctx *fasthttp.RequestCtx, rt route, ref string) (stri
 func (h *Handler) manifestByTag(ctx *fasthttp.RequestCtx, rt route, tag string) (string, error) {
 	res, err := h.refs.Resolve(ctx, pull.RefRequest{
 		Key: tagKey(rt, tag), TTL: rt.up.cfg.TTL.D(), NegativeTTL: h.cfg.NegativeTTL.D(),
-		Offline: rt.up.cfg.Offline, Hold: rt.up.budgetLow,
+		Offline: rt.up.cfg.Offline, Hold: rt.up.budgetLow, Load: h.loadManifest,
 		Refresh: pull.ByDigest(
 			func(ctx context.Context) (digest.Digest, error) { return h.headManifest(ctx, rt, tag) },
 			func(ctx context.Context) (pull.Fetched, error) {
@@ -72,7 +72,8 @@ func (h *Handler) manifestByTag(ctx *fasthttp.RequestCtx, rt route, tag string) 
 	if res.Stale {
 		ctx.Response.Header.Set("X-Nora-Stale", "1")
 	}
-	return res.Result, h.serveManifest(ctx, res.Ref.Digest, res.Ref.MediaType, res.Body)
+	writeManifest(ctx, res.Ref.Digest, res.Ref.MediaType, io.NopCloser(bytes.NewReader(res.Body)), int64(len(res.Body)))
+	return res.Result, nil
 }
 
 // budgetLow reports whether the upstream's pull budget is nearly spent.
@@ -196,19 +197,18 @@ func (h *Handler) manifestByDigest(ctx *fasthttp.RequestCtx, rt route, d digest.
 	return "miss", nil
 }
 
-// serveManifest writes a tag's manifest: body when the engine has it in
-// memory (just fetched), else the stored blob.
-func (h *Handler) serveManifest(ctx *fasthttp.RequestCtx, d digest.Digest, mediaType string, body []byte) error {
-	if body != nil {
-		writeManifest(ctx, d, mediaType, io.NopCloser(bytes.NewReader(body)), int64(len(body)))
-		return nil
+// loadManifest reads a cached tag's manifest (a few KiB) into memory: one
+// open, no separate check that the blob is still there.
+func (h *Handler) loadManifest(ctx context.Context, ref cache.Ref) ([]byte, error) {
+	if ref.Digest.Validate() != nil {
+		return nil, cache.ErrNotFound
 	}
-	obj, err := h.cache.Open(ctx, cache.BlobKey(d))
+	obj, err := h.cache.Open(ctx, cache.BlobKey(ref.Digest))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	writeManifest(ctx, d, mediaType, obj.Body, obj.Size)
-	return nil
+	defer obj.Body.Close()
+	return io.ReadAll(io.LimitReader(obj.Body, maxManifestBytes+1))
 }
 
 func writeManifest(ctx *fasthttp.RequestCtx, d digest.Digest, mediaType string, body io.ReadCloser, size int64) {
