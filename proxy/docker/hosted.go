@@ -2,6 +2,7 @@ package docker
 
 import (
 	"errors"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -77,13 +78,17 @@ func (h *Handler) hostedManifest(ctx *fasthttp.RequestCtx, req request) {
 	httpx.ServeContent(ctx, obj.Body, obj.Size, m.MediaType)
 }
 
+// claimTimeout bounds oci.StatBlob, a store call that claims the blob
+// against a running GC.
+const claimTimeout = 30 * time.Second
+
 func (h *Handler) hostedBlob(ctx *fasthttp.RequestCtx, req request) {
 	d, err := parseDigest(req.ref)
 	if err != nil {
 		ociError(ctx, codeDigestInvalid, "invalid digest")
 		return
 	}
-	sctx, cancel := pull.Detached(h.base, metaTimeout)
+	sctx, cancel := pull.Detached(h.base, claimTimeout)
 	defer cancel()
 	if _, err := h.hosted.StatBlob(sctx, req.name, d); err != nil {
 		h.hostedError(ctx, err)
