@@ -1,8 +1,6 @@
 package npm
 
 import (
-	"strings"
-
 	"nora/cache"
 	"nora/internal/fault"
 )
@@ -18,7 +16,7 @@ const (
 
 // stateKey is the key of name's state object.
 func stateKey(name string) (string, error) {
-	if name == "" || len(name) > 214 || strings.Count(name, "/") > 1 || (strings.Contains(name, "/") && name[0] != '@') {
+	if !ValidName(name) {
 		return "", errorf(fault.Invalid, "invalid package name %q", name)
 	}
 	key := packagePrefix + name + stateFile

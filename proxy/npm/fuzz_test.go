@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"nora/cache"
+	hosted "nora/hosted/npm"
 )
 
 // FuzzParseRequest: whatever the path, a parsed request names a valid
@@ -33,7 +34,7 @@ func FuzzParseRequest(f *testing.F) {
 		if r.rev != "" && !validRev(r.rev) || r.tag != "" && !validTagChars(r.tag) {
 			t.Fatalf("%q: invalid rev %q or tag %q accepted", path, r.rev, r.tag)
 		}
-		if !validName(r.name) || strings.Count(r.name, "/") > 1 {
+		if !hosted.ValidName(r.name) || strings.Count(r.name, "/") > 1 {
 			t.Fatalf("%q: invalid name %q accepted", path, r.name)
 		}
 		keys := []string{docKey(r.name, true), docKey(r.name, false)}

@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"strings"
 
+	hosted "nora/hosted/npm"
 	"nora/internal/fault"
 )
 
@@ -93,7 +94,7 @@ func parseRequest(rawPath string) (request, error) {
 	}
 	r.name = strings.Join(segs[:nameLen], "/")
 	switch {
-	case !validName(r.name):
+	case !hosted.ValidName(r.name):
 		return request{}, errInvalidName
 	case (r.kind == kindTarball || r.kind == kindTarballRev) && !validFile(r.file):
 		return request{}, errInvalidFile
@@ -128,7 +129,7 @@ func parseDistTags(p string) (request, error) {
 	}
 	r.name = strings.Join(segs[:n], "/")
 	switch {
-	case !validName(r.name):
+	case !hosted.ValidName(r.name):
 		return request{}, errInvalidName
 	case len(segs) == n+2 && !validTagChars(r.tag):
 		return request{}, errInvalidTag
@@ -157,52 +158,11 @@ func validTagChars(t string) bool {
 		return false
 	}
 	for i := 0; i < len(t); i++ {
-		if !nameChar(t[i]) {
+		if !hosted.NameChar(t[i]) {
 			return false
 		}
 	}
 	return true
-}
-
-// maxNameLen is npm's limit on package names.
-const maxNameLen = 214
-
-// validName reports whether name is a package name npm could have
-// published: "name" or "@scope/name", url-safe characters only (upper case
-// is allowed: old packages have it), no leading dot or underscore, at most
-// 214 bytes. Such a name is one path segment, or two for a scoped one, and
-// never "." or "..".
-func validName(name string) bool {
-	if name == "" || len(name) > maxNameLen {
-		return false
-	}
-	if scoped, ok := strings.CutPrefix(name, "@"); ok {
-		scope, pkg, ok := strings.Cut(scoped, "/")
-		return ok && validPart(scope) && validPart(pkg)
-	}
-	return name[0] != '_' && validPart(name) && name != "node_modules" && name != "favicon.ico"
-}
-
-func validPart(s string) bool {
-	if s == "" || s[0] == '.' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !nameChar(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-// nameChar reports the characters encodeURIComponent leaves alone, which is
-// npm's rule for names.
-func nameChar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	return strings.IndexByte("-._~!*'()", c) >= 0
 }
 
 // validFile reports whether f is a tarball file name we serve:
@@ -212,7 +172,7 @@ func validFile(f string) bool {
 		return false
 	}
 	for i := 0; i < len(f); i++ {
-		if c := f[i]; !nameChar(c) && c != '+' {
+		if c := f[i]; !hosted.NameChar(c) && c != '+' {
 			return false
 		}
 	}

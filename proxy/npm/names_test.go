@@ -77,33 +77,6 @@ func TestParseRequest(t *testing.T) {
 	f("/npm/"+strings.Repeat("a", 214), kindPackument, strings.Repeat("a", 214), "", nil)
 }
 
-func TestValidName(t *testing.T) {
-	f := func(name string, want bool) {
-		t.Helper()
-		if got := validName(name); got != want {
-			t.Fatalf("validName(%q) = %v, want %v", name, got, want)
-		}
-	}
-	f("lodash", true)
-	f("@babel/core", true)
-	f("@acme/_internal", true)
-	f("a.b-c_d~e", true)
-	f("-", true)
-	f("", false)
-	f("@", false)
-	f("@/x", false)
-	f("@x/", false)
-	f("@x/y/z", false)
-	f("a/b", false)
-	f("@x/.y", false)
-	f("@.x/y", false)
-	f("a b", false)
-	f("a:b", false)
-	f("a%b", false)
-	f("é", false)
-	f("favicon.ico", false)
-}
-
 // Keys of different requests never collide and always pass the store's
 // own check.
 func TestKeys(t *testing.T) {
