@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/opencontainers/go-digest"
 
 	"nora/cache"
+	"nora/cache/cachetest"
 	"nora/cache/disk"
 	"nora/internal/fault"
 )
@@ -30,19 +29,15 @@ type testRegistry struct {
 	now   time.Time
 }
 
-// openCache builds a cache on a disk store in dir as the wiring does,
-// keeping the store for the hosted state.
+// openCache builds a test cache in dir and, as the wiring does, gives the
+// hosted state a store of its own on the cache's directory.
 func openCache(t *testing.T, dir string) (cache.Store, *cache.Cache) {
 	t.Helper()
+	c := cachetest.Open(t, dir)
 	s, err := disk.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := cache.New(s, dir, slog.New(slog.DiscardHandler), metrics.NewSet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
 	return s, c
 }
 

@@ -14,10 +14,10 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/opencontainers/go-digest"
 
 	"nora/cache"
+	"nora/cache/cachetest"
 	"nora/cache/disk"
 	"nora/internal/fault"
 )
@@ -31,15 +31,11 @@ type testCache struct {
 
 func newCache(t *testing.T, dir string) *testCache {
 	t.Helper()
-	s, err := disk.Open(dir)
+	c := cachetest.Open(t, dir)
+	s, err := disk.Open(dir) // the hosted state's port onto the cache's directory
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := cache.New(s, dir, slog.New(slog.DiscardHandler), metrics.NewSet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
 	return &testCache{Cache: c, store: s}
 }
 
