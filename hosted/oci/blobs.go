@@ -30,7 +30,7 @@ func (r *Registry) StatBlob(ctx context.Context, name string, d digest.Digest) (
 	if err != nil {
 		return -1, err
 	}
-	info, err := r.cache.Claim(ctx, cache.BlobKey(d))
+	info, err := r.blobs.Claim(ctx, cache.BlobKey(d))
 	if errors.Is(err, cache.ErrNotFound) {
 		return -1, fmt.Errorf("%w: %s is linked but its bytes are gone", ErrBlobUnknown, d)
 	} else if err != nil {
@@ -78,7 +78,7 @@ func (r *Registry) Mount(ctx context.Context, name string, d digest.Digest, from
 		size = s
 	} else {
 		// Claimed, not just found: the client skips the upload on our word.
-		info, err := r.cache.Claim(ctx, cache.BlobKey(d))
+		info, err := r.blobs.Claim(ctx, cache.BlobKey(d))
 		if errors.Is(err, cache.ErrNotFound) {
 			return false, nil
 		} else if err != nil {

@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -53,10 +54,23 @@ type manifestRecord struct {
 	Put time.Time `json:"put,omitzero"`
 }
 
+// Blobs is what the registry needs of the shared content-addressed store
+// (a *cache.Cache): hosted and proxied content share identical blobs.
+type Blobs interface {
+	// TempDir is where upload sessions stream, on the store's file system.
+	TempDir() string
+	// CommitFile makes a verified temp file the object key.
+	CommitFile(ctx context.Context, tmpPath, key string, size int64) error
+	// Claim stats key and keeps a running GC from sweeping it.
+	Claim(ctx context.Context, key string) (cache.Info, error)
+	// PutHostedBlob stores b as blob d, never evicted.
+	PutHostedBlob(ctx context.Context, d digest.Digest, b []byte) error
+}
+
 // Registry is the hosted OCI state of one nora instance.
 type Registry struct {
 	db    *bolt.DB
-	cache *cache.Cache
+	blobs Blobs
 	cfg   Config
 	log   *slog.Logger
 	// now is when a link or a manifest put happens (GC's cutoff compares
@@ -72,7 +86,7 @@ type Registry struct {
 
 // Open opens (or creates) the hosted state file at path; blob and manifest
 // bytes go to c. It starts the janitor of idle upload sessions.
-func Open(path string, c *cache.Cache, cfg Config, log *slog.Logger) (*Registry, error) {
+func Open(path string, c Blobs, cfg Config, log *slog.Logger) (*Registry, error) {
 	def := DefaultConfig()
 	if cfg.UploadIdle <= 0 {
 		cfg.UploadIdle = def.UploadIdle
@@ -91,7 +105,7 @@ func Open(path string, c *cache.Cache, cfg Config, log *slog.Logger) (*Registry,
 		db.Close()
 		return nil, fmt.Errorf("cannot init hosted state %s: %w", path, err)
 	}
-	r := &Registry{db: db, cache: c, cfg: cfg, log: log, now: time.Now, uploads: map[string]*Upload{},
+	r := &Registry{db: db, blobs: c, cfg: cfg, log: log, now: time.Now, uploads: map[string]*Upload{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go r.janitor()
 	return r, nil

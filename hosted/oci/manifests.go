@@ -46,7 +46,7 @@ func (r *Registry) PutManifest(ctx context.Context, name string, want digest.Dig
 		return Manifest{}, err
 	}
 	// Hosted: never evicted, and spared by a GC that is running.
-	if err := r.cache.PutHostedBlob(ctx, d, body); err != nil {
+	if err := r.blobs.PutHostedBlob(ctx, d, body); err != nil {
 		return Manifest{}, fmt.Errorf("cannot store manifest %s: %w", d, err)
 	}
 	now := r.now()
@@ -108,7 +108,7 @@ func (r *Registry) PutManifest(ctx context.Context, name string, want digest.Dig
 // object's is ErrManifestInvalid.
 func (r *Registry) checkReferences(ctx context.Context, p *Parsed) error {
 	check := func(what string, d v1.Descriptor) error {
-		info, err := r.cache.Claim(ctx, cache.BlobKey(d.Digest))
+		info, err := r.blobs.Claim(ctx, cache.BlobKey(d.Digest))
 		if errors.Is(err, cache.ErrNotFound) {
 			return fmt.Errorf("%w: %s %s", ErrManifestBlobUnknown, what, d.Digest)
 		} else if err != nil {

@@ -50,7 +50,7 @@ func (u *Upload) Size() int64 { return u.size }
 func (r *Registry) StartUpload(name, owner string) (*Upload, error) {
 	var b [16]byte
 	rand.Read(b[:])
-	f, err := os.CreateTemp(r.cache.TempDir(), "upload-*")
+	f, err := os.CreateTemp(r.blobs.TempDir(), "upload-*")
 	if err != nil {
 		return nil, fmt.Errorf("cannot create upload temp file: %w", err)
 	}
@@ -178,7 +178,7 @@ func (r *Registry) Commit(ctx context.Context, u *Upload, d digest.Digest) error
 		os.Remove(path)
 		return fmt.Errorf("cannot commit blob %s: %w", d, err)
 	}
-	if err := r.cache.CommitFile(ctx, path, cache.BlobKey(d), u.size); err != nil {
+	if err := r.blobs.CommitFile(ctx, path, cache.BlobKey(d), u.size); err != nil {
 		return fmt.Errorf("cannot commit blob %s: %w", d, err)
 	}
 	return r.link(u.repo, map[digest.Digest]int64{d: u.size})
