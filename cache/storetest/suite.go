@@ -46,12 +46,7 @@ func testPutGetStat(t *testing.T, s cache.Store) {
 	if err != nil || info.Size != 11 {
 		t.Fatalf("Stat = %+v, %v", info, err)
 	}
-	rc, info, err := s.Get(ctx, "blobs/sha256/ab/abcd", 6)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(rc)
-	rc.Close()
+	b, info := read(t, s, "blobs/sha256/ab/abcd", 6)
 	if string(b) != "world" || info.Size != 11 {
 		t.Fatalf("Get at 6 = %q (size %d)", b, info.Size)
 	}
@@ -77,12 +72,7 @@ func testOverwrite(t *testing.T, s cache.Store) {
 			t.Fatal(err)
 		}
 	}
-	rc, _, err := s.Get(ctx, "refs/x/tag", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(rc)
-	rc.Close()
+	b, _ := read(t, s, "refs/x/tag", 0)
 	if string(b) != "second" {
 		t.Fatalf("got %q", b)
 	}
@@ -166,12 +156,7 @@ func testConcurrentPutsSameKey(t *testing.T, s cache.Store) {
 		}()
 	}
 	wg.Wait()
-	rc, _, err := s.Get(ctx, "blobs/same", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(rc)
-	rc.Close()
+	got, _ := read(t, s, "blobs/same", 0)
 	if !bytes.Equal(got, want) {
 		t.Fatal("object corrupted by concurrent puts")
 	}
@@ -199,12 +184,7 @@ func testAdopt(t *testing.T, s cache.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc, _, err := s.Get(ctx, "blobs/sha256/ad/ad01", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(rc)
-	rc.Close()
+	b, _ := read(t, s, "blobs/sha256/ad/ad01", 0)
 	if _, serr := os.Stat(tmp); string(b) != "adopted" || !errors.Is(serr, fs.ErrNotExist) {
 		t.Fatalf("adopted %q, temp file: %v", b, serr)
 	}
@@ -212,6 +192,21 @@ func testAdopt(t *testing.T, s cache.Store) {
 	if _, serr := os.Stat(tmp); err == nil || !errors.Is(serr, fs.ErrNotExist) {
 		t.Fatalf("adopt under a bad key: %v, temp file: %v", err, serr)
 	}
+}
+
+// read returns the bytes of the object under key from offset.
+func read(t *testing.T, s cache.Store, key string, offset int64) ([]byte, cache.Info) {
+	t.Helper()
+	rc, info, err := s.Get(ctx, key, offset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, info
 }
 
 type errReader struct{}
