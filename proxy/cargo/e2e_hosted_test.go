@@ -213,12 +213,18 @@ func cargoErrorBody(detail string) string {
 	return string(b)
 }
 
-// hostedState lists what hosted state and the temp dirs hold: nothing,
-// after refused publishes.
+// hostedState lists what hosted state and the cache's temp dir hold:
+// nothing, after refused publishes. The temp dir is the disk store's "tmp"
+// (a store that cannot adopt files would spool to "spool"); the check
+// fails if it is neither, so it cannot pass by looking in the wrong place.
 func (n *noraUnderTest) hostedState(t *testing.T) []string {
 	t.Helper()
+	tmp, spool := filepath.Join(n.DataDir, "tmp"), filepath.Join(n.DataDir, "spool")
+	if !isDir(tmp) && !isDir(spool) {
+		t.Fatalf("no temp dir in %s", n.DataDir)
+	}
 	var out []string
-	for _, dir := range []string{filepath.Join(n.DataDir, "objects", "hosted"), filepath.Join(n.DataDir, "spool"), filepath.Join(n.DataDir, "objects", ".tmp")} {
+	for _, dir := range []string{filepath.Join(n.DataDir, "objects", "hosted"), tmp, spool} {
 		filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
 			if err == nil && !fi.IsDir() {
 				out = append(out, p)
@@ -227,6 +233,11 @@ func (n *noraUnderTest) hostedState(t *testing.T) []string {
 		})
 	}
 	return out
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
 }
 
 func TestCargoPublishInstallYank(t *testing.T) {

@@ -181,8 +181,10 @@ func TestReadsOfHostedNeedLoginWithoutAnonymousRead(t *testing.T) {
 }
 
 // rawPut sends a PUT whose body stops after part of its declared length,
-// then closes the connection.
-func rawPut(t *testing.T, addr, path, user, pass string, declared int, body string) {
+// waits until the server has written that part to an upload temp file in
+// tmpDir (so the refusal checked after is of an upload that started), then
+// closes the connection.
+func rawPut(t *testing.T, addr, tmpDir, path, user, pass string, declared int, body string) {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -193,31 +195,45 @@ func rawPut(t *testing.T, addr, path, user, pass string, declared int, body stri
 	req.SetBasicAuth(user, pass)
 	fmt.Fprintf(c, "PUT %s HTTP/1.1\r\nHost: %s\r\nAuthorization: %s\r\nContent-Length: %d\r\n\r\n%s",
 		path, addr, req.Header.Get("Authorization"), declared, body)
-	time.Sleep(100 * time.Millisecond)
+	waitFor(t, "the server to read the partial body", func() bool {
+		left, _ := filepath.Glob(filepath.Join(tmpDir, "maven-upload-*"))
+		for _, p := range left {
+			if fi, err := os.Stat(p); err == nil && fi.Size() == int64(len(body)) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// waitFor polls cond until it holds, failing the test after 10 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
 }
 
 func TestDeployCapsAndTruncation(t *testing.T) {
 	ac := &auth.Config{AnonymousRead: true, Htpasswd: proxytest.Htpasswd(t, "ci", "secret")}
 	cfg := maven.DefaultConfig()
-	cfg.MaxUploadSize = 1 << 10
+	cfg.MaxUploadSize = 64 << 10
 	n := startNoraAuth(t, cfg, ac)
 	jar := "com/acme/big/1.0/big-1.0.jar"
-	resp, body := send(t, "PUT", n.base()+jar, "ci", "secret", strings.Repeat("x", 2<<10))
+	resp, body := send(t, "PUT", n.base()+jar, "ci", "secret", strings.Repeat("x", 128<<10))
 	if resp.StatusCode != 413 {
 		t.Fatalf("oversized PUT: %d %q", resp.StatusCode, body)
 	}
-	rawPut(t, n.Addr, "/maven2/"+jar, "ci", "secret", 1000, strings.Repeat("y", 100))
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		left, _ := filepath.Glob(filepath.Join(n.DataDir, "tmp", "maven-upload-*"))
-		if len(left) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("truncated upload left %v", left)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	// More than the 8 KiB the HTTP server reads before the handler runs:
+	// a smaller body cut short never reaches it.
+	tmp := filepath.Join(n.DataDir, "tmp")
+	rawPut(t, n.Addr, tmp, "/maven2/"+jar, "ci", "secret", 48<<10, strings.Repeat("y", 32<<10))
+	waitFor(t, "the truncated upload's temp file to go", func() bool {
+		left, _ := filepath.Glob(filepath.Join(tmp, "maven-upload-*"))
+		return len(left) == 0
+	})
 	for _, p := range []string{jar, "com/acme/big/maven-metadata.xml"} {
 		if resp, _ := send(t, "GET", n.base()+p, "", "", ""); resp.StatusCode != 404 {
 			t.Fatalf("after refused uploads, GET %s: %d", p, resp.StatusCode)
