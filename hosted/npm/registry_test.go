@@ -387,7 +387,7 @@ func TestConcurrentPublishes(t *testing.T) {
 	if err := tr.Referenced(func(d digest.Digest) error { seen[d] = true; return nil }); err != nil || len(seen) != 16 {
 		t.Fatalf("Referenced: %v, %d digests", err, len(seen))
 	}
-	if err := tr.Referenced(func(digest.Digest) error { return stop }); err != stop {
+	if err := tr.Referenced(func(digest.Digest) error { return stop }); !errors.Is(err, stop) {
 		t.Fatalf("Referenced did not pass on its callback's error: %v", err)
 	}
 	for d := range seen {

@@ -120,6 +120,7 @@ type Blobs interface {
 	TempDir() string
 	CommitFile(ctx context.Context, tmpPath, key string, size int64) error
 	PutBlob(ctx context.Context, d digest.Digest, b []byte) error
+	Open(ctx context.Context, key string) (*cache.Object, error)
 }
 
 // Registry is the hosted PyPI state of one nora instance.
@@ -154,6 +155,17 @@ func Open(ctx context.Context, store cache.Store, blobs Blobs, log *slog.Logger)
 // read returns the plain object under key, capped at maxDocBytes.
 func (r *Registry) read(ctx context.Context, key string) ([]byte, error) {
 	return hosted.Read(ctx, r.store, key, maxDocBytes)
+}
+
+// Open opens the bytes of d, a digest a hosted File names (Digest or
+// MetadataDigest). Hosted content is never evicted: a missing blob is the
+// index's failure, not the client's.
+func (r *Registry) Open(ctx context.Context, d digest.Digest) (*cache.Object, error) {
+	obj, err := r.blobs.Open(ctx, cache.BlobKey(d))
+	if err != nil {
+		return nil, internal(err, "cannot open hosted file %s", d)
+	}
+	return obj, nil
 }
 
 // Hosted reports whether project (normalized) is hosted here; it answers

@@ -68,7 +68,6 @@ type view struct {
 // objects is what the handler asks of the cache itself; fills go through
 // pull.
 type objects interface {
-	Open(ctx context.Context, key string) (*cache.Object, error)
 	OpenNamed(ctx context.Context, name string) (*cache.Object, error)
 	CountResult(result string)
 }

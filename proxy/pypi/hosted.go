@@ -73,7 +73,7 @@ func (h *Handler) serveHostedFile(ctx *fasthttp.RequestCtx, project, filename st
 	if isMetadata {
 		d = hf.MetadataDigest()
 	}
-	obj, err := h.cache.Open(ctx, cache.BlobKey(d))
+	obj, err := h.hosted.Open(ctx, d)
 	if err != nil {
 		h.deps.Log.Error("hosted pypi file missing from storage", "project", project, "file", filename, "digest", d, "err", err)
 		plainError(ctx, fasthttp.StatusInternalServerError, "cannot read hosted file "+filename)
