@@ -17,11 +17,7 @@ import (
 // will not sweep it from under the push. Errors: ErrNameUnknown,
 // ErrBlobUnknown.
 func (r *Registry) StatBlob(ctx context.Context, name string, d digest.Digest) (int64, error) {
-	err := r.db.View(func(tx *bolt.Tx) error {
-		b := repo(tx, name)
-		if b == nil {
-			return ErrNameUnknown
-		}
+	err := r.view(name, func(b *bolt.Bucket) error {
 		if decodeSize(b.Bucket(blobsBucket).Get([]byte(d))) < 0 {
 			return ErrBlobUnknown
 		}
@@ -96,11 +92,7 @@ func (r *Registry) Mount(ctx context.Context, name string, d digest.Digest, from
 // shared store until GC finds nothing that references them. Errors:
 // ErrNameUnknown, ErrBlobUnknown.
 func (r *Registry) DeleteBlob(name string, d digest.Digest) error {
-	return r.db.Update(func(tx *bolt.Tx) error {
-		b := repo(tx, name)
-		if b == nil {
-			return ErrNameUnknown
-		}
+	return r.update(name, func(b *bolt.Bucket) error {
 		blobs := b.Bucket(blobsBucket)
 		if blobs.Get([]byte(d)) == nil {
 			return ErrBlobUnknown

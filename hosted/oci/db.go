@@ -141,6 +141,25 @@ func repo(tx *bolt.Tx, name string) *bolt.Bucket {
 	return tx.Bucket(reposBucket).Bucket([]byte(name))
 }
 
+// view runs fn in a read transaction on the buckets of repository name;
+// ErrNameUnknown if it is not hosted.
+func (r *Registry) view(name string, fn func(b *bolt.Bucket) error) error {
+	return r.db.View(func(tx *bolt.Tx) error { return inRepo(tx, name, fn) })
+}
+
+// update is view in a write transaction.
+func (r *Registry) update(name string, fn func(b *bolt.Bucket) error) error {
+	return r.db.Update(func(tx *bolt.Tx) error { return inRepo(tx, name, fn) })
+}
+
+func inRepo(tx *bolt.Tx, name string, fn func(b *bolt.Bucket) error) error {
+	b := repo(tx, name)
+	if b == nil {
+		return ErrNameUnknown
+	}
+	return fn(b)
+}
+
 // createRepo returns the bucket of name, creating the repository: the first
 // write that stores something makes a name hosted.
 func createRepo(tx *bolt.Tx, name string) (*bolt.Bucket, error) {

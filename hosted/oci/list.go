@@ -35,11 +35,7 @@ func page(c *bolt.Cursor, last string, n int, keep func(k []byte) bool) (keys []
 // after last; more reports whether another page follows. Errors:
 // ErrNameUnknown.
 func (r *Registry) Tags(name, last string, n int) (tags []string, more bool, err error) {
-	err = r.db.View(func(tx *bolt.Tx) error {
-		b := repo(tx, name)
-		if b == nil {
-			return ErrNameUnknown
-		}
+	err = r.view(name, func(b *bolt.Bucket) error {
 		tags, more = page(b.Bucket(tagsBucket).Cursor(), last, n, nil)
 		return nil
 	})

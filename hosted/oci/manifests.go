@@ -136,11 +136,7 @@ func (r *Registry) checkReferences(ctx context.Context, p *Parsed) error {
 // tag. Errors: ErrNameUnknown, ErrManifestUnknown.
 func (r *Registry) Manifest(name string, d digest.Digest, tag string) (Manifest, error) {
 	var m Manifest
-	err := r.db.View(func(tx *bolt.Tx) error {
-		b := repo(tx, name)
-		if b == nil {
-			return ErrNameUnknown
-		}
+	err := r.view(name, func(b *bolt.Bucket) error {
 		if d == "" {
 			var t tagRecord
 			v := b.Bucket(tagsBucket).Get([]byte(tag))
@@ -162,11 +158,7 @@ func (r *Registry) Manifest(name string, d digest.Digest, tag string) (Manifest,
 // DeleteTag removes one tag; the manifest stays. Errors: ErrNameUnknown,
 // ErrManifestUnknown.
 func (r *Registry) DeleteTag(name, tag string) error {
-	return r.db.Update(func(tx *bolt.Tx) error {
-		b := repo(tx, name)
-		if b == nil {
-			return ErrNameUnknown
-		}
+	return r.update(name, func(b *bolt.Bucket) error {
 		tags := b.Bucket(tagsBucket)
 		if tags.Get([]byte(tag)) == nil {
 			return fmt.Errorf("%w: tag %s", ErrManifestUnknown, tag)
@@ -179,11 +171,7 @@ func (r *Registry) DeleteTag(name, tag string) error {
 // points at it and its entry in its subject's referrers. Errors:
 // ErrNameUnknown, ErrManifestUnknown.
 func (r *Registry) DeleteManifest(name string, d digest.Digest) error {
-	return r.db.Update(func(tx *bolt.Tx) error {
-		b := repo(tx, name)
-		if b == nil {
-			return ErrNameUnknown
-		}
+	return r.update(name, func(b *bolt.Bucket) error {
 		rec, ok := getManifest(b, d)
 		if !ok {
 			return fmt.Errorf("%w: %s", ErrManifestUnknown, d)

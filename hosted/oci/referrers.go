@@ -15,11 +15,7 @@ import (
 // when it is set. An unknown subject has none. Errors: ErrNameUnknown.
 func (r *Registry) Referrers(name string, subject digest.Digest, artifactType string) ([]v1.Descriptor, error) {
 	out := []v1.Descriptor{}
-	err := r.db.View(func(tx *bolt.Tx) error {
-		b := repo(tx, name)
-		if b == nil {
-			return ErrNameUnknown
-		}
+	err := r.view(name, func(b *bolt.Bucket) error {
 		prefix := referrerPrefix(subject)
 		c := b.Bucket(referrersBucket).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
