@@ -30,11 +30,11 @@ func rawTruncated(t *testing.T, n *noraUnderTest, method, path string, declared 
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer c.Close()
 	fmt.Fprintf(c, "%s %s HTTP/1.1\r\nHost: %s\r\nAuthorization: %s\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n",
 		method, path, n.Addr, basicAuth, declared)
 	c.Write(sent)
 	n.waitTempFileOf(t, int64(len(sent)))
-	c.Close()
 }
 
 // waitTempFileOf waits until a temp file of the store holds size bytes:
