@@ -163,6 +163,7 @@ func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 			if err != nil {
 				return nil, err
 			}
+			markers = append(markers, cache.Referenced(reg.Referenced))
 			return npm.New(cfg.Npm, deps, reg)
 		}},
 		// "/simple" without the slash: twine URLs are often written so.
@@ -171,6 +172,7 @@ func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 			if err != nil {
 				return nil, err
 			}
+			markers = append(markers, cache.Referenced(reg.Referenced))
 			return pypi.New(cfg.PyPI, deps, reg)
 		}},
 		{[]string{"/maven2/"}, "maven", cfg.Maven.IsEnabled(), func() (formatHandler, error) {

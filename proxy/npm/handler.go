@@ -16,8 +16,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/opencontainers/go-digest"
-
 	"github.com/valyala/fasthttp"
 
 	"nora/auth"
@@ -94,13 +92,6 @@ func New(cfg Config, deps pull.Deps, reg *hosted.Registry) (*Handler, error) {
 
 // offline reports whether the upstream must not be contacted.
 func (h *Handler) offline() bool { return h.cfg.Offline || h.up == nil }
-
-// Hosted is the hosted state (GC walks its Referenced).
-func (h *Handler) Hosted() *hosted.Registry { return h.hosted }
-
-// Referenced calls fn with every digest the hosted state refers to (GC
-// marks from it; eviction spares it).
-func (h *Handler) Referenced(fn func(digest.Digest) error) error { return h.hosted.Referenced(fn) }
 
 // isHosted reports whether name is served from hosted state only: it was
 // published here, or hosted_names claims it.

@@ -26,7 +26,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/opencontainers/go-digest"
 	"github.com/valyala/fasthttp"
 
 	"nora/auth"
@@ -103,12 +102,6 @@ func New(cfg Config, deps pull.Deps, reg *hosted.Registry) (*Handler, error) {
 		return nil, fmt.Errorf("cannot set up pypi upstream: %w", err)
 	}
 	return h, nil
-}
-
-// Referenced calls fn with every digest the hosted projects refer to
-// (hosted content is never evicted; GC keeps it).
-func (h *Handler) Referenced(fn func(digest.Digest) error) error {
-	return h.hosted.Referenced(fn)
 }
 
 // Serve implements GET and HEAD of /simple/, /simple/<project>/ and
