@@ -35,7 +35,7 @@ func checkCrate(r io.Reader, name, vers string, limit int64) error {
 	unpacked := limit
 	for {
 		h, err := tr.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
@@ -72,7 +72,7 @@ func checkCrate(r io.Reader, name, vers string, limit int64) error {
 	if lim.N <= 0 {
 		return fmt.Errorf("the .crate unpacks to more than %d bytes", limit)
 	}
-	if _, err := br.Peek(1); err != io.EOF {
+	if _, err := br.Peek(1); !errors.Is(err, io.EOF) {
 		return errors.New("the .crate has bytes after its gzip stream")
 	}
 	if !manifest {

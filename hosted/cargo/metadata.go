@@ -136,7 +136,7 @@ func objectMembers(b []byte) (_ map[string]json.RawMessage, err error) {
 	if _, err := dec.Token(); err != nil { // the closing brace
 		return nil, err
 	}
-	if _, err := dec.Token(); err != io.EOF {
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, errors.New("data after the JSON object")
 	}
 	return raw, nil

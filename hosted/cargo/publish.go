@@ -11,6 +11,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"nora/hosted"
 	"nora/internal/fault"
 )
 
@@ -120,10 +121,10 @@ func (q *Request) spool(dir string) (tmp string, d digest.Digest, size int64, er
 	}()
 	h := sha256.New()
 	// Write errors are ours, read errors the client's: tell them apart.
-	w := &writeErr{w: io.MultiWriter(f, h)}
+	w := &hosted.ErrWriter{W: io.MultiWriter(f, h)}
 	if _, err := io.CopyN(w, q.body, n); err != nil {
-		if w.err != nil {
-			return "", "", 0, fmt.Errorf("cannot write the .crate: %w", w.err)
+		if w.Err != nil {
+			return "", "", 0, fmt.Errorf("cannot write the .crate: %w", w.Err)
 		}
 		return "", "", 0, bodyError("the .crate", err)
 	}
@@ -143,17 +144,4 @@ func (q *Request) spool(dir string) (tmp string, d digest.Digest, size int64, er
 		return "", "", 0, invalid(err.Error())
 	}
 	return f.Name(), digest.NewDigest(digest.SHA256, h), n, nil
-}
-
-type writeErr struct {
-	w   io.Writer
-	err error
-}
-
-func (w *writeErr) Write(p []byte) (int, error) {
-	n, err := w.w.Write(p)
-	if err != nil {
-		w.err = err
-	}
-	return n, err
 }

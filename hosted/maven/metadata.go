@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/xml"
+	"errors"
 	"io"
 	"path"
 	"slices"
@@ -100,7 +101,7 @@ func ParseMetadata(b []byte) (ClientMetadata, error) {
 	}
 	for {
 		tok, err := d.Token()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {

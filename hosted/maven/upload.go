@@ -17,6 +17,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"nora/cache"
+	"nora/hosted"
 	"nora/internal/fault"
 )
 
@@ -86,13 +87,13 @@ func (r *Registry) receive(c Coord, body io.Reader, length, max int64) (tmpPath 
 	buf := make([]byte, 128<<10)
 	// struct{io.Reader} hides the body's WriteTo: the copy must go through
 	// the limit and the hashes.
-	w := &writeErr{w: io.MultiWriter(tmp, s256, s1, m5)}
+	w := &hosted.ErrWriter{W: io.MultiWriter(tmp, s256, s1, m5)}
 	n, err := io.CopyBuffer(w, struct{ io.Reader }{io.LimitReader(body, max+1)}, buf)
 	switch {
-	case w.err != nil:
+	case w.Err != nil:
 		// Write errors are the store's (a full disk), not a body that
 		// ended early.
-		return "", nil, fmt.Errorf("cannot write %s: %w", c.Path(), w.err)
+		return "", nil, fmt.Errorf("cannot write %s: %w", c.Path(), w.Err)
 	case err != nil:
 		return "", nil, truncatedf(err, " after %d bytes", n)
 	case n > max:
@@ -159,20 +160,6 @@ func (r *Registry) record(ctx context.Context, c Coord, tmp string, f *File) (cr
 	v.Files[c.File] = f
 	v.Updated = now
 	return true, r.saveDoc(ctx, dir, d)
-}
-
-// writeErr remembers the error of its writer, to tell it from the body's.
-type writeErr struct {
-	w   io.Writer
-	err error
-}
-
-func (w *writeErr) Write(p []byte) (int, error) {
-	n, err := w.w.Write(p)
-	if err != nil {
-		w.err = err
-	}
-	return n, err
 }
 
 func (v *version) lookup(name string) *File {

@@ -3,7 +3,6 @@ package cargo
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/valyala/fasthttp"
@@ -66,11 +65,11 @@ func (h *Handler) fetchCrate(ctx context.Context, name, vers, key string) (*cach
 	}
 	switch {
 	case errors.Is(err, errNoVersion) && doc.Stale:
-		return nil, &fault.Error{Kind: fault.Unavailable, Msg: fmt.Sprintf("%s %s is not in the cached index and the upstream is unreachable", name, vers)}
+		return nil, fault.Newf(fault.Unavailable, "%s %s is not in the cached index and the upstream is unreachable", name, vers)
 	case errors.Is(err, errNoVersion):
-		return nil, &fault.Error{Kind: fault.NotFound, Msg: fmt.Sprintf("%s %s is not in the index", name, vers)}
+		return nil, fault.Newf(fault.NotFound, "%s %s is not in the index", name, vers)
 	case err != nil:
-		return nil, &fault.Error{Kind: fault.BadUpstream, Msg: "upstream index: " + err.Error()}
+		return nil, fault.New(fault.BadUpstream, "upstream index: "+err.Error())
 	}
 	rc, err := h.registryConfig(ctx)
 	if err != nil {

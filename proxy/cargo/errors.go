@@ -29,17 +29,17 @@ func cargoError(ctx *fasthttp.RequestCtx, status int, detail string) {
 
 // fail translates an error of the data path into the wire shape: a real
 // upstream 404 stays 404 (cargo reads it as "no such crate"), an outage is
-// 503, a rate limit 429 with Retry-After, bad upstream bytes 502.
+// 503, a rate limit 429 with Retry-After, bad upstream bytes 502. The
+// detail is the error's client message; its cause goes to the log.
 func (h *Handler) fail(ctx *fasthttp.RequestCtx, crate string, err error) {
-	detail := err.Error()
-	var pe *fault.Error
-	switch {
+	switch k := fault.KindOf(err); {
 	case errors.Is(err, cache.ErrVerify):
-		detail = "upstream sent a .crate that does not match the index checksum; nothing was cached"
-	case !errors.As(err, &pe) && fault.KindOf(err) == fault.Unavailable:
+		err = fault.Wrap(fault.BadUpstream, err, "upstream sent a .crate that does not match the index checksum; nothing was cached")
+	case k != fault.NotFound && k != fault.RateLimited && k != fault.Denied && k != fault.BadUpstream && k != fault.Unavailable:
+		// Unclassified: the upstream path failed somewhere.
 		h.deps.Log.Warn("cargo request failed", "crate", crate, "err", err)
-		detail = "cannot fetch from upstream"
+		err = fault.Wrap(fault.Unavailable, err, "cannot fetch from upstream")
 	}
-	cargoError(ctx, httpx.Status(err), detail)
+	cargoError(ctx, httpx.Status(err), fault.Message(err))
 	httpx.SetRetryAfter(ctx, err)
 }

@@ -50,7 +50,7 @@ type Handler struct {
 	dlOrigin string
 }
 
-var errNoUpstream = &fault.Error{Kind: fault.NotFound, Msg: "no cargo upstream is configured"}
+var errNoUpstream = fault.New(fault.NotFound, "no cargo upstream is configured")
 
 // New builds the handler over the hosted crates reg, which the wiring
 // opens. An empty cfg.Index means no upstream: every crate that is not
@@ -220,7 +220,7 @@ func (h *Handler) registryConfig(ctx context.Context) (registryConfig, error) {
 	})
 	if err != nil {
 		if fault.KindOf(err) == fault.NotFound {
-			err = &fault.Error{Kind: fault.BadUpstream, Msg: "the upstream index has no config.json"}
+			err = fault.New(fault.BadUpstream, "the upstream index has no config.json")
 		}
 		return registryConfig{}, err
 	}
@@ -234,13 +234,13 @@ func (h *Handler) registryConfig(ctx context.Context) (registryConfig, error) {
 func (h *Handler) dlRegistry(target string) (*upstream.Registry, error) {
 	u, err := url.Parse(target)
 	if err != nil {
-		return nil, &fault.Error{Kind: fault.BadUpstream, Msg: "the upstream's dl does not give a URL"}
+		return nil, fault.New(fault.BadUpstream, "the upstream's dl does not give a URL")
 	}
 	if !u.IsAbs() {
 		return h.index, nil
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		return nil, &fault.Error{Kind: fault.BadUpstream, Msg: "the upstream's dl is not an http(s) URL"}
+		return nil, fault.New(fault.BadUpstream, "the upstream's dl is not an http(s) URL")
 	}
 	o := origin(u)
 	if o == h.indexOrigin {
@@ -253,7 +253,7 @@ func (h *Handler) dlRegistry(target string) (*upstream.Registry, error) {
 	}
 	reg, err := h.deps.Client.Registry(upstream.RegistryOptions{Name: "cargo-dl", URL: o})
 	if err != nil {
-		return nil, &fault.Error{Kind: fault.BadUpstream, Msg: "the upstream's dl host is unusable: " + err.Error()}
+		return nil, fault.New(fault.BadUpstream, "the upstream's dl host is unusable: "+err.Error())
 	}
 	h.dl, h.dlOrigin = reg, o
 	return reg, nil

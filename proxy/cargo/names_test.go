@@ -1,6 +1,7 @@
 package cargo
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -134,7 +135,7 @@ func TestFindVersion(t *testing.T) {
 	f("1.0.0-rc.1", "", true) // no valid checksum
 	f("2.0.0", "", true)      // a line of another crate
 	f("9.9.9", "", true)
-	if _, err := findVersion([]byte(file), "acme", "9.9.9"); err != errNoVersion {
+	if _, err := findVersion([]byte(file), "acme", "9.9.9"); !errors.Is(err, errNoVersion) {
 		t.Fatalf("missing version: %v, want errNoVersion", err)
 	}
 }

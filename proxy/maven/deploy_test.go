@@ -35,8 +35,9 @@ func confusionUpstream(t *testing.T) *maventest.Repo {
 	return maventest.New(t, root, maventest.DebianRepo)
 }
 
-// send makes one request with optional Basic credentials.
-func send(t *testing.T, method, url, user, pass, body string) (*http.Response, string) {
+// send makes one request with optional Basic credentials and returns the
+// response with its body read.
+func send(t testing.TB, method, url, user, pass, body string) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
@@ -52,7 +53,7 @@ func send(t *testing.T, method, url, user, pass, body string) (*http.Response, s
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s %s: body: %v", method, url, err)
 	}
 	return resp, string(b)
 }

@@ -218,19 +218,21 @@ func (h *Handler) firstHit(try func(u *upstreamRepo) error) error {
 	return worst
 }
 
-// fail answers with the plain-text error that fits err.
+// fail answers with the plain-text error that fits err. The upstream path
+// answers 404, 429, 403, 502 for what pull classified so, and 503 for the
+// rest: "unreachable and not cached" is all a client can act on.
 func (h *Handler) fail(ctx *fasthttp.RequestCtx, req request, err error) {
-	status := httpx.Status(err)
+	status := fasthttp.StatusServiceUnavailable
 	var msg string
 	switch fault.KindOf(err) {
 	case fault.NotFound:
-		msg = "not found in any upstream: " + req.path()
+		status, msg = httpx.Status(err), "not found in any upstream: "+req.path()
 	case fault.RateLimited:
-		msg = "upstream rate limit reached; retry later"
+		status, msg = httpx.Status(err), "upstream rate limit reached; retry later"
 	case fault.Denied:
-		msg = "upstream refused access to " + req.path()
+		status, msg = httpx.Status(err), "upstream refused access to "+req.path()
 	case fault.BadUpstream:
-		msg = "upstream sent unusable content for " + req.path() + "; nothing was cached"
+		status, msg = httpx.Status(err), "upstream sent unusable content for "+req.path()+"; nothing was cached"
 		if errors.Is(err, cache.ErrVerify) {
 			msg = "upstream sent content that does not match its checksum for " + req.path() + "; nothing was cached"
 		}

@@ -49,20 +49,8 @@ func startNoraAuth(t testing.TB, mc maven.Config, ac *auth.Config, urls ...strin
 // fetch sends method to url and returns the response with its body read.
 func fetch(t testing.TB, method, url string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: body: %v", method, url, err)
-	}
-	return resp, b
+	resp, b := send(t, method, url, "", "", "")
+	return resp, []byte(b)
 }
 
 // rawStatus sends a request line as written (no client-side cleaning of
