@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -166,7 +165,7 @@ func (r *Registry) Publish(ctx context.Context, q *Request) (IndexEntry, error) 
 		return e, err
 	}
 	e.Cksum = d.Encoded()
-	err = r.commit(ctx, &e, tmp, size)
+	err = r.commit(ctx, &e, hosted.Spooled(tmp), size)
 	return e, err
 }
 
@@ -174,13 +173,8 @@ func (r *Registry) Publish(ctx context.Context, q *Request) (IndexEntry, error) 
 // e.Vers of crate e.Name under the crate's lock, its store calls bounded by
 // commitTimeout (the body may have taken long). tmp is gone when it
 // returns.
-func (r *Registry) commit(ctx context.Context, e *IndexEntry, tmp string, size int64) error {
-	committed := false
-	defer func() {
-		if !committed {
-			os.Remove(tmp)
-		}
-	}()
+func (r *Registry) commit(ctx context.Context, e *IndexEntry, tmp hosted.Spooled, size int64) error {
+	defer tmp.Discard()
 	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
 	defer cancel()
 	defer r.lock(e.Name)()
@@ -204,9 +198,8 @@ func (r *Registry) commit(ctx context.Context, e *IndexEntry, tmp string, size i
 		return invalid(fmt.Sprintf("the index file of %s would exceed %d bytes", e.Name, maxIndexBytes))
 	}
 	// The .crate first: an index line must never name a missing file.
-	committed = true // CommitFile consumes the temp file either way
 	d := digest.NewDigestFromEncoded(digest.SHA256, e.Cksum)
-	if err := r.blobs.CommitFile(ctx, tmp, cache.BlobKey(d), size); err != nil {
+	if err := r.blobs.CommitFile(ctx, tmp.Take(), cache.BlobKey(d), size); err != nil {
 		return err
 	}
 	if err := r.claim(ctx, e.Name); err != nil {

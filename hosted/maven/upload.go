@@ -45,7 +45,7 @@ func (r *Registry) Upload(ctx context.Context, c Coord, body io.Reader, length, 
 		return false, err
 	}
 	f.By = user
-	return r.record(ctx, c, tmp, f)
+	return r.record(ctx, c, hosted.Spooled(tmp), f)
 }
 
 // precheck refuses c before its body is read: an impossible file, a
@@ -113,13 +113,8 @@ func (r *Registry) receive(c Coord, body io.Reader, length, max int64) (tmpPath 
 // record commits the received temp file tmp as c and adds f to its
 // directory's document, under the directory's lock. The temp file is gone
 // when it returns.
-func (r *Registry) record(ctx context.Context, c Coord, tmp string, f *File) (created bool, err error) {
-	committed := false
-	defer func() {
-		if !committed {
-			os.Remove(tmp)
-		}
-	}()
+func (r *Registry) record(ctx context.Context, c Coord, tmp hosted.Spooled, f *File) (created bool, err error) {
+	defer tmp.Discard()
 	// The body may have taken long; the commit gets its own bound.
 	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
 	defer cancel()
@@ -143,8 +138,7 @@ func (r *Registry) record(ctx context.Context, c Coord, tmp string, f *File) (cr
 	if err := r.hostDir(ctx, dir); err != nil {
 		return false, err
 	}
-	committed = true // CommitFile consumes the temp file either way
-	if err := r.blobs.CommitFile(ctx, tmp, cache.BlobKey(f.Digest), f.Size); err != nil {
+	if err := r.blobs.CommitFile(ctx, tmp.Take(), cache.BlobKey(f.Digest), f.Size); err != nil {
 		return false, err
 	}
 	now := r.now().UTC()

@@ -3,6 +3,9 @@ package hosted
 import (
 	"errors"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -35,3 +38,25 @@ func TestErrWriter(t *testing.T) {
 type errReader struct{}
 
 func (errReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
+
+func TestSpooled(t *testing.T) {
+	dir := t.TempDir()
+	f := func(take bool) {
+		t.Helper()
+		p := filepath.Join(dir, "upload")
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s := Spooled(p)
+		if take && s.Take() != p {
+			t.Fatal("Take lost the path")
+		}
+		s.Discard()
+		s.Discard() // twice is harmless
+		if _, err := os.Stat(p); take == errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("taken %v: after Discard, stat %v", take, err)
+		}
+	}
+	f(false)
+	f(true)
+}
