@@ -287,6 +287,9 @@ func TestHostedRefusals(t *testing.T) {
 		if resp.StatusCode != status || !strings.Contains(string(b), want) || !json.Valid(b) {
 			t.Fatalf("%s: %d %s, want %d %q", what, resp.StatusCode, b, status, want)
 		}
+		if status == http.StatusRequestEntityTooLarge && !resp.Close {
+			t.Fatalf("%s: the connection stays open after a 413: the rest of the body would be read", what)
+		}
 		if status == http.StatusUnauthorized && resp.Header.Get("WWW-Authenticate") != `Basic realm="nora"` {
 			t.Fatalf("%s: WWW-Authenticate %q", what, resp.Header.Get("WWW-Authenticate"))
 		}

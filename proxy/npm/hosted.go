@@ -63,9 +63,7 @@ func (h *Handler) hostedError(ctx *fasthttp.RequestCtx, err error, name string) 
 		return
 	}
 	switch fault.KindOf(err) {
-	case fault.Invalid, fault.NotFound, fault.Denied, fault.Conflict:
-	case fault.TooLarge:
-		ctx.SetConnectionClose() // do not read the rest
+	case fault.Invalid, fault.NotFound, fault.Denied, fault.Conflict, fault.TooLarge:
 	default:
 		h.deps.Log.Error("npm hosted state failed", "package", name, "err", err)
 		npmError(ctx, fasthttp.StatusInternalServerError, "internal error: the registry could not complete the request")
@@ -76,6 +74,9 @@ func (h *Handler) hostedError(ctx *fasthttp.RequestCtx, err error, name string) 
 		status = fasthttp.StatusForbidden // the public registry's answer, which npm expects
 	}
 	npmError(ctx, status, fault.Message(err))
+	if status == fasthttp.StatusRequestEntityTooLarge {
+		ctx.SetConnectionClose() // do not read the rest
+	}
 }
 
 // writeOK answers a write with CouchDB's shape, which npm ignores but
