@@ -17,6 +17,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"nora/cache"
+	"nora/hosted"
 )
 
 // Upload is one blob upload session: a temp file in the store's temp dir
@@ -113,12 +114,12 @@ func (u *Upload) Write(body io.Reader, start, length int64) (int64, error) {
 		body = io.LimitReader(body, length)
 	}
 	buf := make([]byte, 128<<10)
-	w := &fileWriter{f: u.file}
+	w := &hosted.ErrWriter{W: u.file}
 	n, err := io.CopyBuffer(io.MultiWriter(w, u.sha), struct{ io.Reader }{body}, buf)
 	switch {
-	case w.err != nil:
+	case w.Err != nil:
 		// The store failed, not the client's body.
-		err = fmt.Errorf("cannot write upload: %w", w.err)
+		err = fmt.Errorf("cannot write upload: %w", w.Err)
 	case err == nil && length >= 0 && n != length:
 		err = fmt.Errorf("%w: got %d of %d bytes", ErrTruncated, n, length)
 	case err != nil:
@@ -132,20 +133,6 @@ func (u *Upload) Write(body io.Reader, start, length int64) (int64, error) {
 	}
 	u.size += n
 	return n, nil
-}
-
-// fileWriter tells a failing temp file from a failing body.
-type fileWriter struct {
-	f   *os.File
-	err error
-}
-
-func (w *fileWriter) Write(p []byte) (int, error) {
-	n, err := w.f.Write(p)
-	if err != nil {
-		w.err = err
-	}
-	return n, err
 }
 
 func (u *Upload) rollback(state []byte) error {
