@@ -1,10 +1,17 @@
 package docker_test
 
 import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/opencontainers/go-digest"
 
 	"nora/proxy/docker"
 	"nora/upstream/upstreamtest"
@@ -169,4 +176,79 @@ insecure = true
 		t.Fatal(err)
 	}
 	return path
+}
+
+// TestUpstreamRefusalsOnTheWire: each upstream answer reaches the client
+// as the OCI error its kind calls for, decided at the handler's edge: a
+// 404 is the missing object's code, a refusal NAME_UNKNOWN, a rate limit
+// 429 with the upstream's Retry-After, a failing upstream 503.
+func TestUpstreamRefusalsOnTheWire(t *testing.T) {
+	var status atomic.Int32
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "42")
+		w.WriteHeader(int(status.Load()))
+	}))
+	t.Cleanup(up.Close)
+	n := startNora(t, options{upstreams: []docker.UpstreamConfig{{Name: "docker.io", URL: up.URL}}})
+	blob := "/v2/app/blobs/sha256:" + strings.Repeat("1", 64)
+	f := func(upStatus int, path string, wantStatus int, wantCode string) {
+		t.Helper()
+		status.Store(int32(upStatus))
+		resp, body := do(t, "GET", n.url(path), "", "", nil, nil)
+		wantError(t, fmt.Sprintf("upstream %d to %s", upStatus, path), wantStatus, wantCode, resp.StatusCode, body)
+		if wantStatus == 429 && resp.Header.Get("Retry-After") != "42" {
+			t.Fatalf("upstream 429 to %s: Retry-After %q, want the upstream's 42", path, resp.Header.Get("Retry-After"))
+		}
+	}
+	f(404, "/v2/app/manifests/a", 404, "MANIFEST_UNKNOWN")
+	f(200, "/v2/app/manifests/a", 404, "MANIFEST_UNKNOWN") // remembered
+	f(404, blob, 404, "BLOB_UNKNOWN")
+	f(404, "/v2/app/tags/list", 404, "NAME_UNKNOWN")
+	f(401, "/v2/app/manifests/b", 404, "NAME_UNKNOWN")
+	f(403, blob, 404, "NAME_UNKNOWN")
+	f(429, "/v2/app/manifests/c", 429, "TOOMANYREQUESTS")
+	f(429, blob, 429, "TOOMANYREQUESTS")
+	f(429, "/v2/app/tags/list", 429, "TOOMANYREQUESTS")
+	f(418, "/v2/app/manifests/d", 502, "UNKNOWN")
+	// Last: failures open the upstream's breaker.
+	f(503, "/v2/app/manifests/e", 503, "UNAVAILABLE")
+	f(500, blob, 503, "UNAVAILABLE")
+}
+
+// TestLowPullBudgetServesCachedTag: while the upstream says its pull budget
+// (ratelimit-remaining) is nearly spent, a cached tag is served stale with
+// no HEAD; with budget left it is revalidated on every pull (ttl 0).
+func TestLowPullBudgetServesCachedTag(t *testing.T) {
+	const manifest = `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}`
+	var remaining atomic.Value
+	remaining.Store("100;w=21600")
+	var heads atomic.Int32
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v2/library/app/manifests/1" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Ratelimit-Remaining", remaining.Load().(string))
+		w.Header().Set("Docker-Content-Digest", digest.FromString(manifest).String())
+		w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+		if r.Method == http.MethodHead {
+			heads.Add(1)
+			return
+		}
+		io.WriteString(w, manifest)
+	}))
+	t.Cleanup(up.Close)
+	n := startNora(t, options{upstreams: []docker.UpstreamConfig{{Name: "docker.io", URL: up.URL}}})
+	f := func(what string, stale string, wantHeads int32) {
+		t.Helper()
+		resp, body := do(t, "GET", n.url("/v2/app/manifests/1"), "", "", nil, nil)
+		if resp.StatusCode != 200 || string(body) != manifest || resp.Header.Get("X-Nora-Stale") != stale || heads.Load() != wantHeads {
+			t.Fatalf("%s: %d stale=%q after %d HEADs, want 200 stale=%q after %d\n%s", what, resp.StatusCode, resp.Header.Get("X-Nora-Stale"), heads.Load(), stale, wantHeads, body)
+		}
+	}
+	f("cold", "", 0)
+	f("revalidated", "", 1)
+	remaining.Store("3;w=21600")
+	f("revalidated, learns the budget is low", "", 2)
+	f("budget low: stale, no HEAD", "1", 2)
 }
