@@ -32,22 +32,20 @@ func (h *Handler) serveHosted(ctx *fasthttp.RequestCtx, req request) {
 func (h *Handler) serveUnpushed(ctx *fasthttp.RequestCtx, req request) {
 	httpx.SetLogInfo(ctx, req.name, "hosted")
 	const msg = "nothing has been pushed to this repository yet ([docker] hosted_names keeps it from the upstreams)"
+	if req.kind == "blobs" || req.kind == "referrers" {
+		if _, err := parseDigest(req.ref); err != nil {
+			ociError(ctx, codeDigestInvalid, "invalid digest")
+			return
+		}
+	}
 	switch req.kind {
 	case "manifests":
 		ociError(ctx, codeManifestUnknown, msg)
 	case "blobs":
-		if _, err := parseDigest(req.ref); err != nil {
-			ociError(ctx, codeDigestInvalid, "invalid digest")
-			return
-		}
 		ociError(ctx, codeBlobUnknown, msg)
 	case "tags":
 		ociError(ctx, codeNameUnknown, msg)
 	case "referrers":
-		if _, err := parseDigest(req.ref); err != nil {
-			ociError(ctx, codeDigestInvalid, "invalid digest")
-			return
-		}
 		h.serveReferrers(ctx, nil)
 	}
 }
