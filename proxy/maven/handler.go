@@ -222,21 +222,22 @@ func (h *Handler) firstHit(try func(u *upstreamRepo) error) error {
 // answers 404, 429, 403, 502 for what pull classified so, and 503 for the
 // rest: "unreachable and not cached" is all a client can act on.
 func (h *Handler) fail(ctx *fasthttp.RequestCtx, req request, err error) {
-	status := fasthttp.StatusServiceUnavailable
+	status := httpx.Status(err)
 	var msg string
 	switch fault.KindOf(err) {
 	case fault.NotFound:
-		status, msg = httpx.Status(err), "not found in any upstream: "+req.path()
+		msg = "not found in any upstream: " + req.path()
 	case fault.RateLimited:
-		status, msg = httpx.Status(err), "upstream rate limit reached; retry later"
+		msg = "upstream rate limit reached; retry later"
 	case fault.Denied:
-		status, msg = httpx.Status(err), "upstream refused access to "+req.path()
+		msg = "upstream refused access to " + req.path()
 	case fault.BadUpstream:
-		status, msg = httpx.Status(err), "upstream sent unusable content for "+req.path()+"; nothing was cached"
+		msg = "upstream sent unusable content for " + req.path() + "; nothing was cached"
 		if errors.Is(err, cache.ErrVerify) {
 			msg = "upstream sent content that does not match its checksum for " + req.path() + "; nothing was cached"
 		}
 	default:
+		status = fasthttp.StatusServiceUnavailable
 		msg = "upstream unreachable and " + req.path() + " is not cached"
 	}
 	if status >= 500 {
