@@ -11,8 +11,8 @@ import (
 	"nora/cache"
 	"nora/proxy"
 	"nora/proxy/admin"
-	"nora/proxy/pypi"
 	"nora/proxy/proxytest"
+	"nora/proxy/pypi"
 )
 
 // TestHostedFilesMarked: GC marks the files of hosted projects and their
