@@ -137,7 +137,7 @@ func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 			return fail(err)
 		}
 	}
-	if app.docs, err = pull.NewDocs(c, log); err != nil {
+	if app.docs, err = pull.NewDocs(c, log, pull.WithBase(app.life)); err != nil {
 		return fail(err)
 	}
 	deps := pull.Deps{Cache: c, Auth: app.auth, Client: client, Docs: app.docs, Log: log, Stall: cfg.Storage.StallTimeout.D(), PublicURL: cfg.Server.PublicURL, Base: app.life}
