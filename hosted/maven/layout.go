@@ -40,6 +40,10 @@ func DirName(dir string) string {
 // IsSnapshot reports whether v is a SNAPSHOT version.
 func IsSnapshot(v string) bool { return strings.HasSuffix(v, "SNAPSHOT") }
 
+// MaxPathLen bounds a repository path: it keeps every store key derived
+// from one (hosted state, the proxy's refs) under cache.CheckKey's 1024.
+const MaxPathLen = 768
+
 // ValidSegment reports whether s can be one element of a repository path:
 // what a Maven layout produces, and nothing that could escape a store key
 // ("..", "/", "\", NUL, "%", "@" are all refused).
@@ -61,7 +65,7 @@ func ValidSegment(s string) bool {
 
 // validDir checks a directory path of valid segments.
 func validDir(dir string) bool {
-	if dir == "" || len(dir) > 768 {
+	if dir == "" || len(dir) > MaxPathLen {
 		return false
 	}
 	for seg := range strings.SplitSeq(dir, "/") {
@@ -79,7 +83,7 @@ func validDir(dir string) bool {
 // file, which hosted state does not keep).
 func (c Coord) check() error {
 	if !validDir(c.Group) || !ValidSegment(c.Artifact) || !ValidSegment(c.Version) || !ValidSegment(c.File) ||
-		len(c.Path()) > 768 {
+		len(c.Path()) > MaxPathLen {
 		return invalidf("%q", c.Path())
 	}
 	switch mutable, ok := ClassifyFile(c.Artifact, c.Version, c.File); {

@@ -37,7 +37,6 @@ func (r request) path() string {
 }
 
 const (
-	maxPathLen   = 768 // keeps every cache key derived from a path under cache.CheckKey's 1024
 	maxSegments  = 64
 	metadataName = "maven-metadata.xml"
 )
@@ -55,7 +54,7 @@ var errInvalidPath = errors.New("invalid maven repository path")
 // [A-Za-z0-9._~+-] (so no "..", backslash, NUL, "%" or "@"), and files whose
 // name does not start with artifactId-version.
 func parsePath(s string) (request, error) {
-	if s == "" || len(s) > maxPathLen {
+	if s == "" || len(s) > hosted.MaxPathLen {
 		return request{}, errInvalidPath
 	}
 	segs := strings.Split(s, "/")
