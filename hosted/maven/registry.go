@@ -41,7 +41,8 @@ const (
 	maxIndexBytes = 64 << 20
 	// maxCachedDocs bounds the decoded documents kept in memory.
 	maxCachedDocs = 512
-	// commitTimeout bounds the store calls after an upload's body is in.
+	// commitTimeout bounds the store calls before an upload's body is
+	// read, and those after it is in.
 	commitTimeout = 2 * time.Minute
 )
 

@@ -27,9 +27,9 @@ import (
 // and are committed (content addressed) only once complete; a body that
 // breaks off, runs short or exceeds max leaves nothing behind.
 //
-// ctx ends the upload when it is done (the server's lifetime, not the
-// request's: a body that is in commits whole); the store calls before and
-// after the body are bounded by commitTimeout each.
+// ctx is the upload's lifetime, the server's rather than the request's,
+// so a body that is in commits whole even if the client is gone; the
+// store calls before and after the body are bounded by commitTimeout each.
 //
 // Every file name is immutable once deployed: the same bytes again are
 // accepted and change nothing (created is false: a retried deploy
