@@ -90,11 +90,15 @@ func serve(t *testing.T, h fasthttp.RequestHandler) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &fasthttp.Server{Handler: h}
+	s := &fasthttp.Server{Handler: h, Logger: quiet{}} // cut responses are what some tests want
 	go func() { _ = s.Serve(ln) }()
 	t.Cleanup(func() { _ = s.Shutdown() })
 	return ln.Addr().String()
 }
+
+type quiet struct{}
+
+func (quiet) Printf(string, ...any) {}
 
 // closeCounter counts Close calls of a body.
 type closeCounter struct {
