@@ -2,13 +2,8 @@ package cargo
 
 import (
 	"encoding/json"
-	"errors"
 
 	"github.com/valyala/fasthttp"
-
-	"nora/cache"
-	"nora/internal/fault"
-	"nora/proxy/httpx"
 )
 
 type errorDetail struct {
@@ -27,19 +22,9 @@ func cargoError(ctx *fasthttp.RequestCtx, status int, detail string) {
 	ctx.SetBody(b)
 }
 
-// fail translates an error of the data path into the wire shape: a real
-// upstream 404 stays 404 (cargo reads it as "no such crate"), an outage is
-// 503, a rate limit 429 with Retry-After, bad upstream bytes 502. The
-// detail is the error's client message; its cause goes to the log.
+// fail answers a failure of the data path in cargo's shape
+// (pull.Deps.Fail: a real upstream 404 stays 404, which cargo reads as "no
+// such crate"; an outage is 503).
 func (h *Handler) fail(ctx *fasthttp.RequestCtx, crate string, err error) {
-	switch k := fault.KindOf(err); {
-	case errors.Is(err, cache.ErrVerify):
-		err = fault.Wrap(fault.BadUpstream, err, "upstream sent a .crate that does not match the index checksum; nothing was cached")
-	case k != fault.NotFound && k != fault.RateLimited && k != fault.Denied && k != fault.BadUpstream && k != fault.Unavailable:
-		// Unclassified: the upstream path failed somewhere.
-		h.deps.Log.Warn("cargo request failed", "crate", crate, "err", err)
-		err = fault.Wrap(fault.Unavailable, err, "cannot fetch from upstream")
-	}
-	cargoError(ctx, httpx.Status(err), fault.Message(err))
-	httpx.SetRetryAfter(ctx, err)
+	h.deps.Fail(ctx, "cargo", crate, err, cargoError)
 }

@@ -15,11 +15,6 @@ import (
 	"nora/proxy/httpx"
 )
 
-// challenge is the WWW-Authenticate of every 401: nora checks Basic
-// credentials. cargo sends its registry token verbatim as Authorization,
-// so a token of "Basic <base64 user:password>" logs in.
-const challenge = `Basic realm="nora"`
-
 // writeTimeout bounds a yank's store calls.
 const writeTimeout = 2 * time.Minute
 
@@ -27,24 +22,17 @@ const writeTimeout = 2 * time.Minute
 var publishOK = []byte(`{"warnings":{"invalid_categories":[],"invalid_badges":[],"other":[]}}`)
 
 // authorize decides whether the request may do action on crate name; it
-// answers a refusal itself and returns false.
+// answers a refusal itself and returns false. cargo sends its registry
+// token verbatim as Authorization, so a token of "Basic <base64
+// user:password>" logs in.
 func (h *Handler) authorize(ctx *fasthttp.RequestCtx, action auth.Action, name string) bool {
-	_, d := httpx.Authorize(ctx, h.auth, action, "cargo", name)
-	if d == httpx.Allowed {
-		return true
-	}
-	refuse(ctx, d, action, name)
-	return false
+	_, ok := httpx.Gate(ctx, h.auth, action, "cargo", name, name, cargoError)
+	return ok
 }
 
-// refuse answers a refusal in cargo's error shape: 401 with the Basic
-// challenge for missing or wrong credentials, 403 for a user without the
-// permission and when nobody may write.
+// refuse answers a refusal in cargo's error shape.
 func refuse(ctx *fasthttp.RequestCtx, d httpx.Decision, action auth.Action, name string) {
-	cargoError(ctx, d.Status(), d.Message(action, name))
-	if d.Status() == fasthttp.StatusUnauthorized {
-		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, challenge)
-	}
+	httpx.Refuse(ctx, d, action, name, cargoError)
 }
 
 // hostedIndex answers GET /cargo/index/.../<name> for a hosted name. A

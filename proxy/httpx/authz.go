@@ -90,3 +90,33 @@ func (d Decision) Message(action auth.Action, name string) string {
 	}
 	return ""
 }
+
+// BasicChallenge is the WWW-Authenticate of a 401 from the package
+// formats: npm, pip, twine, mvn and cargo answer it with the Basic
+// credentials they were configured with.
+const BasicChallenge = `Basic realm="nora"`
+
+// WireError writes an error in a format's own shape (npm's JSON, PyPI's
+// plain text, ...).
+type WireError func(ctx *fasthttp.RequestCtx, status int, msg string)
+
+// Gate is Authorize for the package formats: it answers a refusal itself
+// (Refuse) and reports whether the request may go on.
+func Gate(ctx *fasthttp.RequestCtx, a auth.Authorizer, action auth.Action, format, name, what string, write WireError) (*auth.Identity, bool) {
+	id, d := Authorize(ctx, a, action, format, name)
+	if d == Allowed {
+		return id, true
+	}
+	Refuse(ctx, d, action, what, write)
+	return nil, false
+}
+
+// Refuse answers the refusal d of action on what with write, and a 401
+// with BasicChallenge (set after write, since error writers reset the
+// response).
+func Refuse(ctx *fasthttp.RequestCtx, d Decision, action auth.Action, what string, write WireError) {
+	write(ctx, d.Status(), d.Message(action, what))
+	if d.Status() == fasthttp.StatusUnauthorized {
+		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, BasicChallenge)
+	}
+}

@@ -218,33 +218,9 @@ func (h *Handler) firstHit(try func(u *upstreamRepo) error) error {
 	return worst
 }
 
-// fail answers with the plain-text error that fits err. The upstream path
-// answers 404, 429, 403, 502 for what pull classified so, and 503 for the
-// rest: "unreachable and not cached" is all a client can act on.
+// fail answers a failure of the data path as plain text (pull.Deps.Fail).
 func (h *Handler) fail(ctx *fasthttp.RequestCtx, req request, err error) {
-	status := httpx.Status(err)
-	var msg string
-	switch fault.KindOf(err) {
-	case fault.NotFound:
-		msg = "not found in any upstream: " + req.path()
-	case fault.RateLimited:
-		msg = "upstream rate limit reached; retry later"
-	case fault.Denied:
-		msg = "upstream refused access to " + req.path()
-	case fault.BadUpstream:
-		msg = "upstream sent unusable content for " + req.path() + "; nothing was cached"
-		if errors.Is(err, cache.ErrVerify) {
-			msg = "upstream sent content that does not match its checksum for " + req.path() + "; nothing was cached"
-		}
-	default:
-		status = fasthttp.StatusServiceUnavailable
-		msg = "upstream unreachable and " + req.path() + " is not cached"
-	}
-	if status >= 500 {
-		h.deps.Log.Warn("maven request failed", "path", req.path(), "status", status, "err", err)
-	}
-	plainError(ctx, status, msg)
-	httpx.SetRetryAfter(ctx, err)
+	h.deps.Fail(ctx, "maven", req.path(), err, plainError)
 }
 
 // plainError writes a plain-text error; HEAD gets the status and headers.

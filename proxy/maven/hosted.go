@@ -16,24 +16,12 @@ import (
 	"nora/proxy/httpx"
 )
 
-// challenge is the WWW-Authenticate of every 401: Maven's clients answer
-// a Basic challenge with the <server> credentials of settings.xml.
-const challenge = `Basic realm="nora"`
-
 // authorize decides whether the request may do action on the artifact
 // name ("com.acme:lib"), answering a refusal itself: 401 with a Basic
 // challenge for missing or wrong credentials, 403 for a user without the
 // permission or when nobody may write.
 func (h *Handler) authorize(ctx *fasthttp.RequestCtx, action auth.Action, name string) (*auth.Identity, bool) {
-	id, d := httpx.Authorize(ctx, h.auth, action, "maven", name)
-	if d == httpx.Allowed {
-		return id, true
-	}
-	plainError(ctx, d.Status(), d.Message(action, name))
-	if d.Status() == fasthttp.StatusUnauthorized {
-		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, challenge)
-	}
-	return nil, false
+	return httpx.Gate(ctx, h.auth, action, "maven", name, name, plainError)
 }
 
 // isMetadata reports whether r is a maven-metadata.xml (or its checksum).

@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 
-	"nora/internal/fault"
-	"nora/proxy/httpx"
-
 	"github.com/valyala/fasthttp"
 )
 
@@ -35,30 +32,8 @@ func setBody(ctx *fasthttp.RequestCtx, b []byte) {
 	ctx.SetBody(b)
 }
 
-// pullError translates a failure of the data path into npm's wire shape.
-// An unclassified failure on the way to the upstream is 503, as an
-// outage: the client retries.
+// pullError answers a failure of the data path in npm's wire shape
+// (pull.Deps.Fail).
 func (h *Handler) pullError(ctx *fasthttp.RequestCtx, err error, what string) {
-	status := httpx.Status(err)
-	var msg string
-	switch fault.KindOf(err) {
-	case fault.NotFound:
-		msg = what + " not found"
-	case fault.RateLimited:
-		msg = "the upstream registry is rate limiting; retry later"
-	case fault.Denied:
-		msg = "the upstream registry refused access to " + what
-	case fault.BadUpstream:
-		msg = "the upstream registry sent an invalid " + what + "; nothing was cached"
-		h.deps.Log.Warn("npm upstream sent invalid content", "what", what, "err", err)
-	case fault.NoSpace:
-		msg = httpx.NoSpaceMessage
-		h.deps.Log.Error("npm: storage is full", "what", what, "err", err)
-	default:
-		status = fasthttp.StatusServiceUnavailable
-		msg = what + " is not cached and the upstream registry is unreachable"
-		h.deps.Log.Debug("npm upstream unavailable", "what", what, "err", err)
-	}
-	npmError(ctx, status, msg)
-	httpx.SetRetryAfter(ctx, err)
+	h.deps.Fail(ctx, "npm", what, err, npmError)
 }

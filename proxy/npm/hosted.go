@@ -23,10 +23,6 @@ import (
 // files, and two small objects.
 const writeTimeout = 10 * time.Minute
 
-// challenge is the WWW-Authenticate of every 401: npm answers it with the
-// _auth (Basic) credentials of its .npmrc.
-const challenge = `Basic realm="nora"`
-
 // loginMessage answers npm login: API tokens are not there yet.
 const loginMessage = "npm login is not supported by this registry yet: put //<host>/npm/:_auth=<base64 of user:password> in .npmrc"
 
@@ -43,10 +39,7 @@ func (h *Handler) authorizeID(ctx *fasthttp.RequestCtx, action auth.Action, name
 	if d == httpx.Allowed {
 		return id, true
 	}
-	npmError(ctx, d.Status(), d.Message(action, name))
-	if d.Status() == fasthttp.StatusUnauthorized {
-		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, challenge)
-	}
+	httpx.Refuse(ctx, d, action, name, npmError)
 	if action != auth.Pull {
 		ctx.SetConnectionClose() // the body is not read
 	}
@@ -303,7 +296,7 @@ func (h *Handler) whoami(ctx *fasthttp.RequestCtx) {
 			msg = "invalid user name or password"
 		}
 		npmError(ctx, fasthttp.StatusUnauthorized, msg)
-		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, challenge)
+		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, httpx.BasicChallenge)
 		return
 	}
 	b, _ := json.Marshal(map[string]string{"username": id.Name})

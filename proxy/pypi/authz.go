@@ -9,34 +9,27 @@ import (
 	"nora/proxy/httpx"
 )
 
-// challenge is the WWW-Authenticate of every 401: pip and twine answer it
-// with Basic credentials (from the index URL, keyring or TWINE_*).
-const challenge = `Basic realm="nora"`
-
 // authorize decides whether the request may do action on project ("" for
 // the root) and answers a refusal itself: 401 with a challenge for missing
 // or wrong credentials, 403 for a user without the permission or when no
 // one may write at all.
 func (h *Handler) authorize(ctx *fasthttp.RequestCtx, action auth.Action, project string) bool {
-	_, d := httpx.Authorize(ctx, h.auth, action, "pypi", project)
-	if d == httpx.Allowed {
-		return true
-	}
-	h.refuse(ctx, d, action, project)
-	return false
+	_, ok := httpx.Gate(ctx, h.auth, action, "pypi", project, subject(project), reasonError)
+	return ok
 }
 
 // refuse writes the refusal d. The reason phrase carries the message too:
 // twine prints the reason, not the body.
 func (h *Handler) refuse(ctx *fasthttp.RequestCtx, d httpx.Decision, action auth.Action, project string) {
-	if d.Status() == fasthttp.StatusUnauthorized {
-		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, challenge)
+	httpx.Refuse(ctx, d, action, subject(project), reasonError)
+}
+
+// subject names project in a refusal; "" is the whole index.
+func subject(project string) string {
+	if project == "" {
+		return "this index"
 	}
-	what := project
-	if what == "" {
-		what = "this index"
-	}
-	reasonError(ctx, d.Status(), d.Message(action, what))
+	return project
 }
 
 // reasonError is plainError with msg as the status line's reason phrase as

@@ -313,36 +313,11 @@ func (h *Handler) render(key string, p *page, project, base string, f format) vi
 	return v
 }
 
-// fail writes err, a failure to get what ("project demo", "demo-1.0.whl"),
-// as a plain-text error with the status of its kind. An upstream outage,
-// and an unclassified failure on the way to the upstream, is 503, never
-// 404: pip remembers 404s. The detail goes to the log, not to the client.
+// fail answers err, a failure to get what ("project demo",
+// "demo-1.0.whl"), as a plain-text error (pull.Deps.Fail: an outage is
+// 503, never 404, which pip remembers).
 func (h *Handler) fail(ctx *fasthttp.RequestCtx, what string, err error) {
-	status := httpx.Status(err)
-	var msg string
-	switch fault.KindOf(err) {
-	case fault.NotFound:
-		msg = what + " not found upstream"
-	case fault.RateLimited:
-		msg = "upstream rate limit reached; retry later"
-	case fault.Denied:
-		msg = "upstream refused access to " + what
-	case fault.BadUpstream:
-		msg = "upstream sent an unusable " + what
-		if errors.Is(err, cache.ErrVerify) {
-			msg = "upstream sent " + what + " with content that does not match its declared hash; nothing was cached"
-		}
-		h.deps.Log.Warn("pypi upstream sent unusable content", "path", string(ctx.Path()), "err", err)
-	case fault.NoSpace:
-		msg = httpx.NoSpaceMessage
-		h.deps.Log.Error("pypi: storage is full", "path", string(ctx.Path()), "err", err)
-	default:
-		status = fasthttp.StatusServiceUnavailable
-		msg = "upstream unreachable and " + what + " was never cached"
-		h.deps.Log.Debug("pypi upstream unavailable", "path", string(ctx.Path()), "err", err)
-	}
-	plainError(ctx, status, msg)
-	httpx.SetRetryAfter(ctx, err)
+	h.deps.Fail(ctx, "pypi", what, err, plainError)
 }
 
 // plainError writes PyPI's error shape: a status and a line of text.
