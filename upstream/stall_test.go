@@ -40,7 +40,7 @@ func TestStallReader(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		body := StallReader(resp.Body, 200*time.Millisecond)
+		body := StallReader(resp.Body, 500*time.Millisecond) // 12 times the gap: room for a loaded CI box
 		defer body.Close()
 		start := time.Now()
 		b, err := io.ReadAll(body)
@@ -51,7 +51,7 @@ func TestStallReader(t *testing.T) {
 			t.Fatalf("%s: stall noticed after %s", path, time.Since(start))
 		}
 	}
-	f("blobs/slow", 20, false) // 800 ms in all, never 200 ms without a byte
+	f("blobs/slow", 20, false) // 800 ms in all, never 500 ms without a byte
 	f("blobs/hung", 5, true)
 }
 
