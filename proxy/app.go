@@ -84,7 +84,9 @@ type App struct {
 const drainTimeout = 30 * time.Second
 
 // NewApp builds the object graph and binds the listener (so Addr is known
-// before Serve).
+// before Serve). The wiring lives here rather than in cmd/nora so that
+// every test builds the graph main builds (package main cannot be
+// imported); cmd/nora only turns the TOML file into an AppConfig.
 func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 	set := metrics.NewSet()
 	registerBuildInfo(set, cfg.Build)
@@ -99,108 +101,55 @@ func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	app := &App{log: log, cache: c}
+	app.life, app.stop = context.WithCancel(context.Background())
+	if err := app.build(cfg, store, set); err != nil {
+		app.close()
+		return nil, err
+	}
+	return app, nil
+}
+
+// build wires everything on the cache: auth, the handlers with their
+// hosted state, GC and retention, the admin API, readiness, the listener.
+func (app *App) build(cfg AppConfig, store cache.Store, set *metrics.Set) error {
+	log, c := app.log, app.cache
 	upCfg := upstream.DefaultConfig()
 	if cfg.Upstream != nil {
 		upCfg = *cfg.Upstream
 	}
 	client := upstream.NewClient(upCfg, log, set)
-	app := &App{log: log, cache: c}
-	app.life, app.stop = context.WithCancel(context.Background())
-	fail := func(err error) (*App, error) {
-		app.close()
-		return nil, err
-	}
 	authCfg := auth.DefaultConfig()
 	if cfg.Auth != nil {
 		authCfg = *cfg.Auth
 	}
+	var err error
 	if app.auth, err = newLiveAuth(authCfg); err != nil {
-		return fail(err)
+		return err
 	}
-	hostedCfg := oci.DefaultConfig()
-	if cfg.HostedOCI != nil {
-		hostedCfg = *cfg.HostedOCI
-	}
-	if app.hosted, err = oci.Open(filepath.Join(cfg.Storage.Path, "hosted.db"), c, hostedCfg, log); err != nil {
-		return fail(err)
-	}
-	// Bearer tokens for /v2/, signed with a key that lives in memory only:
-	// a restart invalidates them, and clients fetch new ones.
-	tokens, err := auth.NewTokens(auth.DefaultTokenTTL)
-	if err != nil {
-		return fail(err)
-	}
-	if cfg.Docker.IsEnabled() {
-		if app.docker, err = docker.New(cfg.Docker, docker.Deps{Cache: c, Client: client, Hosted: app.hosted,
-			Auth: app.auth, Tokens: tokens, PublicURL: cfg.Server.PublicURL, Log: log,
-			Stall: cfg.Storage.StallTimeout.D(), Base: app.life}); err != nil {
-			return fail(err)
-		}
+	app.srv = NewServer(cfg.Server, log, set)
+	if err := app.mountDocker(cfg, client); err != nil {
+		return err
 	}
 	if app.docs, err = pull.NewDocs(c, log, pull.WithBase(app.life)); err != nil {
-		return fail(err)
+		return err
 	}
-	deps := pull.Deps{Cache: c, Auth: app.auth, Client: client, Docs: app.docs, Log: log, Stall: cfg.Storage.StallTimeout.D(), PublicURL: cfg.Server.PublicURL, Base: app.life}
-	app.srv = NewServer(cfg.Server, log, set)
-	if app.docker != nil {
-		app.srv.Handle("/v2", "docker", app.docker.Serve)
-	} else {
-		app.srv.Handle("/v2", "docker", notEnabled("docker"))
-	}
-	app.srv.Handle(tokenPath, "auth", (&tokenHandler{auth: app.auth, tokens: tokens, log: log}).serve)
-	// GC marks from every hosted registry; eviction spares what they hold.
+	deps := pull.Deps{Cache: c, Auth: app.auth, Client: client, Docs: app.docs, Log: log,
+		Stall: cfg.Storage.StallTimeout.D(), PublicURL: cfg.Server.PublicURL, Base: app.life}
+	// GC marks from every hosted registry, and eviction spares what they
+	// hold; retention trims hosted OCI tags and Maven SNAPSHOT builds.
 	markers := []cache.Marker{app.hosted}
-	// Retention trims hosted OCI tags and Maven SNAPSHOT builds.
 	sources := []retention.Source{app.hosted}
-	formats := []struct {
-		prefixes []string
-		name     string
-		enabled  bool
-		build    func() (formatHandler, error)
-	}{
-		{[]string{"/npm/"}, "npm", cfg.Npm.IsEnabled(), func() (formatHandler, error) {
-			reg, err := hostednpm.Open(app.life, store, c, hostednpm.Options{Unpublish: cfg.Npm.Unpublish, Log: log})
-			if err != nil {
-				return nil, err
-			}
-			markers = append(markers, cache.Referenced(reg.Referenced))
-			return npm.New(cfg.Npm, deps, reg)
-		}},
-		// "/simple" without the slash: twine URLs are often written so.
-		{[]string{"/simple", "/api/pypi/"}, "pypi", cfg.PyPI.IsEnabled(), func() (formatHandler, error) {
-			reg, err := hostedpypi.Open(app.life, store, c, log)
-			if err != nil {
-				return nil, err
-			}
-			markers = append(markers, cache.Referenced(reg.Referenced))
-			return pypi.New(cfg.PyPI, deps, reg)
-		}},
-		{[]string{"/maven2/"}, "maven", cfg.Maven.IsEnabled(), func() (formatHandler, error) {
-			reg, err := hostedmaven.Open(app.life, store, c, log)
-			if err != nil {
-				return nil, err
-			}
-			sources = append(sources, reg)
-			return maven.New(cfg.Maven, deps, reg)
-		}},
-		{[]string{"/cargo/"}, "cargo", cfg.Cargo.IsEnabled(), func() (formatHandler, error) {
-			reg, err := hostedcargo.Open(app.life, store, c, log)
-			if err != nil {
-				return nil, err
-			}
-			return cargo.New(cfg.Cargo, deps, reg)
-		}},
-	}
-	for _, f := range formats {
+	for _, f := range app.formats(cfg, deps, store) {
 		if !f.enabled {
 			for _, p := range f.prefixes {
 				app.srv.Handle(p, f.name, notEnabled(f.name))
 			}
 			continue
 		}
-		h, err := f.build()
+		h, reg, err := f.build()
 		if err != nil {
-			return fail(fmt.Errorf("cannot set up %s: %w", f.name, err))
+			return fmt.Errorf("cannot set up %s: %w", f.name, err)
 		}
 		for _, p := range f.prefixes {
 			app.srv.Handle(p, f.name, h.Serve)
@@ -208,16 +157,15 @@ func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 		if c, ok := h.(interface{ Close() }); ok {
 			app.closers = append(app.closers, c.Close)
 		}
-		if r, ok := h.(interface {
-			Referenced(func(digest.Digest) error) error
-		}); ok {
-			markers = append(markers, cache.Referenced(r.Referenced))
+		markers = append(markers, cache.Referenced(reg.Referenced))
+		if s, ok := reg.(retention.Source); ok {
+			sources = append(sources, s)
 		}
 	}
 	c.SetMarkers(markers...)
 	c.Start(cfg.Storage.Limits())
 	if app.admin, err = newAdmin(cfg, c, sources, log); err != nil {
-		return fail(err)
+		return err
 	}
 	app.srv.AddReadyCheck("storage", c.Ready)
 	// Informational: upstreams never gate /ready (a cache with its
@@ -225,10 +173,100 @@ func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 	app.srv.AddReadyInfo("storage", func(ctx context.Context) (any, error) { return c.Stats(ctx) })
 	app.srv.AddReadyInfo("upstreams", func(context.Context) (any, error) { return client.Status(), nil })
 	if app.ln, err = net.Listen("tcp", cfg.Server.Listen); err != nil {
-		return fail(fmt.Errorf("cannot listen on %s: %w", cfg.Server.Listen, err))
+		return fmt.Errorf("cannot listen on %s: %w", cfg.Server.Listen, err)
 	}
 	logFormats(log, cfg)
-	return app, nil
+	return nil
+}
+
+// mountDocker opens the hosted OCI state and serves /v2 and the token
+// endpoint. The hosted state is opened even with docker off: GC and
+// retention keep their view of what was pushed.
+func (app *App) mountDocker(cfg AppConfig, client *upstream.Client) error {
+	hostedCfg := oci.DefaultConfig()
+	if cfg.HostedOCI != nil {
+		hostedCfg = *cfg.HostedOCI
+	}
+	var err error
+	if app.hosted, err = oci.Open(filepath.Join(cfg.Storage.Path, "hosted.db"), app.cache, hostedCfg, app.log); err != nil {
+		return err
+	}
+	// Bearer tokens for /v2/, signed with a key that lives in memory only:
+	// a restart invalidates them, and clients fetch new ones.
+	tokens, err := auth.NewTokens(auth.DefaultTokenTTL)
+	if err != nil {
+		return err
+	}
+	app.srv.Handle(tokenPath, "auth", (&tokenHandler{auth: app.auth, tokens: tokens, log: app.log}).serve)
+	if !cfg.Docker.IsEnabled() {
+		app.srv.Handle("/v2", "docker", notEnabled("docker"))
+		return nil
+	}
+	app.docker, err = docker.New(cfg.Docker, docker.Deps{Cache: app.cache, Client: client, Hosted: app.hosted,
+		Auth: app.auth, Tokens: tokens, PublicURL: cfg.Server.PublicURL, Log: app.log,
+		Stall: cfg.Storage.StallTimeout.D(), Base: app.life})
+	if err != nil {
+		return err
+	}
+	app.srv.Handle("/v2", "docker", app.docker.Serve)
+	return nil
+}
+
+// format is one package format: where it is served, and how its hosted
+// state and handler are built.
+type format struct {
+	name     string
+	prefixes []string
+	enabled  bool
+	build    func() (formatHandler, hostedState, error)
+}
+
+// hostedState is a format's hosted registry as GC sees it: every blob its
+// packages refer to. One that is also a retention.Source is trimmed by
+// the [[retention]] rules.
+type hostedState interface {
+	Referenced(fn func(digest.Digest) error) error
+}
+
+// formats opens each package format's hosted state on the store, in the
+// server's lifetime, and hands it to the format's handler.
+func (app *App) formats(cfg AppConfig, deps pull.Deps, store cache.Store) []format {
+	ctx, c, log := app.life, app.cache, app.log
+	return []format{
+		{"npm", []string{"/npm/"}, cfg.Npm.IsEnabled(), func() (formatHandler, hostedState, error) {
+			reg, err := hostednpm.Open(ctx, store, c, hostednpm.Options{Unpublish: cfg.Npm.Unpublish, Log: log})
+			if err != nil {
+				return nil, nil, err
+			}
+			h, err := npm.New(cfg.Npm, deps, reg)
+			return h, reg, err
+		}},
+		// "/simple" without the slash: twine URLs are often written so.
+		{"pypi", []string{"/simple", "/api/pypi/"}, cfg.PyPI.IsEnabled(), func() (formatHandler, hostedState, error) {
+			reg, err := hostedpypi.Open(ctx, store, c, log)
+			if err != nil {
+				return nil, nil, err
+			}
+			h, err := pypi.New(cfg.PyPI, deps, reg)
+			return h, reg, err
+		}},
+		{"maven", []string{"/maven2/"}, cfg.Maven.IsEnabled(), func() (formatHandler, hostedState, error) {
+			reg, err := hostedmaven.Open(ctx, store, c, log)
+			if err != nil {
+				return nil, nil, err
+			}
+			h, err := maven.New(cfg.Maven, deps, reg)
+			return h, reg, err
+		}},
+		{"cargo", []string{"/cargo/"}, cfg.Cargo.IsEnabled(), func() (formatHandler, hostedState, error) {
+			reg, err := hostedcargo.Open(ctx, store, c, log)
+			if err != nil {
+				return nil, nil, err
+			}
+			h, err := cargo.New(cfg.Cargo, deps, reg)
+			return h, reg, err
+		}},
+	}
 }
 
 // Addr is the address the server listens on.

@@ -15,8 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/opencontainers/go-digest"
-
 	"github.com/valyala/fasthttp"
 
 	"nora/auth"
@@ -77,10 +75,6 @@ func New(cfg Config, deps pull.Deps, reg *hosted.Registry) (*Handler, error) {
 	h.index, h.indexOrigin = up, origin(u)
 	return h, nil
 }
-
-// Referenced calls fn with every digest the hosted state refers to (GC
-// marks from it; eviction spares it).
-func (h *Handler) Referenced(fn func(digest.Digest) error) error { return h.hosted.Referenced(fn) }
 
 // Serve answers one request below /cargo/.
 func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {

@@ -132,10 +132,6 @@ func upstreamName(i int) string {
 	return "maven-" + strconv.Itoa(i+1)
 }
 
-// Referenced calls fn with every digest the hosted state refers to (GC
-// marks from it; eviction spares it).
-func (h *Handler) Referenced(fn func(digest.Digest) error) error { return h.hosted.Referenced(fn) }
-
 // Serve implements GET and HEAD of any repository path, and PUT (deploy).
 func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	if !ctx.IsGet() && !ctx.IsHead() && !ctx.IsPut() {
