@@ -105,9 +105,6 @@ func New(store Store, dir string, log *slog.Logger, set *metrics.Set) (*Cache, e
 	return c, nil
 }
 
-// Store is the underlying port, for callers that need plain objects.
-func (c *Cache) Store() Store { return c.store }
-
 // Index is the local index of object sizes and last access.
 func (c *Cache) Index() *Index { return c.index }
 

@@ -14,6 +14,14 @@ import (
 // Open returns a cache on a disk store in dir, closed when the test ends.
 func Open(t testing.TB, dir string) *cache.Cache {
 	t.Helper()
+	c, _ := OpenStore(t, dir)
+	return c
+}
+
+// OpenStore is Open that also returns the cache's store, for tests that
+// damage it behind the cache's back or hand it to hosted state.
+func OpenStore(t testing.TB, dir string) (*cache.Cache, cache.Store) {
+	t.Helper()
 	s, err := disk.Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -23,5 +31,5 @@ func Open(t testing.TB, dir string) *cache.Cache {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return c
+	return c, s
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"nora/cache"
+	"nora/cache/cachetest"
 	"nora/hosted/oci"
 )
 
@@ -206,11 +207,13 @@ func TestMarkIndexesAndReferrers(t *testing.T) {
 // A link whose bytes are gone from the store cannot be referenced: the
 // put would create a manifest nobody can pull.
 func TestManifestNeedsStoredBytes(t *testing.T) {
-	r, c := newRegistry(t, oci.Config{})
+	dir := t.TempDir()
+	c, store := cachetest.OpenStore(t, dir)
+	r := openRegistry(t, dir, c, oci.Config{})
 	ctx := context.Background()
 	config := pushBlob(t, r, "app", []byte(`{}`))
 	layer := pushBlob(t, r, "app", []byte("layer"))
-	if err := c.Store().Delete(ctx, cache.BlobKey(layer)); err != nil {
+	if err := store.Delete(ctx, cache.BlobKey(layer)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.PutManifest(ctx, "app", "", []string{"v1"}, imageManifest(config, 2, []sized{{layer, 5}}, ""), ociManifest); !errors.Is(err, oci.ErrManifestBlobUnknown) {

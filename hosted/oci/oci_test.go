@@ -26,6 +26,13 @@ func newRegistry(t *testing.T, cfg oci.Config) (*oci.Registry, *cache.Cache) {
 	t.Helper()
 	dir := t.TempDir()
 	c := cachetest.Open(t, dir)
+	return openRegistry(t, dir, c, cfg), c
+}
+
+// openRegistry opens the hosted state in dir on c, closed when the test
+// ends.
+func openRegistry(t *testing.T, dir string, c *cache.Cache, cfg oci.Config) *oci.Registry {
+	t.Helper()
 	r, err := oci.Open(filepath.Join(dir, "hosted.db"), c, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +42,7 @@ func newRegistry(t *testing.T, cfg oci.Config) (*oci.Registry, *cache.Cache) {
 			t.Error(err)
 		}
 	})
-	return r, c
+	return r
 }
 
 // pushBlob uploads b into repo in one chunk.
