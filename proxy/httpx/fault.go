@@ -8,30 +8,26 @@ import (
 	"nora/internal/fault"
 )
 
-// Status is the HTTP status of err's kind, the default every format's edge
-// starts from (a protocol with other rules overrides it there).
+// kindStatus is the HTTP status of each kind, the default every format's
+// edge starts from (a protocol with other rules overrides it there).
+var kindStatus = [...]int{
+	fault.Internal:    fasthttp.StatusInternalServerError,
+	fault.NotFound:    fasthttp.StatusNotFound,
+	fault.Invalid:     fasthttp.StatusBadRequest,
+	fault.Conflict:    fasthttp.StatusConflict,
+	fault.TooLarge:    fasthttp.StatusRequestEntityTooLarge,
+	fault.Denied:      fasthttp.StatusForbidden,
+	fault.Unavailable: fasthttp.StatusServiceUnavailable,
+	fault.RateLimited: fasthttp.StatusTooManyRequests,
+	fault.BadUpstream: fasthttp.StatusBadGateway,
+	fault.NoSpace:     fasthttp.StatusInsufficientStorage,
+	fault.Gone:        fasthttp.StatusGone,
+}
+
+// Status is the HTTP status of err's kind.
 func Status(err error) int {
-	switch fault.KindOf(err) {
-	case fault.NotFound:
-		return fasthttp.StatusNotFound
-	case fault.Invalid:
-		return fasthttp.StatusBadRequest
-	case fault.Conflict:
-		return fasthttp.StatusConflict
-	case fault.TooLarge:
-		return fasthttp.StatusRequestEntityTooLarge
-	case fault.Denied:
-		return fasthttp.StatusForbidden
-	case fault.Unavailable:
-		return fasthttp.StatusServiceUnavailable
-	case fault.RateLimited:
-		return fasthttp.StatusTooManyRequests
-	case fault.BadUpstream:
-		return fasthttp.StatusBadGateway
-	case fault.NoSpace:
-		return fasthttp.StatusInsufficientStorage
-	case fault.Gone:
-		return fasthttp.StatusGone
+	if k := int(fault.KindOf(err)); k < len(kindStatus) {
+		return kindStatus[k]
 	}
 	return fasthttp.StatusInternalServerError
 }
