@@ -15,6 +15,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
@@ -28,17 +29,9 @@ const (
 	Pull   Action = "pull"
 	Push   Action = "push"
 	Delete Action = "delete"
+	// Admin implies every action, and the admin API.
+	Admin Action = "admin"
 )
-
-// Identity is an authenticated caller.
-type Identity struct {
-	Name string
-	// gen is the load of the user file whose entry vouched for Name: an
-	// identity, and a token carrying it, lapses when a reload removes or
-	// changes that entry. Zero (an Identity made outside this package)
-	// is never current.
-	gen uint64
-}
 
 // Authorizer is the port format handlers use.
 type Authorizer interface {
@@ -71,6 +64,38 @@ type Local struct {
 	// entry is current, so a reload revokes at once, even a login whose
 	// check was under way while the file changed.
 	verified *ristretto.Cache[string, uint64]
+
+	// verifiers check the tokens clients send instead of passwords.
+	verifiers atomic.Pointer[[]TokenVerifier]
+}
+
+// AddVerifier makes Authenticate accept the tokens v verifies, as the
+// password of any user name (and Credentials as Bearer or raw tokens).
+// Call it before serving.
+func (l *Local) AddVerifier(v TokenVerifier) {
+	old := l.verifiers.Load()
+	var vs []TokenVerifier
+	if old != nil {
+		vs = append(vs, *old...)
+	}
+	vs = append(vs, v)
+	l.verifiers.Store(&vs)
+}
+
+// verifyToken asks each verifier about pass; ErrNotMine from all of them
+// means pass is no token.
+func (l *Local) verifyToken(pass string) (*Identity, error) {
+	vs := l.verifiers.Load()
+	if vs == nil {
+		return nil, ErrNotMine
+	}
+	for _, v := range *vs {
+		id, err := v.Verify(pass)
+		if !errors.Is(err, ErrNotMine) {
+			return id, err
+		}
+	}
+	return nil, ErrNotMine
 }
 
 // entry is one user of the file.
@@ -215,6 +240,12 @@ func (l *Local) DummyCost() int {
 }
 
 func (l *Local) Authenticate(user, pass string) (*Identity, error) {
+	if id, err := l.verifyToken(pass); !errors.Is(err, ErrNotMine) {
+		if err != nil {
+			return nil, ErrBadCredentials
+		}
+		return id, nil
+	}
 	// The user name's length first: "a"+"b\x00c" and "a\x00b"+"c" differ.
 	var n [8]byte
 	binary.BigEndian.PutUint64(n[:], uint64(len(user)))

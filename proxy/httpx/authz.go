@@ -23,12 +23,14 @@ const (
 // NoWritesMessage tells the user how to enable writes.
 const NoWritesMessage = "this nora accepts no uploads: set [auth] htpasswd to a file of users who may write"
 
-// Credentials reads the request's Basic credentials; cargo sends its token
-// verbatim, so a "Basic <base64>" token is the same thing. present is false
-// when there are none (an empty user and password count as none); id is nil
-// when they are wrong. With no user source configured, credentials are
-// ignored (there is nobody to be), so a stale client login does not break
-// anonymous reads.
+// Credentials reads the request's credentials: Basic (a user and password,
+// or a token as the password of any user name), a Bearer token (npm's
+// _authToken) or a bare token as the whole header (cargo sends its
+// registry token verbatim, so a "Basic <base64>" token is Basic too).
+// present is false when there are none (an empty user and password count
+// as none); id is nil when they are wrong. With no user source configured,
+// credentials are ignored (there is nobody to be), so a stale client login
+// does not break anonymous reads.
 func Credentials(ctx *fasthttp.RequestCtx, a auth.Authorizer) (id *auth.Identity, present bool) {
 	hdr := bytes.TrimSpace(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization))
 	if len(hdr) == 0 || !a.WritesEnabled() {
@@ -36,6 +38,8 @@ func Credentials(ctx *fasthttp.RequestCtx, a auth.Authorizer) (id *auth.Identity
 	}
 	user, pass, reason := ParseBasic(hdr)
 	switch {
+	case reason == ReasonNotBasic:
+		pass = string(bearerToken(hdr))
 	case reason != "":
 		return nil, true
 	case user == "" && pass == "":
@@ -46,6 +50,19 @@ func Credentials(ctx *fasthttp.RequestCtx, a auth.Authorizer) (id *auth.Identity
 		return nil, true
 	}
 	return id, true
+}
+
+// bearerToken is the token of "Bearer <token>", or the whole header when
+// it is one word (cargo's raw token).
+func bearerToken(hdr []byte) []byte {
+	scheme, value, found := bytes.Cut(hdr, []byte(" "))
+	if !found {
+		return hdr
+	}
+	if bytes.EqualFold(scheme, []byte("Bearer")) {
+		return bytes.TrimSpace(value)
+	}
+	return nil
 }
 
 // Authorize decides whether the request may do action on name in format.
