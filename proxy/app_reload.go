@@ -55,5 +55,5 @@ func (a *App) Reload(cfg AppConfig) error {
 		return err
 	}
 	a.auth.anonymousRead.Store(authCfg.AnonymousRead)
-	return nil
+	return a.reloadOIDC(authCfg.OIDC)
 }

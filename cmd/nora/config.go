@@ -264,6 +264,8 @@ func validate(c *fileConfig) []fieldError {
 	p.storage(c)
 	p.docker(c)
 	p.packages(c)
+	p.auth(c)
+	p.oidc(c)
 	if err := admin.ValidateSchedule(c.GC.Schedule); err != nil {
 		p.bad("gc.schedule", "%v", err)
 	}

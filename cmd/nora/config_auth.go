@@ -1,0 +1,4 @@
+package main
+
+// auth checks [auth] groups and [[auth.rules]].
+func (p *problems) auth(c *fileConfig) {}

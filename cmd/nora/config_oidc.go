@@ -1,0 +1,4 @@
+package main
+
+// oidc checks [[auth.oidc.providers]].
+func (p *problems) oidc(c *fileConfig) {}
