@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -149,23 +150,26 @@ func Grant(a Authorizer, id *Identity, format string, want []Access) []Access {
 
 // Claims is what a verified token says.
 type Claims struct {
-	// Subject is the user the token was issued to; "" is anonymous.
+	// Subject is the name of the identity the token was issued to (a
+	// user, an API token's name, an OIDC provider); "" is anonymous.
 	Subject   string
 	Access    []Access
 	IssuedAt  time.Time
 	ExpiresAt time.Time
-	// gen is the subject's Identity.gen when the token was issued: the
-	// Authorizer checks it on every use, so a token lapses with its
-	// user's entry.
-	gen uint64
+	// id is the identity the token was issued to, as it was then, gen
+	// included: the Authorizer checks it on every use, so a token lapses
+	// with its user's entry, its API token or its OIDC token.
+	id *Identity
 }
 
-// Identity is the token's subject, nil for an anonymous token.
+// Identity is the identity the token was issued to, nil for an anonymous
+// token.
 func (c *Claims) Identity() *Identity {
-	if c.Subject == "" {
+	if c.id == nil {
 		return nil
 	}
-	return &Identity{Name: c.Subject, gen: c.gen}
+	id := *c.id
+	return &id
 }
 
 // Allows reports whether the token grants action on the resource typ/name.
@@ -181,9 +185,10 @@ func (c *Claims) Allows(typ, name string, action Action) bool {
 // Tokens issues and verifies nora's bearer tokens. It holds its key, so
 // several can live in one process; tokens of one are invalid for another.
 type Tokens struct {
-	key []byte
-	ttl time.Duration
-	now func() time.Time
+	key    []byte
+	ttl    time.Duration
+	now    func() time.Time
+	limits limitCache
 }
 
 // NewTokens makes a random signing key; ttl <= 0 means DefaultTokenTTL.
@@ -214,6 +219,14 @@ type jwtClaims struct {
 	ExpiresAt int64    `json:"exp"`
 	Access    []Access `json:"access"`
 	Gen       uint64   `json:"gen,omitempty"`
+	// The rest of the Identity, so that a registry token stands for what
+	// its credentials stood for: an API token's name and permissions, an
+	// OIDC token's matched rules. Limit is absent for "no cap" and [] for
+	// "nothing".
+	Kind     string   `json:"kind,omitempty"`
+	Subjects []string `json:"subjects,omitempty"`
+	Limit    []string `json:"limit,omitzero"`
+	Actor    string   `json:"actor,omitempty"`
 }
 
 // Issue signs a token for id (nil: anonymous) granting access.
@@ -222,7 +235,16 @@ func (t *Tokens) Issue(id *Identity, access []Access) (string, Claims, error) {
 	c := jwtClaims{Issuer: TokenService, Audience: TokenService, IssuedAt: now.Unix(),
 		ExpiresAt: now.Add(t.ttl).Unix(), Access: access}
 	if id != nil {
-		c.Subject, c.Gen = id.Name, id.gen
+		c.Subject, c.Gen, c.Subjects, c.Actor = id.Name, id.gen, id.Subjects, id.Actor
+		if id.Kind != User {
+			c.Kind = id.Kind.String()
+		}
+		if id.Limit != nil {
+			c.Limit = make([]string, len(id.Limit))
+			for i, p := range id.Limit {
+				c.Limit[i] = p.String()
+			}
+		}
 	}
 	if c.Access == nil {
 		c.Access = []Access{}
@@ -237,7 +259,7 @@ func (t *Tokens) Issue(id *Identity, access []Access) (string, Claims, error) {
 		return "", Claims{}, fmt.Errorf("cannot issue a token of %d bytes (more than %d): too many scopes", len(tok), maxTokenBytes)
 	}
 	return tok, Claims{Subject: c.Subject, Access: c.Access, IssuedAt: time.Unix(c.IssuedAt, 0),
-		ExpiresAt: time.Unix(c.ExpiresAt, 0), gen: c.Gen}, nil
+		ExpiresAt: time.Unix(c.ExpiresAt, 0), id: id}, nil
 }
 
 // TTL is how long issued tokens are valid.
@@ -282,6 +304,69 @@ func (t *Tokens) Verify(tok string) (*Claims, error) {
 	if !now.Before(time.Unix(c.ExpiresAt, 0)) || now.Before(time.Unix(c.IssuedAt, 0).Add(-time.Minute)) {
 		return nil, ErrTokenExpired
 	}
+	id, err := t.identity(&c)
+	if err != nil {
+		return nil, err
+	}
 	return &Claims{Subject: c.Subject, Access: c.Access, IssuedAt: time.Unix(c.IssuedAt, 0),
-		ExpiresAt: time.Unix(c.ExpiresAt, 0), gen: c.Gen}, nil
+		ExpiresAt: time.Unix(c.ExpiresAt, 0), id: id}, nil
+}
+
+// identity rebuilds the Identity a token was issued to; nil for an
+// anonymous one.
+func (t *Tokens) identity(c *jwtClaims) (*Identity, error) {
+	if c.Subject == "" {
+		return nil, nil
+	}
+	id := &Identity{Name: c.Subject, Subjects: c.Subjects, Actor: c.Actor, gen: c.Gen}
+	switch c.Kind {
+	case "":
+		id.Kind = User
+	case APIToken.String():
+		id.Kind = APIToken
+	case OIDC.String():
+		id.Kind = OIDC
+	default:
+		return nil, ErrInvalidToken
+	}
+	if c.Limit != nil {
+		limit, err := t.limits.parse(c.Limit)
+		if err != nil {
+			return nil, ErrInvalidToken
+		}
+		id.Limit = limit
+	}
+	return id, nil
+}
+
+// limitCache keeps the permissions of the tokens' limits compiled: a push
+// checks its registry token on every request, and a glob compiles in
+// microseconds where a map lookup takes nanoseconds. Only limits this
+// process signed reach it; it is emptied when it grows past maxLimits.
+type limitCache struct {
+	mu sync.Mutex
+	m  map[string][]Permission
+}
+
+const maxLimits = 1024
+
+func (lc *limitCache) parse(ss []string) ([]Permission, error) {
+	key := strings.Join(ss, "\n")
+	lc.mu.Lock()
+	ps, ok := lc.m[key]
+	lc.mu.Unlock()
+	if ok {
+		return ps, nil
+	}
+	ps, err := ParsePermissions(ss)
+	if err != nil {
+		return nil, err
+	}
+	lc.mu.Lock()
+	if lc.m == nil || len(lc.m) >= maxLimits {
+		lc.m = map[string][]Permission{}
+	}
+	lc.m[key] = ps
+	lc.mu.Unlock()
+	return ps, nil
 }
