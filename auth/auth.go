@@ -67,6 +67,11 @@ type Local struct {
 
 	// verifiers check the tokens clients send instead of passwords.
 	verifiers atomic.Pointer[[]TokenVerifier]
+
+	// rules are [[auth.rules]] and [auth.groups] as loaded with the users;
+	// decided caches Allowed's answers for them.
+	rules   atomic.Pointer[ruleSet]
+	decided *decisions
 }
 
 // AddVerifier makes Authenticate accept the tokens v verifies, as the
@@ -104,15 +109,20 @@ type entry struct {
 	gen  uint64 // the load that first saw this hash
 }
 
-// New loads the htpasswd file, if configured.
+// New loads the htpasswd file, if configured, and compiles the rules.
 func New(cfg Config) (*Local, error) {
 	vc, err := ristretto.NewCache(&ristretto.Config[string, uint64]{NumCounters: 10_000, MaxCost: 1_000, BufferItems: 64})
 	if err != nil {
 		return nil, err
 	}
-	l := &Local{cfg: cfg, verified: vc, users: map[string]entry{}}
-	if err := l.Reload(); err != nil {
+	dc, err := newDecisions()
+	if err != nil {
 		vc.Close()
+		return nil, err
+	}
+	l := &Local{cfg: cfg, verified: vc, users: map[string]entry{}, decided: dc}
+	if err := l.Reload(); err != nil {
+		l.Close()
 		return nil, err
 	}
 	return l, nil
@@ -122,6 +132,18 @@ func New(cfg Config) (*Local, error) {
 // unchanged stay logged in; identities and tokens of removed users, and
 // logins with a replaced password, stop working at once.
 func (l *Local) Reload() error {
+	l.mu.RLock()
+	cfg := l.cfg
+	l.mu.RUnlock()
+	return l.ReloadRules(cfg)
+}
+
+// ReloadRules is Reload taking [auth.groups] and [[auth.rules]] from cfg
+// as well (SIGHUP): they apply to every identity from then on, those
+// authenticated before included. The htpasswd path and anonymous_read stay
+// those New had. When the file cannot be read or a rule does not compile,
+// nothing changes.
+func (l *Local) ReloadRules(cfg Config) error {
 	hashes := map[string][]byte{}
 	if l.cfg.Htpasswd != "" {
 		var err error
@@ -133,8 +155,15 @@ func (l *Local) Reload() error {
 	if err != nil {
 		return err
 	}
+	rules, err := compileRules(cfg)
+	if err != nil {
+		return err
+	}
 	l.mu.Lock()
+	l.cfg.Groups, l.cfg.Rules = cfg.Groups, cfg.Rules
 	l.loads++
+	rules.gen = l.loads
+	l.rules.Store(rules)
 	users := make(map[string]entry, len(hashes))
 	for name, h := range hashes {
 		e := entry{hash: h, gen: l.loads}
@@ -146,11 +175,15 @@ func (l *Local) Reload() error {
 	l.users, l.dummy = users, dummy
 	l.mu.Unlock()
 	l.verified.Clear() // stale entries could not hit anyway; free them
+	l.decided.clear()  // likewise: their generation is gone
 	return nil
 }
 
-// Close releases the verification cache.
-func (l *Local) Close() { l.verified.Close() }
+// Close releases the caches.
+func (l *Local) Close() {
+	l.verified.Close()
+	l.decided.close()
+}
 
 func readHtpasswd(path string) (map[string][]byte, error) {
 	f, err := os.Open(path)
@@ -256,7 +289,7 @@ func (l *Local) Authenticate(user, pass string) (*Identity, error) {
 	dummy := l.dummy
 	l.mu.RUnlock()
 	if gen, hit := l.verified.Get(key); hit && ok && gen == e.gen {
-		return &Identity{Name: user, gen: e.gen}, nil
+		return l.userIdentity(user, e.gen), nil
 	}
 	if !ok {
 		bcrypt.CompareHashAndPassword(dummy, []byte(pass))
@@ -266,7 +299,14 @@ func (l *Local) Authenticate(user, pass string) (*Identity, error) {
 		return nil, ErrBadCredentials
 	}
 	l.verified.SetWithTTL(key, e.gen, 1, 5*time.Minute)
-	return &Identity{Name: user, gen: e.gen}, nil
+	return l.userIdentity(user, e.gen), nil
+}
+
+// userIdentity is the Identity of an htpasswd user: the user and its
+// groups as subjects. Allowed reads a user's groups as loaded when it
+// decides, so a reload that changes them applies to this identity too.
+func (l *Local) userIdentity(user string, gen uint64) *Identity {
+	return &Identity{Name: user, Kind: User, Subjects: l.rules.Load().subjectsOf(user), Actor: user, gen: gen}
 }
 
 // current reports whether id is a user of the file as loaded now, with
@@ -278,18 +318,66 @@ func (l *Local) current(id *Identity) bool {
 	return ok && id.gen != 0 && e.gen == id.gen
 }
 
-// Allowed checks id against the users as they are now: an identity from
-// before a reload that removed the user or changed the password (from a
-// bearer token, say) is anonymous.
+// Allowed checks id against the users, groups and rules as they are now.
+// An identity that is no longer live (a user removed, or its password
+// changed, since it logged in; a token revoked or expired) is anonymous.
+// Otherwise see ruleSet.decide; anonymous_read lets every pull through.
 func (l *Local) Allowed(id *Identity, action Action, format, name string) bool {
-	known := id != nil && l.current(id)
-	if action == Pull {
-		return l.cfg.AnonymousRead || known
+	if action == Pull && l.cfg.AnonymousRead {
+		return true
 	}
-	return known
+	if id == nil || !l.live(id) {
+		return false
+	}
+	r := l.rules.Load()
+	if !r.any && id.Kind == User && id.Limit == nil {
+		return true // no rules: today's behaviour, and no need to cache
+	}
+	key, check := l.decided.hashes(r.gen, id, action, format, name)
+	if allowed, ok := l.decided.get(key, check); ok {
+		return allowed
+	}
+	allowed := r.decide(id, action, format, name)
+	l.decided.set(key, check, allowed)
+	return allowed
 }
 
-func (l *Local) WritesEnabled() bool { return l.cfg.Htpasswd != "" }
+// live reports whether id still stands: a user must be current; a token
+// must be current for one of the verifiers that can tell (Current).
+func (l *Local) live(id *Identity) bool {
+	if id.Kind == User {
+		return l.current(id)
+	}
+	vs := l.verifiers.Load()
+	if vs == nil {
+		return false
+	}
+	for _, v := range *vs {
+		if c, ok := v.(interface{ Current(*Identity) bool }); ok && c.Current(id) {
+			return true
+		}
+	}
+	return false
+}
+
+// WritesEnabled is true with an htpasswd file, or when a verifier says
+// it has identities to vouch for (Active: API tokens exist, OIDC
+// providers are configured).
+func (l *Local) WritesEnabled() bool {
+	if l.cfg.Htpasswd != "" {
+		return true
+	}
+	vs := l.verifiers.Load()
+	if vs == nil {
+		return false
+	}
+	for _, v := range *vs {
+		if a, ok := v.(interface{ Active() bool }); ok && a.Active() {
+			return true
+		}
+	}
+	return false
+}
 
 // Anonymous is the Authorizer of a nora with no user source: reads for
 // everyone, no writes. Handlers built without an Authorizer use it.
