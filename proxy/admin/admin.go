@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"nora/auth"
 )
 
 // Options configure a Server.
@@ -42,6 +44,11 @@ type Options struct {
 	// "retention" job runs, then "gc", for real. "" runs them only on
 	// request.
 	Schedule string
+	// Tokens is the API token store, served at /api/v1/tokens; nil: that
+	// resource does not exist.
+	Tokens TokenStore
+	// Audit, if set, records token creations and revocations.
+	Audit auth.Auditor
 
 	// ticks, if set, replaces the schedule's clock (tests).
 	ticks <-chan time.Time
@@ -66,6 +73,8 @@ type Server struct {
 	stats  func(ctx context.Context) (any, error)
 	sched  cron.Schedule
 	ticks  <-chan time.Time
+	tokens TokenStore
+	audit  auth.Auditor
 
 	ctx       context.Context // of the scheduler; cancelled by Close
 	stop      context.CancelFunc
@@ -101,6 +110,8 @@ func New(o Options) (*Server, error) {
 		stats:  o.Stats,
 		sched:  sched,
 		ticks:  o.ticks,
+		tokens: o.Tokens,
+		audit:  o.Audit,
 		ctx:    ctx,
 		stop:   stop,
 	}
@@ -202,7 +213,8 @@ type apiError struct {
 
 const prefix = "/api/v1/"
 
-// ServeHTTP routes /api/v1/<job> and /api/v1/storage/stats.
+// ServeHTTP routes /api/v1/<job>, /api/v1/storage/stats and
+// /api/v1/tokens[/<name>].
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name, ok := strings.CutPrefix(r.URL.Path, prefix)
 	switch {
@@ -213,6 +225,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.serveStats(w, r)
+		return
+	case s.tokens != nil && (name == "tokens" || strings.HasPrefix(name, "tokens/")):
+		s.serveTokens(w, r, strings.TrimPrefix(strings.TrimPrefix(name, "tokens"), "/"))
 		return
 	case s.runner.jobs[name] != nil:
 		switch r.Method {

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -54,7 +55,7 @@ func (c *Client) Job(ctx context.Context, name string) (JobState, error) {
 // Stats returns the storage statistics as the server sent them.
 func (c *Client) Stats(ctx context.Context) (json.RawMessage, error) {
 	var raw json.RawMessage
-	err := c.do(ctx, http.MethodGet, prefix+"storage/stats", &raw)
+	err := c.do(ctx, http.MethodGet, prefix+"storage/stats", nil, &raw)
 	return raw, err
 }
 
@@ -64,7 +65,7 @@ func (c *Client) job(ctx context.Context, method, path string) (JobState, error)
 		JobState
 		Result json.RawMessage `json:"result"`
 	}
-	if err := c.do(ctx, method, path, &wire); err != nil {
+	if err := c.do(ctx, method, path, nil, &wire); err != nil {
 		return JobState{}, err
 	}
 	st := wire.JobState
@@ -77,10 +78,23 @@ func (c *Client) job(ctx context.Context, method, path string) (JobState, error)
 // maxAnswer bounds an answer: a GC's result lists every removed item.
 const maxAnswer = 256 << 20
 
-func (c *Client) do(ctx context.Context, method, path string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, method, "http://nora"+path, nil)
+// do sends body (nil: none) as JSON and decodes the answer into v (nil:
+// the answer has no body).
+func (c *Client) do(ctx context.Context, method, path string, body any, v any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://nora"+path, rd)
 	if err != nil {
 		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -95,6 +109,9 @@ func (c *Client) do(ctx context.Context, method, path string, v any) error {
 		}
 		detail, _ := json.Marshal(e.Detail)
 		return &Error{Status: resp.StatusCode, Message: e.Error, Detail: detail}
+	}
+	if v == nil {
+		return nil
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxAnswer)).Decode(v); err != nil {
 		return fmt.Errorf("cannot decode the answer of %s %s: %w", method, path, err)
