@@ -69,6 +69,8 @@ type App struct {
 	cache  *cache.Cache
 	auth   *liveAuth
 	hosted *oci.Registry
+	// tokens are the API tokens (`nora token create`), a verifier of auth.
+	tokens *auth.APITokens
 	docker *docker.Handler
 	docs   *pull.Docs
 	admin  *admin.Server
@@ -127,6 +129,10 @@ func (app *App) build(cfg AppConfig, store cache.Store, set *metrics.Set) error 
 	if app.auth, err = newLiveAuth(authCfg); err != nil {
 		return err
 	}
+	if app.tokens, err = auth.OpenAPITokens(filepath.Join(cfg.Storage.Path, "api-tokens.json")); err != nil {
+		return err
+	}
+	app.auth.Local.AddVerifier(app.tokens)
 	app.srv = NewServer(cfg.Server, log, set)
 	if err := app.mountDocker(cfg, client); err != nil {
 		return err
@@ -164,7 +170,7 @@ func (app *App) build(cfg AppConfig, store cache.Store, set *metrics.Set) error 
 	}
 	c.SetMarkers(markers...)
 	c.Start(cfg.Storage.Limits())
-	if app.admin, err = newAdmin(cfg, c, sources, log); err != nil {
+	if app.admin, err = newAdmin(cfg, c, sources, app.tokens, log); err != nil {
 		return err
 	}
 	app.srv.AddReadyCheck("storage", c.Ready)
@@ -333,8 +339,9 @@ func (a *App) close() error {
 type formatHandler interface{ Serve(*fasthttp.RequestCtx) }
 
 // newAdmin builds the admin API (DESIGN 3.5) on its unix socket: GC,
-// retention and reindex as jobs, storage stats, and the [gc] schedule.
-func newAdmin(cfg AppConfig, c *cache.Cache, sources []retention.Source, log *slog.Logger) (*admin.Server, error) {
+// retention and reindex as jobs, storage stats, the [gc] schedule and the
+// API tokens.
+func newAdmin(cfg AppConfig, c *cache.Cache, sources []retention.Source, tokens admin.TokenStore, log *slog.Logger) (*admin.Server, error) {
 	policy, err := retention.Compile(cfg.Retention)
 	if err != nil {
 		return nil, err
@@ -343,6 +350,7 @@ func newAdmin(cfg AppConfig, c *cache.Cache, sources []retention.Source, log *sl
 		Socket:   admin.SocketPath(cfg.Server.AdminSocket, cfg.Storage.Path),
 		Log:      log.With("component", "admin"),
 		Schedule: cfg.GC.Schedule,
+		Tokens:   tokens,
 		Stats:    func(ctx context.Context) (any, error) { return c.Stats(ctx) },
 		Jobs: map[string]admin.Job{
 			"gc": func(ctx context.Context, dry bool, progress func(done, total int64)) (any, error) {
