@@ -112,6 +112,7 @@ func newRootCmd(stdout io.Writer, env []string) *cobra.Command {
 
 	root.AddCommand(serveCmd, configCmd, versionCmd)
 	root.AddCommand(newAdminCmds(adminSocket, configFlag)...)
+	root.AddCommand(newTokenCmd(adminSocket, configFlag))
 	root.AddCommand(newStatusCmds(env)...)
 	return root
 }
