@@ -7,7 +7,8 @@ import (
 )
 
 // liveAuth is the htpasswd Authorizer with anonymous_read switchable while
-// nora serves: the file's users decide everything but anonymous pulls.
+// nora serves: the file's users, groups and rules decide everything but
+// anonymous pulls.
 type liveAuth struct {
 	*auth.Local
 	anonymousRead atomic.Bool
@@ -33,11 +34,14 @@ func (a *liveAuth) Allowed(id *auth.Identity, action auth.Action, format, name s
 }
 
 // Reload applies what of cfg can change while nora serves (SIGHUP): it
-// rereads the [auth] htpasswd file and takes [auth] anonymous_read. Users
+// rereads the [auth] htpasswd file and takes [auth] anonymous_read,
+// [auth.groups] and [[auth.rules]], which apply to every request from then
+// on, those of open connections and tokens issued before included. Users
 // the file removes, and passwords it changes, stop working at once: their
 // cached logins and the bearer tokens issued to them are refused from then
-// on (auth.Local.Reload). When the file cannot be read nothing changes, the
-// users loaded before stay in force and the error says why.
+// on (auth.Local.ReloadRules). When the file cannot be read, or a rule
+// does not compile, nothing changes: the users and rules loaded before stay
+// in force and the error says why.
 //
 // Everything else, the htpasswd path included (a new path would need a new
 // user generation, which would let old tokens through), is fixed for the
@@ -51,7 +55,7 @@ func (a *App) Reload(cfg AppConfig) error {
 	if cfg.Auth != nil {
 		authCfg = *cfg.Auth
 	}
-	if err := a.auth.Local.Reload(); err != nil {
+	if err := a.auth.Local.ReloadRules(authCfg); err != nil {
 		return err
 	}
 	a.auth.anonymousRead.Store(authCfg.AnonymousRead)

@@ -81,11 +81,14 @@ func newRootCmd(stdout io.Writer, env []string) *cobra.Command {
 		Short: "Validate the configuration as serve would, without serving",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, source, err := loadStartable(configPath, systemConfigPath, env)
+			cfg, source, err := loadStartable(configPath, systemConfigPath, env)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "ok: %s\n", source)
+			for _, n := range authNotes(&cfg) {
+				fmt.Fprintf(cmd.OutOrStdout(), "note: %s\n", n)
+			}
 			return nil
 		},
 	}
@@ -114,6 +117,7 @@ func newRootCmd(stdout io.Writer, env []string) *cobra.Command {
 	root.AddCommand(newAdminCmds(adminSocket, configFlag)...)
 	root.AddCommand(newTokenCmd(adminSocket, configFlag))
 	root.AddCommand(newStatusCmds(env)...)
+	root.AddCommand(newLoginCmd(env))
 	return root
 }
 

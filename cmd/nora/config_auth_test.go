@@ -1,0 +1,63 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+func TestConfigAuthErrors(t *testing.T) {
+	f := func(doc, want string) {
+		t.Helper()
+		_, err := parseConfig("nora.toml", []byte(doc), nil)
+		if err == nil || err.Error() != want {
+			t.Errorf("config\n%s\nerror:\n%v\nwant:\n%s", doc, err, want)
+		}
+	}
+	const rule = "[[auth.rules]]\nsubject = \"team\"\npermissions = [\"pull:**\"]\n"
+	f(rule+"[[auth.rules]]\nsubject = \"ci\"\npermissions = [\"pull:**\", \"write:frontend/*\"]\n",
+		`nora.toml:6: auth.rules[1].permissions: permission "write:frontend/*": unknown action "write" (want pull, push, delete or admin)`)
+	f("[[auth.rules]]\npermissions = [\"push:rpm:x\", \"pull:\"]\n",
+		"nora.toml:1: auth.rules[0].subject: required (a user, a group, an API token's name or an OIDC rule's name)\n"+
+			`nora.toml:2: auth.rules[0].permissions: permission "push:rpm:x": unknown format "rpm" (want docker, npm, pypi, maven or cargo)`+"\n"+
+			`nora.toml:2: auth.rules[0].permissions: permission "pull:": empty glob`)
+	f("[[auth.rules]]\nsubject = \"x\"\npermissions = []\n",
+		`nora.toml:3: auth.rules[0].permissions: want at least one, such as "push:frontend/*"`)
+	f("[[auth.rules]]\nsubject = \"x\"\npermissions = [\"pull:[a\"]\n",
+		`nora.toml:3: auth.rules[0].permissions: permission "pull:[a": invalid glob: glob: syntax error at 2: unexpected end of input`)
+	f("[auth.groups]\nops = [\"root\", \" \"]\nteam = [\"\"]\n",
+		"nora.toml:2: auth.groups.ops: member 1 is an empty user name\n"+
+			"nora.toml:3: auth.groups.team: member 0 is an empty user name")
+	if _, err := parseConfig("nora.toml", []byte(rule+"[auth.groups]\nteam = [\"alice\", \"bob\"]\n"), nil); err != nil {
+		t.Fatalf("valid rules refused: %v", err)
+	}
+}
+
+// nora config check says when htpasswd users may write everything.
+func TestConfigCheckNotesNoRules(t *testing.T) {
+	dir := t.TempDir()
+	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	htpasswd := filepath.Join(dir, "htpasswd")
+	os.WriteFile(htpasswd, []byte("alice:"+string(hash)+"\n"), 0o600)
+	base := "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\npath = \"" + filepath.Join(dir, "data") + "\"\n[auth]\nhtpasswd = \"" + htpasswd + "\"\n"
+	f := func(doc string, note bool) {
+		t.Helper()
+		path := filepath.Join(dir, "nora.toml")
+		os.WriteFile(path, []byte(doc), 0o600)
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), []string{"config", "check", "--config", path}, &out, &errOut, nil); code != 0 {
+			t.Fatalf("config check: %d %s", code, errOut.String())
+		}
+		if got := strings.Contains(out.String(), "note: no [[auth.rules]]: every user of auth.htpasswd may push"); got != note {
+			t.Fatalf("config check of\n%s\nsaid %q", doc, out.String())
+		}
+	}
+	f(base, true)
+	f(base+"[[auth.rules]]\nsubject = \"alice\"\npermissions = [\"push:**\"]\n", false)
+	f("[server]\nlisten = \"127.0.0.1:0\"\n[storage]\npath = \""+filepath.Join(dir, "data")+"\"\n", false)
+}
