@@ -118,7 +118,6 @@ func newRootCmd(stdout io.Writer, env []string) *cobra.Command {
 	root.AddCommand(newTokenCmd(adminSocket, configFlag))
 	root.AddCommand(newStatusCmds(env)...)
 	root.AddCommand(newLoginCmd(env))
-	root.AddCommand(newLoginCmd(env))
 	return root
 }
 
