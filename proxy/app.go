@@ -15,6 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"nora/auth"
+	"nora/auth/oidc"
 	"nora/cache"
 	"nora/cache/disk"
 	hostedcargo "nora/hosted/cargo"
@@ -71,6 +72,8 @@ type App struct {
 	hosted *oci.Registry
 	// tokens are the API tokens (`nora token create`), a verifier of auth.
 	tokens *auth.APITokens
+	// oidc exchanges CI identity tokens for nora tokens, a verifier of auth.
+	oidc   *oidc.Exchanger
 	docker *docker.Handler
 	docs   *pull.Docs
 	admin  *admin.Server
@@ -134,6 +137,9 @@ func (app *App) build(cfg AppConfig, store cache.Store, set *metrics.Set) error 
 	}
 	app.auth.Local.AddVerifier(app.tokens)
 	app.srv = NewServer(cfg.Server, log, set)
+	if err := app.mountOIDC(authCfg.OIDC); err != nil {
+		return err
+	}
 	if err := app.mountDocker(cfg, client); err != nil {
 		return err
 	}
