@@ -336,7 +336,7 @@ func (c *Cache) copyFill(key string, body io.Reader, out *fillSink, size int64, 
 			written += int64(n)
 			c.fillBytes.Add(n)
 		}
-		if errors.Is(rerr, io.EOF) {
+		if rerr == io.EOF {
 			break
 		}
 		if rerr != nil {

@@ -55,7 +55,7 @@ func (r *fillReader) Read(p []byte) (int, error) {
 			}
 			n, err := r.file.ReadAt(p, r.pos)
 			r.pos += int64(n)
-			if errors.Is(err, io.EOF) && n > 0 {
+			if err == io.EOF && n > 0 {
 				err = nil
 			}
 			return n, err
@@ -105,7 +105,7 @@ func (r *fillReader) WriteTo(w io.Writer) (int64, error) {
 				return sent, werr
 			}
 		}
-		if errors.Is(err, io.EOF) {
+		if err == io.EOF {
 			return sent, nil
 		}
 		if err != nil {

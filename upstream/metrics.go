@@ -81,7 +81,7 @@ type countingBody struct {
 func (b *countingBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	b.counter.Add(n)
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, ErrUnavailable) &&
+	if err != nil && err != io.EOF && !errors.Is(err, ErrUnavailable) &&
 		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("cannot read upstream body: %w: %w", ErrUnavailable, err)
 	}

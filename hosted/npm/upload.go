@@ -214,7 +214,7 @@ func (s *streamScanner) data(a *Attachment, dir string) (err error) {
 		if len(bytes.Trim(rest[:n], "\r\n")) > 0 {
 			return errorf(fault.Invalid, "attachment %q: data continues after the base64 padding", a.Name)
 		}
-		if err != nil && !errors.Is(err, io.EOF) {
+		if err != nil && err != io.EOF {
 			return dataError(a, err)
 		}
 	}
@@ -288,7 +288,7 @@ type streamScanner struct {
 }
 
 func (s *streamScanner) readErr(err error) error {
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
 		return errEOF
 	}
 	return err
@@ -401,7 +401,7 @@ func (s *streamScanner) copyString(w *bytes.Buffer, max int) error {
 	start := w.Len()
 	for {
 		chunk, err := s.br.ReadSlice('"')
-		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+		if err != nil && err != bufio.ErrBufferFull {
 			return s.readErr(err)
 		}
 		if w.Len()-start+len(chunk) > max {
@@ -411,7 +411,7 @@ func (s *streamScanner) copyString(w *bytes.Buffer, max int) error {
 			return err
 		}
 		w.Write(chunk)
-		if errors.Is(err, bufio.ErrBufferFull) {
+		if err == bufio.ErrBufferFull {
 			continue
 		}
 		// The quote ends the string unless an odd number of backslashes
@@ -470,7 +470,7 @@ func (s *streamScanner) capture(w *bytes.Buffer) error {
 		for n := 0; ; n++ {
 			c, err := s.br.ReadByte()
 			if err != nil {
-				if errors.Is(err, io.EOF) && n > 0 {
+				if err == io.EOF && n > 0 {
 					return nil
 				}
 				return s.readErr(err)

@@ -83,7 +83,7 @@ func (s *strictBody) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
 	if s.left >= 0 {
 		s.left -= int64(n)
-		if errors.Is(err, io.EOF) && s.left > 0 {
+		if err == io.EOF && s.left > 0 {
 			err = io.ErrUnexpectedEOF
 		}
 	}
@@ -209,7 +209,7 @@ func readUpTo(r io.Reader, limit int64) ([]byte, error) {
 		n, err := r.Read(cur[len(cur):cap(cur)])
 		cur = cur[:len(cur)+n]
 		total += int64(n)
-		if errors.Is(err, io.EOF) {
+		if err == io.EOF {
 			break
 		}
 		if err != nil {

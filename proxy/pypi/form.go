@@ -57,7 +57,7 @@ func readForm(body io.Reader, boundary string, content func(filename string, fie
 			return nil, fmt.Errorf("%w: more than %d parts", errForm, maxParts)
 		}
 		p, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
+		if err == io.EOF {
 			break
 		}
 		if err != nil {
@@ -156,7 +156,7 @@ type errReader struct {
 
 func (e *errReader) Read(p []byte) (int, error) {
 	n, err := e.r.Read(p)
-	if err != nil && !errors.Is(err, io.EOF) {
+	if err != nil && err != io.EOF {
 		e.err = err
 	}
 	return n, err
