@@ -57,6 +57,8 @@ func readForm(body io.Reader, boundary string, content func(filename string, fie
 			return nil, fmt.Errorf("%w: more than %d parts", errForm, maxParts)
 		}
 		p, err := mr.NextPart()
+		// io.EOF itself is the end (the io.Reader contract); a wrapped
+		// one, as multipart returns for a truncated form, is an error.
 		if err == io.EOF {
 			break
 		}
