@@ -26,6 +26,9 @@ import (
 // and other tokens by it, and secret scanners can recognise them.
 const APITokenPrefix = "nora_"
 
+// APITokensFile is the token store's file in the storage directory.
+const APITokensFile = "api-tokens.json"
+
 // maxTokenName bounds a token's name, which lands in URLs and log lines.
 const maxTokenName = 64
 
