@@ -57,7 +57,9 @@ func (h *tokenHandler) serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	q := ctx.QueryArgs()
-	if account := string(q.Peek("account")); account != "" && id != nil && account != id.Name {
+	// A token goes with any user name: the account only has to match a
+	// user's.
+	if account := string(q.Peek("account")); account != "" && id != nil && id.Kind == auth.User && account != id.Name {
 		tokenError(ctx, fasthttp.StatusBadRequest, "DENIED", "account does not match the credentials")
 		return
 	}
