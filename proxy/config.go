@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"nora/internal/units"
+	"nora/proxy/httpx"
 )
 
 // Config is the [server] section.
@@ -36,6 +37,19 @@ type Config struct {
 	// AdminSocket is the admin API's unix socket; "" means admin.sock in
 	// the [storage] path (admin.SocketPath).
 	AdminSocket string `toml:"admin_socket"`
+	// TrustedProxies are the reverse proxies (CIDRs or addresses) whose
+	// X-Forwarded-For names the client; from any other peer the header is
+	// ignored. The client address is what login limits and the audit log
+	// go by. A pointer keeps Config comparable; nil trusts no proxy.
+	TrustedProxies *[]string `toml:"trusted_proxies"`
+}
+
+// Proxies returns TrustedProxies parsed.
+func (c Config) Proxies() (httpx.Proxies, error) {
+	if c.TrustedProxies == nil {
+		return nil, nil
+	}
+	return httpx.ParseProxies(*c.TrustedProxies)
 }
 
 // DefaultConfig returns the [server] defaults.

@@ -53,6 +53,12 @@ type Server struct {
 	bodyLimit int64
 	bodyConns atomic.Int64
 
+	// proxies say who the client is (httpx.ClientAddr); guard limits its
+	// failed logins; audit hears of writes, refusals and failed logins.
+	proxies httpx.Proxies
+	guard   *httpx.Guard
+	audit   auth.Auditor
+
 	routesMu sync.Mutex              // serialises Handle
 	routes   atomic.Pointer[[]route] // longest prefix first; replaced whole
 
@@ -97,6 +103,13 @@ func NewServer(cfg Config, log *slog.Logger, set *metrics.Set) *Server {
 	s.routes.Store(&[]route{})
 	s.bodies = httpx.NewBodies(cfg.MaxBufferedBodies, cfg.BufferedBodyTimeout.D())
 	s.bodyLimit = bodyConnLimit(cfg.MaxConns)
+	s.guard = httpx.NewGuard(httpx.DefaultGuardConfig())
+	var err error
+	if s.proxies, err = cfg.Proxies(); err != nil {
+		// The config check refuses this; here the safe side is to
+		// trust no one.
+		log.Error("server.trusted_proxies ignored", "err", err)
+	}
 	s.fs = &fasthttp.Server{
 		Handler:      s.serveHTTP,
 		ErrorHandler: s.serveError,
@@ -146,6 +159,10 @@ func (s *Server) Handle(prefix, format string, h fasthttp.RequestHandler) {
 	slices.SortStableFunc(rs, func(a, b route) int { return len(b.prefix) - len(a.prefix) })
 	s.routes.Store(&rs)
 }
+
+// SetAuditor sends the audit events of requests to a (nil: none). Call it
+// before Serve.
+func (s *Server) SetAuditor(a auth.Auditor) { s.audit = a }
 
 // AddReadyCheck registers a check that /ready depends on. Checks run in the
 // background, at Serve and then every few seconds, each bounded by a
@@ -248,6 +265,8 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 	s.metrics.inFlight.Inc()
 	id := requestID(ctx)
 	ctx.Response.Header.Set(headerRequestID, id)
+	httpx.SetClientAddr(ctx, s.proxies.Client(ctx))
+	s.guard.Attach(ctx)
 	h, fm, format := s.lookup(ctx.Path())
 	if !saneHost(ctx.Host()) || !saneHost(ctx.Request.Header.Host()) {
 		h, fm, format = badHost, s.none, formatNone
@@ -274,9 +293,12 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 	if withBody {
 		httpx.FinishBody(ctx)
 	}
+	throttledLogin(ctx)
 	// Again: ctx.Error and Response.Reset drop headers set before.
 	ctx.Response.Header.Set(headerRequestID, id)
-	s.logAfter(ctx, newRecord(ctx, start, id, format, fm))
+	rec := newRecord(ctx, start, id, format, fm)
+	s.auditRequest(ctx, rec)
+	s.logAfter(ctx, rec)
 }
 
 // bodyConnLimit is how many requests with a body may be in progress at once

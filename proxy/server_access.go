@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,6 +64,7 @@ type accessRecord struct {
 	write       bool // a write to a hosted repository (hostedWrite)
 	status      int
 	remote      string
+	client      string // the client a trusted proxy named, if not the peer
 	userAgent   string
 }
 
@@ -81,8 +84,23 @@ func newRecord(ctx *fasthttp.RequestCtx, start time.Time, id, format string, fm 
 		write:       hostedWrite(format, method, ctx.Path()),
 		status:      ctx.Response.StatusCode(),
 		remote:      ctx.RemoteAddr().String(),
+		client:      forwardedClient(ctx),
 		userAgent:   string(ctx.UserAgent()),
 	}
+}
+
+// forwardedClient is httpx.ClientAddr when a trusted proxy named a client
+// other than itself, else "".
+func forwardedClient(ctx *fasthttp.RequestCtx) string {
+	if c := httpx.ClientAddr(ctx); c != peerAddr(ctx) {
+		return c.String()
+	}
+	return ""
+}
+
+func peerAddr(ctx *fasthttp.RequestCtx) netip.Addr {
+	a, _ := netip.AddrFromSlice(ctx.RemoteIP())
+	return a.Unmap()
 }
 
 // logAfter finishes rec now, or, for a body set through httpx, once the last
@@ -148,6 +166,9 @@ func (s *Server) finish(rec *accessRecord, sent int64, err error) {
 		slog.String("remote", rec.remote),
 		slog.String("user_agent", rec.userAgent),
 	}
+	if rec.client != "" {
+		attrs = append(attrs, slog.String("client", rec.client))
+	}
 	if err != nil {
 		// A request line fasthttp could not parse is quoted in its error.
 		attrs = append(attrs, slog.String("error", auth.RedactText(err.Error())))
@@ -172,3 +193,72 @@ func loggedURI(path, query []byte) string {
 }
 
 func redactQuery(q []byte) string { return auth.RedactQuery(string(q)) }
+
+// throttledLogin makes a 401 to a login the guard refused unchecked a 429
+// with Retry-After: handlers that read credentials with httpx.Credentials
+// know only that they are not good, and the client must learn to wait
+// rather than that its password is wrong (it was never checked).
+func throttledLogin(ctx *fasthttp.RequestCtx) {
+	ai, ok := httpx.Audit(ctx)
+	if !ok || ai.RetryAfter <= 0 || ctx.Response.StatusCode() != fasthttp.StatusUnauthorized {
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusTooManyRequests)
+	ctx.Response.Header.Del(fasthttp.HeaderWWWAuthenticate)
+	httpx.SetLoginRetryAfter(ctx)
+}
+
+// auditRequest writes the audit line of a request that wrote or deleted
+// (or tried to), was refused (401, 403, 429) after its authorization, or
+// failed to log in. The steps of an upload that commit nothing yet (a
+// 202 to anything but a delete: a session opened, a chunk taken) are not
+// written; the request that completes it is.
+func (s *Server) auditRequest(ctx *fasthttp.RequestCtx, rec *accessRecord) {
+	if s.audit == nil {
+		return
+	}
+	ai, ok := httpx.Audit(ctx)
+	if !ok {
+		return
+	}
+	action := string(ai.Action)
+	switch {
+	case ai.LoginFailed:
+		action = auth.AuditLoginFailed
+	case ai.Action == "":
+		return
+	case refusal(rec.status):
+	case !rec.write, rec.status == fasthttp.StatusAccepted && !ctx.IsDelete():
+		return
+	}
+	name := ai.Name
+	if name == "" {
+		name = rec.repository
+	}
+	s.audit.Record(auth.Event{
+		Time:      rec.start,
+		Actor:     ai.Actor,
+		Action:    action,
+		Format:    rec.format,
+		Name:      name,
+		Reference: rec.path,
+		Result:    strconv.Itoa(rec.status),
+		Remote:    clientString(ctx),
+		RequestID: rec.id,
+	})
+}
+
+func refusal(status int) bool {
+	switch status {
+	case fasthttp.StatusUnauthorized, fasthttp.StatusForbidden, fasthttp.StatusTooManyRequests:
+		return true
+	}
+	return false
+}
+
+func clientString(ctx *fasthttp.RequestCtx) string {
+	if c := httpx.ClientAddr(ctx); c.IsValid() {
+		return c.String()
+	}
+	return ""
+}

@@ -44,6 +44,8 @@ type caller struct {
 	// refused explains credentials that were sent and are wrong: a bad
 	// password, an invalid or expired token, an unknown scheme.
 	refused string
+	// throttled: refused unchecked, too many logins failed lately.
+	throttled bool
 }
 
 // none reports whether the request carried no credentials.
@@ -77,8 +79,11 @@ func (h *Handler) caller(ctx *fasthttp.RequestCtx) caller {
 	case user == "" && pass == "":
 		return caller{}
 	}
-	id, err := h.auth.Authenticate(user, pass)
-	if err != nil {
+	id, d := httpx.Authenticate(ctx, h.auth, user, pass)
+	switch d {
+	case httpx.TooManyAttempts:
+		return caller{refused: httpx.TooManyAttemptsMessage, throttled: true}
+	case httpx.BadCredentials:
 		return caller{refused: "invalid user name or password"}
 	}
 	return caller{id: id}
@@ -97,8 +102,9 @@ func (h *Handler) authorize(ctx *fasthttp.RequestCtx, action auth.Action, name s
 		return caller{}, false
 	}
 	c := h.caller(ctx)
+	httpx.SetActor(ctx, c.id, action, "docker", name)
 	if c.refused != "" {
-		h.unauthorized(ctx, c.refused, h.scopes(ctx, action, name))
+		h.refuseCaller(ctx, c, h.scopes(ctx, action, name))
 		return caller{}, false
 	}
 	what := name
@@ -161,6 +167,17 @@ func (h *Handler) scopes(ctx *fasthttp.RequestCtx, action auth.Action, name stri
 	return "repository:" + name + ":" + string(action)
 }
 
+// refuseCaller answers credentials that were refused: 429 with Retry-After
+// once too many logins failed (httpx.Guard), else 401 with a challenge.
+func (h *Handler) refuseCaller(ctx *fasthttp.RequestCtx, c caller, scope string) {
+	if c.throttled {
+		ociError(ctx, codeTooManyRequests, c.refused)
+		httpx.SetLoginRetryAfter(ctx)
+		return
+	}
+	h.unauthorized(ctx, c.refused, scope)
+}
+
 // unauthorized answers 401 with a challenge: Bearer pointing at
 // /auth/token (with the scope a token needs, if any) when tokens are in
 // use, Basic otherwise.
@@ -187,7 +204,7 @@ func (h *Handler) ping(ctx *fasthttp.RequestCtx) {
 	c := h.caller(ctx)
 	switch {
 	case c.refused != "":
-		h.unauthorized(ctx, c.refused, "")
+		h.refuseCaller(ctx, c, "")
 		return
 	case c.none() && (h.bearer() || !h.auth.Allowed(nil, auth.Pull, "docker", "")):
 		h.unauthorized(ctx, "authentication required", "")

@@ -2,6 +2,8 @@ package httpx
 
 import (
 	"bytes"
+	"strconv"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -18,6 +20,9 @@ const (
 	BadCredentials          // credentials sent but wrong: 401
 	LoginRequired           // anonymous and not allowed: 401 with a challenge
 	Denied                  // a known user without the permission: 403
+	// TooManyAttempts: too many failed logins from this address or for
+	// this user lately; refused unchecked, 429 with Retry-After.
+	TooManyAttempts
 )
 
 // NoWritesMessage tells the user how to enable writes.
@@ -28,28 +33,54 @@ const NoWritesMessage = "this nora accepts no uploads: set [auth] htpasswd to a 
 // _authToken) or a bare token as the whole header (cargo sends its
 // registry token verbatim, so a "Basic <base64>" token is Basic too).
 // present is false when there are none (an empty user and password count
-// as none); id is nil when they are wrong. With no user source configured,
-// credentials are ignored (there is nobody to be), so a stale client login
-// does not break anonymous reads.
+// as none); id is nil when they are wrong, or when too many logins failed
+// lately (Login tells which). With no user source configured, credentials
+// are ignored (there is nobody to be), so a stale client login does not
+// break anonymous reads.
 func Credentials(ctx *fasthttp.RequestCtx, a auth.Authorizer) (id *auth.Identity, present bool) {
+	id, d := Login(ctx, a)
+	return id, id != nil || d != Allowed
+}
+
+// Login is Credentials with the reason of a refusal: Allowed (id nil when
+// no credentials were sent), BadCredentials or TooManyAttempts.
+func Login(ctx *fasthttp.RequestCtx, a auth.Authorizer) (*auth.Identity, Decision) {
 	hdr := bytes.TrimSpace(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization))
 	if len(hdr) == 0 || !a.WritesEnabled() {
-		return nil, false
+		return nil, Allowed
 	}
 	user, pass, reason := ParseBasic(hdr)
 	switch {
 	case reason == ReasonNotBasic:
 		pass = string(bearerToken(hdr))
 	case reason != "":
-		return nil, true
+		loginFailed(ctx, "")
+		return nil, BadCredentials
 	case user == "" && pass == "":
-		return nil, false
+		return nil, Allowed
+	}
+	return Authenticate(ctx, a, user, pass)
+}
+
+// Authenticate is a.Authenticate within the limits of the server's Guard
+// (Attach): once too many logins from the client's address or for user
+// failed, it answers TooManyAttempts without asking a, so that guessing
+// costs no password check. A failure is recorded for the audit log.
+func Authenticate(ctx *fasthttp.RequestCtx, a auth.Authorizer, user, pass string) (*auth.Identity, Decision) {
+	g := guardOf(ctx)
+	at, wait := g.begin(ClientAddr(ctx), user)
+	if wait > 0 {
+		loginFailed(ctx, user)
+		auditInfo(ctx).RetryAfter = wait
+		return nil, TooManyAttempts
 	}
 	id, err := a.Authenticate(user, pass)
+	g.end(at, err == nil)
 	if err != nil {
-		return nil, true
+		loginFailed(ctx, user)
+		return nil, BadCredentials
 	}
-	return id, true
+	return id, Allowed
 }
 
 // bearerToken is the token of "Bearer <token>", or the whole header when
@@ -70,10 +101,11 @@ func Authorize(ctx *fasthttp.RequestCtx, a auth.Authorizer, action auth.Action, 
 	if action != auth.Pull && !a.WritesEnabled() {
 		return nil, NoWrites
 	}
-	id, present := Credentials(ctx, a)
+	id, d := Login(ctx, a)
+	SetActor(ctx, id, action, format, name)
 	switch {
-	case present && id == nil:
-		return nil, BadCredentials
+	case d != Allowed:
+		return nil, d
 	case a.Allowed(id, action, format, name):
 		return id, Allowed
 	case id == nil:
@@ -89,6 +121,8 @@ func (d Decision) Status() int {
 		return fasthttp.StatusUnauthorized
 	case NoWrites, Denied:
 		return fasthttp.StatusForbidden
+	case TooManyAttempts:
+		return fasthttp.StatusTooManyRequests
 	}
 	return fasthttp.StatusOK
 }
@@ -104,9 +138,14 @@ func (d Decision) Message(action auth.Action, name string) string {
 		return "authentication required to " + string(action) + " " + name
 	case Denied:
 		return "not allowed to " + string(action) + " " + name
+	case TooManyAttempts:
+		return TooManyAttemptsMessage
 	}
 	return ""
 }
+
+// TooManyAttemptsMessage answers a login refused by the Guard.
+const TooManyAttemptsMessage = "too many failed logins from this address or for this user; retry later"
 
 // BasicChallenge is the WWW-Authenticate of a 401 from the package
 // formats: npm, pip, twine, mvn and cargo answer it with the Basic
@@ -128,12 +167,23 @@ func Gate(ctx *fasthttp.RequestCtx, a auth.Authorizer, action auth.Action, forma
 	return nil, false
 }
 
-// Refuse answers the refusal d of action on what with write, and a 401
-// with BasicChallenge (set after write, since error writers reset the
-// response).
+// Refuse answers the refusal d of action on what with write, a 401 with
+// BasicChallenge and a 429 with Retry-After (set after write, since error
+// writers reset the response).
 func Refuse(ctx *fasthttp.RequestCtx, d Decision, action auth.Action, what string, write WireError) {
 	write(ctx, d.Status(), d.Message(action, what))
-	if d.Status() == fasthttp.StatusUnauthorized {
+	switch d.Status() {
+	case fasthttp.StatusUnauthorized:
 		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, BasicChallenge)
+	case fasthttp.StatusTooManyRequests:
+		SetLoginRetryAfter(ctx)
 	}
+}
+
+// SetLoginRetryAfter sets Retry-After on the answer to a login the Guard
+// refused (TooManyAttempts), in whole seconds, at least 1.
+func SetLoginRetryAfter(ctx *fasthttp.RequestCtx) {
+	ai, _ := Audit(ctx)
+	secs := max(int64((ai.RetryAfter+time.Second-1)/time.Second), 1)
+	ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.FormatInt(secs, 10))
 }
