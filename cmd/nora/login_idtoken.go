@@ -62,7 +62,7 @@ func noIDToken(env []string) error {
 		return errors.New("no ID token: declare one under the job's `id_tokens:` (with aud: the nora audience)" +
 			" and name its variable with --id-token-env")
 	}
-	return errors.New("no ID token: outside GitHub Actions name a variable (--id-token-env) or a file (--id-token-file) that holds one")
+	return errors.New("no ID token: outside GitHub Actions pass --id-token-env or --id-token-file, the variable or file that holds one")
 }
 
 func readIDTokenFile(path string) (string, error) {
