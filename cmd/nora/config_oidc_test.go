@@ -38,7 +38,7 @@ func TestConfigOIDC(t *testing.T) {
 		"[[auth.oidc.providers.rules]]\nmatch = { repository = \"org/[\" }\npermissions = [\"write:x\"]\n"+
 		"[[auth.oidc.providers.rules]]\n",
 		"nora.toml:3: auth.oidc.providers[0].issuer: \"https://ci.example?q=1\" is not an issuer URL (https://host[/path])\n"+
-			"nora.toml:6: auth.oidc.providers[0].rules[0].match.repository: invalid glob \"org/[\": unexpected end of input\n"+
+			"nora.toml:6: auth.oidc.providers[0].rules[0].match.repository: invalid glob \"org/[\": glob: syntax error at 5: unexpected end of input\n"+
 			"nora.toml:7: auth.oidc.providers[0].rules[0].permissions: permission \"write:x\": unknown action \"write\" (want pull, push, delete or admin)\n"+
 			"nora.toml:8: auth.oidc.providers[0].rules[1].match: want at least one claim, such as { repository = \"my-org/*\" }: an empty match takes every token\n"+
 			"nora.toml:8: auth.oidc.providers[0].rules[1].permissions: want at least one, such as \"push:frontend/*\"")
