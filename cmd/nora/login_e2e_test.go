@@ -1,0 +1,139 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"nora/auth"
+	"nora/auth/oidc/oidctest"
+	"nora/proxy"
+	"nora/proxy/docker"
+	"nora/proxy/npm"
+	"nora/proxy/npm/npmtest"
+	"nora/proxy/proxytest"
+	"nora/proxy/pypi"
+	"nora/proxy/pypi/pypitest"
+)
+
+// githubTokenService plays GitHub Actions' ID-token request URL: for the
+// request token it mints an ID token of is for the audience asked, with
+// the claims of a job of repository.
+func githubTokenService(t *testing.T, is *oidctest.Issuer, requestToken, repository string) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		aud := r.URL.Query().Get("audience")
+		if r.Header.Get("Authorization") != "bearer "+requestToken || aud == "" {
+			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]string{"value": is.Mint(t, oidctest.Token{Audience: aud,
+			Subject: "repo:" + repository + ":ref:refs/heads/main", Claims: map[string]any{"repository": repository}})})
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestLoginThenPush: in a simulated GitHub Actions job, nora login
+// exchanges the job's ID token at a nora whose provider trusts the
+// loopback issuer, and the files it writes are all crane, npm, twine and
+// pip need: they push, publish, upload and install with them, within the
+// provider rule's names only. Neither token reaches the output or the log.
+func TestLoginThenPush(t *testing.T) {
+	is := oidctest.New(t)
+	ac := auth.DefaultConfig()
+	ac.AnonymousRead = false // pip's install proves pip.conf's login too
+	ac.OIDC = auth.OIDCConfig{Providers: []auth.Provider{{
+		Name: "github", Issuer: is.URL, Audience: "nora-e2e",
+		Rules: []auth.ProviderRule{{Name: "frontend-ci", Match: map[string]string{"repository": "org/frontend-*"},
+			Permissions: []string{"push:frontend/**", "push:@frontend/*", "push:frontend-*"}}},
+	}}}
+	nc, pc := npm.DefaultConfig(), pypi.DefaultConfig()
+	// Nothing upstream: every name here is hosted.
+	nc.Upstream, nc.HostedNames = "http://127.0.0.1:1/", []string{"@frontend/*", "@backend/*"}
+	pc.Upstream = "http://127.0.0.1:1/simple/"
+	dc := docker.DefaultConfig()
+	dc.HostedNames = []string{"frontend/**", "backend/**"}
+	var log proxytest.Log
+	n := proxytest.StartLogged(t, proxy.AppConfig{Docker: dc, Npm: nc, PyPI: pc, Auth: &ac}, log.Logger())
+
+	gh := githubTokenService(t, is, "request-token", "org/frontend-web")
+	home := t.TempDir()
+	env := []string{"HOME=" + home, "GITHUB_ACTIONS=true",
+		"ACTIONS_ID_TOKEN_REQUEST_URL=" + gh.URL + "/token?api-version=2.0", "ACTIONS_ID_TOKEN_REQUEST_TOKEN=request-token"}
+	code, out := runLoginCLI(env, "--server", n.URL, "--audience", "nora-e2e")
+	if code != 0 {
+		t.Fatalf("nora login: exit %d\n%s", code, out)
+	}
+	t.Logf("nora login:\n%s", out)
+	npmrc, _ := os.ReadFile(filepath.Join(home, ".npmrc"))
+	_, token, _ := strings.Cut(strings.TrimSpace(string(npmrc)), "_authToken=")
+	if token == "" || strings.Contains(out, token) || strings.Contains(out, "request-token") {
+		t.Fatalf("nora login shows a token, or wrote none: %q\n%s", npmrc, out)
+	}
+
+	// crane, with the docker config.json.
+	crane := func(args ...string) (string, error) {
+		cmd := exec.Command("crane", append([]string{"--insecure"}, args...)...)
+		cmd.Env = proxytest.Env(home, "DOCKER_CONFIG="+filepath.Join(home, ".docker"))
+		b, err := cmd.CombinedOutput()
+		return string(b), err
+	}
+	img, err := random.Image(4<<10, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tar := filepath.Join(t.TempDir(), "img.tar")
+	ref, _ := name.ParseReference("example.invalid/img:x")
+	if err := tarball.WriteToFile(tar, ref, img); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := crane("push", tar, n.Addr+"/frontend/web:v1"); err != nil {
+		t.Fatalf("crane push with the written config.json: %v\n%s", err, out)
+	}
+	if out, err := crane("push", tar, n.Addr+"/backend/api:v1"); err == nil {
+		t.Fatalf("the CI token pushed outside its rule:\n%s", out)
+	}
+
+	// npm publish, with the written ~/.npmrc (npm's HOME is home).
+	npmRun := func(dir string, args ...string) (string, error) {
+		return npmtest.NPM(t, dir, home, append(args, "--registry", n.URL+"/npm/", "--cache", filepath.Join(home, "npm-cache"))...)
+	}
+	if out, err := npmRun(npmtest.WritePackage(t, "@frontend/web", "1.0.0", nil, "module.exports = 1;\n"), "publish"); err != nil {
+		t.Fatalf("npm publish with the written .npmrc: %v\n%s", err, out)
+	}
+	if out, err := npmRun(npmtest.WritePackage(t, "@backend/api", "1.0.0", nil, "module.exports = 1;\n"), "publish"); err == nil || !strings.Contains(out, "E403") {
+		t.Fatalf("npm publish outside the rule: %v\n%s", err, out)
+	}
+
+	// twine upload, with the written ~/.pypirc; pip install, with pip.conf.
+	wheel, _ := pypitest.Build(t, t.TempDir(), pypitest.Project{Name: "frontend-lib", Version: "1.0.0"})
+	python := func(args ...string) (string, error) {
+		cmd := exec.Command(pypitest.Python, args...)
+		cmd.Dir = home
+		cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + home, "TMPDIR=" + home, "LANG=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1",
+			"PYTHON_KEYRING_BACKEND=keyring.backends.null.Keyring", "NO_COLOR=1"}
+		b, err := cmd.CombinedOutput()
+		return string(b), err
+	}
+	if out, err := python("-m", "twine", "upload", "--config-file", filepath.Join(home, ".pypirc"), "-r", "nora",
+		"--non-interactive", "--disable-progress-bar", wheel); err != nil {
+		t.Fatalf("twine upload with the written .pypirc: %v\n%s", err, out)
+	}
+	if out, err := python("-m", "pip", "install", "--no-cache-dir", "--disable-pip-version-check", "--retries", "0",
+		"--target", t.TempDir(), "frontend-lib==1.0.0"); err != nil {
+		t.Fatalf("pip install with the written pip.conf: %v\n%s", err, out)
+	}
+
+	if logged := log.String(); strings.Contains(logged, token) {
+		t.Fatal("nora logged the nora token")
+	}
+}
