@@ -66,6 +66,13 @@ func ActorOf(id *Identity) string {
 	return id.Name
 }
 
+// AuditConfig is the [audit] section.
+type AuditConfig struct {
+	// Path is the file the audit log is appended to, reopened on SIGHUP
+	// (logrotate), or AuditStdout; "" writes none.
+	Path string `toml:"path"`
+}
+
 // AuditStdout is the [audit] path that sends the log to standard output.
 const AuditStdout = "stdout"
 
@@ -76,16 +83,17 @@ const AuditStdout = "stdout"
 type AuditLog struct {
 	path string // "" for a writer given to NewAuditLog
 
-	mu     sync.Mutex
-	w      io.Writer
-	f      *os.File // w when path is a file
-	failed func(error)
+	mu      sync.Mutex
+	w       io.Writer
+	f       *os.File // w when path is a file
+	failed  func(error)
+	failing bool // the last write failed: failed heard of it once
 }
 
 // OpenAuditLog opens the audit log at path: a file (created 0640, appended
 // to) or AuditStdout. An empty path means no audit log: it returns nil, nil.
-// failed, if not nil, hears of writes that fail (a full disk); the event is
-// lost then, the request goes on.
+// failed, if not nil, hears of writes that fail (a full disk), once until
+// one succeeds again; the event is lost then, the request goes on.
 func OpenAuditLog(path string, failed func(error)) (*AuditLog, error) {
 	switch path {
 	case "":
@@ -180,12 +188,13 @@ func (l *AuditLog) Record(e Event) {
 	}
 	line = append(line, '\n')
 	l.mu.Lock()
-	w := l.w
-	if w != nil {
-		_, err = w.Write(line)
+	if l.w != nil {
+		_, err = l.w.Write(line)
 	}
+	report := err != nil && !l.failing && l.failed != nil
+	l.failing = err != nil
 	l.mu.Unlock()
-	if err != nil && l.failed != nil {
+	if report {
 		l.failed(fmt.Errorf("cannot write audit log: %w", err))
 	}
 }

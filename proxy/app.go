@@ -59,6 +59,8 @@ type AppConfig struct {
 	HostedOCI *oci.Config
 	// Build is exported as nora_build_info; cmd/nora sets it.
 	Build Build
+	// Audit is the [audit] section: where the audit log goes.
+	Audit auth.AuditConfig
 }
 
 // App is the whole nora object graph: store, upstream clients, format
@@ -77,6 +79,9 @@ type App struct {
 	docker *docker.Handler
 	docs   *pull.Docs
 	admin  *admin.Server
+	// audit records writes, refusals, failed logins and token changes;
+	// nil when [audit] path is empty.
+	audit *auth.AuditLog
 	// closers release the format handlers' own resources.
 	closers []func()
 	// life is cancelled when the server stops: detached fills and
@@ -137,6 +142,9 @@ func (app *App) build(cfg AppConfig, store cache.Store, set *metrics.Set) error 
 	}
 	app.auth.Local.AddVerifier(app.tokens)
 	app.srv = NewServer(cfg.Server, log, set)
+	if err := app.openAudit(cfg.Audit); err != nil {
+		return err
+	}
 	if err := app.mountOIDC(authCfg.OIDC); err != nil {
 		return err
 	}
@@ -176,7 +184,7 @@ func (app *App) build(cfg AppConfig, store cache.Store, set *metrics.Set) error 
 	}
 	c.SetMarkers(markers...)
 	c.Start(cfg.Storage.Limits())
-	if app.admin, err = newAdmin(cfg, c, sources, app.tokens, log); err != nil {
+	if app.admin, err = newAdmin(cfg, c, sources, app.tokens, app.auditor(), log); err != nil {
 		return err
 	}
 	app.srv.AddReadyCheck("storage", c.Ready)
@@ -335,6 +343,7 @@ func (a *App) close() error {
 	if a.auth != nil {
 		a.auth.Close()
 	}
+	_ = a.audit.Close()
 	if cerr := a.cache.Close(); err == nil {
 		err = cerr
 	}
@@ -346,8 +355,8 @@ type formatHandler interface{ Serve(*fasthttp.RequestCtx) }
 
 // newAdmin builds the admin API (DESIGN 3.5) on its unix socket: GC,
 // retention and reindex as jobs, storage stats, the [gc] schedule and the
-// API tokens.
-func newAdmin(cfg AppConfig, c *cache.Cache, sources []retention.Source, tokens admin.TokenStore, log *slog.Logger) (*admin.Server, error) {
+// API tokens, whose changes go to the audit log.
+func newAdmin(cfg AppConfig, c *cache.Cache, sources []retention.Source, tokens admin.TokenStore, audit auth.Auditor, log *slog.Logger) (*admin.Server, error) {
 	policy, err := retention.Compile(cfg.Retention)
 	if err != nil {
 		return nil, err
@@ -357,6 +366,7 @@ func newAdmin(cfg AppConfig, c *cache.Cache, sources []retention.Source, tokens 
 		Log:      log.With("component", "admin"),
 		Schedule: cfg.GC.Schedule,
 		Tokens:   tokens,
+		Audit:    audit,
 		Stats:    func(ctx context.Context) (any, error) { return c.Stats(ctx) },
 		Jobs: map[string]admin.Job{
 			"gc": func(ctx context.Context, dry bool, progress func(done, total int64)) (any, error) {

@@ -34,6 +34,7 @@ func (a *liveAuth) Allowed(id *auth.Identity, action auth.Action, format, name s
 }
 
 // Reload applies what of cfg can change while nora serves (SIGHUP): it
+// reopens the audit log file (logrotate moved it), it
 // rereads the [auth] htpasswd file and takes [auth] anonymous_read,
 // [auth.groups] and [[auth.rules]], which apply to every request from then
 // on, those of open connections and tokens issued before included. Users
@@ -48,6 +49,11 @@ func (a *liveAuth) Allowed(id *auth.Identity, action auth.Action, format, name s
 // life of the process: cmd/nora compares the old and new file and logs those
 // keys as needing a restart. nil cfg.Auth means auth.DefaultConfig().
 func (a *App) Reload(cfg AppConfig) error {
+	// logrotate has moved the audit log and sent SIGHUP: follow it
+	// whatever becomes of the rest.
+	if err := a.audit.Reopen(); err != nil {
+		a.log.Error("audit log not reopened; lines still go to the old file", "err", err)
+	}
 	if a.auth == nil {
 		return nil
 	}

@@ -36,15 +36,16 @@ import (
 // A new field is picked up by the decoder, the environment overrides and the
 // value-type check without further code; add its checks to validate.
 type fileConfig struct {
-	Server  proxy.Config   `toml:"server"`
-	Storage cache.Config   `toml:"storage"`
-	Docker  docker.Config  `toml:"docker"`
-	Npm     npm.Config     `toml:"npm"`
-	PyPI    pypi.Config    `toml:"pypi"`
-	Maven   maven.Config   `toml:"maven"`
-	Cargo   cargo.Config   `toml:"cargo"`
-	Auth    auth.Config    `toml:"auth"`
-	GC      cache.GCConfig `toml:"gc"`
+	Server  proxy.Config     `toml:"server"`
+	Storage cache.Config     `toml:"storage"`
+	Docker  docker.Config    `toml:"docker"`
+	Npm     npm.Config       `toml:"npm"`
+	PyPI    pypi.Config      `toml:"pypi"`
+	Maven   maven.Config     `toml:"maven"`
+	Cargo   cargo.Config     `toml:"cargo"`
+	Auth    auth.Config      `toml:"auth"`
+	GC      cache.GCConfig   `toml:"gc"`
+	Audit   auth.AuditConfig `toml:"audit"`
 	// Retention is [[retention]]: none by default, nothing is trimmed.
 	Retention []retention.Rule `toml:"retention"`
 }
@@ -86,7 +87,7 @@ func (c fileConfig) app() proxy.AppConfig {
 	return proxy.AppConfig{
 		Server: c.Server, Storage: c.Storage, Docker: c.Docker,
 		Npm: c.Npm, PyPI: c.PyPI, Maven: c.Maven, Cargo: c.Cargo, Auth: &c.Auth,
-		GC: c.GC, Retention: c.Retention,
+		GC: c.GC, Retention: c.Retention, Audit: c.Audit,
 		Build: proxy.Build{Version: version, Commit: buildCommit()},
 	}
 }
@@ -266,6 +267,7 @@ func validate(c *fileConfig) []fieldError {
 	p.packages(c)
 	p.auth(c)
 	p.oidc(c)
+	p.audit(c)
 	if err := admin.ValidateSchedule(c.GC.Schedule); err != nil {
 		p.bad("gc.schedule", "%v", err)
 	}
@@ -387,6 +389,7 @@ func startable(c *fileConfig) []fieldError {
 	if _, err := retention.Compile(c.Retention); err != nil {
 		p.bad("retention", "%v", err)
 	}
+	p.auditStartable(c)
 	return p
 }
 

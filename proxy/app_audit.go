@@ -1,0 +1,30 @@
+package proxy
+
+import (
+	"nora/auth"
+)
+
+// openAudit opens the [audit] log, if configured, and hands it to the
+// server, whose requests it records; the admin API records token changes
+// in it too.
+func (app *App) openAudit(cfg auth.AuditConfig) error {
+	var err error
+	app.audit, err = auth.OpenAuditLog(cfg.Path, func(err error) {
+		app.log.Error("audit events are being lost", "err", err)
+	})
+	if err != nil {
+		return err
+	}
+	if app.audit != nil {
+		app.srv.SetAuditor(app.audit)
+	}
+	return nil
+}
+
+// auditor is the audit log for the admin API: nil when there is none.
+func (app *App) auditor() auth.Auditor {
+	if app.audit == nil {
+		return nil
+	}
+	return app.audit
+}
