@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -21,10 +23,17 @@ const (
 	maxOIDCRequest = 64 << 10
 )
 
+// oidcExchangeTimeout bounds an exchange that must fetch the issuer's
+// discovery document or keys.
+const oidcExchangeTimeout = 15 * time.Second
+
 // oidcHandler serves the OIDC exchange.
 type oidcHandler struct {
 	ex  *oidc.Exchanger
 	log *slog.Logger
+	// base is the server's lifetime: an exchange waiting on the issuer
+	// ends with it (the RequestCtx is no context to hand a library).
+	base context.Context
 }
 
 type oidcRequest struct {
@@ -66,7 +75,9 @@ func (h *oidcHandler) serve(ctx *fasthttp.RequestCtx) {
 		oidcError(ctx, fasthttp.StatusBadRequest, `want a JSON body {"token": "<ID token>"}`)
 		return
 	}
-	issued, err := h.ex.Exchange(ctx, req.Token)
+	c, cancel := context.WithTimeout(h.base, oidcExchangeTimeout)
+	defer cancel()
+	issued, err := h.ex.Exchange(c, req.Token)
 	if err != nil {
 		status := httpx.Status(err)
 		if errors.Is(err, oidc.ErrRejected) {

@@ -2,8 +2,10 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/valyala/fasthttp"
 
 	"nora/auth"
 	"nora/auth/oidc"
@@ -27,6 +30,21 @@ func oidcAuth(is *oidctest.Issuer) auth.Config {
 		Rules: []auth.ProviderRule{{Name: "frontend-ci", Match: map[string]string{"repository": "org/frontend-*"},
 			Permissions: []string{"push:frontend/**"}}},
 	}}}}
+}
+
+// imageTar writes a small random image as a tarball for crane push.
+func imageTar(t *testing.T) string {
+	t.Helper()
+	img, err := random.Image(4<<10, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "img.tar")
+	ref, _ := name.ParseReference("example.invalid/img:x")
+	if err := tarball.WriteToFile(path, ref, img); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // exchange posts body to the exchange endpoint and returns the status and
@@ -61,15 +79,7 @@ func TestOIDCExchangeThenPush(t *testing.T) {
 	cfg := oidcAuth(is)
 	app, base := serveApp(t, cfg)
 	host := strings.TrimPrefix(base, "http://")
-	img, err := random.Image(4<<10, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tarPath := filepath.Join(t.TempDir(), "img.tar")
-	ref, _ := name.ParseReference("example.invalid/img:x")
-	if err := tarball.WriteToFile(tarPath, ref, img); err != nil {
-		t.Fatal(err)
-	}
+	tarPath := imageTar(t)
 	push := func(pass, repo string) error {
 		t.Helper()
 		out, err := craneAs(t, host, "ci", pass, "push", tarPath, host+"/"+repo+":v1")
@@ -168,5 +178,48 @@ func TestOIDCExchangeRefusals(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 404 {
 		t.Fatalf("another path: %d", resp.StatusCode)
+	}
+}
+
+// No log line of the exchange holds the ID token (or its signature) or
+// the nora token it issued, whether the exchange succeeds or not.
+func TestOIDCLogsNoToken(t *testing.T) {
+	is := oidctest.New(t)
+	cfg := oidcAuth(is)
+	ex, err := oidc.New(cfg.OIDC, oidc.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	h := &oidcHandler{ex: ex, base: context.Background(),
+		log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	var secrets []string
+	for _, tok := range []oidctest.Token{
+		{Claims: map[string]any{"repository": "org/frontend-web"}},
+		{Claims: map[string]any{"repository": "org/backend"}},
+		{Audience: "other"},
+		{Stranger: true},
+		{Expiry: time.Now().Add(-time.Minute)},
+	} {
+		idToken := is.Mint(t, tok)
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetMethod("POST")
+		ctx.Request.SetRequestURI(oidcTokenPath)
+		ctx.Request.SetBodyString(idTokenBody(idToken))
+		h.serve(&ctx)
+		var m map[string]string
+		json.Unmarshal(ctx.Response.Body(), &m)
+		secrets = append(secrets, idToken, strings.Split(idToken, ".")[2])
+		if m["token"] != "" {
+			secrets = append(secrets, m["token"])
+		}
+	}
+	if !strings.Contains(logs.String(), "oidc ci repository=org/frontend-web") {
+		t.Fatalf("the exchange's actor is not logged:\n%s", logs.String())
+	}
+	for _, s := range secrets {
+		if strings.Contains(logs.String(), s) {
+			t.Fatalf("a token is in the log:\n%s", logs.String())
+		}
 	}
 }

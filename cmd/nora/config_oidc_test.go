@@ -1,6 +1,9 @@
 package main
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // provider is a valid [[auth.oidc.providers]] entry but for what a case
 // appends.
@@ -42,4 +45,27 @@ func TestConfigOIDC(t *testing.T) {
 			"nora.toml:7: auth.oidc.providers[0].rules[0].permissions: permission \"write:x\": unknown action \"write\" (want pull, push, delete or admin)\n"+
 			"nora.toml:8: auth.oidc.providers[0].rules[1].match: want at least one claim, such as { repository = \"my-org/*\" }: an empty match takes every token\n"+
 			"nora.toml:8: auth.oidc.providers[0].rules[1].permissions: want at least one, such as \"push:frontend/*\"")
+}
+
+// The commented [[auth.oidc.providers]] example of default.toml, once
+// uncommented, is a valid provider.
+func TestDefaultOIDCExample(t *testing.T) {
+	doc := string(defaultTOML)
+	start := strings.Index(doc, "# [[auth.oidc.providers]]\n")
+	if start < 0 {
+		t.Fatal("default.toml has no [[auth.oidc.providers]] example")
+	}
+	example, _, _ := strings.Cut(doc[start:], "\n\n")
+	var b strings.Builder
+	for line := range strings.Lines(example) {
+		b.WriteString(strings.TrimPrefix(line, "# "))
+	}
+	cfg, err := parseConfig("nora.toml", []byte(b.String()), nil)
+	if err != nil {
+		t.Fatalf("%s\n%v", b.String(), err)
+	}
+	ps := cfg.Auth.OIDC.Providers
+	if len(ps) != 1 || len(ps[0].Rules) != 1 || len(ps[0].Rules[0].Match) != 2 {
+		t.Fatalf("providers %+v", ps)
+	}
 }
