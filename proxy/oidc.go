@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -85,7 +86,9 @@ func (h *oidcHandler) serve(ctx *fasthttp.RequestCtx) {
 		}
 		h.log.Warn("OIDC exchange refused", "status", status, "reason", fault.Message(err),
 			"err", err, "remote", httpx.ClientAddr(ctx).String())
-		httpx.SetRetryAfter(ctx, err)
+		if n := fault.RetryAfter(err); n > 0 { // the issuer is down: when to try again
+			ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.Itoa(n))
+		}
 		oidcError(ctx, status, fault.Message(err))
 		return
 	}

@@ -223,3 +223,20 @@ func TestOIDCLogsNoToken(t *testing.T) {
 		}
 	}
 }
+
+// With the issuer down at first use, the exchange answers 503 with
+// Retry-After, and nora serves on.
+func TestOIDCIssuerDown(t *testing.T) {
+	is := oidctest.New(t)
+	is.SetDown(true)
+	_, base := serveApp(t, oidcAuth(is))
+	resp, err := http.Post(base+oidcTokenPath, "application/json",
+		strings.NewReader(idTokenBody(is.Mint(t, oidctest.Token{Claims: map[string]any{"repository": "org/frontend-web"}}))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("issuer down: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}

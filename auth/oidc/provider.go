@@ -60,8 +60,10 @@ func (p *provider) idVerifier() (*gooidc.IDTokenVerifier, error) {
 	d, err := gooidc.NewProvider(ctx, p.cfg.Issuer)
 	if err != nil {
 		p.failedAt = p.now()
-		p.failure = fault.Wrap(fault.Unavailable, fmt.Errorf("cannot discover OIDC issuer of provider %s: %w", p.cfg.Name, err),
+		f := fault.Wrap(fault.Unavailable, fmt.Errorf("cannot discover OIDC issuer of provider %s: %w", p.cfg.Name, err),
 			"the identity provider "+p.cfg.Name+" cannot be reached; retry shortly")
+		f.RetryAfter = int(discoveryRetry / time.Second)
+		p.failure = f
 		return nil, p.failure
 	}
 	p.verifier = d.VerifierContext(ctx, &gooidc.Config{
