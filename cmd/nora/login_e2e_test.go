@@ -17,6 +17,7 @@ import (
 	"nora/auth"
 	"nora/auth/oidc/oidctest"
 	"nora/proxy"
+	"nora/proxy/cargo"
 	"nora/proxy/docker"
 	"nora/proxy/npm"
 	"nora/proxy/npm/npmtest"
@@ -44,8 +45,8 @@ func githubTokenService(t *testing.T, is *oidctest.Issuer, requestToken, reposit
 
 // TestLoginThenPush: in a simulated GitHub Actions job, nora login
 // exchanges the job's ID token at a nora whose provider trusts the
-// loopback issuer, and the files it writes are all crane, npm, twine and
-// pip need: they push, publish, upload and install with them, within the
+// loopback issuer, and the files it writes are all crane, npm, twine,
+// pip and cargo need: they push, publish, upload and install with them, within the
 // provider rule's names only. Neither token reaches the output or the log.
 func TestLoginThenPush(t *testing.T) {
 	is := oidctest.New(t)
@@ -63,10 +64,18 @@ func TestLoginThenPush(t *testing.T) {
 	dc := docker.DefaultConfig()
 	dc.HostedNames = []string{"frontend/**", "backend/**"}
 	var log proxytest.Log
-	n := proxytest.StartLogged(t, proxy.AppConfig{Docker: dc, Npm: nc, PyPI: pc, Auth: &ac}, log.Logger())
+	n := proxytest.StartLogged(t, proxy.AppConfig{Docker: dc, Npm: nc, PyPI: pc, Cargo: cargo.DefaultConfig(), Auth: &ac}, log.Logger())
 
 	gh := githubTokenService(t, is, "request-token", "org/frontend-web")
 	home := t.TempDir()
+	// The job's cargo knows the registry; nora login adds its token.
+	cargoConfig := "[registries.nora]\nindex = \"sparse+" + n.URL + "/cargo/index/\"\ncredential-provider = [\"cargo:token\"]\n"
+	if err := os.MkdirAll(filepath.Join(home, ".cargo"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, ".cargo", "config.toml"), []byte(cargoConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	env := []string{"HOME=" + home, "GITHUB_ACTIONS=true",
 		"ACTIONS_ID_TOKEN_REQUEST_URL=" + gh.URL + "/token?api-version=2.0", "ACTIONS_ID_TOKEN_REQUEST_TOKEN=request-token"}
 	code, out := runLoginCLI(env, "--server", n.URL, "--audience", "nora-e2e")
@@ -133,7 +142,42 @@ func TestLoginThenPush(t *testing.T) {
 		t.Fatalf("pip install with the written pip.conf: %v\n%s", err, out)
 	}
 
+	// cargo publish, with the written credentials.toml.
+	if out, err := cargoPublish(t, home, "frontend-ui"); err != nil {
+		t.Fatalf("cargo publish with the written credentials.toml: %v\n%s", err, out)
+	}
+	if out, err := cargoPublish(t, home, "backend-ui"); err == nil || !strings.Contains(out, "403") {
+		t.Fatalf("cargo publish outside the rule: %v\n%s", err, out)
+	}
+
 	if logged := log.String(); strings.Contains(logged, token) {
 		t.Fatal("nora logged the nora token")
 	}
+}
+
+// cargoPublish publishes a new crate name 0.1.0 to the registry nora with
+// the cargo home under home; a rustup-managed cargo still finds its
+// toolchains.
+func cargoPublish(t *testing.T, home, name string) (string, error) {
+	t.Helper()
+	dir := filepath.Join(home, "src", name)
+	if err := os.MkdirAll(filepath.Join(dir, "src"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "Cargo.toml"), []byte("[package]\nname = \""+name+"\"\nversion = \"0.1.0\"\nedition = \"2021\"\n"+
+		"description = \"nora login test crate\"\nlicense = \"MIT\"\npublish = [\"nora\"]\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "src", "lib.rs"), []byte("pub fn f() {}\n"), 0o644)
+	env := proxytest.Env(home, "CARGO_HOME="+filepath.Join(home, ".cargo"), "CARGO_TERM_COLOR=never", "CARGO_HTTP_TIMEOUT=30")
+	if h, err := os.UserHomeDir(); err == nil && os.Getenv("RUSTUP_HOME") == "" {
+		env = append(env, "RUSTUP_HOME="+filepath.Join(h, ".rustup"))
+	}
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "RUSTUP_") {
+			env = append(env, kv)
+		}
+	}
+	cmd := exec.Command("cargo", "publish", "--registry", "nora", "--no-verify", "--allow-dirty")
+	cmd.Dir, cmd.Env = dir, env
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
