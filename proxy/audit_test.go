@@ -1,0 +1,278 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"nora/auth"
+	"nora/cache"
+)
+
+// lockedLog is a server log the test reads while nora writes it.
+type lockedLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// auditedApp serves an app whose users are user:pass, with its audit log
+// in a file and its server log (access log included) kept; trusted are
+// the [server] trusted_proxies. It returns the base URL, the audit log's
+// path and the server log.
+func auditedApp(t *testing.T, user, pass string, trusted []string) (string, string, *lockedLog) {
+	t.Helper()
+	htpasswd := filepath.Join(t.TempDir(), "htpasswd")
+	writeUsers(t, htpasswd, user, pass)
+	storage := cache.DefaultConfig()
+	storage.Path = t.TempDir()
+	server := DefaultConfig()
+	server.Listen = "127.0.0.1:0"
+	server.TrustedProxies = &trusted
+	sock, err := os.MkdirTemp("", "nora-admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sock) })
+	server.AdminSocket = filepath.Join(sock, "admin.sock")
+	auditPath := filepath.Join(t.TempDir(), "audit.log")
+	logs := &lockedLog{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	app, err := NewApp(AppConfig{Server: server, Storage: storage,
+		Auth: &auth.Config{AnonymousRead: true, Htpasswd: htpasswd}, Audit: auth.AuditConfig{Path: auditPath}}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- app.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return "http://" + app.Addr().String(), auditPath, logs
+}
+
+// auditLines reads the audit log: every line must be one JSON object.
+func auditLines(t *testing.T, path string) []map[string]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var lines []map[string]string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var m map[string]string
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("audit line %q: %v", sc.Text(), err)
+		}
+		lines = append(lines, m)
+	}
+	return lines
+}
+
+// findAudit returns the first line with all of want's fields.
+func findAudit(lines []map[string]string, want map[string]string) map[string]string {
+next:
+	for _, l := range lines {
+		for k, v := range want {
+			if l[k] != v {
+				continue next
+			}
+		}
+		return l
+	}
+	return nil
+}
+
+// callFrom sends one request with Basic credentials (none for user "")
+// and an X-Forwarded-For ("" for none).
+func callFrom(t *testing.T, method, url, user, pass, xff string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user != "" {
+		req.SetBasicAuth(user, pass)
+	}
+	if xff != "" {
+		req.Header.Set("X-Forwarded-For", xff)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+func auditImage(t *testing.T) string {
+	t.Helper()
+	img, err := random.Image(4<<10, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "img.tar")
+	ref, _ := name.ParseReference("example.invalid/img:x")
+	if err := tarball.WriteToFile(path, ref, img); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestAuditNamesActors: a push by the real crane is audited under its
+// user, an anonymous push and a wrong password under theirs, with the
+// request id and the client address; no password or token the test used
+// appears in the audit log or the server log.
+func TestAuditNamesActors(t *testing.T) {
+	const user, pass = "release-bot", "pw-Audit-7f3c9e"
+	base, auditPath, logs := auditedApp(t, user, pass, nil)
+	host := strings.TrimPrefix(base, "http://")
+	img := auditImage(t)
+
+	if out, err := craneAs(t, host, user, pass, "push", img, host+"/team/app:v1"); err != nil {
+		t.Fatalf("crane push: %v\n%s", err, out)
+	}
+	if out, err := craneAs(t, "elsewhere.invalid", "x", "y", "push", img, host+"/team/anon:v1"); err == nil {
+		t.Fatalf("anonymous push succeeded\n%s", out)
+	}
+	if out, err := craneAs(t, host, user, "not-"+pass, "push", img, host+"/team/bad:v1"); err == nil {
+		t.Fatalf("push with a wrong password succeeded\n%s", out)
+	}
+	// A registry token, used: it must not be logged either.
+	tok := fetchToken(t, base, user, pass, "repository:team/app:pull")
+	if status, body := registryCall(t, "GET", base+"/v2/team/app/tags/list", "", "", tok); status != 200 {
+		t.Fatalf("tags with the token: %d %s", status, body)
+	}
+
+	lines := auditLines(t, auditPath)
+	push := findAudit(lines, map[string]string{"actor": user, "action": "push", "format": "docker",
+		"name": "team/app", "reference": "/v2/team/app/manifests/v1", "result": "201", "remote": "127.0.0.1"})
+	if push == nil || push["request_id"] == "" || !strings.HasSuffix(push["time"], "Z") {
+		t.Errorf("no audit line names the push of team/app:v1 by %s:\n%v", user, lines)
+	}
+	if findAudit(lines, map[string]string{"actor": "anonymous", "action": "push", "name": "team/anon", "result": "401"}) == nil {
+		t.Errorf("no audit line names the anonymous push refused:\n%v", lines)
+	}
+	if findAudit(lines, map[string]string{"actor": user, "action": auth.AuditLoginFailed, "result": "401"}) == nil {
+		t.Errorf("no audit line names the failed login of %s:\n%v", user, lines)
+	}
+	if findAudit(lines, map[string]string{"action": "pull", "result": "200"}) != nil {
+		t.Errorf("a pull was audited:\n%v", lines)
+	}
+	// The steps of an upload are not audited; their completion is.
+	for _, l := range lines {
+		if l["result"] == "202" {
+			t.Errorf("an upload step was audited: %v", l)
+		}
+	}
+	raw, _ := os.ReadFile(auditPath)
+	for _, secret := range []string{pass, "not-" + pass, tok} {
+		if strings.Contains(string(raw), secret) || strings.Contains(logs.String(), secret) {
+			t.Errorf("a secret the test used is in a log: %.12s...", secret)
+		}
+	}
+	if fi, err := os.Stat(auditPath); err != nil || fi.Mode().Perm() != 0o640 {
+		t.Errorf("audit log mode: %v %v", fi, err)
+	}
+}
+
+// failLogins sends n wrong passwords for user to the registry's ping from
+// xff; each must be a 401.
+func failLogins(t *testing.T, base, user, xff string, n int) {
+	t.Helper()
+	for i := range n {
+		if resp, body := callFrom(t, "GET", base+"/v2/", user, "wrong", xff); resp.StatusCode != 401 {
+			t.Fatalf("wrong password %d from %q: %d %s", i+1, xff, resp.StatusCode, body)
+		}
+	}
+}
+
+// TestLoginLimits: behind a trusted proxy, the 11th wrong password in a
+// minute from one client is refused with 429 and Retry-After in each
+// format's shape, the right password included; the same user logs in from
+// another client; audit lines name the client X-Forwarded-For gave.
+func TestLoginLimits(t *testing.T) {
+	const user, pass = "ci", "pw-Limit-51d0a2"
+	base, auditPath, logs := auditedApp(t, user, pass, []string{"127.0.0.1/32"})
+	failLogins(t, base, user, "198.51.100.1", 10)
+
+	tooMany := func(method, path, wantBody string) {
+		t.Helper()
+		resp, body := callFrom(t, method, base+path, user, pass, "203.0.113.9, 198.51.100.1")
+		if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, wantBody) {
+			t.Errorf("%s %s after 10 failures: %d Retry-After %q %s", method, path, resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		}
+	}
+	tooMany("GET", "/v2/", "TOOMANYREQUESTS")
+	tooMany("GET", "/auth/token?service=nora&scope=repository:x:pull", "errors")
+	tooMany("PUT", "/maven2/com/acme/lib/1.0/lib-1.0.pom", "too many failed logins")
+	tooMany("GET", "/npm/-/whoami", "error")
+
+	// The same user from another client, and the proxy itself.
+	for _, xff := range []string{"198.51.100.2", ""} {
+		if resp, body := callFrom(t, "GET", base+"/v2/", user, pass, xff); resp.StatusCode != 200 {
+			t.Errorf("good login from %q: %d %s", xff, resp.StatusCode, body)
+		}
+	}
+	lines := auditLines(t, auditPath)
+	if findAudit(lines, map[string]string{"actor": user, "action": auth.AuditLoginFailed, "result": "401", "remote": "198.51.100.1"}) == nil {
+		t.Errorf("no failed login audited from the forwarded client:\n%v", lines)
+	}
+	if findAudit(lines, map[string]string{"actor": user, "action": auth.AuditLoginFailed, "result": "429", "format": "maven"}) == nil {
+		t.Errorf("no refused login audited:\n%v", lines)
+	}
+	if strings.Contains(logs.String(), pass) {
+		t.Error("the password is in the server log")
+	}
+	if !strings.Contains(logs.String(), `"client":"198.51.100.1"`) {
+		t.Error("the access log does not name the forwarded client")
+	}
+}
+
+// TestForwardedForIgnored: without trusted proxies X-Forwarded-For is
+// ignored: the peer is the client, whatever the header claims, so a
+// guesser cannot reset its count by changing the header.
+func TestForwardedForIgnored(t *testing.T) {
+	const user, pass = "ci", "pw-Ignored-8e2f41"
+	base, auditPath, _ := auditedApp(t, user, "pw-Ignored-8e2f41", nil)
+	failLogins(t, base, "someone", "198.51.100.1", 10)
+	if resp, body := callFrom(t, "GET", base+"/v2/", user, pass, "198.51.100.2"); resp.StatusCode != 429 {
+		t.Fatalf("login from the same peer with another X-Forwarded-For: %d %s", resp.StatusCode, body)
+	}
+	for _, l := range auditLines(t, auditPath) {
+		if l["remote"] != "127.0.0.1" {
+			t.Fatalf("audit line with a client the header claimed: %v", l)
+		}
+	}
+}
