@@ -45,27 +45,13 @@ func githubTokenService(t *testing.T, is *oidctest.Issuer, requestToken, reposit
 
 // TestLoginThenPush: in a simulated GitHub Actions job, nora login
 // exchanges the job's ID token at a nora whose provider trusts the
-// loopback issuer, and the files it writes are all crane, npm, twine,
-// pip and cargo need: they push, publish, upload and install with them, within the
-// provider rule's names only. Neither token reaches the output or the log.
+// loopback issuer, and the files it writes are all crane, npm, twine, pip
+// and cargo need: they push, publish, upload and install with them, within
+// the provider rule's names only. Neither token reaches the output or the
+// log.
 func TestLoginThenPush(t *testing.T) {
 	is := oidctest.New(t)
-	ac := auth.DefaultConfig()
-	ac.AnonymousRead = false // pip's install proves pip.conf's login too
-	ac.OIDC = auth.OIDCConfig{Providers: []auth.Provider{{
-		Name: "github", Issuer: is.URL, Audience: "nora-e2e",
-		Rules: []auth.ProviderRule{{Name: "frontend-ci", Match: map[string]string{"repository": "org/frontend-*"},
-			Permissions: []string{"push:frontend/**", "push:@frontend/*", "push:frontend-*"}}},
-	}}}
-	nc, pc := npm.DefaultConfig(), pypi.DefaultConfig()
-	// Nothing upstream: every name here is hosted.
-	nc.Upstream, nc.HostedNames = "http://127.0.0.1:1/", []string{"@frontend/*", "@backend/*"}
-	pc.Upstream = "http://127.0.0.1:1/simple/"
-	dc := docker.DefaultConfig()
-	dc.HostedNames = []string{"frontend/**", "backend/**"}
-	var log proxytest.Log
-	n := proxytest.StartLogged(t, proxy.AppConfig{Docker: dc, Npm: nc, PyPI: pc, Cargo: cargo.DefaultConfig(), Auth: &ac}, log.Logger())
-
+	n, log := startOIDCNora(t, is, "nora-e2e")
 	gh := githubTokenService(t, is, "request-token", "org/frontend-web")
 	home := t.TempDir()
 	// The job's cargo knows the registry; nora login adds its token.
@@ -89,13 +75,92 @@ func TestLoginThenPush(t *testing.T) {
 		t.Fatalf("nora login shows a token, or wrote none: %q\n%s", npmrc, out)
 	}
 
-	// crane, with the docker config.json.
+	// Each client, with the files written and nothing else, pushes inside
+	// the rule and is refused outside it.
+	tar := imageTar(t)
 	crane := func(args ...string) (string, error) {
-		cmd := exec.Command("crane", append([]string{"--insecure"}, args...)...)
-		cmd.Env = proxytest.Env(home, "DOCKER_CONFIG="+filepath.Join(home, ".docker"))
-		b, err := cmd.CombinedOutput()
-		return string(b), err
+		return runClient("", proxytest.Env(home, "DOCKER_CONFIG="+filepath.Join(home, ".docker")),
+			"crane", append([]string{"--insecure"}, args...)...)
 	}
+	mustPush(t, "crane push", "403 Forbidden",
+		func() (string, error) { return crane("push", tar, n.Addr+"/frontend/web:v1") },
+		func() (string, error) { return crane("push", tar, n.Addr+"/backend/api:v1") })
+	// npm's HOME is home: it reads the written ~/.npmrc.
+	npmPublish := func(name string) func() (string, error) {
+		return func() (string, error) {
+			return npmtest.NPM(t, npmtest.WritePackage(t, name, "1.0.0", nil, "module.exports = 1;\n"), home,
+				"publish", "--registry", n.URL+"/npm/", "--cache", filepath.Join(home, "npm-cache"))
+		}
+	}
+	mustPush(t, "npm publish", "E403", npmPublish("@frontend/web"), npmPublish("@backend/api"))
+	mustPush(t, "cargo publish", "403", func() (string, error) { return cargoPublish(t, home, "frontend-ui") },
+		func() (string, error) { return cargoPublish(t, home, "backend-ui") })
+
+	// twine upload, with the written ~/.pypirc; pip install, with pip.conf.
+	python := func(args ...string) (string, error) {
+		return runClient(home, []string{"PATH=/usr/bin:/bin", "HOME=" + home, "TMPDIR=" + home, "LANG=C.UTF-8",
+			"PYTHONDONTWRITEBYTECODE=1", "PYTHON_KEYRING_BACKEND=keyring.backends.null.Keyring", "NO_COLOR=1"}, pypitest.Python, args...)
+	}
+	twine := func(name string) func() (string, error) {
+		return func() (string, error) {
+			wheel, _ := pypitest.Build(t, t.TempDir(), pypitest.Project{Name: name, Version: "1.0.0"})
+			return python("-m", "twine", "upload", "--config-file", filepath.Join(home, ".pypirc"), "-r", "nora",
+				"--non-interactive", "--disable-progress-bar", wheel)
+		}
+	}
+	mustPush(t, "twine upload", "403", twine("frontend-lib"), twine("backend-lib"))
+	if out, err := python("-m", "pip", "install", "--no-cache-dir", "--disable-pip-version-check", "--retries", "0",
+		"--target", t.TempDir(), "frontend-lib==1.0.0"); err != nil {
+		t.Fatalf("pip install with the written pip.conf: %v\n%s", err, out)
+	}
+
+	if logged := log.String(); strings.Contains(logged, token) {
+		t.Fatal("nora logged the nora token")
+	}
+}
+
+// startOIDCNora runs a nora that trusts is for audience: a job of an
+// org/frontend-* repository may push frontend/**, @frontend/* and
+// frontend-* (so pull them too); nobody reads anonymously, so that pip's
+// install proves pip.conf's login too. Nothing is upstream: every name
+// here is hosted.
+func startOIDCNora(t *testing.T, is *oidctest.Issuer, audience string) (*proxytest.Nora, *proxytest.Log) {
+	ac := auth.DefaultConfig()
+	ac.AnonymousRead = false
+	ac.OIDC = auth.OIDCConfig{Providers: []auth.Provider{{
+		Name: "github", Issuer: is.URL, Audience: audience,
+		Rules: []auth.ProviderRule{{Name: "frontend-ci", Match: map[string]string{"repository": "org/frontend-*"},
+			Permissions: []string{"push:frontend/**", "push:@frontend/*", "push:frontend-*"}}},
+	}}}
+	nc, pc, dc := npm.DefaultConfig(), pypi.DefaultConfig(), docker.DefaultConfig()
+	nc.Upstream, nc.HostedNames = "http://127.0.0.1:1/", []string{"@frontend/*", "@backend/*"}
+	pc.Upstream = "http://127.0.0.1:1/simple/"
+	dc.HostedNames = []string{"frontend/**", "backend/**"}
+	log := &proxytest.Log{}
+	return proxytest.StartLogged(t, proxy.AppConfig{Docker: dc, Npm: nc, PyPI: pc, Cargo: cargo.DefaultConfig(), Auth: &ac}, log.Logger()), log
+}
+
+// mustPush wants allowed to succeed and denied to fail saying refusal.
+func mustPush(t *testing.T, what, refusal string, allowed, denied func() (string, error)) {
+	t.Helper()
+	if out, err := allowed(); err != nil {
+		t.Fatalf("%s with the files nora login wrote: %v\n%s", what, err, out)
+	}
+	if out, err := denied(); err == nil || !strings.Contains(out, refusal) {
+		t.Fatalf("%s outside the rule: %v, want a refusal naming %q\n%s", what, err, refusal, out)
+	}
+}
+
+// runClient runs a client in dir with env only and returns its output.
+func runClient(dir string, env []string, name string, args ...string) (string, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Dir, cmd.Env = dir, env
+	b, err := cmd.CombinedOutput()
+	return string(b), err
+}
+
+// imageTar is a small random image as a docker tarball.
+func imageTar(t *testing.T) string {
 	img, err := random.Image(4<<10, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -105,54 +170,7 @@ func TestLoginThenPush(t *testing.T) {
 	if err := tarball.WriteToFile(tar, ref, img); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := crane("push", tar, n.Addr+"/frontend/web:v1"); err != nil {
-		t.Fatalf("crane push with the written config.json: %v\n%s", err, out)
-	}
-	if out, err := crane("push", tar, n.Addr+"/backend/api:v1"); err == nil {
-		t.Fatalf("the CI token pushed outside its rule:\n%s", out)
-	}
-
-	// npm publish, with the written ~/.npmrc (npm's HOME is home).
-	npmRun := func(dir string, args ...string) (string, error) {
-		return npmtest.NPM(t, dir, home, append(args, "--registry", n.URL+"/npm/", "--cache", filepath.Join(home, "npm-cache"))...)
-	}
-	if out, err := npmRun(npmtest.WritePackage(t, "@frontend/web", "1.0.0", nil, "module.exports = 1;\n"), "publish"); err != nil {
-		t.Fatalf("npm publish with the written .npmrc: %v\n%s", err, out)
-	}
-	if out, err := npmRun(npmtest.WritePackage(t, "@backend/api", "1.0.0", nil, "module.exports = 1;\n"), "publish"); err == nil || !strings.Contains(out, "E403") {
-		t.Fatalf("npm publish outside the rule: %v\n%s", err, out)
-	}
-
-	// twine upload, with the written ~/.pypirc; pip install, with pip.conf.
-	wheel, _ := pypitest.Build(t, t.TempDir(), pypitest.Project{Name: "frontend-lib", Version: "1.0.0"})
-	python := func(args ...string) (string, error) {
-		cmd := exec.Command(pypitest.Python, args...)
-		cmd.Dir = home
-		cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + home, "TMPDIR=" + home, "LANG=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1",
-			"PYTHON_KEYRING_BACKEND=keyring.backends.null.Keyring", "NO_COLOR=1"}
-		b, err := cmd.CombinedOutput()
-		return string(b), err
-	}
-	if out, err := python("-m", "twine", "upload", "--config-file", filepath.Join(home, ".pypirc"), "-r", "nora",
-		"--non-interactive", "--disable-progress-bar", wheel); err != nil {
-		t.Fatalf("twine upload with the written .pypirc: %v\n%s", err, out)
-	}
-	if out, err := python("-m", "pip", "install", "--no-cache-dir", "--disable-pip-version-check", "--retries", "0",
-		"--target", t.TempDir(), "frontend-lib==1.0.0"); err != nil {
-		t.Fatalf("pip install with the written pip.conf: %v\n%s", err, out)
-	}
-
-	// cargo publish, with the written credentials.toml.
-	if out, err := cargoPublish(t, home, "frontend-ui"); err != nil {
-		t.Fatalf("cargo publish with the written credentials.toml: %v\n%s", err, out)
-	}
-	if out, err := cargoPublish(t, home, "backend-ui"); err == nil || !strings.Contains(out, "403") {
-		t.Fatalf("cargo publish outside the rule: %v\n%s", err, out)
-	}
-
-	if logged := log.String(); strings.Contains(logged, token) {
-		t.Fatal("nora logged the nora token")
-	}
+	return tar
 }
 
 // cargoPublish publishes a new crate name 0.1.0 to the registry nora with
@@ -176,8 +194,5 @@ func cargoPublish(t *testing.T, home, name string) (string, error) {
 			env = append(env, kv)
 		}
 	}
-	cmd := exec.Command("cargo", "publish", "--registry", "nora", "--no-verify", "--allow-dirty")
-	cmd.Dir, cmd.Env = dir, env
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	return runClient(dir, env, "cargo", "publish", "--registry", "nora", "--no-verify", "--allow-dirty")
 }
