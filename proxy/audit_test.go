@@ -14,10 +14,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
-
 	"nora/auth"
 	"nora/cache"
 )
@@ -136,20 +132,6 @@ func callFrom(t *testing.T, method, url, user, pass, xff string) (*http.Response
 	return resp, string(body)
 }
 
-func auditImage(t *testing.T) string {
-	t.Helper()
-	img, err := random.Image(4<<10, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "img.tar")
-	ref, _ := name.ParseReference("example.invalid/img:x")
-	if err := tarball.WriteToFile(path, ref, img); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // TestAuditNamesActors: a push by the real crane is audited under its
 // user, an anonymous push and a wrong password under theirs, with the
 // request id and the client address; no password or token the test used
@@ -158,7 +140,7 @@ func TestAuditNamesActors(t *testing.T) {
 	const user, pass = "release-bot", "pw-Audit-7f3c9e"
 	base, auditPath, logs := auditedApp(t, user, pass, nil)
 	host := strings.TrimPrefix(base, "http://")
-	img := auditImage(t)
+	img := imageTar(t)
 
 	if out, err := craneAs(t, host, user, pass, "push", img, host+"/team/app:v1"); err != nil {
 		t.Fatalf("crane push: %v\n%s", err, out)
