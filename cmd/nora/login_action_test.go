@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -68,15 +69,15 @@ func TestAction(t *testing.T) {
 	}
 	inputs := map[string]string{"server": f.URL, "audience": "", "write": "docker,npm"}
 	out, err := runAction(bin+":/usr/bin:/bin", inputs, f.githubEnv(home)...)
-	if err != nil || len(f.gotAudience) != 1 || f.gotAudience[0] != f.URL {
-		t.Fatalf("action: %v, audience %q\n%s", err, f.gotAudience, out)
+	if err != nil || !slices.Equal(f.gotAudience(), []string{f.URL}) {
+		t.Fatalf("action: %v, audience %q\n%s", err, f.gotAudience(), out)
 	}
 	if _, err := os.Stat(filepath.Join(home, ".npmrc")); err != nil || strings.Contains(out, f.noraToken) || strings.Contains(out, "maven:") {
 		t.Fatalf("action wrote other than docker and npm, or showed the token: %v\n%s", err, out)
 	}
 	inputs["audience"] = "custom aud"
-	if out, err := runAction(bin+":/usr/bin:/bin", inputs, f.githubEnv(home)...); err != nil || f.gotAudience[1] != "custom aud" {
-		t.Fatalf("action with an audience: %v, %q\n%s", err, f.gotAudience, out)
+	if out, err := runAction(bin+":/usr/bin:/bin", inputs, f.githubEnv(home)...); err != nil || !slices.Equal(f.gotAudience(), []string{f.URL, "custom aud"}) {
+		t.Fatalf("action with an audience: %v, %q\n%s", err, f.gotAudience(), out)
 	}
 	if out, err := runAction(bin+":/usr/bin:/bin", inputs, "HOME="+home, "GITHUB_ACTIONS=true"); err == nil || !strings.Contains(out, "id-token: write") {
 		t.Fatalf("action without an ID token: %v\n%s", err, out)

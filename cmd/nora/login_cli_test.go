@@ -9,7 +9,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -27,23 +30,34 @@ func fakeJWT(claims string) string {
 type loginServerFake struct {
 	*httptest.Server
 	idToken, noraToken string
-	status             int
-	gotAudience        []string
+	status             atomic.Int32 // of the exchange
+
+	mu        sync.Mutex
+	audiences []string // asked of /idtoken
+}
+
+// gotAudience returns the audiences asked of the token request so far.
+func (f *loginServerFake) gotAudience() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.audiences)
 }
 
 func newLoginServerFake(t *testing.T) *loginServerFake {
 	f := &loginServerFake{
 		idToken:   fakeJWT(`{"iss":"https://issuer.test","sub":"repo:acme/app:ref:refs/heads/main"}`),
 		noraToken: "norao_secret-nora-token",
-		status:    200,
 	}
+	f.status.Store(200)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /idtoken", func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "bearer request-token" || r.URL.Query().Get("api-version") != "2.0" {
 			http.Error(w, "bad request token", 401)
 			return
 		}
-		f.gotAudience = append(f.gotAudience, r.URL.Query()["audience"]...)
+		f.mu.Lock()
+		f.audiences = append(f.audiences, r.URL.Query()["audience"]...)
+		f.mu.Unlock()
 		json.NewEncoder(w).Encode(map[string]string{"value": f.idToken})
 	})
 	mux.HandleFunc("POST /auth/oidc/token", func(w http.ResponseWriter, r *http.Request) {
@@ -55,8 +69,8 @@ func newLoginServerFake(t *testing.T) *loginServerFake {
 			json.NewEncoder(w).Encode(map[string]string{"error": "wrong body"})
 			return
 		}
-		if f.status != 200 {
-			w.WriteHeader(f.status)
+		if status := int(f.status.Load()); status != 200 {
+			w.WriteHeader(status)
 			json.NewEncoder(w).Encode(map[string]string{"error": "no rule matches the token " + body.Token})
 			return
 		}
@@ -89,8 +103,8 @@ func TestLoginGitHubActions(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, out)
 	}
 	// The audience defaults to the server URL; --audience names another.
-	if len(f.gotAudience) != 1 || f.gotAudience[0] != f.URL {
-		t.Fatalf("audience %q, want %q", f.gotAudience, f.URL)
+	if !slices.Equal(f.gotAudience(), []string{f.URL}) {
+		t.Fatalf("audience %q, want %q", f.gotAudience(), f.URL)
 	}
 	for _, want := range []string{"ID token from GitHub Actions: issuer https://issuer.test, subject repo:acme/app:ref:refs/heads/main",
 		"nora token valid for 15m0s", filepath.Join(home, ".docker", "config.json"), filepath.Join(home, ".npmrc")} {
@@ -107,8 +121,8 @@ func TestLoginGitHubActions(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(home, ".npmrc")); !strings.Contains(string(b), f.noraToken) {
 		t.Fatalf(".npmrc: %s", b)
 	}
-	if code, out := runLoginCLI(f.githubEnv(home), "--server", f.URL, "--audience", "aud 1&x", "--write", "npm"); code != 0 || f.gotAudience[1] != "aud 1&x" {
-		t.Fatalf("--audience: exit %d, audience %q: %s", code, f.gotAudience, out)
+	if code, out := runLoginCLI(f.githubEnv(home), "--server", f.URL, "--audience", "aud 1&x", "--write", "npm"); code != 0 || !slices.Equal(f.gotAudience(), []string{f.URL, "aud 1&x"}) {
+		t.Fatalf("--audience: exit %d, audience %q: %s", code, f.gotAudience(), out)
 	}
 }
 
@@ -124,7 +138,7 @@ func TestLoginIDTokenFromVariableOrFile(t *testing.T) {
 			t.Fatalf("%v: exit %d: %s", args, code, out)
 		}
 	}
-	if len(f.gotAudience) != 0 {
+	if len(f.gotAudience()) != 0 {
 		t.Fatal("asked GitHub although a variable or file was named")
 	}
 }
@@ -160,9 +174,9 @@ func TestLoginErrors(t *testing.T) {
 	fail(plain, "no user, query or fragment", "--server", "https://u:p@nora.test")
 	fail(plain, `--write "gradle"`, append(srv, "--write", "npm,gradle")...)
 	fail(append(f.githubEnv(home)[1:], "HOME="+home, "ACTIONS_ID_TOKEN_REQUEST_TOKEN=wrong"), "cannot get the ID token from GitHub Actions: 401", srv...)
-	f.status = 401
+	f.status.Store(401)
 	fail(f.githubEnv(home), "nora refused the ID token: 401 Unauthorized: no rule matches the token [ID token]", srv...)
-	f.status = 403
+	f.status.Store(403)
 	fail(f.githubEnv(home), "403 Forbidden", srv...)
 	fail(f.githubEnv(home), "404 Not Found (does this nora have [[auth.oidc.providers]]", "--server", f.URL+"/elsewhere")
 }
