@@ -247,3 +247,22 @@ func TestWriteCredentialsFollowsSymlinks(t *testing.T) {
 		t.Fatalf("target: %q", b)
 	}
 }
+
+// TestWriteCargoLegacyFile: cargo reads ~/.cargo/credentials over
+// credentials.toml when both exist, so the token goes where cargo looks.
+func TestWriteCargoLegacyFile(t *testing.T) {
+	home := t.TempDir()
+	legacy := filepath.Join(home, ".cargo", "credentials")
+	os.MkdirAll(filepath.Dir(legacy), 0o700)
+	os.WriteFile(legacy, []byte("[registry]\ntoken = \"crates\"\n"), 0o600)
+	server, _ := url.Parse("https://nora.test")
+	if err := writeCredentials(loginTarget{server: server, token: "tok", home: home}, []string{"cargo"}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(legacy); !strings.Contains(string(b), "crates") || !strings.Contains(string(b), "'tok'") {
+		t.Fatalf("credentials: %s", b)
+	}
+	if _, err := os.Stat(filepath.Join(home, ".cargo", "credentials.toml")); err == nil {
+		t.Fatal("credentials.toml written beside the legacy file")
+	}
+}
