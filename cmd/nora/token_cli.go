@@ -76,7 +76,17 @@ func newTokenCmd(socket socketFunc, configFlag func(*cobra.Command)) *cobra.Comm
 		},
 	}
 	configFlag(revoke)
-	revoke.ValidArgsFunction = func(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+	revoke.ValidArgsFunction = tokenNames(socket)
+
+	token := &cobra.Command{Use: "token", Short: "API tokens of the running server", Args: cobra.NoArgs}
+	token.AddCommand(create, list, revoke)
+	return token
+}
+
+// tokenNames completes a token name in the shell: the names the server
+// lists, nothing when it cannot be asked.
+func tokenNames(socket socketFunc) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
 		cl, err := newAdminCLI(cmd, socket)
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
@@ -91,10 +101,6 @@ func newTokenCmd(socket socketFunc, configFlag func(*cobra.Command)) *cobra.Comm
 		}
 		return names, cobra.ShellCompDirectiveNoFileComp
 	}
-
-	token := &cobra.Command{Use: "token", Short: "API tokens of the running server", Args: cobra.NoArgs}
-	token.AddCommand(create, list, revoke)
-	return token
 }
 
 // createToken prints the new token alone (scripts capture it), or its

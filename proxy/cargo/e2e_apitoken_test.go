@@ -4,8 +4,6 @@ import (
 	"strings"
 	"testing"
 
-	"nora/auth"
-	"nora/cache"
 	"nora/proxy"
 	"nora/proxy/cargo"
 	"nora/proxy/proxytest"
@@ -16,10 +14,7 @@ import (
 // allow; other crates are forbidden, an expired or revoked token is
 // unauthorized.
 func TestAPITokenPublish(t *testing.T) {
-	dir := t.TempDir()
-	expired := proxytest.ExpiredToken(t, dir, "old", "push:**")
-	pn, tokens := proxytest.StartTokens(t, proxy.AppConfig{Cargo: cargo.DefaultConfig(),
-		Storage: cache.Config{Path: dir}, Auth: &auth.Config{AnonymousRead: true}})
+	pn, tokens := proxytest.StartTokens(t, proxy.AppConfig{Cargo: cargo.DefaultConfig()})
 	laptop := newCargoUser(t, pn.Addr, tokens.Create(t, "laptop", "push:cargo:frontend-*"))
 	gone := newCargoUser(t, pn.Addr, tokens.Create(t, "gone", "push:**"))
 
@@ -35,7 +30,7 @@ func TestAPITokenPublish(t *testing.T) {
 	}
 	f(laptop, "frontend-ui", "")
 	f(laptop, "backend-x", "(status 403 Forbidden)")
-	f(newCargoUser(t, pn.Addr, expired), "frontend-old", "(status 401 Unauthorized): invalid user name or password")
+	f(newCargoUser(t, pn.Addr, tokens.Expired), "frontend-old", "(status 401 Unauthorized): invalid user name or password")
 	f(gone, "backend-y", "")
 	tokens.Revoke(t, "gone")
 	f(gone, "backend-z", "(status 401 Unauthorized): invalid user name or password")

@@ -4,8 +4,6 @@ import (
 	"strings"
 	"testing"
 
-	"nora/auth"
-	"nora/cache"
 	"nora/proxy"
 	"nora/proxy/docker"
 	"nora/proxy/proxytest"
@@ -16,10 +14,7 @@ import (
 // an expired or revoked token is refused, and so are the registry tokens
 // issued for a token once it is revoked.
 func TestAPITokenPush(t *testing.T) {
-	dir := t.TempDir()
-	expired := proxytest.ExpiredToken(t, dir, "old", "push:**")
-	pn, tokens := proxytest.StartTokens(t, proxy.AppConfig{Docker: docker.DefaultConfig(),
-		Storage: cache.Config{Path: dir}, Auth: &auth.Config{AnonymousRead: true}})
+	pn, tokens := proxytest.StartTokens(t, proxy.AppConfig{Docker: docker.DefaultConfig()})
 	n := &noraUnderTest{pn}
 	laptop := tokens.Create(t, "laptop", "push:frontend/*")
 	gone := tokens.Create(t, "gone", "push:**")
@@ -36,7 +31,7 @@ func TestAPITokenPush(t *testing.T) {
 	}
 	refused(c, n.Addr+"/backend/x:v1", "DENIED")
 	refused(c, n.Addr+"/frontend/app/deep:v1", "DENIED") // "*" stays within a segment
-	refused(newCLI(t, n.Addr, "ci", expired), n.Addr+"/frontend/old:v1", "UNAUTHORIZED")
+	refused(newCLI(t, n.Addr, "ci", tokens.Expired), n.Addr+"/frontend/old:v1", "UNAUTHORIZED")
 
 	// skopeo with the token in --dest-creds; then revoked, it is refused,
 	// and so is the registry token issued for it before.

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"nora/auth"
-	"nora/cache"
 	"nora/proxy"
 	"nora/proxy/maven"
 	"nora/proxy/maven/maventest"
@@ -22,12 +20,9 @@ func TestAPITokenDeploy(t *testing.T) {
 		t.Fatalf("Debian's Maven repository is missing (.ci/setup-maven.sh installs it): %v", err)
 	}
 	up := maventest.New(t, maventest.DebianRepo)
-	dir := t.TempDir()
-	expired := proxytest.ExpiredToken(t, dir, "old", "push:**")
 	mc := maven.DefaultConfig()
 	mc.Upstreams = []maven.UpstreamConfig{{URL: up.URL}}
-	pn, tokens := proxytest.StartTokens(t, proxy.AppConfig{Maven: mc, Storage: cache.Config{Path: dir},
-		Auth: &auth.Config{AnonymousRead: true}})
+	pn, tokens := proxytest.StartTokens(t, proxy.AppConfig{Maven: mc})
 	n := &noraUnderTest{pn}
 	laptop := tokens.Create(t, "laptop", "push:maven:com.acme:*")
 	other := tokens.Create(t, "other", "push:maven:org.other:*")
@@ -46,7 +41,7 @@ func TestAPITokenDeploy(t *testing.T) {
 	}
 	deploy(laptop, "1.0", "")
 	deploy(other, "1.1", "403")
-	deploy(expired, "1.2", "401")
+	deploy(tokens.Expired, "1.2", "401")
 	tokens.Revoke(t, "laptop")
 	deploy(laptop, "1.3", "401")
 	if resp, _ := send(t, "GET", n.base()+"com/acme/lib/1.0/lib-1.0.jar", "", "", ""); resp.StatusCode != 200 {

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"nora/auth"
-	"nora/cache"
 	"nora/proxy"
 	"nora/proxy/npm"
 	"nora/proxy/npm/npmtest"
@@ -32,12 +30,9 @@ func tokenClient(t *testing.T, n *proxytest.Nora, token string) *npmClient {
 // the token's permissions allow; other names are forbidden, an expired or
 // revoked token is unauthorized.
 func TestAPITokenPublish(t *testing.T) {
-	dir := t.TempDir()
-	expired := proxytest.ExpiredToken(t, dir, "old", "push:**")
 	cfg := npm.DefaultConfig()
 	cfg.HostedNames = []string{"@frontend/*", "@backend/*"}
-	n, tokens := proxytest.StartTokens(t, proxy.AppConfig{Npm: cfg, Storage: cache.Config{Path: dir},
-		Auth: &auth.Config{AnonymousRead: true}})
+	n, tokens := proxytest.StartTokens(t, proxy.AppConfig{Npm: cfg})
 	laptop := tokenClient(t, n, tokens.Create(t, "laptop", "push:npm:@frontend/*"))
 	gone := tokenClient(t, n, tokens.Create(t, "gone", "push:**"))
 
@@ -50,7 +45,7 @@ func TestAPITokenPublish(t *testing.T) {
 	}
 	pkg := func(name string) string { return npmtest.WritePackage(t, name, "1.0.0", nil, "module.exports = 1;\n") }
 	laptop.mustFail(pkg("@backend/x"), "E403", "publish")
-	tokenClient(t, n, expired).mustFail(pkg("@frontend/old"), "E401", "publish")
+	tokenClient(t, n, tokens.Expired).mustFail(pkg("@frontend/old"), "E401", "publish")
 	gone.publish("@backend/y", "1.0.0", nil, "module.exports = 'y';\n")
 	tokens.Revoke(t, "gone")
 	gone.mustFail(pkg("@backend/z"), "E401", "publish")

@@ -17,13 +17,20 @@ import (
 // admin socket, as `nora token` does.
 type Tokens struct {
 	admin *admin.Client
+	// Expired is the secret of a token "expired" (push:**) that expired
+	// a day before the nora started.
+	Expired string
 }
 
-// StartTokens is Start with an admin socket the returned Tokens talk to.
+// StartTokens is Start with an admin socket the returned Tokens talk to,
+// and an expired token in the store.
 func StartTokens(t testing.TB, cfg proxy.AppConfig) (*Nora, *Tokens) {
 	t.Helper()
 	if reflect.ValueOf(cfg.Server).IsZero() {
 		cfg.Server = proxy.DefaultConfig()
+	}
+	if cfg.Storage.Path == "" {
+		cfg.Storage.Path = t.TempDir()
 	}
 	// A socket path must fit sun_path (108 bytes); test dirs can be deep.
 	dir, err := os.MkdirTemp("", "nora-admin")
@@ -32,8 +39,9 @@ func StartTokens(t testing.TB, cfg proxy.AppConfig) (*Nora, *Tokens) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	cfg.Server.AdminSocket = filepath.Join(dir, "admin.sock")
+	expired := expiredToken(t, cfg.Storage.Path, "expired", "push:**")
 	n := Start(t, cfg)
-	return n, &Tokens{admin: admin.NewClient(cfg.Server.AdminSocket)}
+	return n, &Tokens{admin: admin.NewClient(cfg.Server.AdminSocket), Expired: expired}
 }
 
 // Create makes a token named name with perms that never expires and
@@ -55,10 +63,9 @@ func (tk *Tokens) Revoke(t testing.TB, name string) {
 	}
 }
 
-// ExpiredToken puts a token named name with perms, expired a day ago,
-// into the token store of the storage path dir (before nora starts there)
-// and returns its secret.
-func ExpiredToken(t testing.TB, dir, name string, perms ...string) string {
+// expiredToken puts a token named name with perms, expired a day ago,
+// into the token store of the storage path dir and returns its secret.
+func expiredToken(t testing.TB, dir, name string, perms ...string) string {
 	t.Helper()
 	s, err := auth.OpenAPITokens(filepath.Join(dir, auth.APITokensFile))
 	if err != nil {

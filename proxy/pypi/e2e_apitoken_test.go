@@ -4,11 +4,9 @@ import (
 	"strings"
 	"testing"
 
-	"nora/auth"
-	"nora/cache"
 	"nora/proxy"
-	"nora/proxy/pypi"
 	"nora/proxy/proxytest"
+	"nora/proxy/pypi"
 )
 
 // TestAPITokenUpload: twine uploads with an API token as the password
@@ -16,10 +14,7 @@ import (
 // projects are forbidden, an expired or revoked token is unauthorized.
 func TestAPITokenUpload(t *testing.T) {
 	d := hostedFixtures(t)
-	dir := t.TempDir()
-	expired := proxytest.ExpiredToken(t, dir, "old", "push:**")
-	pn, tokens := proxytest.StartTokens(t, proxy.AppConfig{PyPI: pypi.DefaultConfig(),
-		Storage: cache.Config{Path: dir}, Auth: &auth.Config{AnonymousRead: true}})
+	pn, tokens := proxytest.StartTokens(t, proxy.AppConfig{PyPI: pypi.DefaultConfig()})
 	n := &noraUnderTest{pn}
 	laptop := tokens.Create(t, "laptop", "push:pypi:acme-lib")
 	gone := tokens.Create(t, "gone", "push:**")
@@ -36,7 +31,7 @@ func TestAPITokenUpload(t *testing.T) {
 	}
 	f(laptop, d["acme-lib 1.0.0"].wheel, "")
 	f(laptop, d["acme-tool 1.0.0"].wheel, "403")
-	f(expired, d["acme-lib 1.1.0"].wheel, "401")
+	f(tokens.Expired, d["acme-lib 1.1.0"].wheel, "401")
 	f(gone, d["acme-tool 1.0.0"].wheel, "")
 	tokens.Revoke(t, "gone")
 	f(gone, d["acme-lib 1.1.0"].wheel, "401")
