@@ -1,9 +1,12 @@
 package docker_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"nora/auth"
 	"nora/proxy"
 	"nora/proxy/docker"
 	"nora/proxy/proxytest"
@@ -14,7 +17,8 @@ import (
 // an expired or revoked token is refused, and so are the registry tokens
 // issued for a token once it is revoked.
 func TestAPITokenPush(t *testing.T) {
-	pn, tokens := proxytest.StartTokens(t, proxy.AppConfig{Docker: docker.DefaultConfig()})
+	audit := filepath.Join(t.TempDir(), "audit.log")
+	pn, tokens := proxytest.StartTokens(t, proxy.AppConfig{Docker: docker.DefaultConfig(), Audit: auth.AuditConfig{Path: audit}})
 	n := &noraUnderTest{pn}
 	laptop := tokens.Create(t, "laptop", "push:frontend/*")
 	gone := tokens.Create(t, "gone", "push:**")
@@ -52,5 +56,27 @@ func TestAPITokenPush(t *testing.T) {
 	}
 	if out, err := copyTo(n.Addr + "/backend/y:v2"); err == nil || !strings.Contains(out, "unauthorized: invalid user name or password") {
 		t.Fatalf("skopeo copy with a revoked token: %v, want unauthorized\n%s", err, out)
+	}
+
+	// The audit log names the tokens, never their secrets.
+	b, err := os.ReadFile(audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := string(b)
+	for _, want := range []string{
+		`"actor":"admin socket","action":"token-create","name":"laptop","result":"ok"`,
+		`"actor":"admin socket","action":"token-revoke","name":"gone","result":"ok"`,
+		`"actor":"token laptop","action":"push"`,
+		`"actor":"token gone","action":"push"`,
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the audit log lacks %s:\n%s", want, log)
+		}
+	}
+	for _, secret := range []string{laptop, gone, tokens.Expired} {
+		if strings.Contains(log, secret) {
+			t.Fatalf("a token is in the audit log:\n%s", log)
+		}
 	}
 }
