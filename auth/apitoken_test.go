@@ -194,3 +194,28 @@ func TestTokensCarryIdentity(t *testing.T) {
 	f(&Identity{Name: "alice", Subjects: []string{"alice", "devs"}, Actor: "alice", gen: 3})
 	f(&Identity{Name: "gh", Kind: OIDC, Subjects: []string{"main"}, Limit: []Permission{}, Actor: "oidc gh repository=a/b"})
 }
+
+// FuzzAPITokenVerify: whatever a client sends, Verify does not panic, and
+// only the token itself verifies.
+func FuzzAPITokenVerify(f *testing.F) {
+	s, err := OpenAPITokens(filepath.Join(f.TempDir(), "t.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	tok, _, err := s.Create("a", []string{"pull:**"}, 0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, seed := range []string{tok, tok[:len(tok)-1], APITokenPrefix, "password", tok + tok, strings.ToUpper(tok)} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		id, err := s.Verify(in)
+		if (err == nil) != (in == tok) || (err == nil && id.Name != "a") {
+			t.Fatalf("Verify(%q): %+v, %v", in, id, err)
+		}
+		if !strings.HasPrefix(in, APITokenPrefix) && !errors.Is(err, ErrNotMine) {
+			t.Fatalf("Verify(%q) claimed a token of another kind: %v", in, err)
+		}
+	})
+}
