@@ -3,12 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"nora/proxy"
+	"nora/proxy/proxytest"
 )
 
 func TestConfigAuthErrors(t *testing.T) {
@@ -60,4 +65,65 @@ func TestConfigCheckNotesNoRules(t *testing.T) {
 	f(base, true)
 	f(base+"[[auth.rules]]\nsubject = \"alice\"\npermissions = [\"push:**\"]\n", false)
 	f("[server]\nlisten = \"127.0.0.1:0\"\n[storage]\npath = \""+filepath.Join(dir, "data")+"\"\n", false)
+}
+
+// A SIGHUP reload applies changed [auth.groups] and [[auth.rules]] to the
+// serving nora and logs them as applied, not as needing a restart; a
+// reload with a bad permission is refused whole.
+func TestConfigReloadRules(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nora.toml")
+	htpasswd := proxytest.Htpasswd(t, "alice", "pw")
+	base := baseConfig(t) + fmt.Sprintf("[npm]\nupstream = \"http://127.0.0.1:1\"\n[auth]\nanonymous_read = false\nhtpasswd = %q\n", htpasswd)
+	write := func(extra string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(base+extra), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const rule = "[[auth.rules]]\nsubject = \"readers\"\npermissions = [\"pull:**\"]\n"
+	write("[auth.groups]\nreaders = [\"bob\"]\n" + rule)
+	load := func() (fileConfig, string, error) { return loadStartable(path, "", nil) }
+	cfg, _, err := load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &proxytest.Log{}
+	app, err := proxy.NewApp(cfg.app(), logs.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveInBackground(t, app)
+	reload := configReloader(app, cfg, load, logs.Logger())
+	alice := func() int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", "http://"+app.Addr().String()+"/npm/left-pad", nil)
+		req.SetBasicAuth("alice", "pw")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := alice(); got != 403 {
+		t.Fatalf("alice's read outside the group: %d, want 403", got)
+	}
+	write("[auth.groups]\nreaders = [\"bob\", \"alice\"]\n" + rule)
+	before := logs.String()
+	if err := reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := alice(); got == 403 || got == 401 {
+		t.Fatalf("alice's read after joining the group: %d", got)
+	}
+	if out := strings.TrimPrefix(logs.String(), before); !strings.Contains(out, `"applied":["auth.groups"]`) || strings.Contains(out, "need a restart") {
+		t.Errorf("the reload did not log the groups as applied:\n%s", out)
+	}
+	write("[auth.groups]\nreaders = [\"bob\"]\n[[auth.rules]]\nsubject = \"readers\"\npermissions = [\"read:**\"]\n")
+	if err := reload(); err == nil || !strings.Contains(err.Error(), `auth.rules[0].permissions: permission "read:**": unknown action "read"`) {
+		t.Fatalf("a reload with a bad rule: %v", err)
+	}
+	if got := alice(); got == 403 || got == 401 {
+		t.Fatalf("a refused reload took alice's read away: %d", got)
+	}
 }

@@ -18,7 +18,7 @@ type reloader interface{ Reload(proxy.AppConfig) error }
 // liveKeys are the keys a reload applies to the running nora
 // (proxy.App.Reload); the htpasswd file's content is reread on every reload.
 // Any other key that changes is logged as needing a restart.
-var liveKeys = []string{"auth.anonymous_read"}
+var liveKeys = []string{"auth.anonymous_read", "auth.groups", "auth.rules", "auth.oidc.providers"}
 
 // configReloader returns what SIGHUP runs: load the file (and the
 // environment nora started with) again through the same checks as start-up;
@@ -35,7 +35,8 @@ func configReloader(app reloader, cur fileConfig, load func() (fileConfig, strin
 		if err := app.Reload(next.app()); err != nil {
 			return err
 		}
-		cur.Auth.AnonymousRead = next.Auth.AnonymousRead
+		cur.Auth.AnonymousRead, cur.Auth.Groups, cur.Auth.Rules = next.Auth.AnonymousRead, next.Auth.Groups, next.Auth.Rules
+		cur.Auth.OIDC = next.Auth.OIDC
 		live, restart := []string{}, []string{}
 		for _, k := range changed {
 			if slices.Contains(liveKeys, k) {
