@@ -240,3 +240,24 @@ func TestOIDCIssuerDown(t *testing.T) {
 		t.Fatalf("issuer down: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 }
+
+// The issuer rotates its key and retires the old one: a token of the new
+// key exchanges (nora refetches the keys for the unknown key id), one of
+// the old key no longer does.
+func TestOIDCKeyRotation(t *testing.T) {
+	is := oidctest.New(t)
+	_, base := serveApp(t, oidcAuth(is))
+	frontend := oidctest.Token{Claims: map[string]any{"repository": "org/frontend-web"}}
+	old := is.Mint(t, frontend)
+	if status, _, raw := exchange(t, base, idTokenBody(old)); status != 200 {
+		t.Fatalf("before the rotation: %d %s", status, raw)
+	}
+	is.Rotate(t, oidctest.RS256)
+	is.Retire()
+	if status, _, raw := exchange(t, base, idTokenBody(is.Mint(t, frontend))); status != 200 {
+		t.Fatalf("new key: %d %s", status, raw)
+	}
+	if status, _, raw := exchange(t, base, idTokenBody(old)); status != 401 {
+		t.Fatalf("retired key: %d %s", status, raw)
+	}
+}
