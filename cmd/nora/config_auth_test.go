@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"nora/auth"
 	"nora/proxy"
 	"nora/proxy/proxytest"
 )
@@ -126,4 +127,48 @@ func TestConfigReloadRules(t *testing.T) {
 	if got := alice(); got == 403 || got == 401 {
 		t.Fatalf("a refused reload took alice's read away: %d", got)
 	}
+}
+
+// The README's rules example loads and means what the README says of it.
+func TestReadmeRulesExample(t *testing.T) {
+	doc := proxytest.Snippet(t, `subject = "team-frontend"`)
+	dir := t.TempDir()
+	htpasswd := filepath.Join(dir, "htpasswd")
+	var lines string
+	for _, u := range []string{"alice", "carol", "root"} {
+		h, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+		lines += u + ":" + string(h) + "\n"
+	}
+	os.WriteFile(htpasswd, []byte(lines), 0o600)
+	doc = strings.Replace(doc, `"/etc/nora/htpasswd"`, fmt.Sprintf("%q", htpasswd), 1)
+	cfg, err := parseConfig("README.md", []byte(doc), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := auth.New(cfg.Auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	f := func(user string, action auth.Action, format, name string, want bool) {
+		t.Helper()
+		var id *auth.Identity
+		if user != "" {
+			if id, err = l.Authenticate(user, "pw"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := l.Allowed(id, action, format, name); got != want {
+			t.Errorf("%q %s %s %s = %v, want %v", user, action, format, name, got, want)
+		}
+	}
+	f("", auth.Pull, "docker", "frontend/web", true)
+	f("", auth.Push, "docker", "frontend/web", false)
+	f("alice", auth.Push, "docker", "frontend/web", true)
+	f("alice", auth.Push, "docker", "frontend/web/x", false)
+	f("alice", auth.Push, "npm", "@frontend/ui", true)
+	f("alice", auth.Push, "pypi", "@frontend/ui", false)
+	f("alice", auth.Delete, "docker", "frontend/web", false)
+	f("carol", auth.Push, "docker", "frontend/web", false)
+	f("root", auth.Delete, "maven", "com.acme:lib", true)
 }
