@@ -15,7 +15,7 @@ func (app *App) mountOIDC(cfg auth.OIDCConfig) error {
 	}
 	app.oidc = ex
 	app.auth.Local.AddVerifier(ex)
-	app.srv.Handle(oidcTokenPath, "auth", (&oidcHandler{ex: ex, log: app.log, base: app.life}).serve)
+	app.srv.Handle(oidcTokenPath, "auth", (&oidcHandler{ex: ex, log: app.log, base: app.life, audit: app.auditor()}).serve)
 	return nil
 }
 

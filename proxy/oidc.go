@@ -10,6 +10,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"nora/auth"
 	"nora/auth/oidc"
 	"nora/internal/fault"
 	"nora/proxy/httpx"
@@ -35,6 +36,9 @@ type oidcHandler struct {
 	// base is the server's lifetime: an exchange waiting on the issuer
 	// ends with it (the RequestCtx is no context to hand a library).
 	base context.Context
+	// audit records exchanges (token-create) and refusals (login-failed);
+	// nil records nothing.
+	audit auth.Auditor
 }
 
 type oidcRequest struct {
@@ -86,6 +90,11 @@ func (h *oidcHandler) serve(ctx *fasthttp.RequestCtx) {
 		}
 		h.log.Warn("OIDC exchange refused", "status", status, "reason", fault.Message(err),
 			"err", err, "remote", httpx.ClientAddr(ctx).String())
+		if status == fasthttp.StatusUnauthorized || status == fasthttp.StatusForbidden {
+			// The token's claims are not to be believed: the actor is
+			// the scheme alone.
+			h.record(ctx, auth.AuditLoginFailed, "oidc", "", status)
+		}
 		if n := fault.RetryAfter(err); n > 0 { // the issuer is down: when to try again
 			ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.Itoa(n))
 		}
@@ -94,6 +103,7 @@ func (h *oidcHandler) serve(ctx *fasthttp.RequestCtx) {
 	}
 	h.log.Info("OIDC exchange", "actor", issued.Identity.Actor,
 		"expires_in", issued.ExpiresIn.String(), "remote", httpx.ClientAddr(ctx).String())
+	h.record(ctx, auth.AuditTokenCreate, issued.Identity.Actor, issued.Identity.Name, fasthttp.StatusOK)
 	b, err := json.Marshal(oidcResponse{Token: issued.Token, ExpiresIn: int(issued.ExpiresIn.Seconds())})
 	if err != nil {
 		oidcError(ctx, fasthttp.StatusInternalServerError, "cannot encode the token")
@@ -101,6 +111,19 @@ func (h *oidcHandler) serve(ctx *fasthttp.RequestCtx) {
 	}
 	ctx.SetContentType("application/json")
 	ctx.SetBody(b)
+}
+
+// record writes the audit line of an exchange: name is the provider.
+func (h *oidcHandler) record(ctx *fasthttp.RequestCtx, action, actor, name string, status int) {
+	if h.audit == nil {
+		return
+	}
+	remote := ""
+	if a := httpx.ClientAddr(ctx); a.IsValid() {
+		remote = a.String()
+	}
+	h.audit.Record(auth.Event{Actor: actor, Action: action, Name: name, Reference: oidcTokenPath,
+		Result: strconv.Itoa(status), Remote: remote, RequestID: string(ctx.Response.Header.Peek(headerRequestID))})
 }
 
 // oidcError answers {"error": msg}.

@@ -181,8 +181,10 @@ func TestOIDCExchangeRefusals(t *testing.T) {
 	}
 }
 
-// No log line of the exchange holds the ID token (or its signature) or
-// the nora token it issued, whether the exchange succeeds or not.
+// The audit log has the exchange, under the actor the token will carry,
+// and the refusals. No log or audit line of the exchange holds the ID
+// token (or its signature) or the nora token it issued, whether the
+// exchange succeeds or not.
 func TestOIDCLogsNoToken(t *testing.T) {
 	is := oidctest.New(t)
 	cfg := oidcAuth(is)
@@ -191,7 +193,7 @@ func TestOIDCLogsNoToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	h := &oidcHandler{ex: ex, base: context.Background(),
+	h := &oidcHandler{ex: ex, base: context.Background(), audit: auth.NewAuditLog(&logs),
 		log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	var secrets []string
 	for _, tok := range []oidctest.Token{
@@ -214,8 +216,13 @@ func TestOIDCLogsNoToken(t *testing.T) {
 			secrets = append(secrets, m["token"])
 		}
 	}
-	if !strings.Contains(logs.String(), "oidc ci repository=org/frontend-web") {
-		t.Fatalf("the exchange's actor is not logged:\n%s", logs.String())
+	for _, want := range []string{
+		`"actor":"oidc ci repository=org/frontend-web","action":"token-create"`,
+		`"actor":"oidc","action":"login-failed"`,
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Fatalf("no audit line with %s:\n%s", want, logs.String())
+		}
 	}
 	for _, s := range secrets {
 		if strings.Contains(logs.String(), s) {
