@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"nora/proxy/proxytest"
 )
 
 // actionStep is the script of the composite action at the repository's
@@ -84,5 +86,26 @@ func TestAction(t *testing.T) {
 	}
 	if out, err := runAction("/usr/bin:/bin", inputs, f.githubEnv(home)...); err == nil || !strings.Contains(out, "nora is not on PATH") {
 		t.Fatalf("action without nora: %v\n%s", err, out)
+	}
+}
+
+// TestActionREADME: the README's workflow grants the token request and
+// passes only inputs the action has; its GitLab job names the variable it
+// declares.
+func TestActionREADME(t *testing.T) {
+	_, step := readAction(t)
+	wf := proxytest.Snippet(t, "uses: acme/nora@")
+	if !strings.Contains(wf, "id-token: write") {
+		t.Fatalf("the README's workflow lacks id-token: write:\n%s", wf)
+	}
+	_, with, _ := strings.Cut(wf, "with:\n")
+	for _, m := range regexp.MustCompile(`(?m)^\s+(\w+): `).FindAllStringSubmatch(with, -1) {
+		if m[1] != "run" && step.inputs[m[1]] == "" {
+			t.Fatalf("the README's workflow passes %s, which action.yml lacks", m[1])
+		}
+	}
+	gl := proxytest.Snippet(t, "--id-token-env OIDC_TOKEN")
+	if !strings.Contains(gl, "id_tokens:\n    OIDC_TOKEN:") {
+		t.Fatalf("the README's GitLab job does not declare OIDC_TOKEN:\n%s", gl)
 	}
 }
