@@ -1,13 +1,19 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 
+	"nora/auth"
 	"nora/proxy/proxytest"
 )
 
@@ -47,5 +53,31 @@ func TestHangupReopensAuditLog(t *testing.T) {
 	}
 	if fi, err := os.Stat(audit); err != nil || fi.Mode().Perm() != 0o640 {
 		t.Errorf("reopened audit log: %v %v", fi, err)
+	}
+}
+
+// The README's audit example loads as it says, and its sample line has
+// the fields a real line has.
+func TestReadmeAuditExample(t *testing.T) {
+	cfg, err := parseConfig("README.md", []byte(proxytest.Snippet(t, "trusted_proxies = [")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := cfg.Server.Proxies()
+	if err != nil || len(ps) != 1 || !ps[0].Contains(netip.MustParseAddr("10.1.2.3")) || cfg.Audit.Path != "/var/log/nora/audit.log" {
+		t.Fatalf("trusted proxies %v (%v), audit path %q", ps, err, cfg.Audit.Path)
+	}
+	var doc, real map[string]string
+	if err := json.Unmarshal([]byte(proxytest.Snippet(t, `{"time":`)), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	auth.NewAuditLog(&buf).Record(auth.Event{Actor: "a", Action: "push", Format: "docker", Name: "n",
+		Reference: "/v2/n/manifests/v1", Result: "201", Remote: "192.0.2.10", RequestID: "x"})
+	if err := json.Unmarshal(buf.Bytes(), &real); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(slices.Sorted(maps.Keys(doc)), slices.Sorted(maps.Keys(real))) {
+		t.Fatalf("README's line has %v, a real one %v", slices.Sorted(maps.Keys(doc)), slices.Sorted(maps.Keys(real)))
 	}
 }
