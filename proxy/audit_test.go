@@ -38,9 +38,9 @@ func (l *lockedLog) String() string {
 
 // auditedApp serves an app whose users are user:pass, with its audit log
 // in a file and its server log (access log included) kept; trusted are
-// the [server] trusted_proxies. It returns the base URL, the audit log's
-// path and the server log.
-func auditedApp(t *testing.T, user, pass string, trusted []string) (string, string, *lockedLog) {
+// the [server] trusted_proxies, rules the [[auth.rules]]. It returns the
+// base URL, the audit log's path and the server log.
+func auditedApp(t *testing.T, user, pass string, trusted []string, rules ...auth.Rule) (string, string, *lockedLog) {
 	t.Helper()
 	htpasswd := filepath.Join(t.TempDir(), "htpasswd")
 	writeUsers(t, htpasswd, user, pass)
@@ -59,7 +59,7 @@ func auditedApp(t *testing.T, user, pass string, trusted []string) (string, stri
 	logs := &lockedLog{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	app, err := NewApp(AppConfig{Server: server, Storage: storage,
-		Auth: &auth.Config{AnonymousRead: true, Htpasswd: htpasswd}, Audit: auth.AuditConfig{Path: auditPath}}, log)
+		Auth: &auth.Config{AnonymousRead: true, Htpasswd: htpasswd, Rules: rules}, Audit: auth.AuditConfig{Path: auditPath}}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,12 +133,13 @@ func callFrom(t *testing.T, method, url, user, pass, xff string) (*http.Response
 }
 
 // TestAuditNamesActors: a push by the real crane is audited under its
-// user, an anonymous push and a wrong password under theirs, with the
-// request id and the client address; no password or token the test used
-// appears in the audit log or the server log.
+// user, an anonymous push, a write the rules deny and a wrong password
+// under theirs, with the request id and the client address; no password
+// or token the test used appears in the audit log or the server log.
 func TestAuditNamesActors(t *testing.T) {
 	const user, pass = "release-bot", "pw-Audit-7f3c9e"
-	base, auditPath, logs := auditedApp(t, user, pass, nil)
+	base, auditPath, logs := auditedApp(t, user, pass, nil,
+		auth.Rule{Subject: user, Permissions: []string{"push:docker:team/**"}})
 	host := strings.TrimPrefix(base, "http://")
 	img := imageTar(t)
 
@@ -150,6 +151,9 @@ func TestAuditNamesActors(t *testing.T) {
 	}
 	if out, err := craneAs(t, host, user, "not-"+pass, "push", img, host+"/team/bad:v1"); err == nil {
 		t.Fatalf("push with a wrong password succeeded\n%s", out)
+	}
+	if resp, body := callFrom(t, "PUT", base+"/maven2/com/acme/lib/1.0/lib-1.0.pom", user, pass, ""); resp.StatusCode != 403 {
+		t.Fatalf("deploy the rules do not grant: %d %s", resp.StatusCode, body)
 	}
 	// A registry token, used: it must not be logged either.
 	tok := fetchToken(t, base, user, pass, "repository:team/app:pull")
@@ -168,6 +172,9 @@ func TestAuditNamesActors(t *testing.T) {
 	}
 	if findAudit(lines, map[string]string{"actor": user, "action": auth.AuditLoginFailed, "result": "401"}) == nil {
 		t.Errorf("no audit line names the failed login of %s:\n%v", user, lines)
+	}
+	if findAudit(lines, map[string]string{"actor": user, "action": "push", "format": "maven", "result": "403"}) == nil {
+		t.Errorf("no audit line names the deploy denied to %s:\n%v", user, lines)
 	}
 	if findAudit(lines, map[string]string{"action": "pull", "result": "200"}) != nil {
 		t.Errorf("a pull was audited:\n%v", lines)
