@@ -51,8 +51,7 @@ func githubTokenService(t *testing.T, is *oidctest.Issuer, requestToken, reposit
 // log.
 func TestLoginThenPush(t *testing.T) {
 	is := oidctest.New(t)
-	n, log := startOIDCNora(t, is, "nora-e2e")
-	gh := githubTokenService(t, is, "request-token", "org/frontend-web")
+	n, log := startOIDCNora(t, is)
 	home := t.TempDir()
 	// The job's cargo knows the registry; nora login adds its token.
 	cargoConfig := "[registries.nora]\nindex = \"sparse+" + n.URL + "/cargo/index/\"\ncredential-provider = [\"cargo:token\"]\n"
@@ -62,18 +61,7 @@ func TestLoginThenPush(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(home, ".cargo", "config.toml"), []byte(cargoConfig), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{"HOME=" + home, "GITHUB_ACTIONS=true",
-		"ACTIONS_ID_TOKEN_REQUEST_URL=" + gh.URL + "/token?api-version=2.0", "ACTIONS_ID_TOKEN_REQUEST_TOKEN=request-token"}
-	code, out := runLoginCLI(env, "--server", n.URL, "--audience", "nora-e2e")
-	if code != 0 {
-		t.Fatalf("nora login: exit %d\n%s", code, out)
-	}
-	t.Logf("nora login:\n%s", out)
-	npmrc, _ := os.ReadFile(filepath.Join(home, ".npmrc"))
-	_, token, _ := strings.Cut(strings.TrimSpace(string(npmrc)), "_authToken=")
-	if token == "" || strings.Contains(out, token) || strings.Contains(out, "request-token") {
-		t.Fatalf("nora login shows a token, or wrote none: %q\n%s", npmrc, out)
-	}
+	token := loginAsJob(t, is, n, home, "org/frontend-web")
 
 	// Each client, with the files written and nothing else, pushes inside
 	// the rule and is refused outside it.
@@ -124,20 +112,50 @@ func TestLoginThenPush(t *testing.T) {
 // frontend-* (so pull them too); nobody reads anonymously, so that pip's
 // install proves pip.conf's login too. Nothing is upstream: every name
 // here is hosted.
-func startOIDCNora(t *testing.T, is *oidctest.Issuer, audience string) (*proxytest.Nora, *proxytest.Log) {
-	ac := auth.DefaultConfig()
-	ac.AnonymousRead = false
-	ac.OIDC = auth.OIDCConfig{Providers: []auth.Provider{{
-		Name: "github", Issuer: is.URL, Audience: audience,
-		Rules: []auth.ProviderRule{{Name: "frontend-ci", Match: map[string]string{"repository": "org/frontend-*"},
-			Permissions: []string{"push:frontend/**", "push:@frontend/*", "push:frontend-*"}}},
-	}}}
+func startOIDCNora(t *testing.T, is *oidctest.Issuer) (*proxytest.Nora, *proxytest.Log) {
+	ac := oidcAuth(is, false, "push:frontend/**", "push:@frontend/*", "push:frontend-*")
 	nc, pc, dc := npm.DefaultConfig(), pypi.DefaultConfig(), docker.DefaultConfig()
 	nc.Upstream, nc.HostedNames = "http://127.0.0.1:1/", []string{"@frontend/*", "@backend/*"}
 	pc.Upstream = "http://127.0.0.1:1/simple/"
 	dc.HostedNames = []string{"frontend/**", "backend/**"}
 	log := &proxytest.Log{}
 	return proxytest.StartLogged(t, proxy.AppConfig{Docker: dc, Npm: nc, PyPI: pc, Cargo: cargo.DefaultConfig(), Auth: &ac}, log.Logger()), log
+}
+
+// jobAudience is the audience of the tests' provider.
+const jobAudience = "nora-e2e"
+
+// oidcAuth is an [auth] with one provider, is: a job of an org/frontend-*
+// repository gets perms.
+func oidcAuth(is *oidctest.Issuer, anonymousRead bool, perms ...string) auth.Config {
+	ac := auth.DefaultConfig()
+	ac.AnonymousRead = anonymousRead
+	ac.OIDC = auth.OIDCConfig{Providers: []auth.Provider{{
+		Name: "github", Issuer: is.URL, Audience: jobAudience,
+		Rules: []auth.ProviderRule{{Name: "frontend-ci", Match: map[string]string{"repository": "org/frontend-*"}, Permissions: perms}},
+	}}}
+	return ac
+}
+
+// loginAsJob runs nora login at n as a GitHub Actions job of repository
+// would, with home as HOME, and returns the nora token it wrote (read
+// back from .npmrc), after checking that its output shows no token.
+func loginAsJob(t *testing.T, is *oidctest.Issuer, n *proxytest.Nora, home, repository string) string {
+	t.Helper()
+	gh := githubTokenService(t, is, "request-token", repository)
+	env := []string{"HOME=" + home, "GITHUB_ACTIONS=true",
+		"ACTIONS_ID_TOKEN_REQUEST_URL=" + gh.URL + "/token?api-version=2.0", "ACTIONS_ID_TOKEN_REQUEST_TOKEN=request-token"}
+	code, out := runLoginCLI(env, "--server", n.URL, "--audience", jobAudience)
+	if code != 0 {
+		t.Fatalf("nora login: exit %d\n%s", code, out)
+	}
+	t.Logf("nora login:\n%s", out)
+	npmrc, _ := os.ReadFile(filepath.Join(home, ".npmrc"))
+	_, token, _ := strings.Cut(strings.TrimSpace(string(npmrc)), "_authToken=")
+	if token == "" || strings.Contains(out, token) || strings.Contains(out, "request-token") {
+		t.Fatalf("nora login shows a token, or wrote none: %q\n%s", npmrc, out)
+	}
+	return token
 }
 
 // mustPush wants allowed to succeed and denied to fail saying refusal.
