@@ -98,6 +98,7 @@ func (h *Handler) caller(ctx *fasthttp.RequestCtx) caller {
 // do; anything anonymous callers may do needs no token.
 func (h *Handler) authorize(ctx *fasthttp.RequestCtx, action auth.Action, name string) (caller, bool) {
 	if action != auth.Pull && !h.auth.WritesEnabled() {
+		httpx.SetActor(ctx, nil, action, "docker", name)
 		ociError(ctx, codeDenied, "this nora accepts no pushes or deletes: set [auth] htpasswd to a file of users who may write")
 		return caller{}, false
 	}

@@ -99,6 +99,7 @@ func bearerToken(hdr []byte) []byte {
 // Authorize decides whether the request may do action on name in format.
 func Authorize(ctx *fasthttp.RequestCtx, a auth.Authorizer, action auth.Action, format, name string) (*auth.Identity, Decision) {
 	if action != auth.Pull && !a.WritesEnabled() {
+		SetActor(ctx, nil, action, format, name)
 		return nil, NoWrites
 	}
 	id, d := Login(ctx, a)
