@@ -14,9 +14,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"golang.org/x/crypto/bcrypt"
 
 	"nora/auth"
@@ -169,15 +166,7 @@ func TestReloadRevokes(t *testing.T) {
 	authCfg := auth.Config{AnonymousRead: true, Htpasswd: htpasswd}
 	app, base := serveApp(t, authCfg)
 	host := strings.TrimPrefix(base, "http://")
-	img, err := random.Image(4<<10, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tarPath := filepath.Join(t.TempDir(), "img.tar")
-	ref, _ := name.ParseReference("example.invalid/img:x")
-	if err := tarball.WriteToFile(tarPath, ref, img); err != nil {
-		t.Fatal(err)
-	}
+	tarPath := imageTar(t)
 	push := func(user, pass, repo string) error {
 		t.Helper()
 		out, err := craneAs(t, host, user, pass, "push", tarPath, host+"/"+repo+":v1")

@@ -8,10 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
-
 	"nora/auth"
 )
 
@@ -79,15 +75,7 @@ func TestTokenRules(t *testing.T) {
 	}
 
 	// The real crane: alice pushes frontend/*, not backend/x.
-	img, err := random.Image(4<<10, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tarPath := filepath.Join(t.TempDir(), "img.tar")
-	ref, _ := name.ParseReference("example.invalid/img:x")
-	if err := tarball.WriteToFile(tarPath, ref, img); err != nil {
-		t.Fatal(err)
-	}
+	tarPath := imageTar(t)
 	if out, err := craneAs(t, host, "alice", "alice-pw", "push", tarPath, host+"/frontend/app:v1"); err != nil {
 		t.Fatalf("crane push frontend/app: %v\n%s", err, out)
 	}

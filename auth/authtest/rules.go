@@ -99,6 +99,15 @@ func Check(t testing.TB, s Subject, action auth.Action, out string, err error, e
 	}
 }
 
+// Row runs action for every subject in order, checking each run.
+func Row(t testing.TB, action auth.Action, e Errors, run func(s Subject) (string, error)) {
+	t.Helper()
+	for _, s := range Subjects {
+		out, err := run(s)
+		Check(t, s, action, out, err, e)
+	}
+}
+
 func containsAny(s string, subs []string) bool {
 	for _, sub := range subs {
 		if strings.Contains(s, sub) {

@@ -31,10 +31,7 @@ func TestRulesMatrix(t *testing.T) {
 	}
 	cell := func(action auth.Action, run func(u *cargoUser, s authtest.Subject) (string, error)) {
 		t.Helper()
-		for _, s := range authtest.Subjects {
-			out, err := run(users[s.Name], s)
-			authtest.Check(t, s, action, out, err, errs)
-		}
+		authtest.Row(t, action, errs, func(s authtest.Subject) (string, error) { return run(users[s.Name], s) })
 	}
 	cell(auth.Push, func(u *cargoUser, s authtest.Subject) (string, error) {
 		return u.publish(t, u.crate(t, "team-pkg", version(s), "", ""))

@@ -35,10 +35,7 @@ func TestRulesMatrix(t *testing.T) {
 	}
 	cell := func(action auth.Action, args func(s authtest.Subject) []string) {
 		t.Helper()
-		for _, s := range authtest.Subjects {
-			out, err := clients[s.Name].crane(args(s)...)
-			authtest.Check(t, s, action, out, err, errs)
-		}
+		authtest.Row(t, action, errs, func(s authtest.Subject) (string, error) { return clients[s.Name].crane(args(s)...) })
 	}
 	cell(auth.Push, func(s authtest.Subject) []string { return []string{"push", tarball, repo + ":" + s.Name} })
 	cell(auth.Pull, func(authtest.Subject) []string {

@@ -62,12 +62,6 @@ func TestRulesMatrix(t *testing.T) {
 		return dir
 	}
 	errs := authtest.Errors{Unauthorized: []string{"status code: 401", "401 Unauthorized"}, Forbidden: []string{"status code: 403", "403 Forbidden"}}
-	for _, s := range authtest.Subjects {
-		out, err := deploy(s, repo(), version(s))
-		authtest.Check(t, s, auth.Push, out, err, errs)
-	}
-	for _, s := range authtest.Subjects {
-		out, err := build(s, repo(), version(authtest.Writer))
-		authtest.Check(t, s, auth.Pull, out, err, errs)
-	}
+	authtest.Row(t, auth.Push, errs, func(s authtest.Subject) (string, error) { return deploy(s, repo(), version(s)) })
+	authtest.Row(t, auth.Pull, errs, func(s authtest.Subject) (string, error) { return build(s, repo(), version(authtest.Writer)) })
 }

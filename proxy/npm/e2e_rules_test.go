@@ -34,10 +34,7 @@ func TestRulesMatrix(t *testing.T) {
 	}
 	cell := func(action auth.Action, run func(c *npmClient, s authtest.Subject) (string, error)) {
 		t.Helper()
-		for _, s := range authtest.Subjects {
-			out, err := run(clients[s.Name], s)
-			authtest.Check(t, s, action, out, err, errs)
-		}
+		authtest.Row(t, action, errs, func(s authtest.Subject) (string, error) { return run(clients[s.Name], s) })
 	}
 	cell(auth.Push, func(c *npmClient, s authtest.Subject) (string, error) {
 		return c.run(npmtest.WritePackage(t, "@team/pkg", version(s), nil, "module.exports = 1;\n"), "publish")

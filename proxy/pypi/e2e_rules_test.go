@@ -26,14 +26,7 @@ func TestRulesMatrix(t *testing.T) {
 	version := func(s authtest.Subject) string {
 		return fmt.Sprintf("1.0.%d", slices.Index(authtest.Subjects, s))
 	}
-	cell := func(action auth.Action, e authtest.Errors, run func(s authtest.Subject) (string, error)) {
-		t.Helper()
-		for _, s := range authtest.Subjects {
-			out, err := run(s)
-			authtest.Check(t, s, action, out, err, e)
-		}
-	}
-	cell(auth.Push, authtest.Errors{Unauthorized: []string{"Credential not found"}, Forbidden: []string{"403 Forbidden"}}, func(s authtest.Subject) (string, error) {
+	authtest.Row(t, auth.Push, authtest.Errors{Unauthorized: []string{"Credential not found"}, Forbidden: []string{"403 Forbidden"}}, func(s authtest.Subject) (string, error) {
 		name, data := makeWheel(t, "team-pkg", version(s), "", "")
 		path := filepath.Join(t.TempDir(), name)
 		if err := os.WriteFile(path, data, 0o600); err != nil {
@@ -41,7 +34,7 @@ func TestRulesMatrix(t *testing.T) {
 		}
 		return twine(t, n, s.User, s.Pass, path)
 	})
-	cell(auth.Pull, authtest.Errors{Unauthorized: []string{"401 Client Error"}, Forbidden: []string{"403 Client Error"}}, func(s authtest.Subject) (string, error) {
+	authtest.Row(t, auth.Pull, authtest.Errors{Unauthorized: []string{"401 Client Error"}, Forbidden: []string{"403 Client Error"}}, func(s authtest.Subject) (string, error) {
 		index, _ := url.Parse(n.URL + "/simple/")
 		if s.User != "" {
 			index.User = url.UserPassword(s.User, s.Pass)
@@ -51,7 +44,7 @@ func TestRulesMatrix(t *testing.T) {
 			"--index-url", index.String(), "-d", t.TempDir(), "team-pkg=="+version(authtest.Writer))
 		return out, err
 	})
-	cell(auth.Delete, authtest.Errors{Unauthorized: []string{"401 Unauthorized"}, Forbidden: []string{"403 Forbidden"}}, func(s authtest.Subject) (string, error) {
+	authtest.Row(t, auth.Delete, authtest.Errors{Unauthorized: []string{"401 Unauthorized"}, Forbidden: []string{"403 Forbidden"}}, func(s authtest.Subject) (string, error) {
 		resp, body := post(t, n.URL+"/api/pypi/team-pkg/"+version(authtest.Admin)+"/yank", s.User, s.Pass, "application/json", nil)
 		out := resp.Status + " " + body
 		if resp.StatusCode != 200 {
