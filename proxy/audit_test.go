@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -16,6 +17,8 @@ import (
 
 	"nora/auth"
 	"nora/cache"
+	"nora/proxy/npm"
+	"nora/proxy/npm/npmtest"
 )
 
 // lockedLog is a server log the test reads while nora writes it.
@@ -58,7 +61,10 @@ func auditedApp(t *testing.T, user, pass string, trusted []string, rules ...auth
 	auditPath := filepath.Join(t.TempDir(), "audit.log")
 	logs := &lockedLog{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	app, err := NewApp(AppConfig{Server: server, Storage: storage,
+	npmCfg := npm.DefaultConfig()
+	npmCfg.Upstream = "http://127.0.0.1:1" // hosted packages only
+	npmCfg.HostedNames = []string{"@team/*"}
+	app, err := NewApp(AppConfig{Server: server, Storage: storage, Npm: npmCfg,
 		Auth: &auth.Config{AnonymousRead: true, Htpasswd: htpasswd, Rules: rules}, Audit: auth.AuditConfig{Path: auditPath}}, log)
 	if err != nil {
 		t.Fatal(err)
@@ -132,14 +138,14 @@ func callFrom(t *testing.T, method, url, user, pass, xff string) (*http.Response
 	return resp, string(body)
 }
 
-// TestAuditNamesActors: a push by the real crane is audited under its
-// user, an anonymous push, a write the rules deny and a wrong password
+// TestAuditNamesActors: a push by the real crane and a publish by the real
+// npm are audited under their user, an anonymous push, a write the rules deny and a wrong password
 // under theirs, with the request id and the client address; no password
 // or token the test used appears in the audit log or the server log.
 func TestAuditNamesActors(t *testing.T) {
 	const user, pass = "release-bot", "pw-Audit-7f3c9e"
 	base, auditPath, logs := auditedApp(t, user, pass, nil,
-		auth.Rule{Subject: user, Permissions: []string{"push:docker:team/**"}})
+		auth.Rule{Subject: user, Permissions: []string{"push:docker:team/**", "push:npm:@team/*"}})
 	host := strings.TrimPrefix(base, "http://")
 	img := imageTar(t)
 
@@ -151,6 +157,15 @@ func TestAuditNamesActors(t *testing.T) {
 	}
 	if out, err := craneAs(t, host, user, "not-"+pass, "push", img, host+"/team/bad:v1"); err == nil {
 		t.Fatalf("push with a wrong password succeeded\n%s", out)
+	}
+	// npm publish with the user's _auth.
+	home := t.TempDir()
+	npmrc := filepath.Join(home, "npmrc")
+	os.WriteFile(npmrc, []byte("registry="+base+"/npm/\n"+strings.TrimPrefix(base, "http:")+"/npm/:_auth="+
+		base64.StdEncoding.EncodeToString([]byte(user+":"+pass))+"\nupdate-notifier=false\n"), 0o600)
+	pkg := npmtest.WritePackage(t, "@team/lib", "1.0.0", nil, "module.exports = 1\n")
+	if out, err := npmtest.NPM(t, pkg, home, "publish", "--userconfig", npmrc, "--cache", filepath.Join(home, "cache")); err != nil {
+		t.Fatalf("npm publish: %v\n%s", err, out)
 	}
 	if resp, body := callFrom(t, "PUT", base+"/maven2/com/acme/lib/1.0/lib-1.0.pom", user, pass, ""); resp.StatusCode != 403 {
 		t.Fatalf("deploy the rules do not grant: %d %s", resp.StatusCode, body)
@@ -166,6 +181,9 @@ func TestAuditNamesActors(t *testing.T) {
 		"name": "team/app", "reference": "/v2/team/app/manifests/v1", "result": "201", "remote": "127.0.0.1"})
 	if push == nil || push["request_id"] == "" || !strings.HasSuffix(push["time"], "Z") {
 		t.Errorf("no audit line names the push of team/app:v1 by %s:\n%v", user, lines)
+	}
+	if findAudit(lines, map[string]string{"actor": user, "action": "push", "format": "npm", "name": "@team/lib", "result": "201"}) == nil {
+		t.Errorf("no audit line names the npm publish by %s:\n%v", user, lines)
 	}
 	if findAudit(lines, map[string]string{"actor": "anonymous", "action": "push", "name": "team/anon", "result": "401"}) == nil {
 		t.Errorf("no audit line names the anonymous push refused:\n%v", lines)
