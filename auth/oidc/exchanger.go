@@ -113,7 +113,7 @@ func (e *Exchanger) Reload(cfg auth.OIDCConfig) error {
 		if err != nil {
 			return err
 		}
-		p := &provider{cfg: pc, rules: rules, id: fingerprint(pc), client: e.client, now: e.now}
+		p := newProvider(pc, rules, e.client, e.now)
 		if old != nil {
 			if q := old.byName[pc.Name]; q != nil && q.sameIssuer(p) {
 				q.mu.Lock()

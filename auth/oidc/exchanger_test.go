@@ -220,21 +220,31 @@ func TestReload(t *testing.T) {
 	id := got.Identity
 	other := auth.Provider{Name: "other", Issuer: "https://other.invalid", Audience: "x",
 		Rules: []auth.ProviderRule{{Match: map[string]string{"sub": "*"}, Permissions: []string{"pull:**"}}}}
-	f := func(cfg auth.OIDCConfig, valid bool) {
+	// valid: the token verifies; current: its identity (in a registry
+	// token, say) still stands.
+	f := func(cfg auth.OIDCConfig, valid, current bool) {
 		t.Helper()
 		if err := e.Reload(cfg); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.Verify(got.Token); (err == nil) != valid || e.Current(id) != (cfg.Providers[0].Name == "ci") {
+		if _, err := e.Verify(got.Token); (err == nil) != valid || e.Current(id) != current {
 			t.Fatalf("after reload to %+v: verify %v, current %v", cfg, err, e.Current(id))
 		}
 	}
-	f(auth.OIDCConfig{Providers: []auth.Provider{ciProvider(is.URL), other}}, true)
-	f(auth.OIDCConfig{Providers: []auth.Provider{other}}, false)
-	f(auth.OIDCConfig{Providers: []auth.Provider{ciProvider(is.URL)}}, true)
+	f(auth.OIDCConfig{Providers: []auth.Provider{ciProvider(is.URL), other}}, true, true)
+	f(auth.OIDCConfig{Providers: []auth.Provider{other}}, false, false)
+	f(auth.OIDCConfig{Providers: []auth.Provider{ciProvider(is.URL)}}, true, true)
 	narrowed := ciProvider(is.URL)
 	narrowed.Rules = narrowed.Rules[1:]
-	f(auth.OIDCConfig{Providers: []auth.Provider{narrowed}}, false)
+	f(auth.OIDCConfig{Providers: []auth.Provider{narrowed}}, false, false)
+	narrowed = ciProvider(is.URL)
+	narrowed.Rules[0].Permissions = narrowed.Rules[0].Permissions[:1]
+	f(auth.OIDCConfig{Providers: []auth.Provider{narrowed}}, false, false)
+	// Another claim glob, the same grants: the token ends, what a
+	// registry token carries of it stands until that expires.
+	moved := ciProvider(is.URL)
+	moved.Rules[0].Match = map[string]string{"repository": "org/*"}
+	f(auth.OIDCConfig{Providers: []auth.Provider{moved}}, false, true)
 
 	// A bad config changes nothing.
 	if err := e.Reload(auth.OIDCConfig{Providers: []auth.Provider{other, other}}); err == nil {

@@ -28,6 +28,10 @@ type provider struct {
 	// id fingerprints the issuer, audience and rules: a token issued under
 	// another id (the config changed on reload) is no longer honoured.
 	id string
+	// grants are the rule names and permissions the rules can give, for
+	// Current to check identities that outlive their token (in a registry
+	// token) against.
+	names, perms map[string]bool
 
 	client *http.Client
 	now    func() time.Time
@@ -36,6 +40,34 @@ type provider struct {
 	verifier *gooidc.IDTokenVerifier
 	failedAt time.Time
 	failure  error
+}
+
+func newProvider(cfg auth.Provider, rules []rule, client *http.Client, now func() time.Time) *provider {
+	p := &provider{cfg: cfg, rules: rules, id: fingerprint(cfg), client: client, now: now,
+		names: map[string]bool{}, perms: map[string]bool{}}
+	for _, r := range rules {
+		p.names[r.name] = true
+		for _, perm := range r.perms {
+			p.perms[perm] = true
+		}
+	}
+	return p
+}
+
+// grants reports whether the rules can still give id's subjects and
+// permissions: false once a reload dropped or narrowed a rule id had.
+func (p *provider) grants(id *auth.Identity) bool {
+	for _, s := range id.Subjects {
+		if !p.names[s] {
+			return false
+		}
+	}
+	for _, perm := range id.Limit {
+		if !p.perms[perm.String()] {
+			return false
+		}
+	}
+	return true
 }
 
 // sameIssuer reports whether q can reuse p's discovery and key cache.

@@ -105,7 +105,12 @@ func (e *Exchanger) identity(c tokenClaims) (*auth.Identity, error) {
 }
 
 // Current reports whether id, from an exchanged token, still belongs to a
-// configured provider (a reload may have removed it).
+// configured provider whose rules can give what it holds: a reload may
+// have removed the provider, or dropped or narrowed a rule.
 func (e *Exchanger) Current(id *auth.Identity) bool {
-	return id != nil && id.Kind == auth.OIDC && e.providers.Load().byName[id.Name] != nil
+	if id == nil || id.Kind != auth.OIDC {
+		return false
+	}
+	p := e.providers.Load().byName[id.Name]
+	return p != nil && p.grants(id)
 }

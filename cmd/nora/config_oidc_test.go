@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"nora/proxy/proxytest"
 )
 
 // provider is a valid [[auth.oidc.providers]] entry but for what a case
@@ -66,6 +68,19 @@ func TestDefaultOIDCExample(t *testing.T) {
 	}
 	ps := cfg.Auth.OIDC.Providers
 	if len(ps) != 1 || len(ps[0].Rules) != 1 || len(ps[0].Rules[0].Match) != 2 {
+		t.Fatalf("providers %+v", ps)
+	}
+}
+
+// The README's OIDC example loads, with the rule it describes.
+func TestReadmeOIDCExample(t *testing.T) {
+	doc := proxytest.Snippet(t, "[[auth.oidc.providers]]")
+	cfg, err := parseConfig("README.md", []byte(doc), nil)
+	if err != nil {
+		t.Fatalf("%s\n%v", doc, err)
+	}
+	ps := cfg.Auth.OIDC.Providers
+	if len(ps) != 1 || len(ps[0].Rules) != 1 || ps[0].Rules[0].Name != "frontend-ci" {
 		t.Fatalf("providers %+v", ps)
 	}
 }
