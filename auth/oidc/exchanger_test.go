@@ -52,6 +52,16 @@ func newExchanger(t *testing.T, is *oidctest.Issuer) (*Exchanger, *clock) {
 	return e, c
 }
 
+// frontendToken exchanges an ID token of a frontend job.
+func frontendToken(t *testing.T, is *oidctest.Issuer, e *Exchanger) Issued {
+	t.Helper()
+	got, err := e.Exchange(context.Background(), is.Mint(t, oidctest.Token{Claims: frontendClaims()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
 func TestExchangeGrantsMatchingRules(t *testing.T) {
 	is := oidctest.New(t)
 	e, _ := newExchanger(t, is)
@@ -143,12 +153,7 @@ func TestExchangeRefusals(t *testing.T) {
 func TestExchangeKeyRotation(t *testing.T) {
 	is := oidctest.New(t)
 	e, _ := newExchanger(t, is)
-	ex := func() {
-		t.Helper()
-		if _, err := e.Exchange(context.Background(), is.Mint(t, oidctest.Token{Claims: frontendClaims()})); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ex := func() { frontendToken(t, is, e) }
 	ex()
 	ex()
 	if n := is.JWKSFetches(); n != 1 {
@@ -213,10 +218,7 @@ func TestExchangeTTL(t *testing.T) {
 func TestReload(t *testing.T) {
 	is := oidctest.New(t)
 	e, _ := newExchanger(t, is)
-	got, err := e.Exchange(context.Background(), is.Mint(t, oidctest.Token{Claims: frontendClaims()}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := frontendToken(t, is, e)
 	id := got.Identity
 	other := auth.Provider{Name: "other", Issuer: "https://other.invalid", Audience: "x",
 		Rules: []auth.ProviderRule{{Match: map[string]string{"sub": "*"}, Permissions: []string{"pull:**"}}}}
@@ -261,10 +263,7 @@ func TestReload(t *testing.T) {
 func TestVerifyRefusesForeignAndForged(t *testing.T) {
 	is := oidctest.New(t)
 	e, _ := newExchanger(t, is)
-	got, err := e.Exchange(context.Background(), is.Mint(t, oidctest.Token{Claims: frontendClaims()}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := frontendToken(t, is, e)
 	if _, err := e.Verify("nora_abc"); !errors.Is(err, auth.ErrNotMine) {
 		t.Fatalf("another kind: %v", err)
 	}
