@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -12,38 +11,23 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
+
+	"github.com/valyala/fasthttp"
 
 	"nora/auth"
 	"nora/cache"
+	"nora/proxy/httpx"
 	"nora/proxy/npm"
 	"nora/proxy/npm/npmtest"
 )
-
-// lockedLog is a server log the test reads while nora writes it.
-type lockedLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
 
 // auditedApp serves an app whose users are user:pass, with its audit log
 // in a file and its server log (access log included) kept; trusted are
 // the [server] trusted_proxies, rules the [[auth.rules]]. It returns the
 // base URL, the audit log's path and the server log.
-func auditedApp(t *testing.T, user, pass string, trusted []string, rules ...auth.Rule) (string, string, *lockedLog) {
+func auditedApp(t *testing.T, user, pass string, trusted []string, rules ...auth.Rule) (string, string, *syncBuffer) {
 	t.Helper()
 	htpasswd := filepath.Join(t.TempDir(), "htpasswd")
 	writeUsers(t, htpasswd, user, pass)
@@ -59,7 +43,7 @@ func auditedApp(t *testing.T, user, pass string, trusted []string, rules ...auth
 	t.Cleanup(func() { os.RemoveAll(sock) })
 	server.AdminSocket = filepath.Join(sock, "admin.sock")
 	auditPath := filepath.Join(t.TempDir(), "audit.log")
-	logs := &lockedLog{}
+	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	npmCfg := npm.DefaultConfig()
 	npmCfg.Upstream = "http://127.0.0.1:1" // hosted packages only
@@ -281,5 +265,65 @@ func TestForwardedForIgnored(t *testing.T) {
 		if l["remote"] != "127.0.0.1" {
 			t.Fatalf("audit line with a client the header claimed: %v", l)
 		}
+	}
+}
+
+// countingLocal counts the password checks that reach the htpasswd users.
+type countingLocal struct {
+	*auth.Local
+	checks atomic.Int32
+}
+
+func (c *countingLocal) Authenticate(user, pass string) (*auth.Identity, error) {
+	c.checks.Add(1)
+	return c.Local.Authenticate(user, pass)
+}
+
+// TestServerGuardSparesPasswordChecks: through the server, the 11th login
+// from an address that failed 10 times in a minute gets 429 and its
+// password is never checked (no bcrypt), right as it is; a good login
+// from another address is checked and passes.
+func TestServerGuardSparesPasswordChecks(t *testing.T) {
+	htpasswd := filepath.Join(t.TempDir(), "htpasswd")
+	writeUsers(t, htpasswd, "ci", "pw-Spare-0b1e")
+	l, err := auth.New(auth.Config{Htpasswd: htpasswd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	a := &countingLocal{Local: l}
+	cfg := testConfig()
+	cfg.TrustedProxies = &[]string{"127.0.0.1"}
+	ts := startServer(t, cfg, func(s *Server) {
+		s.Handle("/w/", "npm", func(ctx *fasthttp.RequestCtx) {
+			if _, ok := httpx.Gate(ctx, a, auth.Push, "npm", "x", "x", func(ctx *fasthttp.RequestCtx, status int, msg string) {
+				ctx.Error(msg, status)
+			}); ok {
+				ctx.SetBodyString("ok")
+			}
+		})
+	})
+	login := func(pass, xff string) (int, http.Header) {
+		t.Helper()
+		basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("ci:"+pass))
+		status, _, hdr := get(t, "PUT", ts.url+"/w/x", "Authorization", basic, "X-Forwarded-For", xff)
+		return status, hdr
+	}
+	for i := range 10 {
+		if status, _ := login("wrong", "198.51.100.1"); status != 401 {
+			t.Fatalf("wrong password %d: %d", i+1, status)
+		}
+	}
+	if status, hdr := login("pw-Spare-0b1e", "198.51.100.1"); status != 429 || hdr.Get("Retry-After") == "" {
+		t.Fatalf("11th login: %d, Retry-After %q", status, hdr.Get("Retry-After"))
+	}
+	if n := a.checks.Load(); n != 10 {
+		t.Fatalf("%d password checks for 10 wrong passwords and a refused login", n)
+	}
+	if status, _ := login("pw-Spare-0b1e", "198.51.100.2"); status != 200 {
+		t.Fatalf("good login from another address: %d", status)
+	}
+	if n := a.checks.Load(); n != 11 {
+		t.Fatalf("the good login was not checked: %d checks", n)
 	}
 }
