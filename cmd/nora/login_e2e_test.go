@@ -28,19 +28,25 @@ import (
 
 // githubTokenService plays GitHub Actions' ID-token request URL: for the
 // request token it mints an ID token of is for the audience asked, with
-// the claims of a job of repository.
-func githubTokenService(t *testing.T, is *oidctest.Issuer, requestToken, repository string) *httptest.Server {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// the claims of a job of repository. The tokens minted go to minted.
+func githubTokenService(t *testing.T, is *oidctest.Issuer, requestToken, repository string) (srv *httptest.Server, minted chan string) {
+	minted = make(chan string, 8)
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		aud := r.URL.Query().Get("audience")
 		if r.Header.Get("Authorization") != "bearer "+requestToken || aud == "" {
 			http.Error(w, "no", http.StatusUnauthorized)
 			return
 		}
-		json.NewEncoder(w).Encode(map[string]string{"value": is.Mint(t, oidctest.Token{Audience: aud,
-			Subject: "repo:" + repository + ":ref:refs/heads/main", Claims: map[string]any{"repository": repository}})})
+		tok := is.Mint(t, oidctest.Token{Audience: aud,
+			Subject: "repo:" + repository + ":ref:refs/heads/main", Claims: map[string]any{"repository": repository}})
+		select {
+		case minted <- tok:
+		default:
+		}
+		json.NewEncoder(w).Encode(map[string]string{"value": tok})
 	}))
 	t.Cleanup(srv.Close)
-	return srv
+	return srv, minted
 }
 
 // TestLoginThenPush: in a simulated GitHub Actions job, nora login
@@ -61,7 +67,7 @@ func TestLoginThenPush(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(home, ".cargo", "config.toml"), []byte(cargoConfig), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	token := loginAsJob(t, is, n, home, "org/frontend-web")
+	token, idToken := loginAsJob(t, is, n, home, "org/frontend-web")
 
 	// Each client, with the files written and nothing else, pushes inside
 	// the rule and is refused outside it.
@@ -102,8 +108,8 @@ func TestLoginThenPush(t *testing.T) {
 		t.Fatalf("pip install with the written pip.conf: %v\n%s", err, out)
 	}
 
-	if logged := log.String(); strings.Contains(logged, token) {
-		t.Fatal("nora logged the nora token")
+	if logged := log.String(); strings.Contains(logged, token) || strings.Contains(logged, idToken) {
+		t.Fatal("nora logged the nora token or the ID token")
 	}
 }
 
@@ -139,10 +145,11 @@ func oidcAuth(is *oidctest.Issuer, anonymousRead bool, perms ...string) auth.Con
 
 // loginAsJob runs nora login at n as a GitHub Actions job of repository
 // would, with home as HOME, and returns the nora token it wrote (read
-// back from .npmrc), after checking that its output shows no token.
-func loginAsJob(t *testing.T, is *oidctest.Issuer, n *proxytest.Nora, home, repository string) string {
+// back from .npmrc) and the ID token it exchanged, after checking that its
+// output shows neither.
+func loginAsJob(t *testing.T, is *oidctest.Issuer, n *proxytest.Nora, home, repository string) (token, idToken string) {
 	t.Helper()
-	gh := githubTokenService(t, is, "request-token", repository)
+	gh, minted := githubTokenService(t, is, "request-token", repository)
 	env := []string{"HOME=" + home, "GITHUB_ACTIONS=true",
 		"ACTIONS_ID_TOKEN_REQUEST_URL=" + gh.URL + "/token?api-version=2.0", "ACTIONS_ID_TOKEN_REQUEST_TOKEN=request-token"}
 	code, out := runLoginCLI(env, "--server", n.URL, "--audience", jobAudience)
@@ -151,11 +158,12 @@ func loginAsJob(t *testing.T, is *oidctest.Issuer, n *proxytest.Nora, home, repo
 	}
 	t.Logf("nora login:\n%s", out)
 	npmrc, _ := os.ReadFile(filepath.Join(home, ".npmrc"))
-	_, token, _ := strings.Cut(strings.TrimSpace(string(npmrc)), "_authToken=")
-	if token == "" || strings.Contains(out, token) || strings.Contains(out, "request-token") {
+	_, token, _ = strings.Cut(strings.TrimSpace(string(npmrc)), "_authToken=")
+	idToken = <-minted
+	if token == "" || strings.Contains(out, token) || strings.Contains(out, idToken) || strings.Contains(out, "request-token") {
 		t.Fatalf("nora login shows a token, or wrote none: %q\n%s", npmrc, out)
 	}
-	return token
+	return token, idToken
 }
 
 // mustPush wants allowed to succeed and denied to fail saying refusal.
