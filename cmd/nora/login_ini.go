@@ -70,6 +70,7 @@ func (f *iniFile) option(section, key string) (at, end int, ok bool) {
 	if !found {
 		return 0, 0, false
 	}
+	key = strings.ReplaceAll(strings.ToLower(key), "_", "-")
 	for i := from; i < to; i++ {
 		if k, isKey := iniKey(f.lines[i]); isKey && k == key {
 			end = i + 1
