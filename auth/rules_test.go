@@ -25,15 +25,17 @@ func siteRules() Config {
 }
 
 // rulesLocal is a Local of cfg whose htpasswd file knows users, each with
-// password "pw".
+// password "pw"; with no users, a Local without htpasswd.
 func rulesLocal(t testing.TB, cfg Config, users ...string) *Local {
 	t.Helper()
-	cfg.Htpasswd = filepath.Join(t.TempDir(), "htpasswd")
-	var entries []any
-	for _, u := range users {
-		entries = append(entries, u, "pw", bcrypt.MinCost)
+	if len(users) > 0 {
+		cfg.Htpasswd = filepath.Join(t.TempDir(), "htpasswd")
+		var entries []any
+		for _, u := range users {
+			entries = append(entries, u, "pw", bcrypt.MinCost)
+		}
+		writeHtpasswd(t, cfg.Htpasswd, entries...)
 	}
-	writeHtpasswd(t, cfg.Htpasswd, entries...)
 	l, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +123,7 @@ func perms(t testing.TB, ps ...string) []Permission {
 }
 
 func TestTokenIdentities(t *testing.T) {
-	l := rulesLocal(t, siteRules())
+	l := rulesLocal(t, siteRules(), "alice")
 	if !l.WritesEnabled() {
 		t.Fatal("writes off with an htpasswd file")
 	}
@@ -160,7 +162,6 @@ func TestTokenIdentities(t *testing.T) {
 
 	// Writes come with tokens alone, when a verifier is active.
 	none := rulesLocal(t, Config{})
-	none.cfg.Htpasswd = ""
 	if none.WritesEnabled() {
 		t.Fatal("writes on with no user source")
 	}
