@@ -1,6 +1,6 @@
-// Package auth decides who may do what: identities (htpasswd users for now;
-// API tokens and OIDC later) and permissions. Format handlers see only the
-// small Authorizer port.
+// Package auth decides who may do what: identities (htpasswd users and
+// their groups, API tokens, OIDC tokens) and the permissions [[auth.rules]]
+// grant them. Format handlers see only the small Authorizer port.
 package auth
 
 import (
@@ -47,7 +47,9 @@ type Authorizer interface {
 // ErrBadCredentials is returned for an unknown user or a wrong password.
 var ErrBadCredentials = errors.New("invalid user name or password")
 
-// Local is the Authorizer of users from an htpasswd file.
+// Local is the Authorizer of users from an htpasswd file, of the tokens
+// its verifiers vouch for, and of the rules and groups that say what each
+// may do.
 type Local struct {
 	cfg Config
 
