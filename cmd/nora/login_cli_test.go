@@ -31,6 +31,8 @@ type loginServerFake struct {
 	*httptest.Server
 	idToken, noraToken string
 	status             atomic.Int32 // of the exchange
+	unavailable        atomic.Int32 // exchanges still to answer 503
+	exchanges          atomic.Int32 // answered so far
 
 	mu        sync.Mutex
 	audiences []string // asked of /idtoken
@@ -67,6 +69,13 @@ func newLoginServerFake(t *testing.T) *loginServerFake {
 		if body.Token != f.idToken || r.Header.Get("Content-Type") != "application/json" {
 			w.WriteHeader(400)
 			json.NewEncoder(w).Encode(map[string]string{"error": "wrong body"})
+			return
+		}
+		f.exchanges.Add(1)
+		if f.unavailable.Add(-1) >= 0 {
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			json.NewEncoder(w).Encode(map[string]string{"error": "the issuer cannot be reached"})
 			return
 		}
 		if status := int(f.status.Load()); status != 200 {
@@ -179,6 +188,23 @@ func TestLoginErrors(t *testing.T) {
 	f.status.Store(403)
 	fail(f.githubEnv(home), "403 Forbidden", srv...)
 	fail(f.githubEnv(home), "404 Not Found (does this nora have [[auth.oidc.providers]]", "--server", f.URL+"/elsewhere")
+}
+
+// TestLoginRetriesUnavailable: a 503 (nora's issuer briefly unreachable)
+// is tried again after its Retry-After, a few times only.
+func TestLoginRetriesUnavailable(t *testing.T) {
+	f := newLoginServerFake(t)
+	home := t.TempDir()
+	f.unavailable.Store(2)
+	if code, out := runLoginCLI(f.githubEnv(home), "--server", f.URL, "--write", "npm"); code != 0 || f.exchanges.Load() != 3 {
+		t.Fatalf("exit %d after %d exchanges: %s", code, f.exchanges.Load(), out)
+	}
+	f.exchanges.Store(0)
+	f.unavailable.Store(100)
+	code, out := runLoginCLI(f.githubEnv(home), "--server", f.URL, "--write", "npm")
+	if code == 0 || f.exchanges.Load() != exchangeAttempts || !strings.Contains(out, "503 Service Unavailable: the issuer cannot be reached") {
+		t.Fatalf("exit %d after %d exchanges: %s", code, f.exchanges.Load(), out)
+	}
 }
 
 func TestGitHubIDTokenRequest(t *testing.T) {
