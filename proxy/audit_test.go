@@ -226,9 +226,9 @@ func TestLoginLimits(t *testing.T) {
 		}
 	}
 	tooMany("GET", "/v2/", "TOOMANYREQUESTS")
-	tooMany("GET", "/auth/token?service=nora&scope=repository:x:pull", "errors")
+	tooMany("GET", "/auth/token?service=nora&scope=repository:x:pull", "too many failed logins")
 	tooMany("PUT", "/maven2/com/acme/lib/1.0/lib-1.0.pom", "too many failed logins")
-	tooMany("GET", "/npm/-/whoami", "error")
+	tooMany("GET", "/npm/-/whoami", "too many failed logins")
 
 	// The same user from another client, and the proxy itself.
 	for _, xff := range []string{"198.51.100.2", ""} {

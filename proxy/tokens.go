@@ -50,9 +50,14 @@ func (h *tokenHandler) serve(ctx *fasthttp.RequestCtx) {
 		tokenError(ctx, fasthttp.StatusMethodNotAllowed, "UNSUPPORTED", "use GET")
 		return
 	}
-	id, present := httpx.Credentials(ctx, h.auth)
-	if present && id == nil {
-		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, `Basic realm="nora"`)
+	id, d := httpx.Login(ctx, h.auth)
+	switch d {
+	case httpx.TooManyAttempts:
+		tokenError(ctx, d.Status(), "TOOMANYREQUESTS", httpx.TooManyAttemptsMessage)
+		httpx.SetLoginRetryAfter(ctx)
+		return
+	case httpx.BadCredentials:
+		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, httpx.BasicChallenge)
 		tokenError(ctx, fasthttp.StatusUnauthorized, "UNAUTHORIZED", "invalid user name or password")
 		return
 	}

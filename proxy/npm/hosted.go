@@ -289,10 +289,14 @@ func (h *Handler) listTags(ctx *fasthttp.RequestCtx, name string) {
 
 // whoami implements GET /npm/-/whoami: the user the credentials name.
 func (h *Handler) whoami(ctx *fasthttp.RequestCtx) {
-	id, present := httpx.Credentials(ctx, h.auth)
+	id, d := httpx.Login(ctx, h.auth)
+	if d == httpx.TooManyAttempts {
+		httpx.Refuse(ctx, d, auth.Pull, "", npmError)
+		return
+	}
 	if id == nil {
-		msg := "not logged in: put //<host>/npm/:_auth=<base64 of user:password> in .npmrc"
-		if present {
+		msg := "not logged in: put //<host>/npm/:_authToken=<token> (or _auth=<base64 of user:password>) in .npmrc"
+		if d == httpx.BadCredentials {
 			msg = "invalid user name or password"
 		}
 		npmError(ctx, fasthttp.StatusUnauthorized, msg)

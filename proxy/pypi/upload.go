@@ -80,8 +80,8 @@ func (h *Handler) admitUpload(ctx *fasthttp.RequestCtx) (boundary string, ok boo
 	if !h.auth.WritesEnabled() {
 		return refuse(httpx.NoWrites)
 	}
-	if id, present := httpx.Credentials(ctx, h.auth); present && id == nil {
-		return refuse(httpx.BadCredentials)
+	if _, d := httpx.Login(ctx, h.auth); d != httpx.Allowed {
+		return refuse(d)
 	}
 	mt, params, err := mime.ParseMediaType(string(ctx.Request.Header.ContentType()))
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
