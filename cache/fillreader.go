@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"sync"
 )
 
 // fillReader follows a growing temp file. It holds back the final byte
@@ -83,23 +84,32 @@ func (r *fillReader) Section(start, length int64) (io.Reader, error) {
 	return r, nil
 }
 
+// copyBufs are the buffers followers copy a running fill through: reused,
+// so that a burst of cold readers allocates none.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
+
 // WriteTo sends the reader's bytes to w: those there while the fill runs
 // by copying, and once the fill has committed the rest in one piece from
 // the file, which a connection's ReadFrom sends by sendfile.
 func (r *fillReader) WriteTo(w io.Writer) (int64, error) {
 	var sent int64
-	var buf []byte
+	var buf *[]byte
+	defer func() {
+		if buf != nil {
+			copyBufs.Put(buf)
+		}
+	}()
 	for {
 		if rest, ok := r.settled(); ok {
 			n, err := r.sendFile(w, rest)
 			return sent + n, err
 		}
 		if buf == nil {
-			buf = make([]byte, 128<<10)
+			buf = copyBufs.Get().(*[]byte)
 		}
-		n, err := r.Read(buf)
+		n, err := r.Read(*buf)
 		if n > 0 {
-			m, werr := w.Write(buf[:n])
+			m, werr := w.Write((*buf)[:n])
 			sent += int64(m)
 			if werr != nil {
 				return sent, werr
