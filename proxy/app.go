@@ -32,6 +32,7 @@ import (
 	"nora/proxy/npm"
 	"nora/proxy/pull"
 	"nora/proxy/pypi"
+	"nora/proxy/sitetls"
 	"nora/upstream"
 )
 
@@ -66,8 +67,12 @@ type AppConfig struct {
 // App is the whole nora object graph: store, upstream clients, format
 // handlers and the HTTP server. main and the tests build it the same way.
 type App struct {
-	log    *slog.Logger
-	ln     net.Listener
+	log *slog.Logger
+	ln  net.Listener
+	// plainLn is [server] listen_plain beside a TLS ln; nil: none.
+	plainLn net.Listener
+	// certs is the TLS listener's certificate; nil: TLS off.
+	certs  *sitetls.Certs
 	srv    *Server
 	cache  *cache.Cache
 	auth   *liveAuth
@@ -192,9 +197,10 @@ func (app *App) build(cfg AppConfig, store cache.Store, set *metrics.Set) error 
 	// upstreams down still serves what it holds).
 	app.srv.AddReadyInfo("storage", func(ctx context.Context) (any, error) { return c.Stats(ctx) })
 	app.srv.AddReadyInfo("upstreams", func(context.Context) (any, error) { return client.Status(), nil })
-	if app.ln, err = net.Listen("tcp", cfg.Server.Listen); err != nil {
-		return fmt.Errorf("cannot listen on %s: %w", cfg.Server.Listen, err)
+	if err := app.listen(cfg); err != nil {
+		return err
 	}
+	app.mountStartPage(cfg)
 	logFormats(log, cfg)
 	return nil
 }
@@ -296,7 +302,7 @@ func (a *App) Addr() net.Addr { return a.ln.Addr() }
 // by a deadline) and closes the store.
 func (a *App) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
-	go func() { errc <- a.srv.Serve(a.ln) }()
+	a.serveListeners(errc)
 	go a.admin.Serve()
 	var err error
 	select {

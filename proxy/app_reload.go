@@ -34,7 +34,9 @@ func (a *liveAuth) Allowed(id *auth.Identity, action auth.Action, format, name s
 }
 
 // Reload applies what of cfg can change while nora serves (SIGHUP): it
-// reopens the audit log file (logrotate moved it), it
+// reopens the audit log file (logrotate moved it), it rereads the
+// [server.tls] cert and key files (files mode; auto mode checks its
+// certificate's renewal and addresses), it
 // rereads the [auth] htpasswd file and takes [auth] anonymous_read,
 // [auth.groups] and [[auth.rules]], which apply to every request from then
 // on, those of open connections and tokens issued before included. Users
@@ -53,6 +55,10 @@ func (a *App) Reload(cfg AppConfig) error {
 	// whatever becomes of the rest.
 	if err := a.audit.Reopen(); err != nil {
 		a.log.Error("audit log not reopened; lines still go to the old file", "err", err)
+	}
+	// files mode: the site's renewed certificate, for new connections.
+	if err := a.certs.Reload(); err != nil {
+		a.log.Error("server certificate not reloaded; the one in use stays", "err", err)
 	}
 	if a.auth == nil {
 		return nil

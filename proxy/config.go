@@ -5,12 +5,19 @@ import (
 
 	"nora/internal/units"
 	"nora/proxy/httpx"
+	"nora/proxy/sitetls"
 )
 
 // Config is the [server] section.
 type Config struct {
-	Listen    string `toml:"listen"`
-	PublicURL string `toml:"public_url"`
+	// Listen is TLS when TLS.Mode is not off. ListenPlain ("": none) is a
+	// plain HTTP listener beside it: /ca.crt, /health and the site pages,
+	// and the package routes redirected to HTTPS or served, per Plain.
+	Listen      string         `toml:"listen"`
+	ListenPlain string         `toml:"listen_plain"`
+	Plain       string         `toml:"plain"`
+	TLS         sitetls.Config `toml:"tls"`
+	PublicURL   string         `toml:"public_url"`
 	// ReadTimeout bounds reading one request's headers; IdleTimeout a
 	// keep-alive connection between requests; StallTimeout a response write
 	// that moves no byte (never a whole response: slow links are normal).
@@ -56,6 +63,8 @@ func (c Config) Proxies() (httpx.Proxies, error) {
 func DefaultConfig() Config {
 	return Config{
 		Listen:         "0.0.0.0:4000",
+		Plain:          PlainRedirect,
+		TLS:            sitetls.DefaultConfig(),
 		ReadTimeout:    units.Duration(30 * time.Second),
 		IdleTimeout:    units.Duration(120 * time.Second),
 		StallTimeout:   units.Duration(60 * time.Second),
@@ -69,3 +78,9 @@ func DefaultConfig() Config {
 		MaxBufferedBodies:   8,
 	}
 }
+
+// What the plain listener does with registry and package traffic.
+const (
+	PlainRedirect = "redirect" // 308 to the same path over HTTPS
+	PlainServe    = "serve"
+)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -285,4 +286,72 @@ func (c *stallConn) Close() error {
 		c.l.mu.Unlock()
 	})
 	return err
+}
+
+// tlsListener speaks TLS over a stallListener's connections, so the stall
+// and body rules keep bounding the bytes on the wire.
+type tlsListener struct {
+	*stallListener
+	cfg *tls.Config
+}
+
+func (l *tlsListener) Accept() (net.Conn, error) {
+	c, err := l.stallListener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	sc := c.(*stallConn)
+	return &tlsConn{Conn: tls.Server(sc, l.cfg), sc: sc}, nil
+}
+
+// tlsConn is a TLS connection whose request body hooks (SetBodyDeadline,
+// handlerRunning) reach the stallConn under it. fasthttp sees a *tls.Conn
+// inside, so ctx.IsTLS() is true and links are written with https.
+type tlsConn struct {
+	*tls.Conn
+	sc *stallConn
+}
+
+func (c *tlsConn) SetBodyDeadline(t time.Time) { c.sc.SetBodyDeadline(t) }
+
+// plainToTLS is the answer to a plain HTTP request on the TLS port, as
+// net/http gives it: without it the client sees its connection closed.
+const plainToTLS = "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n" +
+	"Client sent an HTTP request to an HTTPS server: use https://\n"
+
+// Read completes the handshake first (under fasthttp's read deadline), so
+// that a client speaking plain HTTP gets a readable 400.
+func (c *tlsConn) Read(p []byte) (int, error) {
+	if err := c.Conn.Handshake(); err != nil {
+		var rh tls.RecordHeaderError
+		if errors.As(err, &rh) && rh.Conn != nil && plainHTTP(rh.RecordHeader[:]) {
+			_ = rh.Conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			_, _ = io.WriteString(rh.Conn, plainToTLS)
+			_ = rh.Conn.Close()
+		}
+		return 0, err
+	}
+	return c.Conn.Read(p)
+}
+
+// plainHTTP reports whether a record header is the start of an HTTP
+// request line (a method in capitals).
+func plainHTTP(b []byte) bool {
+	for _, m := range []string{"GET ", "HEAD", "POST", "PUT ", "DELE", "PATC", "OPTI", "CONN"} {
+		if string(b[:min(len(b), 4)]) == m {
+			return true
+		}
+	}
+	return false
+}
+
+// connStall finds the stallConn under a plain or TLS connection.
+func connStall(c net.Conn) *stallConn {
+	switch c := c.(type) {
+	case *stallConn:
+		return c
+	case *tlsConn:
+		return c.sc
+	}
+	return nil
 }

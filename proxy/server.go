@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -62,6 +63,8 @@ type Server struct {
 	routesMu sync.Mutex              // serialises Handle
 	routes   atomic.Pointer[[]route] // longest prefix first; replaced whole
 
+	site siteTLS // /ca.crt and the plain listener's redirect
+
 	mu          sync.Mutex
 	lns         []*stallListener
 	closed      bool
@@ -98,6 +101,7 @@ func NewServer(cfg Config, log *slog.Logger, set *metrics.Set) *Server {
 		ready:   newReadiness(),
 	}
 	s.ops = s.metrics.format(formatOps)
+	s.site.metrics = s.metrics.format(formatSite)
 	s.none = s.metrics.format(formatNone)
 	s.metricsH = serveMetricsHelp(serveMetrics(set))
 	s.routes.Store(&[]route{})
@@ -174,7 +178,12 @@ func (s *Server) AddReadyCheck(name string, check func(context.Context) error) {
 
 // Serve accepts connections on ln until Shutdown, then returns nil. It may
 // be called for several listeners.
-func (s *Server) Serve(ln net.Listener) error {
+func (s *Server) Serve(ln net.Listener) error { return s.serve(ln, nil) }
+
+// ServeTLS is Serve speaking TLS with cfg.
+func (s *Server) ServeTLS(ln net.Listener, cfg *tls.Config) error { return s.serve(ln, cfg) }
+
+func (s *Server) serve(ln net.Listener, tlsCfg *tls.Config) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -193,6 +202,9 @@ func (s *Server) Serve(ln net.Listener) error {
 		}()
 	}
 	s.mu.Unlock()
+	if tlsCfg != nil {
+		return s.fs.Serve(&tlsListener{sl, tlsCfg})
+	}
 	return s.fs.Serve(sl)
 }
 
@@ -243,6 +255,8 @@ func (s *Server) lookup(path []byte) (fasthttp.RequestHandler, *formatMetrics, s
 		return s.ready.serve, s.ops, formatOps
 	case "/metrics":
 		return s.metricsH, s.ops, formatOps
+	case caPath:
+		return s.site.serveCA, s.site.metrics, formatSite
 	}
 	for _, r := range *s.routes.Load() {
 		if bytes.HasPrefix(path, r.prefix) {
@@ -282,7 +296,10 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 		s.bodies.Attach(ctx)
 	}
 
-	sc, _ := ctx.Conn().(*stallConn)
+	if s.site.redirects(ctx, format) {
+		h = s.site.redirect
+	}
+	sc := connStall(ctx.Conn())
 	if sc != nil {
 		sc.handlerRunning(true)
 	}

@@ -262,6 +262,7 @@ func (p *problems) url(key, v string) {
 func validate(c *fileConfig) []fieldError {
 	var p problems
 	p.server(c)
+	p.tls(c)
 	p.storage(c)
 	p.docker(c)
 	p.packages(c)
