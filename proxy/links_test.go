@@ -66,8 +66,8 @@ func linkedApp(t *testing.T, mode string) *App {
 	return app
 }
 
-// fetch GETs url with c and returns the status and body.
-func fetch(t *testing.T, c *http.Client, method, url string, hdr ...string) (int, string) {
+// getURL sends method to url with c and returns the status and body.
+func getURL(t *testing.T, c *http.Client, method, url string, hdr ...string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
@@ -85,12 +85,12 @@ func fetch(t *testing.T, c *http.Client, method, url string, hdr ...string) (int
 	return resp.StatusCode, string(b)
 }
 
-// links fetches npm's packument, PyPI's page and cargo's config.json
+// formatLinks fetches npm's packument, PyPI's page and cargo's config.json
 // from base and returns the links they give: tarball, file, dl, api.
-func links(t *testing.T, c *http.Client, base string, hdr ...string) []string {
+func formatLinks(t *testing.T, c *http.Client, base string, hdr ...string) []string {
 	t.Helper()
 	var got []string
-	_, body := fetch(t, c, "GET", base+"/npm/left-pad", hdr...)
+	_, body := getURL(t, c, "GET", base+"/npm/left-pad", hdr...)
 	var pack struct {
 		Versions map[string]struct {
 			Dist struct{ Tarball string } `json:"dist"`
@@ -100,7 +100,7 @@ func links(t *testing.T, c *http.Client, base string, hdr ...string) []string {
 		t.Fatalf("packument: %v: %s", err, body)
 	}
 	got = append(got, pack.Versions["1.0.0"].Dist.Tarball)
-	_, body = fetch(t, c, "GET", base+"/simple/demo/", append([]string{"Accept", "application/vnd.pypi.simple.v1+json"}, hdr...)...)
+	_, body = getURL(t, c, "GET", base+"/simple/demo/", append([]string{"Accept", "application/vnd.pypi.simple.v1+json"}, hdr...)...)
 	var page struct {
 		Files []struct{ URL string } `json:"files"`
 	}
@@ -108,7 +108,7 @@ func links(t *testing.T, c *http.Client, base string, hdr ...string) []string {
 		t.Fatalf("pypi page: %v: %s", err, body)
 	}
 	got = append(got, page.Files[0].URL)
-	_, body = fetch(t, c, "GET", base+"/cargo/index/config.json", hdr...)
+	_, body = getURL(t, c, "GET", base+"/cargo/index/config.json", hdr...)
 	var conf struct{ DL, API string }
 	if err := json.Unmarshal([]byte(body), &conf); err != nil {
 		t.Fatalf("config.json: %v: %s", err, body)
@@ -130,7 +130,7 @@ func wantPrefix(t *testing.T, got []string, prefix string) {
 func TestLinksHTTPSOverTLS(t *testing.T) {
 	app := linkedApp(t, sitetls.ModeAuto)
 	plain := "http://" + app.PlainAddr().String()
-	status, ca := fetch(t, http.DefaultClient, "GET", plain+"/ca.crt")
+	status, ca := getURL(t, http.DefaultClient, "GET", plain+"/ca.crt")
 	pool := x509.NewCertPool()
 	if status != 200 || !pool.AppendCertsFromPEM([]byte(ca)) {
 		t.Fatalf("/ca.crt: %d %s", status, ca)
@@ -138,11 +138,11 @@ func TestLinksHTTPSOverTLS(t *testing.T) {
 	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	_, port, _ := strings.Cut(app.Addr().String(), ":")
 	base := "https://localhost:" + port
-	got := links(t, c, base)
+	got := formatLinks(t, c, base)
 	wantPrefix(t, got, base+"/")
 	// The same app over plain HTTP with plain = "serve" would say http;
 	// here the page itself points plain clients at the TLS port.
-	_, body := fetch(t, http.DefaultClient, "GET", plain+"/")
+	_, body := getURL(t, http.DefaultClient, "GET", plain+"/")
 	for _, want := range []string{"curl -fsSL " + plain + "/ca.crt", "https://127.0.0.1:" + port + "/npm/", "version 9.9.9"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("start page lacks %q", want)
@@ -155,8 +155,8 @@ func TestLinksHTTPSOverTLS(t *testing.T) {
 func TestLinksForwardedProto(t *testing.T) {
 	app := linkedApp(t, sitetls.ModeOff)
 	base := "http://" + app.Addr().String()
-	wantPrefix(t, links(t, http.DefaultClient, base), base+"/")
-	wantPrefix(t, links(t, http.DefaultClient, base, "X-Forwarded-Proto", "https"), "https://"+app.Addr().String()+"/")
+	wantPrefix(t, formatLinks(t, http.DefaultClient, base), base+"/")
+	wantPrefix(t, formatLinks(t, http.DefaultClient, base, "X-Forwarded-Proto", "https"), "https://"+app.Addr().String()+"/")
 }
 
 // The start page is "/" only: other unknown paths are 404 as before, and
@@ -166,7 +166,7 @@ func TestStartPageRoute(t *testing.T) {
 	base := "http://" + app.Addr().String()
 	f := func(method, path string, status int, has string) {
 		t.Helper()
-		got, body := fetch(t, http.DefaultClient, method, base+path)
+		got, body := getURL(t, http.DefaultClient, method, base+path)
 		if got != status || !strings.Contains(body, has) {
 			t.Errorf("%s %s: %d %q", method, path, got, body)
 		}
