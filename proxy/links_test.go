@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -177,4 +178,15 @@ func TestStartPageRoute(t *testing.T) {
 	f("GET", "/health", 200, "ok")
 	f("GET", "/ca.crt", 404, "no site CA")
 	f("GET", "/v2/", 200, "")
+	// A Host that could not go into a command never reaches the page.
+	conn, err := net.Dial("tcp", app.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\"><script>alert(1)</script>\r\nConnection: close\r\n\r\n")
+	resp, _ := io.ReadAll(conn)
+	if !strings.HasPrefix(string(resp), "HTTP/1.1 400") || strings.Contains(string(resp), "<script>") {
+		t.Errorf("evil Host: %q", resp)
+	}
 }
