@@ -118,6 +118,7 @@ func newRootCmd(stdout io.Writer, env []string) *cobra.Command {
 	root.AddCommand(newTokenCmd(adminSocket, configFlag))
 	root.AddCommand(newStatusCmds(env)...)
 	root.AddCommand(newLoginCmd(env))
+	root.AddCommand(newCACmd(env))
 	return root
 }
 
