@@ -1,16 +1,12 @@
 package proxy
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -24,16 +20,13 @@ import (
 
 // linkedApp serves an app with npm and PyPI upstreams holding one package
 // each ("left-pad" 1.0.0, "demo" 1.0), with TLS in mode and a plain
-// listener beside it when mode is not off. It returns the app once
-// serving.
+// listener beside it when mode is not off.
 func linkedApp(t *testing.T, mode string) *App {
 	t.Helper()
 	reg := npmtest.NewRegistry(t)
 	reg.Publish(t, "left-pad", "1.0.0", 64)
 	idx := pypitest.New(t, pypitest.Options{})
 	idx.Add("demo", pypitest.File{Name: "demo-1.0.tar.gz", Data: []byte("sdist")})
-	storage := cache.DefaultConfig()
-	storage.Path = t.TempDir()
 	server := DefaultConfig()
 	server.Listen = "127.0.0.1:0"
 	server.TLS.Mode = mode
@@ -42,29 +35,10 @@ func linkedApp(t *testing.T, mode string) *App {
 		hosts := []string{"localhost"}
 		server.TLS.Hosts = &hosts
 	}
-	sock, err := os.MkdirTemp("", "nora-admin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(sock) })
-	server.AdminSocket = filepath.Join(sock, "admin.sock")
 	npmCfg, pypiCfg := npm.DefaultConfig(), pypi.DefaultConfig()
 	npmCfg.Upstream, pypiCfg.Upstream = reg.URL, idx.IndexURL
-	app, err := NewApp(AppConfig{Server: server, Storage: storage, Npm: npmCfg, PyPI: pypiCfg,
-		Build: Build{Version: "9.9.9"}}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- app.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return app
+	return runApp(t, AppConfig{Server: server, Storage: cache.DefaultConfig(), Npm: npmCfg, PyPI: pypiCfg,
+		Build: Build{Version: "9.9.9"}}, nil)
 }
 
 // getURL sends method to url with c and returns the status and body.
