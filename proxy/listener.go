@@ -90,6 +90,22 @@ type stallConn struct {
 	// connection's (a client that streams it upstream), hence the lock.
 	mu   sync.Mutex
 	body bodyState
+
+	// first is the connection's first byte plus one (0: none yet): a
+	// TLS hello on a plain port is named in the log (tlsHello).
+	first atomic.Uint32
+}
+
+// recordHandshake is the first byte of a TLS ClientHello record.
+const recordHandshake = 0x16
+
+// tlsHello reports whether the client opened with a TLS handshake.
+func (c *stallConn) tlsHello() bool { return c.first.Load() == recordHandshake+1 }
+
+func (c *stallConn) noteFirst(p []byte, n int) {
+	if n > 0 && c.first.Load() == 0 {
+		c.first.Store(uint32(p[0]) + 1)
+	}
 }
 
 // bodyState is the progress of the request body being read.
@@ -204,7 +220,9 @@ func (c *stallConn) Read(p []byte) (int, error) {
 	c.mu.Lock()
 	if !c.body.on {
 		c.mu.Unlock()
-		return c.Conn.Read(p)
+		n, err := c.Conn.Read(p)
+		c.noteFirst(p, n)
+		return n, err
 	}
 	start := time.Now()
 	dl, limit := c.bodyDeadlineLocked(start)

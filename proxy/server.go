@@ -376,6 +376,7 @@ func (s *Server) serveError(ctx *fasthttp.RequestCtx, err error) {
 		ctx.Error("Request timeout\n", fasthttp.StatusRequestTimeout)
 	default:
 		ctx.Error("Error when parsing request\n", fasthttp.StatusBadRequest)
+		err = wrongProtocol(ctx, err)
 	}
 	id := newRequestID()
 	ctx.Response.Header.Set(headerRequestID, id)

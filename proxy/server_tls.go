@@ -1,6 +1,9 @@
 package proxy
 
 import (
+	"crypto/tls"
+	"errors"
+	"fmt"
 	"net"
 
 	"github.com/valyala/fasthttp"
@@ -73,4 +76,18 @@ func (t *siteTLS) redirect(ctx *fasthttp.RequestCtx) {
 	ctx.SetStatusCode(fasthttp.StatusPermanentRedirect)
 	ctx.SetContentType("text/plain; charset=utf-8")
 	ctx.SetBodyString("308 this registry is served over HTTPS on port " + t.tlsPort + "\n")
+}
+
+// wrongProtocol names, for the log, a request that failed because the
+// client spoke the other protocol: plain HTTP to the TLS listener (answered
+// 400 in tlsConn.Read), or a TLS handshake to a plain one.
+func wrongProtocol(ctx *fasthttp.RequestCtx, err error) error {
+	var rh tls.RecordHeaderError
+	switch sc := connStall(ctx.Conn()); {
+	case ctx.IsTLS() && errors.As(err, &rh):
+		return fmt.Errorf("not TLS on the TLS listener (a plain http:// client?): %w", err)
+	case sc != nil && !ctx.IsTLS() && sc.tlsHello():
+		return fmt.Errorf("a TLS handshake on a plain HTTP listener (the client wants https:// on the TLS listener): %w", err)
+	}
+	return err
 }

@@ -23,6 +23,11 @@ import (
 // loopback until t ends.
 func tlsApp(t *testing.T, server Config, storagePath string) *App {
 	t.Helper()
+	return tlsAppLog(t, server, storagePath, slog.New(slog.DiscardHandler))
+}
+
+func tlsAppLog(t *testing.T, server Config, storagePath string, log *slog.Logger) *App {
+	t.Helper()
 	server.Listen = "127.0.0.1:0"
 	sock, err := os.MkdirTemp("", "nora-admin")
 	if err != nil {
@@ -32,7 +37,7 @@ func tlsApp(t *testing.T, server Config, storagePath string) *App {
 	server.AdminSocket = filepath.Join(sock, "admin.sock")
 	storage := cache.DefaultConfig()
 	storage.Path = storagePath
-	app, err := NewApp(AppConfig{Server: server, Storage: storage}, slog.New(slog.DiscardHandler))
+	app, err := NewApp(AppConfig{Server: server, Storage: storage}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +171,8 @@ func TestCAWithoutAuto(t *testing.T) {
 // A plain request to the TLS port gets a readable 400; a TLS hello to the
 // plain port fails the handshake; both listeners serve on.
 func TestTLSWrongProtocol(t *testing.T) {
-	app := tlsApp(t, autoConfig(PlainRedirect), t.TempDir())
+	var logs syncBuffer
+	app := tlsAppLog(t, autoConfig(PlainRedirect), t.TempDir(), slog.New(slog.NewTextHandler(&logs, nil)))
 	conn, err := net.DialTimeout("tcp", app.Addr().String(), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -189,6 +195,9 @@ func TestTLSWrongProtocol(t *testing.T) {
 	}
 	if resp, _ := fetchTLS(t, trusting(t, []byte(ca)), "https://localhost:"+port(app.Addr())+"/v2/"); resp.StatusCode != 200 {
 		t.Errorf("TLS listener after a plain request: %d", resp.StatusCode)
+	}
+	for _, want := range []string{"not TLS on the TLS listener", "a TLS handshake on a plain HTTP listener"} {
+		waitFor(t, "log: "+want, func() bool { return strings.Contains(logs.String(), want) })
 	}
 }
 
