@@ -1,7 +1,7 @@
 package proxy
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"nora/cache"
+	"nora/proxy/maven"
+	"nora/proxy/maven/maventest"
 	"nora/proxy/sitetls"
 )
 
@@ -23,21 +25,21 @@ import (
 // loopback until t ends.
 func tlsApp(t *testing.T, server Config, storagePath string) *App {
 	t.Helper()
-	return tlsAppLog(t, server, storagePath, slog.New(slog.DiscardHandler))
+	storage := cache.DefaultConfig()
+	storage.Path = storagePath
+	return tlsAppCfg(t, AppConfig{Server: server, Storage: storage}, slog.New(slog.DiscardHandler))
 }
 
-func tlsAppLog(t *testing.T, server Config, storagePath string, log *slog.Logger) *App {
+func tlsAppCfg(t *testing.T, cfg AppConfig, log *slog.Logger) *App {
 	t.Helper()
-	server.Listen = "127.0.0.1:0"
+	cfg.Server.Listen = "127.0.0.1:0"
 	sock, err := os.MkdirTemp("", "nora-admin")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(sock) })
-	server.AdminSocket = filepath.Join(sock, "admin.sock")
-	storage := cache.DefaultConfig()
-	storage.Path = storagePath
-	app, err := NewApp(AppConfig{Server: server, Storage: storage}, log)
+	cfg.Server.AdminSocket = filepath.Join(sock, "admin.sock")
+	app, err := NewApp(cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +174,9 @@ func TestCAWithoutAuto(t *testing.T) {
 // plain port fails the handshake; both listeners serve on.
 func TestTLSWrongProtocol(t *testing.T) {
 	var logs syncBuffer
-	app := tlsAppLog(t, autoConfig(PlainRedirect), t.TempDir(), slog.New(slog.NewTextHandler(&logs, nil)))
+	storage := cache.DefaultConfig()
+	storage.Path = t.TempDir()
+	app := tlsAppCfg(t, AppConfig{Server: autoConfig(PlainRedirect), Storage: storage}, slog.New(slog.NewTextHandler(&logs, nil)))
 	conn, err := net.DialTimeout("tcp", app.Addr().String(), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +211,8 @@ func port(a net.Addr) string {
 }
 
 // files mode: replace the files and reload (SIGHUP's path): a new
-// connection gets the new certificate, an open one carries on.
+// connection gets the new certificate while an open one finishes its
+// download.
 func TestTLSFilesReload(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
@@ -233,50 +238,46 @@ func TestTLSFilesReload(t *testing.T) {
 		return c.CAPEM()
 	}
 	ca1 := issue()
-	server := DefaultConfig()
-	server.TLS = sitetls.Config{Mode: sitetls.ModeFiles, Cert: certFile, Key: keyFile}
-	app := tlsApp(t, server, t.TempDir())
-	addr := "localhost:" + port(app.Addr())
+	// A jar larger than the socket buffers, so the download is still
+	// running when the certificate changes.
+	const jar = "org/example/big/1.0/big-1.0.jar"
+	body := bytes.Repeat([]byte("0123456789abcdef"), 2<<20) // 32 MiB
+	root := t.TempDir()
+	maventest.WriteFile(t, root, jar, body)
+	mc := maven.DefaultConfig()
+	mc.Upstreams = []maven.UpstreamConfig{{URL: maventest.New(t, root).URL}}
+	cfg := AppConfig{Server: DefaultConfig(), Storage: cache.DefaultConfig(), Maven: mc}
+	cfg.Server.TLS = sitetls.Config{Mode: sitetls.ModeFiles, Cert: certFile, Key: keyFile}
+	cfg.Storage.Path = t.TempDir()
+	app := tlsAppCfg(t, cfg, slog.New(slog.DiscardHandler))
+	url := "https://localhost:" + port(app.Addr()) + "/maven2/" + jar
+	if resp, got := fetchTLS(t, trusting(t, ca1), url); resp.StatusCode != 200 || got != string(body) {
+		t.Fatalf("warm-up GET: %d, %d bytes", resp.StatusCode, len(got))
+	}
 
-	// The old connection: one request answered, kept open.
-	old, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool(t, ca1)})
+	old, err := trusting(t, ca1).Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer old.Close()
-	r := bufio.NewReader(old)
-	roundTrip := func() int {
-		t.Helper()
-		req, _ := http.NewRequest("GET", "https://"+addr+"/metrics", nil)
-		if err := req.Write(old); err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.ReadResponse(r, req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		n, err := io.Copy(io.Discard, resp.Body)
-		if err != nil || n == 0 {
-			t.Fatalf("old connection: %d bytes, %v", n, err)
-		}
-		return resp.StatusCode
-	}
-	roundTrip()
-
-	ca2 := issue()
-	if err := app.Reload(AppConfig{Server: server}); err != nil {
+	defer old.Body.Close()
+	head := make([]byte, 1<<20)
+	if _, err := io.ReadFull(old.Body, head); err != nil {
 		t.Fatal(err)
 	}
-	resp, _ := fetchTLS(t, trusting(t, ca2), "https://"+addr+"/health")
-	if resp.StatusCode != 200 {
+
+	ca2 := issue()
+	if err := app.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := fetchTLS(t, trusting(t, ca2), "https://localhost:"+port(app.Addr())+"/health"); resp.StatusCode != 200 {
 		t.Errorf("new connection with the new CA: %d", resp.StatusCode)
 	}
-	if _, err := trusting(t, ca1).Get("https://" + addr + "/health"); err == nil {
+	if _, err := trusting(t, ca1).Get("https://localhost:" + port(app.Addr()) + "/health"); err == nil {
 		t.Error("a new connection still gets the old certificate")
 	}
-	if code := roundTrip(); code != 200 {
-		t.Errorf("old connection after the reload: %d", code)
+	rest, err := io.ReadAll(old.Body)
+	if err != nil || !bytes.Equal(append(head, rest...), body) {
+		t.Errorf("the download open across the reload: %d of %d bytes, %v", len(head)+len(rest), len(body), err)
 	}
 }
 
