@@ -3,8 +3,8 @@ package sitetls
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"net"
 	"fmt"
+	"net"
 	"path/filepath"
 	"time"
 )
