@@ -37,7 +37,9 @@ func linkedApp(t *testing.T, mode string) *App {
 	}
 	npmCfg, pypiCfg := npm.DefaultConfig(), pypi.DefaultConfig()
 	npmCfg.Upstream, pypiCfg.Upstream = reg.URL, idx.IndexURL
-	return runApp(t, AppConfig{Server: server, Storage: cache.DefaultConfig(), Npm: npmCfg, PyPI: pypiCfg,
+	storage := cache.DefaultConfig()
+	storage.Path = t.TempDir()
+	return runApp(t, AppConfig{Server: server, Storage: storage, Npm: npmCfg, PyPI: pypiCfg,
 		Build: Build{Version: "9.9.9"}}, nil)
 }
 

@@ -9,8 +9,9 @@ import (
 )
 
 // runApp builds cfg's app as main does and serves it until t ends. An
-// empty storage path is a temp dir and an empty admin socket one in a
-// short temp dir (sun_path holds 108 bytes; test dirs can be deeper).
+// empty storage path is a temp dir (give one with cache.DefaultConfig(),
+// whose "./data" would land in the package directory), an empty admin
+// socket one in a short temp dir (sun_path holds 108 bytes).
 func runApp(t *testing.T, cfg AppConfig, log *slog.Logger) *App {
 	t.Helper()
 	if cfg.Storage.Path == "" {
