@@ -33,26 +33,7 @@ func tlsApp(t *testing.T, server Config, storagePath string) *App {
 func tlsAppCfg(t *testing.T, cfg AppConfig, log *slog.Logger) *App {
 	t.Helper()
 	cfg.Server.Listen = "127.0.0.1:0"
-	sock, err := os.MkdirTemp("", "nora-admin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(sock) })
-	cfg.Server.AdminSocket = filepath.Join(sock, "admin.sock")
-	app, err := NewApp(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- app.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return app
+	return runApp(t, cfg, log)
 }
 
 func autoConfig(plain string) Config {
