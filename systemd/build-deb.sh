@@ -22,15 +22,9 @@ stage_common() {
 	cp "$here/nora.service" "$here/nora.sysusers" "$here/low-port.conf" \
 		"$here/postinst" "$here/prerm" "$here/postrm" "$s/"
 	cp "$here/lintian-overrides" "$s/lintian-overrides"
-	# The embedded default with the packaged paths; `nora config check`
+	# The embedded default with the packaged values; `nora config check`
 	# below proves it still parses.
-	sed -e '1,2c\
-# nora configuration: the packaged defaults. Every key is described here;\
-# after a change: nora config check, then systemctl restart nora.' \
-		-e 's|^path = "\./data"       |path = "/var/lib/nora"|' \
-		"$root/cmd/nora/default.toml" >"$s/nora.toml"
-	grep -q '^path = "/var/lib/nora"' "$s/nora.toml" ||
-		{ echo "build-deb.sh: cmd/nora/default.toml has no storage path = \"./data\" line to replace" >&2; exit 1; }
+	"$here/packaged-config.sh" "$root/cmd/nora/default.toml" >"$s/nora.toml"
 	gzip -9n <"$here/nora.8" >"$s/nora.8.gz"
 	date="$(date -u -R -d "@$SOURCE_DATE_EPOCH")"
 	commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"

@@ -20,7 +20,7 @@ for deb in "$@"; do
 		"-rw-r--r-- root/root ./usr/share/man/man8/nora.8.gz" \
 		"-rw-r--r-- root/root ./usr/share/doc/nora/copyright" \
 		"-rw-r--r-- root/root ./usr/share/doc/nora/changelog.gz" \
-		"-rw-r--r-- root/root ./usr/share/doc/nora/examples/low-port.conf" \
+		"-rw-r--r-- root/root ./lib/systemd/system/nora.service.d/low-port.conf" \
 		"-rw-r--r-- root/root ./usr/share/bash-completion/completions/nora" \
 		"-rw-r--r-- root/root ./usr/share/zsh/vendor-completions/_nora" \
 		"-rw-r--r-- root/root ./usr/share/fish/vendor_completions.d/nora.fish" \

@@ -1,13 +1,18 @@
 #!/bin/bash
 # test-nspawn.sh DEB: boots a Debian rootfs of the package's architecture
-# with systemd-nspawn, installs the package in it like an admin would
-# (dpkg -i on the running system) and checks from the host:
-#   - the service is active and answers /v2/ (host and container share
-#     the network; a drop-in moves nora to a free port);
-#   - it runs as user nora with no capabilities, no_new_privs and seccomp;
+# with systemd-nspawn in its own network namespace, installs the package in
+# it like an admin would (dpkg -i on the running system) and checks, with
+# the host's curl run in the container's network namespace:
+#   - the service is active with the packaged config: the site CA from
+#     http://127.0.0.1/ca.crt (port 80) verifies https://localhost/v2/ and
+#     the container's host name (.local too) on 443; without it curl
+#     refuses the certificate; plain /v2/ is redirected to HTTPS;
+#   - it runs as user nora with CAP_NET_BIND_SERVICE only (the package's
+#     low-port drop-in), no_new_privs and seccomp; the CA key is nora's only;
 #   - reload keeps the process; an upgrade with a config the new binary
-#     rejects does not restart it, a good one does; stop exits cleanly;
-#   - the low-port drop-in lets it listen on a port below 1024.
+#     rejects does not restart it, a good one does, and keeps the CA; stop
+#     exits cleanly;
+#   - with the drop-in masked and ports above 1024, no capability at all.
 # The rootfs comes from images/rootfs.sh (tarball cached in
 # /var/cache/nora-ci). Everything is bounded by $NSPAWN_TIMEOUT seconds.
 #
@@ -50,6 +55,8 @@ deadline=$((SECONDS + limit))
 step() { printf 'ok   %s (%ds)\n' "$*" $((SECONDS - start)); }
 
 in_ct() { nsenter -t "$leader" -a env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"; }
+# The host's curl (the rootfs has none) in the container's network.
+in_net() { nsenter -t "$leader" -n curl -s --max-time 10 "$@"; }
 # fail reports on fd 3, the script's stderr, even when called from a check
 # whose output wait_for discards.
 exec 3>&2
@@ -77,22 +84,12 @@ wait_for() {
 		sleep 0.5
 	done
 }
-free_port() { # FROM TO: a port nothing on the host listens on
-	local p
-	for p in $(shuf -i "$1-$2" -n 50); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-	return 1
-}
 
 "$root_dir/images/rootfs.sh" "$arch" "$suite" "$work/root" systemd,systemd-sysv,dbus
 step "rootfs $suite $arch"
 cp "$deb" "$work/root/root/nora.deb"
-port="$(free_port 20000 30000)"
-low_port="$(free_port 900 1000)"
 dropins="$work/root/etc/systemd/system/nora.service.d"
 mkdir -p "$dropins"
-printf '[Service]\nEnvironment=NORA_SERVER_LISTEN=127.0.0.1:%s\n' "$port" >"$dropins/test-port.conf"
 if [ "$arch" != "$(dpkg --print-architecture)" ]; then
 	printf '# qemu-user cannot set up user (EINVAL) or IPC (EIO) namespaces\n[Service]\nPrivateUsers=no\nPrivateIPC=no\n' >"$dropins/qemu-user.conf"
 	echo "note: foreign architecture $arch under qemu-user: PrivateUsers=no and PrivateIPC=no for this test only"
@@ -102,7 +99,8 @@ fi
 # scope on: stay in our own cgroup.
 keep_unit=()
 [ -d /run/systemd/system ] || keep_unit=(--keep-unit)
-systemd-nspawn --boot --register=no "${keep_unit[@]}" --quiet \
+# --private-network: ports 443 and 80 are the container's own.
+systemd-nspawn --boot --register=no "${keep_unit[@]}" --quiet --private-network \
 	--directory="$work/root" --machine="nora-test-$$" --console=pipe \
 	>"$work/console" 2>&1 </dev/null &
 nspawn_pid=$!
@@ -136,11 +134,30 @@ active() { # active, failing fast on a restart loop
 wait_for "nora.service to be active" active
 step "dpkg -i: nora.service enabled and active"
 
-code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://127.0.0.1:$port/v2/")" || true
-[ "$code" = 200 ] || fail "GET /v2/ from the host: status $code"
-step "GET http://127.0.0.1:$port/v2/ from the host: 200"
+in_net -f -o "$work/ca.crt" http://127.0.0.1/ca.crt || fail "GET http://127.0.0.1/ca.crt: curl exit $?"
+grep -q 'BEGIN CERTIFICATE' "$work/ca.crt" || fail "/ca.crt is not a PEM certificate: $(head -c 200 "$work/ca.crt")"
+step "GET http://127.0.0.1/ca.crt (port 80): the site CA"
+host="$(in_ct cat /proc/sys/kernel/hostname)"
+for name in localhost "$host" "$host.local"; do
+	code="$(in_net --cacert "$work/ca.crt" --resolve "$name:443:127.0.0.1" -o /dev/null -w '%{http_code}' "https://$name/v2/")" ||
+		fail "GET https://$name/v2/ with the site CA: curl exit $?"
+	[ "$code" = 200 ] || fail "GET https://$name/v2/: status $code"
+done
+rc=0
+in_net -o /dev/null https://localhost/v2/ || rc=$?
+[ "$rc" = 60 ] || fail "GET https://localhost/v2/ without the site CA: curl exit $rc, want 60 (certificate not trusted)"
+redirect="$(in_net -o /dev/null -w '%{http_code} %{redirect_url}' http://127.0.0.1/v2/)" || true
+case "$redirect" in
+3??\ https://127.0.0.1/v2/) ;;
+*) fail "GET http://127.0.0.1/v2/: $redirect, want a redirect to https://127.0.0.1/v2/" ;;
+esac
+step "https://{localhost,$host,$host.local}/v2/ on 443: 200 with the CA, untrusted without; plain /v2/: $redirect"
 
 main_pid() { in_ct systemctl show -p MainPID --value nora; }
+# journal_has TEXT [MATCH]: nora's journal (or MATCH's, such as _PID=N)
+# holds TEXT. journald may store a line a moment after nora wrote it, so
+# callers wait_for it.
+journal_has() { in_ct journalctl "${2:--unora}" -o cat | grep -qF "$1"; }
 pid="$(main_pid)"
 status="$(in_ct cat "/proc/$pid/status")"
 field() { awk -v k="$1:" '$1 == k { $1 = ""; sub(/^ /, ""); print }' <<<"$status"; }
@@ -148,15 +165,21 @@ uid="$(in_ct id -u nora)"
 [ "$(field Uid)" = "$uid $uid $uid $uid" ] || fail "Uid: $(field Uid), want nora ($uid)"
 gid="$(in_ct id -g nora)"
 [ "$(field Gid)" = "$gid $gid $gid $gid" ] || fail "Gid: $(field Gid)"
+# Bit 10: CAP_NET_BIND_SERVICE.
 for c in CapInh CapPrm CapEff CapBnd CapAmb; do
-	[ "$(field $c)" = 0000000000000000 ] || fail "$c: $(field $c), want none"
+	[ "$(field $c)" = 0000000000000400 ] || fail "$c: $(field $c), want cap_net_bind_service only"
 done
 [ "$(field NoNewPrivs)" = 1 ] || fail "NoNewPrivs: $(field NoNewPrivs)"
 [ "$(field Seccomp)" = 2 ] || fail "Seccomp: $(field Seccomp), want 2 (filter)"
-step "pid $pid runs as nora ($uid), no capabilities, NoNewPrivs 1, Seccomp 2"
+keys="$(in_ct find /var/lib/nora/tls -name '*key*' -printf '%u:%g %m %f\n')"
+[ -n "$keys" ] || fail "no key in /var/lib/nora/tls: $(in_ct ls -l /var/lib/nora/tls)"
+while read -r owner mode file; do
+	[ "$owner $mode" = "nora:nora 600" ] || fail "/var/lib/nora/tls/$file is $owner $mode, want nora:nora 600"
+done <<<"$keys"
+step "pid $pid runs as nora ($uid) with cap_net_bind_service only, NoNewPrivs 1, Seccomp 2; keys in /var/lib/nora/tls 0600"
 
 in_ct systemctl reload nora || fail "systemctl reload"
-wait_for "nora to log the reload" bash -c "$(declare -f in_ct); leader=$leader; in_ct journalctl -u nora -o cat | grep -q '\"msg\":\"config reloaded\"'"
+wait_for "nora to log the reload" journal_has '"msg":"config reloaded"'
 [ "$(main_pid)" = "$pid" ] || fail "reload replaced the process"
 step "systemctl reload: same process, reloaded"
 
@@ -171,22 +194,30 @@ in_ct cp /root/nora.toml.good "$conf"
 in_ct dpkg -i /root/nora.deb >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "dpkg -i (upgrade)"; }
 wait_for "nora.service to be active after the upgrade" in_ct systemctl is-active --quiet nora
 [ "$(main_pid)" != "$pid" ] || fail "upgrade with a valid config did not restart nora"
-step "upgrade: bad config leaves pid $pid serving, good config restarts ($(main_pid))"
+in_net -f -o "$work/ca2.crt" http://127.0.0.1/ca.crt || fail "GET /ca.crt after the restart: curl exit $?"
+cmp -s "$work/ca.crt" "$work/ca2.crt" || fail "the restart made a new site CA"
+step "upgrade: bad config leaves pid $pid serving, good config restarts ($(main_pid)) with the same CA"
 
+pid="$(main_pid)"
 in_ct systemctl stop nora
 result="$(in_ct systemctl show -p Result --value nora) $(in_ct systemctl show -p ExecMainStatus --value nora)"
 [ "$result" = "success 0" ] || fail "stop: Result ExecMainStatus = $result, want success 0"
-in_ct journalctl -u nora -o cat | grep -q '"msg":"stopped"' || fail "no clean stop in the journal"
+wait_for "a clean stop of pid $pid in the journal" journal_has '"msg":"stopped"' "_PID=$pid"
 step "systemctl stop: SIGTERM drained, exit 0"
 
-in_ct cp /usr/share/doc/nora/examples/low-port.conf /etc/systemd/system/nora.service.d/
-printf '[Service]\nEnvironment=NORA_SERVER_LISTEN=127.0.0.1:%s\n' "$low_port" | in_ct tee /etc/systemd/system/nora.service.d/test-port.conf >/dev/null
+# The way nora(8) gives to run without the capability: the drop-in masked,
+# ports above 1024.
+in_ct ln -s /dev/null /etc/systemd/system/nora.service.d/low-port.conf
+printf '[Service]\nEnvironment=NORA_SERVER_LISTEN=127.0.0.1:4443 NORA_SERVER_LISTEN_PLAIN=127.0.0.1:4080\n' |
+	in_ct tee /etc/systemd/system/nora.service.d/high-port.conf >/dev/null
 in_ct systemctl daemon-reload
-in_ct systemctl start nora || fail "start with low-port.conf on port $low_port"
-code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://127.0.0.1:$low_port/v2/")" || true
-[ "$code" = 200 ] || fail "GET /v2/ on port $low_port: status $code"
+in_ct systemctl start nora || fail "start with low-port.conf masked on ports 4443 and 4080"
+code="$(in_net --cacert "$work/ca.crt" -o /dev/null -w '%{http_code}' https://localhost:4443/v2/)" || true
+[ "$code" = 200 ] || fail "GET https://localhost:4443/v2/: status $code"
 status="$(in_ct cat "/proc/$(main_pid)/status")"
-[ "$(field CapEff)" = 0000000000000400 ] || fail "CapEff with low-port.conf: $(field CapEff), want cap_net_bind_service only"
-step "low-port.conf: listens on $low_port with cap_net_bind_service only"
+for c in CapInh CapPrm CapEff CapBnd CapAmb; do
+	[ "$(field $c)" = 0000000000000000 ] || fail "$c with low-port.conf masked: $(field $c), want none"
+done
+step "low-port.conf masked: HTTPS on 4443 with no capabilities"
 
 echo "ok   test-nspawn $(basename "$deb") in $((SECONDS - start))s"
