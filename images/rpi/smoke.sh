@@ -2,8 +2,9 @@
 # smoke.sh IMAGE.img.xz: boots the image's own kernel, initrd and root file
 # system under qemu-system-aarch64 (virt machine, TCG: no KVM needed) and
 # checks from the host, through user-mode networking:
-#   - nora answers /v2/ on the port set by a nora.toml put on the boot
-#     partition (so nora-bootconfig applied it);
+#   - nora serves on the ports set by a nora.toml put on the boot
+#     partition (so nora-bootconfig applied it): the site CA from its plain
+#     port verifies https://localhost/v2/ on its TLS port;
 #   - root can log in over SSH with a key put on the boot partition, nora
 #     runs, and nora-growroot grew the root file system into the extra
 #     space added to the disk.
@@ -48,18 +49,19 @@ mcopy -i "$fat" "::$kernel" "$work/vmlinuz"
 mcopy -i "$fat" "::$initrd" "$work/initrd.img"
 ssh-keygen -q -t ed25519 -N '' -f "$work/id"
 mcopy -i "$fat" "$work/id.pub" ::authorized_keys
-printf '[server]\nlisten = "0.0.0.0:4001"\n[storage]\npath = "/var/lib/nora"\n' >"$work/nora.toml"
+printf '[server]\nlisten = "0.0.0.0:4443"\nlisten_plain = "0.0.0.0:4080"\n[server.tls]\nmode = "auto"\n[storage]\npath = "/var/lib/nora"\n' >"$work/nora.toml"
 mcopy -i "$fat" "$work/nora.toml" ::nora.toml
-step "boot partition: took $kernel and $initrd, put authorized_keys and nora.toml (listen on :4001)"
+step "boot partition: took $kernel and $initrd, put authorized_keys and nora.toml (HTTPS on :4443, plain on :4080)"
 
 http_port="$(free_port)"
+https_port="$(free_port)"
 ssh_port="$(free_port)"
 accel=tcg
 qemu-system-aarch64 -machine virt -accel "$accel" -cpu cortex-a72 -smp 2 -m 1024 \
 	-kernel "$work/vmlinuz" -initrd "$work/initrd.img" \
 	-append "root=LABEL=RASPIROOT rw rootwait console=ttyAMA0 net.ifnames=0" \
 	-drive "if=none,id=disk,format=raw,file=$work/disk.img" -device virtio-blk-pci,drive=disk \
-	-netdev "user,id=net,hostfwd=tcp:127.0.0.1:$http_port-:4001,hostfwd=tcp:127.0.0.1:$ssh_port-:22" \
+	-netdev "user,id=net,hostfwd=tcp:127.0.0.1:$http_port-:4080,hostfwd=tcp:127.0.0.1:$https_port-:4443,hostfwd=tcp:127.0.0.1:$ssh_port-:22" \
 	-device virtio-net-pci,netdev=net \
 	-display none -monitor none -serial "file:$work/console.log" </dev/null &
 qemu_pid=$!
@@ -71,9 +73,19 @@ until [ "$code" = 200 ]; do
 	kill -0 "$qemu_pid" 2>/dev/null || fail "qemu exited"
 	[ "$SECONDS" -lt "$deadline" ] || fail "nora did not answer within ${limit}s"
 	sleep 2
-	code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$http_port/v2/")" || true
+	code="$(curl -s -o "$work/ca.crt" -w '%{http_code}' --max-time 5 "http://127.0.0.1:$http_port/ca.crt")" || true
 done
-step "booted under qemu-system-aarch64 ($accel) in $((SECONDS - boot))s: GET /v2/ on the boot partition's port 4001 from the host: 200"
+grep -q 'BEGIN CERTIFICATE' "$work/ca.crt" || fail "/ca.crt is not a PEM certificate"
+step "booted under qemu-system-aarch64 ($accel) in $((SECONDS - boot))s: GET /ca.crt on the boot partition's plain port 4080: the site CA"
+# The certificate is for localhost among others; the forwarded port does
+# not matter to the name check.
+code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$work/ca.crt" "https://localhost:$https_port/v2/")" ||
+	fail "GET https://localhost/v2/ on port 4443 with the site CA: curl exit $?"
+[ "$code" = 200 ] || fail "GET https://localhost/v2/ on port 4443: status $code"
+rc=0
+curl -s -o /dev/null --max-time 10 "https://localhost:$https_port/v2/" || rc=$?
+[ "$rc" = 60 ] || fail "GET https://localhost/v2/ without the site CA: curl exit $rc, want 60 (certificate not trusted)"
+step "https://localhost/v2/ on port 4443: 200 with the site CA, untrusted without"
 
 ssh_opts=(-i "$work/id" -p "$ssh_port" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=10 -o LogLevel=ERROR)
 out=""
