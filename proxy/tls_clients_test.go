@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"crypto/x509"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,7 +115,7 @@ func TestClientsOverTLS(t *testing.T) {
 	host := "localhost:" + n.Port
 	base := "https://" + host
 
-	t.Run("go-client", func(t *testing.T) { checkGoClient(t, base, ca) })
+	t.Run("go-client", func(t *testing.T) { checkGoClient(t, base, caFile, ca) })
 	t.Run("crane", func(t *testing.T) { tlsCrane(t, host, caFile) })
 	t.Run("skopeo", func(t *testing.T) { tlsSkopeo(t, host, caFile) })
 	t.Run("npm", func(t *testing.T) { tlsNpm(t, base, caFile) })
@@ -125,14 +126,15 @@ func TestClientsOverTLS(t *testing.T) {
 
 // checkGoClient: the TLS listener's certificate chains to the published
 // CA (and to nothing else), and both listeners publish the same CA.
-func checkGoClient(t *testing.T, base string, ca *x509.Certificate) {
+func checkGoClient(t *testing.T, base, caFile string, ca *x509.Certificate) {
 	resp, err := proxytest.TLSClient(ca, nil).Get(base + "/ca.crt")
 	if err != nil {
 		t.Fatalf("GET /ca.crt over TLS with the site CA: %v", err)
 	}
+	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || resp.TLS == nil || len(resp.TLS.PeerCertificates) == 0 {
-		t.Fatalf("GET /ca.crt over TLS: %d, TLS %v", resp.StatusCode, resp.TLS != nil)
+	if want, _ := os.ReadFile(caFile); resp.StatusCode != 200 || !bytes.Equal(body, want) {
+		t.Fatalf("GET /ca.crt over TLS: %d, not the CA the plain listener gave:\n%s", resp.StatusCode, body)
 	}
 	_, err = proxytest.TLSClient(nil, nil).Get(base + "/health")
 	var unknown x509.UnknownAuthorityError
