@@ -51,7 +51,11 @@ clean:
 # their checks. `.ci/appliance.sh` installs the tools and runs
 # check-appliance; image and smoke-image are run by hand (slow).
 
-DEB_VERSION ?= $(shell systemd/deb-version.sh)
+# Computed once per make run (:=): the tree's commit may move while the
+# packages are built and checked.
+ifeq ($(origin DEB_VERSION), undefined)
+DEB_VERSION := $(shell systemd/deb-version.sh)
+endif
 NFPM        ?= go run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
 # Timestamps inside packages and images: the commit's, for reproducibility.
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)

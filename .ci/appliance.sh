@@ -39,6 +39,9 @@ for q in qemu-aarch64 qemu-arm; do
 	[ -e "/proc/sys/fs/binfmt_misc/$q" ] || update-binfmts --enable "$q"
 done
 
+# One version for every make below: others may commit meanwhile.
+DEB_VERSION="$(systemd/deb-version.sh)"
+export DEB_VERSION
 timings=()
 check() {
 	local t=$SECONDS
