@@ -6,7 +6,8 @@
 #   - the service is active with the packaged config: the site CA from
 #     http://127.0.0.1/ca.crt (port 80) verifies https://localhost/v2/ and
 #     the container's host name (.local too) on 443; without it curl
-#     refuses the certificate; plain /v2/ is redirected to HTTPS;
+#     refuses the certificate; plain /v2/ is redirected to HTTPS, plain /
+#     is the start page;
 #   - it runs as user nora with CAP_NET_BIND_SERVICE only (the package's
 #     low-port drop-in), no_new_privs and seccomp; the CA key is nora's only;
 #   - reload keeps the process; an upgrade with a config the new binary
@@ -151,7 +152,12 @@ case "$redirect" in
 3??\ https://127.0.0.1/v2/) ;;
 *) fail "GET http://127.0.0.1/v2/: $redirect, want a redirect to https://127.0.0.1/v2/" ;;
 esac
-step "https://{localhost,$host,$host.local}/v2/ on 443: 200 with the CA, untrusted without; plain /v2/: $redirect"
+page="$(in_net -o /dev/null -w '%{http_code} %{content_type}' http://127.0.0.1/)" || true
+case "$page" in
+"200 text/html"*) ;;
+*) fail "GET http://127.0.0.1/ (the start page): $page, want 200 text/html" ;;
+esac
+step "https://{localhost,$host,$host.local}/v2/ on 443: 200 with the CA, untrusted without; plain /v2/: $redirect; plain /: the start page"
 
 main_pid() { in_ct systemctl show -p MainPID --value nora; }
 # journal_has TEXT [MATCH]: nora's journal (or MATCH's, such as _PID=N)
