@@ -259,7 +259,9 @@ func rustupEnv() []string {
 	}
 	if os.Getenv("RUSTUP_HOME") == "" {
 		if h, err := os.UserHomeDir(); err == nil {
-			env = append(env, "RUSTUP_HOME="+filepath.Join(h, ".rustup"))
+			if _, err := os.Stat(filepath.Join(h, ".rustup")); err == nil {
+				env = append(env, "RUSTUP_HOME="+filepath.Join(h, ".rustup"))
+			}
 		}
 	}
 	return env
