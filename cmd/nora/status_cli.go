@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -19,6 +22,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"nora/cache"
+	"nora/proxy/sitetls"
 	noraup "nora/upstream"
 )
 
@@ -50,10 +54,11 @@ func (f *readyFlags) add(c *cobra.Command, def time.Duration) {
 
 // fetch asks the server's /ready.
 func (f *readyFlags) fetch(ctx context.Context, env []string) (u string, code int, body []byte, err error) {
-	if u, err = readyURL(f.config, f.url, env); err != nil {
+	var tc *tls.Config
+	if u, tc, err = readyURL(f.config, f.url, env); err != nil {
 		return "", 0, nil, err
 	}
-	code, body, err = fetchReady(ctx, u, f.timeout)
+	code, body, err = fetchReady(ctx, u, tc, f.timeout)
 	return u, code, body, err
 }
 
@@ -135,32 +140,57 @@ func newHealthcheckCmd(env []string) *cobra.Command {
 
 // readyURL is base's /ready, or that of the config's listen address with
 // an unspecified host (0.0.0.0, ::, none) dialled on the loopback.
-func readyURL(configPath, base string, env []string) (string, error) {
+func readyURL(configPath, base string, env []string) (string, *tls.Config, error) {
 	if base == "" {
 		cfg, source, err := loadConfig(configPath, systemConfigPath, env)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		host, port, err := net.SplitHostPort(cfg.Server.Listen)
 		if err != nil {
-			return "", fmt.Errorf("%s: cannot use server.listen %q: %w", source, cfg.Server.Listen, err)
+			return "", nil, fmt.Errorf("%s: cannot use server.listen %q: %w", source, cfg.Server.Listen, err)
 		}
 		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 			host = "127.0.0.1"
 		}
-		return "http://" + net.JoinHostPort(host, port) + "/ready", nil
+		u := "http://" + net.JoinHostPort(host, port) + "/ready"
+		if !cfg.Server.TLS.On() {
+			return u, nil, nil
+		}
+		tc, err := readyTLS(cfg.Server.TLS, cfg.Storage.Path)
+		return "https" + strings.TrimPrefix(u, "http"), tc, err
 	}
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("--url: want http(s)://host:port, got %q", base)
+		return "", nil, fmt.Errorf("--url: want http(s)://host:port, got %q", base)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/ready"
 	u.RawQuery, u.Fragment = "", ""
-	return u.String(), nil
+	return u.String(), nil, nil
+}
+
+// readyTLS is how status and healthcheck trust the server's own TLS
+// listener: in auto mode by the site CA in the storage path (the server
+// certificate names localhost and every local address); in files mode the
+// certificate names the site, not the address dialled, so the probe, which
+// sends nothing secret and only reads readiness, does not verify it.
+func readyTLS(c sitetls.Config, storagePath string) (*tls.Config, error) {
+	if c.Mode != sitetls.ModeAuto {
+		return &tls.Config{InsecureSkipVerify: true}, nil
+	}
+	pem, err := os.ReadFile(sitetls.CAFile(storagePath))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the site CA to check the server: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("no certificate in %s", sitetls.CAFile(storagePath))
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
 // fetchReady GETs u within timeout; any status is an answer.
-func fetchReady(ctx context.Context, u string, timeout time.Duration) (int, []byte, error) {
+func fetchReady(ctx context.Context, u string, tc *tls.Config, timeout time.Duration) (int, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
@@ -168,7 +198,7 @@ func fetchReady(ctx context.Context, u string, timeout time.Duration) (int, []by
 		return 0, nil, err
 	}
 	// No proxy from the environment: the server is local or named outright.
-	cl := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	cl := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, TLSClientConfig: tc}}
 	resp, err := cl.Do(req)
 	if err != nil {
 		var ue *url.Error

@@ -44,7 +44,7 @@ func TestReadyURL(t *testing.T) {
 	f := func(listen, base, want string) {
 		t.Helper()
 		path := writeConfig(t, fmt.Sprintf("[server]\nlisten = %q\n", listen))
-		got, err := readyURL(path, base, nil)
+		got, _, err := readyURL(path, base, nil)
 		if err != nil || got != want {
 			t.Errorf("readyURL(listen %q, --url %q) = %q, %v; want %q", listen, base, got, err, want)
 		}
@@ -56,7 +56,7 @@ func TestReadyURL(t *testing.T) {
 	f("[::1]:4000", "", "http://[::1]:4000/ready")
 	f("0.0.0.0:4000", "http://nora.test:8080", "http://nora.test:8080/ready")
 	f("0.0.0.0:4000", "https://nora.test/base/", "https://nora.test/base/ready")
-	if _, err := readyURL("", "nora.test:4000", nil); err == nil {
+	if _, _, err := readyURL("", "nora.test:4000", nil); err == nil {
 		t.Error("--url without a scheme was accepted")
 	}
 }
@@ -77,6 +77,22 @@ func TestHealthcheckProcess(t *testing.T) {
 	want := "cannot reach nora at http://127.0.0.1:" + port + "/ready: "
 	if code != 1 || stdout != "" || !strings.HasPrefix(stderr, want) || strings.Count(stderr, "\n") != 1 {
 		t.Fatalf("healthcheck of a stopped nora: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+// TestHealthcheckTLS: with [server.tls] mode = "auto" (the packaged
+// config), healthcheck and status speak HTTPS to the listener and trust it
+// by the site CA in the storage path.
+func TestHealthcheckTLS(t *testing.T) {
+	_, port, _ := net.SplitHostPort(freeAddr(t))
+	config := fmt.Sprintf("[server]\nlisten = \"0.0.0.0:%s\"\n[server.tls]\nmode = \"auto\"\n[storage]\npath = %q\n", port, t.TempDir())
+	path := writeConfig(t, config)
+	startProcess(t, config)
+	if stdout, _ := waitCLI(t, 0, "ready", "healthcheck", "--config", path); stdout != "ready\n" {
+		t.Fatalf("healthcheck: stdout %q", stdout)
+	}
+	if stdout, _ := waitCLI(t, 0, "https://127.0.0.1:"+port, "status", "--config", path); !strings.Contains(stdout, "ready") {
+		t.Fatalf("status: stdout %q", stdout)
 	}
 }
 
