@@ -118,7 +118,9 @@ func newHealthcheckCmd(env []string) *cobra.Command {
 		Short: "Exit 0 when the running server is ready, else 1",
 		Long: "Exit 0 when the running server's /ready answers 200, else 1, printing one line.\n" +
 			"For container HEALTHCHECKs and Kubernetes exec probes: it needs no shell or curl.\n" +
-			"A listen address on all interfaces (0.0.0.0:4000) is dialled on the loopback.",
+			"A listen address on all interfaces (0.0.0.0:4000) is dialled on the loopback, over HTTPS\n" +
+			"when [server.tls] is on: trusting the site CA in auto mode, unverified in files mode\n" +
+			"(the probe sends nothing but the request for /ready).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_, code, body, err := f.fetch(cmd.Context(), env)
