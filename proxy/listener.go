@@ -91,6 +91,11 @@ type stallConn struct {
 	mu   sync.Mutex
 	body bodyState
 
+	// underTLS: body bytes are counted by tlsConn as they are decrypted,
+	// not here, where a client's one-byte records would count for the
+	// ~22 bytes each takes on the wire. Set before the conn is used.
+	underTLS bool
+
 	// first is the connection's first byte plus one (0: none yet): a
 	// TLS hello on a plain port is named in the log (tlsHello).
 	first atomic.Uint32
@@ -237,7 +242,9 @@ func (c *stallConn) Read(p []byte) (int, error) {
 	}
 	n, err := c.Conn.Read(p)
 	c.mu.Lock()
-	c.body.n += int64(n)
+	if !c.underTLS {
+		c.body.n += int64(n)
+	}
 	c.body.waited += time.Since(start)
 	c.mu.Unlock()
 	if err != nil && limit != limitNone && errors.Is(err, os.ErrDeadlineExceeded) {
@@ -272,6 +279,15 @@ func (c *stallConn) bodyDeadlineLocked(now time.Time) (time.Time, bodyLimit) {
 		earlier(c.body.deadline, limitTotal)
 	}
 	return dl, limit
+}
+
+// countBody adds n decrypted bytes to the request body read (TLS).
+func (c *stallConn) countBody(n int) {
+	c.mu.Lock()
+	if c.body.on {
+		c.body.n += int64(n)
+	}
+	c.mu.Unlock()
 }
 
 // SetBodyDeadline makes the body reads of the current request fail at t
@@ -319,6 +335,7 @@ func (l *tlsListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	sc := c.(*stallConn)
+	sc.underTLS = true
 	return &tlsConn{Conn: tls.Server(sc, l.cfg), sc: sc}, nil
 }
 
@@ -349,7 +366,9 @@ func (c *tlsConn) Read(p []byte) (int, error) {
 		}
 		return 0, err
 	}
-	return c.Conn.Read(p)
+	n, err := c.Conn.Read(p)
+	c.sc.countBody(n)
+	return n, err
 }
 
 // plainHTTP reports whether a record header is the start of an HTTP
