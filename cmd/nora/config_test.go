@@ -217,7 +217,7 @@ func TestEnvKeys(t *testing.T) {
 			t.Errorf("%s sets nothing", name)
 		}
 	}
-	if !slices.Equal(fixed, [][2]string{{"NORA_SERVER_TRUSTED_PROXIES", "server.trusted_proxies"},
+	if !slices.Equal(fixed, [][2]string{{"NORA_SERVER_TLS_HOSTS", "server.tls.hosts"}, {"NORA_SERVER_TRUSTED_PROXIES", "server.trusted_proxies"},
 		{"NORA_DOCKER_UPSTREAMS", "docker.upstreams"}, {"NORA_DOCKER_HOSTED_NAMES", "docker.hosted_names"},
 		{"NORA_NPM_HOSTED_NAMES", "npm.hosted_names"}, {"NORA_MAVEN_UPSTREAMS", "maven.upstreams"},
 		{"NORA_AUTH_GROUPS", "auth.groups"}, {"NORA_AUTH_RULES", "auth.rules"},
