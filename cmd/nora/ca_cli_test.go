@@ -3,10 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"nora/proxy/sitetls"
 )
@@ -57,4 +65,34 @@ func TestTLSKeys(t *testing.T) {
 	bad("[server]\nlisten_plain = \"0.0.0.0:80\"\n", `server.listen_plain: needs server.tls.mode`)
 	bad("[server]\nlisten_plain = \"80\"\n[server.tls]\nmode = \"auto\"\n", `server.listen_plain: want host:port`)
 	bad("[server]\nplain = \"drop\"\n", `server.plain: want "redirect" or "serve"`)
+}
+
+// In files mode, config check (startable) loads the certificate and key,
+// as serve would.
+func TestTLSFilesStartable(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	doc := fmt.Sprintf("[storage]\npath = %q\n[server.tls]\nmode = \"files\"\ncert = %q\nkey = %q\n", filepath.Join(dir, "data"), cert, key)
+	path := writeConfig(t, doc)
+	if _, _, err := loadStartable(path, "", nil); err == nil || !strings.Contains(err.Error(), "server.tls.cert: cannot load") {
+		t.Fatalf("missing files: %v", err)
+	}
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), DNSNames: []string{"nora.test"}, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
+	if _, _, err := loadStartable(path, "", nil); err != nil {
+		t.Fatalf("loadable files: %v", err)
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -27,6 +28,7 @@ import (
 	"nora/proxy/maven"
 	"nora/proxy/npm"
 	"nora/proxy/pypi"
+	"nora/proxy/sitetls"
 )
 
 // fileConfig is the shape of nora.toml (DESIGN 3.2), composed from the
@@ -391,6 +393,11 @@ func startable(c *fileConfig) []fieldError {
 		p.bad("retention", "%v", err)
 	}
 	p.auditStartable(c)
+	if t := c.Server.TLS; t.Mode == sitetls.ModeFiles {
+		if _, err := tls.LoadX509KeyPair(t.Cert, t.Key); err != nil {
+			p.bad("server.tls.cert", "cannot load the certificate and key: %v", err)
+		}
+	}
 	return p
 }
 
