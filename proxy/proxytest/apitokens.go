@@ -2,7 +2,6 @@ package proxytest
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -32,16 +31,9 @@ func StartTokens(t testing.TB, cfg proxy.AppConfig) (*Nora, *Tokens) {
 	if cfg.Storage.Path == "" {
 		cfg.Storage.Path = t.TempDir()
 	}
-	// A socket path must fit sun_path (108 bytes); test dirs can be deep.
-	dir, err := os.MkdirTemp("", "nora-admin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	cfg.Server.AdminSocket = filepath.Join(dir, "admin.sock")
 	expired := expiredToken(t, cfg.Storage.Path, "expired", "push:**")
 	n := Start(t, cfg)
-	return n, &Tokens{admin: admin.NewClient(cfg.Server.AdminSocket), Expired: expired}
+	return n, &Tokens{admin: admin.NewClient(n.AdminSocket), Expired: expired}
 }
 
 // Create makes a token named name with perms that never expires and

@@ -24,6 +24,8 @@ type Nora struct {
 	URL     string // "http://127.0.0.1:<port>"
 	Addr    string // "127.0.0.1:<port>"
 	DataDir string // the storage path
+	// AdminSocket is the admin API's socket (DESIGN 3.5).
+	AdminSocket string
 }
 
 // Upstream is the upstream tuning of a test nora: tests stop and restart
@@ -88,7 +90,7 @@ func StartLogged(t testing.TB, cfg proxy.AppConfig, log *slog.Logger) *Nora {
 		}
 	})
 	addr := app.Addr().String()
-	return &Nora{URL: "http://" + addr, Addr: addr, DataDir: cfg.Storage.Path}
+	return &Nora{URL: "http://" + addr, Addr: addr, DataDir: cfg.Storage.Path, AdminSocket: cfg.Server.AdminSocket}
 }
 
 // Stored reports whether the store holds a committed object under key.
