@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -83,26 +82,7 @@ func serveApp(t *testing.T, authCfg auth.Config) (*App, string) {
 	storage.Path = t.TempDir()
 	server := DefaultConfig()
 	server.Listen = "127.0.0.1:0"
-	// A socket path must fit sun_path; test dirs can be deep.
-	sock, err := os.MkdirTemp("", "nora-admin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(sock) })
-	server.AdminSocket = filepath.Join(sock, "admin.sock")
-	app, err := NewApp(AppConfig{Server: server, Storage: storage, Auth: &authCfg}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- app.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	app := runApp(t, AppConfig{Server: server, Storage: storage, Auth: &authCfg}, nil)
 	return app, "http://" + app.Addr().String()
 }
 

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -36,32 +35,14 @@ func auditedApp(t *testing.T, user, pass string, trusted []string, rules ...auth
 	server := DefaultConfig()
 	server.Listen = "127.0.0.1:0"
 	server.TrustedProxies = &trusted
-	sock, err := os.MkdirTemp("", "nora-admin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(sock) })
-	server.AdminSocket = filepath.Join(sock, "admin.sock")
 	auditPath := filepath.Join(t.TempDir(), "audit.log")
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	npmCfg := npm.DefaultConfig()
 	npmCfg.Upstream = "http://127.0.0.1:1" // hosted packages only
 	npmCfg.HostedNames = []string{"@team/*"}
-	app, err := NewApp(AppConfig{Server: server, Storage: storage, Npm: npmCfg,
+	app := runApp(t, AppConfig{Server: server, Storage: storage, Npm: npmCfg,
 		Auth: &auth.Config{AnonymousRead: true, Htpasswd: htpasswd, Rules: rules}, Audit: auth.AuditConfig{Path: auditPath}}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- app.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
 	return "http://" + app.Addr().String(), auditPath, logs
 }
 
