@@ -2,8 +2,7 @@ package cache
 
 import (
 	"context"
-	"errors"
-	"fmt"
+		"fmt"
 	"hash/fnv"
 	"log/slog"
 	"os"
@@ -55,6 +54,8 @@ type Cache struct {
 	fillBytes      *metrics.Counter
 	passThrough    *metrics.Counter
 	passLogged     atomic.Int64 // unix seconds of the last "disk full" log line
+	// storeErr is the background probe's last answer (nil: not probed yet).
+	storeErr atomic.Pointer[probeResult]
 }
 
 // New builds a Cache on store. dir holds the local index and, for stores
@@ -143,19 +144,6 @@ func (c *Cache) openCommitted(ctx context.Context, key string) (*Object, error) 
 // Stat answers HEAD for a committed object without reading it.
 func (c *Cache) Stat(ctx context.Context, key string) (Info, error) {
 	return c.store.Stat(ctx, key)
-}
-
-// Ready reports whether the store answers (a cheap stat of a key that need
-// not exist) and whether its filesystem has [storage] min_free free, as
-// the evictor last saw it.
-func (c *Cache) Ready(ctx context.Context) error {
-	if _, err := c.store.Stat(ctx, "ready-probe"); err != nil && !errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("storage: %w", err)
-	}
-	if min, free := c.evict.limits.Load().MinFree, c.evict.free.Load(); free >= 0 && free < min {
-		return fmt.Errorf("storage: %d bytes free, below min_free (%d)", free, min)
-	}
-	return nil
 }
 
 // Close cancels running fills and the lifecycle's background work, waits

@@ -20,13 +20,16 @@ type Config struct {
 	StallTimeout units.Duration `toml:"stall_timeout"`
 }
 
-// S3Config is the [storage.s3] section (the S3 adapter comes later).
+// S3Config is the [storage.s3] section, read by the cache/s3 adapter.
 type S3Config struct {
 	Endpoint  string `toml:"endpoint"`
 	Bucket    string `toml:"bucket"`
 	Region    string `toml:"region"`
 	Prefix    string `toml:"prefix"`
 	PathStyle bool   `toml:"path_style"`
+	// Redirect answers blob GETs with a short-lived presigned URL of the
+	// object instead of streaming it through nora.
+	Redirect bool `toml:"redirect"`
 }
 
 // DefaultConfig returns the storage defaults.

@@ -15,7 +15,12 @@ import (
 // markers refer to, then the evictor. Call it once, after SetMarkers.
 func (c *Cache) Start(lim Limits) {
 	c.evict.limits.Store(&lim)
-	c.wg.Add(1)
+	c.probe(c.bg)
+	c.wg.Add(2)
+	go func() {
+		defer c.wg.Done()
+		c.probeLoop(c.bg)
+	}()
 	go func() {
 		defer c.wg.Done()
 		if c.fresh {

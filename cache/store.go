@@ -62,3 +62,9 @@ type Lister interface {
 type SpaceReporter interface {
 	Space() (free, total int64, err error)
 }
+
+// Presigner is implemented by stores that can hand out a short-lived URL
+// from which a client reads an object directly ([storage.s3] redirect).
+type Presigner interface {
+	PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error)
+}

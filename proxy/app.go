@@ -17,7 +17,6 @@ import (
 	"nora/auth"
 	"nora/auth/oidc"
 	"nora/cache"
-	"nora/cache/disk"
 	hostedcargo "nora/hosted/cargo"
 	hostedmaven "nora/hosted/maven"
 	hostednpm "nora/hosted/npm"
@@ -105,10 +104,7 @@ const drainTimeout = 30 * time.Second
 func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 	set := metrics.NewSet()
 	registerBuildInfo(set, cfg.Build)
-	if cfg.Storage.Backend != "disk" {
-		return nil, fmt.Errorf("storage backend %q is not available yet (disk is)", cfg.Storage.Backend)
-	}
-	store, err := disk.Open(cfg.Storage.Path)
+	store, err := OpenStore(context.Background(), cfg.Storage)
 	if err != nil {
 		return nil, err
 	}

@@ -371,9 +371,6 @@ func startable(c *fileConfig) []fieldError {
 	if len(p) > 0 {
 		return p
 	}
-	if c.Storage.Backend != "disk" {
-		p.bad("storage.backend", "%q is not available yet (disk is)", c.Storage.Backend)
-	}
 	if err := writableDir(c.Storage.Path); err != nil {
 		p.bad("storage.path", "%v", err)
 	}

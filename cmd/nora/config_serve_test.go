@@ -230,8 +230,6 @@ func TestConfigCheckAsServe(t *testing.T) {
 		}
 	}
 	f("||", "")
-	f("|backend = \"s3\"\n[storage.s3]\nbucket = \"b\"\n|", `nora.toml:`)
-	f("|backend = \"s3\"\n[storage.s3]\nbucket = \"b\"\n|", `storage.backend: "s3" is not available yet (disk is)`)
 	f(fmt.Sprintf("||[auth]\nhtpasswd = %q\n", filepath.Join(dir, "missing")), "auth.htpasswd: cannot read htpasswd: ")
 	f(fmt.Sprintf("||[auth]\nhtpasswd = %q\n", broken), "auth.htpasswd: "+broken+":1: want user:bcrypt-hash")
 	f(fmt.Sprintf("|path = %q\n|", filepath.Join(file, "data")), "storage.path: cannot use "+filepath.Join(file, "data")+": "+file+" is not a directory")

@@ -76,14 +76,23 @@ func newRootCmd(stdout io.Writer, env []string) *cobra.Command {
 	}
 	configFlag(serveCmd)
 
+	var connect bool
 	check := &cobra.Command{
 		Use:   "check",
 		Short: "Validate the configuration as serve would, without serving",
-		Args:  cobra.NoArgs,
+		Long: "Validate the configuration as serve would, without serving. With --connect, also\n" +
+			"open the storage backend as serve would: for S3, the bucket must exist and the\n" +
+			"credentials must be accepted.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, source, err := loadStartable(configPath, systemConfigPath, env)
 			if err != nil {
 				return err
+			}
+			if connect {
+				if err := checkConnect(cmd.Context(), cfg); err != nil {
+					return err
+				}
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "ok: %s\n", source)
 			for _, n := range authNotes(&cfg) {
@@ -93,6 +102,7 @@ func newRootCmd(stdout io.Writer, env []string) *cobra.Command {
 		},
 	}
 	configFlag(check)
+	check.Flags().BoolVar(&connect, "connect", false, "also open the storage backend (S3: the bucket and credentials)")
 	configCmd := &cobra.Command{Use: "config", Short: "Configuration tools", Args: cobra.NoArgs}
 	configCmd.AddCommand(check)
 

@@ -26,6 +26,8 @@ type Nora struct {
 	DataDir string // the storage path
 	// AdminSocket is the admin API's socket (DESIGN 3.5).
 	AdminSocket string
+	// Storage is the [storage] section it runs on (disk or S3).
+	Storage cache.Config
 }
 
 // Upstream is the upstream tuning of a test nora: tests stop and restart
@@ -90,18 +92,32 @@ func StartLogged(t testing.TB, cfg proxy.AppConfig, log *slog.Logger) *Nora {
 		}
 	})
 	addr := app.Addr().String()
-	return &Nora{URL: "http://" + addr, Addr: addr, DataDir: cfg.Storage.Path, AdminSocket: cfg.Server.AdminSocket}
+	return &Nora{URL: "http://" + addr, Addr: addr, DataDir: cfg.Storage.Path, AdminSocket: cfg.Server.AdminSocket,
+		Storage: cfg.Storage}
 }
 
 // Stored reports whether the store holds a committed object under key.
 func (n *Nora) Stored(key string) bool {
+	if n.Storage.Backend == "s3" {
+		s, err := proxy.OpenStore(context.Background(), n.Storage)
+		if err != nil {
+			panic(err)
+		}
+		_, err = s.Stat(context.Background(), key)
+		return err == nil
+	}
 	_, err := os.Stat(filepath.Join(n.DataDir, "objects", filepath.FromSlash(key)))
 	return err == nil
 }
 
-// TempFiles lists what is left in the store's temp directory.
+// TempFiles lists what is left in the store's temp directory (the spool
+// of an S3 store).
 func (n *Nora) TempFiles() []string {
-	entries, _ := os.ReadDir(filepath.Join(n.DataDir, "tmp"))
+	dir := filepath.Join(n.DataDir, "tmp")
+	if n.Storage.Backend == "s3" {
+		dir = filepath.Join(n.DataDir, "spool")
+	}
+	entries, _ := os.ReadDir(dir)
 	var names []string
 	for _, e := range entries {
 		names = append(names, e.Name())
