@@ -68,3 +68,21 @@ type SpaceReporter interface {
 type Presigner interface {
 	PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error)
 }
+
+// ErrChanged is PutIf's answer when the object is no longer at the version
+// that was read: another writer (maybe another instance) came first.
+var ErrChanged = fault.New(fault.Conflict, "object changed since it was read")
+
+// Swapper is implemented by stores that replace an object only if nobody
+// wrote it since it was read (compare and swap): nora instances that share
+// a bucket update hosted state without losing each other's writes.
+// hosted.Update is the read-modify-write loop on it.
+type Swapper interface {
+	// ReadVersion reads the whole object, at most max bytes (more is an
+	// error), and a token that changes with every write of it;
+	// ErrNotFound if there is none.
+	ReadVersion(ctx context.Context, key string, max int64) ([]byte, string, error)
+	// PutIf stores b under key if the object is still at version; version
+	// "" means only if key holds nothing. ErrChanged otherwise.
+	PutIf(ctx context.Context, key string, b []byte, version string) error
+}

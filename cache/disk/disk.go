@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -19,12 +20,13 @@ import (
 )
 
 // Store keeps objects as files. It implements cache.Store, cache.FileOpener,
-// cache.FileAdopter, cache.Lister and cache.SpaceReporter. An object that
+// cache.FileAdopter, cache.Lister, cache.SpaceReporter and cache.Swapper. An object that
 // is removed while a reader streams it stays readable to the end: the open
 // file keeps its bytes, and the space returns when the reader closes it.
 type Store struct {
 	objects string
 	tmp     string
+	swapMu  sync.Mutex // orders PutIf
 }
 
 // Open prepares root and removes temp files left by a process that died

@@ -30,6 +30,8 @@ func Run(t *testing.T, newStore func(t *testing.T) cache.Store) {
 		{"List", testList},
 		{"ConcurrentPutsSameKey", testConcurrentPutsSameKey},
 		{"Adopt", testAdopt},
+		{"Swap", testSwap},
+		{"SwapRace", testSwapRace},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, newStore(t)) })
 	}
@@ -212,3 +214,73 @@ func read(t *testing.T, s cache.Store, key string, offset int64) ([]byte, cache.
 type errReader struct{}
 
 func (errReader) Read([]byte) (int, error) { return 0, errors.New("connection reset") }
+
+// testSwap: PutIf writes only over the version read; a second writer with
+// the same version loses with ErrChanged; "" means "only if absent".
+func testSwap(t *testing.T, s cache.Store) {
+	sw, ok := s.(cache.Swapper)
+	if !ok {
+		t.Fatal("not a cache.Swapper: every adapter must compare and swap (hosted state of several instances)")
+	}
+	const key = "hosted/npm/packages/swap"
+	if _, _, err := sw.ReadVersion(ctx, key, 1<<10); !errors.Is(err, cache.ErrNotFound) {
+		t.Fatalf("ReadVersion missing = %v", err)
+	}
+	if err := sw.PutIf(ctx, key, []byte("one"), ""); err != nil {
+		t.Fatalf("PutIf new: %v", err)
+	}
+	if err := sw.PutIf(ctx, key, []byte("again"), ""); !errors.Is(err, cache.ErrChanged) {
+		t.Fatalf("PutIf new over an object = %v, want ErrChanged", err)
+	}
+	b, v1, err := sw.ReadVersion(ctx, key, 1<<10)
+	if err != nil || string(b) != "one" || v1 == "" {
+		t.Fatalf("ReadVersion = %q %q %v", b, v1, err)
+	}
+	if err := sw.PutIf(ctx, key, []byte("two"), v1); err != nil {
+		t.Fatalf("PutIf at the version read: %v", err)
+	}
+	if err := sw.PutIf(ctx, key, []byte("lost"), v1); !errors.Is(err, cache.ErrChanged) {
+		t.Fatalf("PutIf at an old version = %v, want ErrChanged", err)
+	}
+	b, v2, err := sw.ReadVersion(ctx, key, 1<<10)
+	if err != nil || string(b) != "two" || v2 == v1 {
+		t.Fatalf("after the swap: %q %q (was %q) %v", b, v2, v1, err)
+	}
+	if _, _, err := sw.ReadVersion(ctx, key, 2); err == nil {
+		t.Fatal("ReadVersion past max: no error")
+	}
+}
+
+// testSwapRace: writers that each add one line through read-and-swap lose
+// no line.
+func testSwapRace(t *testing.T, s cache.Store) {
+	sw := s.(cache.Swapper)
+	const key, writers = "hosted/race", 8
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				old, v, err := sw.ReadVersion(ctx, key, 1<<10)
+				if err != nil && !errors.Is(err, cache.ErrNotFound) {
+					t.Error(err)
+					return
+				}
+				err = sw.PutIf(ctx, key, append(old, byte('a'+i)), v)
+				if err == nil {
+					return
+				}
+				if !errors.Is(err, cache.ErrChanged) {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b, _, err := sw.ReadVersion(ctx, key, 1<<10)
+	if err != nil || len(b) != writers {
+		t.Fatalf("after %d racing writers: %q, %v", writers, b, err)
+	}
+}
