@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 )
@@ -54,6 +55,9 @@ type Cache struct {
 	fillBytes      *metrics.Counter
 	passThrough    *metrics.Counter
 	passLogged     atomic.Int64 // unix seconds of the last "disk full" log line
+	// presigner answers RedirectURL when [storage.s3] redirect is on.
+	presigner  Presigner
+	presignTTL time.Duration
 	// storeErr is the background probe's last answer (nil: not probed yet).
 	storeErr atomic.Pointer[probeResult]
 }

@@ -94,6 +94,11 @@ type App struct {
 	stop context.CancelFunc
 }
 
+// redirectTTL is how long a presigned blob URL ([storage.s3] redirect)
+// stays valid: long enough for a client to follow it, short enough that a
+// leaked one soon stops working.
+const redirectTTL = 5 * time.Minute
+
 // drainTimeout bounds how long Serve waits for open responses on shutdown.
 const drainTimeout = 30 * time.Second
 
@@ -111,6 +116,9 @@ func NewApp(cfg AppConfig, log *slog.Logger) (*App, error) {
 	c, err := cache.New(store, cfg.Storage.Path, log, set)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Storage.Backend == "s3" && cfg.Storage.S3.Redirect {
+		c.SetRedirect(redirectTTL)
 	}
 	app := &App{log: log, cache: c}
 	app.life, app.stop = context.WithCancel(context.Background())

@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"github.com/opencontainers/go-digest"
 	"github.com/valyala/fasthttp"
 
 	"nora/cache"
@@ -17,6 +18,9 @@ func (h *Handler) blob(ctx *fasthttp.RequestCtx, rt route, ref string) (string, 
 		ociError(ctx, codeDigestInvalid, "invalid digest")
 		return "", nil
 	}
+	if redirectBlob(ctx, h.cache, d) {
+		return "hit", nil
+	}
 	obj, err := h.artifacts.Get(ctx, pull.ArtifactRequest{
 		Upstream: rt.up.reg, Repo: rt.repo, URL: "blobs/" + string(d),
 		Expect: cache.Expect{Digest: d, Size: -1}, Offline: rt.up.cfg.Offline,
@@ -28,4 +32,20 @@ func (h *Handler) blob(ctx *fasthttp.RequestCtx, rt route, ref string) (string, 
 	ctx.Response.Header.Set("ETag", `"`+string(d)+`"`)
 	httpx.ServeContent(ctx, obj.Body, obj.Size, "application/octet-stream")
 	return obj.Result, nil
+}
+
+// redirectBlob answers a GET of a committed blob with a 307 to a presigned
+// URL of the store when [storage.s3] redirect is on; HEAD and fills in
+// progress are served by nora.
+func redirectBlob(ctx *fasthttp.RequestCtx, c Cache, d digest.Digest) bool {
+	if !ctx.IsGet() {
+		return false
+	}
+	u := c.RedirectURL(ctx, cache.BlobKey(d))
+	if u == "" {
+		return false
+	}
+	ctx.Response.Header.Set("Docker-Content-Digest", string(d))
+	ctx.Redirect(u, fasthttp.StatusTemporaryRedirect)
+	return true
 }

@@ -48,6 +48,8 @@ type Cache interface {
 	pull.RefStore
 	pull.ArtifactStore
 	PutBlob(ctx context.Context, d digest.Digest, b []byte) error
+	// RedirectURL is a presigned URL of a committed object, "" if none.
+	RedirectURL(ctx context.Context, key string) string
 }
 
 type upstreamRepo struct {

@@ -92,6 +92,9 @@ func (h *Handler) hostedBlob(ctx *fasthttp.RequestCtx, req request) {
 		h.hostedError(ctx, err)
 		return
 	}
+	if redirectBlob(ctx, h.cache, d) {
+		return
+	}
 	obj, err := h.cache.Open(ctx, cache.BlobKey(d))
 	if err != nil {
 		h.log.Error("hosted blob missing from the store", "repository", req.name, "digest", d, "err", err)
