@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"slices"
 	"sync"
 
@@ -142,24 +141,10 @@ func (n *Names) write(ctx context.Context, name string, add bool) error {
 	return nil
 }
 
-// Read returns the object under key, refusing more than max bytes: every
-// hosted state object is read whole, and a bound keeps a damaged or
-// hostile one from exhausting memory. The store's own errors, such as
-// cache.ErrNotFound, come back as they are.
+// Read is cache.ReadAll: every hosted state object is read whole, at
+// most max bytes.
 func Read(ctx context.Context, store cache.Store, key string, max int64) ([]byte, error) {
-	body, _, err := store.Get(ctx, key, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer body.Close()
-	b, err := io.ReadAll(io.LimitReader(body, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("cannot read %s: %w", key, err)
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s is larger than %d bytes", key, max)
-	}
-	return b, nil
+	return cache.ReadAll(ctx, store, key, max)
 }
 
 // Locks serialise the writers of one name: a fixed array of mutexes picked

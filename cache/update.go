@@ -1,14 +1,13 @@
-package hosted
+package cache
 
 import (
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"time"
-
-	"nora/cache"
 )
 
 // updateTries bounds the read-modify-write loop of Update under contention.
@@ -17,16 +16,16 @@ const updateTries = 20
 // Update rewrites the state object under key (at most max bytes) with fn:
 // fn gets the current bytes (nil if there is no object) and returns the
 // new ones; nil with no error leaves the object as it is. On a store that
-// is a cache.Swapper the write succeeds only if nobody wrote key in
+// is a Swapper the write succeeds only if nobody wrote key in
 // between, and Update reads and calls fn again until it does: instances
 // sharing a bucket never lose each other's writes. fn may run several
 // times and must not have side effects. Callers still serialise their own
 // writers of one key (Locks), so retries are rare.
-func Update(ctx context.Context, store cache.Store, key string, max int64, fn func(old []byte) ([]byte, error)) error {
-	sw, ok := store.(cache.Swapper)
+func Update(ctx context.Context, store Store, key string, max int64, fn func(old []byte) ([]byte, error)) error {
+	sw, ok := store.(Swapper)
 	if !ok {
-		old, err := Read(ctx, store, key, max)
-		if err != nil && !errors.Is(err, cache.ErrNotFound) {
+		old, err := ReadAll(ctx, store, key, max)
+		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
 		b, err := fn(old)
@@ -37,7 +36,7 @@ func Update(ctx context.Context, store cache.Store, key string, max int64, fn fu
 	}
 	for try := 0; ; try++ {
 		old, ver, err := sw.ReadVersion(ctx, key, max)
-		if errors.Is(err, cache.ErrNotFound) {
+		if errors.Is(err, ErrNotFound) {
 			old, ver, err = nil, "", nil
 		}
 		if err != nil {
@@ -48,7 +47,7 @@ func Update(ctx context.Context, store cache.Store, key string, max int64, fn fu
 			return err
 		}
 		err = sw.PutIf(ctx, key, b, ver)
-		if !errors.Is(err, cache.ErrChanged) {
+		if !errors.Is(err, ErrChanged) {
 			return err
 		}
 		if try == updateTries {
@@ -61,4 +60,24 @@ func Update(ctx context.Context, store cache.Store, key string, max int64, fn fu
 		case <-time.After(time.Duration(1+rand.IntN(5<<min(try, 6))) * time.Millisecond):
 		}
 	}
+}
+
+// ReadAll returns the object under key, refusing more than max bytes: a
+// state object is read whole, and a bound keeps a damaged or hostile one
+// from exhausting memory. The store's own errors, such as ErrNotFound,
+// come back as they are.
+func ReadAll(ctx context.Context, store Store, key string, max int64) ([]byte, error) {
+	body, _, err := store.Get(ctx, key, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	b, err := io.ReadAll(io.LimitReader(body, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", key, err)
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s is larger than %d bytes", key, max)
+	}
+	return b, nil
 }
