@@ -1,0 +1,195 @@
+package docker_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/opencontainers/go-digest"
+
+	"nora/cache"
+	"nora/cache/s3/s3test"
+	"nora/internal/units"
+	"nora/proxy"
+	"nora/proxy/docker"
+	"nora/proxy/proxytest"
+	"nora/upstream/upstreamtest"
+)
+
+// The pull tests again, on a bucket of a real S3 server (versitygw) in
+// place of the disk: what a pull fills is an object in the bucket, and
+// what is in the bucket is served with the upstream gone.
+
+// s3Nora is a test nora on a bucket of its own.
+type s3Nora struct {
+	*noraUnderTest
+	srv    *s3test.Server
+	bucket string
+}
+
+// startS3 runs a nora on a new bucket of srv, proxying up as docker.io.
+func startS3(t *testing.T, srv *s3test.Server, up *upstreamtest.Registry, redirect bool) *s3Nora {
+	t.Helper()
+	bucket := srv.NewBucket(t)
+	cfg := proxy.AppConfig{Server: proxy.DefaultConfig(), Docker: docker.DefaultConfig(),
+		Storage: proxytest.S3Storage(t, srv, bucket)}
+	cfg.Storage.S3.Redirect = redirect
+	cfg.Server.StallTimeout = units.Duration(10 * time.Second)
+	cfg.Docker.Upstreams = []docker.UpstreamConfig{{Name: "docker.io", URL: up.URL}}
+	return &s3Nora{noraUnderTest: &noraUnderTest{proxytest.Start(t, cfg)}, srv: srv, bucket: bucket}
+}
+
+// object reads key from the bucket behind nora's back; ok is false when
+// there is none.
+func (n *s3Nora) object(t *testing.T, key string) ([]byte, bool) {
+	t.Helper()
+	out, err := n.srv.Client().GetObject(context.Background(), &s3.GetObjectInput{Bucket: &n.bucket, Key: aws.String(key)})
+	if err != nil {
+		return nil, false
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	if err != nil {
+		t.Fatalf("reading %s from the bucket: %v", key, err)
+	}
+	return b, true
+}
+
+// objects lists every key in the bucket.
+func (n *s3Nora) objects(t *testing.T) []string {
+	t.Helper()
+	var keys []string
+	pages := s3.NewListObjectsV2Paginator(n.srv.Client(), &s3.ListObjectsV2Input{Bucket: &n.bucket})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(context.Background())
+		if err != nil {
+			t.Fatalf("listing %s: %v", n.bucket, err)
+		}
+		for _, o := range page.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+	}
+	return keys
+}
+
+// checkBlobObjects requires every blob of repo:ref to be an object in the
+// bucket holding exactly the bytes of its digest.
+func (n *s3Nora) checkBlobObjects(t *testing.T, repo, ref string) []string {
+	t.Helper()
+	ds := manifestBlobs(t, n.noraUnderTest, repo, ref)
+	for _, d := range ds {
+		b, ok := n.object(t, cache.BlobKey(digest.Digest(d)))
+		if !ok {
+			t.Fatalf("blob %s is not in the bucket; it holds %v", d, n.objects(t))
+		}
+		if got := digest.FromBytes(b).String(); got != d {
+			t.Fatalf("the bucket's object of %s holds bytes of %s", d, got)
+		}
+	}
+	return ds
+}
+
+func TestS3ProxiedPulls(t *testing.T) {
+	srv := s3test.Start(t)
+	up := upstreamtest.New(t, upstreamtest.Options{})
+	want := digestOf(t, up.PushRandomImage(t, "library/app", "1", 3, 256<<10))
+	n := startS3(t, srv, up, false)
+	c := newCLI(t, n.Addr, "", "")
+	ref := n.Addr + "/library/app"
+
+	c.mustCrane("pull", ref+":1", filepath.Join(t.TempDir(), "crane.tar"))
+	c.mustSkopeo("copy", "--src-tls-verify=false", "docker://"+ref+":1", "oci:"+t.TempDir()+":x")
+	ds := n.checkBlobObjects(t, "library/app", "1")
+	n.WaitNoTempFiles(t, 10*time.Second)
+
+	// The second pull, by tag and by digest, comes from the bucket.
+	up.Stop()
+	again := newCLI(t, n.Addr, "", "")
+	checkPulls(t, again, ref, "1", want)
+	dir := t.TempDir()
+	again.mustSkopeo("copy", "--src-tls-verify=false", "docker://"+ref+"@"+want, "oci:"+dir+":x")
+	if got := again.mustSkopeo("inspect", "--tls-verify=false", "--no-tags", "--format", "{{.Digest}}", "docker://"+ref+"@"+want); got != want {
+		t.Fatalf("skopeo inspect from the cache: %s, want %s", got, want)
+	}
+
+	// A range of a cached layer is a 206 of exactly those bytes.
+	layer := ds[len(ds)-1]
+	whole, _ := n.object(t, cache.BlobKey(digest.Digest(layer)))
+	resp, body := do(t, "GET", n.url("/v2/library/app/blobs/"+layer), "", "", map[string]string{"Range": "bytes=1000-70999"}, nil)
+	if resp.StatusCode != http.StatusPartialContent || string(body) != string(whole[1000:71000]) ||
+		resp.Header.Get("Content-Range") != fmt.Sprintf("bytes 1000-70999/%d", len(whole)) {
+		t.Fatalf("Range GET of a cached blob: %d %q, %d bytes (want 70000 of %d)",
+			resp.StatusCode, resp.Header.Get("Content-Range"), len(body), len(whole))
+	}
+	resp, body = do(t, "GET", n.url("/v2/library/app/blobs/"+layer), "", "", map[string]string{"Range": fmt.Sprintf("bytes=%d-", len(whole)-10)}, nil)
+	if resp.StatusCode != http.StatusPartialContent || string(body) != string(whole[len(whole)-10:]) {
+		t.Fatalf("Range GET of a blob's tail: %d, %d bytes", resp.StatusCode, len(body))
+	}
+}
+
+// TestS3Redirect: with [storage.s3] redirect = true a GET of a committed
+// blob is a 307 to a presigned URL that serves the blob's bytes from the
+// store; HEAD and a fill in progress are served by nora.
+func TestS3Redirect(t *testing.T) {
+	srv := s3test.Start(t)
+	up := upstreamtest.New(t, upstreamtest.Options{})
+	want := digestOf(t, up.PushRandomImage(t, "library/app", "1", 2, 128<<10))
+	n := startS3(t, srv, up, true)
+	ref := n.Addr + "/library/app"
+
+	// Cold: the fill streams through nora.
+	checkPulls(t, newCLI(t, n.Addr, "", ""), ref, "1", want)
+	ds := n.checkBlobObjects(t, "library/app", "1")
+
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, d := range ds {
+		url := n.url("/v2/library/app/blobs/" + d)
+		resp, err := noFollow.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		loc := resp.Header.Get("Location")
+		if resp.StatusCode != http.StatusTemporaryRedirect || !strings.HasPrefix(loc, srv.Endpoint+"/") {
+			t.Fatalf("GET of a committed blob with redirect on: %d, Location %q; want 307 to %s", resp.StatusCode, loc, srv.Endpoint)
+		}
+		// The presigned URL needs no credentials of ours.
+		got := sha256Of(t, loc)
+		if got != d {
+			t.Fatalf("the presigned URL of %s serves %s", d, got)
+		}
+		head, _ := do(t, "HEAD", url, "", "", nil, nil)
+		if head.StatusCode != 200 || head.Header.Get("Docker-Content-Digest") != d {
+			t.Fatalf("HEAD with redirect on: %d %q", head.StatusCode, head.Header.Get("Docker-Content-Digest"))
+		}
+	}
+
+	// Warm, with the upstream gone: crane follows the redirects.
+	up.Stop()
+	checkPulls(t, newCLI(t, n.Addr, "", ""), ref, "1", want)
+}
+
+// sha256Of GETs url (following redirects) and returns the digest of a
+// 200's body.
+func sha256Of(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, resp.Body); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d, %v", url, resp.StatusCode, err)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
