@@ -10,29 +10,53 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"nora/cache"
 )
 
-// Names is a set of hosted names kept in memory and stored as one JSON
-// object in a cache.Store, rewritten whole (Store.Put is atomic) on every
-// change. Reads answer from memory: a registry asks Has on every request.
-type Names struct {
-	store cache.Store
-	key   string
-	field string
+// checkTimeout bounds one look at the stored set; the check serves
+// requests that are waiting for it.
+const checkTimeout = 30 * time.Second
 
-	writeMu sync.Mutex // serialises Add and Remove; readers never wait on the store
+// Names is a set of hosted names kept in memory and stored as one JSON
+// object in a cache.Store. Several nora instances may share the store, so
+// the memory is a cache that reads through: a name that is not in memory
+// (Has) and every List first check whether the stored object changed (one
+// read of it on a store that versions its objects, else a Stat) and reload
+// it if it did. Concurrent checks share one look at the store. A name in
+// memory is answered from memory: a name removed by another instance stays
+// hosted here until this one reloads the set (hosted names are rarely
+// removed, and failing closed keeps them off the upstream). Add and Remove
+// rewrite the stored object with cache.Update, so writers on different
+// instances never drop each other's names.
+type Names struct {
+	store  cache.Store
+	key    string
+	field  string
+	max    int64
+	legacy func([]byte) ([]string, error)
+	life   context.Context // checks run in it, not in one caller's request
+
+	checks  singleflight.Group
+	writeMu sync.Mutex // serialises this instance's writers, so Update rarely retries
 	mu      sync.RWMutex
 	set     map[string]struct{}
+	ver     string // version of the stored object set was read from; "" unknown
+	gen     uint64 // counts changes of set, so a slow reload never undoes a newer one
 }
 
 // LoadNames reads the set stored under key, at most max bytes; none
 // stored is an empty set. With field "" the object is a JSON array of the
 // names, else an object holding that array under field
-// ({"projects":[...]}).
+// ({"projects":[...]}). Later checks of the stored object run in ctx,
+// which should live as long as the set is used (the server's lifetime).
 func LoadNames(ctx context.Context, store cache.Store, key, field string, max int64) (*Names, error) {
 	return LoadNamesOr(ctx, store, key, field, max, nil)
 }
@@ -42,45 +66,37 @@ func LoadNames(ctx context.Context, store cache.Store, key, field string, max in
 // legacy instead, and the first Add or Remove stores the set as JSON. With
 // legacy nil every object must be JSON.
 func LoadNamesOr(ctx context.Context, store cache.Store, key, field string, max int64, legacy func([]byte) ([]string, error)) (*Names, error) {
-	n := &Names{store: store, key: key, field: field, set: map[string]struct{}{}}
-	b, err := Read(ctx, store, key, max)
-	if errors.Is(err, cache.ErrNotFound) {
-		return n, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("cannot read %s: %w", key, err)
-	}
-	var list []string
-	switch t := bytes.TrimSpace(b); {
-	case legacy != nil && (len(t) == 0 || t[0] != '[' && t[0] != '{'):
-		list, err = legacy(b)
-	case field == "":
-		err = json.Unmarshal(b, &list)
-	default:
-		var doc map[string]json.RawMessage
-		if err = json.Unmarshal(b, &doc); err == nil && doc[field] != nil {
-			err = json.Unmarshal(doc[field], &list)
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("cannot decode %s: %w", key, err)
-	}
-	for _, name := range list {
-		n.set[name] = struct{}{}
+	n := &Names{store: store, key: key, field: field, max: max, legacy: legacy, life: ctx, set: map[string]struct{}{}}
+	if err := n.reload(ctx); err != nil {
+		return nil, err
 	}
 	return n, nil
 }
 
-// Has reports whether name is in the set.
+// Has reports whether name is in the set; a name not in memory is looked
+// for in the stored set first.
 func (n *Names) Has(name string) bool {
+	if n.hasLocal(name) {
+		return true
+	}
+	n.check()
+	return n.hasLocal(name)
+}
+
+func (n *Names) hasLocal(name string) bool {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	_, ok := n.set[name]
 	return ok
 }
 
-// List returns the names, sorted.
+// List returns the names of the stored set, sorted.
 func (n *Names) List() []string {
+	n.check()
+	return n.list()
+}
+
+func (n *Names) list() []string {
 	n.mu.RLock()
 	list := make([]string, 0, len(n.set))
 	for name := range n.set {
@@ -91,34 +107,151 @@ func (n *Names) List() []string {
 	return list
 }
 
-// Add stores the set with name in it, then adds it in memory; a name
-// already in the set costs nothing.
+// check reloads the set if the stored object changed; concurrent callers
+// share one check. A store that does not answer leaves the set as it is:
+// the error is logged, and the names known stay hosted.
+func (n *Names) check() {
+	n.checks.Do("", func() (any, error) {
+		ctx, cancel := context.WithTimeout(n.life, checkTimeout)
+		defer cancel()
+		if err := n.reload(ctx); err != nil {
+			slog.Warn("cannot check the hosted names", "key", n.key, "err", err)
+		}
+		return nil, nil
+	})
+}
+
+// reload reads the stored object and, if its version is not the one in
+// memory, replaces the set with it.
+func (n *Names) reload(ctx context.Context) error {
+	n.mu.RLock()
+	gen, have := n.gen, n.ver
+	n.mu.RUnlock()
+	b, ver, err := n.read(ctx, have)
+	switch {
+	case errors.Is(err, cache.ErrNotFound):
+		b, ver = nil, "none"
+	case err != nil:
+		return fmt.Errorf("cannot read %s: %w", n.key, err)
+	case ver == have:
+		return nil
+	}
+	list, err := n.decode(b)
+	if err != nil {
+		return err
+	}
+	set := make(map[string]struct{}, len(list))
+	for _, name := range list {
+		set[name] = struct{}{}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.gen == gen {
+		n.set, n.ver = set, ver
+		n.gen++
+	}
+	return nil
+}
+
+// read returns the stored object and its version: the store's own on a
+// Swapper, else its size and time. With the version unchanged from have,
+// the bytes may be nil.
+func (n *Names) read(ctx context.Context, have string) ([]byte, string, error) {
+	if sw, ok := n.store.(cache.Swapper); ok {
+		return sw.ReadVersion(ctx, n.key, n.max)
+	}
+	info, err := n.store.Stat(ctx, n.key)
+	if err != nil {
+		return nil, "", err
+	}
+	ver := strconv.FormatInt(info.Size, 36) + "-" + strconv.FormatInt(info.ModTime.UnixNano(), 36)
+	if ver == have {
+		return nil, ver, nil
+	}
+	b, err := Read(ctx, n.store, n.key, n.max)
+	return b, ver, err
+}
+
+// decode parses a stored set; nil is the empty set.
+func (n *Names) decode(b []byte) ([]string, error) {
+	if b == nil {
+		return nil, nil
+	}
+	var list []string
+	var err error
+	switch t := bytes.TrimSpace(b); {
+	case n.legacy != nil && (len(t) == 0 || t[0] != '[' && t[0] != '{'):
+		list, err = n.legacy(b)
+	case n.field == "":
+		err = json.Unmarshal(b, &list)
+	default:
+		var doc map[string]json.RawMessage
+		if err = json.Unmarshal(b, &doc); err == nil && doc[n.field] != nil {
+			err = json.Unmarshal(doc[n.field], &list)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot decode %s: %w", n.key, err)
+	}
+	return list, nil
+}
+
+// Add stores the set with name in it, merged with what other writers
+// stored, then takes the stored set into memory; a name already in
+// memory costs nothing.
 func (n *Names) Add(ctx context.Context, name string) error {
-	n.writeMu.Lock()
-	defer n.writeMu.Unlock()
-	if n.Has(name) {
+	if n.hasLocal(name) {
 		return nil
 	}
 	return n.write(ctx, name, true)
 }
 
-// Remove stores the set without name, then drops it from memory.
+// Remove stores the set without name, merged with what other writers
+// stored, then takes the stored set into memory.
 func (n *Names) Remove(ctx context.Context, name string) error {
-	n.writeMu.Lock()
-	defer n.writeMu.Unlock()
-	if !n.Has(name) {
-		return nil
-	}
 	return n.write(ctx, name, false)
 }
 
-// write stores the set with name added or removed; the caller holds
-// writeMu, so the set cannot change in between.
+// write adds name to, or removes it from, the stored set with
+// cache.Update, then installs the set it stored.
 func (n *Names) write(ctx context.Context, name string, add bool) error {
-	list := slices.DeleteFunc(n.List(), func(s string) bool { return s == name })
-	if add {
-		list = append(list, name)
+	n.writeMu.Lock()
+	defer n.writeMu.Unlock()
+	var list []string
+	err := cache.Update(ctx, n.store, n.key, n.max, func(old []byte) ([]byte, error) {
+		var err error
+		if list, err = n.decode(old); err != nil {
+			return nil, err
+		}
 		slices.Sort(list)
+		i, found := slices.BinarySearch(list, name)
+		switch {
+		case add == found:
+			return nil, nil // already so: nothing to write
+		case add:
+			list = slices.Insert(list, i, name)
+		default:
+			list = slices.Delete(list, i, i+1)
+		}
+		return n.encode(list)
+	})
+	if err != nil {
+		return fmt.Errorf("cannot store %s: %w", n.key, err)
+	}
+	set := make(map[string]struct{}, len(list))
+	for _, s := range list {
+		set[s] = struct{}{}
+	}
+	n.mu.Lock()
+	n.set, n.ver = set, "" // the stored version is unknown: the next check reads it
+	n.gen++
+	n.mu.Unlock()
+	return nil
+}
+
+func (n *Names) encode(list []string) ([]byte, error) {
+	if list == nil {
+		list = []string{}
 	}
 	var v any = list
 	if n.field != "" {
@@ -126,19 +259,9 @@ func (n *Names) write(ctx context.Context, name string, add bool) error {
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("cannot encode %s: %w", n.key, err)
+		return nil, fmt.Errorf("cannot encode %s: %w", n.key, err)
 	}
-	if err := n.store.Put(ctx, n.key, bytes.NewReader(b)); err != nil {
-		return fmt.Errorf("cannot store %s: %w", n.key, err)
-	}
-	n.mu.Lock()
-	if add {
-		n.set[name] = struct{}{}
-	} else {
-		delete(n.set, name)
-	}
-	n.mu.Unlock()
-	return nil
+	return b, nil
 }
 
 // Read is cache.ReadAll: every hosted state object is read whole, at

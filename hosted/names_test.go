@@ -2,6 +2,7 @@ package hosted
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -11,6 +12,8 @@ import (
 
 	"nora/cache"
 	"nora/cache/disk"
+	s3store "nora/cache/s3"
+	"nora/cache/s3/s3test"
 )
 
 const testKey = "hosted/test/names"
@@ -230,4 +233,80 @@ func TestLocks(t *testing.T) {
 	}
 	unlock()
 	<-done
+}
+
+// sharedStores runs f with two stores that hold the same objects, as two
+// nora instances see them: one disk store (one process opens a disk
+// store), and two S3 clients on one bucket.
+func sharedStores(t *testing.T, f func(t *testing.T, a, b cache.Store)) {
+	t.Run("disk", func(t *testing.T) {
+		s := newStore(t)
+		f(t, s, s)
+	})
+	t.Run("s3", func(t *testing.T) {
+		s3test.Setenv(t)
+		srv := s3test.Start(t)
+		cfg := srv.Config(srv.NewBucket(t))
+		open := func() cache.Store {
+			s, err := s3store.Open(t.Context(), cfg, s3store.Options{SpoolDir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+		f(t, open(), open())
+	})
+}
+
+// TestNamesShared: a name added through one instance is hosted on the
+// other at once, one removed is gone from the other's List, and writers
+// on both lose no name.
+func TestNamesShared(t *testing.T) {
+	sharedStores(t, func(t *testing.T, sa, sb cache.Store) {
+		ctx := t.Context()
+		a, err := LoadNames(ctx, sa, testKey, "projects", 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := LoadNames(ctx, sb, testKey, "projects", 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Has("lib") {
+			t.Fatal("lib is hosted before it was added")
+		}
+		if err := a.Add(ctx, "lib"); err != nil {
+			t.Fatal(err)
+		}
+		if !b.Has("lib") {
+			t.Fatal("a name added on one instance is not hosted on the other")
+		}
+		if err := b.Remove(ctx, "lib"); err != nil {
+			t.Fatal(err)
+		}
+		if got := a.List(); len(got) != 0 {
+			t.Fatalf("List after a removal on the other instance = %q", got)
+		}
+		var want []string
+		var wg sync.WaitGroup
+		for i := range 8 {
+			n, name := a, fmt.Sprintf("p%d", i)
+			if i%2 == 1 {
+				n = b
+			}
+			want = append(want, name)
+			wg.Go(func() {
+				if err := n.Add(ctx, name); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if got := a.List(); !slices.Equal(got, want) {
+			t.Fatalf("first instance lists %q, want %q", got, want)
+		}
+		if got := b.List(); !slices.Equal(got, want) {
+			t.Fatalf("second instance lists %q, want %q", got, want)
+		}
+	})
 }
