@@ -37,23 +37,17 @@ func (r *Registry) Publish(ctx context.Context, name string, doc *Document, user
 		return nil, err
 	}
 	defer r.locks.Lock(name)()
+	// Refuse early, before the tarball is stored; the change checks again
+	// on the state it rewrites.
 	p, err := r.load(ctx, name)
 	if fault.KindOf(err) == fault.NotFound {
-		p, err = &Package{Name: name, DistTags: map[string]string{}, Versions: map[string]*Version{}}, nil
+		p, err = &Package{Name: name}, nil
+	}
+	if err == nil {
+		err = canPublish(p, ver, tags)
 	}
 	if err != nil {
 		return nil, err
-	}
-	if p.Versions[ver] != nil {
-		return nil, published("cannot modify pre-existing version")
-	}
-	if _, ok := p.Removed[ver]; ok {
-		return nil, published(fmt.Sprintf("cannot publish %s@%s: that version was unpublished and its number cannot be used again", name, ver))
-	}
-	for tag, tv := range tags {
-		if tv != ver && p.Versions[tv] == nil {
-			return nil, errorf(fault.Invalid, "dist-tag %s names version %s, which is not published", tag, tv)
-		}
 	}
 	if err := r.blobs.CommitFile(ctx, a.path, cache.BlobKey(a.SHA256), a.Size); err != nil {
 		a.path = ""
@@ -62,26 +56,45 @@ func (r *Registry) Publish(ctx context.Context, name string, doc *Document, user
 	a.path = ""
 	now := r.now().UTC()
 	v.Published, v.Publisher = now, user
-	p.Versions[ver] = v
-	maps.Copy(p.DistTags, tags)
-	if p.Versions[p.DistTags["latest"]] == nil {
-		p.DistTags["latest"] = ver
-	}
-	if p.Created.IsZero() {
-		p.Created = now
-	}
-	p.Rev++
-	p.Modified = now
 	// names.json first: a name listed without state is served as an empty
 	// hosted package, never from upstream, so a crash between the two
 	// writes fails closed.
 	if err := r.names.Add(ctx, name); err != nil {
 		return nil, err
 	}
-	if err := r.save(ctx, p); err != nil {
-		return nil, err
+	return r.change(ctx, name, true, func(p *Package) (bool, error) {
+		if err := canPublish(p, ver, tags); err != nil {
+			return false, err
+		}
+		p.Versions[ver] = v
+		maps.Copy(p.DistTags, tags)
+		if p.Versions[p.DistTags["latest"]] == nil {
+			p.DistTags["latest"] = ver
+		}
+		if p.Created.IsZero() {
+			p.Created = now
+		}
+		p.Rev++
+		p.Modified = now
+		return true, nil
+	})
+}
+
+// canPublish refuses version ver of p if it is or was published, or if
+// tags name a version that is not.
+func canPublish(p *Package, ver string, tags map[string]string) error {
+	if p.Versions[ver] != nil {
+		return published("cannot modify pre-existing version")
 	}
-	return p, nil
+	if _, ok := p.Removed[ver]; ok {
+		return published(fmt.Sprintf("cannot publish %s@%s: that version was unpublished and its number cannot be used again", p.Name, ver))
+	}
+	for tag, tv := range tags {
+		if tv != ver && p.Versions[tv] == nil {
+			return errorf(fault.Invalid, "dist-tag %s names version %s, which is not published", tag, tv)
+		}
+	}
+	return nil
 }
 
 // checkPublish checks doc as a publish of name and builds the new version.
@@ -235,66 +248,62 @@ func (r *Registry) Update(ctx context.Context, name string, doc *Document, rev s
 		}
 	}
 	defer r.locks.Lock(name)()
-	p, err := r.getRev(ctx, name, rev)
-	if err != nil {
-		return nil, err
-	}
-	for ver := range doc.Versions {
-		if p.Versions[ver] == nil {
-			return nil, errorf(fault.Invalid, "%s@%s is not published here: new versions come with npm publish", name, ver)
-		}
-	}
-	now := r.now().UTC()
-	var gone []string
-	if remove {
-		for ver, v := range p.Versions {
-			if _, ok := doc.Versions[ver]; ok {
-				continue
+	return r.changeHosted(ctx, name, rev, func(p *Package) (bool, error) {
+		for ver := range doc.Versions {
+			if p.Versions[ver] == nil {
+				return false, errorf(fault.Invalid, "%s@%s is not published here: new versions come with npm publish", name, ver)
 			}
-			if err := r.policy.mayRemove(name, ver, v, now); err != nil {
-				return nil, err
+		}
+		now := r.now().UTC()
+		var gone []string
+		if remove {
+			for ver, v := range p.Versions {
+				if _, ok := doc.Versions[ver]; ok {
+					continue
+				}
+				if err := r.policy.mayRemove(name, ver, v, now); err != nil {
+					return false, err
+				}
+				gone = append(gone, ver)
 			}
-			gone = append(gone, ver)
 		}
-	}
-	changed := len(gone) > 0
-	for ver, msg := range deprecations {
-		if v := p.Versions[ver]; v.Deprecated != *msg {
-			v.Deprecated = *msg
-			changed = true
+		changed := len(gone) > 0
+		for ver, msg := range deprecations {
+			if v := p.Versions[ver]; v.Deprecated != *msg {
+				v.Deprecated = *msg
+				changed = true
+			}
 		}
-	}
-	if !changed {
-		return p, nil
-	}
-	p.unpublish(gone, now)
-	p.Rev++
-	p.Modified = now
-	return p, r.save(ctx, p)
+		if !changed {
+			return false, nil
+		}
+		p.unpublish(gone, now)
+		p.Rev++
+		p.Modified = now
+		return true, nil
+	})
 }
 
 // Unpublish removes every version of name (npm unpublish --force: DELETE
 // /<name>/-rev/<rev>), as the policy allows. The name stays hosted.
 func (r *Registry) Unpublish(ctx context.Context, name, rev string) (*Package, error) {
 	defer r.locks.Lock(name)()
-	p, err := r.getRev(ctx, name, rev)
-	if err != nil {
-		return nil, err
-	}
-	if len(p.Versions) == 0 {
-		return nil, errorf(fault.NotFound, "package %s has no published version", name)
-	}
-	now := r.now().UTC()
-	vers := slices.Sorted(maps.Keys(p.Versions))
-	for _, ver := range vers {
-		if err := r.policy.mayRemove(name, ver, p.Versions[ver], now); err != nil {
-			return nil, err
+	return r.changeHosted(ctx, name, rev, func(p *Package) (bool, error) {
+		if len(p.Versions) == 0 {
+			return false, errorf(fault.NotFound, "package %s has no published version", name)
 		}
-	}
-	p.unpublish(vers, now)
-	p.Rev++
-	p.Modified = now
-	return p, r.save(ctx, p)
+		now := r.now().UTC()
+		vers := slices.Sorted(maps.Keys(p.Versions))
+		for _, ver := range vers {
+			if err := r.policy.mayRemove(name, ver, p.Versions[ver], now); err != nil {
+				return false, err
+			}
+		}
+		p.unpublish(vers, now)
+		p.Rev++
+		p.Modified = now
+		return true, nil
+	})
 }
 
 // unpublish removes vers, and the dist-tags that named them; latest moves
@@ -375,20 +384,18 @@ func (r *Registry) SetTag(ctx context.Context, name, tag, ver string) (*Package,
 		return nil, errorf(fault.Invalid, "invalid dist-tag %q: a tag must not look like a version or a range", tag)
 	}
 	defer r.locks.Lock(name)()
-	p, err := r.Get(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	if p.Versions[ver] == nil {
-		return nil, errorf(fault.NotFound, "version %s of %s is not published", ver, name)
-	}
-	if p.DistTags[tag] == ver {
-		return p, nil
-	}
-	p.DistTags[tag] = ver
-	p.Rev++
-	p.Modified = r.now().UTC()
-	return p, r.save(ctx, p)
+	return r.changeHosted(ctx, name, "", func(p *Package) (bool, error) {
+		if p.Versions[ver] == nil {
+			return false, errorf(fault.NotFound, "version %s of %s is not published", ver, name)
+		}
+		if p.DistTags[tag] == ver {
+			return false, nil
+		}
+		p.DistTags[tag] = ver
+		p.Rev++
+		p.Modified = r.now().UTC()
+		return true, nil
+	})
 }
 
 // RemoveTag removes dist-tag tag of name; latest cannot be removed.
@@ -397,17 +404,15 @@ func (r *Registry) RemoveTag(ctx context.Context, name, tag string) (*Package, e
 		return nil, errorf(fault.Invalid, "the latest dist-tag cannot be removed; point it at another version instead")
 	}
 	defer r.locks.Lock(name)()
-	p, err := r.Get(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	if _, ok := p.DistTags[tag]; !ok {
-		return nil, errorf(fault.NotFound, "%s has no dist-tag %s", name, tag)
-	}
-	delete(p.DistTags, tag)
-	p.Rev++
-	p.Modified = r.now().UTC()
-	return p, r.save(ctx, p)
+	return r.changeHosted(ctx, name, "", func(p *Package) (bool, error) {
+		if _, ok := p.DistTags[tag]; !ok {
+			return false, errorf(fault.NotFound, "%s has no dist-tag %s", name, tag)
+		}
+		delete(p.DistTags, tag)
+		p.Rev++
+		p.Modified = r.now().UTC()
+		return true, nil
+	})
 }
 
 // Tarball finds the live version of name whose tarball is file and opens
@@ -439,10 +444,33 @@ func (r *Registry) getRev(ctx context.Context, name, rev string) (*Package, erro
 	if err != nil {
 		return nil, err
 	}
-	if rev != "" && rev != p.RevString() {
-		return nil, errorf(fault.Conflict, "%s changed since it was read (revision %s, now %s): read it again and retry", p.Name, rev, p.RevString())
+	if err := checkRev(p, rev); err != nil {
+		return nil, err
 	}
 	return p, nil
+}
+
+// checkRev refuses a change of p sent with a _rev other than its current
+// one; rev "" asks for none.
+func checkRev(p *Package, rev string) error {
+	if rev != "" && rev != p.RevString() {
+		return errorf(fault.Conflict, "%s changed since it was read (revision %s, now %s): read it again and retry", p.Name, rev, p.RevString())
+	}
+	return nil
+}
+
+// changeHosted is change for a hosted package that must have state, sent
+// with rev (checked on the state fn changes).
+func (r *Registry) changeHosted(ctx context.Context, name, rev string, fn func(p *Package) (bool, error)) (*Package, error) {
+	if !r.Hosted(name) {
+		return nil, errorf(fault.NotFound, "package %s is not published here", name)
+	}
+	return r.change(ctx, name, false, func(p *Package) (bool, error) {
+		if err := checkRev(p, rev); err != nil {
+			return false, err
+		}
+		return fn(p)
+	})
 }
 
 // marshal encodes v without HTML escaping (readmes keep their < and >).

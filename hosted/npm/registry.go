@@ -3,15 +3,17 @@
 // unpublished versions) is one JSON object in the shared Store, written
 // atomically with Store.Put; tarballs live in the content-addressed store
 // (cache.BlobKey of their sha256), so the state works on any Store
-// backend. A list of hosted names, loaded at start, answers "is this name
-// hosted?" from memory on every request.
+// backend. Every change is a read-modify-write with cache.Update, and the
+// list of hosted names reads through to the store (hosted.Names), so
+// several nora instances can share one bucket: what one publishes the
+// others serve at once, and concurrent publishes on two of them both
+// land.
 //
 // The package knows no HTTP: proxy/npm parses requests, checks
 // permissions and turns these errors into npm's wire shape.
 package npm
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -182,6 +184,11 @@ func (r *Registry) load(ctx context.Context, name string) (*Package, error) {
 	if err != nil {
 		return nil, internal(err, "cannot read the state of %s", name)
 	}
+	return decode(name, b)
+}
+
+// decode parses a stored state of name.
+func decode(name string, b []byte) (*Package, error) {
 	p := &Package{}
 	if err := json.Unmarshal(b, p); err != nil {
 		return nil, internal(err, "cannot decode the state of %s", name)
@@ -199,18 +206,44 @@ func (r *Registry) read(ctx context.Context, key string) ([]byte, error) {
 	return hosted.Read(ctx, r.store, key, maxState)
 }
 
-// save writes p atomically.
-func (r *Registry) save(ctx context.Context, p *Package) error {
-	key, err := stateKey(p.Name)
+// change rewrites the state of name with cache.Update, so that instances
+// sharing the store never lose each other's changes: fn gets the stored
+// state (an empty one if there is none and create is set, else
+// fault.NotFound) and reports whether it changed it. fn runs again on the
+// newer state when another writer came first, so it must decide from p
+// alone. The state fn saw last comes back. The caller holds name's lock,
+// which makes such retries rare.
+func (r *Registry) change(ctx context.Context, name string, create bool, fn func(p *Package) (bool, error)) (*Package, error) {
+	key, err := stateKey(name)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	b, err := json.Marshal(p)
-	if err != nil {
-		return err
+	var p *Package
+	var fnErr error
+	err = cache.Update(ctx, r.store, key, maxState, func(old []byte) ([]byte, error) {
+		switch {
+		case old != nil:
+			p, fnErr = decode(name, old)
+		case create:
+			p = &Package{Name: name, DistTags: map[string]string{}, Versions: map[string]*Version{}}
+		default:
+			fnErr = errorf(fault.NotFound, "package %s has no published version", name)
+		}
+		if fnErr != nil {
+			return nil, fnErr
+		}
+		changed, err := fn(p)
+		if fnErr = err; err != nil || !changed {
+			return nil, err
+		}
+		return json.Marshal(p)
+	})
+	switch {
+	case err == nil:
+		return p, nil
+	case fnErr != nil && errors.Is(err, fnErr):
+		return nil, fnErr
+	default:
+		return nil, internal(err, "cannot store the state of %s", name)
 	}
-	if err := r.store.Put(ctx, key, bytes.NewReader(b)); err != nil {
-		return internal(err, "cannot store the state of %s", p.Name)
-	}
-	return nil
 }
