@@ -49,6 +49,8 @@ type Options struct {
 	Tokens TokenStore
 	// Audit, if set, records token creations and revocations.
 	Audit auth.Auditor
+	// Backup, if set, serves GET /api/v1/backup (backup.go).
+	Backup BackupFunc
 
 	// ticks, if set, replaces the schedule's clock (tests).
 	ticks <-chan time.Time
@@ -75,6 +77,7 @@ type Server struct {
 	ticks  <-chan time.Time
 	tokens TokenStore
 	audit  auth.Auditor
+	backup BackupFunc
 
 	ctx       context.Context // of the scheduler; cancelled by Close
 	stop      context.CancelFunc
@@ -112,6 +115,7 @@ func New(o Options) (*Server, error) {
 		ticks:  o.ticks,
 		tokens: o.Tokens,
 		audit:  o.Audit,
+		backup: o.Backup,
 		ctx:    ctx,
 		stop:   stop,
 	}
@@ -225,6 +229,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.serveStats(w, r)
+		return
+	case name == "backup" && s.backup != nil:
+		s.serveBackup(w, r)
 		return
 	case s.tokens != nil && (name == "tokens" || strings.HasPrefix(name, "tokens/")):
 		s.serveTokens(w, r, strings.TrimPrefix(strings.TrimPrefix(name, "tokens"), "/"))
