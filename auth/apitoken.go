@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
@@ -8,13 +9,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
+	"nora/cache"
 	"nora/internal/fault"
 )
 
@@ -70,34 +73,37 @@ type tokenSet struct {
 	byHash map[[sha256.Size]byte]*apiToken
 }
 
-// APITokens is the store of API tokens, persisted in one JSON file. It is
-// a TokenVerifier; AddVerifier makes Authenticate accept its tokens.
+// APITokens is the store of API tokens, kept as one JSON object in a
+// cache.Store: OpenStoredAPITokens puts it in nora's store, where every
+// instance that shares the store sees the same tokens; OpenAPITokens in a
+// local file. It is a TokenVerifier; AddVerifier makes Authenticate accept
+// its tokens. Create and Revoke rewrite the object with cache.Update, so
+// writers on different instances never drop each other's tokens; the
+// tokens in memory are checked against the object at most once every
+// CheckEvery (apitoken_store.go).
 type APITokens struct {
-	file string
-	now  func() time.Time
-	set  atomic.Pointer[tokenSet]
-	mu   sync.Mutex // serialises Create and Revoke
+	store cache.Store
+	key   string
+	life  context.Context // checks and writes run in it: callers have no context
+	now   func() time.Time
+	set   atomic.Pointer[tokenSet]
+	mu    sync.Mutex // serialises Create and Revoke
+
+	checks  singleflight.Group
+	checked atomic.Int64 // s.now() of the last check, unix nanoseconds
+	verMu   sync.Mutex
+	ver     string // version of the object set was read from; "" unknown
+	gen     uint64 // counts changes of set, so a slow reload never undoes a newer one
 }
 
-// OpenAPITokens loads the tokens of file; a missing file is no token.
+// OpenAPITokens loads the tokens of a local file; a missing file is no
+// token. Only one nora uses such a store: a server keeps its tokens in
+// its store (OpenStoredAPITokens).
 func OpenAPITokens(file string) (*APITokens, error) {
-	s := &APITokens{file: file, now: time.Now}
-	toks, err := loadTokens(file)
-	if err != nil {
+	s := newAPITokens(context.Background(), fileStore{file: file}, file)
+	if err := s.reload(s.life); err != nil {
 		return nil, err
 	}
-	set := &tokenSet{byName: map[string]*apiToken{}, byHash: map[[sha256.Size]byte]*apiToken{}}
-	for _, t := range toks {
-		if err := t.compile(); err != nil {
-			return nil, fmt.Errorf("%s: token %q: %w", file, t.Name, err)
-		}
-		h, err := hex.DecodeString(t.Hash)
-		if err != nil || len(h) != sha256.Size {
-			return nil, fmt.Errorf("%s: token %q: bad sha256", file, t.Name)
-		}
-		set.add(t, [sha256.Size]byte(h))
-	}
-	s.set.Store(set)
 	return s, nil
 }
 
@@ -119,10 +125,6 @@ func (t *apiToken) compile() error {
 func (set *tokenSet) add(t *apiToken, h [sha256.Size]byte) {
 	set.byName[t.Name] = t
 	set.byHash[h] = t
-}
-
-func (set *tokenSet) clone() *tokenSet {
-	return &tokenSet{byName: maps.Clone(set.byName), byHash: maps.Clone(set.byHash)}
 }
 
 // validTokenName allows what is safe in a URL path segment, a log line and
@@ -171,18 +173,16 @@ func (s *APITokens) Create(name string, perms []string, ttl time.Duration) (stri
 	if err := t.compile(); err != nil {
 		return "", APITokenInfo{}, fault.Wrap(fault.Invalid, err, err.Error())
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	old := s.set.Load()
-	if _, ok := old.byName[name]; ok {
-		return "", APITokenInfo{}, fault.Newf(fault.Conflict, "a token named %q exists; revoke it first", name)
-	}
-	set := old.clone()
-	set.add(t, hash)
-	if err := s.save(set); err != nil {
+	err := s.change(func(set *tokenSet) error {
+		if _, ok := set.byName[name]; ok {
+			return fault.Newf(fault.Conflict, "a token named %q exists; revoke it first", name)
+		}
+		set.add(t, hash)
+		return nil
+	})
+	if err != nil {
 		return "", APITokenInfo{}, err
 	}
-	s.set.Store(set)
 	return text, t.info(), nil
 }
 
@@ -194,7 +194,7 @@ func (t *apiToken) info() APITokenInfo {
 
 // List returns every token, expired ones included, by name.
 func (s *APITokens) List() []APITokenInfo {
-	set := s.set.Load()
+	set := s.current()
 	out := make([]APITokenInfo, 0, len(set.byName))
 	for _, t := range set.byName {
 		out = append(out, t.info())
@@ -204,28 +204,23 @@ func (s *APITokens) List() []APITokenInfo {
 }
 
 // Revoke removes the token named name: from the next request on, it and
-// the registry tokens issued for it are refused. An unknown name is a
+// the registry tokens issued for it are refused by this instance, and by
+// the others sharing the store within CheckEvery. An unknown name is a
 // fault.NotFound.
 func (s *APITokens) Revoke(name string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	old := s.set.Load()
-	t, ok := old.byName[name]
-	if !ok {
-		return fault.Newf(fault.NotFound, "no token named %q", name)
-	}
-	set := old.clone()
-	delete(set.byName, name)
-	for h, v := range set.byHash {
-		if v == t {
-			delete(set.byHash, h)
+	return s.change(func(set *tokenSet) error {
+		t, ok := set.byName[name]
+		if !ok {
+			return fault.Newf(fault.NotFound, "no token named %q", name)
 		}
-	}
-	if err := s.save(set); err != nil {
-		return err
-	}
-	s.set.Store(set)
-	return nil
+		delete(set.byName, name)
+		for h, v := range set.byHash {
+			if v == t {
+				delete(set.byHash, h)
+			}
+		}
+		return nil
+	})
 }
 
 func (s *APITokens) expired(t *apiToken) bool {
@@ -242,7 +237,7 @@ func (s *APITokens) Verify(tok string) (*Identity, error) {
 	if len(tok) > maxTokenBytes {
 		return nil, ErrUnknownAPIToken
 	}
-	t, ok := s.set.Load().byHash[sha256.Sum256([]byte(tok))]
+	t, ok := s.current().byHash[sha256.Sum256([]byte(tok))]
 	if !ok {
 		return nil, ErrUnknownAPIToken
 	}
@@ -256,7 +251,7 @@ func (s *APITokens) Verify(tok string) (*Identity, error) {
 // Active reports whether some token is unexpired: writes are possible
 // through tokens even without an htpasswd file.
 func (s *APITokens) Active() bool {
-	for _, t := range s.set.Load().byName {
+	for _, t := range s.current().byName {
 		if !s.expired(t) {
 			return true
 		}
@@ -272,6 +267,6 @@ func (s *APITokens) Current(id *Identity) bool {
 	if id == nil || id.Kind != APIToken {
 		return false
 	}
-	t, ok := s.set.Load().byName[id.Name]
+	t, ok := s.current().byName[id.Name]
 	return ok && t.Gen == id.gen && !s.expired(t)
 }

@@ -146,7 +146,7 @@ func (app *App) build(cfg AppConfig, store cache.Store, set *metrics.Set) error 
 	if app.auth, err = newLiveAuth(authCfg); err != nil {
 		return err
 	}
-	if app.tokens, err = auth.OpenAPITokens(filepath.Join(cfg.Storage.Path, auth.APITokensFile)); err != nil {
+	if app.tokens, err = auth.OpenStoredAPITokens(app.life, store, filepath.Join(cfg.Storage.Path, auth.APITokensFile)); err != nil {
 		return err
 	}
 	app.auth.Local.AddVerifier(app.tokens)
