@@ -4,10 +4,13 @@ import (
 	"container/heap"
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"golang.org/x/sys/unix"
 )
 
 // Limits bound what proxied content may take. Hosted content is never
@@ -34,19 +37,28 @@ const forgetBatch = 4096
 const evictCheck = 10 * time.Second
 
 // evictor removes least recently used proxied objects in the background:
-// a commit only wakes it, never waits for it.
+// a commit only wakes it, never waits for it. On a shared store only the
+// holder of the maintenance lease evicts (see shared.go's reconcile).
 type evictor struct {
 	c      *Cache
 	limits atomic.Pointer[Limits]
 	wake   chan struct{}
 	urgent atomic.Int64 // bytes a full disk asked for, beyond the limits
+	lease  *Lease       // its clock is the lifecycle's: now
+
+	passMu        sync.Mutex // one pass at a time; guards the times below
+	lastReconcile time.Time
+	lastAbort     time.Time
+	reconcileNow  atomic.Bool // a new holder reconciles before its first pass
 
 	evictions, evictedBytes *metrics.Counter
 	free, total             atomic.Int64 // last statfs; -1 unknown
 }
 
 func newEvictor(c *Cache, set *metrics.Set) *evictor {
-	e := &evictor{c: c, wake: make(chan struct{}, 1)}
+	// A store whose objects are local files lives under storage.path,
+	// whose index one process holds: it is never shared.
+	e := &evictor{c: c, wake: make(chan struct{}, 1), lease: newLease(c.store, c.opener == nil)}
 	e.limits.Store(&Limits{})
 	e.free.Store(-1)
 	e.total.Store(-1)
@@ -61,8 +73,16 @@ func newEvictor(c *Cache, set *metrics.Set) *evictor {
 		return float64(e.total.Load())
 	})
 	set.NewGauge("nora_storage_free_bytes", func() float64 { return float64(e.free.Load()) })
+	set.NewGauge("nora_maintenance_lease_held", func() float64 {
+		if e.lease.Held() {
+			return 1
+		}
+		return 0
+	})
 	return e
 }
+
+func (e *evictor) now() time.Time { return e.lease.clock() }
 
 // signal wakes the evictor if it sleeps.
 func (e *evictor) signal() {
@@ -111,23 +131,52 @@ func (e *evictor) need() int64 {
 	if p, _, _ := e.c.index.Usage(); lim.MaxSize > 0 && p > lim.MaxSize {
 		need = p - int64(float64(lim.MaxSize)*LowWater)
 	}
-	if e.c.space != nil {
-		free, total, err := e.c.space.Space()
-		if err != nil {
-			e.c.log.Warn("cannot read free space", "err", err)
-		} else {
-			e.free.Store(free)
-			e.total.Store(total)
-			if lim.MinFree > 0 && free < lim.MinFree {
-				need = max(need, lim.MinFree+lim.MinFree/10-free)
-			}
+	if free, total, err := e.c.freeSpace(); err != nil {
+		e.c.log.Warn("cannot read free space", "err", err)
+	} else if total >= 0 {
+		e.free.Store(free)
+		e.total.Store(total)
+		// Deleting from a bucket frees nothing on the local disk: there
+		// min_free only turns /ready false (probe.go).
+		if e.c.space != nil && lim.MinFree > 0 && free < lim.MinFree {
+			need = max(need, lim.MinFree+lim.MinFree/10-free)
 		}
 	}
 	return max(need, e.urgent.Swap(0))
 }
 
-// once evicts what need asks for, oldest access first.
+// freeSpace is the free and total bytes of the store's filesystem, or on
+// a store that is not a local filesystem (S3) of the local disk that holds
+// the index and the spool; total -1 if neither can tell.
+func (c *Cache) freeSpace() (free, total int64, err error) {
+	if c.space != nil {
+		return c.space.Space()
+	}
+	if c.adopter != nil { // files on a filesystem that cannot say
+		return -1, -1, nil
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(c.tmpDir, &st); err != nil {
+		return -1, -1, fmt.Errorf("cannot statfs %s: %w", c.tmpDir, err)
+	}
+	return int64(st.Bavail) * int64(st.Bsize), int64(st.Blocks) * int64(st.Bsize), nil
+}
+
+// once evicts what need asks for, oldest access first. On a shared store
+// it runs on the lease holder only, reconciles the index with the store
+// first when that is due, and spares objects committed within SharedGrace
+// before it began.
 func (e *evictor) once(ctx context.Context) {
+	e.passMu.Lock()
+	defer e.passMu.Unlock()
+	if !e.lease.Held() {
+		return
+	}
+	var cutoff time.Time // zero: no grace (a store nobody else writes)
+	if e.lease.Shared() {
+		e.sharedUpkeep(ctx)
+		cutoff = e.now().Add(-SharedGrace)
+	}
 	need := e.need()
 	if need <= 0 || !e.c.maintenance.TryRLock() { // a reindex runs: usage is not known yet
 		return
@@ -136,16 +185,16 @@ func (e *evictor) once(ctx context.Context) {
 	if err := e.c.index.Flush(); err != nil { // the latest accesses decide
 		e.c.log.Error("cannot flush index before eviction", "err", err)
 	}
-	victims, err := e.c.index.oldestProxied(need)
+	victims, err := e.c.index.oldestProxied(need, cutoff)
 	if err != nil {
 		e.c.log.Error("cannot choose objects to evict", "err", err)
 		return
 	}
 	var n, freed int64
-	for len(victims) > 0 && ctx.Err() == nil {
+	for len(victims) > 0 && ctx.Err() == nil && e.lease.Held() {
 		chunk := victims[:min(len(victims), forgetBatch)]
 		victims = victims[len(chunk):]
-		gone := e.c.removeObjects(ctx, chunk, func(_ string, en Entry) bool { return en.Hosted })
+		gone := e.c.removeObjects(ctx, chunk, cutoff, func(_ string, en Entry) bool { return en.Hosted })
 		n, freed = n+int64(len(gone)), freed+e.c.forget(gone)
 	}
 	e.evictions.Add(int(n))
@@ -166,17 +215,23 @@ type victim struct {
 
 // removeObjects deletes the victims from the store, each under its key
 // lock, skipping any whose entry changed since it was chosen (committed
-// again) or that spare reports must stay now. It returns the victims
+// again) or that spare reports must stay now. With a cutoff (a shared
+// store) it also spares an object the store says was written after it:
+// another instance committed it again, which this index cannot know. It
+// stops when the maintenance lease is lost. It returns the victims
 // removed; forget then drops them from the index, in one transaction for
 // many (a crash in between leaves entries whose object is gone, which the
 // next removal or reindex drops).
-func (c *Cache) removeObjects(ctx context.Context, vs []victim, spare func(key string, e Entry) bool) []victim {
+func (c *Cache) removeObjects(ctx context.Context, vs []victim, cutoff time.Time, spare func(key string, e Entry) bool) []victim {
 	var gone []victim
 	for _, v := range vs {
+		if !c.evict.lease.Held() {
+			break
+		}
 		l := c.keyLock(v.key)
 		l.Lock()
 		e, ok := c.index.Get(v.key)
-		if !ok || !e.Added.Equal(v.added) || spare(v.key, e) {
+		if !ok || !e.Added.Equal(v.added) || spare(v.key, e) || c.writtenAfter(ctx, v.key, cutoff) {
 			l.Unlock()
 			continue
 		}
@@ -202,16 +257,31 @@ func (c *Cache) forget(gone []victim) int64 {
 	return c.index.removeIf(keys, func(k string, e Entry) bool { return !e.Added.Equal(added[k]) })
 }
 
+// writtenAfter reports whether the object under key was written after
+// cutoff (never, for a zero cutoff); an error to stat it spares it too,
+// except a missing object, which is gone already.
+func (c *Cache) writtenAfter(ctx context.Context, key string, cutoff time.Time) bool {
+	if cutoff.IsZero() {
+		return false
+	}
+	info, err := c.store.Stat(ctx, key)
+	if errors.Is(err, ErrNotFound) {
+		return false
+	}
+	return err != nil || info.ModTime.After(cutoff)
+}
+
 // oldestProxied returns the least recently accessed proxied objects whose
-// sizes add up to at least need, oldest first. It scans the index in
-// chunks and keeps only as many candidates as need requires.
-func (ix *Index) oldestProxied(need int64) ([]victim, error) {
+// sizes add up to at least need, oldest first, leaving out those added
+// after cutoff (if set). It scans the index in chunks and keeps only as
+// many candidates as need requires.
+func (ix *Index) oldestProxied(need int64, cutoff time.Time) ([]victim, error) {
 	h := &newestFirst{}
 	var sum int64
 	after := ""
 	for {
 		last, err := ix.scan(after, 4096, func(k string, e Entry) {
-			if e.Hosted {
+			if e.Hosted || !cutoff.IsZero() && e.Added.After(cutoff) {
 				return
 			}
 			heap.Push(h, victim{key: k, added: e.Added, access: e.LastAccess, size: e.Size})
@@ -262,6 +332,9 @@ type Stats struct {
 	TotalBytes   int64 `json:"total_bytes"` // -1 if the store cannot tell
 	Evictions    int64 `json:"evictions"`
 	EvictedBytes int64 `json:"evicted_bytes"`
+	// LeaseHolder is, on a shared store, the instance that runs eviction
+	// and GC as this one last saw it.
+	LeaseHolder string `json:"lease_holder,omitempty"`
 }
 
 // Stats reports usage, limits and eviction counts now.
@@ -270,12 +343,13 @@ func (c *Cache) Stats(context.Context) (Stats, error) {
 	s := Stats{MaxSize: lim.MaxSize, MinFree: lim.MinFree, FreeBytes: -1, TotalBytes: -1,
 		Evictions: int64(c.evict.evictions.Get()), EvictedBytes: int64(c.evict.evictedBytes.Get())}
 	s.ProxiedBytes, s.HostedBytes, s.Objects = c.index.Usage()
-	if c.space != nil {
-		free, total, err := c.space.Space()
-		if err != nil {
-			return s, err
-		}
-		s.FreeBytes, s.TotalBytes = free, total
+	if c.evict.lease.Shared() {
+		s.LeaseHolder, _ = c.evict.lease.Holder()
 	}
+	free, total, err := c.freeSpace()
+	if err != nil {
+		return s, err
+	}
+	s.FreeBytes, s.TotalBytes = free, total
 	return s, nil
 }

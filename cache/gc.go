@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"nora/internal/fault"
 	"nora/internal/units"
 
 	"github.com/opencontainers/go-digest"
@@ -133,14 +134,28 @@ func (g *gcState) isClaimed(key string) bool {
 // ErrGCRunning is returned by GC while another run is under way.
 var ErrGCRunning = errors.New("a GC run is already under way")
 
+// errLeaseLost ends a GC whose instance lost the maintenance lease.
+var errLeaseLost = fault.New(fault.Conflict, "the maintenance lease was lost during the run; it goes on where the lease is")
+
 // GC marks every digest the hosted state needs (after the markers dropped
 // the records they may: untagged manifests, stale upload links) and
 // removes hosted blobs that nothing needs and that were committed before
 // the grace. Proxied content is the LRU's, never GC's. It takes no lock
 // that blocks pulls or pushes: a blob that a hosted write claims while it
-// runs, or that is committed after it began, is spared.
+// runs, or that is committed after it began, is spared. On a shared store
+// it runs only on the holder of the maintenance lease (ErrLeaseHeld
+// elsewhere), reconciles the index with the store first, and spares what
+// the store says was written within the grace (at least SharedGrace)
+// before it began: another instance may have committed it for a manifest
+// not written yet.
 func (c *Cache) GC(ctx context.Context, o GCOptions) (GCReport, error) {
-	rep := GCReport{DryRun: o.DryRun, Started: time.Now(), Removed: []GCItem{}}
+	lease := c.evict.lease
+	rep := GCReport{DryRun: o.DryRun, Started: c.evict.now(), Removed: []GCItem{}}
+	if !lease.Held() {
+		if held, err := lease.step(ctx); err != nil || !held {
+			return rep, errors.Join(lease.errHeld(), err)
+		}
+	}
 	c.gc.mu.Lock()
 	if c.gc.running {
 		c.gc.mu.Unlock()
@@ -153,10 +168,18 @@ func (c *Cache) GC(ctx context.Context, o GCOptions) (GCReport, error) {
 		c.gc.running, c.gc.claimed = false, nil
 		c.gc.mu.Unlock()
 	}()
+	grace, storeCutoff := o.Grace, time.Time{}
+	if lease.Shared() {
+		grace = max(grace, SharedGrace)
+		storeCutoff = rep.Started.Add(-grace)
+		if _, err := c.reconcile(ctx, true); err != nil {
+			return rep, fmt.Errorf("cannot reconcile the index with the store: %w", err)
+		}
+	}
 	c.maintenance.RLock()
 	defer c.maintenance.RUnlock()
 
-	cutoff := rep.Started.Add(-o.Grace)
+	cutoff := rep.Started.Add(-grace)
 	live, err := c.mark(ctx, o, cutoff, &rep)
 	if err != nil {
 		return rep, err
@@ -164,14 +187,17 @@ func (c *Cache) GC(ctx context.Context, o GCOptions) (GCReport, error) {
 	if err := c.index.Flush(); err != nil { // kinds claimed so far
 		return rep, fmt.Errorf("cannot flush index: %w", err)
 	}
-	if err := c.sweep(ctx, o, func(k string, e Entry) bool {
+	if err := c.sweep(ctx, o, storeCutoff, func(k string, e Entry) bool {
 		return e.Hosted && e.Added.Before(cutoff) && !live.hasKey(k) && !c.gc.isClaimed(k)
 	}, &rep); err != nil {
 		return rep, err
 	}
-	rep.Finished = time.Now()
+	rep.Finished = c.evict.now()
 	if err := ctx.Err(); err != nil {
 		return rep, err
+	}
+	if !lease.Held() {
+		return rep, errLeaseLost
 	}
 	c.log.Info("gc finished", "dry_run", o.DryRun, "marked", rep.Marked, "scanned", rep.Scanned,
 		"removed", rep.Count, "freed_bytes", rep.Freed, "took", rep.Finished.Sub(rep.Started).String())
@@ -196,8 +222,9 @@ func (c *Cache) mark(ctx context.Context, o GCOptions, cutoff time.Time, rep *GC
 }
 
 // sweep walks the index and removes (unless dry) the objects dead says
-// are dead, reporting them; it stops early when ctx ends.
-func (c *Cache) sweep(ctx context.Context, o GCOptions, dead func(k string, e Entry) bool, rep *GCReport) error {
+// are dead and the store did not see written after storeCutoff (if set),
+// reporting them; it stops early when ctx ends or the lease is lost.
+func (c *Cache) sweep(ctx context.Context, o GCOptions, storeCutoff time.Time, dead func(k string, e Entry) bool, rep *GCReport) error {
 	_, _, total := c.index.Usage()
 	var seen int64
 	after := ""
@@ -217,20 +244,20 @@ func (c *Cache) sweep(ctx context.Context, o GCOptions, dead func(k string, e En
 			return fmt.Errorf("cannot scan index: %w", err)
 		}
 		if !o.DryRun && len(vs) > 0 {
-			vs = c.removeObjects(ctx, vs, func(k string, e Entry) bool { return !dead(k, e) })
+			vs = c.removeObjects(ctx, vs, storeCutoff, func(k string, e Entry) bool { return !dead(k, e) })
 			pending = append(pending, vs...)
 		}
 		for _, v := range vs {
 			rep.add(GCItem{Key: v.key, Size: v.size, What: "blob"})
 		}
-		if len(pending) >= forgetBatch || (last == "" || ctx.Err() != nil) && len(pending) > 0 {
+		if len(pending) >= forgetBatch || (last == "" || ctx.Err() != nil || !c.evict.lease.Held()) && len(pending) > 0 {
 			c.forget(pending)
 			pending = pending[:0]
 		}
 		if o.Progress != nil {
 			o.Progress(seen, max(total, seen))
 		}
-		if last == "" || ctx.Err() != nil {
+		if last == "" || ctx.Err() != nil || !c.evict.lease.Held() {
 			return nil
 		}
 		after = last

@@ -12,14 +12,19 @@ import (
 
 // Start sets the limits and starts the background lifecycle: a rebuild of
 // the index if it was missing or damaged, the hosted kinds of what the
-// markers refer to, then the evictor. Call it once, after SetMarkers.
+// markers refer to, then the evictor; on a shared store, the maintenance
+// lease. Call it once, after SetMarkers.
 func (c *Cache) Start(lim Limits) {
 	c.evict.limits.Store(&lim)
 	c.probe(c.bg)
-	c.wg.Add(2)
+	c.wg.Add(3)
 	go func() {
 		defer c.wg.Done()
 		c.probeLoop(c.bg)
+	}()
+	go func() {
+		defer c.wg.Done()
+		c.leaseLoop(c.bg)
 	}()
 	go func() {
 		defer c.wg.Done()
@@ -59,6 +64,18 @@ func (c *Cache) Reindex(ctx context.Context, progress func(done, total int64)) (
 	}
 	c.maintenance.Lock()
 	defer c.maintenance.Unlock()
+	rep, err := c.reindex(ctx, progress)
+	if err != nil {
+		return rep, err
+	}
+	c.log.Info("index rebuilt", "objects", rep.Objects, "added", rep.Added, "dropped", rep.Dropped,
+		"proxied_bytes", rep.ProxiedBytes, "hosted_bytes", rep.HostedBytes)
+	return rep, nil
+}
+
+// reindex is Reindex under the maintenance lock, which the caller holds.
+func (c *Cache) reindex(ctx context.Context, progress func(done, total int64)) (ReindexReport, error) {
+	rep := ReindexReport{Started: time.Now()}
 	ix := c.index
 	if err := ix.db.Update(func(tx *bolt.Tx) error {
 		tx.DeleteBucket(seenBucket)
@@ -86,8 +103,6 @@ func (c *Cache) Reindex(ctx context.Context, progress func(done, total int64)) (
 	}
 	rep.ProxiedBytes, rep.HostedBytes, _ = ix.Usage()
 	rep.Finished = time.Now()
-	c.log.Info("index rebuilt", "objects", rep.Objects, "added", rep.Added, "dropped", rep.Dropped,
-		"proxied_bytes", rep.ProxiedBytes, "hosted_bytes", rep.HostedBytes)
 	return rep, nil
 }
 
