@@ -129,6 +129,7 @@ func newRootCmd(stdout io.Writer, env []string) *cobra.Command {
 	root.AddCommand(newStatusCmds(env)...)
 	root.AddCommand(newLoginCmd(env))
 	root.AddCommand(newCACmd(env))
+	root.AddCommand(newMigrateCmd(env), newBackupCmd(env), newRestoreCmd(env))
 	return root
 }
 
