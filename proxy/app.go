@@ -157,7 +157,7 @@ func (app *App) build(cfg AppConfig, store cache.Store, set *metrics.Set) error 
 	if err := app.mountOIDC(authCfg.OIDC); err != nil {
 		return err
 	}
-	if err := app.mountDocker(cfg, client); err != nil {
+	if err := app.mountDocker(cfg, client, store); err != nil {
 		return err
 	}
 	if app.docs, err = pull.NewDocs(c, log, pull.WithBase(app.life)); err != nil {
@@ -212,13 +212,13 @@ func (app *App) build(cfg AppConfig, store cache.Store, set *metrics.Set) error 
 // mountDocker opens the hosted OCI state and serves /v2 and the token
 // endpoint. The hosted state is opened even with docker off: GC and
 // retention keep their view of what was pushed.
-func (app *App) mountDocker(cfg AppConfig, client *upstream.Client) error {
+func (app *App) mountDocker(cfg AppConfig, client *upstream.Client, store cache.Store) error {
 	hostedCfg := oci.DefaultConfig()
 	if cfg.HostedOCI != nil {
 		hostedCfg = *cfg.HostedOCI
 	}
 	var err error
-	if app.hosted, err = oci.Open(filepath.Join(cfg.Storage.Path, "hosted.db"), app.cache, hostedCfg, app.log); err != nil {
+	if app.hosted, err = oci.Open(app.life, store, app.cache, filepath.Join(cfg.Storage.Path, "hosted.db"), hostedCfg.Shared(cfg.Storage.Backend == "s3"), app.log); err != nil {
 		return err
 	}
 	// Bearer tokens for /v2/, signed with a key that lives in memory only:

@@ -1,12 +1,12 @@
 package oci
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 
 	"github.com/opencontainers/go-digest"
-	bolt "go.etcd.io/bbolt"
 
 	"nora/cache"
 )
@@ -17,14 +17,14 @@ import (
 // will not sweep it from under the push. Errors: ErrNameUnknown,
 // ErrBlobUnknown.
 func (r *Registry) StatBlob(ctx context.Context, name string, d digest.Digest) (int64, error) {
-	err := r.view(name, func(b *bolt.Bucket) error {
-		if decodeSize(b.Bucket(blobsBucket).Get([]byte(d))) < 0 {
-			return ErrBlobUnknown
-		}
-		return nil
-	})
-	if err != nil {
+	if err := r.inRepo(name); err != nil {
 		return -1, err
+	}
+	v, err := r.readLink(ctx, name, string(d))
+	if errors.Is(err, cache.ErrNotFound) || err == nil && decodeSize(v) < 0 {
+		return -1, ErrBlobUnknown
+	} else if err != nil {
+		return -1, fmt.Errorf("cannot read the link of %s: %w", d, err)
 	}
 	info, err := r.blobs.Claim(ctx, cache.BlobKey(d))
 	if errors.Is(err, cache.ErrNotFound) {
@@ -37,21 +37,28 @@ func (r *Registry) StatBlob(ctx context.Context, name string, d digest.Digest) (
 
 // link links blobs (digest -> size) into repository name, creating it. The
 // link's time is now: GC keeps a link younger than its cutoff even when no
-// manifest refers to it yet.
-func (r *Registry) link(name string, blobs map[digest.Digest]int64) error {
+// manifest refers to it yet. With onlyNew, a blob linked already keeps its
+// link (and its time).
+func (r *Registry) link(ctx context.Context, name string, blobs map[digest.Digest]int64, onlyNew bool) error {
+	if err := r.createRepo(ctx, name); err != nil {
+		return err
+	}
 	now := r.now()
-	return r.db.Update(func(tx *bolt.Tx) error {
-		b, err := createRepo(tx, name)
+	for d, size := range blobs {
+		key, err := repoKey(name, blobsDir, string(d))
 		if err != nil {
 			return err
 		}
-		for d, size := range blobs {
-			if err := b.Bucket(blobsBucket).Put([]byte(d), encodeLink(size, now)); err != nil {
-				return fmt.Errorf("cannot link blob %s to %s: %w", d, name, err)
-			}
+		if onlyNew {
+			_, err = r.putNew(ctx, key, encodeLink(size, now))
+		} else {
+			err = r.store.Put(ctx, key, bytes.NewReader(encodeLink(size, now)))
 		}
-		return nil
-	})
+		if err != nil {
+			return fmt.Errorf("cannot link blob %s to %s: %w", d, name, err)
+		}
+	}
+	return nil
 }
 
 // Mount links blob d into repository name without an upload. With from set
@@ -82,7 +89,7 @@ func (r *Registry) Mount(ctx context.Context, name string, d digest.Digest, from
 		}
 		size = info.Size
 	}
-	if err := r.link(name, map[digest.Digest]int64{d: size}); err != nil {
+	if err := r.link(ctx, name, map[digest.Digest]int64{d: size}, false); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -92,11 +99,19 @@ func (r *Registry) Mount(ctx context.Context, name string, d digest.Digest, from
 // shared store until GC finds nothing that references them. Errors:
 // ErrNameUnknown, ErrBlobUnknown.
 func (r *Registry) DeleteBlob(name string, d digest.Digest) error {
-	return r.update(name, func(b *bolt.Bucket) error {
-		blobs := b.Bucket(blobsBucket)
-		if blobs.Get([]byte(d)) == nil {
-			return ErrBlobUnknown
-		}
-		return blobs.Delete([]byte(d))
-	})
+	if err := r.inRepo(name); err != nil {
+		return err
+	}
+	ctx, cancel := r.opCtx()
+	defer cancel()
+	key, err := repoKey(name, blobsDir, string(d))
+	if err != nil {
+		return err
+	}
+	if err := r.store.Delete(ctx, key); errors.Is(err, cache.ErrNotFound) {
+		return ErrBlobUnknown
+	} else if err != nil {
+		return fmt.Errorf("cannot unlink blob %s from %s: %w", d, name, err)
+	}
+	return nil
 }

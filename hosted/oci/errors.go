@@ -21,3 +21,7 @@ var (
 	// ErrTooManyUploads asks the client to come back once sessions ended.
 	ErrTooManyUploads = &fault.Error{Kind: fault.RateLimited, Msg: "too many upload sessions", RetryAfter: 10}
 )
+
+// ErrNameInvalid is a repository name, tag or digest that cannot be a key
+// of hosted state; proxy/docker validates names first, so it is a guard.
+var ErrNameInvalid = fault.New(fault.Invalid, "invalid repository name, tag or digest")

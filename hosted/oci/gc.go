@@ -2,16 +2,50 @@ package oci
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/opencontainers/go-digest"
-	bolt "go.etcd.io/bbolt"
 
 	"nora/cache"
 )
+
+// Referenced calls fn with every digest hosted state refers to: each
+// repository's manifests, the blobs and child manifests they reference, and
+// its blob links (possibly several times): everything, live or not. GC
+// uses Mark, which also drops what may go.
+func (r *Registry) Referenced(fn func(digest.Digest) error) error {
+	ctx, cancel := context.WithCancel(r.life)
+	defer cancel()
+	for _, name := range r.hostedNames() {
+		err := forEachRecord(ctx, r, name, manifestsDir, func(e string, m *manifestRecord) error {
+			if err := fn(digest.Digest(e)); err != nil {
+				return err
+			}
+			for _, d := range m.Refs {
+				if err := fn(d); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		links, err := r.listDir(ctx, repoDir(name, blobsDir))
+		if err != nil {
+			return err
+		}
+		for _, l := range links {
+			if err := fn(digest.Digest(l)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
 
 // Mark implements cache.Marker. It drops, repository by repository, the
 // records GC may collect and calls keep with every digest the rest needs:
@@ -24,39 +58,18 @@ import (
 //     or it was made at or after o.Cutoff (an upload whose manifest has not
 //     come yet).
 //
-// Each repository is one bbolt transaction, so a push never waits long
-// and never sees half a repository collected. Dry, it drops nothing but
-// reports and keeps exactly what a real run would.
+// Each record is read again just before it is deleted and kept if it was
+// written since (a push on another instance), so only a write in the
+// instant between that read and the delete can be lost; GC runs on one
+// instance at a time. Dry, it drops nothing but reports and keeps exactly
+// what a real run would.
 func (r *Registry) Mark(ctx context.Context, o cache.MarkOptions, keep func(digest.Digest)) ([]cache.GCItem, error) {
-	var names []string
-	err := r.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(reposBucket).ForEach(func(k, _ []byte) error {
-			names = append(names, string(k))
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cannot list hosted repositories: %w", err)
-	}
-	run := r.db.Update
-	if o.DryRun {
-		run = r.db.View
-	}
 	dropped := []cache.GCItem{}
-	for _, name := range names {
+	for _, name := range r.hostedNames() {
 		if err := ctx.Err(); err != nil {
 			return dropped, err
 		}
-		var items []cache.GCItem
-		err := run(func(tx *bolt.Tx) error {
-			b := repo(tx, name)
-			if b == nil {
-				return nil // deleted meanwhile
-			}
-			var err error
-			items, err = markRepo(b, name, o, keep)
-			return err
-		})
+		items, err := r.markRepo(ctx, name, o, keep)
 		if err != nil {
 			return dropped, fmt.Errorf("cannot collect repository %s: %w", name, err)
 		}
@@ -66,15 +79,19 @@ func (r *Registry) Mark(ctx context.Context, o cache.MarkOptions, keep func(dige
 }
 
 // markRepo marks and, unless o.DryRun, sweeps the records of one
-// repository; b belongs to a write transaction unless o.DryRun.
-func markRepo(b *bolt.Bucket, name string, o cache.MarkOptions, keep func(digest.Digest)) ([]cache.GCItem, error) {
-	mans, err := readManifests(b)
+// repository.
+func (r *Registry) markRepo(ctx context.Context, name string, o cache.MarkOptions, keep func(digest.Digest)) ([]cache.GCItem, error) {
+	mans := map[digest.Digest]manifestRecord{}
+	err := forEachRecord(ctx, r, name, manifestsDir, func(e string, m *manifestRecord) error {
+		mans[digest.Digest(e)] = *m
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
 	live := map[digest.Digest]bool{}
 	if o.DeleteUntagged {
-		if live, err = reachable(b, mans, o.Cutoff); err != nil {
+		if live, err = r.reachable(ctx, name, mans, o.Cutoff); err != nil {
 			return nil, err
 		}
 	} else {
@@ -95,30 +112,17 @@ func markRepo(b *bolt.Bucket, name string, o cache.MarkOptions, keep func(digest
 			needed[ref] = true
 		}
 	}
-	deadLinks, err := markLinks(b, needed, o.Cutoff, keep)
+	deadLinks, err := r.markLinks(ctx, name, needed, o.Cutoff, keep)
 	if err != nil {
 		return nil, err
 	}
-	return sweep(b, name, mans, deadMans, deadLinks, o.DryRun)
-}
-
-func readManifests(b *bolt.Bucket) (map[digest.Digest]manifestRecord, error) {
-	mans := map[digest.Digest]manifestRecord{}
-	err := b.Bucket(manifestsBucket).ForEach(func(k, v []byte) error {
-		var m manifestRecord
-		if err := json.Unmarshal(v, &m); err != nil {
-			return fmt.Errorf("cannot decode manifest %s: %w", k, err)
-		}
-		mans[digest.Digest(k)] = m
-		return nil
-	})
-	return mans, err
+	return r.sweep(ctx, name, o, deadMans, deadLinks)
 }
 
 // reachable is the set of live manifests when untagged ones may go: those
 // a tag points at or put at or after cutoff, and, from them, the children
 // of an index and the referrers of a subject.
-func reachable(b *bolt.Bucket, mans map[digest.Digest]manifestRecord, cutoff time.Time) (map[digest.Digest]bool, error) {
+func (r *Registry) reachable(ctx context.Context, name string, mans map[digest.Digest]manifestRecord, cutoff time.Time) (map[digest.Digest]bool, error) {
 	live := map[digest.Digest]bool{}
 	var work []digest.Digest
 	add := func(d digest.Digest) {
@@ -127,11 +131,7 @@ func reachable(b *bolt.Bucket, mans map[digest.Digest]manifestRecord, cutoff tim
 			work = append(work, d)
 		}
 	}
-	err := b.Bucket(tagsBucket).ForEach(func(k, v []byte) error {
-		var t tagRecord
-		if err := json.Unmarshal(v, &t); err != nil {
-			return fmt.Errorf("cannot decode tag %s: %w", k, err)
-		}
+	err := forEachRecord(ctx, r, name, tagsDir, func(_ string, t *tagRecord) error {
 		add(t.Digest)
 		return nil
 	})
@@ -164,42 +164,64 @@ func reachable(b *bolt.Bucket, mans map[digest.Digest]manifestRecord, cutoff tim
 
 // markLinks keeps the blob links a live manifest needs or made at or after
 // cutoff, and returns the others.
-func markLinks(b *bolt.Bucket, needed map[digest.Digest]bool, cutoff time.Time, keep func(digest.Digest)) ([]digest.Digest, error) {
+func (r *Registry) markLinks(ctx context.Context, name string, needed map[digest.Digest]bool, cutoff time.Time, keep func(digest.Digest)) ([]digest.Digest, error) {
+	links, err := r.listDir(ctx, repoDir(name, blobsDir))
+	if err != nil {
+		return nil, err
+	}
 	var dead []digest.Digest
-	err := b.Bucket(blobsBucket).ForEach(func(k, v []byte) error {
-		d := digest.Digest(k)
-		if needed[d] || !decodeLinkTime(v).Before(cutoff) {
+	for _, l := range links {
+		d := digest.Digest(l)
+		if needed[d] {
+			keep(d)
+			continue
+		}
+		v, err := r.readLink(ctx, name, l)
+		if errors.Is(err, cache.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		if !decodeLinkTime(v).Before(cutoff) {
 			keep(d)
 		} else {
 			dead = append(dead, d)
 		}
-		return nil
-	})
-	return dead, err
+	}
+	return dead, nil
 }
 
 // sweep deletes, unless dry, the dead manifests (with their referrer
-// entries) and blob links of repository name, and reports them.
-func sweep(b *bolt.Bucket, name string, mans map[digest.Digest]manifestRecord, deadMans, deadLinks []digest.Digest, dry bool) ([]cache.GCItem, error) {
+// entries) and blob links of repository name, and reports them. A record
+// written again since it was judged (its time now at or after the cutoff)
+// stays, and is not reported.
+func (r *Registry) sweep(ctx context.Context, name string, o cache.MarkOptions, deadMans, deadLinks []digest.Digest) ([]cache.GCItem, error) {
 	slices.Sort(deadMans)
 	var items []cache.GCItem
 	for _, d := range deadMans {
-		if !dry {
-			if err := b.Bucket(manifestsBucket).Delete([]byte(d)); err != nil {
+		if !o.DryRun {
+			rec, err := r.manifest(ctx, name, d)
+			if errors.Is(err, ErrManifestUnknown) || err == nil && !rec.Put.Before(o.Cutoff) {
+				continue
+			} else if err != nil {
 				return nil, err
 			}
-			if s := mans[d].Subject; s != "" {
-				if err := b.Bucket(referrersBucket).Delete(referrerKey(s, d)); err != nil {
-					return nil, err
-				}
+			if err := r.dropManifest(ctx, name, d, rec); err != nil {
+				return nil, err
 			}
 		}
 		items = append(items, cache.GCItem{Key: gcItemKey(name, d), What: "manifest"})
 	}
 	// A tag always points at a live manifest, so no tag goes with them.
 	for _, d := range deadLinks {
-		if !dry {
-			if err := b.Bucket(blobsBucket).Delete([]byte(d)); err != nil {
+		if !o.DryRun {
+			v, err := r.readLink(ctx, name, string(d))
+			if errors.Is(err, cache.ErrNotFound) || err == nil && !decodeLinkTime(v).Before(o.Cutoff) {
+				continue
+			} else if err != nil {
+				return nil, err
+			}
+			if err := r.deleteRecord(ctx, repoDir(name, blobsDir)+string(d)); err != nil {
 				return nil, err
 			}
 		}

@@ -209,7 +209,7 @@ func TestMarkIndexesAndReferrers(t *testing.T) {
 func TestManifestNeedsStoredBytes(t *testing.T) {
 	dir := t.TempDir()
 	c, store := cachetest.OpenStore(t, dir)
-	r := openRegistry(t, dir, c, oci.Config{})
+	r := openRegistry(t, store, c, oci.Config{})
 	ctx := context.Background()
 	config := pushBlob(t, r, "app", []byte(`{}`))
 	layer := pushBlob(t, r, "app", []byte("layer"))

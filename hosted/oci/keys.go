@@ -1,21 +1,59 @@
 package oci
 
-import "github.com/opencontainers/go-digest"
+import (
+	"fmt"
+	"strings"
 
-// The key namespace of hosted OCI state, in one place: blob and manifest
-// bytes use the shared store's cache.BlobKey; these are the keys of the
-// state file and of GC's report.
+	"github.com/opencontainers/go-digest"
 
-// referrerKey is the key of manifest d in its subject's referrers bucket:
-// the subject first, so one seek lists a subject's referrers.
-func referrerKey(subject, d digest.Digest) []byte {
-	return append(referrerPrefix(subject), d...)
+	"nora/cache"
+)
+
+// The key namespace of hosted OCI state, in one place (the layout is in
+// the package comment). Blob and manifest bytes use the shared store's
+// cache.BlobKey; these are the keys of the state objects and of GC's
+// report.
+const (
+	namesKey      = "hosted/oci/repos.json"
+	reposPrefix   = "hosted/oci/repos/"
+	uploadsPrefix = "hosted/oci/uploads/"
+
+	// A repository's records live under these elements. An OCI name
+	// component never starts with "_", so no nested repository reaches
+	// them.
+	tagsDir      = "/_tags/"
+	manifestsDir = "/_manifests/"
+	blobsDir     = "/_blobs/"
+	referrersDir = "/_referrers/"
+)
+
+// repoKey is the key of a record of repository name: dir is one of the
+// *Dir elements, elem the tag or digest. A name, tag or digest that would
+// leave its place (a "/" in a tag, ".." in a name) is refused.
+func repoKey(name, dir, elem string) (string, error) {
+	key := reposPrefix + name + dir + elem
+	if strings.Contains(elem, "/") || cache.CheckKey(key) != nil {
+		return "", fmt.Errorf("%w: %q in %s", ErrNameInvalid, elem, name)
+	}
+	return key, nil
 }
 
-// referrerPrefix starts every referrer key of subject; NUL ends it, as no
-// digest holds one.
-func referrerPrefix(subject digest.Digest) []byte {
-	return []byte(string(subject) + "\x00")
+// repoDir is the prefix under which the records of one kind of
+// repository name live.
+func repoDir(name, dir string) string { return reposPrefix + name + dir }
+
+// referrerDir is the prefix of the referrer records of subject.
+func referrerDir(name string, subject digest.Digest) string {
+	return repoDir(name, referrersDir) + string(subject) + "/"
+}
+
+// uploadStateKey is the state object of shared upload session id.
+func uploadStateKey(id string) string { return uploadsPrefix + id + "/state" }
+
+// chunkKey is the object of a chunk of session id that starts at off; the
+// writer's nonce keeps two instances that race for one offset apart.
+func chunkKey(id string, off int64, nonce string) string {
+	return fmt.Sprintf("%s%s/%020d-%s", uploadsPrefix, id, off, nonce)
 }
 
 // gcItemKey names a manifest or blob link of repository name in GC's

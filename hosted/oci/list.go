@@ -1,57 +1,53 @@
 package oci
 
 import (
-	"bytes"
-
-	bolt "go.etcd.io/bbolt"
+	"slices"
 )
 
-// page collects up to n keys after last from a sorted key space; more is
-// true when keys remain. keep filters keys (nil keeps all).
-func page(c *bolt.Cursor, last string, n int, keep func(k []byte) bool) (keys []string, more bool) {
-	var k []byte
-	if last == "" {
-		k, _ = c.First()
-	} else {
-		k, _ = c.Seek([]byte(last))
-		if k != nil && bytes.Equal(k, []byte(last)) {
-			k, _ = c.Next()
+// page returns up to n of the sorted keys after last; more is true when
+// keys remain. keep filters keys (nil keeps all).
+func page(sorted []string, last string, n int, keep func(k string) bool) (keys []string, more bool) {
+	i := 0
+	if last != "" {
+		i, _ = slices.BinarySearch(sorted, last)
+		if i < len(sorted) && sorted[i] == last {
+			i++
 		}
 	}
 	keys = []string{}
-	for ; k != nil; k, _ = c.Next() {
+	for _, k := range sorted[i:] {
 		if keep != nil && !keep(k) {
 			continue
 		}
 		if len(keys) == n {
 			return keys, true
 		}
-		keys = append(keys, string(k))
+		keys = append(keys, k)
 	}
 	return keys, false
 }
 
 // Tags lists up to n tags of repository name in lexical order, starting
-// after last; more reports whether another page follows. Errors:
-// ErrNameUnknown.
+// after last; more reports whether another page follows. One listing of
+// the repository's tags in the store. Errors: ErrNameUnknown.
 func (r *Registry) Tags(name, last string, n int) (tags []string, more bool, err error) {
-	err = r.view(name, func(b *bolt.Bucket) error {
-		tags, more = page(b.Bucket(tagsBucket).Cursor(), last, n, nil)
-		return nil
-	})
-	return tags, more, err
+	if err := r.inRepo(name); err != nil {
+		return nil, false, err
+	}
+	ctx, cancel := r.opCtx()
+	defer cancel()
+	all, err := r.listDir(ctx, repoDir(name, tagsDir))
+	if err != nil {
+		return nil, false, err
+	}
+	tags, more = page(all, last, n, nil)
+	return tags, more, nil
 }
 
 // Repositories lists up to n hosted repositories in lexical order, starting
-// after last, keeping those keep accepts (nil: all).
+// after last, keeping those keep accepts (nil: all). The list is read
+// through to the store: a repository created on another instance is in it.
 func (r *Registry) Repositories(last string, n int, keep func(name string) bool) (names []string, more bool, err error) {
-	err = r.db.View(func(tx *bolt.Tx) error {
-		var f func(k []byte) bool
-		if keep != nil {
-			f = func(k []byte) bool { return keep(string(k)) }
-		}
-		names, more = page(tx.Bucket(reposBucket).Cursor(), last, n, f)
-		return nil
-	})
-	return names, more, err
+	names, more = page(r.hostedNames(), last, n, keep)
+	return names, more, nil
 }

@@ -2,13 +2,11 @@ package oci
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
-	bolt "go.etcd.io/bbolt"
 
 	"nora/cache"
 )
@@ -49,55 +47,54 @@ func (r *Registry) PutManifest(ctx context.Context, name string, want digest.Dig
 	if err := r.blobs.PutHostedBlob(ctx, d, body); err != nil {
 		return Manifest{}, fmt.Errorf("cannot store manifest %s: %w", d, err)
 	}
-	now := r.now()
 	rec := manifestRecord{MediaType: p.MediaType, Size: int64(len(body)), ArtifactType: p.ArtifactType,
-		Refs: p.Refs(), Put: now}
-	var referrer []byte
+		Refs: p.Refs(), Put: r.now()}
 	if p.Subject != nil {
 		rec.Subject = p.Subject.Digest
-		referrer, err = json.Marshal(v1.Descriptor{MediaType: p.MediaType, Digest: d, Size: rec.Size,
-			ArtifactType: p.ArtifactType, Annotations: p.Annotations})
-		if err != nil {
-			return Manifest{}, err
-		}
 	}
-	recJSON, err := json.Marshal(rec)
-	if err != nil {
-		return Manifest{}, err
-	}
-	tagJSON, _ := json.Marshal(tagRecord{Digest: d, MediaType: p.MediaType, Created: now})
-	err = r.db.Update(func(tx *bolt.Tx) error {
-		b, err := createRepo(tx, name)
-		if err != nil {
-			return err
-		}
-		// Link what is not linked, checked here rather than before the
-		// claims: GC may have dropped a link since.
-		links := b.Bucket(blobsBucket)
-		for _, bd := range p.Blobs {
-			if links.Get([]byte(bd.Digest)) == nil {
-				if err := links.Put([]byte(bd.Digest), encodeLink(bd.Size, now)); err != nil {
-					return err
-				}
-			}
-		}
-		if err := b.Bucket(manifestsBucket).Put([]byte(d), recJSON); err != nil {
-			return err
-		}
-		for _, tag := range tags {
-			if err := b.Bucket(tagsBucket).Put([]byte(tag), tagJSON); err != nil {
-				return err
-			}
-		}
-		if referrer != nil {
-			return b.Bucket(referrersBucket).Put(referrerKey(p.Subject.Digest, d), referrer)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := r.record(ctx, name, d, p, rec, tags); err != nil {
 		return Manifest{}, fmt.Errorf("cannot record manifest %s of %s: %w", d, name, err)
 	}
 	return Manifest{Digest: d, MediaType: p.MediaType, Size: rec.Size, Subject: rec.Subject}, nil
+}
+
+// record writes what a put manifest adds to repository name, each record
+// after those it needs: the links of its blobs (checked here rather than
+// before the claims: GC may have dropped a link since), the manifest, its
+// referrer entry, then its tags, so a reader that finds a tag finds its
+// manifest.
+func (r *Registry) record(ctx context.Context, name string, d digest.Digest, p *Parsed, rec manifestRecord, tags []string) error {
+	blobs := make(map[digest.Digest]int64, len(p.Blobs))
+	for _, bd := range p.Blobs {
+		blobs[bd.Digest] = bd.Size
+	}
+	if err := r.link(ctx, name, blobs, true); err != nil {
+		return err
+	}
+	key, err := repoKey(name, manifestsDir, string(d))
+	if err != nil {
+		return err
+	}
+	if err := r.putRecord(ctx, key, rec); err != nil {
+		return err
+	}
+	if p.Subject != nil {
+		desc := v1.Descriptor{MediaType: p.MediaType, Digest: d, Size: rec.Size,
+			ArtifactType: p.ArtifactType, Annotations: p.Annotations}
+		if err := r.putRecord(ctx, referrerDir(name, rec.Subject)+string(d), desc); err != nil {
+			return err
+		}
+	}
+	for _, tag := range tags {
+		key, err := repoKey(name, tagsDir, tag)
+		if err != nil {
+			return err
+		}
+		if err := r.putRecord(ctx, key, tagRecord{Digest: d, MediaType: p.MediaType, Created: rec.Put}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkReferences claims every blob and child manifest p references
@@ -133,74 +130,113 @@ func (r *Registry) checkReferences(ctx context.Context, p *Parsed) error {
 }
 
 // Manifest resolves a manifest of repository name by digest (d != "") or by
-// tag. Errors: ErrNameUnknown, ErrManifestUnknown.
+// tag: two store reads by tag (the tag, then the manifest's record), one
+// by digest. Errors: ErrNameUnknown, ErrManifestUnknown.
 func (r *Registry) Manifest(name string, d digest.Digest, tag string) (Manifest, error) {
-	var m Manifest
-	err := r.view(name, func(b *bolt.Bucket) error {
-		if d == "" {
-			var t tagRecord
-			v := b.Bucket(tagsBucket).Get([]byte(tag))
-			if v == nil || json.Unmarshal(v, &t) != nil {
-				return fmt.Errorf("%w: tag %s", ErrManifestUnknown, tag)
-			}
-			d = t.Digest
+	if err := r.inRepo(name); err != nil {
+		return Manifest{}, err
+	}
+	ctx, cancel := r.opCtx()
+	defer cancel()
+	if d == "" {
+		t, err := r.tag(ctx, name, tag)
+		if err != nil {
+			return Manifest{}, err
 		}
-		rec, ok := getManifest(b, d)
-		if !ok {
-			return fmt.Errorf("%w: %s", ErrManifestUnknown, d)
-		}
-		m = Manifest{Digest: d, MediaType: rec.MediaType, Size: rec.Size, Subject: rec.Subject}
-		return nil
-	})
-	return m, err
+		d = t.Digest
+	}
+	rec, err := r.manifest(ctx, name, d)
+	if err != nil {
+		return Manifest{}, err
+	}
+	return Manifest{Digest: d, MediaType: rec.MediaType, Size: rec.Size, Subject: rec.Subject}, nil
+}
+
+// tag reads a tag record; ErrManifestUnknown if there is none.
+func (r *Registry) tag(ctx context.Context, name, tag string) (tagRecord, error) {
+	var t tagRecord
+	key, err := repoKey(name, tagsDir, tag)
+	if err != nil {
+		return t, fmt.Errorf("%w: tag %s", ErrManifestUnknown, tag)
+	}
+	if err := r.getRecord(ctx, key, &t); errors.Is(err, cache.ErrNotFound) {
+		return t, fmt.Errorf("%w: tag %s", ErrManifestUnknown, tag)
+	} else if err != nil {
+		return t, fmt.Errorf("cannot read tag %s of %s: %w", tag, name, err)
+	}
+	return t, nil
+}
+
+// manifest reads a manifest record; ErrManifestUnknown if there is none.
+func (r *Registry) manifest(ctx context.Context, name string, d digest.Digest) (manifestRecord, error) {
+	var m manifestRecord
+	key, err := repoKey(name, manifestsDir, string(d))
+	if err != nil {
+		return m, fmt.Errorf("%w: %s", ErrManifestUnknown, d)
+	}
+	if err := r.getRecord(ctx, key, &m); errors.Is(err, cache.ErrNotFound) {
+		return m, fmt.Errorf("%w: %s", ErrManifestUnknown, d)
+	} else if err != nil {
+		return m, fmt.Errorf("cannot read manifest %s of %s: %w", d, name, err)
+	}
+	return m, nil
 }
 
 // DeleteTag removes one tag; the manifest stays. Errors: ErrNameUnknown,
 // ErrManifestUnknown.
 func (r *Registry) DeleteTag(name, tag string) error {
-	return r.update(name, func(b *bolt.Bucket) error {
-		tags := b.Bucket(tagsBucket)
-		if tags.Get([]byte(tag)) == nil {
-			return fmt.Errorf("%w: tag %s", ErrManifestUnknown, tag)
-		}
-		return tags.Delete([]byte(tag))
-	})
+	if err := r.inRepo(name); err != nil {
+		return err
+	}
+	ctx, cancel := r.opCtx()
+	defer cancel()
+	key, err := repoKey(name, tagsDir, tag)
+	if err != nil {
+		return fmt.Errorf("%w: tag %s", ErrManifestUnknown, tag)
+	}
+	if err := r.store.Delete(ctx, key); errors.Is(err, cache.ErrNotFound) {
+		return fmt.Errorf("%w: tag %s", ErrManifestUnknown, tag)
+	} else if err != nil {
+		return fmt.Errorf("cannot delete tag %s of %s: %w", tag, name, err)
+	}
+	return nil
 }
 
 // DeleteManifest removes manifest d from repository name, every tag that
-// points at it and its entry in its subject's referrers. Errors:
-// ErrNameUnknown, ErrManifestUnknown.
+// points at it and its entry in its subject's referrers; the tags go
+// first, so no tag is left pointing at nothing. Errors: ErrNameUnknown,
+// ErrManifestUnknown.
 func (r *Registry) DeleteManifest(name string, d digest.Digest) error {
-	return r.update(name, func(b *bolt.Bucket) error {
-		rec, ok := getManifest(b, d)
-		if !ok {
-			return fmt.Errorf("%w: %s", ErrManifestUnknown, d)
-		}
-		if err := b.Bucket(manifestsBucket).Delete([]byte(d)); err != nil {
-			return err
-		}
-		if rec.Subject != "" {
-			if err := b.Bucket(referrersBucket).Delete(referrerKey(rec.Subject, d)); err != nil {
-				return err
-			}
-		}
-		tags := b.Bucket(tagsBucket)
-		var drop [][]byte
-		err := tags.ForEach(func(k, v []byte) error {
-			var t tagRecord
-			if json.Unmarshal(v, &t) == nil && t.Digest == d {
-				drop = append(drop, append([]byte(nil), k...))
-			}
+	if err := r.inRepo(name); err != nil {
+		return err
+	}
+	ctx, cancel := r.opCtx()
+	defer cancel()
+	rec, err := r.manifest(ctx, name, d)
+	if err != nil {
+		return err
+	}
+	err = forEachRecord(ctx, r, name, tagsDir, func(tag string, t *tagRecord) error {
+		if t.Digest != d {
 			return nil
-		})
-		if err != nil {
-			return err
 		}
-		for _, k := range drop {
-			if err := tags.Delete(k); err != nil {
-				return err
-			}
-		}
-		return nil
+		return r.deleteRecord(ctx, repoDir(name, tagsDir)+tag)
 	})
+	if err != nil {
+		return fmt.Errorf("cannot delete the tags of %s: %w", d, err)
+	}
+	return r.dropManifest(ctx, name, d, rec)
+}
+
+// dropManifest deletes the record of manifest d and its referrer entry.
+func (r *Registry) dropManifest(ctx context.Context, name string, d digest.Digest, rec manifestRecord) error {
+	if rec.Subject != "" {
+		if err := r.deleteRecord(ctx, referrerDir(name, rec.Subject)+string(d)); err != nil {
+			return fmt.Errorf("cannot delete referrer %s: %w", d, err)
+		}
+	}
+	if err := r.deleteRecord(ctx, repoDir(name, manifestsDir)+string(d)); err != nil {
+		return fmt.Errorf("cannot delete manifest %s: %w", d, err)
+	}
+	return nil
 }

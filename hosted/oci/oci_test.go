@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -24,16 +23,15 @@ import (
 
 func newRegistry(t *testing.T, cfg oci.Config) (*oci.Registry, *cache.Cache) {
 	t.Helper()
-	dir := t.TempDir()
-	c := cachetest.Open(t, dir)
-	return openRegistry(t, dir, c, cfg), c
+	c, store := cachetest.OpenStore(t, t.TempDir())
+	return openRegistry(t, store, c, cfg), c
 }
 
-// openRegistry opens the hosted state in dir on c, closed when the test
-// ends.
-func openRegistry(t *testing.T, dir string, c *cache.Cache, cfg oci.Config) *oci.Registry {
+// openRegistry opens the hosted state kept in store on c, closed when the
+// test ends.
+func openRegistry(t *testing.T, store cache.Store, c *cache.Cache, cfg oci.Config) *oci.Registry {
 	t.Helper()
-	r, err := oci.Open(filepath.Join(dir, "hosted.db"), c, cfg, slog.New(slog.DiscardHandler))
+	r, err := oci.Open(t.Context(), store, c, "", cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

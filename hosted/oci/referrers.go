@@ -1,33 +1,40 @@
 package oci
 
 import (
-	"bytes"
-	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
-	bolt "go.etcd.io/bbolt"
+
+	"nora/cache"
 )
 
 // Referrers lists the descriptors of the manifests of repository name whose
 // subject is subject, in digest order, keeping only those of artifactType
 // when it is set. An unknown subject has none. Errors: ErrNameUnknown.
 func (r *Registry) Referrers(name string, subject digest.Digest, artifactType string) ([]v1.Descriptor, error) {
+	if err := r.inRepo(name); err != nil {
+		return nil, err
+	}
+	ctx, cancel := r.opCtx()
+	defer cancel()
+	prefix := referrerDir(name, subject)
+	elems, err := r.listDir(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
 	out := []v1.Descriptor{}
-	err := r.view(name, func(b *bolt.Bucket) error {
-		prefix := referrerPrefix(subject)
-		c := b.Bucket(referrersBucket).Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			var d v1.Descriptor
-			if err := json.Unmarshal(v, &d); err != nil {
-				return fmt.Errorf("cannot decode referrer %q of %s: %w", k, name, err)
-			}
-			if artifactType == "" || d.ArtifactType == artifactType {
-				out = append(out, d)
-			}
+	for _, e := range elems {
+		var d v1.Descriptor
+		if err := r.getRecord(ctx, prefix+e, &d); errors.Is(err, cache.ErrNotFound) {
+			continue // deleted since listed
+		} else if err != nil {
+			return nil, fmt.Errorf("cannot read referrer %s of %s: %w", e, name, err)
 		}
-		return nil
-	})
-	return out, err
+		if artifactType == "" || d.ArtifactType == artifactType {
+			out = append(out, d)
+		}
+	}
+	return out, nil
 }

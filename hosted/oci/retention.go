@@ -2,11 +2,10 @@ package oci
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 
-	bolt "go.etcd.io/bbolt"
-
+	"nora/cache"
 	"nora/hosted/retention"
 )
 
@@ -15,45 +14,45 @@ import (
 // and GC (with delete_untagged) the manifests no tag reaches.
 func (r *Registry) Items(ctx context.Context) ([]retention.Item, error) {
 	var items []retention.Item
-	err := r.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(reposBucket).ForEach(func(name, _ []byte) error {
-			b := tx.Bucket(reposBucket).Bucket(name)
-			if b == nil {
-				return nil
-			}
-			return b.Bucket(tagsBucket).ForEach(func(k, v []byte) error {
-				var t tagRecord
-				if err := json.Unmarshal(v, &t); err != nil {
-					return fmt.Errorf("cannot decode tag %s of %s: %w", k, name, err)
-				}
-				items = append(items, retention.Item{Format: itemFormat, Repository: string(name), Tag: string(k), Created: t.Created, What: "tag"})
-				return nil
-			})
+	for _, name := range r.hostedNames() {
+		err := forEachRecord(ctx, r, name, tagsDir, func(tag string, t *tagRecord) error {
+			items = append(items, retention.Item{Format: itemFormat, Repository: name, Tag: tag, Created: t.Created, What: "tag"})
+			return nil
 		})
-	})
-	return items, err
+		if err != nil {
+			return nil, fmt.Errorf("cannot list the tags of %s: %w", name, err)
+		}
+	}
+	return items, nil
 }
 
 // RemoveItem implements retention.Source: it deletes the tag, keeping its
 // manifest, unless the tag was put again since it was listed
-// (retention.ErrGone).
+// (retention.ErrGone). The tag is read again just before the delete, so
+// only a put in the instant between the two is lost.
 func (r *Registry) RemoveItem(ctx context.Context, it retention.Item) error {
 	if it.Format != itemFormat {
 		return fmt.Errorf("%s is not a hosted OCI tag", it.Key())
 	}
-	return r.db.Update(func(tx *bolt.Tx) error {
-		b := repo(tx, it.Repository)
-		if b == nil {
-			return retention.ErrGone
-		}
-		tags := b.Bucket(tagsBucket)
-		var t tagRecord
-		v := tags.Get([]byte(it.Tag))
-		if v == nil || json.Unmarshal(v, &t) != nil || !t.Created.Equal(it.Created) {
-			return retention.ErrGone
-		}
-		return tags.Delete([]byte(it.Tag))
-	})
+	if !r.Exists(it.Repository) {
+		return retention.ErrGone
+	}
+	t, err := r.tag(ctx, it.Repository, it.Tag)
+	if errors.Is(err, ErrManifestUnknown) || err == nil && !t.Created.Equal(it.Created) {
+		return retention.ErrGone
+	} else if err != nil {
+		return err
+	}
+	key, err := repoKey(it.Repository, tagsDir, it.Tag)
+	if err != nil {
+		return err
+	}
+	if err := r.store.Delete(ctx, key); errors.Is(err, cache.ErrNotFound) {
+		return retention.ErrGone
+	} else if err != nil {
+		return err
+	}
+	return nil
 }
 
 var _ retention.Source = (*Registry)(nil)

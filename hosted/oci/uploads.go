@@ -23,15 +23,23 @@ import (
 // Upload is one blob upload session: a temp file in the store's temp dir
 // and the running sha256 of what it holds, so the final PUT need not reread
 // the file. A session is used by one request at a time (OpenUpload locks
-// it, Release unlocks it); sessions live in memory only, as their temp files
-// do not survive a restart either.
+// it, Release unlocks it). Without Config.SharedUploads sessions live in
+// memory only, as their temp files do not survive a restart either; with
+// it they live in the store (uploads_shared.go) and the temp file is this
+// instance's copy of a prefix of the session.
 type Upload struct {
 	id, repo, owner string
 
 	mu   sync.Mutex // held by the request using the session
-	file *os.File
-	size int64
-	sha  hash.Hash
+	file *os.File   // nil until this instance holds bytes of it
+	size int64      // bytes of the session
+	have int64      // bytes of file: all of size, or (shared) a prefix
+	sha  hash.Hash  // of file's bytes
+
+	// reg is set for a shared session. fresh marks one started by the
+	// current request, whose bytes stay local until it commits or ends.
+	reg   *Registry
+	fresh bool
 
 	// Guarded by Registry.mu.
 	idleSince time.Time
@@ -51,11 +59,10 @@ func (u *Upload) Size() int64 { return u.size }
 func (r *Registry) StartUpload(name, owner string) (*Upload, error) {
 	var b [16]byte
 	rand.Read(b[:])
-	f, err := os.CreateTemp(r.blobs.TempDir(), "upload-*")
-	if err != nil {
-		return nil, fmt.Errorf("cannot create upload temp file: %w", err)
+	u := &Upload{id: hex.EncodeToString(b[:]), repo: name, owner: owner, sha: sha256.New(), inUse: true}
+	if err := u.ensureFile(r.blobs.TempDir()); err != nil {
+		return nil, err
 	}
-	u := &Upload{id: hex.EncodeToString(b[:]), repo: name, owner: owner, file: f, sha: sha256.New(), inUse: true}
 	u.mu.Lock()
 	r.mu.Lock()
 	if len(r.uploads) >= r.cfg.MaxUploads {
@@ -65,12 +72,37 @@ func (r *Registry) StartUpload(name, owner string) (*Upload, error) {
 	}
 	r.uploads[u.id] = u
 	r.mu.Unlock()
+	if r.cfg.SharedUploads {
+		u.reg, u.fresh = r, true
+		if err := r.saveNewUpload(u); err != nil {
+			r.forget(u)
+			u.discard()
+			return nil, err
+		}
+	}
 	return u, nil
+}
+
+// ensureFile creates the session's temp file in dir if it has none.
+func (u *Upload) ensureFile(dir string) error {
+	if u.file != nil {
+		return nil
+	}
+	f, err := os.CreateTemp(dir, "upload-*")
+	if err != nil {
+		return fmt.Errorf("cannot create upload temp file: %w", err)
+	}
+	u.file, u.have = f, 0
+	u.sha.Reset()
+	return nil
 }
 
 // OpenUpload finds session id of repository name, started by owner, and
 // locks it for the calling request. Errors: ErrUploadUnknown, ErrUploadBusy.
 func (r *Registry) OpenUpload(name, owner, id string) (*Upload, error) {
+	if r.cfg.SharedUploads {
+		return r.openShared(name, owner, id)
+	}
 	r.mu.Lock()
 	u := r.uploads[id]
 	if u == nil || u.repo != name || u.owner != owner {
@@ -90,6 +122,10 @@ func (r *Registry) OpenUpload(name, owner, id string) (*Upload, error) {
 // Release ends the calling request's use of u (a no-op once u was
 // committed or cancelled); its idle time starts now.
 func (r *Registry) Release(u *Upload) {
+	if u.fresh {
+		u.fresh = false
+		r.persistFresh(u)
+	}
 	u.mu.Unlock()
 	r.mu.Lock()
 	u.inUse = false
@@ -106,42 +142,64 @@ func (u *Upload) Write(body io.Reader, start, length int64) (int64, error) {
 	if start >= 0 && start != u.size {
 		return 0, fmt.Errorf("%w: chunk starts at %d, the upload holds %d bytes", ErrRangeInvalid, start, u.size)
 	}
+	if u.reg != nil && !u.fresh {
+		return u.reg.writeShared(u, body, length)
+	}
+	n, err := u.appendLocal(body, length)
+	u.size = u.have
+	return n, err
+}
+
+// appendLocal appends body to the temp file (which holds the whole
+// session) and the running hash, or, on error, leaves both as they were.
+func (u *Upload) appendLocal(body io.Reader, length int64) (int64, error) {
 	state, err := u.sha.(encoding.BinaryMarshaler).MarshalBinary()
 	if err != nil {
 		return 0, err
 	}
-	if length >= 0 {
-		body = io.LimitReader(body, length)
-	}
-	buf := make([]byte, 128<<10)
-	w := &hosted.ErrWriter{W: u.file}
-	n, err := io.CopyBuffer(io.MultiWriter(w, u.sha), struct{ io.Reader }{body}, buf)
-	switch {
-	case w.Err != nil:
-		// The store failed, not the client's body.
-		err = fmt.Errorf("cannot write upload: %w", w.Err)
-	case err == nil && length >= 0 && n != length:
-		err = fmt.Errorf("%w: got %d of %d bytes", ErrTruncated, n, length)
-	case err != nil:
-		err = fmt.Errorf("%w after %d bytes: %w", ErrTruncated, n, err)
-	}
+	n, err := copyBody(io.MultiWriter(u.file, u.sha), body, length)
 	if err != nil {
-		if rerr := u.rollback(state); rerr != nil {
+		if rerr := u.rollback(u.have, state); rerr != nil {
 			return 0, errors.Join(err, rerr)
 		}
 		return 0, err
 	}
-	u.size += n
+	u.have += n
 	return n, nil
 }
 
-func (u *Upload) rollback(state []byte) error {
-	if err := u.file.Truncate(u.size); err != nil {
+// copyBody copies a chunk's body to w: at most length bytes, exactly
+// length if it is not -1. A failure of w is the store's (wrapped as it
+// came, so the edge can tell it), one of body the client's (ErrTruncated).
+func copyBody(w io.Writer, body io.Reader, length int64) (int64, error) {
+	if length >= 0 {
+		body = io.LimitReader(body, length)
+	}
+	buf := make([]byte, 128<<10)
+	ew := &hosted.ErrWriter{W: w}
+	n, err := io.CopyBuffer(ew, struct{ io.Reader }{body}, buf)
+	switch {
+	case ew.Err != nil:
+		// The store failed, not the client's body.
+		return n, fmt.Errorf("cannot write upload: %w", ew.Err)
+	case err == nil && length >= 0 && n != length:
+		return n, fmt.Errorf("%w: got %d of %d bytes", ErrTruncated, n, length)
+	case err != nil:
+		return n, fmt.Errorf("%w after %d bytes: %w", ErrTruncated, n, err)
+	}
+	return n, nil
+}
+
+// rollback cuts the temp file back to size bytes and the hash back to
+// state.
+func (u *Upload) rollback(size int64, state []byte) error {
+	if err := u.file.Truncate(size); err != nil {
 		return fmt.Errorf("cannot roll back upload: %w", err)
 	}
-	if _, err := u.file.Seek(u.size, io.SeekStart); err != nil {
+	if _, err := u.file.Seek(size, io.SeekStart); err != nil {
 		return fmt.Errorf("cannot roll back upload: %w", err)
 	}
+	u.have = size
 	return u.sha.(encoding.BinaryUnmarshaler).UnmarshalBinary(state)
 }
 
@@ -151,6 +209,14 @@ func (u *Upload) rollback(state []byte) error {
 // (ErrDigestInvalid) nothing is committed and the temp file is removed.
 func (r *Registry) Commit(ctx context.Context, u *Upload, d digest.Digest) error {
 	defer r.forget(u)
+	if u.reg != nil {
+		// Whatever happens next, the session ends: its objects go.
+		defer r.dropShared(ctx, u.id)
+		if err := r.catchUp(ctx, u); err != nil {
+			u.discard()
+			return err
+		}
+	}
 	got, err := u.digest(d.Algorithm())
 	if err != nil {
 		u.discard()
@@ -168,7 +234,8 @@ func (r *Registry) Commit(ctx context.Context, u *Upload, d digest.Digest) error
 	if err := r.blobs.CommitFile(ctx, path, cache.BlobKey(d), u.size); err != nil {
 		return fmt.Errorf("cannot commit blob %s: %w", d, err)
 	}
-	return r.link(u.repo, map[digest.Digest]int64{d: u.size})
+	u.file = nil
+	return r.link(ctx, u.repo, map[digest.Digest]int64{d: u.size}, false)
 }
 
 // digest is the digest of the session's bytes by algorithm a; only a
@@ -187,10 +254,17 @@ func (u *Upload) digest(a digest.Algorithm) (digest.Digest, error) {
 	return d, nil
 }
 
-// Cancel ends the session and removes its temp file.
+// Cancel ends the session and removes its temp file, and its objects
+// when it is shared.
 func (r *Registry) Cancel(u *Upload) {
 	r.forget(u)
 	u.discard()
+	u.fresh = false
+	if u.reg != nil {
+		ctx, cancel := r.opCtx()
+		defer cancel()
+		r.dropShared(ctx, u.id)
+	}
 }
 
 func (r *Registry) forget(u *Upload) {
@@ -222,6 +296,9 @@ func (r *Registry) janitor() {
 			return
 		case now := <-t.C:
 			r.expire(now)
+			if r.cfg.SharedUploads {
+				r.expireShared(now)
+			}
 		}
 	}
 }

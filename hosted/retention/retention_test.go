@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -48,8 +47,8 @@ func TestCheck(t *testing.T) {
 func openOCI(t *testing.T) *oci.Registry {
 	t.Helper()
 	dir := t.TempDir()
-	c := cachetest.Open(t, dir)
-	r, err := oci.Open(filepath.Join(dir, "hosted.db"), c, oci.Config{}, slog.New(slog.DiscardHandler))
+	c, store := cachetest.OpenStore(t, dir)
+	r, err := oci.Open(t.Context(), store, c, "", oci.Config{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
