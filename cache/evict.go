@@ -131,18 +131,28 @@ func (e *evictor) need() int64 {
 	if p, _, _ := e.c.index.Usage(); lim.MaxSize > 0 && p > lim.MaxSize {
 		need = p - int64(float64(lim.MaxSize)*LowWater)
 	}
-	if free, total, err := e.c.freeSpace(); err != nil {
-		e.c.log.Warn("cannot read free space", "err", err)
-	} else if total >= 0 {
-		e.free.Store(free)
-		e.total.Store(total)
-		// Deleting from a bucket frees nothing on the local disk: there
-		// min_free only turns /ready false (probe.go).
-		if e.c.space != nil && lim.MinFree > 0 && free < lim.MinFree {
-			need = max(need, lim.MinFree+lim.MinFree/10-free)
-		}
+	// Deleting from a bucket frees nothing on the local disk: there
+	// min_free only turns /ready false (probe.go).
+	if free, ok := e.readSpace(); ok && e.c.space != nil && lim.MinFree > 0 && free < lim.MinFree {
+		need = max(need, lim.MinFree+lim.MinFree/10-free)
 	}
 	return max(need, e.urgent.Swap(0))
+}
+
+// readSpace reads and keeps the free and total bytes that Ready, Stats
+// and the metrics show; false if they are not known.
+func (e *evictor) readSpace() (free int64, ok bool) {
+	free, total, err := e.c.freeSpace()
+	if err != nil {
+		e.c.log.Warn("cannot read free space", "err", err)
+		return 0, false
+	}
+	if total < 0 {
+		return 0, false
+	}
+	e.free.Store(free)
+	e.total.Store(total)
+	return free, true
 }
 
 // freeSpace is the free and total bytes of the store's filesystem, or on
@@ -170,6 +180,7 @@ func (e *evictor) once(ctx context.Context) {
 	e.passMu.Lock()
 	defer e.passMu.Unlock()
 	if !e.lease.Held() {
+		e.readSpace() // /ready watches min_free on every instance
 		return
 	}
 	var cutoff time.Time // zero: no grace (a store nobody else writes)
