@@ -59,8 +59,10 @@ func manifestKey(repo string, d digest.Digest) string {
 }
 func linkKey(repo string, d digest.Digest) string { return "link oci:" + repo + "@" + string(d) }
 
-func TestMarkTagsAndLinks(t *testing.T) {
-	r, _ := newRegistry(t, oci.Config{})
+func TestMarkTagsAndLinks(t *testing.T) { onBackends(t, testMarkTagsAndLinks) }
+
+func testMarkTagsAndLinks(t *testing.T, open opener) {
+	r, _ := open(t, oci.Config{})
 	clock := newClock(r)
 	ctx := context.Background()
 	config := pushBlob(t, r, "app", []byte(`{"v":1}`))
@@ -149,8 +151,10 @@ func TestMarkTagsAndLinks(t *testing.T) {
 	}
 }
 
-func TestMarkIndexesAndReferrers(t *testing.T) {
-	r, _ := newRegistry(t, oci.Config{})
+func TestMarkIndexesAndReferrers(t *testing.T) { onBackends(t, testMarkIndexesAndReferrers) }
+
+func testMarkIndexesAndReferrers(t *testing.T, open opener) {
+	r, _ := open(t, oci.Config{})
 	clock := newClock(r)
 	ctx := context.Background()
 	config := pushBlob(t, r, "app", []byte(`{}`))

@@ -79,8 +79,10 @@ func imageManifest(config digest.Digest, configSize int, layers []sized, extra s
 
 const ociManifest = "application/vnd.oci.image.manifest.v1+json"
 
-func TestManifestsTagsReferrers(t *testing.T) {
-	r, _ := newRegistry(t, oci.Config{})
+func TestManifestsTagsReferrers(t *testing.T) { onBackends(t, testManifestsTagsReferrers) }
+
+func testManifestsTagsReferrers(t *testing.T, open opener) {
+	r, _ := open(t, oci.Config{})
 	ctx := context.Background()
 	config := pushBlob(t, r, "app", []byte(`{"architecture":"amd64"}`))
 	layer := pushBlob(t, r, "app", []byte("layer"))
@@ -175,8 +177,10 @@ func TestManifestsTagsReferrers(t *testing.T) {
 	}
 }
 
-func TestManifestChecks(t *testing.T) {
-	r, c := newRegistry(t, oci.Config{})
+func TestManifestChecks(t *testing.T) { onBackends(t, testManifestChecks) }
+
+func testManifestChecks(t *testing.T, open opener) {
+	r, c := open(t, oci.Config{})
 	ctx := context.Background()
 	config := pushBlob(t, r, "app", []byte("{}"))
 	missing := digest.FromString("missing")
@@ -220,8 +224,10 @@ func TestManifestChecks(t *testing.T) {
 // A descriptor's size is what a client trusts to bound its read: one that
 // is not the stored object's makes the manifest invalid, and nothing of it
 // is stored.
-func TestManifestDescriptorSizes(t *testing.T) {
-	r, c := newRegistry(t, oci.Config{})
+func TestManifestDescriptorSizes(t *testing.T) { onBackends(t, testManifestDescriptorSizes) }
+
+func testManifestDescriptorSizes(t *testing.T, open opener) {
+	r, c := open(t, oci.Config{})
 	ctx := context.Background()
 	config := pushBlob(t, r, "app", []byte(`{"architecture":"amd64"}`))
 	layer := pushBlob(t, r, "app", []byte("layer"))
@@ -256,8 +262,10 @@ func TestManifestDescriptorSizes(t *testing.T) {
 	}
 }
 
-func TestMount(t *testing.T) {
-	r, c := newRegistry(t, oci.Config{})
+func TestMount(t *testing.T) { onBackends(t, testMount) }
+
+func testMount(t *testing.T, open opener) {
+	r, c := open(t, oci.Config{})
 	ctx := context.Background()
 	d := pushBlob(t, r, "src", []byte("shared layer"))
 	f := func(repo, from string, d digest.Digest, want bool) {
@@ -285,8 +293,10 @@ func TestMount(t *testing.T) {
 	f("dst7", "src", digest.FromBytes(other), false)
 }
 
-func TestUploads(t *testing.T) {
-	r, _ := newRegistry(t, oci.Config{MaxUploads: 2})
+func TestUploads(t *testing.T) { onBackends(t, testUploads) }
+
+func testUploads(t *testing.T, open opener) {
+	r, _ := open(t, oci.Config{MaxUploads: 2})
 	ctx := context.Background()
 	data := bytes.Repeat([]byte("0123456789"), 10000)
 	u, err := r.StartUpload("app", "ci")
@@ -361,8 +371,10 @@ type errReader struct{}
 
 func (errReader) Read([]byte) (int, error) { return 0, errors.New("connection reset") }
 
-func TestIdleUploadsExpire(t *testing.T) {
-	r, c := newRegistry(t, oci.Config{UploadIdle: 50 * time.Millisecond})
+func TestIdleUploadsExpire(t *testing.T) { onBackends(t, testIdleUploadsExpire) }
+
+func testIdleUploadsExpire(t *testing.T, open opener) {
+	r, c := open(t, oci.Config{UploadIdle: 50 * time.Millisecond})
 	u, err := r.StartUpload("app", "ci")
 	if err != nil {
 		t.Fatal(err)
@@ -382,8 +394,10 @@ func TestIdleUploadsExpire(t *testing.T) {
 	}
 }
 
-func TestRepositoriesPage(t *testing.T) {
-	r, _ := newRegistry(t, oci.Config{})
+func TestRepositoriesPage(t *testing.T) { onBackends(t, testRepositoriesPage) }
+
+func testRepositoriesPage(t *testing.T, open opener) {
+	r, _ := open(t, oci.Config{})
 	for _, name := range []string{"b", "a/x", "c", "a"} {
 		pushBlob(t, r, name, []byte(name))
 	}
