@@ -6,7 +6,9 @@
 //	hosted/pypi/<project>/project.json one document per project: its files
 //	                                   with versions, digests, yank state
 //
-// Each object is written whole with Store.Put (atomic). Distribution files
+// Each object is written whole, as a read-modify-write with cache.Update,
+// and read through on every use: nora instances sharing one bucket see
+// each other's uploads at once and never lose one. Distribution files
 // and their PEP 658 metadata live content addressed in the cache
 // (cache.BlobKey of their sha256), shared with identical proxied bytes and
 // never evicted: Referenced lists them for GC.
@@ -22,7 +24,6 @@
 package pypi
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -35,6 +36,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sync/singleflight"
 
 	"nora/cache"
 	"nora/hosted"
@@ -131,8 +133,9 @@ type Registry struct {
 
 	names *hosted.Names // _projects.json: {"projects":[...]}
 
-	mu   sync.RWMutex
-	docs map[string]*Project // documents read or written so far
+	mu    sync.RWMutex
+	docs  map[string]*Project // the documents last read or written, by project
+	loads singleflight.Group  // concurrent reads of one document share one
 
 	// locks serialise the writers of one project, so concurrent uploads of
 	// one project never lose a file.
@@ -176,43 +179,54 @@ func (r *Registry) Hosted(project string) bool { return r.names.Has(project) }
 func (r *Registry) Projects() []string { return r.names.List() }
 
 // Project returns the document of hosted project (normalized), NotFound
-// if it is not hosted.
+// if it is not hosted. The document is read from the store every time
+// (concurrent reads of one share one), so what another instance wrote is
+// seen at once; an unchanged one is not decoded again.
 func (r *Registry) Project(ctx context.Context, project string) (*Project, error) {
 	if !r.Hosted(project) {
 		return nil, notHosted(project)
 	}
-	r.mu.RLock()
-	p := r.docs[project]
-	r.mu.RUnlock()
-	if p != nil {
-		return p, nil
-	}
-	defer r.locks.Lock(project)()
 	return r.load(ctx, project)
 }
 
-// load returns the project's document, from memory or the store; a
-// project without one is empty. The caller holds the project's lock, so no
-// write can slip between the read and the memo.
+// load returns the project's stored document; a project without one is
+// empty.
 func (r *Registry) load(ctx context.Context, project string) (*Project, error) {
+	v, err, _ := r.loads.Do(project, func() (any, error) {
+		b, err := r.read(ctx, projectKey(project))
+		if errors.Is(err, cache.ErrNotFound) {
+			b, err = nil, nil
+		}
+		if err != nil {
+			return nil, internal(err, "cannot read hosted project %s", project)
+		}
+		return r.remember(project, b)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*Project), nil
+}
+
+// remember decodes b, the stored document of project (nil: none), unless
+// the document in memory is this one, and keeps it.
+func (r *Registry) remember(project string, b []byte) (*Project, error) {
+	rev := ""
+	if b != nil {
+		rev = revOf(b)
+	}
 	r.mu.RLock()
 	p := r.docs[project]
 	r.mu.RUnlock()
-	if p != nil {
+	if p != nil && p.rev == rev {
 		return p, nil
 	}
 	p = &Project{Name: project}
-	b, err := r.read(ctx, projectKey(project))
-	switch {
-	case errors.Is(err, cache.ErrNotFound):
-	case err != nil:
-		return nil, internal(err, "cannot read hosted project %s", project)
-	default:
+	if b != nil {
 		if err := json.Unmarshal(b, p); err != nil {
 			return nil, internal(err, "cannot decode hosted project %s", project)
 		}
-		p.Name = project
-		p.rev = revOf(b)
+		p.Name, p.rev = project, rev
 	}
 	r.mu.Lock()
 	r.docs[project] = p
@@ -225,21 +239,41 @@ func revOf(b []byte) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// save writes p atomically and makes it the project's state. The caller
-// holds the project's lock.
-func (r *Registry) save(ctx context.Context, p *Project) error {
-	b, err := json.Marshal(p)
-	if err != nil {
-		return fmt.Errorf("cannot encode project %s: %w", p.Name, err)
+// change rewrites the document of project with cache.Update: fn gets the
+// stored document and returns the next one, or nil to leave it as it is.
+// fn runs again on the newer document when another instance wrote it in
+// between, so it must decide from p alone. The document fn saw last, or
+// the one written, comes back. The caller holds the project's lock, which
+// makes such retries rare.
+func (r *Registry) change(ctx context.Context, project string, fn func(p *Project) (*Project, error)) (*Project, error) {
+	var p *Project
+	var fnErr error
+	err := cache.Update(ctx, r.store, projectKey(project), maxDocBytes, func(old []byte) ([]byte, error) {
+		if p, fnErr = r.remember(project, old); fnErr != nil {
+			return nil, fnErr
+		}
+		next, err := fn(p)
+		if fnErr = err; err != nil || next == nil {
+			return nil, err
+		}
+		b, err := json.Marshal(next)
+		if err != nil {
+			return nil, fmt.Errorf("cannot encode project %s: %w", project, err)
+		}
+		next.rev, p = revOf(b), next
+		return b, nil
+	})
+	switch {
+	case err == nil:
+		r.mu.Lock()
+		r.docs[project] = p
+		r.mu.Unlock()
+		return p, nil
+	case fnErr != nil && errors.Is(err, fnErr):
+		return nil, fnErr
+	default:
+		return nil, internal(err, "cannot store project %s", project)
 	}
-	if err := r.store.Put(ctx, projectKey(p.Name), bytes.NewReader(b)); err != nil {
-		return internal(err, "cannot store project %s", p.Name)
-	}
-	p.rev = revOf(b)
-	r.mu.Lock()
-	r.docs[p.Name] = p
-	r.mu.Unlock()
-	return nil
 }
 
 // Yank marks the files of project's version (or only filename, if set) as
@@ -257,10 +291,31 @@ func (r *Registry) Yank(ctx context.Context, project, version, filename string, 
 		return nil, notHosted(project)
 	}
 	defer r.locks.Lock(project)()
-	p, err := r.load(ctx, project)
+	var names []string
+	_, err := r.change(ctx, project, func(p *Project) (*Project, error) {
+		next, found, changed := yankFiles(p, key, filename, yank, reason)
+		if len(found) == 0 {
+			what := project + " " + version
+			if filename != "" {
+				what = filename + " of " + what
+			}
+			return nil, notFound(what)
+		}
+		if names = found; !changed {
+			return nil, nil
+		}
+		return next, nil
+	})
 	if err != nil {
 		return nil, err
 	}
+	return names, nil
+}
+
+// yankFiles returns p with the files of the version whose key is key (or
+// only filename, if set) yanked or not, the names of those files, and
+// whether any changed.
+func yankFiles(p *Project, key, filename string, yank bool, reason string) (*Project, []string, bool) {
 	next := &Project{Name: p.Name, Files: slices.Clone(p.Files)}
 	var names []string
 	changed := false
@@ -277,19 +332,7 @@ func (r *Registry) Yank(ctx context.Context, project, version, filename string, 
 			changed = true
 		}
 	}
-	if len(names) == 0 {
-		what := project + " " + version
-		if filename != "" {
-			what = filename + " of " + what
-		}
-		return nil, notFound(what)
-	}
-	if changed {
-		if err := r.save(ctx, next); err != nil {
-			return nil, err
-		}
-	}
-	return names, nil
+	return next, names, changed
 }
 
 // Referenced calls fn with the digest of every file and every core

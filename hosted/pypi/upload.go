@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/blake2b"
 
 	"nora/cache"
+	"nora/internal/fault"
 )
 
 // Upload is the bytes of one distribution file on their way in: a temp
@@ -105,26 +106,32 @@ func (r *Registry) Publish(ctx context.Context, u *Upload, m Release) (f File, c
 	}
 	project := NormalizeName(m.Name)
 	defer r.locks.Lock(project)()
+	// Refuse early, before the bytes are stored; the change checks again
+	// on the document it rewrites.
 	p, err := r.load(ctx, project)
 	if err != nil {
 		return File{}, false, err
 	}
-	if old, ok := p.Lookup(f.Filename); ok {
-		if old.SHA256 == f.SHA256 {
-			return old, false, nil
-		}
-		return File{}, false, exists(f.Filename)
-	}
-	if err := checkOneSdist(p, f); err != nil {
-		return File{}, false, err
+	if old, ok, err := canAdd(p, f); ok || err != nil {
+		return old, false, err
 	}
 	if err := r.commitBlobs(ctx, u, &f, md); err != nil {
 		return File{}, false, err
 	}
-	if err := r.addFile(ctx, p, f); err != nil {
-		return File{}, false, err
+	return r.addFile(ctx, project, f)
+}
+
+// canAdd refuses f if p has a file of its name with other bytes, or a
+// second sdist of its release; the file p has with the same bytes comes
+// back with ok.
+func canAdd(p *Project, f File) (old File, ok bool, err error) {
+	if old, ok := p.Lookup(f.Filename); ok {
+		if old.SHA256 == f.SHA256 {
+			return old, true, nil
+		}
+		return File{}, false, exists(f.Filename)
 	}
-	return f, true, nil
+	return File{}, false, checkOneSdist(p, f)
 }
 
 // check verifies the upload against what m declares (project name,
@@ -204,28 +211,46 @@ func (r *Registry) commitBlobs(ctx context.Context, u *Upload, f *File, md []byt
 	return nil
 }
 
-// addFile writes p's document with f added. The caller holds the
-// project's lock.
-func (r *Registry) addFile(ctx context.Context, p *Project, f File) error {
+// addFile writes the document of project with f added, unless the
+// document another instance wrote in the meantime has it (created is
+// false) or refuses it. The caller holds the project's lock.
+func (r *Registry) addFile(ctx context.Context, project string, f File) (File, bool, error) {
 	// The name before the first document: a crash in between leaves a
 	// hosted project without files, never files of a project that could be
 	// mistaken for a proxied one.
-	newName := !r.Hosted(p.Name)
+	newName := !r.Hosted(project)
 	if newName {
-		if err := r.names.Add(ctx, p.Name); err != nil {
-			return internal(err, "cannot host project %s", p.Name)
+		if err := r.names.Add(ctx, project); err != nil {
+			return File{}, false, internal(err, "cannot host project %s", project)
 		}
 	}
-	next := &Project{Name: p.Name, Files: append(slices.Clone(p.Files), f)}
-	if err := r.save(ctx, next); err != nil {
-		if newName && p.rev == "" {
-			if rerr := r.names.Remove(ctx, p.Name); rerr != nil {
-				r.log.Warn("cannot undo the hosting of a project whose first upload failed", "project", p.Name, "err", rerr)
-			}
+	stored, created := f, false
+	_, err := r.change(ctx, project, func(p *Project) (*Project, error) {
+		old, ok, err := canAdd(p, f)
+		if stored, created = old, !ok; ok || err != nil {
+			return nil, err
 		}
-		return err
+		stored = f
+		return &Project{Name: p.Name, Files: append(slices.Clone(p.Files), f)}, nil
+	})
+	if err != nil && newName && fault.KindOf(err) == fault.Internal {
+		r.unhost(ctx, project)
 	}
-	return nil
+	if err != nil {
+		return File{}, false, err
+	}
+	return stored, created, nil
+}
+
+// unhost undoes the hosting of project after its first upload failed to
+// store, unless a document appeared meanwhile (another instance's upload).
+func (r *Registry) unhost(ctx context.Context, project string) {
+	if _, err := r.store.Stat(ctx, projectKey(project)); !errors.Is(err, cache.ErrNotFound) {
+		return
+	}
+	if err := r.names.Remove(ctx, project); err != nil {
+		r.log.Warn("cannot undo the hosting of a project whose first upload failed", "project", project, "err", err)
+	}
 }
 
 // verify checks the declared digests against the bytes received and
