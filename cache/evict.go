@@ -173,8 +173,8 @@ func (c *Cache) freeSpace() (free, total int64, err error) {
 }
 
 // once evicts what need asks for, oldest access first. On a shared store
-// it runs on the lease holder only, reconciles the index with the store
-// first when that is due, and spares objects committed within SharedGrace
+// it runs on the lease holder only, when a reconcile of the index with the
+// store is due and done, and spares objects committed within SharedGrace
 // before it began.
 func (e *evictor) once(ctx context.Context) {
 	e.passMu.Lock()
@@ -185,7 +185,12 @@ func (e *evictor) once(ctx context.Context) {
 	}
 	var cutoff time.Time // zero: no grace (a store nobody else writes)
 	if e.lease.Shared() {
-		e.sharedUpkeep(ctx)
+		// Each pass follows a fresh listing: what other instances filled,
+		// and what hosted state refers to, which must never go.
+		if !e.sharedUpkeep(ctx) {
+			e.readSpace()
+			return
+		}
 		cutoff = e.now().Add(-SharedGrace)
 	}
 	need := e.need()

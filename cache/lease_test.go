@@ -312,3 +312,28 @@ func TestGCSparesWhatAnotherInstanceCommitsMidRun(t *testing.T) {
 		t.Fatalf("gc did not remove the old unreferenced blob: %+v", rep)
 	}
 }
+
+// TestEvictionOnSharedBucketRunsInTheBackground: started instances need
+// no help: the lease holder reconciles and evicts what the others filled.
+func TestEvictionOnSharedBucketRunsInTheBackground(t *testing.T) {
+	b := newSharedBucket(t)
+	clock := &testClock{}
+	a, o := b.open(t, clock), b.open(t, clock)
+	const size, capBytes = 64 << 10, 256 << 10
+	for i := range 8 {
+		pull(t, o, i, size)
+	}
+	a.Start(cache.Limits{MaxSize: capBytes})
+	o.Start(cache.Limits{MaxSize: capBytes})
+	clock.advance(cache.SharedGrace + time.Minute) // all of it is old now
+	waitFor(t, "the bucket under max_size", func() bool {
+		var total int64
+		for _, n := range b.blobs(t) {
+			total += n
+		}
+		return total <= capBytes
+	})
+	if a.Lease().Held() && o.Lease().Held() {
+		t.Fatal("both instances hold the lease")
+	}
+}

@@ -10,8 +10,8 @@ import (
 //   - eviction and GC run on the holder of the maintenance lease only;
 //     `nora gc` elsewhere fails at once with ErrLeaseHeld, naming the
 //     holder;
-//   - before an eviction pass (at most every reconcileMin, at least every
-//     reconcileEvery) and before every GC, the holder reconciles its index
+//   - before each eviction pass (every reconcileEvery, or reconcileMin while
+//     over max_size) and before every GC, the holder reconciles its index
 //     with a listing of the bucket: objects it did not know get their
 //     upload time as last access, entries whose object is gone are
 //     dropped, and what hosted state refers to is marked hosted;
@@ -111,25 +111,11 @@ func (c *Cache) leaseChanged(held bool) {
 	c.evict.signal()
 }
 
-// sharedUpkeep is the holder's part before an eviction pass: reconcile the
-// index when due, abort stale uploads now and then. The caller holds
-// passMu.
-func (e *evictor) sharedUpkeep(ctx context.Context) {
+// sharedUpkeep is the holder's part before an eviction pass: abort stale
+// uploads now and then, and reconcile the index when due. It reports
+// whether it reconciled: a pass runs only then. The caller holds passMu.
+func (e *evictor) sharedUpkeep(ctx context.Context) bool {
 	now := e.now()
-	since := now.Sub(e.lastReconcile)
-	over := false
-	if m := e.limits.Load().MaxSize; m > 0 {
-		p, _, _ := e.c.index.Usage()
-		over = p > m
-	}
-	if e.reconcileNow.Load() || since >= reconcileEvery || over && since >= reconcileMin {
-		if ok, err := e.c.reconcile(ctx, false); err != nil {
-			e.c.log.Error("cannot reconcile the index with the store", "err", err)
-		} else if ok {
-			e.lastReconcile = now
-			e.reconcileNow.Store(false)
-		}
-	}
 	if a, ok := e.c.store.(StaleUploadAborter); ok && now.Sub(e.lastAbort) >= abortEvery {
 		e.lastAbort = now
 		n, err := a.AbortStale(ctx, now.Add(-staleUpload))
@@ -139,6 +125,25 @@ func (e *evictor) sharedUpkeep(ctx context.Context) {
 			e.c.log.Info("aborted uploads left by a stopped process", "uploads", n)
 		}
 	}
+	since := now.Sub(e.lastReconcile)
+	over := false
+	if m := e.limits.Load().MaxSize; m > 0 {
+		p, _, _ := e.c.index.Usage()
+		over = p > m
+	}
+	if !e.reconcileNow.Load() && since < reconcileEvery && (!over || since < reconcileMin) {
+		return false
+	}
+	ok, err := e.c.reconcile(ctx, false)
+	if err != nil {
+		e.c.log.Error("cannot reconcile the index with the store", "err", err)
+		return false
+	}
+	if ok {
+		e.lastReconcile = now
+		e.reconcileNow.Store(false)
+	}
+	return ok
 }
 
 // reconcile brings the index up to date with the store's listing: what
