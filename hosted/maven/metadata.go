@@ -192,13 +192,24 @@ func (r *Registry) PutMetadata(ctx context.Context, dir string, body []byte) err
 	}
 	unlock := r.locks.lock(dir)
 	defer unlock()
-	d, err := r.loadDoc(ctx, dir)
-	if err != nil {
+	if err := r.hostDir(ctx, dir); err != nil {
 		return err
 	}
-	if d == nil {
-		d = &dirDoc{GroupID: GroupID(dir)}
-	}
+	return r.changeDoc(ctx, dir, func(d *dirDoc) (*dirDoc, error) {
+		if d == nil {
+			d = &dirDoc{GroupID: GroupID(dir)}
+		}
+		if !mergePlugins(d, keep) {
+			return nil, nil
+		}
+		d.Updated = r.now().UTC()
+		return d, nil
+	})
+}
+
+// mergePlugins adds or updates the prefix mappings keep in d, and reports
+// whether anything changed.
+func mergePlugins(d *dirDoc, keep []Plugin) bool {
 	changed := false
 	for _, p := range keep {
 		i := slices.IndexFunc(d.Plugins, func(o Plugin) bool { return o.ArtifactID == p.ArtifactID })
@@ -212,15 +223,8 @@ func (r *Registry) PutMetadata(ctx context.Context, dir string, body []byte) err
 		}
 		changed = true
 	}
-	if !changed {
-		return nil
-	}
 	slices.SortFunc(d.Plugins, func(a, b Plugin) int { return strings.Compare(a.ArtifactID, b.ArtifactID) })
-	d.Updated = r.now().UTC()
-	if err := r.hostDir(ctx, dir); err != nil {
-		return err
-	}
-	return r.saveDoc(ctx, dir, d)
+	return changed
 }
 
 // MetadataOwner is the hosted directory that answers for the metadata

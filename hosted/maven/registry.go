@@ -11,14 +11,17 @@
 //
 // A directory is "com/acme/lib" for com.acme:lib (or a plugin group's
 // directory, which holds its prefix mappings). Each document holds every
-// version and file of its artifact and is rewritten whole, atomically
-// (Store.Put), under a per-directory mutex: concurrent deploys of one
-// artifact never lose a version. maven-metadata.xml is generated from it.
+// version and file of its artifact and is rewritten whole, as a
+// read-modify-write with cache.Update (under a per-directory mutex, which
+// makes its retries rare), and read through on every use: nora instances
+// sharing one bucket see each other's deploys at once, and concurrent
+// deploys of one artifact never lose a version, on one instance or on
+// several. maven-metadata.xml is generated from it.
 package maven
 
 import (
-	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +30,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sync/singleflight"
 
 	"nora/cache"
 	"nora/hosted"
@@ -106,10 +110,15 @@ type Registry struct {
 	locks keyedMutex // per directory: read-modify-write of its document
 
 	docsMu sync.Mutex
-	docs   map[string]*dirDoc // decoded documents; never modified once here
-	// writes counts saveDoc calls: a reader caches what it loaded only if
-	// no write happened meanwhile, or it could put back an older document.
-	writes uint64
+	docs   map[string]cachedDoc // decoded documents; never modified once here
+	reads  singleflight.Group   // concurrent reads of one document share one
+}
+
+// cachedDoc is a decoded document and the hash of the bytes it came from:
+// a document read again unchanged is not decoded again.
+type cachedDoc struct {
+	rev [sha256.Size]byte
+	d   *dirDoc
 }
 
 // Open loads the hosted state kept in store; the deployed files live in
@@ -122,7 +131,7 @@ func Open(ctx context.Context, store cache.Store, blobs Blobs, log *slog.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("cannot load hosted maven index: %w", err)
 	}
-	return &Registry{store: store, blobs: blobs, log: log, now: time.Now, dirs: dirs, docs: map[string]*dirDoc{}}, nil
+	return &Registry{store: store, blobs: blobs, log: log, now: time.Now, dirs: dirs, docs: map[string]cachedDoc{}}, nil
 }
 
 // Hosted reports whether dir ("com/acme/lib") is hosted. Everything under
@@ -150,25 +159,53 @@ func (r *Registry) get(ctx context.Context, key string, limit int64) ([]byte, er
 }
 
 // doc returns dir's document for reading (shared: never modify it), nil
-// if there is none.
+// if there is none. It is read from the store every time (concurrent
+// reads share one), so another instance's deploy is seen at once.
 func (r *Registry) doc(ctx context.Context, dir string) (*dirDoc, error) {
-	r.docsMu.Lock()
-	d, ok := r.docs[dir]
-	writes := r.writes
-	r.docsMu.Unlock()
-	if ok {
-		return d, nil
-	}
-	d, err := r.loadDoc(ctx, dir)
-	if err != nil || d == nil {
+	v, err, _ := r.reads.Do(dir, func() (any, error) {
+		// Shared by every caller: one leaving must not fail the others.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+		defer cancel()
+		b, err := r.get(ctx, docKey(dir), maxDocBytes)
+		if errors.Is(err, cache.ErrNotFound) {
+			return (*dirDoc)(nil), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return r.decode(dir, b)
+	})
+	if err != nil {
 		return nil, err
 	}
+	return v.(*dirDoc), nil
+}
+
+// decode returns the document stored as b, from memory when it is the
+// one decoded last.
+func (r *Registry) decode(dir string, b []byte) (*dirDoc, error) {
+	rev := sha256.Sum256(b)
 	r.docsMu.Lock()
-	if r.writes == writes {
-		r.cacheLocked(dir, d)
-	}
+	c, ok := r.docs[dir]
 	r.docsMu.Unlock()
+	if ok && c.rev == rev {
+		return c.d, nil
+	}
+	d, err := decodeDoc(dir, b)
+	if err != nil {
+		return nil, err
+	}
+	r.remember(dir, rev, d)
 	return d, nil
+}
+
+func (r *Registry) remember(dir string, rev [sha256.Size]byte, d *dirDoc) {
+	r.docsMu.Lock()
+	defer r.docsMu.Unlock()
+	if len(r.docs) >= maxCachedDocs {
+		clear(r.docs)
+	}
+	r.docs[dir] = cachedDoc{rev: rev, d: d}
 }
 
 // loadDoc reads dir's document from the store: a private copy to modify.
@@ -180,6 +217,10 @@ func (r *Registry) loadDoc(ctx context.Context, dir string) (*dirDoc, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodeDoc(dir, b)
+}
+
+func decodeDoc(dir string, b []byte) (*dirDoc, error) {
 	d := &dirDoc{}
 	if err := json.Unmarshal(b, d); err != nil {
 		return nil, fmt.Errorf("cannot decode hosted state of %s: %w", dir, err)
@@ -187,31 +228,49 @@ func (r *Registry) loadDoc(ctx context.Context, dir string) (*dirDoc, error) {
 	return d, nil
 }
 
-func (r *Registry) cacheLocked(dir string, d *dirDoc) {
-	if len(r.docs) >= maxCachedDocs {
-		clear(r.docs)
-	}
-	r.docs[dir] = d
-}
-
-// saveDoc writes dir's document atomically; the caller holds dir's lock
-// and gives up d.
-func (r *Registry) saveDoc(ctx context.Context, dir string, d *dirDoc) error {
-	b, err := json.Marshal(d)
-	if err != nil {
-		return err
-	}
-	if len(b) > maxDocBytes {
-		return fault.Newf(fault.NoSpace, "too many files deployed for this artifact: the state of %s would take %d bytes (cap %d)", dir, len(b), maxDocBytes)
-	}
-	if err := r.store.Put(ctx, docKey(dir), bytes.NewReader(b)); err != nil {
+// changeDoc rewrites dir's document with cache.Update: fn gets a private
+// copy of the stored document (nil if there is none) and returns the next
+// one, or nil to leave it as it is. fn runs again on the newer document
+// when another instance wrote it in between, so it must decide from d
+// alone; its error comes back as it is. The caller holds dir's lock.
+func (r *Registry) changeDoc(ctx context.Context, dir string, fn func(d *dirDoc) (*dirDoc, error)) error {
+	var fnErr error
+	var written []byte
+	var wrote *dirDoc
+	err := cache.Update(ctx, r.store, docKey(dir), maxDocBytes, func(old []byte) ([]byte, error) {
+		var d *dirDoc
+		if old != nil {
+			if d, fnErr = decodeDoc(dir, old); fnErr != nil {
+				return nil, fnErr
+			}
+		}
+		next, err := fn(d)
+		if fnErr, written = err, nil; err != nil || next == nil {
+			return nil, err
+		}
+		b, err := json.Marshal(next)
+		if err != nil {
+			return nil, err
+		}
+		if len(b) > maxDocBytes {
+			fnErr = fault.Newf(fault.NoSpace, "too many files deployed for this artifact: the state of %s would take %d bytes (cap %d)", dir, len(b), maxDocBytes)
+			return nil, fnErr
+		}
+		written, wrote = b, next
+		return b, nil
+	})
+	switch {
+	case err == nil:
+		if written != nil {
+			// fn's private copy: shared for reading from now on.
+			r.remember(dir, sha256.Sum256(written), wrote)
+		}
+		return nil
+	case fnErr != nil && errors.Is(err, fnErr):
+		return fnErr
+	default:
 		return fmt.Errorf("cannot store hosted state of %s: %w", dir, err)
 	}
-	r.docsMu.Lock()
-	r.writes++
-	r.cacheLocked(dir, d)
-	r.docsMu.Unlock()
-	return nil
 }
 
 // Referenced calls fn with the sha256 of every file hosted state serves.

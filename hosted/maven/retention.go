@@ -68,33 +68,31 @@ func (r *Registry) RemoveItem(ctx context.Context, it retention.Item) error {
 	}
 	unlock := r.locks.lock(dir)
 	defer unlock()
-	d, err := r.loadDoc(ctx, dir)
-	if err != nil {
-		return err
-	}
-	var ver *version
-	if d != nil {
-		ver = d.Versions[v]
-	}
-	if ver == nil {
-		return retention.ErrGone
-	}
-	removed := false
-	for name := range ver.Files {
-		if b, ok := parseBuild(d.ArtifactID, v, name); ok && b.tag() == it.Tag {
-			delete(ver.Files, name)
-			removed = true
+	return r.changeDoc(ctx, dir, func(d *dirDoc) (*dirDoc, error) {
+		var ver *version
+		if d != nil {
+			ver = d.Versions[v]
 		}
-	}
-	if !removed {
-		return retention.ErrGone
-	}
-	now := r.now().UTC()
-	ver.Updated, d.Updated = now, now
-	if len(ver.Files) == 0 {
-		delete(d.Versions, v)
-	}
-	return r.saveDoc(ctx, dir, d)
+		if ver == nil {
+			return nil, retention.ErrGone
+		}
+		removed := false
+		for name := range ver.Files {
+			if b, ok := parseBuild(d.ArtifactID, v, name); ok && b.tag() == it.Tag {
+				delete(ver.Files, name)
+				removed = true
+			}
+		}
+		if !removed {
+			return nil, retention.ErrGone
+		}
+		now := r.now().UTC()
+		ver.Updated, d.Updated = now, now
+		if len(ver.Files) == 0 {
+			delete(d.Versions, v)
+		}
+		return d, nil
+	})
 }
 
 var _ retention.Source = (*Registry)(nil)

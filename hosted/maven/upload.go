@@ -121,19 +121,14 @@ func (r *Registry) record(ctx context.Context, c Coord, tmp hosted.Spooled, f *F
 	dir := c.Dir()
 	unlock := r.locks.lock(dir)
 	defer unlock()
+	// Refuse early, before the bytes are committed; the change checks
+	// again on the document it rewrites.
 	d, err := r.loadDoc(ctx, dir)
 	if err != nil {
 		return false, err
 	}
-	if d == nil {
-		d = &dirDoc{}
-	}
-	v := d.Versions[c.Version]
-	if old := v.lookup(c.File); old != nil && old.Failed == "" {
-		if old.Digest == f.Digest {
-			return false, nil
-		}
-		return false, conflict(c.Path())
+	if same, err := canRecord(d, c, f); same || err != nil {
+		return false, err
 	}
 	if err := r.hostDir(ctx, dir); err != nil {
 		return false, err
@@ -143,17 +138,43 @@ func (r *Registry) record(ctx context.Context, c Coord, tmp hosted.Spooled, f *F
 	}
 	now := r.now().UTC()
 	f.Uploaded = now
-	d.GroupID, d.ArtifactID, d.Updated = GroupID(c.Group), c.Artifact, now
-	if d.Versions == nil {
-		d.Versions = map[string]*version{}
+	err = r.changeDoc(ctx, dir, func(d *dirDoc) (*dirDoc, error) {
+		same, err := canRecord(d, c, f)
+		if created = !same; same || err != nil {
+			return nil, err
+		}
+		if d == nil {
+			d = &dirDoc{}
+		}
+		d.GroupID, d.ArtifactID, d.Updated = GroupID(c.Group), c.Artifact, now
+		if d.Versions == nil {
+			d.Versions = map[string]*version{}
+		}
+		v := d.Versions[c.Version]
+		if v == nil {
+			v = &version{Files: map[string]*File{}}
+			d.Versions[c.Version] = v
+		}
+		v.Files[c.File] = f
+		v.Updated = now
+		return d, nil
+	})
+	return created && err == nil, err
+}
+
+// canRecord reports whether d already has file c with f's bytes (same),
+// and refuses other bytes under c's name; a Failed file may be replaced.
+func canRecord(d *dirDoc, c Coord, f *File) (same bool, err error) {
+	if d == nil {
+		return false, nil
 	}
-	if v == nil {
-		v = &version{Files: map[string]*File{}}
-		d.Versions[c.Version] = v
+	if old := d.Versions[c.Version].lookup(c.File); old != nil && old.Failed == "" {
+		if old.Digest == f.Digest {
+			return true, nil
+		}
+		return false, conflict(c.Path())
 	}
-	v.Files[c.File] = f
-	v.Updated = now
-	return true, r.saveDoc(ctx, dir, d)
+	return false, nil
 }
 
 func (v *version) lookup(name string) *File {
@@ -230,36 +251,37 @@ func (r *Registry) Confirm(ctx context.Context, c Coord, alg, sum string) error 
 	dir := c.Dir()
 	unlock := r.locks.lock(dir)
 	defer unlock()
-	d, err := r.loadDoc(ctx, dir)
+	var mismatch error
+	err := r.changeDoc(ctx, dir, func(d *dirDoc) (*dirDoc, error) {
+		var f *File
+		if d != nil {
+			f = d.Versions[c.Version].lookup(c.File)
+		}
+		if f == nil || f.Failed != "" {
+			return nil, notFoundf("%s (deploy the file before its checksum)", c.Path())
+		}
+		want, err := r.checksum(ctx, f, alg)
+		if err != nil {
+			return nil, err
+		}
+		mismatch = nil
+		switch {
+		case want != sum && len(f.Confirmed) > 0:
+			return nil, mismatchf("%s of %s is %s, not %s", alg, c.Path(), want, sum)
+		case want != sum:
+			f.Failed = "the client's " + alg + " is " + sum + ", the bytes received hash to " + want
+			mismatch = mismatchf("%s of %s is %s, not %s; the file was discarded, deploy it again", alg, c.Path(), want, sum)
+		case slices.Contains(f.Confirmed, alg):
+			return nil, nil
+		default:
+			f.Confirmed = append(f.Confirmed, alg)
+		}
+		return d, nil
+	})
 	if err != nil {
 		return err
 	}
-	var f *File
-	if d != nil {
-		f = d.Versions[c.Version].lookup(c.File)
-	}
-	if f == nil || f.Failed != "" {
-		return notFoundf("%s (deploy the file before its checksum)", c.Path())
-	}
-	want, err := r.checksum(ctx, f, alg)
-	if err != nil {
-		return err
-	}
-	if want != sum {
-		if len(f.Confirmed) > 0 {
-			return mismatchf("%s of %s is %s, not %s", alg, c.Path(), want, sum)
-		}
-		f.Failed = "the client's " + alg + " is " + sum + ", the bytes received hash to " + want
-		if err := r.saveDoc(ctx, dir, d); err != nil {
-			return err
-		}
-		return mismatchf("%s of %s is %s, not %s; the file was discarded, deploy it again", alg, c.Path(), want, sum)
-	}
-	if slices.Contains(f.Confirmed, alg) {
-		return nil
-	}
-	f.Confirmed = append(f.Confirmed, alg)
-	return r.saveDoc(ctx, dir, d)
+	return mismatch
 }
 
 // checksum is f's alg checksum; sha512, which few clients use, is

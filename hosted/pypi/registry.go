@@ -45,6 +45,9 @@ import (
 // maxDocBytes caps a stored document read back (thousands of files).
 const maxDocBytes = 16 << 20
 
+// readTimeout bounds a read of a document that several requests share.
+const readTimeout = 2 * time.Minute
+
 // File is one distribution file of a hosted project.
 type File struct {
 	Filename string `json:"filename"`
@@ -193,6 +196,9 @@ func (r *Registry) Project(ctx context.Context, project string) (*Project, error
 // empty.
 func (r *Registry) load(ctx context.Context, project string) (*Project, error) {
 	v, err, _ := r.loads.Do(project, func() (any, error) {
+		// Shared by every caller: one leaving must not fail the others.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readTimeout)
+		defer cancel()
 		b, err := r.read(ctx, projectKey(project))
 		if errors.Is(err, cache.ErrNotFound) {
 			b, err = nil, nil
