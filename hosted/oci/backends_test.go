@@ -49,4 +49,3 @@ func s3Cache(t *testing.T, srv *s3test.Server, bucket string) (*cache.Cache, cac
 	t.Cleanup(func() { c.Close() })
 	return c, s
 }
-

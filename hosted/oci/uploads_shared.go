@@ -152,7 +152,7 @@ func (r *Registry) writeShared(u *Upload, body io.Reader, length int64) (int64, 
 		if err != nil {
 			return 0, err
 		}
-		if err := r.storeChunk(ctx, u, off, n, u.file.Name()); err != nil {
+		if err := r.storeChunk(ctx, u, off, n, u.file.Name(), off); err != nil {
 			return 0, errors.Join(err, u.rollback(off, state))
 		}
 		u.size += n
@@ -168,22 +168,23 @@ func (r *Registry) writeShared(u *Upload, body io.Reader, length int64) (int64, 
 	if err != nil {
 		return 0, err
 	}
-	if err := r.storeChunk(ctx, u, off, n, f.Name()); err != nil {
+	if err := r.storeChunk(ctx, u, off, n, f.Name(), 0); err != nil {
 		return 0, err
 	}
 	u.size += n
 	return n, nil
 }
 
-// storeChunk stores the n bytes of the file at path from off as the chunk
-// of u that starts at off, and lists it in the session's state.
-func (r *Registry) storeChunk(ctx context.Context, u *Upload, off, n int64, path string) error {
+// storeChunk stores the n bytes of the file at path from pos, to its end,
+// as the chunk of u that starts at off, and lists it in the session's
+// state.
+func (r *Registry) storeChunk(ctx context.Context, u *Upload, off, n int64, path string, pos int64) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("cannot reopen upload: %w", err)
 	}
 	defer f.Close()
-	if _, err := f.Seek(off, io.SeekStart); err != nil {
+	if _, err := f.Seek(pos, io.SeekStart); err != nil {
 		return fmt.Errorf("cannot reopen upload: %w", err)
 	}
 	var nonce [4]byte
@@ -229,7 +230,7 @@ func (r *Registry) persistFresh(u *Upload) {
 	}
 	ctx, cancel := context.WithTimeout(r.life, chunkTimeout)
 	defer cancel()
-	if err := r.storeChunk(ctx, u, 0, u.size, u.file.Name()); err != nil {
+	if err := r.storeChunk(ctx, u, 0, u.size, u.file.Name(), 0); err != nil {
 		r.log.Warn("cannot store an upload session", "repository", u.repo, "err", err)
 	}
 }
