@@ -17,6 +17,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"nora/cache"
+	"nora/cache/cachetest"
 	s3store "nora/cache/s3"
 	"nora/cache/s3/s3test"
 	"nora/internal/fault"
@@ -38,7 +39,11 @@ func newSharedBucket(t *testing.T) sharedBucket {
 // open is one nora instance on the bucket: its own local index and spool.
 func (b sharedBucket) open(t *testing.T, clock *testClock) *cache.Cache {
 	t.Helper()
-	dir := t.TempDir()
+	return b.openIn(t, t.TempDir(), clock)
+}
+
+func (b sharedBucket) openIn(t *testing.T, dir string, clock *testClock) *cache.Cache {
+	t.Helper()
 	s, err := s3store.Open(context.Background(), b.srv.Config(b.bucket), s3store.Options{SpoolDir: filepath.Join(dir, "spool")})
 	if err != nil {
 		t.Fatal(err)
@@ -335,5 +340,33 @@ func TestEvictionOnSharedBucketRunsInTheBackground(t *testing.T) {
 	})
 	if a.Lease().Held() && o.Lease().Held() {
 		t.Fatal("both instances hold the lease")
+	}
+}
+
+// TestMinFreeOnSharedBucketWatchesTheLocalDisk: on S3, min_free is about
+// the local disk of storage.path (index and spool): /ready turns false
+// below it, and nothing is evicted from the bucket for it.
+func TestMinFreeOnSharedBucketWatchesTheLocalDisk(t *testing.T) {
+	b := newSharedBucket(t)
+	clock := &testClock{}
+	a := b.openIn(t, cachetest.SmallFS(t, "16m"), clock)
+	pull(t, a, 1, 1<<20)
+	pull(t, a, 2, 1<<20)
+	a.Start(cache.Limits{MinFree: 32 << 20}) // more than the local disk holds
+	waitFor(t, "ready to fail below min_free", func() bool {
+		err := a.Ready(context.Background())
+		return err != nil && strings.Contains(err.Error(), "below min_free")
+	})
+	st, err := a.Stats(context.Background())
+	if err != nil || st.FreeBytes <= 0 || st.TotalBytes > 16<<20 || st.LeaseHolder == "" {
+		t.Fatalf("stats %+v %v", st, err)
+	}
+	clock.advance(cache.SharedGrace + time.Minute)
+	if !step(t, a) {
+		t.Fatal("a does not hold the lease")
+	}
+	a.EvictPass(context.Background())
+	if n := len(b.blobs(t)); n != 2 {
+		t.Fatalf("min_free of the local disk evicted from the bucket: %d objects left of 2", n)
 	}
 }
