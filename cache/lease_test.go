@@ -78,6 +78,16 @@ func (b sharedBucket) blobs(t *testing.T) map[string]int64 {
 	return out
 }
 
+// bytes sums the sizes of the bucket's content-addressed objects.
+func (b sharedBucket) bytes(t *testing.T) int64 {
+	t.Helper()
+	var total int64
+	for _, n := range b.blobs(t) {
+		total += n
+	}
+	return total
+}
+
 // testClock is the real clock moved by an offset the test sets.
 type testClock struct{ off atomic.Int64 }
 
@@ -203,11 +213,7 @@ func TestEvictionOnSharedBucketHonoursMaxSize(t *testing.T) {
 	}
 	obj.Body.Close()
 	a.EvictPass(context.Background())
-	left := b.blobs(t)
-	var total int64
-	for _, n := range left {
-		total += n
-	}
+	left, total := b.blobs(t), b.bytes(t)
 	if total > capBytes || float64(total) < float64(capBytes)*cache.LowWater-size {
 		t.Fatalf("the bucket holds %d proxied bytes after eviction, want about %v, at most %d", total, float64(capBytes)*cache.LowWater, capBytes)
 	}
@@ -331,13 +337,7 @@ func TestEvictionOnSharedBucketRunsInTheBackground(t *testing.T) {
 	a.Start(cache.Limits{MaxSize: capBytes})
 	o.Start(cache.Limits{MaxSize: capBytes})
 	clock.advance(cache.SharedGrace + time.Minute) // all of it is old now
-	waitFor(t, "the bucket under max_size", func() bool {
-		var total int64
-		for _, n := range b.blobs(t) {
-			total += n
-		}
-		return total <= capBytes
-	})
+	waitFor(t, "the bucket under max_size", func() bool { return b.bytes(t) <= capBytes })
 	if a.Lease().Held() && o.Lease().Held() {
 		t.Fatal("both instances hold the lease")
 	}
