@@ -90,6 +90,17 @@ func (n *Names) hasLocal(name string) bool {
 	return ok
 }
 
+// Sync reloads the set if the stored object changed (concurrent calls
+// share one look) and returns the generation of the set in memory, which
+// moves with every change of it: a registry that derives a cache from the
+// names rebuilds it when the generation moved.
+func (n *Names) Sync() uint64 {
+	n.check()
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.gen
+}
+
 // List returns the names of the stored set, sorted.
 func (n *Names) List() []string {
 	n.check()

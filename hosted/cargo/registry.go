@@ -1,8 +1,11 @@
 // Package cargo is the hosted cargo registry: crates that local CI
 // publishes into nora (cargo publish), their sparse index files, yanks.
 //
-// State is plain objects in the shared cache.Store, each written whole and
-// atomically with Store.Put, so it works on any backend:
+// State is plain objects in the shared cache.Store, each rewritten whole
+// with cache.Update (a read-modify-write that never loses another
+// writer's change) and read through on use, so it works on any backend
+// and nora instances sharing one bucket see each other's publishes at
+// once:
 //
 //	hosted/cargo/names                 every hosted crate name, a JSON array
 //	                                   (older versions: one a line)
@@ -62,6 +65,7 @@ type Registry struct {
 	names *hosted.Names // every hosted name, as first published
 	mu    sync.RWMutex
 	canon map[string]string // canonical name -> name as first published
+	gen   uint64            // the names' generation canon was built from
 
 	// locks serialise the writes of one crate's index file (publish, yank)
 	// so concurrent publishes never lose a version; striped by canonical
@@ -75,14 +79,55 @@ func Open(ctx context.Context, store cache.Store, blobs Blobs, log *slog.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("cannot load hosted cargo names: %w", err)
 	}
-	r := &Registry{blobs: blobs, store: store, log: log, now: time.Now, names: names, canon: map[string]string{}}
 	for _, name := range names.List() {
 		if !ValidName(name) {
 			return nil, fmt.Errorf("cannot load hosted cargo names: invalid name %q in %s", name, namesKey)
 		}
-		r.canon[canonical(name)] = name
 	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &Registry{blobs: blobs, store: store, log: log, now: time.Now, names: names}
+	r.rebuild(names.Sync())
 	return r, nil
+}
+
+// claimedBy returns the hosted name that claims name (itself or a
+// look-alike spelling). A name not claimed in memory is looked up in the
+// stored names first: another instance may have published it.
+func (r *Registry) claimedBy(name string) (string, bool) {
+	c := canonical(name)
+	r.mu.RLock()
+	have, ok := r.canon[c]
+	r.mu.RUnlock()
+	if ok {
+		return have, true
+	}
+	r.rebuild(r.names.Sync())
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	have, ok = r.canon[c]
+	return have, ok
+}
+
+// rebuild derives canon from the names, unless it was derived from
+// generation gen already.
+func (r *Registry) rebuild(gen uint64) {
+	r.mu.RLock()
+	done := r.canon != nil && r.gen == gen
+	r.mu.RUnlock()
+	if done {
+		return
+	}
+	canon := map[string]string{}
+	for _, name := range r.names.List() {
+		if ValidName(name) {
+			canon[canonical(name)] = name
+		}
+	}
+	r.mu.Lock()
+	r.canon, r.gen = canon, gen
+	r.mu.Unlock()
 }
 
 // splitLines reads the names as earlier versions of nora stored them, one
@@ -97,9 +142,7 @@ func splitLines(b []byte) ([]string, error) { return strings.Fields(string(b)), 
 // too, as crates.io allows only one of them: a hosted acme-lib keeps a
 // public acme_lib from being picked up by a typo.
 func (r *Registry) Hosted(name string) bool {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	_, ok := r.canon[canonical(name)]
+	_, ok := r.claimedBy(name)
 	return ok
 }
 
@@ -178,24 +221,15 @@ func (r *Registry) commit(ctx context.Context, e *IndexEntry, tmp hosted.Spooled
 	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
 	defer cancel()
 	defer r.lock(e.Name)()
-	body, err := r.read(ctx, indexKey(e.Name), maxIndexBytes)
-	if err != nil && !errors.Is(err, cache.ErrNotFound) {
-		return err
-	}
-	if err := r.checkNewIn(body, *e); err != nil {
+	// Refuse early, before the .crate is committed; the change checks
+	// again on the index it rewrites.
+	if err := r.checkNew(ctx, *e); err != nil {
 		return err
 	}
 	e.Pubtime = r.now().UTC().Format("2006-01-02T15:04:05Z")
 	line, err := marshalEntry(*e)
 	if err != nil {
 		return err
-	}
-	if len(body) > 0 && body[len(body)-1] != '\n' {
-		body = append(body, '\n')
-	}
-	body = append(append(body, line...), '\n')
-	if len(body) > maxIndexBytes {
-		return invalid(fmt.Sprintf("the index file of %s would exceed %d bytes", e.Name, maxIndexBytes))
 	}
 	// The .crate first: an index line must never name a missing file.
 	d := digest.NewDigestFromEncoded(digest.SHA256, e.Cksum)
@@ -205,10 +239,42 @@ func (r *Registry) commit(ctx context.Context, e *IndexEntry, tmp hosted.Spooled
 	if err := r.claim(ctx, e.Name); err != nil {
 		return err
 	}
-	if err := r.store.Put(ctx, indexKey(e.Name), bytes.NewReader(body)); err != nil {
-		return fmt.Errorf("cannot write the index of hosted crate %s: %w", e.Name, err)
+	return r.changeIndex(ctx, e.Name, func(body []byte) ([]byte, error) {
+		if err := r.checkNewIn(body, *e); err != nil {
+			return nil, err
+		}
+		body = slices.Clone(body)
+		if len(body) > 0 && body[len(body)-1] != '\n' {
+			body = append(body, '\n')
+		}
+		body = append(append(body, line...), '\n')
+		if len(body) > maxIndexBytes {
+			return nil, invalid(fmt.Sprintf("the index file of %s would exceed %d bytes", e.Name, maxIndexBytes))
+		}
+		return body, nil
+	})
+}
+
+// changeIndex rewrites the index file of name with cache.Update: fn gets
+// the stored file (nil if none) and returns the next one, or nil to leave
+// it as it is. fn runs again on the newer file when another instance wrote
+// it in between; its error comes back as it is. The caller holds name's
+// lock.
+func (r *Registry) changeIndex(ctx context.Context, name string, fn func(body []byte) ([]byte, error)) error {
+	var fnErr error
+	err := cache.Update(ctx, r.store, indexKey(name), maxIndexBytes, func(old []byte) ([]byte, error) {
+		b, err := fn(old)
+		fnErr = err
+		return b, err
+	})
+	switch {
+	case err == nil:
+		return nil
+	case fnErr != nil && errors.Is(err, fnErr):
+		return fnErr
+	default:
+		return fmt.Errorf("cannot write the index of hosted crate %s: %w", name, err)
 	}
-	return nil
 }
 
 // checkNew refuses e if its name collides with another hosted crate's or
@@ -222,10 +288,7 @@ func (r *Registry) checkNew(ctx context.Context, e IndexEntry) error {
 }
 
 func (r *Registry) checkNewIn(body []byte, e IndexEntry) error {
-	r.mu.RLock()
-	have, hosted := r.canon[canonical(e.Name)]
-	r.mu.RUnlock()
-	if hosted && have != e.Name {
+	if have, hosted := r.claimedBy(e.Name); hosted && have != e.Name {
 		return fault.Newf(fault.Conflict, "crate name `%s` is taken by hosted crate `%s`", e.Name, have)
 	}
 	entries, err := parseIndex(body)
@@ -246,15 +309,13 @@ func (r *Registry) checkNewIn(body []byte, e IndexEntry) error {
 // after this leaves the name hosted with no versions: it stays claimed
 // for the site, never handed back to the upstream.
 func (r *Registry) claim(ctx context.Context, name string) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, ok := r.canon[canonical(name)]; ok {
+	if _, ok := r.claimedBy(name); ok {
 		return nil
 	}
 	if err := r.names.Add(ctx, name); err != nil {
 		return fmt.Errorf("cannot record hosted crate %s: %w", name, err)
 	}
-	r.canon[canonical(name)] = name
+	r.rebuild(r.names.Sync())
 	return nil
 }
 
@@ -265,16 +326,20 @@ func (r *Registry) SetYanked(ctx context.Context, name, vers string, yanked bool
 		return notFound("crate `" + name + "` is not hosted here")
 	}
 	defer r.lock(name)()
-	body, err := r.read(ctx, indexKey(name), maxIndexBytes)
-	if errors.Is(err, cache.ErrNotFound) {
-		return notFound("crate `" + name + "` has no versions")
-	}
-	if err != nil {
-		return err
-	}
+	return r.changeIndex(ctx, name, func(body []byte) ([]byte, error) {
+		if body == nil {
+			return nil, notFound("crate `" + name + "` has no versions")
+		}
+		return yank(body, name, vers, yanked)
+	})
+}
+
+// yank returns the index file body with version vers yanked or not, nil
+// if it is so already.
+func yank(body []byte, name, vers string, yanked bool) ([]byte, error) {
 	var out bytes.Buffer
 	found, changed := false, false
-	err = lines(body, func(line []byte) error {
+	err := lines(body, func(line []byte) error {
 		var e IndexEntry
 		if err := json.Unmarshal(line, &e); err != nil {
 			return err
@@ -284,6 +349,7 @@ func (r *Registry) SetYanked(ctx context.Context, name, vers string, yanked bool
 			if e.Yanked != yanked {
 				changed = true
 				e.Yanked = yanked
+				var err error
 				if line, err = marshalEntry(e); err != nil {
 					return err
 				}
@@ -294,18 +360,15 @@ func (r *Registry) SetYanked(ctx context.Context, name, vers string, yanked bool
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("cannot read the index of hosted crate %s: %w", name, err)
+		return nil, fmt.Errorf("cannot read the index of hosted crate %s: %w", name, err)
 	}
 	if !found {
-		return notFound(fmt.Sprintf("crate `%s` has no version `%s`", name, vers))
+		return nil, notFound(fmt.Sprintf("crate `%s` has no version `%s`", name, vers))
 	}
 	if !changed {
-		return nil
+		return nil, nil
 	}
-	if err := r.store.Put(ctx, indexKey(name), &out); err != nil {
-		return fmt.Errorf("cannot write the index of hosted crate %s: %w", name, err)
-	}
-	return nil
+	return out.Bytes(), nil
 }
 
 // Referenced calls fn with the sha256 of every .crate a hosted index file
