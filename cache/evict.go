@@ -38,7 +38,7 @@ const evictCheck = 10 * time.Second
 
 // evictor removes least recently used proxied objects in the background:
 // a commit only wakes it, never waits for it. On a shared store only the
-// holder of the maintenance lease evicts (see shared.go's reconcile).
+// holder of the maintenance lease evicts (lease_upkeep.go).
 type evictor struct {
 	c      *Cache
 	limits atomic.Pointer[Limits]

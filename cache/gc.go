@@ -135,7 +135,7 @@ func (g *gcState) isClaimed(key string) bool {
 var ErrGCRunning = errors.New("a GC run is already under way")
 
 // errLeaseLost ends a GC whose instance lost the maintenance lease.
-var errLeaseLost = fault.New(fault.Conflict, "the maintenance lease was lost during the run; it goes on where the lease is")
+var errLeaseLost = fault.New(fault.Conflict, "the maintenance lease was lost during the run: another instance runs eviction and GC now")
 
 // GC marks every digest the hosted state needs (after the markers dropped
 // the records they may: untagged manifests, stale upload links) and
