@@ -45,6 +45,12 @@ func newRestoreCmd(env []string) *cobra.Command {
 }
 
 func runRestore(ctx context.Context, cmd *cobra.Command, env []string, config, file string, force, asJSON bool) error {
+	// The storage first: a running server is the first thing to hear of.
+	side, _, release, err := openSide(ctx, config, env)
+	if err != nil {
+		return err
+	}
+	defer release()
 	var in io.Reader = cmd.InOrStdin()
 	var size int64
 	if file != "-" {
@@ -58,11 +64,6 @@ func runRestore(ctx context.Context, cmd *cobra.Command, env []string, config, f
 		}
 		in = f
 	}
-	side, _, release, err := openSide(ctx, config, env)
-	if err != nil {
-		return err
-	}
-	defer release()
 	view := newTransferView("restore", cmd.OutOrStdout(), cmd.ErrOrStderr(), isTerminal(cmd.ErrOrStderr()) && !asJSON)
 	view.listed(size)
 	rep, err := transfer.Restore(ctx, in, side, transfer.RestoreOptions{Force: force, Progress: view.event})
