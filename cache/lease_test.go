@@ -370,3 +370,43 @@ func TestMinFreeOnSharedBucketWatchesTheLocalDisk(t *testing.T) {
 		t.Fatalf("min_free of the local disk evicted from the bucket: %d objects left of 2", n)
 	}
 }
+
+// TestGCStopsWhenItsLeaseIsLost: a holder that stalls past its term (the
+// store unreachable, the process paused) removes nothing more once
+// another instance may have taken over.
+func TestGCStopsWhenItsLeaseIsLost(t *testing.T) {
+	b := newSharedBucket(t)
+	clock := &testClock{}
+	a, o := b.open(t, clock), b.open(t, clock)
+	if !step(t, a) || step(t, o) {
+		t.Fatal("a does not hold the lease")
+	}
+	ctx := context.Background()
+	d := push(t, a, seeded(40, 5000))
+	if err := a.Index().Backdate(cache.BlobKey(d), 48*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-48 * time.Hour)
+	if err := os.Chtimes(filepath.Join(b.srv.Dir, b.bucket, filepath.FromSlash(cache.BlobKey(d))), old, old); err != nil {
+		t.Fatal(err)
+	}
+	m := blockingMarker{marked: make(chan struct{}), release: make(chan struct{})}
+	a.SetMarkers(m)
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.GC(ctx, cache.GCOptions{})
+		done <- err
+	}()
+	<-m.marked
+	clock.advance(cache.LeaseTTL)
+	if !step(t, o) {
+		t.Fatal("o did not take over a lease unrenewed for a term")
+	}
+	close(m.release)
+	if err := <-done; err == nil || fault.KindOf(err) != fault.Conflict {
+		t.Fatalf("gc that lost its lease: %v", err)
+	}
+	if _, ok := b.blobs(t)[cache.BlobKey(d)]; !ok {
+		t.Fatal("gc removed a blob after it lost the lease")
+	}
+}
