@@ -11,9 +11,11 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -164,18 +166,37 @@ func (n *Names) reload(ctx context.Context) error {
 	return nil
 }
 
-// read returns the stored object and its version: the store's own on a
-// Swapper, else its size and time. With the version unchanged from have,
-// the bytes may be nil.
+// read returns the stored object and its version, with the bytes nil
+// when the version is have. On local files that version is their size and
+// time (a stat, nanoseconds apart); on another Swapper the store's own (a
+// read of the object: an S3 time has whole seconds only, and two writes
+// within one could look the same); else size and time again.
 func (n *Names) read(ctx context.Context, have string) ([]byte, string, error) {
-	if sw, ok := n.store.(cache.Swapper); ok {
+	fo, local := n.store.(cache.FileOpener)
+	if sw, ok := n.store.(cache.Swapper); ok && !local {
 		return sw.ReadVersion(ctx, n.key, n.max)
 	}
-	info, err := n.store.Stat(ctx, n.key)
-	if err != nil {
-		return nil, "", err
+	var ver string
+	if local {
+		// A write renames a new file into place: its inode tells it apart
+		// from the last one even within one tick of the file system's clock.
+		f, _, err := fo.OpenFile(n.key)
+		if err != nil {
+			return nil, "", err
+		}
+		fi, err := f.Stat()
+		f.Close()
+		if err != nil {
+			return nil, "", err
+		}
+		ver = fileVersion(fi)
+	} else {
+		info, err := n.store.Stat(ctx, n.key)
+		if err != nil {
+			return nil, "", err
+		}
+		ver = strconv.FormatInt(info.Size, 36) + "-" + strconv.FormatInt(info.ModTime.UnixNano(), 36)
 	}
-	ver := strconv.FormatInt(info.Size, 36) + "-" + strconv.FormatInt(info.ModTime.UnixNano(), 36)
 	if ver == have {
 		return nil, ver, nil
 	}
@@ -295,4 +316,13 @@ func (l *Locks) Lock(name string) (unlock func()) {
 	m := &l.m[h.Sum32()%uint32(len(l.m))]
 	m.Lock()
 	return m.Unlock
+}
+
+// fileVersion names one write of a local file: inode, size and time.
+func fileVersion(fi os.FileInfo) string {
+	ino := uint64(0)
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		ino = st.Ino
+	}
+	return strconv.FormatUint(ino, 36) + "-" + strconv.FormatInt(fi.Size(), 36) + "-" + strconv.FormatInt(fi.ModTime().UnixNano(), 36)
 }

@@ -1,7 +1,9 @@
 package hosted
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -308,5 +310,47 @@ func TestNamesShared(t *testing.T) {
 		if got := b.List(); !slices.Equal(got, want) {
 			t.Fatalf("second instance lists %q, want %q", got, want)
 		}
+	})
+}
+
+// BenchmarkNamesHasMiss: the cost a proxied request pays to learn that a
+// name is not hosted, with 1,000 hosted names: one look at the stored set.
+func BenchmarkNamesHasMiss(b *testing.B) {
+	run := func(b *testing.B, s cache.Store) {
+		ctx := b.Context()
+		list := make([]string, 1000)
+		for i := range list {
+			list[i] = fmt.Sprintf("@scope/package-%04d", i)
+		}
+		body, _ := json.Marshal(list)
+		if err := s.Put(ctx, testKey, bytes.NewReader(body)); err != nil {
+			b.Fatal(err)
+		}
+		n, err := LoadNames(ctx, s, testKey, "", 1<<20)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for b.Loop() {
+			if n.Has("lodash") {
+				b.Fatal("lodash is hosted")
+			}
+		}
+	}
+	b.Run("disk", func(b *testing.B) {
+		s, err := disk.Open(b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		run(b, s)
+	})
+	b.Run("s3", func(b *testing.B) {
+		s3test.Setenv(b)
+		srv := s3test.Start(b)
+		s, err := s3store.Open(b.Context(), srv.Config(srv.NewBucket(b)), s3store.Options{SpoolDir: b.TempDir()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		run(b, s)
 	})
 }
