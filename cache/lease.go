@@ -14,9 +14,13 @@ import (
 	"nora/internal/fault"
 )
 
+// LeasePrefix holds the lease records of instances sharing a store: state
+// of the running instances, which migrate and backup need not copy.
+const LeasePrefix = "leases/"
+
 // LeaseKey is the store object that names the one instance running
 // eviction and GC on a store that several instances share.
-const LeaseKey = "leases/maintenance"
+const LeaseKey = LeasePrefix + "maintenance"
 
 // LeaseTTL is how long a lease record may stay unchanged before another
 // instance takes it over: its holder renews it every LeaseTTL/3.
