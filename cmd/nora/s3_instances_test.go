@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/opencontainers/go-digest"
+
+	"nora/cache"
+	"nora/cache/s3/s3test"
+	"nora/proxy/proxytest"
+	"nora/upstream/upstreamtest"
+)
+
+// Two nora processes (this binary, as TestMain runs it) share one bucket,
+// each with a storage path of its own, as instances behind a load balancer.
+
+// startS3Instance runs a nora process on bucket with upstream up as
+// docker.io.
+func startS3Instance(t *testing.T, srv *s3test.Server, bucket, up string) *noraProcess {
+	t.Helper()
+	config := fmt.Sprintf("[server]\nlisten = %q\n[storage]\nbackend = \"s3\"\npath = %q\n"+
+		"[storage.s3]\nendpoint = %q\nbucket = %q\nregion = %q\npath_style = true\n"+
+		"[[docker.upstreams]]\nname = \"docker.io\"\nurl = %q\n",
+		freeAddr(t), t.TempDir(), srv.Endpoint, bucket, s3test.Region, up)
+	return runProcess(t, os.Args[0], append(s3test.ProcessEnv(), "NORA_TEST_MAIN=1"), config)
+}
+
+// anonCrane runs the real crane with a home of its own and no credentials.
+func anonCrane(t *testing.T, args ...string) string {
+	t.Helper()
+	path, err := exec.LookPath("crane")
+	if err != nil {
+		t.Fatalf("crane is not installed (.ci/setup-oci.sh installs it): %v", err)
+	}
+	home := t.TempDir()
+	cmd := exec.Command(path, append([]string{"--insecure"}, args...)...)
+	cmd.Env = proxytest.Env(home, "DOCKER_CONFIG="+home)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("crane %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// TestS3InstancesShareFills: an image pulled through the first instance
+// is served by the second with the upstream gone: the second never saw
+// it, so every manifest and blob comes from the bucket.
+func TestS3InstancesShareFills(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := srv.NewBucket(t)
+	up := upstreamtest.New(t, upstreamtest.Options{})
+	img := up.PushRandomImage(t, "library/app", "1", 3, 256<<10)
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := d.String()
+	a := startS3Instance(t, srv, bucket, up.URL)
+	b := startS3Instance(t, srv, bucket, up.URL)
+
+	anonCrane(t, "pull", a.addr+"/library/app:1", filepath.Join(t.TempDir(), "a.tar"))
+	up.Stop()
+	if got := anonCrane(t, "digest", b.addr+"/library/app@"+want); got != want {
+		t.Fatalf("digest through the second instance: %s, want %s", got, want)
+	}
+	anonCrane(t, "pull", b.addr+"/library/app@"+want, filepath.Join(t.TempDir(), "b.tar"))
+	if got := anonCrane(t, "digest", b.addr+"/library/app:1"); got != want {
+		t.Fatalf("tag through the second instance with the upstream gone: %s, want %s", got, want)
+	}
+	anonCrane(t, "pull", b.addr+"/library/app:1", filepath.Join(t.TempDir(), "b-tag.tar"))
+}
+
+// TestS3InstancesFillOneBlob: both instances fill the same cold blob at
+// once (the upstream holds its answers until both asked). Both clients get
+// the right bytes and the bucket holds one object with them, and no
+// multipart upload is left behind.
+func TestS3InstancesFillOneBlob(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := srv.NewBucket(t)
+	up := upstreamtest.New(t, upstreamtest.Options{})
+	// Over the adapter's 16 MiB part size: each commit is a multipart upload.
+	data := make([]byte, 40<<20)
+	rand.NewChaCha8([32]byte{14}).Read(data)
+	d := digest.FromBytes(data)
+	var gets atomic.Int64
+	both := make(chan struct{})
+	var once sync.Once
+	up.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.HasSuffix(r.URL.Path, "/blobs/"+d.String()) {
+			return false
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		if r.Method != http.MethodGet {
+			return true
+		}
+		if gets.Add(1) == 2 {
+			once.Do(func() { close(both) })
+		}
+		select { // a barrier, with a way out if only one instance asks
+		case <-both:
+		case <-time.After(20 * time.Second):
+		}
+		// Slowly enough that the two fills overlap from start to end.
+		for off := 0; off < len(data); off += 1 << 20 {
+			if _, err := w.Write(data[off : off+1<<20]); err != nil {
+				return true
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return true
+	})
+	a := startS3Instance(t, srv, bucket, up.URL)
+	b := startS3Instance(t, srv, bucket, up.URL)
+
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, p := range []*noraProcess{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = getBlob(p.addr, d, data)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("client of instance %d: %v", i, err)
+		}
+	}
+	t.Logf("upstream GETs of the blob: %d (one per instance)", gets.Load())
+
+	c := srv.Client()
+	ctx := context.Background()
+	list, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: aws.String("blobs/")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Contents) != 1 || aws.ToString(list.Contents[0].Key) != cache.BlobKey(d) {
+		var keys []string
+		for _, o := range list.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+		t.Fatalf("blobs in the bucket: %v, want only %s", keys, cache.BlobKey(d))
+	}
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: aws.String(cache.BlobKey(d))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := io.ReadAll(out.Body)
+	out.Body.Close()
+	if err != nil || !bytes.Equal(stored, data) {
+		t.Fatalf("the bucket's object: %d bytes, %v; want the blob's %d", len(stored), err, len(data))
+	}
+	ups, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ups.Uploads) != 0 {
+		t.Fatalf("%d multipart uploads left in the bucket", len(ups.Uploads))
+	}
+}
+
+// getBlob GETs blob d through nora at addr and compares it with want.
+func getBlob(addr string, d digest.Digest, want []byte) error {
+	resp, err := http.Get("http://" + addr + "/v2/library/big/blobs/" + d.String())
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	got, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("status %d, read %d bytes: %w", resp.StatusCode, len(got), err)
+	}
+	if resp.StatusCode != 200 || !bytes.Equal(got, want) {
+		return fmt.Errorf("status %d, %d bytes, not the blob's %d", resp.StatusCode, len(got), len(want))
+	}
+	return nil
+}
