@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -176,39 +177,61 @@ func intact(ctx context.Context, from, to cache.Store, key string, info cache.In
 }
 
 // copyOne streams key from from to to. A content-addressed object is
-// checked against its name while it streams, so that a damaged one is
-// never committed; any other is checked against a read-back afterwards
-// and removed from to if that differs.
+// checked against its name before it is committed; any other is checked
+// against a read-back afterwards and removed from to if that differs.
 func copyOne(ctx context.Context, from, to cache.Store, key string, info cache.Info, want string) error {
 	rc, _, err := from.Get(ctx, key, 0)
 	if err != nil {
 		return fmt.Errorf("cannot read %s: %w", key, err)
 	}
 	defer rc.Close()
-	hr := newHashReader(rc, key, want, info.Size)
-	if err := to.Put(ctx, key, hr); err != nil {
-		return fmt.Errorf("cannot write %s: %w", key, err)
+	sum, n, err := putVerified(ctx, to, key, rc, info.Size, want)
+	if err != nil {
+		return err
 	}
 	if want != "" {
 		di, err := to.Stat(ctx, key)
 		if err != nil {
 			return fmt.Errorf("cannot stat %s after writing it: %w", key, err)
 		}
-		if di.Size != hr.n {
-			return fmt.Errorf("%s: the destination holds %d bytes after writing %d: %w", key, di.Size, hr.n, ErrDamaged)
+		if di.Size != n {
+			return fmt.Errorf("%s: the destination holds %d bytes after writing %d: %w", key, di.Size, n, ErrDamaged)
 		}
 		return nil
 	}
-	sum, n, err := hashObject(ctx, to, key)
+	got, gotN, err := hashObject(ctx, to, key)
 	if err != nil {
 		return fmt.Errorf("cannot read %s back: %w", key, err)
 	}
-	if sum != hr.sum() || n != hr.n {
+	if got != sum || gotN != n {
 		_ = to.Delete(ctx, key)
 		return fmt.Errorf("%s: the destination's copy reads back as sha256:%s (%d bytes), not sha256:%s (%d bytes): %w",
-			key, sum, n, hr.sum(), hr.n, ErrDamaged)
+			key, got, gotN, sum, n, ErrDamaged)
 	}
 	return nil
+}
+
+// putVerified puts r under key, hashing it (and checking it against want
+// and size) on the way; it returns the sum and size. A local file (a disk
+// source) is hashed first and then handed over as the file itself, so that
+// an S3 store uploads it in parts straight from it rather than from a
+// spooled copy; offline, nothing changes it in between.
+func putVerified(ctx context.Context, to cache.Store, key string, r io.Reader, size int64, want string) (string, int64, error) {
+	hr := newHashReader(r, key, want, size)
+	body := io.Reader(hr)
+	if f, ok := r.(*os.File); ok {
+		if _, err := io.Copy(io.Discard, hr); err != nil {
+			return "", 0, fmt.Errorf("cannot read %s: %w", key, err)
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return "", 0, err
+		}
+		body = f
+	}
+	if err := to.Put(ctx, key, body); err != nil {
+		return "", 0, fmt.Errorf("cannot write %s: %w", key, err)
+	}
+	return hr.sum(), hr.n, nil
 }
 
 // removeIndex removes the index of the storage path: nora rebuilds a
