@@ -60,8 +60,12 @@ func (r *Registry) StartUpload(name, owner string) (*Upload, error) {
 	var b [16]byte
 	rand.Read(b[:])
 	u := &Upload{id: hex.EncodeToString(b[:]), repo: name, owner: owner, sha: sha256.New(), inUse: true}
-	if err := u.ensureFile(r.blobs.TempDir()); err != nil {
-		return nil, err
+	// A shared session gets its temp file with its first bytes: most
+	// sessions are started by a POST whose PATCH goes elsewhere.
+	if !r.cfg.SharedUploads {
+		if err := u.ensureFile(r.blobs.TempDir()); err != nil {
+			return nil, err
+		}
 	}
 	u.mu.Lock()
 	r.mu.Lock()
@@ -144,6 +148,9 @@ func (u *Upload) Write(body io.Reader, start, length int64) (int64, error) {
 	}
 	if u.reg != nil && !u.fresh {
 		return u.reg.writeShared(u, body, length)
+	}
+	if err := u.ensureFile(u.tempDir()); err != nil {
+		return 0, err
 	}
 	n, err := u.appendLocal(body, length)
 	u.size = u.have
@@ -324,4 +331,13 @@ func (r *Registry) Uploads() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.uploads)
+}
+
+// tempDir is where the session's temp file goes (a local session has had
+// one since it started).
+func (u *Upload) tempDir() string {
+	if u.reg != nil {
+		return u.reg.blobs.TempDir()
+	}
+	return os.TempDir()
 }

@@ -346,4 +346,24 @@ func (r *Registry) expireShared(now time.Time) {
 			r.dropShared(ctx, id)
 		}
 	}
+	r.dropEnded(states)
+}
+
+// dropEnded removes this instance's copies of the sessions that ended
+// elsewhere (committed or cancelled on another instance): not in states,
+// the sessions stored when the janitor looked. A session started since
+// then loses only its local copy, which the store does not need.
+func (r *Registry) dropEnded(states map[string]bool) {
+	var ended []*Upload
+	r.mu.Lock()
+	for id, u := range r.uploads {
+		if !u.inUse && !states[id] {
+			delete(r.uploads, id)
+			ended = append(ended, u)
+		}
+	}
+	r.mu.Unlock()
+	for _, u := range ended {
+		u.discard()
+	}
 }
