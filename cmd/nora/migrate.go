@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"nora/cache"
 	"nora/cache/transfer"
 	"nora/proxy"
 )
@@ -46,19 +49,23 @@ func newMigrateCmd(env []string) *cobra.Command {
 	c.Flags().StringVar(&from, "from", "", "config file of the storage to copy from")
 	c.Flags().StringVar(&to, "to", "", "config file of the storage to copy to")
 	c.Flags().BoolVar(&dry, "dry-run", false, "list what would be copied, change nothing")
-	c.Flags().BoolVar(&asJSON, "json", false, "print the final counts as JSON")
+	c.Flags().BoolVar(&asJSON, "json", false, "print the final counts as JSON, nothing else on standard output")
 	c.MarkFlagRequired("from")
 	c.MarkFlagRequired("to")
 	return c
 }
 
 func runMigrate(ctx context.Context, stdout, stderr io.Writer, env []string, from, to string, dry, asJSON bool) error {
-	src, srcName, release, err := openSide(ctx, from, env)
+	src, srcName, release, err := openSide(ctx, from, env, readSide)
 	if err != nil {
 		return err
 	}
 	defer release()
-	dst, dstName, release2, err := openSide(ctx, to, env)
+	use := writeSide
+	if dry {
+		use = peekSide
+	}
+	dst, dstName, release2, err := openSide(ctx, to, env, use)
 	if err != nil {
 		return err
 	}
@@ -66,7 +73,11 @@ func runMigrate(ctx context.Context, stdout, stderr io.Writer, env []string, fro
 	if srcName == dstName {
 		return fmt.Errorf("--from and --to name the same storage (%s)", srcName)
 	}
-	view := newTransferView("migrate", stdout, stderr, isTerminal(stderr) && !asJSON)
+	lines := stdout
+	if asJSON {
+		lines = io.Discard // stdout is the JSON alone
+	}
+	view := newTransferView("migrate", lines, stderr, isTerminal(stderr) && !asJSON)
 	rep, err := transfer.Migrate(ctx, src, dst, transfer.Options{DryRun: dry, Listed: view.listed, Progress: view.event})
 	view.finish(err == nil && rep.Failed == 0)
 	verb := "copied"
@@ -85,30 +96,65 @@ func runMigrate(ctx context.Context, stdout, stderr io.Writer, env []string, fro
 	return nil
 }
 
-// openSide loads a config ("": the default one) as serve would read it, checks that no nora
-// serves on its storage path and opens its store. name says which storage
-// it is (backend and where), to tell the two sides apart.
-func openSide(ctx context.Context, config string, env []string) (side transfer.Side, name string, release func(), err error) {
+// sideUse says what a command does with a storage.
+type sideUse int
+
+const (
+	readSide  sideUse = iota // copied from: a disk storage must exist
+	writeSide                // copied to: created if missing
+	peekSide                 // a dry run's destination: never created
+)
+
+// openSide loads a config ("": the default one) as serve would read it,
+// checks that no nora serves on its storage path and opens its store.
+// name says which storage it is (backend and where), to tell the two
+// sides apart.
+func openSide(ctx context.Context, config string, env []string, use sideUse) (side transfer.Side, name string, release func(), err error) {
 	cfg, source, err := loadConfig(config, systemConfigPath, env)
 	if err != nil {
 		return side, "", nil, err
 	}
 	st := cfg.Storage
+	name = "disk " + absPath(st.Path)
+	if st.Backend == "s3" {
+		name = fmt.Sprintf("s3 %s bucket %s prefix %q", st.S3.Endpoint, st.S3.Bucket, st.S3.Prefix)
+	}
 	release, err = transfer.Offline(st.Path)
 	if err != nil {
 		return side, "", nil, fmt.Errorf("%s: %w", source, err)
+	}
+	if st.Backend != "s3" && use != writeSide {
+		// Opening a disk store creates its directories.
+		if _, err := os.Stat(filepath.Join(st.Path, "objects")); err != nil {
+			if use == peekSide {
+				return transfer.Side{Store: nothing{}, Path: st.Path}, name, release, nil
+			}
+			release()
+			return side, "", nil, fmt.Errorf("%s: the storage path %s holds no objects/: %w", source, st.Path, err)
+		}
 	}
 	store, err := proxy.OpenStore(ctx, st)
 	if err != nil {
 		release()
 		return side, "", nil, fmt.Errorf("%s: cannot open the storage: %w", source, err)
 	}
-	name = "disk " + absPath(st.Path)
-	if st.Backend == "s3" {
-		name = fmt.Sprintf("s3 %s bucket %s prefix %q", st.S3.Endpoint, st.S3.Bucket, st.S3.Prefix)
-	}
 	return transfer.Side{Store: store, Path: st.Path}, name, release, nil
 }
+
+// nothing is a store that holds no object: a dry run's destination on a
+// disk storage that does not exist yet, which opening would create.
+type nothing struct{}
+
+func (nothing) Stat(context.Context, string) (cache.Info, error) {
+	return cache.Info{}, cache.ErrNotFound
+}
+func (nothing) Get(context.Context, string, int64) (io.ReadCloser, cache.Info, error) {
+	return nil, cache.Info{}, cache.ErrNotFound
+}
+func (nothing) Put(context.Context, string, io.Reader) error {
+	return errors.New("a dry run writes nothing")
+}
+func (nothing) Delete(context.Context, string) error { return errors.New("a dry run writes nothing") }
 
 // absPath is path made absolute, as it is if that fails.
 func absPath(path string) string {

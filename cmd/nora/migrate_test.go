@@ -420,6 +420,13 @@ func TestMigrateEveryFormat(t *testing.T) {
 		t.Fatalf("rerun: %+v %v", rep, err)
 	}
 	c := mgConfig(t, diskStorage(t))
+	if err := json.Unmarshal([]byte(mustNora(t, "migrate", "--from", b, "--to", c, "--dry-run", "--json")), &rep); err != nil ||
+		rep.WouldCopy != int64(len(want)) {
+		t.Fatalf("dry run to disk: %+v %v", rep, err)
+	}
+	if entries, _ := os.ReadDir(storagePath(t, c)); len(entries) != 0 {
+		t.Fatalf("a dry run created %v", entries)
+	}
 	mustNora(t, "migrate", "--from", b, "--to", c)
 	sameStorage(t, "disk", contentOf(t, c), want)
 	base, stop = startStoppable(t, c)
