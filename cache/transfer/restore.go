@@ -26,9 +26,10 @@ type RestoreOptions struct {
 	Progress func(Event)
 }
 
-// Restore reads a backup from r into to. Every entry is written to a temp
-// file under to's storage path and checked against its sha256 before it
-// counts. The rule for a backup that turns out truncated or damaged:
+// Restore reads a backup from r into to. Every entry is checked against
+// its sha256 before it is committed: a content-addressed object as it
+// streams into the store, anything else in a temp file under to's storage
+// path. The rule for a backup that turns out truncated or damaged:
 // content-addressed objects already checked are committed as they come
 // (they are right whatever else fails, and unreferenced ones are GC's);
 // every other object and every state file waits in the temp directory and
@@ -112,26 +113,43 @@ func (rs *restorer) done(e entry) {
 	}
 }
 
-// entry spools one entry to a temp file (body checks its sum at the end),
-// then commits a content-addressed object or stages anything else.
+// entry commits a content-addressed object as it streams (body fails
+// the Put on a mismatch, so nothing is committed then) and stages
+// anything else in a temp file.
 func (rs *restorer) entry(e entry, body io.Reader) error {
 	if err := rs.ctx.Err(); err != nil {
 		return err
 	}
-	file := filepath.Join(rs.stage, strconv.Itoa(len(rs.staged)))
-	if err := writeFileAtomic(file, body, 0o600); err != nil {
-		return err
-	}
-	if e.key == "" || blobDigest(e.key) == "" {
-		rs.staged = append(rs.staged, staged{e, file})
+	if want := blobDigest(e.key); want != "" {
+		if want != e.sum {
+			return fmt.Errorf("the backup's entry %s has the sha256 %s, not its name's: %w", e.name, e.sum, ErrDamaged)
+		}
+		if err := rs.to.Store.Put(rs.ctx, e.key, body); err != nil {
+			return fmt.Errorf("cannot restore %s: %w", e.key, err)
+		}
+		rs.done(e)
 		return nil
 	}
-	defer os.Remove(file)
-	if err := putFile(rs.ctx, rs.to.Store, e.key, file); err != nil {
+	file := filepath.Join(rs.stage, strconv.Itoa(len(rs.staged)))
+	if err := spool(file, body); err != nil {
 		return err
 	}
-	rs.done(e)
+	rs.staged = append(rs.staged, staged{e, file})
 	return nil
+}
+
+// spool writes r to a new file: a temp file of the restore, which needs
+// no sync.
+func spool(file string, r io.Reader) error {
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, r)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // commit puts the staged objects and writes the staged state files.

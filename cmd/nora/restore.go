@@ -16,11 +16,12 @@ the config: its objects into the [storage] backend, its state files into the
 [storage] path. The storage must be empty (no object, no state file) unless
 --force, which replaces what the backup holds and leaves the rest.
 
-Every entry is written to a temp file and its sha256 checked before it is
-committed. A cut or damaged file is refused with an error naming the entry. Of a
-refused file, the content-addressed blobs already checked stay in the store
-(they are right; a later restore or GC deals with them); no other object and no
-state file is restored, as they are committed only after the end record matched.
+The sha256 of every entry is checked before it is committed: a content-addressed
+blob as it streams into the store (a mismatch commits nothing), anything else in
+a temp file. A cut or damaged file is refused with an error naming the entry. Of
+a refused file, the blobs already checked stay in the store (they are right; a
+later restore or GC deals with them); no other object and no state file is
+restored, as those are committed only after the end record matched.
 
 No nora may serve the storage path meanwhile: restore refuses while one does.
 The index.db is removed; nora rebuilds it from the store at its next start.`
