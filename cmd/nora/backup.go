@@ -54,6 +54,9 @@ func runBackup(ctx context.Context, stdout, stderr io.Writer, env []string, conf
 	}
 	report := stdout
 	if file == "-" {
+		if isTerminal(stdout) {
+			return errors.New("nora backup -: standard output is a terminal; give a FILE or redirect it")
+		}
 		report = stderr // stdout carries the backup
 	}
 	view := newTransferView("backup", report, stderr, isTerminal(stderr) && !asJSON)

@@ -26,8 +26,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/opencontainers/go-digest"
 
 	"nora/cache"
+	"nora/cache/disk"
 	"nora/cache/s3/s3test"
 	"nora/cache/transfer"
 	"nora/proxy"
@@ -471,4 +473,41 @@ func backupRestore(t *testing.T, config string, want map[string]string) {
 	flipped := bytes.Clone(tarball)
 	flipped[at+2] ^= 0x20
 	broken("a flipped byte", flipped, "local/tls/site-ca.key")
+}
+
+// A migrate cut short (here after 10 of 30 objects) finishes on the next
+// run, which skips what the first copied.
+func TestMigrateResumesAfterCut(t *testing.T) {
+	a, b := mgConfig(t, diskStorage(t)), mgConfig(t, diskStorage(t))
+	src, err := disk.Open(storagePath(t, a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 {
+		blob := bytes.Repeat([]byte{byte(i)}, 5000+i)
+		if err := src.Put(context.Background(), cache.BlobKey(digest.FromBytes(blob)), bytes.NewReader(blob)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dst, err := disk.Open(storagePath(t, b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	_, err = transfer.Migrate(ctx, transfer.Side{Store: src, Path: storagePath(t, a)}, transfer.Side{Store: dst, Path: storagePath(t, b)},
+		transfer.Options{Workers: 1, Progress: func(transfer.Event) {
+			if n++; n == 10 {
+				cancel()
+			}
+		}})
+	if err == nil {
+		t.Fatal("the cut migrate did not stop")
+	}
+	var rep transfer.Report
+	if err := json.Unmarshal([]byte(mustNora(t, "migrate", "--from", a, "--to", b, "--json")), &rep); err != nil ||
+		rep.Skipped < 10 || rep.Copied == 0 || rep.Skipped+rep.Copied != 30 || rep.Failed != 0 {
+		t.Fatalf("resumed: %+v %v", rep, err)
+	}
+	sameStorage(t, "resumed", contentOf(t, b), contentOf(t, a))
 }
