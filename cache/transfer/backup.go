@@ -76,6 +76,16 @@ func Backup(ctx context.Context, w io.Writer, from Side, o BackupOptions) (Repor
 	return rep, bw.close()
 }
 
+// BackupTo is Backup of from as the admin API serves it
+// (admin.BackupFunc): a running nora's storage, its objects spooled in
+// tmpDir.
+func BackupTo(from Side, tmpDir string) func(ctx context.Context, w io.Writer) error {
+	return func(ctx context.Context, w io.Writer) error {
+		_, err := Backup(ctx, w, from, BackupOptions{TempDir: tmpDir})
+		return err
+	}
+}
+
 // backupObject writes key's entry and returns its size.
 func backupObject(ctx context.Context, bw *backupWriter, s cache.Store, key, tmpDir string) (int64, error) {
 	rc, info, err := s.Get(ctx, key, 0)

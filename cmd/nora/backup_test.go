@@ -63,12 +63,7 @@ func servedStorage(t *testing.T, backup func(side transfer.Side) admin.BackupFun
 // what restore turns back into the same storage; a server without the
 // backup resource is named as such.
 func TestBackupOfRunningServer(t *testing.T) {
-	config := servedStorage(t, func(side transfer.Side) admin.BackupFunc {
-		return func(ctx context.Context, w io.Writer) error {
-			_, err := transfer.Backup(ctx, w, side, transfer.BackupOptions{TempDir: t.TempDir()})
-			return err
-		}
-	})
+	config := servedStorage(t, func(side transfer.Side) admin.BackupFunc { return transfer.BackupTo(side, t.TempDir()) })
 	file := filepath.Join(t.TempDir(), "nora.tar")
 	if out := mustNora(t, "backup", file, "--config", config); !strings.Contains(out, "backed up 7 ") {
 		t.Fatalf("backup: %s", out)
