@@ -21,10 +21,12 @@ the [storage] path (the set nora migrate copies). Each entry carries its sha256 
 its header, and a last entry says how many entries and bytes came before it, so
 that nora restore refuses a cut or damaged file.
 
-While a nora serves the storage path, the backup is asked of it over its admin
-socket and checked entry by entry as it arrives; otherwise nora backup reads the
-storage itself, and no nora can start on it until the backup ends. FILE appears
-only once the whole stream is written; a failed backup leaves none.`
+While a nora serves the storage path (it holds index.db), nora backup asks it over
+its admin socket (GET /api/v1/backup) and checks the stream entry by entry as it
+arrives; a server that does not offer that resource is named, and the backup is
+then taken with it stopped. Otherwise nora backup reads the storage itself and
+holds its index.db, if there is one, so that no nora starts on it meanwhile. FILE
+appears only once the whole stream is written; a failed backup leaves none.`
 
 // configFlagHelp is the --config flag's help of every command.
 const configFlagHelp = "config file (default " + systemConfigPath + " if it exists, else the embedded default)"
