@@ -90,7 +90,7 @@ func (r *Registry) record(ctx context.Context, name string, d digest.Digest, p *
 		if err != nil {
 			return err
 		}
-		if err := r.putRecord(ctx, key, tagRecord{Digest: d, MediaType: p.MediaType, Created: rec.Put}); err != nil {
+		if err := r.putRecord(ctx, key, tagRecord{Digest: d, MediaType: p.MediaType, Size: rec.Size, Subject: rec.Subject, Created: rec.Put}); err != nil {
 			return err
 		}
 	}
@@ -130,8 +130,11 @@ func (r *Registry) checkReferences(ctx context.Context, p *Parsed) error {
 }
 
 // Manifest resolves a manifest of repository name by digest (d != "") or by
-// tag: two store reads by tag (the tag, then the manifest's record), one
-// by digest. Errors: ErrNameUnknown, ErrManifestUnknown.
+// tag: one store read either way (the tag record carries what GET needs;
+// a tag of an older nora sends it on to the manifest's record). PutManifest
+// writes a manifest's record before its tags and DeleteManifest removes
+// the tags first, so a tag found names a manifest that is there. Errors:
+// ErrNameUnknown, ErrManifestUnknown.
 func (r *Registry) Manifest(name string, d digest.Digest, tag string) (Manifest, error) {
 	if err := r.inRepo(name); err != nil {
 		return Manifest{}, err
@@ -142,6 +145,9 @@ func (r *Registry) Manifest(name string, d digest.Digest, tag string) (Manifest,
 		t, err := r.tag(ctx, name, tag)
 		if err != nil {
 			return Manifest{}, err
+		}
+		if t.Size > 0 {
+			return Manifest{Digest: t.Digest, MediaType: t.MediaType, Size: t.Size, Subject: t.Subject}, nil
 		}
 		d = t.Digest
 	}

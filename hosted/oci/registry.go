@@ -30,6 +30,11 @@ const negativeTTL = time.Second
 type tagRecord struct {
 	Digest    digest.Digest `json:"digest"`
 	MediaType string        `json:"mediaType"`
+	// Size and Subject copy the manifest's record, so a GET by tag reads
+	// one record; zero in tags from before they were kept, which send the
+	// reader on to the manifest's record.
+	Size    int64         `json:"size,omitempty"`
+	Subject digest.Digest `json:"subject,omitempty"`
 	// Created is when the tag was last put; zero for tags from before it
 	// was kept (retention takes them for the oldest).
 	Created time.Time `json:"created,omitzero"`
