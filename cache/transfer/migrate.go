@@ -115,8 +115,8 @@ func eachObject(ctx context.Context, l cache.Lister, o Options, fn func(key stri
 	})
 	close(items)
 	wg.Wait()
-	if err == nil {
-		err = ctx.Err()
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
 	}
 	if err != nil {
 		return fmt.Errorf("cannot list the source store: %w", err)

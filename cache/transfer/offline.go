@@ -34,6 +34,8 @@ func Offline(path string) (release func(), err error) {
 	switch {
 	case errors.Is(err, bolt.ErrTimeout):
 		return nil, fmt.Errorf("storage path %s: %w (it holds %s): stop the server first", path, ErrServing, file)
+	case errors.Is(err, fs.ErrPermission):
+		return nil, fmt.Errorf("cannot tell whether a nora serves on %s: %w", path, err)
 	case err != nil:
 		// A damaged index locks nothing; the next start moves it aside.
 		return func() {}, nil
