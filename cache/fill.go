@@ -368,6 +368,13 @@ func (c *Cache) commitFill(ctx context.Context, key string, named bool, tmp *os.
 				c.diskFull(key, size)
 				return "", errPassedThrough
 			}
+			if fault.KindOf(err) == fault.Unavailable && ctx.Err() == nil {
+				// The store stopped answering (an S3 outage): the verified
+				// bytes still reach the readers attached; a later request
+				// fills again once the store is back.
+				c.log.Warn("the store did not take a verified fill: served, not stored", "key", key, "err", err)
+				return "", errPassedThrough
+			}
 			return "", err
 		}
 		c.index.Added(final, size, false)

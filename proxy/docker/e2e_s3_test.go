@@ -1,6 +1,7 @@
 package docker_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,7 +9,10 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -192,4 +196,122 @@ func sha256Of(t *testing.T, url string) string {
 		t.Fatalf("GET %s: %d, %v", url, resp.StatusCode, err)
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// pausedBlob makes up serve data under its digest, sending the first half
+// and then waiting for release before the rest: a fill that is running.
+// started is closed when the first half is out; gets counts the GETs.
+type pausedBlob struct {
+	data    []byte
+	d       digest.Digest
+	started chan struct{}
+	release chan struct{}
+	gets    atomic.Int64
+}
+
+func newPausedBlob(t *testing.T, up *upstreamtest.Registry, size int) *pausedBlob {
+	t.Helper()
+	p := &pausedBlob{data: randomBytes(size), started: make(chan struct{}), release: make(chan struct{})}
+	p.d = digest.FromBytes(p.data)
+	var once sync.Once
+	up.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.HasSuffix(r.URL.Path, "/blobs/"+p.d.String()) {
+			return false
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		w.Header().Set("Docker-Content-Digest", p.d.String())
+		if r.Method != http.MethodGet {
+			return true
+		}
+		p.gets.Add(1)
+		w.Write(p.data[:size/2])
+		http.NewResponseController(w).Flush()
+		once.Do(func() { close(p.started) })
+		select {
+		case <-p.release:
+		case <-r.Context().Done():
+			return true
+		}
+		w.Write(p.data[size/2:])
+		return true
+	})
+	return p
+}
+
+// waitReady polls /ready until it answers want.
+func waitReady(t *testing.T, n *noraUnderTest, want int, within time.Duration) {
+	t.Helper()
+	got := 0
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(n.url("/ready"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got = resp.StatusCode; got == want {
+			return
+		}
+	}
+	t.Fatalf("/ready still %d after %s, want %d", got, within, want)
+}
+
+// TestS3StoppedMidFill: the S3 server goes away while a fill runs. The
+// client gets an error or every right byte, never a clean end of wrong
+// ones; nothing partial is committed; /ready follows the store down and
+// up; a pull after the store returns commits.
+func TestS3StoppedMidFill(t *testing.T) {
+	srv := s3test.Start(t)
+	up := upstreamtest.New(t, upstreamtest.Options{})
+	n := startS3(t, srv, up, false)
+	// Over the adapter's part size: the commit is a multipart upload.
+	blob := newPausedBlob(t, up, 20<<20)
+	url := n.url("/v2/library/big/blobs/" + blob.d.String())
+
+	type result struct {
+		status int
+		body   []byte
+		err    error
+	}
+	got := make(chan result, 1)
+	go func() {
+		resp, err := http.Get(url)
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		got <- result{resp.StatusCode, b, err}
+	}()
+	select {
+	case <-blob.started:
+	case r := <-got:
+		t.Fatalf("the client was answered before the fill began: %d %.200s %v", r.status, r.body, r.err)
+	}
+	srv.Stop()
+	close(blob.release)
+	r := <-got
+	// The bytes were verified before the commit failed: the client gets
+	// them all, though nothing is stored.
+	if r.err != nil || r.status != 200 || !bytes.Equal(r.body, blob.data) {
+		t.Fatalf("client with the store stopped mid-fill: status %d, %d of %d bytes (right: %v), err %v",
+			r.status, len(r.body), len(blob.data), bytes.Equal(r.body, blob.data), r.err)
+	}
+	waitReady(t, n.noraUnderTest, http.StatusServiceUnavailable, 5*cache.ProbeEvery+10*time.Second)
+
+	srv.Resume()
+	waitReady(t, n.noraUnderTest, http.StatusOK, 5*cache.ProbeEvery+10*time.Second)
+	for _, k := range n.objects(t) {
+		if strings.HasPrefix(k, "blobs/") {
+			t.Fatalf("object %s in the bucket after a fill the store missed", k)
+		}
+	}
+	n.WaitNoTempFiles(t, 10*time.Second)
+
+	if got := sha256Of(t, url); got != blob.d.String() {
+		t.Fatalf("pull after the store returned: %s", got)
+	}
+	if b, ok := n.object(t, cache.BlobKey(blob.d)); !ok || !bytes.Equal(b, blob.data) {
+		t.Fatalf("the pull after the store returned committed %d bytes (ok %v)", len(b), ok)
+	}
 }
