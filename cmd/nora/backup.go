@@ -50,6 +50,8 @@ func newBackupCmd(env []string) *cobra.Command {
 }
 
 func runBackup(ctx context.Context, stdout, stderr io.Writer, env []string, config, file string, asJSON bool) error {
+	ctx, stop := untilSignal(ctx)
+	defer stop()
 	cfg, source, err := loadConfig(config, systemConfigPath, env)
 	if err != nil {
 		return err

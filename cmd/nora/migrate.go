@@ -56,6 +56,8 @@ func newMigrateCmd(env []string) *cobra.Command {
 }
 
 func runMigrate(ctx context.Context, stdout, stderr io.Writer, env []string, from, to string, dry, asJSON bool) error {
+	ctx, stop := untilSignal(ctx)
+	defer stop()
 	src, srcName, release, err := openSide(ctx, from, env, readSide)
 	if err != nil {
 		return err
@@ -86,6 +88,9 @@ func runMigrate(ctx context.Context, stdout, stderr io.Writer, env []string, fro
 	}
 	if perr := printReport(stdout, verb, rep, asJSON); perr != nil && err == nil {
 		err = perr
+	}
+	if errors.Is(err, context.Canceled) {
+		return errors.New("migrate interrupted: run it again to finish; what is copied is skipped")
 	}
 	if err != nil {
 		return fmt.Errorf("migrate stopped: %w (run it again to finish: what is copied is skipped)", err)

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/vbauerster/mpb/v8"
@@ -28,6 +32,18 @@ type transferView struct {
 	total, done int64 // bytes
 	items       int64
 	last        time.Time
+}
+
+// untilSignal is ctx until SIGINT or SIGTERM: migrate, backup and restore
+// then stop between objects and clean up their temp files; a second signal
+// kills at once.
+func untilSignal(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	return ctx, stop
 }
 
 // plainEvery is how often a plain progress line is written.

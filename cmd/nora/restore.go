@@ -46,6 +46,8 @@ func newRestoreCmd(env []string) *cobra.Command {
 }
 
 func runRestore(ctx context.Context, cmd *cobra.Command, env []string, config, file string, force, asJSON bool) error {
+	ctx, stop := untilSignal(ctx)
+	defer stop()
 	// The storage first: a running server is the first thing to hear of.
 	side, _, release, err := openSide(ctx, config, env, writeSide)
 	if err != nil {
