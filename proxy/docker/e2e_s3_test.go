@@ -41,7 +41,7 @@ type s3Nora struct {
 }
 
 // startS3 runs a nora on a new bucket of srv, proxying up as docker.io.
-func startS3(t *testing.T, srv *s3test.Server, up *upstreamtest.Registry, redirect bool) *s3Nora {
+func startS3(t testing.TB, srv *s3test.Server, up *upstreamtest.Registry, redirect bool) *s3Nora {
 	t.Helper()
 	bucket := srv.NewBucket(t)
 	cfg := proxy.AppConfig{Server: proxy.DefaultConfig(), Docker: docker.DefaultConfig(),
