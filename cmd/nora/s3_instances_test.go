@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -191,4 +192,71 @@ func getBlob(addr string, d digest.Digest, want []byte) error {
 		return fmt.Errorf("status %d, %d bytes, not the blob's %d", resp.StatusCode, len(got), len(want))
 	}
 	return nil
+}
+
+// TestS3ProcessRSS1GiB is a measurement, run by hand (it moves 1 GiB
+// three times): the peak RSS (VmHWM) of a nora process filling a 1 GiB
+// blob into S3 while one client reads it.
+//
+//	NORA_MEASURE_RSS=1 go test -run TestS3ProcessRSS1GiB -v ./cmd/nora/
+func TestS3ProcessRSS1GiB(t *testing.T) {
+	if os.Getenv("NORA_MEASURE_RSS") == "" {
+		t.Skip("a manual measurement: set NORA_MEASURE_RSS=1")
+	}
+	const size = 1 << 30
+	seed := [32]byte{1, 4}
+	h := sha256.New()
+	io.Copy(h, io.LimitReader(rand.NewChaCha8(seed), size))
+	d := digest.NewDigest(digest.SHA256, h)
+	srv := s3test.Start(t)
+	bucket := srv.NewBucket(t)
+	up := upstreamtest.New(t, upstreamtest.Options{})
+	up.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.HasSuffix(r.URL.Path, "/blobs/"+d.String()) {
+			return false
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		if r.Method == http.MethodGet {
+			io.Copy(w, io.LimitReader(rand.NewChaCha8(seed), size))
+		}
+		return true
+	})
+	p := startS3Instance(t, srv, bucket, up.URL)
+	before := procHWM(t, p.cmd.Process.Pid)
+	resp, err := http.Get("http://" + p.addr + "/v2/library/big/blobs/" + d.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := sha256.New()
+	n, err := io.Copy(got, resp.Body)
+	resp.Body.Close()
+	if err != nil || n != size || digest.NewDigest(digest.SHA256, got) != d {
+		t.Fatalf("GET of the 1 GiB blob: %d bytes, %v", n, err)
+	}
+	head, err := srv.Client().HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &bucket, Key: aws.String(cache.BlobKey(d))})
+	if err != nil || aws.ToInt64(head.ContentLength) != size {
+		t.Fatalf("the blob in the bucket: %v", err)
+	}
+	t.Logf("nora process VmHWM: %d MiB after start, %d MiB after filling 1 GiB into S3",
+		before>>20, procHWM(t, p.cmd.Process.Pid)>>20)
+}
+
+// procHWM is the peak resident set of process pid in bytes.
+func procHWM(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM")
+	return 0
 }
