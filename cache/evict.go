@@ -48,6 +48,7 @@ type evictor struct {
 
 	passMu        sync.Mutex // one pass at a time; guards the times below
 	lastReconcile time.Time
+	reconcileTook time.Duration
 	lastAbort     time.Time
 	reconcileNow  atomic.Bool // a new holder reconciles before its first pass
 
