@@ -152,9 +152,23 @@ func (s *Store) Check(ctx context.Context) error {
 	case errors.As(err, &ae) && (ae.ErrorCode() == "NotFound" || ae.ErrorCode() == "NoSuchBucket"):
 		return fmt.Errorf("storage.s3: bucket %q does not exist", s.bucket)
 	case status(err) == http.StatusForbidden || status(err) == http.StatusUnauthorized:
-		return fmt.Errorf("storage.s3: access to bucket %q refused (check the AWS credentials): %w", s.bucket, err)
+		return fmt.Errorf("storage.s3: access to bucket %q refused (check the AWS credentials): %w", s.bucket, cause(err))
 	}
-	return fmt.Errorf("storage.s3: bucket %q does not answer: %w", s.bucket, err)
+	return fmt.Errorf("storage.s3: bucket %q does not answer: %w", s.bucket, cause(err))
+}
+
+// cause is the part of an SDK error a person acts on: the store's answer
+// or the network's, without the SDK's request IDs and retry counts.
+func cause(err error) error {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	var ne *net.OpError
+	if errors.As(err, &ne) {
+		return ne
+	}
+	return err
 }
 
 func (s *Store) key(key string) (string, error) {
