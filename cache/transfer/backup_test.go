@@ -93,6 +93,9 @@ func TestRestoreRefusesBrokenBackup(t *testing.T) {
 	flipped = bytes.Clone(tarball)
 	flipped[name] ^= 1
 	f("a flipped byte in a name", flipped, "")
+	flipped = bytes.Clone(tarball)
+	flipped[bytes.Index(tarball, []byte(`"created":"`))+12] ^= 1 // a digit of the year: only the sum tells
+	f("a flipped byte in the header", flipped, "nora-backup.json")
 }
 
 // A blob damaged in the store stops the backup, naming it.

@@ -33,7 +33,12 @@ func readBackup(r io.Reader, fn func(e entry, body io.Reader) error) error {
 		return fmt.Errorf("not a nora backup (no %s first): %w", headerName, errors.Join(err, ErrDamaged))
 	}
 	var head backupHeader
-	if err := json.NewDecoder(io.LimitReader(tr, 64<<10)).Decode(&head); err != nil || head.Format != formatVersion {
+	body := newHashReader(io.LimitReader(tr, 64<<10), headerName, hdr.PAXRecords[paxSHA256], hdr.Size)
+	b, err := io.ReadAll(body)
+	if err == nil {
+		err = json.Unmarshal(b, &head)
+	}
+	if err != nil || head.Format != formatVersion {
 		return fmt.Errorf("%s: format %d, this nora reads %d: %w", headerName, head.Format, formatVersion, errors.Join(err, ErrDamaged))
 	}
 	var t tally
