@@ -71,6 +71,9 @@ func newEvictor(c *Cache, set *metrics.Set) *evictor {
 		if m := e.limits.Load().MaxSize; m > 0 {
 			return float64(m)
 		}
+		if e.lease.Shared() { // a bucket has no size; total is the local disk's
+			return -1
+		}
 		return float64(e.total.Load())
 	})
 	set.NewGauge("nora_storage_free_bytes", func() float64 { return float64(e.free.Load()) })
