@@ -11,11 +11,12 @@ import (
 	"strconv"
 
 	"nora/cache"
+	"nora/internal/fault"
 )
 
 // ErrNotEmpty is Restore's answer when the destination holds something
 // and Force is not set.
-var ErrNotEmpty = errors.New("the destination is not empty")
+var ErrNotEmpty = fault.New(fault.Conflict, "the destination is not empty")
 
 // RestoreOptions tune Restore.
 type RestoreOptions struct {
