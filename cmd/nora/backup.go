@@ -26,7 +26,8 @@ its admin socket (GET /api/v1/backup) and checks the stream entry by entry as it
 arrives; a server that does not offer that resource is named, and the backup is
 then taken with it stopped. Otherwise nora backup reads the storage itself and
 holds its index.db, if there is one, so that no nora starts on it meanwhile. FILE
-appears only once the whole stream is written; a failed backup leaves none.`
+appears only once the whole stream is written, mode 0600 (it holds keys and
+tokens); a failed backup leaves none.`
 
 // configFlagHelp is the --config flag's help of every command.
 const configFlagHelp = "config file (default " + systemConfigPath + " if it exists, else the embedded default)"
