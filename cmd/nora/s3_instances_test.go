@@ -99,33 +99,7 @@ func TestS3InstancesFillOneBlob(t *testing.T) {
 	data := make([]byte, 40<<20)
 	rand.NewChaCha8([32]byte{14}).Read(data)
 	d := digest.FromBytes(data)
-	var gets atomic.Int64
-	both := make(chan struct{})
-	var once sync.Once
-	up.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
-		if !strings.HasSuffix(r.URL.Path, "/blobs/"+d.String()) {
-			return false
-		}
-		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
-		if r.Method != http.MethodGet {
-			return true
-		}
-		if gets.Add(1) == 2 {
-			once.Do(func() { close(both) })
-		}
-		select { // a barrier, with a way out if only one instance asks
-		case <-both:
-		case <-time.After(20 * time.Second):
-		}
-		// Slowly enough that the two fills overlap from start to end.
-		for off := 0; off < len(data); off += 1 << 20 {
-			if _, err := w.Write(data[off : off+1<<20]); err != nil {
-				return true
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		return true
-	})
+	gets := holdUntilBoth(up, d, data)
 	a := startS3Instance(t, srv, bucket, up.URL)
 	b := startS3Instance(t, srv, bucket, up.URL)
 
@@ -144,7 +118,10 @@ func TestS3InstancesFillOneBlob(t *testing.T) {
 			t.Fatalf("client of instance %d: %v", i, err)
 		}
 	}
-	t.Logf("upstream GETs of the blob: %d (one per instance)", gets.Load())
+	// No instance knows of the other's fill: one upstream GET each, no more.
+	if n := gets.Load(); n != 2 {
+		t.Fatalf("upstream GETs of the blob: %d, want one per instance", n)
+	}
 
 	c := srv.Client()
 	ctx := context.Background()
@@ -175,6 +152,39 @@ func TestS3InstancesFillOneBlob(t *testing.T) {
 	if len(ups.Uploads) != 0 {
 		t.Fatalf("%d multipart uploads left in the bucket", len(ups.Uploads))
 	}
+}
+
+// holdUntilBoth makes up serve data as blob d, holding each GET until two
+// have arrived (or 20 s passed) and then sending slowly, so that two
+// fills of it overlap from start to end. It returns the count of GETs.
+func holdUntilBoth(up *upstreamtest.Registry, d digest.Digest, data []byte) *atomic.Int64 {
+	var gets atomic.Int64
+	both := make(chan struct{})
+	var once sync.Once
+	up.SetHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.HasSuffix(r.URL.Path, "/blobs/"+d.String()) {
+			return false
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		if r.Method != http.MethodGet {
+			return true
+		}
+		if gets.Add(1) == 2 {
+			once.Do(func() { close(both) })
+		}
+		select {
+		case <-both:
+		case <-time.After(20 * time.Second):
+		}
+		for off := 0; off < len(data); off += 1 << 20 {
+			if _, err := w.Write(data[off : off+1<<20]); err != nil {
+				return true
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return true
+	})
+	return &gets
 }
 
 // getBlob GETs blob d through nora at addr and compares it with want.
