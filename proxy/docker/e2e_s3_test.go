@@ -360,3 +360,32 @@ func TestS3StoppedMidUpload(t *testing.T) {
 		t.Fatalf("the pull after the store returned committed %d bytes (ok %v)", len(b), ok)
 	}
 }
+
+// TestS3StoppedMidRead: the S3 server goes away while a cached blob
+// streams from it through nora: the client sees an error, never a clean
+// end of part of the blob.
+func TestS3StoppedMidRead(t *testing.T) {
+	srv := s3test.Start(t)
+	up := upstreamtest.New(t, upstreamtest.Options{})
+	n := startS3(t, srv, up, false)
+	blob := newPausedBlob(t, up, 64<<20)
+	close(blob.release)
+	url := n.url("/v2/library/big/blobs/" + blob.d.String())
+	if got := sha256Of(t, url); got != blob.d.String() {
+		t.Fatalf("cold pull: %s", got)
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.CopyN(io.Discard, resp.Body, 1<<20); err != nil {
+		t.Fatalf("warm GET: %v", err)
+	}
+	srv.Stop()
+	rest, err := io.ReadAll(resp.Body)
+	if err == nil && int64(len(rest))+1<<20 != int64(len(blob.data)) {
+		t.Fatalf("a clean end after %d of %d bytes with the store gone", len(rest)+1<<20, len(blob.data))
+	}
+	t.Logf("warm read with the store stopped: %d more bytes, %v", len(rest), err)
+}
