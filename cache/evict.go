@@ -51,6 +51,7 @@ type evictor struct {
 	reconcileTook time.Duration
 	lastAbort     time.Time
 	reconcileNow  atomic.Bool // a new holder reconciles before its first pass
+	marks         claimMarks  // this instance's claim marks (lease_claims.go)
 
 	evictions, evictedBytes *metrics.Counter
 	free, total             atomic.Int64 // last statfs; -1 unknown
@@ -60,6 +61,7 @@ func newEvictor(c *Cache, set *metrics.Set) *evictor {
 	// A store whose objects are local files lives under storage.path,
 	// whose index one process holds: it is never shared.
 	e := &evictor{c: c, wake: make(chan struct{}, 1), lease: newLease(c.store, c.opener == nil)}
+	e.marks.last = map[string]time.Time{}
 	e.limits.Store(&Limits{})
 	e.free.Store(-1)
 	e.total.Store(-1)
@@ -235,10 +237,8 @@ type victim struct {
 
 // removeObjects deletes the victims from the store, each under its key
 // lock, skipping any whose entry changed since it was chosen (committed
-// again) or that spare reports must stay now. With a cutoff (a shared
-// store) it also spares an object the store says was written after it:
-// another instance committed it again, which this index cannot know. It
-// stops when the maintenance lease is lost. It returns the victims
+// again) or that spare reports must stay now, and on a shared store what
+// another instance committed or claimed (usedElsewhere). It stops when the maintenance lease is lost. It returns the victims
 // removed; forget then drops them from the index, in one transaction for
 // many (a crash in between leaves entries whose object is gone, which the
 // next removal or reindex drops).
@@ -251,7 +251,7 @@ func (c *Cache) removeObjects(ctx context.Context, vs []victim, cutoff time.Time
 		l := c.keyLock(v.key)
 		l.Lock()
 		e, ok := c.index.Get(v.key)
-		if !ok || !e.Added.Equal(v.added) || spare(v.key, e) || c.writtenAfter(ctx, v.key, cutoff) {
+		if !ok || !e.Added.Equal(v.added) || spare(v.key, e) || c.usedElsewhere(ctx, v.key, cutoff) {
 			l.Unlock()
 			continue
 		}
@@ -277,10 +277,12 @@ func (c *Cache) forget(gone []victim) int64 {
 	return c.index.removeIf(keys, func(k string, e Entry) bool { return !e.Added.Equal(added[k]) })
 }
 
-// writtenAfter reports whether the object under key was written after
-// cutoff (never, for a zero cutoff); an error to stat it spares it too,
-// except a missing object, which is gone already.
-func (c *Cache) writtenAfter(ctx context.Context, key string, cutoff time.Time) bool {
+// usedElsewhere reports, on a shared store (a cutoff is set), whether the
+// store says the object under key was written after cutoff or carries a
+// claim mark: another instance committed it again or refers to it, which
+// this index cannot know. An error to stat it spares it too, except a
+// missing object, which is gone already.
+func (c *Cache) usedElsewhere(ctx context.Context, key string, cutoff time.Time) bool {
 	if cutoff.IsZero() {
 		return false
 	}
@@ -288,7 +290,7 @@ func (c *Cache) writtenAfter(ctx context.Context, key string, cutoff time.Time) 
 	if errors.Is(err, ErrNotFound) {
 		return false
 	}
-	return err != nil || info.ModTime.After(cutoff)
+	return err != nil || info.ModTime.After(cutoff) || c.claimedElsewhere(ctx, key)
 }
 
 // oldestProxied returns the least recently accessed proxied objects whose

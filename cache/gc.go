@@ -267,11 +267,15 @@ func (c *Cache) sweep(ctx context.Context, o GCOptions, storeCutoff time.Time, d
 // Claim is what a hosted write calls for every blob it is about to refer
 // to (a manifest's layers): it reports the blob's size, or ErrNotFound, and
 // from then on the blob is hosted content, never evicted, and spared by a
-// GC sweep that is running.
+// GC sweep that is running; on a shared store the lease holder spares it
+// too (lease_claims.go), the mark written before the look.
 func (c *Cache) Claim(ctx context.Context, key string) (Info, error) {
 	l := c.keyLock(key)
 	l.Lock()
 	defer l.Unlock()
+	if err := c.markClaim(ctx, key); err != nil {
+		return Info{}, err
+	}
 	info, err := c.store.Stat(ctx, key)
 	if err != nil {
 		return info, err

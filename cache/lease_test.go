@@ -410,3 +410,41 @@ func TestGCStopsWhenItsLeaseIsLost(t *testing.T) {
 		t.Fatal("gc removed a blob after it lost the lease")
 	}
 }
+
+// TestEvictionOnSharedBucketSparesWhatAnotherInstanceClaimed: a hosted
+// write on o refers to a proxied blob; the holder, which has not read
+// that manifest yet, must not evict the blob.
+func TestEvictionOnSharedBucketSparesWhatAnotherInstanceClaimed(t *testing.T) {
+	b := newSharedBucket(t)
+	clock := &testClock{}
+	a, o := b.open(t, clock), b.open(t, clock)
+	ctx := context.Background()
+	claimed, other := pull(t, o, 1, 4096), pull(t, o, 2, 4096)
+	if _, err := o.Claim(ctx, cache.BlobKey(claimed)); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(cache.SharedGrace + time.Minute)
+	if !step(t, a) {
+		t.Fatal("a does not hold the lease")
+	}
+	a.SetLimits(cache.Limits{MaxSize: 1}) // every proxied object must go
+	a.EvictPass(ctx)
+	left := b.blobs(t)
+	if _, ok := left[cache.BlobKey(claimed)]; !ok {
+		t.Fatal("the holder evicted a blob another instance claimed for a hosted write")
+	}
+	if _, ok := left[cache.BlobKey(other)]; ok {
+		t.Fatal("an unclaimed old blob survived")
+	}
+	// A reconcile that began well after the claim has read the hosted
+	// state it led to: the mark is dropped, and what nothing refers to
+	// goes at last.
+	clock.advance(cache.SharedGrace + time.Minute)
+	if !step(t, a) {
+		t.Fatal("a lost the lease")
+	}
+	a.EvictPass(ctx)
+	if _, ok := b.blobs(t)[cache.BlobKey(claimed)]; ok {
+		t.Fatal("a claim mark outlived the reconcile that read past it")
+	}
+}

@@ -143,11 +143,19 @@ func (e *evictor) sharedUpkeep(ctx context.Context) bool {
 		e.c.log.Error("cannot reconcile the index with the store", "err", err)
 		return false
 	}
-	if ok {
-		e.lastReconcile, e.reconcileTook = now, e.now().Sub(now)
-		e.reconcileNow.Store(false)
+	if !ok {
+		return false
 	}
-	return ok
+	// The last reconcile read hosted state written after the marks it
+	// outlived by SharedGrace: they protect nothing any more.
+	if prev := e.lastReconcile; !prev.IsZero() {
+		if err := e.c.dropClaimMarks(ctx, prev.Add(-SharedGrace)); err != nil {
+			e.c.log.Warn("cannot drop old claim marks", "err", err)
+		}
+	}
+	e.lastReconcile, e.reconcileTook = now, e.now().Sub(now)
+	e.reconcileNow.Store(false)
+	return true
 }
 
 // reconcile brings the index up to date with the store's listing: what
