@@ -1,7 +1,9 @@
 package npm_test
 
 import (
+	"net/http"
 	"testing"
+	"time"
 
 	"nora/auth"
 	"nora/cache/s3/s3test"
@@ -52,5 +54,44 @@ func TestS3InstancesPublishInstall(t *testing.T) {
 	}
 	if got := installedVersion(t, ops.install("acme-lib@1.0.0"), "acme-lib"); got != "1.0.0" {
 		t.Fatalf("the first nora installs acme-lib@1.0.0 as %s", got)
+	}
+}
+
+// TestS3InstancesAPIToken: an API token made on one nora works on the
+// other nora of the bucket, and stops working there once revoked on the
+// first (within auth.CheckEvery; polled with a deadline).
+func TestS3InstancesAPIToken(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := srv.NewBucket(t)
+	cfg := npm.DefaultConfig()
+	cfg.HostedNames = []string{"@frontend/*"}
+	start := func() (*proxytest.Nora, *proxytest.Tokens) {
+		return proxytest.StartTokens(t, proxy.AppConfig{Npm: cfg, Storage: proxytest.S3Storage(t, srv, bucket)})
+	}
+	first, tokens := start()
+	second, _ := start()
+	tok := tokens.Create(t, "laptop", "push:npm:@frontend/*")
+	waitWhoami(t, second, tok, http.StatusOK)
+	tokenClient(t, second, tok).publish("@frontend/ui", "1.0.0", nil, "module.exports = 'ui';\n")
+	if got := installedVersion(t, newClient(t, first, "", "").install("@frontend/ui"), "@frontend/ui"); got != "1.0.0" {
+		t.Fatalf("the first nora installs @frontend/ui %s", got)
+	}
+	tokens.Revoke(t, "laptop")
+	waitWhoami(t, second, tok, http.StatusUnauthorized)
+}
+
+// waitWhoami polls n's whoami with tok until it answers want.
+func waitWhoami(t *testing.T, n *proxytest.Nora, tok string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, body := get(t, n.URL+"/npm/-/whoami", "Authorization", "Bearer "+tok)
+		if resp.StatusCode == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("whoami still answers %d (%s), want %d", resp.StatusCode, body, want)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
