@@ -12,10 +12,11 @@ import (
 //     holder;
 //   - before each eviction pass (every reconcileEvery, or reconcileMin while
 //     over max_size; ten times the last listing's duration if longer) and
-//     before every GC, the holder reconciles its index
-//     with a listing of the bucket: objects it did not know get their
-//     upload time as last access, entries whose object is gone are
-//     dropped, and what hosted state refers to is marked hosted;
+//     before every GC, the holder reconciles its index with a listing of
+//     the bucket: objects it did not know get their upload time as last
+//     access, entries whose object is gone are dropped, and what hosted
+//     state refers to is marked hosted; the usage the other instances
+//     report (storage stats) is what their own index knows;
 //   - LRU is by the accesses the holder saw, else by upload time: reads
 //     served by other instances do not count;
 //   - max_size caps the proxied bytes of the whole bucket; min_free never
@@ -24,10 +25,11 @@ import (
 //     spool, and /ready is false below it, as on disk;
 //   - eviction and GC spare objects the store says were written within
 //     SharedGrace before the pass began (GC: the larger of it and [gc]
-//     grace), since another instance may have just committed them;
+//     grace), since another instance may have just committed them, and
+//     objects a hosted write on any instance claimed (lease_claims.go);
 //   - an unreferenced blob that another instance pushed is proxied
 //     content to the holder (the bucket does not say who wrote what): the
-//     LRU, not GC, removes it.
+//     LRU under max_size, not GC, removes it.
 
 // SharedGrace is how recent an object on a shared store must be for
 // eviction and GC to spare it: covers an upload that another instance
