@@ -136,7 +136,8 @@ func Open(ctx context.Context, store cache.Store, blobs Blobs, log *slog.Logger)
 
 // Hosted reports whether dir ("com/acme/lib") is hosted. Everything under
 // a hosted directory is served from hosted state only, never looked up
-// upstream (DESIGN 2.4). It answers from memory.
+// upstream (DESIGN 2.4). A directory not hosted in memory is looked up
+// in the stored index first (hosted.Names reads through).
 func (r *Registry) Hosted(dir string) bool { return r.dirs.Has(dir) }
 
 // hostDir records dir as hosted, before its document is written: a crash

@@ -174,8 +174,9 @@ func (r *Registry) Open(ctx context.Context, d digest.Digest) (*cache.Object, er
 	return obj, nil
 }
 
-// Hosted reports whether project (normalized) is hosted here; it answers
-// from memory.
+// Hosted reports whether project (normalized) is hosted here; a project
+// not hosted in memory is looked up in the stored names first (another
+// instance may have uploaded it).
 func (r *Registry) Hosted(project string) bool { return r.names.Has(project) }
 
 // Projects lists the hosted projects, sorted.
