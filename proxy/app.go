@@ -17,6 +17,7 @@ import (
 	"nora/auth"
 	"nora/auth/oidc"
 	"nora/cache"
+	"nora/cache/transfer"
 	hostedcargo "nora/hosted/cargo"
 	hostedmaven "nora/hosted/maven"
 	hostednpm "nora/hosted/npm"
@@ -193,7 +194,7 @@ func (app *App) build(cfg AppConfig, store cache.Store, set *metrics.Set) error 
 	}
 	c.SetMarkers(markers...)
 	c.Start(cfg.Storage.Limits())
-	if app.admin, err = newAdmin(cfg, c, sources, app.tokens, app.auditor(), log); err != nil {
+	if app.admin, err = newAdmin(cfg, c, store, sources, app.tokens, app.auditor(), log); err != nil {
 		return err
 	}
 	app.srv.AddReadyCheck("storage", c.Ready)
@@ -366,7 +367,7 @@ type formatHandler interface{ Serve(*fasthttp.RequestCtx) }
 // newAdmin builds the admin API (DESIGN 3.5) on its unix socket: GC,
 // retention and reindex as jobs, storage stats, the [gc] schedule and the
 // API tokens, whose changes go to the audit log.
-func newAdmin(cfg AppConfig, c *cache.Cache, sources []retention.Source, tokens admin.TokenStore, audit auth.Auditor, log *slog.Logger) (*admin.Server, error) {
+func newAdmin(cfg AppConfig, c *cache.Cache, store cache.Store, sources []retention.Source, tokens admin.TokenStore, audit auth.Auditor, log *slog.Logger) (*admin.Server, error) {
 	policy, err := retention.Compile(cfg.Retention)
 	if err != nil {
 		return nil, err
@@ -378,6 +379,8 @@ func newAdmin(cfg AppConfig, c *cache.Cache, sources []retention.Source, tokens 
 		Tokens:   tokens,
 		Audit:    audit,
 		Stats:    func(ctx context.Context) (any, error) { return c.Stats(ctx) },
+		// nora backup of a running server streams from its own store.
+		Backup: transfer.BackupTo(transfer.Side{Store: store, Path: cfg.Storage.Path}, c.TempDir()),
 		Jobs: map[string]admin.Job{
 			"gc": func(ctx context.Context, dry bool, progress func(done, total int64)) (any, error) {
 				return c.GC(ctx, cache.GCOptions{Grace: cfg.GC.Grace.D(), DeleteUntagged: cfg.GC.DeleteUntagged, DryRun: dry, Progress: progress})
