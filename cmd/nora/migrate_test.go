@@ -397,7 +397,16 @@ func TestMigrateEveryFormat(t *testing.T) {
 	}
 	refused("migrate", "migrate", "--from", a, "--to", b)
 	refused("restore", "restore", filepath.Join(t.TempDir(), "none.tar"), "--config", a)
+	// The running server backs itself up over its admin socket.
+	live := filepath.Join(t.TempDir(), "live.tar")
+	if out := mustNora(t, "backup", live, "--config", a); !strings.Contains(out, "backed up ") {
+		t.Fatalf("backup of the running server: %s", out)
+	}
 	stop()
+	liveWant := contentOf(t, a)
+	restoredLive := mgConfig(t, diskStorage(t))
+	mustNora(t, "restore", live, "--config", restoredLive)
+	sameStorage(t, "restored from the running server's backup", contentOf(t, restoredLive), liveWant)
 	ca := filepath.Join(storagePath(t, a), "tls", "site-ca.key")
 	os.MkdirAll(filepath.Dir(ca), 0o700)
 	os.WriteFile(ca, []byte("a private key"), 0o600)
