@@ -77,7 +77,7 @@ func (c *Cache) leaseLoop(ctx context.Context) {
 	}()
 	t := time.NewTicker(l.ttl / 3)
 	defer t.Stop()
-	held, failing := false, false
+	held, failing, first := false, false, true
 	for {
 		sctx, cancel := context.WithTimeout(ctx, l.ttl/3)
 		now, err := l.step(sctx)
@@ -90,8 +90,8 @@ func (c *Cache) leaseLoop(ctx context.Context) {
 				c.log.Warn("cannot reach the maintenance lease", "err", err)
 			}
 		}
-		if now != held {
-			held = now
+		if now != held || first && err == nil { // say at start who runs them
+			held, first = now, false
 			c.leaseChanged(held)
 		}
 		select {
