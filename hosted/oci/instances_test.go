@@ -20,13 +20,7 @@ import (
 // Two instances on one bucket: what one pushes the other serves at once,
 // and an upload whose chunks reach both completes.
 func TestTwoInstancesOneBucket(t *testing.T) {
-	s3test.Setenv(t)
-	srv := s3test.Start(t)
-	bucket := srv.NewBucket(t)
-	ca, store := s3Cache(t, srv, bucket)
-	a := openRegistry(t, store, ca, oci.Config{SharedUploads: true})
-	cb, storeB := s3Cache(t, srv, bucket)
-	b := openRegistry(t, storeB, cb, oci.Config{SharedUploads: true})
+	a, b, _, store := twoInstances(t, oci.Config{})
 	ctx := context.Background()
 
 	if b.Exists("app") { // b now believes "no" for up to a second
@@ -68,6 +62,22 @@ func TestTwoInstancesOneBucket(t *testing.T) {
 	if left := uploadObjects(t, store); len(left) != 0 {
 		t.Fatalf("finished uploads left %v", left)
 	}
+}
+
+// twoInstances opens two registries with shared uploads on one new bucket,
+// each with a cache of its own; b gets cfgB. It returns a's cache and
+// store too.
+func twoInstances(t *testing.T, cfgB oci.Config) (a, b *oci.Registry, ca *cache.Cache, store cache.Store) {
+	t.Helper()
+	s3test.Setenv(t)
+	srv := s3test.Start(t)
+	bucket := srv.NewBucket(t)
+	ca, store = s3Cache(t, srv, bucket)
+	a = openRegistry(t, store, ca, oci.Config{SharedUploads: true})
+	cb, storeB := s3Cache(t, srv, bucket)
+	cfgB.SharedUploads = true
+	b = openRegistry(t, storeB, cb, cfgB)
+	return a, b, ca, store
 }
 
 // chunked uploads data in n chunks, the start, each chunk and the final
@@ -129,13 +139,7 @@ func uploadObjects(t *testing.T, store cache.Store) []string {
 // leaves nothing; an idle session is removed by the other instance's
 // janitor.
 func TestSharedUploadRefusals(t *testing.T) {
-	s3test.Setenv(t)
-	srv := s3test.Start(t)
-	bucket := srv.NewBucket(t)
-	ca, store := s3Cache(t, srv, bucket)
-	a := openRegistry(t, store, ca, oci.Config{SharedUploads: true})
-	cb, storeB := s3Cache(t, srv, bucket)
-	b := openRegistry(t, storeB, cb, oci.Config{SharedUploads: true, UploadIdle: 100 * time.Millisecond})
+	a, b, ca, store := twoInstances(t, oci.Config{UploadIdle: 100 * time.Millisecond})
 	ctx := context.Background()
 
 	u, _ := a.StartUpload("app", "ci")
