@@ -110,13 +110,22 @@ func (l *Lease) Holder() (string, time.Time) {
 	return l.other.Holder, l.other.Expires
 }
 
+// Check is nil while this instance holds the lease, else ErrLeaseHeld
+// naming the holder: eviction, GC and retention run there.
+func (l *Lease) Check() error {
+	if l.Held() {
+		return nil
+	}
+	return l.errHeld()
+}
+
 // errHeld words ErrLeaseHeld with the holder.
 func (l *Lease) errHeld() error {
 	who, until := l.Holder()
 	if who == "" {
 		return fmt.Errorf("%w: no holder is known yet; try again in %s", ErrLeaseHeld, l.ttl/3)
 	}
-	return fmt.Errorf("%w: %s, until %s unless it renews it; eviction and GC run there",
+	return fmt.Errorf("%w: %s, until %s unless it renews it; eviction, GC and retention run there",
 		ErrLeaseHeld, who, until.UTC().Format(time.RFC3339))
 }
 

@@ -379,6 +379,13 @@ func newAdmin(cfg AppConfig, c *cache.Cache, store cache.Store, sources []retent
 		Tokens:   tokens,
 		Audit:    audit,
 		Stats:    func(ctx context.Context) (any, error) { return c.Stats(ctx) },
+		// On a shared store, GC and retention run on the lease holder.
+		Precheck: func(job string) error {
+			if job == "gc" || job == "retention" {
+				return c.Lease().Check()
+			}
+			return nil
+		},
 		// nora backup of a running server streams from its own store.
 		Backup: transfer.BackupTo(transfer.Side{Store: store, Path: cfg.Storage.Path}, c.TempDir()),
 		Jobs: map[string]admin.Job{

@@ -51,6 +51,10 @@ type Options struct {
 	Audit auth.Auditor
 	// Backup, if set, serves GET /api/v1/backup (backup.go).
 	Backup BackupFunc
+	// Precheck, if set, may refuse a job before it starts (a GC on an
+	// instance that does not hold the maintenance lease of a shared
+	// store): a POST gets 409 with its error, a scheduled run is skipped.
+	Precheck func(job string) error
 
 	// ticks, if set, replaces the schedule's clock (tests).
 	ticks <-chan time.Time
@@ -73,11 +77,13 @@ type Server struct {
 	http   *http.Server
 	runner *runner
 	stats  func(ctx context.Context) (any, error)
-	sched  cron.Schedule
-	ticks  <-chan time.Time
-	tokens TokenStore
-	audit  auth.Auditor
-	backup BackupFunc
+	// precheck is Options.Precheck; never nil.
+	precheck func(job string) error
+	sched    cron.Schedule
+	ticks    <-chan time.Time
+	tokens   TokenStore
+	audit    auth.Auditor
+	backup   BackupFunc
 
 	ctx       context.Context // of the scheduler; cancelled by Close
 	stop      context.CancelFunc
@@ -104,20 +110,24 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Precheck == nil {
+		o.Precheck = func(string) error { return nil }
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
-		log:    log,
-		socket: o.Socket,
-		ln:     ln,
-		runner: newRunner(log, o.Jobs),
-		stats:  o.Stats,
-		sched:  sched,
-		ticks:  o.ticks,
-		tokens: o.Tokens,
-		audit:  o.Audit,
-		backup: o.Backup,
-		ctx:    ctx,
-		stop:   stop,
+		log:      log,
+		socket:   o.Socket,
+		ln:       ln,
+		runner:   newRunner(log, o.Jobs),
+		stats:    o.Stats,
+		precheck: o.Precheck,
+		sched:    sched,
+		ticks:    o.ticks,
+		tokens:   o.Tokens,
+		audit:    o.Audit,
+		backup:   o.Backup,
+		ctx:      ctx,
+		stop:     stop,
 	}
 	s.http = &http.Server{
 		Handler:           s,
@@ -270,6 +280,10 @@ func (s *Server) startJob(w http.ResponseWriter, r *http.Request, name string) {
 			return
 		}
 		dry = b
+	}
+	if err := s.precheck(name); err != nil {
+		writeError(w, http.StatusConflict, err.Error(), nil)
+		return
 	}
 	ru, err := s.runner.start(name, dry)
 	var busy errBusy

@@ -64,3 +64,46 @@ func TestGCWithoutTheLeaseNamesTheHolder(t *testing.T) {
 		t.Fatalf("gc on the instance without the lease: %+v", st)
 	}
 }
+
+// TestPrecheckRefusesWith409: a job the precheck refuses is not started;
+// the POST answers 409 with the reason, and a scheduled tick skips it.
+func TestPrecheckRefusesWith409(t *testing.T) {
+	ran := make(chan string, 4)
+	ticks := make(chan time.Time)
+	job := func(name string) Job {
+		return func(ctx context.Context, dry bool, progress func(done, total int64)) (any, error) {
+			ran <- name
+			return nil, nil
+		}
+	}
+	s := startServer(t, Options{
+		Jobs:     map[string]Job{"gc": job("gc"), "retention": job("retention"), "reindex": job("reindex")},
+		Schedule: "0 3 * * *",
+		ticks:    ticks,
+		Precheck: func(name string) error {
+			if name == "reindex" {
+				return nil
+			}
+			return cache.ErrLeaseHeld
+		},
+	})
+	cl := NewClient(s.Socket())
+	ctx := context.Background()
+	if _, err := cl.Start(ctx, "gc", false); err == nil || !strings.Contains(err.Error(), "holds the maintenance lease") {
+		t.Fatalf("gc refused by the precheck: %v", err)
+	}
+	if _, err := cl.Start(ctx, "reindex", false); err != nil {
+		t.Fatalf("reindex: %v", err)
+	}
+	if got := <-ran; got != "reindex" {
+		t.Fatalf("ran %s", got)
+	}
+	ticks <- time.Now()
+	// The tick's run is over when a second tick is taken; neither job ran.
+	ticks <- time.Now()
+	select {
+	case got := <-ran:
+		t.Fatalf("a scheduled %s ran despite the precheck", got)
+	default:
+	}
+}

@@ -53,6 +53,11 @@ func (s *Server) runScheduled(ctx context.Context) error {
 		if _, ok := s.runner.jobs[name]; !ok {
 			continue
 		}
+		if err := s.precheck(name); err != nil {
+			// Another instance of a shared store runs it.
+			s.log.Info("scheduled job left to another instance", "job", name, "reason", err)
+			continue
+		}
 		ru, err := s.runner.start(name, false)
 		if err != nil {
 			return fmt.Errorf("scheduled %s skipped: %w", name, err)
