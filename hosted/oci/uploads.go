@@ -62,10 +62,10 @@ func (r *Registry) StartUpload(name, owner string) (*Upload, error) {
 	u := &Upload{id: hex.EncodeToString(b[:]), repo: name, owner: owner, sha: sha256.New(), inUse: true}
 	// A shared session gets its temp file with its first bytes: most
 	// sessions are started by a POST whose PATCH goes elsewhere.
-	if !r.cfg.SharedUploads {
-		if err := u.ensureFile(r.blobs.TempDir()); err != nil {
-			return nil, err
-		}
+	if r.cfg.SharedUploads {
+		u.reg, u.fresh = r, true
+	} else if err := u.ensureFile(r.blobs.TempDir()); err != nil {
+		return nil, err
 	}
 	u.mu.Lock()
 	r.mu.Lock()
@@ -77,7 +77,6 @@ func (r *Registry) StartUpload(name, owner string) (*Upload, error) {
 	r.uploads[u.id] = u
 	r.mu.Unlock()
 	if r.cfg.SharedUploads {
-		u.reg, u.fresh = r, true
 		if err := r.saveNewUpload(u); err != nil {
 			r.forget(u)
 			u.discard()
