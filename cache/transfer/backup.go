@@ -54,6 +54,9 @@ func Backup(ctx context.Context, w io.Writer, from Side, o BackupOptions) (Repor
 		return rep, err
 	}
 	err := lister.List(ctx, "", func(key string, info cache.Info) error {
+		if instanceState(key) {
+			return nil
+		}
 		if o.Listed != nil {
 			o.Listed(info.Size)
 		}

@@ -103,6 +103,9 @@ func eachObject(ctx context.Context, l cache.Lister, o Options, fn func(key stri
 		})
 	}
 	err := l.List(ctx, "", func(key string, info cache.Info) error {
+		if instanceState(key) {
+			return nil
+		}
 		if o.Listed != nil {
 			o.Listed(info.Size)
 		}

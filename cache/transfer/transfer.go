@@ -93,3 +93,8 @@ func blobDigest(key string) string {
 	}
 	return hx
 }
+
+// instanceState reports whether key belongs to the running instances of a
+// shared store (the maintenance lease, claim marks), which a copy must not
+// carry to another store: a restored lease would name a holder that is gone.
+func instanceState(key string) bool { return strings.HasPrefix(key, cache.LeasePrefix) }

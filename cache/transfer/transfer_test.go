@@ -228,3 +228,17 @@ func TestOfflineRefusesServedPath(t *testing.T) {
 	}
 	release()
 }
+
+// The lease and claim records of a shared store belong to its running
+// instances: migrate and backup leave them behind.
+func TestInstanceStateStaysBehind(t *testing.T) {
+	a, b := diskSide(t), diskSide(t)
+	put(t, a.Store, "refs/x", []byte("ref"))
+	put(t, a.Store, cache.LeaseKey, []byte(`{"holder":"gone"}`))
+	if rep := migrate(t, a, b, transfer.Options{}); rep.Copied != 1 || rep.Failed != 0 {
+		t.Fatalf("%+v", rep)
+	}
+	if _, err := b.Store.Stat(context.Background(), cache.LeaseKey); !errors.Is(err, cache.ErrNotFound) {
+		t.Fatalf("the lease record was copied: %v", err)
+	}
+}
