@@ -250,7 +250,7 @@ func (n *Names) write(ctx context.Context, name string, add bool) error {
 	n.writeMu.Lock()
 	defer n.writeMu.Unlock()
 	var list []string
-	err := cache.Update(ctx, n.store, n.key, n.max, func(old []byte) ([]byte, error) {
+	err := Update(ctx, n.store, n.key, n.max, func(old []byte) ([]byte, error) {
 		var err error
 		if list, err = n.decode(old); err != nil {
 			return nil, err
@@ -297,9 +297,27 @@ func (n *Names) encode(list []string) ([]byte, error) {
 }
 
 // Read is cache.ReadAll: every hosted state object is read whole, at
-// most max bytes.
+// most max bytes. It runs in StoreContext(ctx).
 func Read(ctx context.Context, store cache.Store, key string, max int64) ([]byte, error) {
+	ctx, cancel := StoreContext(ctx)
+	defer cancel()
 	return cache.ReadAll(ctx, store, key, max)
+}
+
+// Update is cache.Update in StoreContext(ctx).
+func Update(ctx context.Context, store cache.Store, key string, max int64, fn func(old []byte) ([]byte, error)) error {
+	ctx, cancel := StoreContext(ctx)
+	defer cancel()
+	return cache.Update(ctx, store, key, max, fn)
+}
+
+// StoreContext is ctx for store calls made on a request's behalf: a
+// child cancelled when they are done. The HTTP client of an S3 store may
+// look up its call's context after the call returned; the child answers
+// that look-up, so it never reaches a server's request context that is
+// being reused for the next request.
+func StoreContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithCancel(ctx)
 }
 
 // Locks serialise the writers of one name: a fixed array of mutexes picked

@@ -262,7 +262,7 @@ func (r *Registry) commit(ctx context.Context, e *IndexEntry, tmp hosted.Spooled
 // lock.
 func (r *Registry) changeIndex(ctx context.Context, name string, fn func(body []byte) ([]byte, error)) error {
 	var fnErr error
-	err := cache.Update(ctx, r.store, indexKey(name), maxIndexBytes, func(old []byte) ([]byte, error) {
+	err := hosted.Update(ctx, r.store, indexKey(name), maxIndexBytes, func(old []byte) ([]byte, error) {
 		b, err := fn(old)
 		fnErr = err
 		return b, err

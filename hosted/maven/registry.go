@@ -238,7 +238,7 @@ func (r *Registry) changeDoc(ctx context.Context, dir string, fn func(d *dirDoc)
 	var fnErr error
 	var written []byte
 	var wrote *dirDoc
-	err := cache.Update(ctx, r.store, docKey(dir), maxDocBytes, func(old []byte) ([]byte, error) {
+	err := hosted.Update(ctx, r.store, docKey(dir), maxDocBytes, func(old []byte) ([]byte, error) {
 		var d *dirDoc
 		if old != nil {
 			if d, fnErr = decodeDoc(dir, old); fnErr != nil {

@@ -220,7 +220,7 @@ func (r *Registry) change(ctx context.Context, name string, create bool, fn func
 	}
 	var p *Package
 	var fnErr error
-	err = cache.Update(ctx, r.store, key, maxState, func(old []byte) ([]byte, error) {
+	err = hosted.Update(ctx, r.store, key, maxState, func(old []byte) ([]byte, error) {
 		switch {
 		case old != nil:
 			p, fnErr = decode(name, old)

@@ -255,7 +255,7 @@ func revOf(b []byte) string {
 func (r *Registry) change(ctx context.Context, project string, fn func(p *Project) (*Project, error)) (*Project, error) {
 	var p *Project
 	var fnErr error
-	err := cache.Update(ctx, r.store, projectKey(project), maxDocBytes, func(old []byte) ([]byte, error) {
+	err := hosted.Update(ctx, r.store, projectKey(project), maxDocBytes, func(old []byte) ([]byte, error) {
 		if p, fnErr = r.remember(project, old); fnErr != nil {
 			return nil, fnErr
 		}
