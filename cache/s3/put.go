@@ -22,6 +22,8 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	ctx, cancel := scoped(ctx)
+	defer cancel()
 	f, ok := r.(*os.File)
 	if !ok {
 		if f, err = s.spoolReader(r); err != nil {
@@ -124,6 +126,8 @@ func (s *Store) putMultipart(ctx context.Context, key, k string, f *os.File, sta
 // kept and billed by some stores). It returns how many it aborted.
 func (s *Store) AbortStale(ctx context.Context, before time.Time) (int, error) {
 	n := 0
+	ctx, cancel := scoped(ctx)
+	defer cancel()
 	in := &s3.ListMultipartUploadsInput{Bucket: &s.bucket, Prefix: aws.String(s.prefix)}
 	for {
 		out, err := s.client.ListMultipartUploads(ctx, in)

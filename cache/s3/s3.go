@@ -171,6 +171,16 @@ func cause(err error) error {
 	return err
 }
 
+// scoped gives one SDK call a cancel of its own, called when the call is
+// over. net/http cancels a child of a request's context from its
+// connection's read loop, after the call returned; with a cancelCtx of
+// ours in between, that never reaches the caller's context, which may be
+// a server's request context already reused for another request
+// (fasthttp's RequestCtx: a data race, and wrong values).
+func scoped(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithCancel(ctx)
+}
+
 func (s *Store) key(key string) (string, error) {
 	if err := cache.CheckKey(key); err != nil {
 		return "", err
@@ -206,6 +216,8 @@ func (s *Store) Stat(ctx context.Context, key string) (cache.Info, error) {
 	if err != nil {
 		return cache.Info{}, err
 	}
+	ctx, cancel := scoped(ctx)
+	defer cancel()
 	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &k})
 	if err != nil {
 		return cache.Info{}, wrap("stat", key, err)
@@ -223,6 +235,8 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if _, err := s.Stat(ctx, key); err != nil {
 		return err
 	}
+	ctx, cancel := scoped(ctx)
+	defer cancel()
 	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: &k}); err != nil {
 		return wrap("delete", key, err)
 	}
@@ -232,6 +246,8 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 // List calls fn with every object under prefix, a page of keys at a time.
 func (s *Store) List(ctx context.Context, prefix string, fn func(key string, info cache.Info) error) error {
 	p := s.prefix + prefix
+	ctx, cancel := scoped(ctx)
+	defer cancel()
 	pages := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &p})
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)

@@ -19,6 +19,8 @@ func (s *Store) ReadVersion(ctx context.Context, key string, max int64) ([]byte,
 	if err != nil {
 		return nil, "", err
 	}
+	ctx, cancel := scoped(ctx)
+	defer cancel()
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &k})
 	if err != nil {
 		return nil, "", wrap("get", key, err)
@@ -51,6 +53,8 @@ func (s *Store) PutIf(ctx context.Context, key string, b []byte, version string)
 	} else {
 		in.IfMatch = aws.String(version)
 	}
+	ctx, cancel := scoped(ctx)
+	defer cancel()
 	if _, err := s.client.PutObject(ctx, in); err != nil {
 		// 412: the precondition failed; 409: a concurrent conditional
 		// write is in progress. Either way, read again.
