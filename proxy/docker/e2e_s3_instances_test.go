@@ -48,49 +48,49 @@ func startInstance(t *testing.T, srv *s3test.Server, bucket, htpasswd string) *n
 	return &noraUnderTest{proxytest.Start(t, cfg)}
 }
 
-// roundRobin is a reverse proxy that alternates every request between
-// its backends, and remembers which backends each upload session's
-// requests reached.
+// roundRobin is a reverse proxy that alternates requests between its
+// backends: a request of an upload session goes to the other backend than
+// the session's last one (crane uploads layers at once, so a plain
+// alternation could keep a session on one instance by chance), any other
+// request to the next backend in turn. It remembers which backends each
+// session reached.
 type roundRobin struct {
-	addr string
-	next atomic.Uint64
+	addr    string
+	targets []*url.URL
+	next    atomic.Uint64
 
 	mu       sync.Mutex
-	sessions map[string]map[int]bool // upload id -> backends
+	last     map[string]int          // upload id -> backend of its last request
+	sessions map[string]map[int]bool // upload id -> backends it reached
 }
 
-var uploadID = regexp.MustCompile(`/blobs/uploads/([0-9a-f]+)$`)
+var uploadID = regexp.MustCompile(`/blobs/uploads/([0-9a-f]+)(\?.*)?$`)
 
 func newRoundRobin(t *testing.T, backends ...*noraUnderTest) *roundRobin {
 	t.Helper()
-	rr := &roundRobin{sessions: map[string]map[int]bool{}}
-	var targets []*url.URL
+	rr := &roundRobin{last: map[string]int{}, sessions: map[string]map[int]bool{}}
 	for _, b := range backends {
 		u, err := url.Parse(b.URL)
 		if err != nil {
 			t.Fatal(err)
 		}
-		targets = append(targets, u)
+		rr.targets = append(rr.targets, u)
 	}
 	p := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			i := int(rr.next.Add(1) % uint64(len(targets)))
-			pr.SetURL(targets[i])
+			pr.SetURL(rr.targets[rr.pick(pr.In.URL.Path)])
 			pr.Out.Host = pr.In.Host
-			if m := uploadID.FindStringSubmatch(pr.In.URL.Path); m != nil {
-				rr.mu.Lock()
-				if rr.sessions[m[1]] == nil {
-					rr.sessions[m[1]] = map[int]bool{}
-				}
-				rr.sessions[m[1]][i] = true
-				rr.mu.Unlock()
-			}
 		},
-		// Bearer tokens are signed with a key each instance keeps in
-		// memory, so one instance refuses another's token; clients behind
-		// this balancer are told to send their Basic credentials, which
-		// every instance checks against the same users.
 		ModifyResponse: func(resp *http.Response) error {
+			// A session's first backend is the one that answered its POST.
+			if m := uploadID.FindStringSubmatch(resp.Header.Get("Location")); m != nil {
+				rr.reached(m[1], rr.backend(resp.Request.URL.Host))
+			}
+			// Bearer tokens are signed with a key each instance keeps in
+			// memory, so one instance refuses another's token; clients
+			// behind this balancer are told to send their Basic
+			// credentials, which every instance checks against the same
+			// users.
 			if strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
 				resp.Header.Set("WWW-Authenticate", `Basic realm="nora"`)
 			}
@@ -103,18 +103,51 @@ func newRoundRobin(t *testing.T, backends ...*noraUnderTest) *roundRobin {
 	return rr
 }
 
-// movedSessions counts the upload sessions whose requests reached more
-// than one instance.
-func (rr *roundRobin) movedSessions() int {
-	rr.mu.Lock()
-	defer rr.mu.Unlock()
-	n := 0
-	for _, bs := range rr.sessions {
-		if len(bs) > 1 {
-			n++
+// pick chooses the backend of a request for path.
+func (rr *roundRobin) pick(path string) int {
+	if m := uploadID.FindStringSubmatch(path); m != nil {
+		rr.mu.Lock()
+		last, ok := rr.last[m[1]]
+		rr.mu.Unlock()
+		if ok {
+			i := (last + 1) % len(rr.targets)
+			rr.reached(m[1], i)
+			return i
 		}
 	}
-	return n
+	return int(rr.next.Add(1) % uint64(len(rr.targets)))
+}
+
+func (rr *roundRobin) reached(id string, i int) {
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	rr.last[id] = i
+	if rr.sessions[id] == nil {
+		rr.sessions[id] = map[int]bool{}
+	}
+	rr.sessions[id][i] = true
+}
+
+func (rr *roundRobin) backend(host string) int {
+	for i, u := range rr.targets {
+		if u.Host == host {
+			return i
+		}
+	}
+	return -1
+}
+
+// movedSessions counts the upload sessions whose requests reached more
+// than one instance, and all sessions seen.
+func (rr *roundRobin) movedSessions() (moved, all int) {
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	for _, bs := range rr.sessions {
+		if len(bs) > 1 {
+			moved++
+		}
+	}
+	return moved, len(rr.sessions)
 }
 
 func TestS3TwoInstancesPush(t *testing.T) {
@@ -128,8 +161,10 @@ func TestS3TwoInstancesPush(t *testing.T) {
 	img := randomImage(t, 512<<10, 3)
 	want := digestOf(t, img)
 	newCLI(t, rr.addr, testUser, testPass).mustCrane("push", imageTarball(t, img), rr.addr+"/team/app:v1")
-	if rr.movedSessions() == 0 {
-		t.Fatal("no upload session moved between the instances: the balancer did not alternate")
+	// Config and three layers: four sessions, each POST, PATCH and PUT on
+	// alternating instances.
+	if moved, all := rr.movedSessions(); all < 4 || moved != all {
+		t.Fatalf("%d of %d upload sessions moved between the instances; want 4 or more, all", moved, all)
 	}
 	for _, n := range []*noraUnderTest{a, b} {
 		c := newCLI(t, n.Addr, testUser, testPass)
