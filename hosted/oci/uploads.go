@@ -217,7 +217,7 @@ func (r *Registry) Commit(ctx context.Context, u *Upload, d digest.Digest) error
 	defer r.forget(u)
 	if u.reg != nil {
 		// Whatever happens next, the session ends: its objects go.
-		defer r.dropShared(ctx, u.id)
+		defer r.dropShared(ctx, u.id, u.fresh)
 		if err := r.catchUp(ctx, u); err != nil {
 			u.discard()
 			return err
@@ -265,11 +265,12 @@ func (u *Upload) digest(a digest.Algorithm) (digest.Digest, error) {
 func (r *Registry) Cancel(u *Upload) {
 	r.forget(u)
 	u.discard()
+	fresh := u.fresh
 	u.fresh = false
 	if u.reg != nil {
 		ctx, cancel := r.opCtx()
 		defer cancel()
-		r.dropShared(ctx, u.id)
+		r.dropShared(ctx, u.id, fresh)
 	}
 }
 

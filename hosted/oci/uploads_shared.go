@@ -284,11 +284,15 @@ func (u *Upload) appendChunk(ctx context.Context, store cache.Store, c uploadChu
 }
 
 // dropShared removes the objects of session id, its state first: any
-// instance then finds the session unknown. Failures are logged; the
-// janitor retries them.
-func (r *Registry) dropShared(ctx context.Context, id string) {
+// instance then finds the session unknown. A session that ends in the
+// request that started it (fresh) has no chunks: nobody else knew its id.
+// Failures are logged; the janitor retries them.
+func (r *Registry) dropShared(ctx context.Context, id string, fresh bool) {
 	if err := r.deleteRecord(ctx, uploadStateKey(id)); err != nil {
 		r.log.Warn("cannot remove an upload session", "err", err)
+		return
+	}
+	if fresh {
 		return
 	}
 	prefix := uploadsPrefix + id + "/"
@@ -339,11 +343,11 @@ func (r *Registry) expireShared(now time.Time) {
 			continue
 		}
 		r.log.Info("upload session expired", "repository", st.Repo, "bytes", st.Size)
-		r.dropShared(ctx, id)
+		r.dropShared(ctx, id, false)
 	}
 	for id := range stale {
 		if !states[id] {
-			r.dropShared(ctx, id)
+			r.dropShared(ctx, id, false)
 		}
 	}
 	r.dropEnded(states)
