@@ -255,6 +255,28 @@ func waitReady(t *testing.T, n *noraUnderTest, want int, within time.Duration) {
 	t.Fatalf("/ready still %d after %s, want %d", got, within, want)
 }
 
+// outageEnds waits for /ready to report the stopped store, starts the
+// store again and waits for /ready to see it.
+func (n *s3Nora) outageEnds(t *testing.T) {
+	t.Helper()
+	waitReady(t, n.noraUnderTest, http.StatusServiceUnavailable, 5*cache.ProbeEvery+10*time.Second)
+	n.srv.Resume()
+	waitReady(t, n.noraUnderTest, http.StatusOK, 5*cache.ProbeEvery+10*time.Second)
+}
+
+// pullCommits requires a pull of blob at url, once the store is back, to
+// serve its bytes and commit them, with no temp file left of the outage.
+func (n *s3Nora) pullCommits(t *testing.T, blob *pausedBlob, url string) {
+	t.Helper()
+	n.WaitNoTempFiles(t, 10*time.Second)
+	if got := sha256Of(t, url); got != blob.d.String() {
+		t.Fatalf("pull after the store returned: %s", got)
+	}
+	if b, ok := n.object(t, cache.BlobKey(blob.d)); !ok || !bytes.Equal(b, blob.data) {
+		t.Fatalf("the pull after the store returned committed %d bytes (ok %v)", len(b), ok)
+	}
+}
+
 // TestS3StoppedMidFill: the S3 server goes away while a fill runs. The
 // client gets an error or every right byte, never a clean end of wrong
 // ones; nothing partial is committed; /ready follows the store down and
@@ -297,23 +319,13 @@ func TestS3StoppedMidFill(t *testing.T) {
 		t.Fatalf("client with the store stopped mid-fill: status %d, %d of %d bytes (right: %v), err %v",
 			r.status, len(r.body), len(blob.data), bytes.Equal(r.body, blob.data), r.err)
 	}
-	waitReady(t, n.noraUnderTest, http.StatusServiceUnavailable, 5*cache.ProbeEvery+10*time.Second)
-
-	srv.Resume()
-	waitReady(t, n.noraUnderTest, http.StatusOK, 5*cache.ProbeEvery+10*time.Second)
+	n.outageEnds(t)
 	for _, k := range n.objects(t) {
 		if strings.HasPrefix(k, "blobs/") {
 			t.Fatalf("object %s in the bucket after a fill the store missed", k)
 		}
 	}
-	n.WaitNoTempFiles(t, 10*time.Second)
-
-	if got := sha256Of(t, url); got != blob.d.String() {
-		t.Fatalf("pull after the store returned: %s", got)
-	}
-	if b, ok := n.object(t, cache.BlobKey(blob.d)); !ok || !bytes.Equal(b, blob.data) {
-		t.Fatalf("the pull after the store returned committed %d bytes (ok %v)", len(b), ok)
-	}
+	n.pullCommits(t, blob, url)
 }
 
 // TestS3StoppedMidUpload: the S3 server goes away once the client holds
@@ -342,9 +354,7 @@ func TestS3StoppedMidUpload(t *testing.T) {
 	if err != nil || len(last) != 1 || !bytes.Equal(append(got[:len(got)-1], last...), blob.data) {
 		t.Fatalf("the last byte with the store stopped during the upload: %d bytes, %v", len(last), err)
 	}
-	waitReady(t, n.noraUnderTest, http.StatusServiceUnavailable, 5*cache.ProbeEvery+10*time.Second)
-	srv.Resume()
-	waitReady(t, n.noraUnderTest, http.StatusOK, 5*cache.ProbeEvery+10*time.Second)
+	n.outageEnds(t)
 	if b, ok := n.object(t, cache.BlobKey(blob.d)); ok && !bytes.Equal(b, blob.data) {
 		t.Fatalf("the bucket holds %d wrong bytes under the blob's key", len(b))
 	}
@@ -352,13 +362,7 @@ func TestS3StoppedMidUpload(t *testing.T) {
 		// Left to the stale-upload sweep (AbortStale); never visible.
 		t.Logf("multipart uploads the outage left: %d", len(ups.Uploads))
 	}
-	n.WaitNoTempFiles(t, 10*time.Second)
-	if got := sha256Of(t, url); got != blob.d.String() {
-		t.Fatalf("pull after the store returned: %s", got)
-	}
-	if b, ok := n.object(t, cache.BlobKey(blob.d)); !ok || !bytes.Equal(b, blob.data) {
-		t.Fatalf("the pull after the store returned committed %d bytes (ok %v)", len(b), ok)
-	}
+	n.pullCommits(t, blob, url)
 }
 
 // TestS3StoppedMidRead: the S3 server goes away while a cached blob
