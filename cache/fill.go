@@ -66,7 +66,7 @@ type fill struct {
 	// passAt on reach the readers only through their pipes.
 	passAt      int64
 	passStarted bool // pipe bytes have flowed: nobody may attach now
-	uncommitted bool // verified but not stored (disk full): start anew
+	uncommitted bool // verified but not stored (disk full, store down): start anew
 }
 
 func (f *fill) changed() {
@@ -94,7 +94,7 @@ var errMissedFill = errors.New("the fill passes its bytes through to other reade
 
 // errPassedThrough ends a fill whose verified bytes went to its readers
 // but not to the store.
-var errPassedThrough = errors.New("disk full: bytes passed through, not stored")
+var errPassedThrough = errors.New("bytes passed through, not stored")
 
 // Fetch returns the committed object under key, or follows the one fill of
 // it, starting that fill from src if none is running. The fill is detached
@@ -356,6 +356,12 @@ func (c *Cache) commitFill(ctx context.Context, key string, named bool, tmp *os.
 	final := key
 	if named {
 		final = BlobKey(sums.sha256Digest())
+	}
+	if c.storeDown() {
+		// The readers have every verified byte; nothing is asked of a
+		// store the probe found not answering.
+		c.log.Debug("the store does not answer: fill served, not stored", "key", key)
+		return "", errPassedThrough
 	}
 	if named && c.stored(ctx, final) {
 		os.Remove(tmp.Name()) // the same bytes are already stored

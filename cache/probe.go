@@ -52,6 +52,12 @@ func (c *Cache) probeLoop(ctx context.Context) {
 	}
 }
 
+// storeDown reports whether the store failed the last background probe.
+func (c *Cache) storeDown() bool {
+	r := c.storeErr.Load()
+	return r != nil && r.err != nil
+}
+
 // Ready reports whether the store answered the last background probe and
 // whether its filesystem has [storage] min_free free, as the evictor last
 // saw it. It makes no store call.

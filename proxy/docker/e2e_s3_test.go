@@ -311,6 +311,9 @@ func TestS3StoppedMidFill(t *testing.T) {
 		t.Fatalf("the client was answered before the fill began: %d %.200s %v", r.status, r.body, r.err)
 	}
 	srv.Stop()
+	// The probe sees the outage before the fill ends: its commit asks
+	// nothing of the store.
+	waitReady(t, n.noraUnderTest, http.StatusServiceUnavailable, 5*cache.ProbeEvery+10*time.Second)
 	close(blob.release)
 	r := <-got
 	// The bytes were verified before the commit failed: the client gets
