@@ -18,7 +18,7 @@ import (
 // Get streams the object from offset. The body outlives ctx's request
 // handler: it is bounded by stalls (no byte for Options.Stall), not by
 // the caller's deadline, since a response is written after its handler
-// returns. A body not yet read serves a Range by asking the store for
+// returns; nor does it carry ctx's values (see scoped). A body not yet read serves a Range by asking the store for
 // exactly that range (httpx.Sectioner).
 func (s *Store) Get(ctx context.Context, key string, offset int64) (io.ReadCloser, cache.Info, error) {
 	k, err := s.key(key)
@@ -30,7 +30,7 @@ func (s *Store) Get(ctx context.Context, key string, offset int64) (io.ReadClose
 	if offset > 0 {
 		rng = "bytes=" + strconv.FormatInt(offset, 10) + "-"
 	}
-	info, err := b.open(context.WithoutCancel(ctx), rng)
+	info, err := b.open(context.WithoutCancel(noValues{ctx}), rng)
 	if err != nil {
 		return nil, cache.Info{}, err
 	}

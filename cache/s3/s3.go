@@ -171,15 +171,21 @@ func cause(err error) error {
 	return err
 }
 
-// scoped gives one SDK call a cancel of its own, called when the call is
-// over. net/http cancels a child of a request's context from its
-// connection's read loop, after the call returned; with a cancelCtx of
-// ours in between, that never reaches the caller's context, which may be
-// a server's request context already reused for another request
-// (fasthttp's RequestCtx: a data race, and wrong values).
+// scoped is the context of one SDK call: ctx's deadline and
+// cancellation, none of its values, and a cancel of its own called when
+// the call is over. net/http reads a request's context from goroutines
+// of its own (a dial can outlive its request; the read loop cancels a
+// child after the call returned), and a server's request context
+// (fasthttp's RequestCtx) may be read only by its handler, and is reused
+// for the next request once the handler returns.
 func scoped(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithCancel(ctx)
+	return context.WithCancel(noValues{ctx})
 }
+
+// noValues is a context without the values of the one it wraps.
+type noValues struct{ context.Context }
+
+func (noValues) Value(any) any { return nil }
 
 func (s *Store) key(key string) (string, error) {
 	if err := cache.CheckKey(key); err != nil {
