@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"nora/cache"
 )
 
 // Registry bearer tokens (the distribution "token authentication" flow):
@@ -369,4 +372,40 @@ func (lc *limitCache) parse(ss []string) ([]Permission, error) {
 	lc.m[key] = ps
 	lc.mu.Unlock()
 	return ps, nil
+}
+
+// sharedKeyName is the store object that holds the signing key of
+// instances sharing a store.
+const sharedKeyName = "state/registry-token-key"
+
+// NewSharedTokens is NewTokens for instances that share store (an S3
+// bucket behind a load balancer): a token issued by one must pass on the
+// others, so the signing key is an object of the store, made by the first
+// instance (a conditional create: concurrent starts agree on one key) and
+// read by the rest. Whoever can read the bucket can forge tokens, as they
+// can read everything the tokens guard.
+func NewSharedTokens(ctx context.Context, store cache.Store, ttl time.Duration) (*Tokens, error) {
+	t, err := NewTokens(ttl)
+	if err != nil {
+		return nil, err
+	}
+	err = cache.Update(ctx, store, sharedKeyName, 1024, func(old []byte) ([]byte, error) {
+		if len(old) > 0 {
+			return nil, nil // a key exists: keep it
+		}
+		return []byte(base64.StdEncoding.EncodeToString(t.key)), nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot store the token signing key: %w", err)
+	}
+	b, err := cache.ReadAll(ctx, store, sharedKeyName, 1024)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the token signing key: %w", err)
+	}
+	key, err := base64.StdEncoding.DecodeString(string(b))
+	if err != nil || len(key) < 32 {
+		return nil, fmt.Errorf("the token signing key %s is damaged", sharedKeyName)
+	}
+	t.key = key
+	return t, nil
 }

@@ -223,8 +223,13 @@ func (app *App) mountDocker(cfg AppConfig, client *upstream.Client, store cache.
 		return err
 	}
 	// Bearer tokens for /v2/, signed with a key that lives in memory only:
-	// a restart invalidates them, and clients fetch new ones.
+	// a restart invalidates them, and clients fetch new ones. Instances
+	// sharing a bucket share the key, kept in it: a token fetched from one
+	// passes on the others behind a load balancer.
 	tokens, err := auth.NewTokens(auth.DefaultTokenTTL)
+	if cfg.Storage.Backend == "s3" {
+		tokens, err = auth.NewSharedTokens(app.life, store, auth.DefaultTokenTTL)
+	}
 	if err != nil {
 		return err
 	}
