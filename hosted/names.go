@@ -39,6 +39,7 @@ const checkTimeout = 30 * time.Second
 // rewrite the stored object with cache.Update, so writers on different
 // instances never drop each other's names.
 type Names struct {
+	log    *slog.Logger // where a failed check is reported (SetLog)
 	store  cache.Store
 	key    string
 	field  string
@@ -68,7 +69,8 @@ func LoadNames(ctx context.Context, store cache.Store, key, field string, max in
 // legacy instead, and the first Add or Remove stores the set as JSON. With
 // legacy nil every object must be JSON.
 func LoadNamesOr(ctx context.Context, store cache.Store, key, field string, max int64, legacy func([]byte) ([]string, error)) (*Names, error) {
-	n := &Names{store: store, key: key, field: field, max: max, legacy: legacy, life: ctx, set: map[string]struct{}{}}
+	n := &Names{log: slog.New(slog.DiscardHandler), store: store, key: key, field: field, max: max, legacy: legacy,
+		life: ctx, set: map[string]struct{}{}}
 	if err := n.reload(ctx); err != nil {
 		return nil, err
 	}
@@ -120,6 +122,14 @@ func (n *Names) list() []string {
 	return list
 }
 
+// SetLog makes n report to log the checks that fail; call it before n is
+// shared.
+func (n *Names) SetLog(log *slog.Logger) {
+	if log != nil {
+		n.log = log
+	}
+}
+
 // check reloads the set if the stored object changed; concurrent callers
 // share one check. A store that does not answer leaves the set as it is:
 // the error is logged, and the names known stay hosted.
@@ -128,7 +138,7 @@ func (n *Names) check() {
 		ctx, cancel := context.WithTimeout(n.life, checkTimeout)
 		defer cancel()
 		if err := n.reload(ctx); err != nil {
-			slog.Warn("cannot check the hosted names", "key", n.key, "err", err)
+			n.log.Warn("cannot check the hosted names", "key", n.key, "err", err)
 		}
 		return nil, nil
 	})

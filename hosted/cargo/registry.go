@@ -79,6 +79,7 @@ func Open(ctx context.Context, store cache.Store, blobs Blobs, log *slog.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("cannot load hosted cargo names: %w", err)
 	}
+	names.SetLog(log)
 	for _, name := range names.List() {
 		if !ValidName(name) {
 			return nil, fmt.Errorf("cannot load hosted cargo names: invalid name %q in %s", name, namesKey)

@@ -131,6 +131,7 @@ func Open(ctx context.Context, store cache.Store, blobs Blobs, log *slog.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("cannot load hosted maven index: %w", err)
 	}
+	dirs.SetLog(log)
 	return &Registry{store: store, blobs: blobs, log: log, now: time.Now, dirs: dirs, docs: map[string]cachedDoc{}}, nil
 }
 

@@ -128,6 +128,7 @@ func Open(ctx context.Context, store cache.Store, blobs Blobs, o Options) (*Regi
 	if err != nil {
 		return nil, fmt.Errorf("cannot load the hosted npm names: %w", err)
 	}
+	names.SetLog(o.Log)
 	return &Registry{blobs: blobs, store: store, policy: o.Unpublish, now: o.Now, log: o.Log, names: names}, nil
 }
 

@@ -120,6 +120,7 @@ func Open(ctx context.Context, store cache.Store, c Blobs, legacy string, cfg Co
 	if err != nil {
 		return nil, fmt.Errorf("cannot load the hosted OCI repositories: %w", err)
 	}
+	names.SetLog(log)
 	r := &Registry{store: store, list: lister, blobs: c, cfg: cfg, log: log, life: ctx, now: time.Now,
 		names: names, known: map[string]bool{}, uploads: map[string]*Upload{},
 		stop: make(chan struct{}), done: make(chan struct{})}

@@ -155,6 +155,7 @@ func Open(ctx context.Context, store cache.Store, blobs Blobs, log *slog.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("cannot load hosted pypi projects: %w", err)
 	}
+	names.SetLog(log)
 	return &Registry{blobs: blobs, store: store, log: log, names: names, docs: map[string]*Project{}}, nil
 }
 
