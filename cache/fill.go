@@ -145,7 +145,7 @@ func (c *Cache) fetch(ctx context.Context, key string, named bool, want Expect, 
 		if err == nil {
 			c.countResult("hit")
 			return obj, nil
-		} else if !errors.Is(err, ErrNotFound) {
+		} else if !missing(err) {
 			return nil, err
 		}
 		c.mu.Lock()
@@ -453,3 +453,15 @@ func (s *fillSums) check(key string) error {
 }
 
 func (s *fillSums) sha256Digest() digest.Digest { return digest.NewDigest(digest.SHA256, s.sha256) }
+
+// missing reports whether a failed look in the store means "fetch it":
+// the object is not there, or the store does not answer (the fill then
+// streams the upstream's verified bytes, and stores them only if the
+// store is back by the commit).
+func missing(err error) bool {
+	return errors.Is(err, ErrNotFound) || errors.Is(err, fault.Unavailable)
+}
+
+// Missing is missing for the callers that look in the cache before they
+// fetch (pull.Artifacts).
+func Missing(err error) bool { return missing(err) }

@@ -396,3 +396,28 @@ func TestS3StoppedMidRead(t *testing.T) {
 	}
 	t.Logf("warm read with the store stopped: %d more bytes, %v", len(rest), err)
 }
+
+// TestS3DownPassesThrough: while the S3 server is down, a cold blob is
+// still served, straight from the upstream and verified, and nothing of it
+// is stored; once the store is back, the next pull commits it.
+func TestS3DownPassesThrough(t *testing.T) {
+	srv := s3test.Start(t)
+	up := upstreamtest.New(t, upstreamtest.Options{})
+	n := startS3(t, srv, up, false)
+	blob := newPausedBlob(t, up, 3<<20)
+	close(blob.release)
+	url := n.url("/v2/library/down/blobs/" + blob.d.String())
+	srv.Stop()
+	waitReady(t, n.noraUnderTest, http.StatusServiceUnavailable, 5*cache.ProbeEvery+10*time.Second)
+	if got := sha256Of(t, url); got != blob.d.String() {
+		t.Fatalf("cold pull with the store down: %s", got)
+	}
+	n.outageEnds(t)
+	if _, ok := n.object(t, cache.BlobKey(blob.d)); ok {
+		t.Fatal("a blob served while the store was down is in the bucket")
+	}
+	n.pullCommits(t, blob, url)
+	if g := blob.gets.Load(); g != 2 {
+		t.Fatalf("upstream GETs: %d, want 2 (one during the outage, one after)", g)
+	}
+}

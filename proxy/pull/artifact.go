@@ -2,7 +2,6 @@ package pull
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"time"
@@ -67,7 +66,7 @@ func (a Artifacts) Get(ctx context.Context, r ArtifactRequest) (*cache.Object, e
 		a.Store.CountResult("hit")
 		return obj, nil
 	}
-	if !errors.Is(err, cache.ErrNotFound) {
+	if !cache.Missing(err) {
 		return nil, err
 	}
 	if r.Offline {
