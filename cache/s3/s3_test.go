@@ -165,3 +165,30 @@ func TestStoreDown(t *testing.T) {
 		t.Fatalf("Stat after the store came back = %v", err)
 	}
 }
+
+// TestCABundle: a store with a private CA is reached when AWS_CA_BUNDLE
+// names that CA, as the SDK's standard settings say, and refused without
+// it; an AWS_CA_BUNDLE of the system's store does not break a plain-HTTP
+// endpoint (some clients fail there when they bring their own HTTP client).
+func TestCABundle(t *testing.T) {
+	s3test.Setenv(t)
+	srv := s3test.StartTLS(t)
+	bucket := srv.NewBucket(t)
+	ctx := context.Background()
+	if _, err := s3store.Open(ctx, srv.Config(bucket), s3store.Options{SpoolDir: t.TempDir()}); err == nil ||
+		!strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("Open without the CA: %v", err)
+	}
+	t.Setenv("AWS_CA_BUNDLE", srv.CAFile)
+	s, err := s3store.Open(ctx, srv.Config(bucket), s3store.Options{SpoolDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("Open with AWS_CA_BUNDLE: %v", err)
+	}
+	if err := s.Put(ctx, "refs/x", strings.NewReader("over TLS")); err != nil {
+		t.Fatal(err)
+	}
+	plain := s3test.Start(t)
+	if _, err := s3store.Open(ctx, plain.Config(plain.NewBucket(t)), s3store.Options{SpoolDir: t.TempDir()}); err != nil {
+		t.Fatalf("plain endpoint with AWS_CA_BUNDLE set: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ package s3test
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -35,8 +36,14 @@ const (
 type Server struct {
 	Endpoint string // "http://127.0.0.1:<port>"
 	Dir      string // the posix backend's root: one directory per bucket
-	addr     string
-	t        testing.TB
+	// CAFile is the PEM of the CA that signed the server's certificate
+	// (StartTLS); "" for plain HTTP.
+	CAFile string
+	addr   string
+	t      testing.TB
+	// tlsArgs are versitygw's --cert/--key flags under StartTLS.
+	tlsArgs []string
+	http    *http.Client
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -49,6 +56,27 @@ var buckets atomic.Int64
 // pass for nothing.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	s := newServer(t, "http://")
+	s.Resume()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// StartTLS is Start on HTTPS, with a certificate for 127.0.0.1 from a CA
+// of its own (CAFile), which no trust store knows.
+func StartTLS(t testing.TB) *Server {
+	t.Helper()
+	s := newServer(t, "https://")
+	pool, certFile, keyFile := writeCerts(t, s)
+	s.tlsArgs = []string{"--cert", certFile, "--key", keyFile}
+	s.http = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	s.Resume()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func newServer(t testing.TB, scheme string) *Server {
+	t.Helper()
 	if _, err := exec.LookPath("versitygw"); err != nil {
 		t.Fatal("versitygw is not installed: run make setup (.ci/setup-s3.sh)")
 	}
@@ -58,10 +86,7 @@ func Start(t testing.TB) *Server {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	s := &Server{Endpoint: "http://" + addr, Dir: t.TempDir(), addr: addr, t: t}
-	s.Resume()
-	t.Cleanup(s.Stop)
-	return s
+	return &Server{Endpoint: scheme + addr, Dir: t.TempDir(), addr: addr, t: t, http: http.DefaultClient}
 }
 
 // Stop kills the server (a store that stops answering); Resume starts it
@@ -85,8 +110,9 @@ func (s *Server) Resume() {
 	if s.cmd != nil {
 		return
 	}
-	cmd := exec.Command("versitygw", "--port", s.addr, "--access", AccessKey, "--secret", SecretKey,
-		"--region", Region, "--quiet", "--keep-alive", "posix", s.Dir)
+	args := append([]string{"--port", s.addr, "--access", AccessKey, "--secret", SecretKey,
+		"--region", Region, "--quiet", "--keep-alive"}, s.tlsArgs...)
+	cmd := exec.Command("versitygw", append(args, "posix", s.Dir)...)
 	cmd.Env = cleanEnv()
 	out, err := os.Create(filepath.Join(s.t.TempDir(), "versitygw.log"))
 	if err != nil {
@@ -98,7 +124,7 @@ func (s *Server) Resume() {
 	}
 	s.cmd = cmd
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		resp, err := http.Get(s.Endpoint + "/")
+		resp, err := s.http.Get(s.Endpoint + "/")
 		if err == nil {
 			resp.Body.Close()
 			return
@@ -170,6 +196,7 @@ func (s *Server) Config(bucket string) cache.S3Config {
 // bucket behind nora's back.
 func (s *Server) Client() *s3.Client {
 	return s3.New(s3.Options{
+		HTTPClient:   s.http,
 		Region:       Region,
 		BaseEndpoint: aws.String(s.Endpoint),
 		UsePathStyle: true,
