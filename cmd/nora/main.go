@@ -76,35 +76,7 @@ func newRootCmd(stdout io.Writer, env []string) *cobra.Command {
 	}
 	configFlag(serveCmd)
 
-	var connect bool
-	check := &cobra.Command{
-		Use:   "check",
-		Short: "Validate the configuration as serve would, without serving",
-		Long: "Validate the configuration as serve would, without serving. With --connect, also\n" +
-			"open the storage backend as serve would: for S3, the bucket must exist and the\n" +
-			"credentials must be accepted.",
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, source, err := loadStartable(configPath, systemConfigPath, env)
-			if err != nil {
-				return err
-			}
-			if connect {
-				if err := checkConnect(cmd.Context(), cfg); err != nil {
-					return err
-				}
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "ok: %s\n", source)
-			for _, n := range authNotes(&cfg) {
-				fmt.Fprintf(cmd.OutOrStdout(), "note: %s\n", n)
-			}
-			return nil
-		},
-	}
-	configFlag(check)
-	check.Flags().BoolVar(&connect, "connect", false, "also open the storage backend (S3: the bucket and credentials)")
-	configCmd := &cobra.Command{Use: "config", Short: "Configuration tools", Args: cobra.NoArgs}
-	configCmd.AddCommand(check)
+	configCmd := newConfigCmd(&configPath, configFlag, env)
 
 	versionCmd := &cobra.Command{
 		Use:   "version",
@@ -131,6 +103,40 @@ func newRootCmd(stdout io.Writer, env []string) *cobra.Command {
 	root.AddCommand(newCACmd(env))
 	root.AddCommand(newMigrateCmd(env), newBackupCmd(env), newRestoreCmd(env))
 	return root
+}
+
+// newConfigCmd is nora config check [--connect].
+func newConfigCmd(configPath *string, configFlag func(*cobra.Command), env []string) *cobra.Command {
+	var connect bool
+	check := &cobra.Command{
+		Use:   "check",
+		Short: "Validate the configuration as serve would, without serving",
+		Long: "Validate the configuration as serve would, without serving. With --connect, also\n" +
+			"open the storage backend as serve would: for S3, the bucket must exist and the\n" +
+			"credentials must be accepted.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, source, err := loadStartable(*configPath, systemConfigPath, env)
+			if err != nil {
+				return err
+			}
+			if connect {
+				if err := checkConnect(cmd.Context(), cfg); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "ok: %s\n", source)
+			for _, n := range authNotes(&cfg) {
+				fmt.Fprintf(cmd.OutOrStdout(), "note: %s\n", n)
+			}
+			return nil
+		},
+	}
+	configFlag(check)
+	check.Flags().BoolVar(&connect, "connect", false, "also open the storage backend (S3: the bucket and credentials)")
+	configCmd := &cobra.Command{Use: "config", Short: "Configuration tools", Args: cobra.NoArgs}
+	configCmd.AddCommand(check)
+	return configCmd
 }
 
 // serve loads the configuration and runs the app until SIGTERM or SIGINT;
