@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
 	"time"
 
 	"nora/cache"
@@ -109,7 +108,7 @@ func (s *APITokens) reload(ctx context.Context) error {
 	s.verMu.Lock()
 	gen, have := s.gen, s.ver
 	s.verMu.Unlock()
-	b, ver, err := s.read(ctx, have)
+	b, ver, err := cache.ReadIfChanged(ctx, s.store, s.key, maxTokenFile, have)
 	switch {
 	case errors.Is(err, cache.ErrNotFound):
 		b, ver = nil, "none"
@@ -136,25 +135,6 @@ func (s *APITokens) install(set *tokenSet, ver string, gen uint64) {
 		s.ver = ver
 		s.gen++
 	}
-}
-
-// read returns the object and its version: the store's own on a
-// Swapper, else its size and time. With the version unchanged from have,
-// the bytes may be nil.
-func (s *APITokens) read(ctx context.Context, have string) ([]byte, string, error) {
-	if sw, ok := s.store.(cache.Swapper); ok {
-		return sw.ReadVersion(ctx, s.key, maxTokenFile)
-	}
-	info, err := s.store.Stat(ctx, s.key)
-	if err != nil {
-		return nil, "", err
-	}
-	ver := strconv.FormatInt(info.Size, 36) + "-" + strconv.FormatInt(info.ModTime.UnixNano(), 36)
-	if ver == have {
-		return nil, ver, nil
-	}
-	b, err := cache.ReadAll(ctx, s.store, s.key, maxTokenFile)
-	return b, ver, err
 }
 
 // change applies fn to the stored tokens with cache.Update and takes the

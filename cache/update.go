@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"strconv"
 	"time"
 )
 
@@ -80,4 +81,38 @@ func ReadAll(ctx context.Context, store Store, key string, max int64) ([]byte, e
 		return nil, fmt.Errorf("%s is larger than %d bytes", key, max)
 	}
 	return b, nil
+}
+
+// Versioner is implemented by stores that tell an object's version (the
+// one ReadVersion gives) without reading it: a stat of a local file.
+type Versioner interface {
+	Version(ctx context.Context, key string) (string, error)
+}
+
+// ReadIfChanged returns the object under key (at most max bytes) and its
+// version; the bytes may be nil when the version is still have: a copy kept
+// in memory is refreshed only when another writer (maybe another instance)
+// changed the object. A Versioner answers by a stat, another Swapper by a
+// read (an S3 time has whole seconds only: two writes within one would
+// look the same); a store that is neither gives size and time.
+func ReadIfChanged(ctx context.Context, store Store, key string, max int64, have string) ([]byte, string, error) {
+	if v, ok := store.(Versioner); ok {
+		ver, err := v.Version(ctx, key)
+		if err != nil || ver == have {
+			return nil, ver, err
+		}
+	}
+	if sw, ok := store.(Swapper); ok {
+		return sw.ReadVersion(ctx, key, max)
+	}
+	info, err := store.Stat(ctx, key)
+	if err != nil {
+		return nil, "", err
+	}
+	ver := strconv.FormatInt(info.Size, 36) + "-" + strconv.FormatInt(info.ModTime.UnixNano(), 36)
+	if ver == have {
+		return nil, ver, nil
+	}
+	b, err := ReadAll(ctx, store, key, max)
+	return b, ver, err
 }

@@ -11,11 +11,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"os"
 	"slices"
-	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -150,7 +147,7 @@ func (n *Names) reload(ctx context.Context) error {
 	n.mu.RLock()
 	gen, have := n.gen, n.ver
 	n.mu.RUnlock()
-	b, ver, err := n.read(ctx, have)
+	b, ver, err := cache.ReadIfChanged(ctx, n.store, n.key, n.max, have)
 	switch {
 	case errors.Is(err, cache.ErrNotFound):
 		b, ver = nil, "none"
@@ -174,44 +171,6 @@ func (n *Names) reload(ctx context.Context) error {
 		n.gen++
 	}
 	return nil
-}
-
-// read returns the stored object and its version, with the bytes nil
-// when the version is have. On local files that version is their size and
-// time (a stat, nanoseconds apart); on another Swapper the store's own (a
-// read of the object: an S3 time has whole seconds only, and two writes
-// within one could look the same); else size and time again.
-func (n *Names) read(ctx context.Context, have string) ([]byte, string, error) {
-	fo, local := n.store.(cache.FileOpener)
-	if sw, ok := n.store.(cache.Swapper); ok && !local {
-		return sw.ReadVersion(ctx, n.key, n.max)
-	}
-	var ver string
-	if local {
-		// A write renames a new file into place: its inode tells it apart
-		// from the last one even within one tick of the file system's clock.
-		f, _, err := fo.OpenFile(n.key)
-		if err != nil {
-			return nil, "", err
-		}
-		fi, err := f.Stat()
-		f.Close()
-		if err != nil {
-			return nil, "", err
-		}
-		ver = fileVersion(fi)
-	} else {
-		info, err := n.store.Stat(ctx, n.key)
-		if err != nil {
-			return nil, "", err
-		}
-		ver = strconv.FormatInt(info.Size, 36) + "-" + strconv.FormatInt(info.ModTime.UnixNano(), 36)
-	}
-	if ver == have {
-		return nil, ver, nil
-	}
-	b, err := Read(ctx, n.store, n.key, n.max)
-	return b, ver, err
 }
 
 // decode parses a stored set; nil is the empty set.
@@ -344,13 +303,4 @@ func (l *Locks) Lock(name string) (unlock func()) {
 	m := &l.m[h.Sum32()%uint32(len(l.m))]
 	m.Lock()
 	return m.Unlock
-}
-
-// fileVersion names one write of a local file: inode, size and time.
-func fileVersion(fi os.FileInfo) string {
-	ino := uint64(0)
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		ino = st.Ino
-	}
-	return strconv.FormatUint(ino, 36) + "-" + strconv.FormatInt(fi.Size(), 36) + "-" + strconv.FormatInt(fi.ModTime().UnixNano(), 36)
 }

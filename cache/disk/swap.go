@@ -67,3 +67,16 @@ func (s *Store) PutIf(ctx context.Context, key string, b []byte, ver string) err
 	}
 	return s.Put(ctx, key, bytes.NewReader(b))
 }
+
+// Version is the version ReadVersion would give, by a stat.
+func (s *Store) Version(_ context.Context, key string) (string, error) {
+	p, err := s.path(key)
+	if err != nil {
+		return "", err
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return "", notFound(err)
+	}
+	return version(fi), nil
+}

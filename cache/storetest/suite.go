@@ -236,6 +236,15 @@ func testSwap(t *testing.T, s cache.Store) {
 	if err != nil || string(b) != "one" || v1 == "" {
 		t.Fatalf("ReadVersion = %q %q %v", b, v1, err)
 	}
+	if v, ok := s.(cache.Versioner); ok {
+		if got, err := v.Version(ctx, key); err != nil || got != v1 {
+			t.Fatalf("Version = %q %v, ReadVersion said %q", got, err, v1)
+		}
+	}
+	// Unchanged: the same version, and no bytes or the same ones.
+	if b, v, err := cache.ReadIfChanged(ctx, s, key, 1<<10, v1); err != nil || b != nil && string(b) != "one" || v != v1 {
+		t.Fatalf("ReadIfChanged of an unchanged object = %q %q %v", b, v, err)
+	}
 	if err := sw.PutIf(ctx, key, []byte("two"), v1); err != nil {
 		t.Fatalf("PutIf at the version read: %v", err)
 	}
