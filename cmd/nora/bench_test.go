@@ -41,7 +41,7 @@ func BenchmarkStartToFirst200(b *testing.B) {
 		addr := freeAddr(b)
 		os.WriteFile(cfgPath, []byte(fmt.Sprintf("[server]\nlisten = %q\n[storage]\npath = %q\n", addr, data)), 0o600)
 		cmd := exec.Command(os.Args[0], "serve", "--config", cfgPath)
-		cmd.Env = append(os.Environ(), "NORA_TEST_MAIN=1")
+		cmd.Env = append(os.Environ(), "NORATEST_MAIN=1")
 		start := time.Now()
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)

@@ -57,7 +57,7 @@ func TestAction(t *testing.T) {
 		t.Fatal("the action's description does not say it needs id-token: write")
 	}
 	bin := t.TempDir()
-	os.WriteFile(filepath.Join(bin, "nora"), []byte("#!/bin/sh\nNORA_TEST_MAIN=1 exec "+os.Args[0]+" \"$@\"\n"), 0o755)
+	os.WriteFile(filepath.Join(bin, "nora"), []byte("#!/bin/sh\nNORATEST_MAIN=1 exec "+os.Args[0]+" \"$@\"\n"), 0o755)
 	f := newLoginServerFake(t)
 	home := t.TempDir()
 	runAction := func(path string, inputs map[string]string, env ...string) (string, error) {

@@ -20,10 +20,10 @@ import (
 	"nora/upstream/upstreamtest"
 )
 
-// The test binary doubles as the nora binary: with NORA_TEST_MAIN set it
+// The test binary doubles as the nora binary: with NORATEST_MAIN set it
 // runs main, so process-level tests need no separate build.
 func TestMain(m *testing.M) {
-	if os.Getenv("NORA_TEST_MAIN") == "1" {
+	if os.Getenv("NORATEST_MAIN") == "1" {
 		main()
 		return
 	}
@@ -40,7 +40,7 @@ type noraProcess struct {
 // /health.
 func startProcess(t testing.TB, config string) *noraProcess {
 	t.Helper()
-	return runProcess(t, os.Args[0], append(os.Environ(), "NORA_TEST_MAIN=1"), config)
+	return runProcess(t, os.Args[0], append(os.Environ(), "NORATEST_MAIN=1"), config)
 }
 
 // runProcess runs bin serve with config and env (nil: this process's) and

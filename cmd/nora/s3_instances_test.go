@@ -33,13 +33,13 @@ import (
 
 // startS3Instance runs a nora process on bucket with upstream up as
 // docker.io.
-func startS3Instance(t *testing.T, srv *s3test.Server, bucket, up string) *noraProcess {
+func startS3Instance(t testing.TB, srv *s3test.Server, bucket, up string) *noraProcess {
 	t.Helper()
 	config := fmt.Sprintf("[server]\nlisten = %q\n[storage]\nbackend = \"s3\"\npath = %q\n"+
 		"[storage.s3]\nendpoint = %q\nbucket = %q\nregion = %q\npath_style = true\n"+
 		"[[docker.upstreams]]\nname = \"docker.io\"\nurl = %q\n",
 		freeAddr(t), t.TempDir(), srv.Endpoint, bucket, s3test.Region, up)
-	return runProcess(t, os.Args[0], append(s3test.ProcessEnv(), "NORA_TEST_MAIN=1"), config)
+	return runProcess(t, os.Args[0], append(s3test.ProcessEnv(), "NORATEST_MAIN=1"), config)
 }
 
 // anonCrane runs the real crane with a home of its own and no credentials.
@@ -204,15 +204,23 @@ func getBlob(addr string, d digest.Digest, want []byte) error {
 	return nil
 }
 
-// TestS3ProcessRSS1GiB is a measurement, run by hand (it moves 1 GiB
-// three times): the peak RSS (VmHWM) of a nora process filling a 1 GiB
-// blob into S3 while one client reads it.
+// BenchmarkS3ProcessRSS1GiB measures the peak RSS (VmHWM) of a nora
+// process filling a 1 GiB blob into S3 while one client reads it (it
+// moves 1 GiB three times; one fill per iteration, each on a new bucket):
 //
-//	NORA_MEASURE_RSS=1 go test -run TestS3ProcessRSS1GiB -v ./cmd/nora/
-func TestS3ProcessRSS1GiB(t *testing.T) {
-	if os.Getenv("NORA_MEASURE_RSS") == "" {
-		t.Skip("a manual measurement: set NORA_MEASURE_RSS=1")
+//	go test -run '^$' -bench S3ProcessRSS1GiB -benchtime 1x ./cmd/nora/
+func BenchmarkS3ProcessRSS1GiB(b *testing.B) {
+	for range b.N {
+		start, peak := fill1GiB(b)
+		b.ReportMetric(float64(start>>20), "start-VmHWM-MiB")
+		b.ReportMetric(float64(peak>>20), "peak-VmHWM-MiB")
 	}
+}
+
+// fill1GiB runs a nora process on a new bucket, pulls a 1 GiB blob
+// through it and returns its VmHWM after start and after the fill.
+func fill1GiB(t testing.TB) (start, peak int64) {
+	t.Helper()
 	const size = 1 << 30
 	seed := [32]byte{1, 4}
 	h := sha256.New()
@@ -232,7 +240,7 @@ func TestS3ProcessRSS1GiB(t *testing.T) {
 		return true
 	})
 	p := startS3Instance(t, srv, bucket, up.URL)
-	before := procHWM(t, p.cmd.Process.Pid)
+	start = procHWM(t, p.cmd.Process.Pid)
 	resp, err := http.Get("http://" + p.addr + "/v2/library/big/blobs/" + d.String())
 	if err != nil {
 		t.Fatal(err)
@@ -247,12 +255,11 @@ func TestS3ProcessRSS1GiB(t *testing.T) {
 	if err != nil || aws.ToInt64(head.ContentLength) != size {
 		t.Fatalf("the blob in the bucket: %v", err)
 	}
-	t.Logf("nora process VmHWM: %d MiB after start, %d MiB after filling 1 GiB into S3",
-		before>>20, procHWM(t, p.cmd.Process.Pid)>>20)
+	return start, procHWM(t, p.cmd.Process.Pid)
 }
 
 // procHWM is the peak resident set of process pid in bytes.
-func procHWM(t *testing.T, pid int) int64 {
+func procHWM(t testing.TB, pid int) int64 {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
