@@ -208,6 +208,7 @@ var metricHelp = map[string]string{
 	"nora_fill_verify_failures_total":        "Downloads discarded because their digest or size did not match.",
 	"nora_fill_passthrough_total":            "Downloads streamed to clients without being stored, because the storage was full.",
 	"nora_fills_in_flight":                   "Downloads from upstreams into the cache in progress now.",
+	"nora_maintenance_lease_held":            "1 while this instance runs eviction and GC (always on disk; on a shared S3 bucket, the holder of its maintenance lease), else 0.",
 	"nora_evictions_total":                   "Cached objects evicted to keep the storage under its limits.",
 	"nora_evicted_bytes_total":               "Bytes of cached objects evicted.",
 	"nora_storage_bytes":                     "Bytes stored, by kind: proxied (cache, evictable) or hosted (never evicted).",
