@@ -26,7 +26,9 @@ test: setup
 	go vet ./...
 	go test -race -count=1 -timeout 40m ./...
 
-bench:
+# The benchmarks drive the same real clients and servers (versitygw) as
+# the tests.
+bench: setup
 	go test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 30m ./...
 
 cross:
