@@ -11,36 +11,9 @@ import (
 	"time"
 
 	"nora/cache"
+	"nora/cache/cachetest"
 	"nora/cache/disk"
-	s3store "nora/cache/s3"
-	"nora/cache/s3/s3test"
 )
-
-// sharedStores runs f with two stores that hold the same objects, as two
-// nora instances see them: one disk store (one process opens a disk
-// store), and two S3 clients on one bucket.
-func sharedStores(t *testing.T, f func(t *testing.T, a, b cache.Store)) {
-	t.Run("disk", func(t *testing.T) {
-		s, err := disk.Open(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		f(t, s, s)
-	})
-	t.Run("s3", func(t *testing.T) {
-		s3test.Setenv(t)
-		srv := s3test.Start(t)
-		cfg := srv.Config(srv.NewBucket(t))
-		open := func() cache.Store {
-			s, err := s3store.Open(t.Context(), cfg, s3store.Options{SpoolDir: t.TempDir()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		}
-		f(t, open(), open())
-	})
-}
 
 // clock is a test clock the token stores read.
 type clock struct{ ns atomic.Int64 }
@@ -62,7 +35,7 @@ func openStored(t *testing.T, store cache.Store, c *clock) *APITokens {
 // other within CheckEvery, a revoked one stops within CheckEvery, and
 // tokens created at once on both all land.
 func TestAPITokensShared(t *testing.T) {
-	sharedStores(t, func(t *testing.T, sa, sb cache.Store) {
+	cachetest.SharedStores(t, func(t *testing.T, sa, sb cache.Store) {
 		c := &clock{}
 		c.advance(time.Duration(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano()))
 		a, b := openStored(t, sa, c), openStored(t, sb, c)

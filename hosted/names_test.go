@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"nora/cache"
+	"nora/cache/cachetest"
 	"nora/cache/disk"
 	s3store "nora/cache/s3"
 	"nora/cache/s3/s3test"
@@ -237,34 +238,11 @@ func TestLocks(t *testing.T) {
 	<-done
 }
 
-// sharedStores runs f with two stores that hold the same objects, as two
-// nora instances see them: one disk store (one process opens a disk
-// store), and two S3 clients on one bucket.
-func sharedStores(t *testing.T, f func(t *testing.T, a, b cache.Store)) {
-	t.Run("disk", func(t *testing.T) {
-		s := newStore(t)
-		f(t, s, s)
-	})
-	t.Run("s3", func(t *testing.T) {
-		s3test.Setenv(t)
-		srv := s3test.Start(t)
-		cfg := srv.Config(srv.NewBucket(t))
-		open := func() cache.Store {
-			s, err := s3store.Open(t.Context(), cfg, s3store.Options{SpoolDir: t.TempDir()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		}
-		f(t, open(), open())
-	})
-}
-
 // TestNamesShared: a name added through one instance is hosted on the
 // other at once, one removed is gone from the other's List, and writers
 // on both lose no name.
 func TestNamesShared(t *testing.T) {
-	sharedStores(t, func(t *testing.T, sa, sb cache.Store) {
+	cachetest.SharedStores(t, func(t *testing.T, sa, sb cache.Store) {
 		ctx := t.Context()
 		a, err := LoadNames(ctx, sa, testKey, "projects", 1<<20)
 		if err != nil {

@@ -13,36 +13,8 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"nora/cache"
-	"nora/cache/disk"
-	s3store "nora/cache/s3"
-	"nora/cache/s3/s3test"
+	"nora/cache/cachetest"
 )
-
-// sharedStores runs f with two stores that hold the same objects, as two
-// nora instances see them: one disk store (one process opens a disk
-// store), and two S3 clients on one bucket.
-func sharedStores(t *testing.T, f func(t *testing.T, a, b cache.Store)) {
-	t.Run("disk", func(t *testing.T) {
-		s, err := disk.Open(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		f(t, s, s)
-	})
-	t.Run("s3", func(t *testing.T) {
-		s3test.Setenv(t)
-		srv := s3test.Start(t)
-		cfg := srv.Config(srv.NewBucket(t))
-		open := func() cache.Store {
-			s, err := s3store.Open(t.Context(), cfg, s3store.Options{SpoolDir: t.TempDir()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		}
-		f(t, open(), open())
-	})
-}
 
 // instance opens a registry on store with a cache of its own (local
 // index and temp files), as one nora instance of several does.
@@ -63,7 +35,7 @@ func instance(t *testing.T, store cache.Store) *testRegistry {
 // tarball included, and versions published at the same moment through
 // both all land.
 func TestSharedStore(t *testing.T) {
-	sharedStores(t, func(t *testing.T, sa, sb cache.Store) {
+	cachetest.SharedStores(t, func(t *testing.T, sa, sb cache.Store) {
 		ctx := t.Context()
 		a, b := instance(t, sa), instance(t, sb)
 		if b.Hosted("@acme/lib") {
