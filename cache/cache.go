@@ -2,7 +2,7 @@ package cache
 
 import (
 	"context"
-		"fmt"
+	"fmt"
 	"hash/fnv"
 	"log/slog"
 	"os"
