@@ -277,17 +277,25 @@ func (n *s3Nora) pullCommits(t *testing.T, blob *pausedBlob, url string) {
 	}
 }
 
+// outage starts a nora on a bucket of a new S3 server, with a paused blob
+// of size on its upstream (newPausedBlob), for the tests that stop the
+// store; it returns the blob's URL through nora.
+func outage(t *testing.T, size int) (*s3Nora, *pausedBlob, string) {
+	t.Helper()
+	srv := s3test.Start(t)
+	up := upstreamtest.New(t, upstreamtest.Options{})
+	n := startS3(t, srv, up, false)
+	blob := newPausedBlob(t, up, size)
+	return n, blob, n.url("/v2/library/big/blobs/" + blob.d.String())
+}
+
 // TestS3StoppedMidFill: the S3 server goes away while a fill runs. The
 // client gets an error or every right byte, never a clean end of wrong
 // ones; nothing partial is committed; /ready follows the store down and
 // up; a pull after the store returns commits.
 func TestS3StoppedMidFill(t *testing.T) {
-	srv := s3test.Start(t)
-	up := upstreamtest.New(t, upstreamtest.Options{})
-	n := startS3(t, srv, up, false)
 	// Over the adapter's part size: the commit is a multipart upload.
-	blob := newPausedBlob(t, up, 20<<20)
-	url := n.url("/v2/library/big/blobs/" + blob.d.String())
+	n, blob, url := outage(t, 20<<20)
 
 	type result struct {
 		status int
@@ -310,7 +318,7 @@ func TestS3StoppedMidFill(t *testing.T) {
 	case r := <-got:
 		t.Fatalf("the client was answered before the fill began: %d %.200s %v", r.status, r.body, r.err)
 	}
-	srv.Stop()
+	n.srv.Stop()
 	// The probe sees the outage before the fill ends: its commit asks
 	// nothing of the store.
 	waitReady(t, n.noraUnderTest, http.StatusServiceUnavailable, 5*cache.ProbeEvery+10*time.Second)
@@ -337,12 +345,8 @@ func TestS3StoppedMidFill(t *testing.T) {
 // or about to. The client still gets the right bytes; whatever the bucket
 // holds under the blob's key afterwards is the whole blob.
 func TestS3StoppedMidUpload(t *testing.T) {
-	srv := s3test.Start(t)
-	up := upstreamtest.New(t, upstreamtest.Options{})
-	n := startS3(t, srv, up, false)
-	blob := newPausedBlob(t, up, 64<<20)
+	n, blob, url := outage(t, 64<<20)
 	close(blob.release)
-	url := n.url("/v2/library/big/blobs/" + blob.d.String())
 	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
@@ -352,7 +356,7 @@ func TestS3StoppedMidUpload(t *testing.T) {
 	if _, err := io.ReadFull(resp.Body, got[:len(got)-1]); err != nil {
 		t.Fatal(err)
 	}
-	srv.Stop()
+	n.srv.Stop()
 	last, err := io.ReadAll(resp.Body)
 	if err != nil || len(last) != 1 || !bytes.Equal(append(got[:len(got)-1], last...), blob.data) {
 		t.Fatalf("the last byte with the store stopped during the upload: %d bytes, %v", len(last), err)
@@ -361,7 +365,7 @@ func TestS3StoppedMidUpload(t *testing.T) {
 	if b, ok := n.object(t, cache.BlobKey(blob.d)); ok && !bytes.Equal(b, blob.data) {
 		t.Fatalf("the bucket holds %d wrong bytes under the blob's key", len(b))
 	}
-	if ups, err := srv.Client().ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: &n.bucket}); err == nil {
+	if ups, err := n.srv.Client().ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: &n.bucket}); err == nil {
 		// Left to the stale-upload sweep (AbortStale); never visible.
 		t.Logf("multipart uploads the outage left: %d", len(ups.Uploads))
 	}
@@ -372,12 +376,8 @@ func TestS3StoppedMidUpload(t *testing.T) {
 // streams from it through nora: the client sees an error, never a clean
 // end of part of the blob.
 func TestS3StoppedMidRead(t *testing.T) {
-	srv := s3test.Start(t)
-	up := upstreamtest.New(t, upstreamtest.Options{})
-	n := startS3(t, srv, up, false)
-	blob := newPausedBlob(t, up, 64<<20)
+	n, blob, url := outage(t, 64<<20)
 	close(blob.release)
-	url := n.url("/v2/library/big/blobs/" + blob.d.String())
 	if got := sha256Of(t, url); got != blob.d.String() {
 		t.Fatalf("cold pull: %s", got)
 	}
@@ -389,7 +389,7 @@ func TestS3StoppedMidRead(t *testing.T) {
 	if _, err := io.CopyN(io.Discard, resp.Body, 1<<20); err != nil {
 		t.Fatalf("warm GET: %v", err)
 	}
-	srv.Stop()
+	n.srv.Stop()
 	rest, err := io.ReadAll(resp.Body)
 	if err == nil && int64(len(rest))+1<<20 != int64(len(blob.data)) {
 		t.Fatalf("a clean end after %d of %d bytes with the store gone", len(rest)+1<<20, len(blob.data))
@@ -401,13 +401,9 @@ func TestS3StoppedMidRead(t *testing.T) {
 // still served, straight from the upstream and verified, and nothing of it
 // is stored; once the store is back, the next pull commits it.
 func TestS3DownPassesThrough(t *testing.T) {
-	srv := s3test.Start(t)
-	up := upstreamtest.New(t, upstreamtest.Options{})
-	n := startS3(t, srv, up, false)
-	blob := newPausedBlob(t, up, 3<<20)
+	n, blob, url := outage(t, 3<<20)
 	close(blob.release)
-	url := n.url("/v2/library/down/blobs/" + blob.d.String())
-	srv.Stop()
+	n.srv.Stop()
 	waitReady(t, n.noraUnderTest, http.StatusServiceUnavailable, 5*cache.ProbeEvery+10*time.Second)
 	if got := sha256Of(t, url); got != blob.d.String() {
 		t.Fatalf("cold pull with the store down: %s", got)
