@@ -18,6 +18,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"nora/auth"
+	"nora/auth/tenant"
 	"nora/proxy/httpx"
 )
 
@@ -59,6 +60,8 @@ type Server struct {
 	proxies httpx.Proxies
 	guard   *httpx.Guard
 	audit   auth.Auditor
+	// tenants limits and counts the requests of each tenant (nil: none).
+	tenants *tenant.Set
 
 	routesMu sync.Mutex              // serialises Handle
 	routes   atomic.Pointer[[]route] // longest prefix first; replaced whole
@@ -180,6 +183,12 @@ func (s *Server) Handle(prefix, format string, h fasthttp.RequestHandler) {
 // before Serve.
 func (s *Server) SetAuditor(a auth.Auditor) { s.audit = a }
 
+// SetTenants makes requests count against the tenants of ts (nil: none):
+// handlers Admit them and check quotas through httpx, and a push or
+// delete that succeeded makes its tenant's usage counted again. Call it
+// before Serve.
+func (s *Server) SetTenants(ts *tenant.Set) { s.tenants = ts }
+
 // AddReadyCheck registers a check that /ready depends on. Checks run in the
 // background, at Serve and then every few seconds, each bounded by a
 // timeout; /ready answers 503 naming the failing checks (a new check fails
@@ -293,6 +302,7 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Header.Set(headerRequestID, id)
 	httpx.SetClientAddr(ctx, s.proxies.Client(ctx))
 	s.guard.Attach(ctx)
+	httpx.AttachTenants(ctx, s.tenants)
 	h, fm, format := s.lookup(ctx.Path())
 	if !saneHost(ctx.Host()) || !saneHost(ctx.Request.Header.Host()) {
 		h, fm, format = badHost, s.none, formatNone
@@ -323,11 +333,24 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 		httpx.FinishBody(ctx)
 	}
 	throttledLogin(ctx)
+	s.hostedChanged(ctx)
 	// Again: ctx.Error and Response.Reset drop headers set before.
 	ctx.Response.Header.Set(headerRequestID, id)
 	rec := newRecord(ctx, start, id, format, fm)
 	s.auditRequest(ctx, rec)
 	s.logAfter(ctx, rec)
+}
+
+// hostedChanged tells the tenants that a push or delete that succeeded
+// changed the hosted objects of its name, so that its tenant's usage is
+// counted again before the next quota check.
+func (s *Server) hostedChanged(ctx *fasthttp.RequestCtx) {
+	if s.tenants == nil || ctx.Response.StatusCode() >= 300 {
+		return
+	}
+	if ai, ok := httpx.Audit(ctx); ok && (ai.Action == auth.Push || ai.Action == auth.Delete) {
+		s.tenants.Changed(ai.Format, ai.Name)
+	}
 }
 
 // bodyConnLimit is how many requests with a body may be in progress at once

@@ -20,8 +20,11 @@ type AuditInfo struct {
 	// LoginFailed: credentials were sent and were wrong.
 	LoginFailed bool
 	// RetryAfter > 0: the login was refused unchecked, too many failed
-	// before it (TooManyAttempts).
+	// before it (TooManyAttempts), or a rate limit was spent (RateLimited).
 	RetryAfter time.Duration
+	// Refusal is the message of a RateLimited refusal (it names the
+	// tenant and the limit).
+	Refusal string
 }
 
 // auditKey is the user value holding a request's *AuditInfo.

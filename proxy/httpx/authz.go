@@ -23,6 +23,9 @@ const (
 	// TooManyAttempts: too many failed logins from this address or for
 	// this user lately; refused unchecked, 429 with Retry-After.
 	TooManyAttempts
+	// RateLimited: the tenant's (or the anonymous address's) request rate
+	// limit is spent (Admit); 429 with Retry-After.
+	RateLimited
 )
 
 // NoWritesMessage tells the user how to enable writes.
@@ -108,6 +111,9 @@ func Authorize(ctx *fasthttp.RequestCtx, a auth.Authorizer, action auth.Action, 
 	case d != Allowed:
 		return nil, d
 	case a.Allowed(id, action, format, name):
+		if d := Admit(ctx, id, action, format, name); d != Allowed {
+			return nil, d
+		}
 		return id, Allowed
 	case id == nil:
 		return nil, LoginRequired
@@ -122,7 +128,7 @@ func (d Decision) Status() int {
 		return fasthttp.StatusUnauthorized
 	case NoWrites, Denied:
 		return fasthttp.StatusForbidden
-	case TooManyAttempts:
+	case TooManyAttempts, RateLimited:
 		return fasthttp.StatusTooManyRequests
 	}
 	return fasthttp.StatusOK
@@ -141,6 +147,8 @@ func (d Decision) Message(action auth.Action, name string) string {
 		return "not allowed to " + string(action) + " " + name
 	case TooManyAttempts:
 		return TooManyAttemptsMessage
+	case RateLimited:
+		return "rate limit reached; retry later"
 	}
 	return ""
 }
@@ -172,7 +180,11 @@ func Gate(ctx *fasthttp.RequestCtx, a auth.Authorizer, action auth.Action, forma
 // BasicChallenge and a 429 with Retry-After (set after write, since error
 // writers reset the response).
 func Refuse(ctx *fasthttp.RequestCtx, d Decision, action auth.Action, what string, write WireError) {
-	write(ctx, d.Status(), d.Message(action, what))
+	msg := d.Message(action, what)
+	if ai, _ := Audit(ctx); d == RateLimited && ai.Refusal != "" {
+		msg = ai.Refusal
+	}
+	write(ctx, d.Status(), msg)
 	switch d.Status() {
 	case fasthttp.StatusUnauthorized:
 		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, BasicChallenge)
@@ -182,9 +194,17 @@ func Refuse(ctx *fasthttp.RequestCtx, d Decision, action auth.Action, what strin
 }
 
 // SetLoginRetryAfter sets Retry-After on the answer to a login the Guard
-// refused (TooManyAttempts), in whole seconds, at least 1.
+// refused (TooManyAttempts) or a request over a rate limit (RateLimited),
+// in whole seconds, at least 1.
 func SetLoginRetryAfter(ctx *fasthttp.RequestCtx) {
 	ai, _ := Audit(ctx)
-	secs := max(int64((ai.RetryAfter+time.Second-1)/time.Second), 1)
-	ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.FormatInt(secs, 10))
+	ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.FormatInt(RetryAfterSeconds(ai.RetryAfter), 10))
 }
+
+// RetryAfterSeconds is d in whole seconds, rounded up, at least 1.
+func RetryAfterSeconds(d time.Duration) int64 {
+	return max(int64((d+time.Second-1)/time.Second), 1)
+}
+
+// secondsOf is n seconds as a Duration.
+func secondsOf(n int) time.Duration { return time.Duration(n) * time.Second }
