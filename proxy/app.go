@@ -15,6 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"nora/auth"
+	"nora/auth/tenant"
 	"nora/auth/oidc"
 	"nora/cache"
 	"nora/cache/transfer"
@@ -62,6 +63,12 @@ type AppConfig struct {
 	Build Build
 	// Audit is the [audit] section: where the audit log goes.
 	Audit auth.AuditConfig
+	// Tenants are the [[tenants]]: none means one default tenant, with no
+	// limits.
+	Tenants []tenant.Config
+	// TenantClock, if set, is the clock of the tenants' rate limits
+	// (tests); it is not in the TOML file.
+	TenantClock func() time.Time
 }
 
 // App is the whole nora object graph: store, upstream clients, format
@@ -77,6 +84,8 @@ type App struct {
 	cache  *cache.Cache
 	auth   *liveAuth
 	hosted *oci.Registry
+	// tenants limits, and counts the usage of, each tenant.
+	tenants *tenant.Set
 	// tokens are the API tokens (`nora token create`), a verifier of auth.
 	tokens *auth.APITokens
 	// oidc exchanges CI identity tokens for nora tokens, a verifier of auth.
@@ -152,6 +161,11 @@ func (app *App) build(cfg AppConfig, store cache.Store, set *metrics.Set) error 
 	}
 	app.auth.Local.AddVerifier(app.tokens)
 	app.srv = NewServer(cfg.Server, log, set)
+	if app.tenants, err = tenant.New(tenant.Options{Tenants: cfg.Tenants, AnonymousPerMinute: cfg.Server.RateLimit,
+		Metrics: set, Now: cfg.TenantClock}); err != nil {
+		return err
+	}
+	app.srv.SetTenants(app.tenants)
 	if err := app.openAudit(cfg.Audit); err != nil {
 		return err
 	}
@@ -191,10 +205,11 @@ func (app *App) build(cfg AppConfig, store cache.Store, set *metrics.Set) error 
 		if s, ok := reg.(retention.Source); ok {
 			sources = append(sources, s)
 		}
+		app.countUsage(f.name, reg)
 	}
 	c.SetMarkers(markers...)
 	c.Start(cfg.Storage.Limits())
-	if app.admin, err = newAdmin(cfg, c, store, sources, app.tokens, app.auditor(), log); err != nil {
+	if app.admin, err = newAdmin(cfg, c, store, sources, app.tokens, app.tenants, app.auditor(), log); err != nil {
 		return err
 	}
 	app.srv.AddReadyCheck("storage", c.Ready)
@@ -222,6 +237,7 @@ func (app *App) mountDocker(cfg AppConfig, client *upstream.Client, store cache.
 	if app.hosted, err = oci.Open(app.life, store, app.cache, filepath.Join(cfg.Storage.Path, "hosted.db"), hostedCfg.Shared(cfg.Storage.Backend == "s3"), app.log); err != nil {
 		return err
 	}
+	app.countUsage("docker", app.hosted)
 	// Bearer tokens for /v2/, signed with a key that lives in memory only:
 	// a restart invalidates them, and clients fetch new ones. Instances
 	// sharing a bucket share the key, kept in it: a token fetched from one
@@ -366,13 +382,21 @@ func (a *App) close() error {
 	return err
 }
 
+// countUsage counts what hosted registry reg of format holds in its
+// tenants' usage.
+func (app *App) countUsage(format string, reg any) {
+	if src, ok := reg.(tenant.Source); ok {
+		app.tenants.AddSource(format, src)
+	}
+}
+
 // formatHandler is what every format package's New returns.
 type formatHandler interface{ Serve(*fasthttp.RequestCtx) }
 
 // newAdmin builds the admin API (DESIGN 3.5) on its unix socket: GC,
 // retention and reindex as jobs, storage stats, the [gc] schedule and the
 // API tokens, whose changes go to the audit log.
-func newAdmin(cfg AppConfig, c *cache.Cache, store cache.Store, sources []retention.Source, tokens admin.TokenStore, audit auth.Auditor, log *slog.Logger) (*admin.Server, error) {
+func newAdmin(cfg AppConfig, c *cache.Cache, store cache.Store, sources []retention.Source, tokens admin.TokenStore, tenants *tenant.Set, audit auth.Auditor, log *slog.Logger) (*admin.Server, error) {
 	policy, err := retention.Compile(cfg.Retention)
 	if err != nil {
 		return nil, err
@@ -382,6 +406,7 @@ func newAdmin(cfg AppConfig, c *cache.Cache, store cache.Store, sources []retent
 		Log:      log.With("component", "admin"),
 		Schedule: cfg.GC.Schedule,
 		Tokens:   tokens,
+		Tenants:  tenants,
 		Audit:    audit,
 		Stats:    func(ctx context.Context) (any, error) { return c.Stats(ctx) },
 		// On a shared store, GC and retention run on the lease holder.
@@ -395,9 +420,11 @@ func newAdmin(cfg AppConfig, c *cache.Cache, store cache.Store, sources []retent
 		Backup: transfer.BackupTo(transfer.Side{Store: store, Path: cfg.Storage.Path}, c.TempDir()),
 		Jobs: map[string]admin.Job{
 			"gc": func(ctx context.Context, dry bool, progress func(done, total int64)) (any, error) {
+				defer tenants.Recount()
 				return c.GC(ctx, cache.GCOptions{Grace: cfg.GC.Grace.D(), DeleteUntagged: cfg.GC.DeleteUntagged, DryRun: dry, Progress: progress})
 			},
 			"retention": func(ctx context.Context, dry bool, _ func(done, total int64)) (any, error) {
+				defer tenants.Recount()
 				return policy.Apply(ctx, time.Now(), dry, sources...)
 			},
 			"reindex": func(ctx context.Context, _ bool, progress func(done, total int64)) (any, error) {

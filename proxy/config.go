@@ -49,6 +49,9 @@ type Config struct {
 	// ignored. The client address is what login limits and the audit log
 	// go by. A pointer keeps Config comparable; nil trusts no proxy.
 	TrustedProxies *[]string `toml:"trusted_proxies"`
+	// RateLimit caps the anonymous pulls of one client address, per
+	// minute (0: no cap); a logged-in caller counts against its tenant.
+	RateLimit int `toml:"rate_limit"`
 }
 
 // Proxies returns TrustedProxies parsed.

@@ -27,6 +27,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"nora/auth"
+	"nora/auth/tenant"
 )
 
 // Options configure a Server.
@@ -47,6 +48,8 @@ type Options struct {
 	// Tokens is the API token store, served at /api/v1/tokens; nil: that
 	// resource does not exist.
 	Tokens TokenStore
+	// Tenants, if set, are served at /api/v1/tenants (tenants.go).
+	Tenants *tenant.Set
 	// Audit, if set, records token creations and revocations.
 	Audit auth.Auditor
 	// Backup, if set, serves GET /api/v1/backup (backup.go).
