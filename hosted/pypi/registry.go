@@ -64,11 +64,14 @@ type File struct {
 	RequiresPython string `json:"requires_python,omitempty"`
 	// MetadataSHA256 is the sha256 of a wheel's METADATA, stored as a
 	// blob and served as PEP 658 core metadata ("" for sdists).
-	MetadataSHA256 string    `json:"metadata_sha256,omitempty"`
-	Yanked         bool      `json:"yanked,omitempty"`
-	YankedReason   string    `json:"yanked_reason,omitempty"`
-	UploadTime     time.Time `json:"upload_time"`
-	Uploader       string    `json:"uploader,omitempty"`
+	MetadataSHA256 string `json:"metadata_sha256,omitempty"`
+	// MetadataSize is the length of that metadata; 0 in files uploaded
+	// before it was kept (the usage of tenants stats the blob then).
+	MetadataSize int64     `json:"metadata_size,omitempty"`
+	Yanked       bool      `json:"yanked,omitempty"`
+	YankedReason string    `json:"yanked_reason,omitempty"`
+	UploadTime   time.Time `json:"upload_time"`
+	Uploader     string    `json:"uploader,omitempty"`
 }
 
 // Digest is the content address of the file's bytes.

@@ -198,7 +198,7 @@ func (r *Registry) commitBlobs(ctx context.Context, u *Upload, f *File, md []byt
 		if err := r.blobs.PutBlob(ctx, d, md); err != nil {
 			return internal(err, "cannot store the metadata of %s", f.Filename)
 		}
-		f.MetadataSHA256 = d.Encoded()
+		f.MetadataSHA256, f.MetadataSize = d.Encoded(), int64(len(md))
 	}
 	path := u.file.Name()
 	if err := u.file.Close(); err != nil {
