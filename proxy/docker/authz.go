@@ -126,6 +126,9 @@ func (h *Handler) authorize(ctx *fasthttp.RequestCtx, action auth.Action, name s
 	}
 	switch {
 	case allowed:
+		if !h.admit(ctx, c.id, action, name) {
+			return caller{}, false
+		}
 		return c, true
 	case c.id == nil:
 		h.unauthorized(ctx, "authentication required to "+string(action)+" "+what, h.scopes(ctx, action, name))
@@ -133,6 +136,20 @@ func (h *Handler) authorize(ctx *fasthttp.RequestCtx, action auth.Action, name s
 		ociError(ctx, codeDenied, "user "+c.id.Name+" may not "+string(action)+" "+what)
 	}
 	return caller{}, false
+}
+
+// admit counts an allowed request against its tenant's rate limits (the
+// catalog is a pull like any other). Over a limit it answers 429
+// TOOMANYREQUESTS with the limit's message and Retry-After, and returns
+// false.
+func (h *Handler) admit(ctx *fasthttp.RequestCtx, id *auth.Identity, action auth.Action, name string) bool {
+	if httpx.Admit(ctx, id, action, "docker", name) != httpx.RateLimited {
+		return true
+	}
+	ai, _ := httpx.Audit(ctx)
+	ociError(ctx, codeTooManyRequests, ai.Refusal)
+	httpx.SetLoginRetryAfter(ctx) // after the body: ociError resets the response
+	return false
 }
 
 // pushing reports whether the caller of a read is pushing to name: its

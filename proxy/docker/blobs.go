@@ -21,7 +21,9 @@ func (h *Handler) blob(ctx *fasthttp.RequestCtx, rt route, ref string) (string, 
 	if redirectBlob(ctx, h.cache, d) {
 		return "hit", nil
 	}
-	obj, err := h.artifacts.Get(ctx, pull.ArtifactRequest{
+	fills := h.artifacts
+	fills.Store = h.fillStore(ctx)
+	obj, err := fills.Get(ctx, pull.ArtifactRequest{
 		Upstream: rt.up.reg, Repo: rt.repo, URL: "blobs/" + string(d),
 		Expect: cache.Expect{Digest: d, Size: -1}, Offline: rt.up.cfg.Offline,
 	})

@@ -286,7 +286,9 @@ func (h *Handler) writeError(ctx *fasthttp.RequestCtx, err error, notFound strin
 		// for one that needs credentials.
 		ociError(ctx, codeNameUnknown, "upstream refused access: the repository does not exist or needs credentials")
 	case fault.RateLimited:
-		tooManyRequests(ctx, fault.RetryAfter(err))
+		if !tooManyPulls(ctx, err) {
+			tooManyRequests(ctx, fault.RetryAfter(err))
+		}
 	case fault.TooLarge:
 		ociError(ctx, codeManifestInvalid, fault.Message(err))
 	case fault.BadUpstream:

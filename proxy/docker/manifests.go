@@ -56,12 +56,18 @@ func (h *Handler) manifest(ctx *fasthttp.RequestCtx, rt route, ref string) (stri
 // at all while its pull budget is low; the tag's ref points at the
 // manifest's blob.
 func (h *Handler) manifestByTag(ctx *fasthttp.RequestCtx, rt route, tag string) (string, error) {
+	t := httpx.TenantOf(ctx)
 	res, err := h.refs.Resolve(ctx, pull.RefRequest{
 		Key: tagKey(rt, tag), TTL: rt.up.cfg.TTL.D(), NegativeTTL: h.cfg.NegativeTTL.D(),
 		Offline: rt.up.cfg.Offline, Hold: rt.up.budgetLow, Load: h.loadManifest,
 		Refresh: pull.ByDigest(
 			func(ctx context.Context) (digest.Digest, error) { return h.headManifest(ctx, rt, tag) },
 			func(ctx context.Context) (pull.Fetched, error) {
+				// A GET counts against the pull budget (a cached tag
+				// refused here is served stale).
+				if err := takeUpstreamPull(t, rt); err != nil {
+					return pull.Fetched{}, err
+				}
 				m, err := h.fetchManifest(ctx, rt, tag, "")
 				return pull.Fetched{Ref: cache.Ref{Digest: m.digest, MediaType: m.mediaType}, Body: m.body}, err
 			}),
@@ -182,6 +188,9 @@ func (h *Handler) manifestByDigest(ctx *fasthttp.RequestCtx, rt route, d digest.
 	}
 	if rt.up.cfg.Offline {
 		return "", pull.ErrOffline
+	}
+	if err := takeUpstreamPull(httpx.TenantOf(ctx), rt); err != nil {
+		return "", err
 	}
 	v, err, _ := h.meta.Do("manifest:"+string(d), func() (any, error) {
 		bg, cancel := pull.Detached(h.base, metaTimeout)

@@ -66,8 +66,14 @@ func (h *Handler) putManifest(ctx *fasthttp.RequestCtx, req request) {
 		ociError(ctx, codeTagInvalid, "invalid tag "+req.ref)
 		return
 	}
+	// A manifest counts against its tenant's quota as blobs do: by its
+	// declared length before it is read, else by the bytes read.
+	declared := int64(ctx.Request.Header.ContentLength())
+	if declared >= 0 && !h.reserve(ctx, req.name, nil, 0, declared) {
+		return
+	}
 	body, ok := readManifestBody(ctx)
-	if !ok {
+	if !ok || (declared < 0 && !h.reserve(ctx, req.name, nil, 0, int64(len(body)))) {
 		return
 	}
 	wctx, cancel := pull.Detached(h.base, metaTimeout)

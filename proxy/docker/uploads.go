@@ -76,6 +76,9 @@ func (h *Handler) startUpload(ctx *fasthttp.RequestCtx, name, owner string, id *
 		h.tooLarge(ctx)
 		return
 	}
+	if want != "" && declared >= 0 && !h.reserve(ctx, name, nil, 0, declared) {
+		return
+	}
 	u, err := h.hosted.StartUpload(name, owner)
 	if err != nil {
 		h.hostedError(ctx, err)
@@ -88,10 +91,14 @@ func (h *Handler) startUpload(ctx *fasthttp.RequestCtx, name, owner string, id *
 		return
 	}
 	// Monolithic: the whole blob is this request's body.
-	if _, err := u.Write(h.capped(ctx, u), -1, declared); err != nil {
+	if _, err := u.Write(h.uploadBody(ctx, name, u, declared), -1, declared); err != nil {
 		h.hosted.Cancel(u)
 		if errors.Is(err, errTooLarge) {
 			h.tooLarge(ctx)
+			return
+		}
+		if errors.Is(err, fault.Denied) {
+			h.overQuota(ctx, err)
 			return
 		}
 		if httpx.LocalFault(err) {
@@ -147,15 +154,26 @@ func (h *Handler) writeChunk(ctx *fasthttp.RequestCtx, name string, u *oci.Uploa
 	}
 	// The session's total counts, not the chunk's: a blob that cannot fit
 	// ends its session, whose bytes could never be committed.
-	if end := max(start, u.Size()); length >= 0 && length > h.maxUpload()-end {
+	end := max(start, u.Size())
+	if length >= 0 && length > h.maxUpload()-end {
 		h.hosted.Cancel(u)
 		h.tooLarge(ctx)
 		return false
 	}
-	if _, err := u.Write(h.capped(ctx, u), start, length); err != nil {
+	// Over the tenant's quota the session ends as well: what it holds
+	// could never be committed.
+	if length >= 0 && !h.reserve(ctx, name, u, end, length) {
+		return false
+	}
+	if _, err := u.Write(h.uploadBody(ctx, name, u, length), start, length); err != nil {
 		if errors.Is(err, errTooLarge) {
 			h.hosted.Cancel(u)
 			h.tooLarge(ctx)
+			return false
+		}
+		if errors.Is(err, fault.Denied) {
+			h.hosted.Cancel(u)
+			h.overQuota(ctx, err)
 			return false
 		}
 		if httpx.LocalFault(err) {

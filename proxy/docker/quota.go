@@ -1,0 +1,53 @@
+package docker
+
+import (
+	"errors"
+	"io"
+
+	"github.com/valyala/fasthttp"
+
+	"nora/hosted/oci"
+	"nora/internal/fault"
+	"nora/proxy/httpx"
+)
+
+// reserve checks, before a byte of it is read, that a body of n more
+// bytes of name (after already bytes of the same upload) fits the quota
+// of name's tenant. Over it, it cancels session u (nil: none yet),
+// answers the refusal and returns false.
+func (h *Handler) reserve(ctx *fasthttp.RequestCtx, name string, u *oci.Upload, already, n int64) bool {
+	err := httpx.ReserveQuota(ctx, "docker", name, already, n)
+	if err == nil {
+		return true
+	}
+	if u != nil {
+		h.hosted.Cancel(u)
+	}
+	h.overQuota(ctx, err)
+	return false
+}
+
+// overQuota answers a storage quota refusal: 403 DENIED with the message
+// that names the tenant and its quota. Any other failure to check the
+// quota is the hosted side's error. The rest of the body is dropped so
+// the client hears the answer.
+func (h *Handler) overQuota(ctx *fasthttp.RequestCtx, err error) {
+	httpx.Drain(ctx)
+	if !errors.Is(err, fault.Denied) {
+		h.hostedError(ctx, err)
+		return
+	}
+	ociError(ctx, codeDenied, fault.Message(err))
+}
+
+// uploadBody is the body of a blob upload into session u: capped at
+// max_upload_size and, when its length is not declared (chunked), cut
+// off where it would pass the tenant's quota (a declared length was
+// reserved before).
+func (h *Handler) uploadBody(ctx *fasthttp.RequestCtx, name string, u *oci.Upload, declared int64) io.Reader {
+	r := h.capped(ctx, u)
+	if declared < 0 {
+		r = httpx.LimitQuota(ctx, "docker", name, u.Size(), r)
+	}
+	return r
+}
