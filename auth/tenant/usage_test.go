@@ -21,7 +21,7 @@ func TestUsage(t *testing.T) {
 	docker.put("a/x", "k2", 20)
 	docker.put("a/y", "k1", 10) // the same bytes in another name of a
 	docker.put("a/y", "k3", 5)
-	docker.put("b/z", "k1", 10) // and in a name of b: counted there too
+	docker.put("b/z", "k1", 10)  // and in a name of b: counted there too
 	docker.put("@a/ui", "k4", 7) // a docker name: not a's npm prefix
 	npm.put("@a/ui", "k5", 100)
 	npm.put("left-pad", "k6", 1)
