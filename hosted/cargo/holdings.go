@@ -9,6 +9,7 @@ import (
 
 	"nora/auth/tenant"
 	"nora/cache"
+	"nora/hosted"
 )
 
 var _ tenant.Source = (*Registry)(nil)
@@ -23,52 +24,28 @@ var _ tenant.Source = (*Registry)(nil)
 // cached from an upstream have. An index line carries no size, so each
 // .crate costs one Stat of the store.
 func (r *Registry) Holdings(ctx context.Context, keep func(name string) bool, fn func(name, key string, size int64) error) error {
-	for _, name := range r.names.List() {
-		if !keep(name) {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
+	return hosted.Kept(ctx, r.names.List(), nil, keep, func(name, _ string) error {
+		b, err := hosted.StateHolding(ctx, r.store, indexKey(name), maxIndexBytes, name, fn)
+		if err != nil || b == nil {
 			return err
 		}
-		if err := r.crateHoldings(ctx, name, fn); err != nil {
-			return err
+		entries, err := parseIndex(b)
+		if err != nil {
+			return fmt.Errorf("cannot read the index of hosted crate %s: %w", name, err)
 		}
-	}
-	return nil
-}
-
-// crateHoldings reports the index file and .crate files of crate name.
-func (r *Registry) crateHoldings(ctx context.Context, name string, fn func(name, key string, size int64) error) error {
-	key := indexKey(name)
-	b, err := r.read(ctx, key, maxIndexBytes)
-	if errors.Is(err, cache.ErrNotFound) {
-		return nil // claimed, nothing published yet
-	} else if err != nil {
-		return err
-	}
-	entries, err := parseIndex(b)
-	if err != nil {
-		return fmt.Errorf("cannot read the index of hosted crate %s: %w", name, err)
-	}
-	if err := fn(name, key, int64(len(b))); err != nil {
-		return err
-	}
-	seen := map[string]bool{}
-	for _, e := range entries {
-		blob := cache.BlobKey(digest.NewDigestFromEncoded(digest.SHA256, e.Cksum))
-		if seen[blob] {
-			continue
+		report := hosted.BlobHoldings(name, fn)
+		for _, e := range entries {
+			d := digest.NewDigestFromEncoded(digest.SHA256, e.Cksum)
+			info, err := r.store.Stat(ctx, cache.BlobKey(d))
+			if errors.Is(err, cache.ErrNotFound) {
+				continue // damaged state (Crate answers 500): nothing is held
+			} else if err != nil {
+				return fmt.Errorf("cannot stat the .crate of hosted %s %s: %w", name, e.Vers, err)
+			}
+			if err := report(d, info.Size); err != nil {
+				return err
+			}
 		}
-		seen[blob] = true
-		info, err := r.store.Stat(ctx, blob)
-		if errors.Is(err, cache.ErrNotFound) {
-			continue // damaged state (Crate answers 500): nothing is held
-		} else if err != nil {
-			return fmt.Errorf("cannot stat the .crate of hosted %s %s: %w", name, e.Vers, err)
-		}
-		if err := fn(name, blob, info.Size); err != nil {
-			return err
-		}
-	}
-	return nil
+		return nil
+	})
 }

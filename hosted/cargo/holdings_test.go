@@ -2,35 +2,13 @@ package cargo
 
 import (
 	"context"
-	"maps"
-	"slices"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
 
 	"nora/cache"
+	"nora/hosted/hostedtest"
 )
-
-// holdings returns what Holdings reports of the names keep accepts, as
-// name -> key -> size; a key reported twice for one name fails.
-func (r *testRegistry) holdings(t *testing.T, keep func(string) bool) map[string]map[string]int64 {
-	t.Helper()
-	got := map[string]map[string]int64{}
-	err := r.Holdings(context.Background(), keep, func(name, key string, size int64) error {
-		if got[name] == nil {
-			got[name] = map[string]int64{}
-		}
-		if _, dup := got[name][key]; dup {
-			t.Errorf("%s reports %s twice", name, key)
-		}
-		got[name][key] = size
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return got
-}
 
 func TestHoldings(t *testing.T) {
 	r := newTestRegistry(t)
@@ -59,19 +37,9 @@ func TestHoldings(t *testing.T) {
 		}
 		m[indexKey(name)] = int64(len(b))
 	}
-	all := func(string) bool { return true }
-	if got := r.holdings(t, all); !maps.EqualFunc(got, want, maps.Equal) {
-		t.Fatalf("holdings %v, want %v", got, want)
-	}
+	hostedtest.Expect(t, r, nil, want)
 
-	var asked []string
-	got := r.holdings(t, func(name string) bool { asked = append(asked, name); return name == "other" })
-	if !maps.EqualFunc(got, map[string]map[string]int64{"other": want["other"]}, maps.Equal) {
-		t.Fatalf("holdings of other %v", got)
-	}
-	if !slices.Equal(asked, []string{"Acme_Lib", "other"}) {
-		t.Fatalf("keep asked about %v", asked)
-	}
+	hostedtest.ExpectOnly(t, r, "other", want)
 
 	// A yanked version stays downloadable: still held, under the index
 	// file's new length.
@@ -83,7 +51,5 @@ func TestHoldings(t *testing.T) {
 		t.Fatal(err)
 	}
 	want["Acme_Lib"][indexKey("Acme_Lib")] = int64(len(b))
-	if got := r.holdings(t, all); !maps.EqualFunc(got, want, maps.Equal) {
-		t.Fatalf("after a yank %v, want %v", got, want)
-	}
+	hostedtest.Expect(t, r, nil, want)
 }

@@ -2,36 +2,14 @@ package maven
 
 import (
 	"context"
-	"maps"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
 
 	"nora/cache"
+	"nora/hosted/hostedtest"
 )
-
-// holdings returns what Holdings reports of the names keep accepts, as
-// name -> key -> size; a key reported twice for one name fails.
-func holdings(t *testing.T, r *Registry, keep func(string) bool) map[string]map[string]int64 {
-	t.Helper()
-	got := map[string]map[string]int64{}
-	err := r.Holdings(context.Background(), keep, func(name, key string, size int64) error {
-		if got[name] == nil {
-			got[name] = map[string]int64{}
-		}
-		if _, dup := got[name][key]; dup {
-			t.Errorf("%s reports %s twice", name, key)
-		}
-		got[name][key] = size
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return got
-}
 
 func TestHoldings(t *testing.T) {
 	c := newCache(t)
@@ -66,19 +44,9 @@ func TestHoldings(t *testing.T) {
 		"com.acme:lib":   {blob(shared): n(shared), blob(pom): n(pom), blob(build): n(build)},
 		"com.acme:other": {blob(shared): n(shared)},
 	})
-	all := func(string) bool { return true }
-	if got := holdings(t, r, all); !maps.EqualFunc(got, want, maps.Equal) {
-		t.Fatalf("holdings %v, want %v", got, want)
-	}
+	hostedtest.Expect(t, r, nil, want)
 
-	var asked []string
-	got := holdings(t, r, func(name string) bool { asked = append(asked, name); return name == "com.acme:other" })
-	if !maps.EqualFunc(got, map[string]map[string]int64{"com.acme:other": want["com.acme:other"]}, maps.Equal) {
-		t.Fatalf("holdings of com.acme:other %v", got)
-	}
-	if !slices.Equal(asked, []string{"com.acme:lib", "com.acme:other"}) {
-		t.Fatalf("keep asked about %v", asked)
-	}
+	hostedtest.ExpectOnly(t, r, "com.acme:other", want)
 
 	// A snapshot build retention removes is no longer held.
 	items, err := r.Items(ctx)
@@ -92,7 +60,5 @@ func TestHoldings(t *testing.T) {
 		"com.acme:lib":   {blob(shared): n(shared), blob(pom): n(pom)},
 		"com.acme:other": {blob(shared): n(shared)},
 	})
-	if got := holdings(t, r, all); !maps.EqualFunc(got, want, maps.Equal) {
-		t.Fatalf("after retention %v, want %v", got, want)
-	}
+	hostedtest.Expect(t, r, nil, want)
 }

@@ -2,35 +2,13 @@ package npm
 
 import (
 	"context"
-	"maps"
-	"slices"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
 
 	"nora/cache"
+	"nora/hosted/hostedtest"
 )
-
-// holdings returns what Holdings reports of the names keep accepts, as
-// name -> key -> size; a key reported twice for one name fails.
-func (tr *testRegistry) holdings(t *testing.T, keep func(string) bool) map[string]map[string]int64 {
-	t.Helper()
-	got := map[string]map[string]int64{}
-	err := tr.Holdings(context.Background(), keep, func(name, key string, size int64) error {
-		if got[name] == nil {
-			got[name] = map[string]int64{}
-		}
-		if _, dup := got[name][key]; dup {
-			t.Errorf("%s reports %s twice", name, key)
-		}
-		got[name][key] = size
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return got
-}
 
 // stateSize is the stored length of name's state object.
 func (tr *testRegistry) stateSize(t *testing.T, name string) (string, int64) {
@@ -71,19 +49,9 @@ func TestHoldings(t *testing.T) {
 		}
 		return w
 	}
-	all := func(string) bool { return true }
-	if got, w := tr.holdings(t, all), want(); !maps.EqualFunc(got, w, maps.Equal) {
-		t.Fatalf("holdings %v, want %v", got, w)
-	}
+	hostedtest.Expect(t, tr, nil, want())
 
-	var asked []string
-	got := tr.holdings(t, func(name string) bool { asked = append(asked, name); return name == "@b/lib" })
-	if w := want(); !maps.EqualFunc(got, map[string]map[string]int64{"@b/lib": w["@b/lib"]}, maps.Equal) {
-		t.Fatalf("holdings of @b/lib %v, want %v", got, w["@b/lib"])
-	}
-	if !slices.Equal(asked, []string{"@a/lib", "@b/lib"}) {
-		t.Fatalf("keep asked about %v", asked)
-	}
+	hostedtest.ExpectOnly(t, tr, "@b/lib", want())
 
 	// Unpublished, the package keeps only its state.
 	p, err := tr.Get(ctx, "@b/lib")
@@ -96,7 +64,5 @@ func TestHoldings(t *testing.T) {
 	w := want()
 	delete(w["@b/lib"], key(shared))
 	delete(w["@b/lib"], key(own))
-	if got := tr.holdings(t, all); !maps.EqualFunc(got, w, maps.Equal) {
-		t.Fatalf("after unpublish %v, want %v", got, w)
-	}
+	hostedtest.Expect(t, tr, nil, w)
 }

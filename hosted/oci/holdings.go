@@ -9,6 +9,7 @@ import (
 
 	"nora/auth/tenant"
 	"nora/cache"
+	"nora/hosted"
 )
 
 var _ tenant.Source = (*Registry)(nil)
@@ -21,31 +22,18 @@ var _ tenant.Source = (*Registry)(nil)
 // repository. A link a delete or GC removed is no longer held, though
 // the bytes stay in the store until GC finds nothing refers to them.
 func (r *Registry) Holdings(ctx context.Context, keep func(name string) bool, fn func(name, key string, size int64) error) error {
-	for _, name := range r.hostedNames() {
-		if !keep(name) {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+	return hosted.Kept(ctx, r.hostedNames(), nil, keep, func(name, _ string) error {
 		if err := r.repoHoldings(ctx, name, fn); err != nil {
 			return fmt.Errorf("cannot list the holdings of %s: %w", name, err)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // repoHoldings reports the manifests, then the blob links, of repository
 // name.
 func (r *Registry) repoHoldings(ctx context.Context, name string, fn func(name, key string, size int64) error) error {
-	seen := map[digest.Digest]bool{}
-	report := func(d digest.Digest, size int64) error {
-		if seen[d] || d.Validate() != nil {
-			return nil
-		}
-		seen[d] = true
-		return fn(name, cache.BlobKey(d), size)
-	}
+	report := hosted.BlobHoldings(name, fn)
 	err := forEachRecord(ctx, r, name, manifestsDir, func(e string, m *manifestRecord) error {
 		return report(digest.Digest(e), m.Size)
 	})

@@ -8,6 +8,7 @@ import (
 
 	"nora/auth/tenant"
 	"nora/cache"
+	"nora/hosted"
 )
 
 var _ tenant.Source = (*Registry)(nil)
@@ -20,44 +21,21 @@ var _ tenant.Source = (*Registry)(nil)
 // cache.BlobKey of their sha256, so the same bytes uploaded to two
 // projects give one key.
 func (r *Registry) Holdings(ctx context.Context, keep func(name string) bool, fn func(name, key string, size int64) error) error {
-	for _, name := range r.Projects() {
-		if !keep(name) {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
+	return hosted.Kept(ctx, r.Projects(), nil, keep, func(project, _ string) error {
+		b, err := hosted.StateHolding(ctx, r.store, projectKey(project), maxDocBytes, project, fn)
+		if err != nil || b == nil {
 			return err
 		}
-		if err := r.projectHoldings(ctx, name, fn); err != nil {
+		p, err := r.remember(project, b)
+		if err != nil {
 			return err
 		}
-	}
-	return nil
+		return r.fileHoldings(ctx, p, hosted.BlobHoldings(project, fn))
+	})
 }
 
-// projectHoldings reports the document and files of project.
-func (r *Registry) projectHoldings(ctx context.Context, project string, fn func(name, key string, size int64) error) error {
-	key := projectKey(project)
-	b, err := r.read(ctx, key)
-	if errors.Is(err, cache.ErrNotFound) {
-		return nil // hosted, its first upload not recorded yet
-	} else if err != nil {
-		return internal(err, "cannot read hosted project %s", project)
-	}
-	p, err := r.remember(project, b)
-	if err != nil {
-		return err
-	}
-	if err := fn(project, key, int64(len(b))); err != nil {
-		return err
-	}
-	seen := map[digest.Digest]bool{}
-	report := func(d digest.Digest, size int64) error {
-		if seen[d] || d.Validate() != nil {
-			return nil
-		}
-		seen[d] = true
-		return fn(project, cache.BlobKey(d), size)
-	}
+// fileHoldings reports the files of p and their core metadata.
+func (r *Registry) fileHoldings(ctx context.Context, p *Project, report func(digest.Digest, int64) error) error {
 	for _, f := range p.Files {
 		if err := report(f.Digest(), f.Size); err != nil {
 			return err
