@@ -1,7 +1,6 @@
 package cargo
 
 import (
-	"context"
 	"errors"
 
 	"github.com/opencontainers/go-digest"
@@ -49,7 +48,7 @@ func (h *Handler) download(ctx *fasthttp.RequestCtx, name, vers string) {
 
 // fetchCrate learns the version's checksum from the index and fills the
 // .crate from the upstream's download host, verified against it.
-func (h *Handler) fetchCrate(ctx context.Context, name, vers, key string) (*cache.Object, error) {
+func (h *Handler) fetchCrate(ctx *fasthttp.RequestCtx, name, vers, key string) (*cache.Object, error) {
 	ttl := h.cfg.TTL.D()
 	doc, err := h.indexDoc(ctx, name, ttl)
 	if err != nil {
@@ -86,5 +85,6 @@ func (h *Handler) fetchCrate(ctx context.Context, name, vers, key string) (*cach
 		URL:      target,
 		Expect:   cache.Expect{Digest: digest.NewDigestFromEncoded(digest.SHA256, e.Cksum), Size: -1},
 		Offline:  h.cfg.Offline,
+		Tenant:   httpx.TenantOf(ctx),
 	})
 }

@@ -1,6 +1,7 @@
 package cargo
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -71,7 +72,9 @@ func (h *Handler) publish(ctx *fasthttp.RequestCtx) {
 		refuse(ctx, d, auth.Push, "crates")
 		return
 	}
-	req, err := hosted.ReadRequest(httpx.BodyReader(ctx), int64(ctx.Request.Header.ContentLength()), int64(h.cfg.MaxUploadSize))
+	// Buffered, so that the .crate's length can be peeked at for the quota.
+	body := bufio.NewReaderSize(httpx.BodyReader(ctx), 64<<10)
+	req, err := hosted.ReadRequest(body, int64(ctx.Request.Header.ContentLength()), int64(h.cfg.MaxUploadSize))
 	if err != nil {
 		h.hostedFail(ctx, "", err)
 		return
@@ -81,6 +84,9 @@ func (h *Handler) publish(ctx *fasthttp.RequestCtx) {
 	id, d := httpx.Authorize(ctx, h.auth, auth.Push, "cargo", name)
 	if d != httpx.Allowed {
 		refuse(ctx, d, auth.Push, name)
+		return
+	}
+	if !reserveCrate(ctx, body, name) {
 		return
 	}
 	// Not the request's context: a publish that has read its body

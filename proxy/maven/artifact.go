@@ -62,6 +62,7 @@ func (h *Handler) serveArtifact(ctx *fasthttp.RequestCtx, c context.Context, req
 		}
 		obj, err = pull.Artifact(c, h.deps, pull.ArtifactRequest{
 			Name: key, Upstream: u.reg, URL: req.file, Expect: cache.Expect{SHA1: want, Size: -1},
+			Tenant: httpx.TenantOf(ctx),
 		})
 		if fault.KindOf(err) == fault.NotFound {
 			h.neg.Remember(missKey(u, req.file), h.cfg.NegativeTTL.D())

@@ -70,21 +70,7 @@ func (h *Handler) deploy(ctx *fasthttp.RequestCtx, c context.Context, req reques
 		}
 		plainText(ctx, fasthttp.StatusOK, "checksum matches")
 	default:
-		created, err := h.hosted.Upload(h.life(), req.coord(), httpx.BodyReader(ctx), int64(max(ctx.Request.Header.ContentLength(), -1)),
-			int64(h.cfg.MaxUploadSize), user)
-		if err != nil {
-			if httpx.LocalFault(err) {
-				httpx.Drain(ctx) // the store stopped reading it
-			}
-			h.hostedFail(ctx, req, err)
-			return
-		}
-		if created {
-			h.deps.Log.Info("maven file deployed", "path", req.file, "user", user)
-			plainText(ctx, fasthttp.StatusCreated, "created")
-			return
-		}
-		plainText(ctx, fasthttp.StatusOK, "already deployed with the same content")
+		h.deployFile(ctx, req, user)
 	}
 }
 

@@ -98,35 +98,8 @@ func (h *Handler) put(ctx *fasthttp.RequestCtx, name, rev string, remove bool) {
 	if !ok {
 		return
 	}
-	if ce := ctx.Request.Header.Peek(fasthttp.HeaderContentEncoding); len(ce) > 0 && !bytes.EqualFold(ce, []byte("identity")) {
-		npmError(ctx, fasthttp.StatusUnsupportedMediaType, "compressed request bodies are not supported")
-		ctx.SetConnectionClose()
-		return
-	}
-	if cl := ctx.Request.Header.ContentLength(); cl > 0 && int64(cl) > h.limits.MaxBody {
-		// A body a little over the cap is read and dropped, so the client
-		// gets the 413 rather than a reset connection; a larger one is cut.
-		httpx.Drain(ctx)
-		h.hostedError(ctx, hosted.ErrTooLarge, name)
-		return
-	}
-	doc, err := hosted.ReadDocument(httpx.BodyReader(ctx), h.cache.TempDir(), h.limits)
-	if err != nil {
-		if httpx.LocalFault(err) {
-			// The tarball's temp file could not be written: ours.
-			httpx.Drain(ctx)
-			h.hostedError(ctx, err, name)
-			return
-		}
-		var classified *fault.Error
-		if !errors.As(err, &classified) {
-			// The client went away or sent a broken body.
-			h.deps.Log.Warn("cannot read an npm publish", "package", name, "err", err)
-			npmError(ctx, fasthttp.StatusBadRequest, "cannot read the request body")
-			ctx.SetConnectionClose()
-			return
-		}
-		h.hostedError(ctx, err, name)
+	doc, ok := h.readPut(ctx, name)
+	if !ok {
 		return
 	}
 	// Writes finish even if the client goes away: each is atomic, but a
@@ -138,6 +111,7 @@ func (h *Handler) put(ctx *fasthttp.RequestCtx, name, rev string, remove bool) {
 		user = id.Name
 	}
 	var p *hosted.Package
+	var err error
 	status := fasthttp.StatusOK
 	switch {
 	case doc.Attachment != nil && remove:
@@ -145,7 +119,9 @@ func (h *Handler) put(ctx *fasthttp.RequestCtx, name, rev string, remove bool) {
 		npmError(ctx, fasthttp.StatusBadRequest, "a new version is published with PUT /npm/<name>")
 		return
 	case doc.Attachment != nil:
-		p, err = h.hosted.Publish(wctx, name, doc, user)
+		if err = reserveTarball(ctx, name, doc.Attachment); err == nil {
+			p, err = h.hosted.Publish(wctx, name, doc, user)
+		}
 		status = fasthttp.StatusCreated
 	default:
 		p, err = h.hosted.Update(wctx, name, doc, rev, remove)
@@ -156,6 +132,48 @@ func (h *Handler) put(ctx *fasthttp.RequestCtx, name, rev string, remove bool) {
 	}
 	h.deps.Log.Info("npm package changed", "package", name, "user", user, "rev", p.RevString(), "publish", doc.Attachment != nil, "unpublish", remove)
 	writeOK(ctx, status, name, p)
+}
+
+// readPut reads the body of a PUT /npm/<name>, answering what cannot be
+// taken: a compressed body, one over max_publish_size or the tenant's
+// quota, a malformed document. The caller commits or discards its
+// attachment.
+func (h *Handler) readPut(ctx *fasthttp.RequestCtx, name string) (*hosted.Document, bool) {
+	if ce := ctx.Request.Header.Peek(fasthttp.HeaderContentEncoding); len(ce) > 0 && !bytes.EqualFold(ce, []byte("identity")) {
+		npmError(ctx, fasthttp.StatusUnsupportedMediaType, "compressed request bodies are not supported")
+		ctx.SetConnectionClose()
+		return nil, false
+	}
+	if cl := ctx.Request.Header.ContentLength(); cl > 0 && int64(cl) > h.limits.MaxBody {
+		// A body a little over the cap is read and dropped, so the client
+		// gets the 413 rather than a reset connection; a larger one is cut.
+		httpx.Drain(ctx)
+		h.hostedError(ctx, hosted.ErrTooLarge, name)
+		return nil, false
+	}
+	if !h.admitDeclared(ctx, name) {
+		return nil, false
+	}
+	doc, err := hosted.ReadDocument(httpx.BodyReader(ctx), h.cache.TempDir(), h.limits)
+	if err != nil {
+		if httpx.LocalFault(err) {
+			// The tarball's temp file could not be written: ours.
+			httpx.Drain(ctx)
+			h.hostedError(ctx, err, name)
+			return nil, false
+		}
+		var classified *fault.Error
+		if !errors.As(err, &classified) {
+			// The client went away or sent a broken body.
+			h.deps.Log.Warn("cannot read an npm publish", "package", name, "err", err)
+			npmError(ctx, fasthttp.StatusBadRequest, "cannot read the request body")
+			ctx.SetConnectionClose()
+			return nil, false
+		}
+		h.hostedError(ctx, err, name)
+		return nil, false
+	}
+	return doc, true
 }
 
 // unpublishAll implements DELETE /npm/<name>/-rev/<rev> (npm unpublish

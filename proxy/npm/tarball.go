@@ -53,7 +53,7 @@ func (h *Handler) fetchTarball(ctx *fasthttp.RequestCtx, name, file, key string)
 		return nil, fault.Wrap(fault.BadUpstream, err, fmt.Sprintf("packument of %s: version %s", name, d.version))
 	}
 	return pull.Artifact(ctx, h.deps, pull.ArtifactRequest{
-		Name: key, Upstream: h.up, URL: d.tarball, Expect: want, Offline: h.offline(),
+		Name: key, Upstream: h.up, URL: d.tarball, Expect: want, Offline: h.offline(), Tenant: httpx.TenantOf(ctx),
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"nora/auth/tenant"
 	"nora/cache"
 	"nora/upstream"
 )
@@ -26,6 +27,10 @@ type ArtifactRequest struct {
 	Repo    string
 	Expect  cache.Expect
 	Offline bool
+	// Tenant is whose bandwidth ([[tenants]] rate_limit.bandwidth) a cold
+	// fill this request starts spends (nil: none); httpx.TenantOf the
+	// request once it was authorized.
+	Tenant *tenant.Tenant
 }
 
 // ArtifactStore is what Artifact needs of the cache.
@@ -92,7 +97,10 @@ func (a Artifacts) open(ctx context.Context, r ArtifactRequest) (*cache.Object, 
 	return a.Store.OpenNamed(ctx, r.Name)
 }
 
-// source opens the upstream body of r for the one fill.
+// source opens the upstream body of r for the one fill, read no faster
+// than r's tenant's bandwidth allows. The fill outlives the request that
+// started it (others follow it), so the wait is bounded by the fill's
+// context, not the request's.
 func (a Artifacts) source(r ArtifactRequest) cache.Source {
 	return func(fctx context.Context) (io.ReadCloser, int64, error) {
 		var resp *http.Response
@@ -111,9 +119,21 @@ func (a Artifacts) source(r ArtifactRequest) cache.Source {
 			resp.Body.Close()
 			return nil, 0, StatusError(what, resp.StatusCode, resp.Header.Get("Retry-After"))
 		}
-		if a.Stall <= 0 {
-			return resp.Body, resp.ContentLength, nil
+		body := resp.Body
+		if a.Stall > 0 {
+			body = upstream.StallReader(body, a.Stall)
 		}
-		return upstream.StallReader(resp.Body, a.Stall), resp.ContentLength, nil
+		return throttle(fctx, r.Tenant, body), resp.ContentLength, nil
 	}
+}
+
+// throttle is body read within t's bandwidth (t nil: body itself).
+func throttle(ctx context.Context, t *tenant.Tenant, body io.ReadCloser) io.ReadCloser {
+	if t == nil {
+		return body
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{t.Throttle(ctx, body), body}
 }

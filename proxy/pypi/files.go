@@ -45,6 +45,7 @@ func (h *Handler) serveFile(ctx *fasthttp.RequestCtx, project, filename string) 
 	}
 	obj, err := pull.Artifact(ctx, h.deps, pull.ArtifactRequest{
 		Name: key, Upstream: h.up, URL: target, Expect: expectOf(hashes, f.size, isMetadata), Offline: h.offline,
+		Tenant: httpx.TenantOf(ctx),
 	})
 	if err != nil {
 		h.fail(ctx, filename, err)

@@ -52,7 +52,7 @@ func (h *Handler) upload(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	rel, ok := u.release(form)
-	if !ok {
+	if !ok || !u.reserveFile() {
 		return
 	}
 	wctx, cancel := h.deps.Detached(uploadTimeout)
@@ -109,6 +109,8 @@ type uploadRequest struct {
 	id         *auth.Identity
 	project    string // normalized, once the name field was read
 	authorized bool
+	boundary   string
+	body       *countReader // the body as the form reads it
 }
 
 // discard drops the file of an upload that was not published.
@@ -139,7 +141,8 @@ func (u *uploadRequest) authorize(name string) bool {
 // receive reads the form, streaming the file to a temp file, and answers
 // a body that cannot be taken.
 func (u *uploadRequest) receive(boundary string) (*uploadForm, bool) {
-	body := &capReader{r: httpx.BodyReader(u.ctx), n: int64(u.h.cfg.MaxUploadSize)}
+	u.boundary, u.body = boundary, &countReader{r: httpx.BodyReader(u.ctx)}
+	body := &capReader{r: u.body, n: int64(u.h.cfg.MaxUploadSize)}
 	form, err := readForm(body, boundary, u.content)
 	if err == nil {
 		return form, true
@@ -147,6 +150,8 @@ func (u *uploadRequest) receive(boundary string) (*uploadForm, bool) {
 	httpx.Drain(u.ctx)
 	switch {
 	case errors.Is(err, errAnswered):
+	case isOverQuota(err):
+		overQuota(u.ctx, err)
 	case cache.IsNoSpace(err), httpx.LocalFault(err):
 		// The temp file could not be written: ours, not the client's.
 		u.h.hostedError(u.ctx, u.project, err)
@@ -166,6 +171,13 @@ func (u *uploadRequest) receive(boundary string) (*uploadForm, bool) {
 func (u *uploadRequest) content(_ string, fields map[string]string, r io.Reader) error {
 	if name, ok := fields["name"]; ok && !u.authorize(name) {
 		return errAnswered
+	}
+	if u.authorized {
+		q, err := u.quotaContent(r)
+		if err != nil {
+			return err
+		}
+		r = q
 	}
 	var err error
 	if u.up, err = u.h.hosted.NewUpload(); err != nil {
