@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"nora/auth"
+	"nora/auth/tenant"
 	"nora/cache"
 	"nora/hosted/oci"
 	"nora/internal/units"
@@ -29,6 +30,8 @@ type options struct {
 	storage     string        // storage path; "" for a temp dir
 	limits      *cache.Limits // eviction limits; nil: the defaults
 	log         *slog.Logger  // nil: discarded
+	tenants     []tenant.Config
+	tenantClock func() time.Time // the tenants' limiters' clock; nil: time.Now
 }
 
 // noraUnderTest is a test nora with the helpers the docker tests add.
@@ -41,6 +44,7 @@ func startNora(t testing.TB, o options) *noraUnderTest {
 	cfg.Server.StallTimeout = units.Duration(10 * time.Second)
 	cfg.Docker.Upstreams = o.upstreams
 	cfg.Docker.HostedNames = o.hostedNames
+	cfg.Tenants, cfg.TenantClock = o.tenants, o.tenantClock
 	a := auth.DefaultConfig()
 	a.AnonymousRead = !o.privateRead
 	if !o.noHtpasswd {

@@ -1,7 +1,6 @@
 package docker
 
 import (
-	"errors"
 	"io"
 
 	"github.com/valyala/fasthttp"
@@ -33,11 +32,37 @@ func (h *Handler) reserve(ctx *fasthttp.RequestCtx, name string, u *oci.Upload, 
 // the client hears the answer.
 func (h *Handler) overQuota(ctx *fasthttp.RequestCtx, err error) {
 	httpx.Drain(ctx)
-	if !errors.Is(err, fault.Denied) {
+	fe := denial(err)
+	if fe == nil {
 		h.hostedError(ctx, err)
 		return
 	}
-	ociError(ctx, codeDenied, fault.Message(err))
+	ociError(ctx, codeDenied, fe.Msg)
+}
+
+// denial is the Denied *fault.Error in err's tree, or nil. A cut-off
+// body reaches the handler inside the upload's own error (a truncated
+// chunk), whose message is not the one to show.
+func denial(err error) *fault.Error {
+	for err != nil {
+		if fe, ok := err.(*fault.Error); ok && fe.Kind == fault.Denied {
+			return fe
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				if fe := denial(e); fe != nil {
+					return fe
+				}
+			}
+			return nil
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		default:
+			return nil
+		}
+	}
+	return nil
 }
 
 // uploadBody is the body of a blob upload into session u: capped at
