@@ -50,13 +50,14 @@ func testHoldings(t *testing.T, open opener) {
 	// Only what keep accepts is read.
 	hostedtest.ExpectOnly(t, r, "team/a", want)
 
-	// A deleted manifest goes at once; its links go with GC.
+	// A deleted manifest goes at once; its links go with the next GC,
+	// delete_untagged or not, once older than its cutoff.
 	if err := r.DeleteManifest("team/b", mb); err != nil {
 		t.Fatal(err)
 	}
 	delete(want["team/b"], cache.BlobKey(mb))
 	hostedtest.Expect(t, r, nil, want)
-	mark(t, r, cache.MarkOptions{Cutoff: clock.cutoff(), DeleteUntagged: true})
+	mark(t, r, cache.MarkOptions{Cutoff: clock.cutoff()})
 	delete(want, "team/b")
 	hostedtest.Expect(t, r, nil, want)
 }
