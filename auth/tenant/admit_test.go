@@ -62,6 +62,8 @@ func TestAdmitRateLimit(t *testing.T) {
 		t.Fatalf("no pull after the wait: %v", err)
 	}
 	refused(t, admit(auth.Pull, "a/app"), pullMsg, 1800)
+	clk.Add(100*time.Second + time.Second/2)
+	refused(t, admit(auth.Pull, "a/app"), pullMsg, 1700) // whole seconds, rounded up
 
 	// Push, delete and admin share the push limit.
 	for _, a := range []auth.Action{auth.Push, auth.Delete, auth.Admin} {

@@ -39,15 +39,26 @@ func TestThrottle(t *testing.T) {
 		t.Errorf("a read of %d bytes, over the burst %d", src.max, fast.bw.Burst())
 	}
 
-	// A slow tenant's fill whose client is gone stops at once.
+	// A slow tenant's fill reads one burst at a time: the first is
+	// there at once.
+	slow := s.Lookup("slow")
+	if got := slow.bw.Burst(); got != minBandwidthBurst {
+		t.Errorf("burst = %d, want %d", got, minBandwidthBurst)
+	}
+	n, err := slow.Throttle(t.Context(), strings.NewReader(strings.Repeat("z", 1<<20))).Read(make([]byte, 1<<20))
+	if n != minBandwidthBurst || err != nil {
+		t.Fatalf("Read = %d, %v; want %d, nil", n, err, minBandwidthBurst)
+	}
+	// One whose client is gone stops at once, reading nothing more.
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	n, err := s.Lookup("slow").Throttle(ctx, strings.NewReader(strings.Repeat("z", 1<<20))).Read(make([]byte, 1<<20))
+	up := strings.NewReader(strings.Repeat("z", 1<<20))
+	n, err = slow.Throttle(ctx, up).Read(make([]byte, 1<<20))
 	if n != 0 || !errors.Is(err, context.Canceled) {
 		t.Fatalf("Read = %d, %v; want 0, context.Canceled", n, err)
 	}
-	if got := s.Lookup("slow").bw.Burst(); got != minBandwidthBurst {
-		t.Errorf("burst = %d, want %d", got, minBandwidthBurst)
+	if up.Len() != 1<<20 {
+		t.Errorf("%d bytes read from upstream for a cancelled fill", 1<<20-up.Len())
 	}
 
 	r := strings.NewReader("x")

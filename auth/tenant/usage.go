@@ -76,6 +76,10 @@ func (s *Set) usage(ctx context.Context, t *Tenant) (Usage, error) {
 	// The key names the gen, so that a caller after a Changed does not
 	// take the count started before it.
 	ch := s.counts.DoChan(t.name+"@"+strconv.FormatUint(gen, 10), func() (any, error) {
+		// A count that ended since fresh was asked is as good.
+		if b, o, ok := t.usage.fresh(s.now()); ok {
+			return counted{b, o}, nil
+		}
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), countTimeout)
 		defer cancel()
 		at := s.now()
