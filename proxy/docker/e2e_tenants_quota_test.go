@@ -141,6 +141,12 @@ func TestTenantQuotaChunkedUpload(t *testing.T) {
 	wantError(t, "PATCH with a declared length past the quota", 403, "DENIED", status, []byte(text))
 	noSession("PATCH with a declared length past the quota", loc)
 
+	// A manifest counts as well, by its declared length.
+	status, text = rawExchange(t, n.Addr, "PUT", "/v2/team-a/app/manifests/v1",
+		[]string{"Content-Type: application/vnd.oci.image.manifest.v1+json\r\n", fmt.Sprintf("Content-Length: %d\r\n", quota+1)}, blob[:quota+1])
+	wantError(t, "manifest PUT past the quota", 403, "DENIED", status, []byte(text))
+	wantOverQuota(t, "manifest PUT past the quota", text)
+
 	// team-b has no quota: the whole blob goes in, chunked.
 	loc = startSession(t, n, "team-b/app")
 	resp, body = do(t, "PUT", n.url(loc+"?digest="+d.String()), testUser, testPass, nil, unsized{bytes.NewReader(blob)})
