@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"nora/auth"
+	"nora/auth/tenant"
 	"nora/cache"
 	"nora/hosted/retention"
 	"nora/proxy"
@@ -32,9 +33,9 @@ import (
 )
 
 // fileConfig is the shape of nora.toml (DESIGN 3.2), composed from the
-// packages' own Config structs. The sections of later issues (tenants, ...)
-// are added here as fields when their packages exist; until then they are
-// unknown sections, an error.
+// packages' own Config structs. The sections of later issues are added here
+// as fields when their packages exist; until then they are unknown
+// sections, an error.
 // A new field is picked up by the decoder, the environment overrides and the
 // value-type check without further code; add its checks to validate.
 type fileConfig struct {
@@ -50,6 +51,9 @@ type fileConfig struct {
 	Audit   auth.AuditConfig `toml:"audit"`
 	// Retention is [[retention]]: none by default, nothing is trimmed.
 	Retention []retention.Rule `toml:"retention"`
+	// Tenants is [[tenants]]: none by default, one default tenant with no
+	// limits.
+	Tenants []tenant.Config `toml:"tenants"`
 }
 
 // defaultFileConfig is what a file that leaves a section or key out means:
@@ -89,7 +93,7 @@ func (c fileConfig) app() proxy.AppConfig {
 	return proxy.AppConfig{
 		Server: c.Server, Storage: c.Storage, Docker: c.Docker,
 		Npm: c.Npm, PyPI: c.PyPI, Maven: c.Maven, Cargo: c.Cargo, Auth: &c.Auth,
-		GC: c.GC, Retention: c.Retention, Audit: c.Audit,
+		GC: c.GC, Retention: c.Retention, Audit: c.Audit, Tenants: c.Tenants,
 		Build: proxy.Build{Version: version, Commit: buildCommit()},
 	}
 }
@@ -271,6 +275,7 @@ func validate(c *fileConfig) []fieldError {
 	p.auth(c)
 	p.oidc(c)
 	p.audit(c)
+	p.tenants(c)
 	if err := admin.ValidateSchedule(c.GC.Schedule); err != nil {
 		p.bad("gc.schedule", "%v", err)
 	}

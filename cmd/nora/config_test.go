@@ -29,8 +29,8 @@ func TestConfigErrors(t *testing.T) {
 	// unknown keys and sections, all of them, with their lines
 	f("[server]\nlisten = \"127.0.0.1:0\"\n\n[storage]\nsizee = 1\n",
 		`nora.toml:5: unknown key "storage.sizee"`)
-	f("[storage.s3]\nbuckit = \"b\"\n[tenants]\nttl = \"5m\"\n",
-		"nora.toml:2: unknown key \"storage.s3.buckit\"\nnora.toml:3: unknown section \"tenants\"")
+	f("[storage.s3]\nbuckit = \"b\"\n[quotas]\nttl = \"5m\"\n",
+		"nora.toml:2: unknown key \"storage.s3.buckit\"\nnora.toml:3: unknown section \"quotas\"")
 	f("[[retention]]\nmatch = \"**\"\nkeep = 1\n", `nora.toml:3: unknown key "retention[0].keep"`)
 	f(upstream+upstream+"bogus = 1\n", `nora.toml:7: unknown key "docker.upstreams[1].bogus"`)
 
@@ -221,7 +221,7 @@ func TestEnvKeys(t *testing.T) {
 		{"NORA_DOCKER_UPSTREAMS", "docker.upstreams"}, {"NORA_DOCKER_HOSTED_NAMES", "docker.hosted_names"},
 		{"NORA_NPM_HOSTED_NAMES", "npm.hosted_names"}, {"NORA_MAVEN_UPSTREAMS", "maven.upstreams"},
 		{"NORA_AUTH_GROUPS", "auth.groups"}, {"NORA_AUTH_RULES", "auth.rules"},
-		{"NORA_AUTH_OIDC_PROVIDERS", "auth.oidc.providers"}, {"NORA_RETENTION", "retention"}}) {
+		{"NORA_AUTH_OIDC_PROVIDERS", "auth.oidc.providers"}, {"NORA_RETENTION", "retention"}, {"NORA_TENANTS", "tenants"}}) {
 		t.Errorf("not settable from the environment: %v", fixed)
 	}
 }

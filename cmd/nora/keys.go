@@ -138,6 +138,22 @@ func (idx docIndex) resolve(key []string, line int) string {
 			return ik
 		}
 	}
+	// go-toml drops the tables between an array of tables and a key
+	// inside an inline table ("tenants.burst" for rate_limit = { burst = 2 }
+	// in [[tenants]]): the one key of the line under the same section with
+	// the same last part.
+	found := ""
+	for ik, v := range idx {
+		if v.line == line && len(key) > 1 && strings.HasPrefix(ik, key[0]+"[") && strings.HasSuffix(ik, "."+key[len(key)-1]) {
+			if found != "" {
+				return k
+			}
+			found = ik
+		}
+	}
+	if found != "" {
+		return found
+	}
 	return k
 }
 
