@@ -85,6 +85,7 @@ type Server struct {
 	sched    cron.Schedule
 	ticks    <-chan time.Time
 	tokens   TokenStore
+	tenants  *tenant.Set
 	audit    auth.Auditor
 	backup   BackupFunc
 
@@ -127,6 +128,7 @@ func New(o Options) (*Server, error) {
 		sched:    sched,
 		ticks:    o.ticks,
 		tokens:   o.Tokens,
+		tenants:  o.Tenants,
 		audit:    o.Audit,
 		backup:   o.Backup,
 		ctx:      ctx,
@@ -230,8 +232,8 @@ type apiError struct {
 
 const prefix = "/api/v1/"
 
-// ServeHTTP routes /api/v1/<job>, /api/v1/storage/stats and
-// /api/v1/tokens[/<name>].
+// ServeHTTP routes /api/v1/<job>, /api/v1/storage/stats,
+// /api/v1/tokens[/<name>] and /api/v1/tenants[/<name>/usage].
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name, ok := strings.CutPrefix(r.URL.Path, prefix)
 	switch {
@@ -248,6 +250,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case s.tokens != nil && (name == "tokens" || strings.HasPrefix(name, "tokens/")):
 		s.serveTokens(w, r, strings.TrimPrefix(strings.TrimPrefix(name, "tokens"), "/"))
+		return
+	case s.tenants != nil && (name == "tenants" || strings.HasPrefix(name, "tenants/")):
+		s.serveTenants(w, r, strings.TrimPrefix(name, "tenants"))
 		return
 	case s.runner.jobs[name] != nil:
 		switch r.Method {
