@@ -2,6 +2,7 @@ package tenant
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -92,7 +93,7 @@ func check(c *Config) error {
 
 // add compiles c into a new tenant, the last so far.
 func (s *Set) add(c *Config) error {
-	t := &Tenant{name: c.Name, set: s, index: len(s.tenants), quota: int64(c.StorageQuota), weight: max(c.Weight, 1)}
+	t := &Tenant{name: c.Name, cfg: cloneConfig(*c), set: s, index: len(s.tenants), quota: int64(c.StorageQuota), weight: max(c.Weight, 1)}
 	t.pull = perHour(c.RateLimit.Pull)
 	t.push = perHour(c.RateLimit.Push)
 	if bw := int64(c.RateLimit.Bandwidth); bw > 0 {
@@ -145,4 +146,10 @@ func perHour(n int) *rate.Limiter {
 		return nil
 	}
 	return rate.NewLimiter(rate.Limit(float64(n)/3600), n)
+}
+
+// cloneConfig is c owning its slices: the caller's may change after New.
+func cloneConfig(c Config) Config {
+	c.Prefixes, c.Subjects = slices.Clone(c.Prefixes), slices.Clone(c.Subjects)
+	return c
 }

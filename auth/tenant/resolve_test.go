@@ -45,8 +45,14 @@ func TestNewRefuses(t *testing.T) {
 	if got := strings.Join(names, ","); got != "a,default" {
 		t.Errorf("Tenants = %s, want a,default", got)
 	}
-	if d := s.Lookup(Default); d == nil || d.quota != 10 || d.pull == nil {
+	if d := s.Lookup(Default); d == nil || d.quota != 10 || d.pull == nil || d.Config().RateLimit.Pull != 5 {
 		t.Errorf("the default tenant lost its settings: %+v", d)
+	}
+	if c := s.Lookup("a").Config(); c.Name != "a" || len(c.Prefixes) != 1 || c.Prefixes[0] != "a/**" {
+		t.Errorf("Config = %+v", c)
+	}
+	if c := mustNew(t, Options{}).Lookup(Default).Config(); c.Name != Default || c.StorageQuota != 0 {
+		t.Errorf("the unconfigured default's Config = %+v", c)
 	}
 }
 

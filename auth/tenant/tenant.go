@@ -91,6 +91,7 @@ type Source interface {
 // Tenant is one tenant of a Set.
 type Tenant struct {
 	name   string
+	cfg    Config
 	set    *Set
 	index  int   // in Set.tenants
 	quota  int64 // 0: none
@@ -105,6 +106,10 @@ type Tenant struct {
 
 // Name is the tenant's configured name.
 func (t *Tenant) Name() string { return t.name }
+
+// Config is the tenant's [[tenants]] entry (the default tenant's is
+// Config{Name: Default} unless one is configured).
+func (t *Tenant) Config() Config { return t.cfg }
 
 // Set is the compiled [[tenants]] of a configuration.
 type Set struct {
