@@ -71,7 +71,7 @@ func (s *Server) listTenants(w http.ResponseWriter, r *http.Request) {
 			s.usageError(w, t, err)
 			return
 		}
-		out = append(out, tenantInfo(t.Name(), configOf(t), u))
+		out = append(out, tenantInfo(t.Name(), t.Config(), u))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -81,18 +81,6 @@ func (s *Server) listTenants(w http.ResponseWriter, r *http.Request) {
 func (s *Server) usageError(w http.ResponseWriter, t *tenant.Tenant, err error) {
 	s.log.Error("cannot count the usage of a tenant", "tenant", t.Name(), "err", err)
 	writeError(w, http.StatusInternalServerError, fmt.Sprintf("cannot count the usage of tenant %q", t.Name()), nil)
-}
-
-// configured is Tenant.Config of the tenant contract (auth/tenant), asked
-// for by assertion while the core's Tenant lacks it: then only the name
-// and the quota (from the usage) are known.
-type configured interface{ Config() tenant.Config }
-
-func configOf(t *tenant.Tenant) tenant.Config {
-	if c, ok := any(t).(configured); ok {
-		return c.Config()
-	}
-	return tenant.Config{Name: t.Name()}
 }
 
 func tenantInfo(name string, c tenant.Config, u tenant.Usage) TenantInfo {
@@ -106,7 +94,7 @@ func tenantInfo(name string, c tenant.Config, u tenant.Usage) TenantInfo {
 		Name:         name,
 		Prefixes:     orEmpty(c.Prefixes),
 		Subjects:     orEmpty(c.Subjects),
-		StorageQuota: max(int64(c.StorageQuota), u.Quota),
+		StorageQuota: int64(c.StorageQuota),
 		StorageBytes: u.Bytes,
 		Objects:      u.Objects,
 		RateLimit: TenantRateLimit{Pull: c.RateLimit.Pull, Push: c.RateLimit.Push,
