@@ -4,8 +4,10 @@ import (
 	"reflect"
 	"testing"
 
+	"nora/auth"
 	"nora/auth/tenant"
 	"nora/internal/units"
+	"nora/proxy/proxytest"
 )
 
 func TestTenantsConfig(t *testing.T) {
@@ -113,4 +115,35 @@ func TestTenantsEnv(t *testing.T) {
 	f("NORA_SERVER_RATE_LIMIT=-1", `NORA_SERVER_RATE_LIMIT: server.rate_limit: must not be negative (0: no limit)`)
 	f("NORA_SERVER_RATE_LIMIT=lots", `NORA_SERVER_RATE_LIMIT: server.rate_limit: want an integer, got "lots"`)
 	f("NORA_TENANTS_0_NAME=a", `NORA_TENANTS_0_NAME: tenants cannot be set from the environment, only in the file`)
+}
+
+// The README's tenants example loads, and its tenants own what it says.
+func TestTenantsREADME(t *testing.T) {
+	cfg, err := parseConfig("README.md", []byte(proxytest.Snippet(t, "[[tenants]]")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server.RateLimit != 120 || len(cfg.Tenants) != 2 || cfg.Tenants[0].StorageQuota != units.Size(50e9) {
+		t.Fatalf("README example: %+v, rate_limit %d", cfg.Tenants, cfg.Server.RateLimit)
+	}
+	set, err := tenant.New(tenant.Options{Tenants: cfg.Tenants})
+	if err != nil {
+		t.Fatal(err)
+	}
+	team := &auth.Identity{Name: "alice", Subjects: []string{"alice", "team-frontend"}}
+	f := func(id *auth.Identity, format, name, want string) {
+		t.Helper()
+		if got := set.Of(id, format, name).Name(); got != want {
+			t.Errorf("%s %s by %v: tenant %s, want %s", format, name, id, got, want)
+		}
+	}
+	f(nil, "docker", "frontend/web", "frontend")
+	f(nil, "npm", "@frontend/ui", "frontend")
+	f(nil, "docker", "@frontend/ui", "default") // npm: only
+	f(team, "docker", "library/nginx", "frontend")
+	f(nil, "docker", "library/nginx", "default")
+	f(&auth.Identity{Name: "bob", Subjects: []string{"bob"}}, "npm", "lodash", "default")
+	if ts := set.Tenants(); len(ts) != 2 || ts[1].Config().RateLimit.Pull != 5000 {
+		t.Errorf("the default tenant's limits: %+v", ts)
+	}
 }
