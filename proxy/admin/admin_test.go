@@ -79,6 +79,18 @@ func (j *fakeJob) dryRuns() []bool {
 	return append([]bool(nil), j.calls...)
 }
 
+// shortSocket is a socket path in a directory of its own under the
+// system's temp directory: t.TempDir's paths can pass sun_path's length.
+func shortSocket(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "nora-admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return filepath.Join(dir, "admin.sock")
+}
+
 func startServer(t *testing.T, o Options) *Server {
 	t.Helper()
 	if o.Socket == "" {

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -14,17 +12,7 @@ import (
 // startBackup serves the admin API with backup as its backup (nil: none).
 func startBackup(t *testing.T, backup BackupFunc) *Client {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "nora-adm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	s, err := New(Options{Socket: filepath.Join(dir, "admin.sock"), Backup: backup})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve()
-	t.Cleanup(func() { s.Close() })
+	s := startServer(t, Options{Socket: shortSocket(t), Backup: backup})
 	return NewClient(s.Socket())
 }
 

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -21,12 +19,7 @@ import (
 // hosted Maven registry; it returns the client and the registry.
 func serveTenants(t *testing.T) (*Client, *maven.Registry, *tenant.Set) {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "nora-admin") // sun_path is short
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	c, store := cachetest.OpenStore(t, filepath.Join(dir, "data"))
+	c, store := cachetest.OpenStore(t, t.TempDir())
 	reg, err := maven.Open(context.Background(), store, c, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -40,12 +33,7 @@ func serveTenants(t *testing.T) (*Client, *maven.Registry, *tenant.Set) {
 		t.Fatal(err)
 	}
 	set.AddSource("maven", reg)
-	s, err := New(Options{Socket: filepath.Join(dir, "admin.sock"), Tenants: set})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve()
-	t.Cleanup(func() { s.Close() })
+	s := startServer(t, Options{Socket: shortSocket(t), Tenants: set})
 	return NewClient(s.Socket()), reg, set
 }
 
@@ -127,17 +115,7 @@ func TestTenantsAPIMethods(t *testing.T) {
 
 // Without a Set the resource does not exist.
 func TestTenantsAPIAbsent(t *testing.T) {
-	dir, err := os.MkdirTemp("", "nora-admin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	s, err := New(Options{Socket: filepath.Join(dir, "admin.sock")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve()
-	t.Cleanup(func() { s.Close() })
+	s := startServer(t, Options{Socket: shortSocket(t)})
 	var ae *Error
 	if _, err := NewClient(s.Socket()).Tenants(context.Background()); !errors.As(err, &ae) || ae.Status != 404 {
 		t.Errorf("tenants without a set: %v", err)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,22 +17,13 @@ import (
 // log in a buffer.
 func serveTokens(t *testing.T) (*Client, *auth.APITokens, *bytes.Buffer) {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "nora-admin") // sun_path is short
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	store, err := auth.OpenAPITokens(filepath.Join(dir, "api-tokens.json"))
+	sock := shortSocket(t)
+	store, err := auth.OpenAPITokens(filepath.Join(filepath.Dir(sock), "api-tokens.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var audit bytes.Buffer
-	s, err := New(Options{Socket: filepath.Join(dir, "admin.sock"), Tokens: store, Audit: auth.NewAuditLog(&audit)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve()
-	t.Cleanup(func() { s.Close() })
+	s := startServer(t, Options{Socket: sock, Tokens: store, Audit: auth.NewAuditLog(&audit)})
 	return NewClient(s.Socket()), store, &audit
 }
 
