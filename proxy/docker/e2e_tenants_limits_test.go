@@ -152,3 +152,38 @@ func TestTenantUpstreamBudget(t *testing.T) {
 		t.Fatalf("team-b/one: %s", got)
 	}
 }
+
+// TestAnonymousPullRateLimit: [server] rate_limit = 2 lets one address
+// pull anonymously twice a minute: the third is 429 TOOMANYREQUESTS with
+// Retry-After, a logged-in user is served meanwhile, and after Retry-After
+// the address is served again.
+func TestAnonymousPullRateLimit(t *testing.T) {
+	up := upstreamtest.New(t, upstreamtest.Options{})
+	img := up.PushRandomImage(t, "library/app", "1", 1, 1024)
+	clock := newTestClock()
+	n := startNora(t, options{
+		upstreams:   []docker.UpstreamConfig{{Name: "docker.io", URL: up.URL}},
+		tenantClock: clock.Now,
+		rateLimit:   2,
+	})
+	url := n.url("/v2/app/manifests/" + digestOf(t, img))
+	for i := range 2 {
+		if resp, body := do(t, "GET", url, "", "", nil, nil); resp.StatusCode != 200 {
+			t.Fatalf("anonymous pull %d of 2: %d %s", i+1, resp.StatusCode, body)
+		}
+	}
+	resp, body := do(t, "GET", url, "", "", nil, nil)
+	wantError(t, "the third anonymous pull within the minute", 429, "TOOMANYREQUESTS", resp.StatusCode, body)
+	wait, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+	if err != nil || wait < 1 || wait > 60 || !strings.Contains(string(body), "anonymous") {
+		t.Fatalf("Retry-After %q, %s", resp.Header.Get("Retry-After"), body)
+	}
+	c := newCLI(t, n.Addr, testUser, testPass)
+	if got := c.mustCrane("digest", n.Addr+"/app:1"); got != digestOf(t, img) {
+		t.Fatalf("logged-in pull: %s", got)
+	}
+	clock.Add(time.Duration(wait) * time.Second)
+	if got := newCLI(t, n.Addr, "", "").mustCrane("digest", n.Addr+"/app:1"); got != digestOf(t, img) {
+		t.Fatalf("anonymous pull after Retry-After: %s", got)
+	}
+}

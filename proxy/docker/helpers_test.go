@@ -32,6 +32,7 @@ type options struct {
 	log         *slog.Logger  // nil: discarded
 	tenants     []tenant.Config
 	tenantClock func() time.Time // the tenants' limiters' clock; nil: time.Now
+	rateLimit   int              // [server] rate_limit: anonymous pulls per minute per address
 }
 
 // noraUnderTest is a test nora with the helpers the docker tests add.
@@ -44,7 +45,7 @@ func startNora(t testing.TB, o options) *noraUnderTest {
 	cfg.Server.StallTimeout = units.Duration(10 * time.Second)
 	cfg.Docker.Upstreams = o.upstreams
 	cfg.Docker.HostedNames = o.hostedNames
-	cfg.Tenants, cfg.TenantClock = o.tenants, o.tenantClock
+	cfg.Tenants, cfg.TenantClock, cfg.Server.RateLimit = o.tenants, o.tenantClock, o.rateLimit
 	a := auth.DefaultConfig()
 	a.AnonymousRead = !o.privateRead
 	if !o.noHtpasswd {
