@@ -94,7 +94,7 @@ func (u unsized) Read(p []byte) (int, error) { return u.r.Read(p) }
 // TestTenantQuotaChunkedUpload: a blob of no declared length is cut off
 // where it passes the quota: 403 DENIED, the session is gone, no temp
 // bytes remain. A declared length past it is refused before the body is
-// read; chunks that fit go in.
+// read; chunks that fit go in. A mount past it is refused as well.
 func TestTenantQuotaChunkedUpload(t *testing.T) {
 	const quota = 256 << 10
 	n := startNora(t, options{tenants: quotaTenants(quota)})
@@ -152,6 +152,13 @@ func TestTenantQuotaChunkedUpload(t *testing.T) {
 	resp, body = do(t, "PUT", n.url(loc+"?digest="+d.String()), testUser, testPass, nil, unsized{bytes.NewReader(blob)})
 	if resp.StatusCode != 201 {
 		t.Fatalf("team-b's chunked PUT: %d %s", resp.StatusCode, body)
+	}
+	// Mounting team-b's blob into team-a would link it there: refused
+	// the same, nothing linked.
+	resp, body = do(t, "POST", n.url("/v2/team-a/app/blobs/uploads/?mount="+d.String()+"&from=team-b/app"), testUser, testPass, nil, nil)
+	wantError(t, "mount past the quota", 403, "DENIED", resp.StatusCode, body)
+	if resp, _ := do(t, "HEAD", n.url("/v2/team-a/app/blobs/"+d.String()), testUser, testPass, nil, nil); resp.StatusCode != 404 {
+		t.Fatalf("a refused mount linked the blob: HEAD %d", resp.StatusCode)
 	}
 	if u := n.usage(t, "team-a"); u.Bytes != 0 {
 		t.Fatalf("team-a holds %d bytes after refused uploads only", u.Bytes)

@@ -3,7 +3,10 @@ package docker
 import (
 	"io"
 
+	"github.com/opencontainers/go-digest"
 	"github.com/valyala/fasthttp"
+
+	"nora/cache"
 
 	"nora/hosted/oci"
 	"nora/internal/fault"
@@ -75,4 +78,30 @@ func (h *Handler) uploadBody(ctx *fasthttp.RequestCtx, name string, u *oci.Uploa
 		r = httpx.LimitQuota(ctx, "docker", name, u.Size(), r)
 	}
 	return r
+}
+
+// reserveMount checks that blob d, which a mount from repository from
+// would link into name, fits the quota of name's tenant. Over it, it
+// answers the refusal and returns false; a blob that cannot be mounted
+// (the client uploads it instead) is reserved as any upload.
+func (h *Handler) reserveMount(ctx *fasthttp.RequestCtx, name string, d digest.Digest, from string) bool {
+	s := httpx.Tenants(ctx)
+	if s == nil || s.Owner("docker", name).Config().StorageQuota == 0 {
+		return true
+	}
+	var size int64
+	if from != "" && h.hosted.Exists(from) {
+		n, err := h.hosted.StatBlob(ctx, from, d)
+		if err != nil {
+			return true
+		}
+		size = n
+	} else {
+		info, err := h.cache.Stat(ctx, cache.BlobKey(d))
+		if err != nil {
+			return true
+		}
+		size = info.Size
+	}
+	return h.reserve(ctx, name, nil, 0, size)
 }

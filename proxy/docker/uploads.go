@@ -121,6 +121,9 @@ func (h *Handler) mount(ctx *fasthttp.RequestCtx, name, mount, from string, id *
 	if from != "" && (!validName(from) || !h.auth.Allowed(id, auth.Pull, "docker", from)) {
 		return false
 	}
+	if !h.reserveMount(ctx, name, d, from) {
+		return true
+	}
 	wctx, cancel := pull.Detached(h.base, metaTimeout)
 	defer cancel()
 	ok, err := h.hosted.Mount(wctx, name, d, from)
