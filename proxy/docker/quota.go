@@ -7,7 +7,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"nora/cache"
-
 	"nora/hosted/oci"
 	"nora/internal/fault"
 	"nora/proxy/httpx"
