@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -13,6 +14,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/valyala/fasthttp"
 
+	"nora/auth/tenant"
 	"nora/cache"
 	"nora/internal/fault"
 	"nora/proxy/httpx"
@@ -57,21 +59,12 @@ func (h *Handler) manifest(ctx *fasthttp.RequestCtx, rt route, ref string) (stri
 // manifest's blob.
 func (h *Handler) manifestByTag(ctx *fasthttp.RequestCtx, rt route, tag string) (string, error) {
 	t := httpx.TenantOf(ctx)
-	res, err := h.refs.Resolve(ctx, pull.RefRequest{
-		Key: tagKey(rt, tag), TTL: rt.up.cfg.TTL.D(), NegativeTTL: h.cfg.NegativeTTL.D(),
-		Offline: rt.up.cfg.Offline, Hold: rt.up.budgetLow, Load: h.loadManifest,
-		Refresh: pull.ByDigest(
-			func(ctx context.Context) (digest.Digest, error) { return h.headManifest(ctx, rt, tag) },
-			func(ctx context.Context) (pull.Fetched, error) {
-				// A GET counts against the pull budget (a cached tag
-				// refused here is served stale).
-				if err := takeUpstreamPull(t, rt); err != nil {
-					return pull.Fetched{}, err
-				}
-				m, err := h.fetchManifest(ctx, rt, tag, "")
-				return pull.Fetched{Ref: cache.Ref{Digest: m.digest, MediaType: m.mediaType}, Body: m.body}, err
-			}),
-	})
+	res, err := h.resolveTag(ctx, rt, tag, t)
+	if b := (budgetSpent{}); errors.As(err, &b) && b.t != t {
+		// Another tenant's fetch of the same tag, which this request
+		// joined, was refused its budget: this tenant asks with its own.
+		res, err = h.resolveTag(ctx, rt, tag, t)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -80,6 +73,25 @@ func (h *Handler) manifestByTag(ctx *fasthttp.RequestCtx, rt route, tag string) 
 	}
 	writeManifest(ctx, res.Ref.Digest, res.Ref.MediaType, io.NopCloser(bytes.NewReader(res.Body)), int64(len(res.Body)))
 	return res.Result, nil
+}
+
+// resolveTag resolves the tag for tenant t (nil: no tenants), whose
+// budget a GET of the manifest spends (a cached tag refused here is
+// served stale).
+func (h *Handler) resolveTag(ctx context.Context, rt route, tag string, t *tenant.Tenant) (pull.Resolved, error) {
+	return h.refs.Resolve(ctx, pull.RefRequest{
+		Key: tagKey(rt, tag), TTL: rt.up.cfg.TTL.D(), NegativeTTL: h.cfg.NegativeTTL.D(),
+		Offline: rt.up.cfg.Offline, Hold: rt.up.budgetLow, Load: h.loadManifest,
+		Refresh: pull.ByDigest(
+			func(ctx context.Context) (digest.Digest, error) { return h.headManifest(ctx, rt, tag) },
+			func(ctx context.Context) (pull.Fetched, error) {
+				if err := takeUpstreamPull(t, rt); err != nil {
+					return pull.Fetched{}, err
+				}
+				m, err := h.fetchManifest(ctx, rt, tag, "")
+				return pull.Fetched{Ref: cache.Ref{Digest: m.digest, MediaType: m.mediaType}, Body: m.body}, err
+			}),
+	})
 }
 
 // budgetLow reports whether the upstream's pull budget is nearly spent.

@@ -13,9 +13,12 @@ import (
 	"nora/proxy/httpx"
 )
 
-// budgetSpent is a tenant's share of an upstream's pull budget spent: a
+// budgetSpent is tenant t's share of an upstream's pull budget spent: a
 // RateLimited error of the tenant, not of the upstream.
-type budgetSpent struct{ error }
+type budgetSpent struct {
+	error
+	t *tenant.Tenant
+}
 
 func (b budgetSpent) Unwrap() error { return b.error }
 
@@ -28,7 +31,7 @@ func takeUpstreamPull(t *tenant.Tenant, rt route) error {
 	}
 	n, known := rt.up.reg.RateLimitRemaining()
 	if err := t.TakeUpstreamPull(rt.up.cfg.Name, n, known); err != nil {
-		return budgetSpent{err}
+		return budgetSpent{err, t}
 	}
 	return nil
 }
