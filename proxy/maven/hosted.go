@@ -21,7 +21,16 @@ import (
 // challenge for missing or wrong credentials, 403 for a user without the
 // permission or when nobody may write.
 func (h *Handler) authorize(ctx *fasthttp.RequestCtx, action auth.Action, name string) (*auth.Identity, bool) {
-	return httpx.Gate(ctx, h.auth, action, "maven", name, name, plainError)
+	return httpx.Gate(ctx, h.auth, action, "maven", name, name, refusalError)
+}
+
+// refusalError is plainError; a rate limit's message (tenant, limit) is
+// the reason phrase too, since mvn prints the status line, not the body.
+func refusalError(ctx *fasthttp.RequestCtx, status int, msg string) {
+	plainError(ctx, status, msg)
+	if status == fasthttp.StatusTooManyRequests {
+		ctx.Response.Header.SetStatusMessage([]byte(reasonPhrase(msg)))
+	}
 }
 
 // isMetadata reports whether r is a maven-metadata.xml (or its checksum).
