@@ -17,6 +17,15 @@
 // a name not hosted yet are proxied reads. When the upstream cannot answer
 // them, a caller pushing to the name (see pushing) is told 404, so its push
 // goes on; anyone else is told 503, as a pull needs to hear.
+//
+// With [[tenants]] (nora/auth/tenant) every allowed /v2/ request counts
+// against its tenant's rate limit (429 TOOMANYREQUESTS with Retry-After);
+// a push, chunk, mount or manifest that would take a tenant past its
+// storage quota is refused with 403 DENIED before its bytes are stored
+// (a body of no declared length is cut off where it passes), and its
+// session ends; a cold manifest GET from an upstream spends the tenant's
+// share of the upstream's pull budget (429 once spent, cached manifests
+// still served); cold blob fills run at the tenant's bandwidth.
 package docker
 
 import (
