@@ -56,6 +56,9 @@ func TestTenantQuotaCranePush(t *testing.T) {
 		t.Fatalf("a push past the quota went through:\n%s", out)
 	}
 	wantOverQuota(t, "crane push past the quota", out)
+	if !strings.Contains(out, "131.1 KB") { // the quota, as quotas are written
+		t.Fatalf("crane's error does not give the quota:\n%s", out)
+	}
 	n.WaitNoTempFiles(t, 10*time.Second)
 	if n.stored(layerOf(t, big)) {
 		t.Fatal("the refused layer was stored")
