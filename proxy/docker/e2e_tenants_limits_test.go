@@ -178,6 +178,9 @@ func TestAnonymousPullRateLimit(t *testing.T) {
 	if err != nil || wait < 1 || wait > 60 || !strings.Contains(string(body), "anonymous") {
 		t.Fatalf("Retry-After %q, %s", resp.Header.Get("Retry-After"), body)
 	}
+	// The catalog is a pull like any other.
+	resp, body = do(t, "GET", n.url("/v2/_catalog"), "", "", nil, nil)
+	wantError(t, "the catalog past the limit", 429, "TOOMANYREQUESTS", resp.StatusCode, body)
 	c := newCLI(t, n.Addr, testUser, testPass)
 	if got := c.mustCrane("digest", n.Addr+"/app:1"); got != digestOf(t, img) {
 		t.Fatalf("logged-in pull: %s", got)
