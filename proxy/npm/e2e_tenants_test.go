@@ -188,12 +188,15 @@ func TestTenantQuotaNpmPublish(t *testing.T) {
 // TestTenantQuotaNpmDeclared: a body whose declared length alone passes
 // the quota is refused before it is read (a body the document reader would
 // refuse as malformed gets the quota's 403, not a 400); a chunked publish
-// that passes it is refused whole, and nothing remains.
+// that passes it is refused, cut off once its bytes so far pass it; nothing
+// remains.
 func TestTenantQuotaNpmDeclared(t *testing.T) {
-	n := startTenants(t, hostedTeams(t), tenant.Config{StorageQuota: units.Size(64 << 10)}, tenant.Config{})
+	cfg := hostedTeams(t)
+	cfg.MaxPublishSize = 10 << 20
+	n := startTenants(t, cfg, tenant.Config{StorageQuota: units.Size(64 << 10)}, tenant.Config{})
 	cred := basicAuth("alice", teamPass("alice"))
 
-	junk := bytes.Repeat([]byte("x"), 12<<20) // 12 MiB: at least 3 MiB of tarball
+	junk := bytes.Repeat([]byte("x"), 10<<20) // 10 MiB: at least 1.5 MiB of tarball
 	resp, body := do(t, http.MethodPut, n.URL+"/npm/@web%2fhuge", bytes.NewReader(junk), "Authorization", cred, "Content-Type", "application/json")
 	wantNpmError(t, "PUT with a declared length over the quota", resp, body, http.StatusForbidden, "tenant web", "storage quota")
 
@@ -202,6 +205,12 @@ func TestTenantQuotaNpmDeclared(t *testing.T) {
 	chunked := struct{ io.Reader }{bytes.NewReader(doc)} // no length: sent chunked
 	resp, body = do(t, http.MethodPut, n.URL+"/npm/@web%2fchunked", chunked, "Authorization", cred, "Content-Type", "application/json")
 	wantNpmError(t, "chunked publish over the quota", resp, body, http.StatusForbidden, "tenant web", "storage quota")
+	// A chunked body past max_publish_size too: cut off at the quota (once
+	// its bytes must carry more tarball than the quota holds), not read to
+	// the size cap.
+	huge := []byte(`{"name":"@web/chunked","_attachments":{"chunked-1.0.0.tgz":{"data":"` + strings.Repeat("A", 12<<20) + `"}}}`)
+	resp, body = do(t, http.MethodPut, n.URL+"/npm/@web%2fchunked", struct{ io.Reader }{bytes.NewReader(huge)}, "Authorization", cred, "Content-Type", "application/json")
+	wantNpmError(t, "chunked body over the quota", resp, body, http.StatusForbidden, "tenant web", "storage quota")
 	if resp, body := get(t, n.URL+"/npm/@web%2fchunked"); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("GET of the refused package: %d %s", resp.StatusCode, body)
 	}

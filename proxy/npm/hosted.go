@@ -154,13 +154,20 @@ func (h *Handler) readPut(ctx *fasthttp.RequestCtx, name string) (*hosted.Docume
 	if !h.admitDeclared(ctx, name) {
 		return nil, false
 	}
-	doc, err := hosted.ReadDocument(httpx.BodyReader(ctx), h.cache.TempDir(), h.limits)
+	body := httpx.BodyReader(ctx)
+	if ctx.Request.Header.ContentLength() < 0 {
+		body = &quotaBody{ctx: ctx, h: h, name: name, r: body}
+	}
+	doc, err := hosted.ReadDocument(body, h.cache.TempDir(), h.limits)
 	if err != nil {
 		if httpx.LocalFault(err) {
 			// The tarball's temp file could not be written: ours.
 			httpx.Drain(ctx)
 			h.hostedError(ctx, err, name)
 			return nil, false
+		}
+		if fault.KindOf(err) == fault.Denied {
+			httpx.Drain(ctx) // cut off by the quota: let the client read the answer
 		}
 		var classified *fault.Error
 		if !errors.As(err, &classified) {

@@ -1,6 +1,8 @@
 package npm
 
 import (
+	"io"
+
 	"github.com/valyala/fasthttp"
 
 	hosted "nora/hosted/npm"
@@ -12,8 +14,9 @@ import (
 // keeps of it. The JSON body carries the tarball in base64, four
 // characters for three bytes, beside at most MaxMetadata bytes of
 // metadata: its Content-Length tells, before a byte is read, the fewest
-// tarball bytes it can hold; the exact count is known once the tarball is
-// spooled, before anything is committed. A refusal is 403 in npm's shape,
+// tarball bytes it can hold, and so do the bytes of a chunked body read so
+// far, which is cut off once they pass; the exact count is known once the
+// tarball is spooled, before anything is committed. A refusal is 403 in npm's shape,
 // {"error":"tenant ... is over its storage quota of ..."}, which npm
 // prints.
 
@@ -37,6 +40,33 @@ func (h *Handler) admitDeclared(ctx *fasthttp.RequestCtx, name string) bool {
 		return false
 	}
 	return true
+}
+
+// quotaBody is a publish body cut off with the quota's refusal as soon as
+// the tarball its bytes so far must carry passes the quota (a chunked
+// body: a declared one was checked whole by admitDeclared).
+type quotaBody struct {
+	ctx  *fasthttp.RequestCtx
+	h    *Handler
+	name string
+	r    io.Reader
+	read int64
+	err  error
+}
+
+func (q *quotaBody) Read(p []byte) (int, error) {
+	if q.err != nil {
+		return 0, q.err
+	}
+	n, err := q.r.Read(p)
+	q.read += int64(n)
+	if floor := q.h.tarballFloor(q.read); floor > 0 {
+		if qerr := httpx.ReserveQuota(q.ctx, "npm", q.name, 0, floor); qerr != nil {
+			q.err = qerr
+			return n, qerr
+		}
+	}
+	return n, err
 }
 
 // reserveTarball refuses a spooled tarball that passes the quota, and
