@@ -23,16 +23,16 @@ import (
 )
 
 // startTenants runs a nora where testUser may publish, whose tenant web
-// owns the crates web-*, with the given limits, and whose limiters' clock
-// is ahead by skew.
-func startTenants(t *testing.T, web tenant.Config, skew *atomic.Int64) *noraUnderTest {
+// owns the crates web-*, with the given limits (and the more tenants),
+// and whose limiters' clock is ahead by skew.
+func startTenants(t *testing.T, web tenant.Config, skew *atomic.Int64, more ...tenant.Config) *noraUnderTest {
 	t.Helper()
 	web.Name, web.Prefixes = "web", []string{"cargo:web-*"}
 	logs := &logBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	up := cargotest.New(t, cargotest.Options{})
 	return &noraUnderTest{proxytest.StartLogged(t, proxy.AppConfig{Cargo: alwaysRevalidate(up), Auth: users(t),
-		Tenants: []tenant.Config{web}, TenantClock: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }}, log), logs}
+		Tenants: append([]tenant.Config{web}, more...), TenantClock: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }}, log), logs}
 }
 
 // usage is the storage usage of tenant name, from the admin API.
@@ -135,5 +135,28 @@ func TestTenantPullLimitCargo(t *testing.T) {
 	skew.Add(int64(time.Hour))
 	if resp, body := get(t, url); resp.StatusCode != http.StatusOK {
 		t.Fatalf("an hour later: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestTenantPushLimitCargo: a publish counts once, against the tenant of
+// its crate: the default tenant's push limit of 1 does not stop web's
+// publishes, web's limit of 2 stops its third (429 in cargo's shape,
+// which cargo prints), and the default tenant's own publish still goes
+// through once.
+func TestTenantPushLimitCargo(t *testing.T) {
+	n := startTenants(t, tenant.Config{RateLimit: tenant.RateLimit{Push: 2}}, &atomic.Int64{},
+		tenant.Config{Name: tenant.Default, RateLimit: tenant.RateLimit{Push: 1}})
+	ci := newCargoUser(t, n.Addr, basicToken(testUser, testPass))
+	for _, name := range []string{"web-a", "web-b"} {
+		if out, err := ci.publish(t, ci.crate(t, name, "0.1.0", "", "")); err != nil {
+			t.Fatalf("cargo publish %s: %v\n%s", name, err, out)
+		}
+	}
+	out, err := ci.publish(t, ci.crate(t, "web-c", "0.1.0", "", ""))
+	if err == nil || !strings.Contains(out, "429") || !strings.Contains(out, "tenant web has reached its push rate limit") {
+		t.Fatalf("cargo publish past web's push limit: %v\n%s", err, out)
+	}
+	if out, err := ci.publish(t, ci.crate(t, "other", "0.1.0", "", "")); err != nil {
+		t.Fatalf("cargo publish of the default tenant: %v\n%s", err, out)
 	}
 }

@@ -65,10 +65,7 @@ func (h *Handler) hostedDownload(ctx *fasthttp.RequestCtx, name, vers string) {
 // publish implements PUT /cargo/api/v1/crates/new (cargo publish).
 func (h *Handler) publish(ctx *fasthttp.RequestCtx) {
 	httpx.SetLogInfo(ctx, "", "hosted")
-	// Refuse what no crate name can change before reading the body: no
-	// writes at all, wrong credentials, none. Whether this user may
-	// publish this crate is decided once the metadata names it.
-	if _, d := httpx.Authorize(ctx, h.auth, auth.Push, "cargo", ""); d != httpx.Allowed && d != httpx.Denied {
+	if d := h.admitPublish(ctx); d != httpx.Allowed {
 		refuse(ctx, d, auth.Push, "crates")
 		return
 	}
@@ -102,6 +99,28 @@ func (h *Handler) publish(ctx *fasthttp.RequestCtx) {
 	h.deps.Log.Info("crate published", "crate", e.Name, "version", e.Vers, "cksum", e.Cksum, "user", user(id))
 	ctx.SetContentType("application/json")
 	ctx.SetBody(publishOK)
+}
+
+// admitPublish refuses what no crate name can change, before the body is
+// read: no writes at all, wrong credentials, none when anonymous pushes
+// are not allowed. Whether this user may publish this crate, and the
+// tenant's push limit, are decided once the metadata names it: asking
+// Authorize here would count the publish twice, once against the tenant
+// of no name.
+func (h *Handler) admitPublish(ctx *fasthttp.RequestCtx) httpx.Decision {
+	if !h.auth.WritesEnabled() {
+		httpx.SetActor(ctx, nil, auth.Push, "cargo", "")
+		return httpx.NoWrites
+	}
+	id, d := httpx.Login(ctx, h.auth)
+	httpx.SetActor(ctx, id, auth.Push, "cargo", "")
+	switch {
+	case d != httpx.Allowed:
+		return d
+	case id == nil && !h.auth.Allowed(nil, auth.Push, "cargo", ""):
+		return httpx.LoginRequired
+	}
+	return httpx.Allowed
 }
 
 // yank implements DELETE /cargo/api/v1/crates/<name>/<version>/yank
