@@ -12,8 +12,10 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"nora/auth/tenant"
 	"nora/cache"
 	"nora/internal/units"
+	"nora/proxy"
 	"nora/proxy/npm"
 	"nora/proxy/npm/npmtest"
 	"nora/proxy/proxytest"
@@ -25,12 +27,34 @@ import (
 // BenchmarkPackumentWarm: one op is 64 connections each sending 32 GETs of
 // a cached abbreviated packument (40 versions, rewritten per request).
 func BenchmarkPackumentWarm(b *testing.B) {
+	packumentWarm(b, nil)
+}
+
+// BenchmarkPackumentWarmTenants is BenchmarkPackumentWarm with and without
+// [[tenants]]: with them, each GET finds the tenant of @bench/pkg by its
+// prefix and spends its pull limit (large enough never to refuse).
+func BenchmarkPackumentWarmTenants(b *testing.B) {
+	for _, bm := range []struct {
+		name    string
+		tenants []tenant.Config
+	}{
+		{"off", nil},
+		{"on", []tenant.Config{
+			{Name: "other", Prefixes: []string{"npm:@other/*", "docker:other/**"}},
+			{Name: "bench", Prefixes: []string{"npm:@bench/*"}, RateLimit: tenant.RateLimit{Pull: 1 << 30}},
+		}},
+	} {
+		b.Run(bm.name, func(b *testing.B) { packumentWarm(b, bm.tenants) })
+	}
+}
+
+func packumentWarm(b *testing.B, tenants []tenant.Config) {
 	const conns, perConn = 64, 32
 	up := npmtest.NewRegistry(b)
 	for i := range 40 {
 		up.Publish(b, "@bench/pkg", fmt.Sprintf("1.%d.0", i), 16)
 	}
-	n := startNora(b, npm.Config{Upstream: up.URL, TTL: units.Duration(time.Hour)})
+	n := proxytest.Start(b, proxy.AppConfig{Npm: npm.Config{Upstream: up.URL, TTL: units.Duration(time.Hour)}, Tenants: tenants})
 	url := n.URL + "/npm/@bench%2fpkg"
 	c := proxytest.BenchClient(conns)
 	if _, err := proxytest.Get(c, url, "Accept", abbreviated); err != nil {
