@@ -212,6 +212,7 @@ func (app *App) build(cfg AppConfig, store cache.Store, set *metrics.Set) error 
 	if app.admin, err = newAdmin(cfg, c, store, sources, app.tokens, app.tenants, app.auditor(), log); err != nil {
 		return err
 	}
+	app.mountAdminRemote()
 	app.srv.AddReadyCheck("storage", c.Ready)
 	// Informational: upstreams never gate /ready (a cache with its
 	// upstreams down still serves what it holds).

@@ -62,6 +62,8 @@ type Server struct {
 	audit   auth.Auditor
 	// tenants limits and counts the requests of each tenant (nil: none).
 	tenants *tenant.Set
+	// events hears of what successful requests changed (nil: no one).
+	events func(httpx.Event)
 
 	routesMu sync.Mutex              // serialises Handle
 	routes   atomic.Pointer[[]route] // longest prefix first; replaced whole
@@ -188,6 +190,10 @@ func (s *Server) SetAuditor(a auth.Auditor) { s.audit = a }
 // delete that succeeded makes its tenant's usage counted again. Call it
 // before Serve.
 func (s *Server) SetTenants(ts *tenant.Set) { s.tenants = ts }
+
+// SetEvents sends what each successful write recorded (httpx.SetEvent),
+// and each cold fill, to sink. sink must not block. Call it before Serve.
+func (s *Server) SetEvents(sink func(httpx.Event)) { s.events = sink }
 
 // AddReadyCheck registers a check that /ready depends on. Checks run in the
 // background, at Serve and then every few seconds, each bounded by a
@@ -338,6 +344,7 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Header.Set(headerRequestID, id)
 	rec := newRecord(ctx, start, id, format, fm)
 	s.auditRequest(ctx, rec)
+	s.emitEvent(ctx, rec)
 	s.logAfter(ctx, rec)
 }
 

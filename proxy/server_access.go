@@ -262,3 +262,30 @@ func clientString(ctx *fasthttp.RequestCtx) string {
 	}
 	return ""
 }
+
+// emitEvent sends the event a successful request recorded, or a fill
+// when the request's object came from the upstream (cache result miss), to
+// the events sink.
+func (s *Server) emitEvent(ctx *fasthttp.RequestCtx, rec *accessRecord) {
+	if s.events == nil || rec.status < 200 || rec.status >= 300 {
+		return
+	}
+	ev, ok := httpx.EventOf(ctx)
+	switch {
+	case ok:
+	case rec.cacheResult == cacheResults[1] && !ctx.IsHead(): // "miss"
+		ev = &httpx.Event{Kind: httpx.EventFill, Reference: rec.path, Size: max(int64(ctx.Response.Header.ContentLength()), 0)}
+	default:
+		return
+	}
+	ai, _ := httpx.Audit(ctx)
+	e := *ev
+	e.ID, e.Time, e.Actor, e.Format, e.Name = rec.id, rec.start, ai.Actor, rec.format, ai.Name
+	if e.Name == "" {
+		e.Name = rec.repository
+	}
+	if e.Actor == "" {
+		e.Actor = auth.AnonymousActor
+	}
+	s.events(e)
+}
