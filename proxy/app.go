@@ -15,8 +15,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"nora/auth"
-	"nora/auth/tenant"
 	"nora/auth/oidc"
+	"nora/auth/tenant"
 	"nora/cache"
 	"nora/cache/transfer"
 	hostedcargo "nora/hosted/cargo"
