@@ -64,6 +64,8 @@ type Server struct {
 	tenants *tenant.Set
 	// events hears of what successful requests changed (nil: no one).
 	events func(httpx.Event)
+	// observe hears of every answered request (nil: no one).
+	observe func(*httpx.Done)
 
 	routesMu sync.Mutex              // serialises Handle
 	routes   atomic.Pointer[[]route] // longest prefix first; replaced whole
@@ -194,6 +196,11 @@ func (s *Server) SetTenants(ts *tenant.Set) { s.tenants = ts }
 // SetEvents sends what each successful write recorded (httpx.SetEvent),
 // and each cold fill, to sink. sink must not block. Call it before Serve.
 func (s *Server) SetEvents(sink func(httpx.Event)) { s.events = sink }
+
+// SetObserver calls fn with every request answered, once its last byte
+// is sent (or the transfer broke off). fn runs on the request's goroutine:
+// it must be quick and must not keep d. Call it before Serve.
+func (s *Server) SetObserver(fn func(d *httpx.Done)) { s.observe = fn }
 
 // AddReadyCheck registers a check that /ready depends on. Checks run in the
 // background, at Serve and then every few seconds, each bounded by a

@@ -139,6 +139,11 @@ func (s *Server) finish(rec *accessRecord, sent int64, err error) {
 	if rec.write {
 		rec.fm.write(writeResultIndex(rec.status))
 	}
+	if s.observe != nil {
+		s.observe(&httpx.Done{Start: rec.start, Duration: d, Method: rec.methodName, Path: rec.path,
+			Format: rec.format, Repository: rec.repository, Cache: rec.cacheResult,
+			Status: rec.status, Bytes: sent, Err: err})
+	}
 
 	level := slog.LevelInfo
 	switch {

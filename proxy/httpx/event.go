@@ -47,3 +47,20 @@ func EventOf(ctx *fasthttp.RequestCtx) (*Event, bool) {
 	e, ok := ctx.UserValue(eventKey{}).(*Event)
 	return e, ok
 }
+
+// Done is what the server tells its observer (SetObserver) about each
+// answered request, once its last byte is sent: the web UI's statistics
+// (bytes served by cache result, most pulled names, last errors).
+type Done struct {
+	Start    time.Time
+	Duration time.Duration
+	Method   string
+	Path     string // query secrets redacted
+	Format   string // the route's format label ("docker", "npm", "ops", ...)
+	// Repository and Cache are what the handler reported (SetLogInfo).
+	Repository string
+	Cache      string
+	Status     int
+	Bytes      int64 // body bytes sent
+	Err        error // why the response broke off, if it did
+}
