@@ -220,6 +220,7 @@ var metricHelp = map[string]string{
 	"nora_upstream_retries_total":            "Upstream requests retried after a connect error or a 5xx.",
 	"nora_upstream_breaker_open":             "1 while an upstream's circuit breaker is open (requests fail fast), else 0.",
 	"nora_upstream_ratelimit_remaining":      "Requests left in the upstream's rate-limit window, from its last response headers.",
+	"nora_upstream_up":                       "1 while an upstream's last attempt got an answer below 500 (and so its breaker is closed), 0 after a connect error, timeout or 5xx until an attempt succeeds; 1 for an upstream not asked yet.",
 	"nora_tenant_requests_total":             "Requests counted against each tenant ([[tenants]], else default), by action (pull, push, delete) and result: ok, rate_limited (answered 429), over_quota (refused 403).",
 	"nora_tenant_rate_limited_total":         "Requests of each tenant answered 429 because one of its rate limits, or the anonymous per-address limit, was spent.",
 	"nora_tenant_storage_bytes":              "Hosted bytes of each tenant's names, an object counted once per tenant however many of its names hold it.",

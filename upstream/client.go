@@ -145,6 +145,7 @@ func (c *Client) Registry(o RegistryOptions) (*Registry, error) {
 		m:       m,
 		now:     c.now,
 	}
+	r.health.up = m.up
 	r.rt = r.newTransport()
 	c.remember(r)
 	return r, nil

@@ -21,6 +21,7 @@ type registryMetrics struct {
 	bytes       *metrics.Counter
 	retries     *metrics.Counter
 	breakerOpen *metrics.Gauge
+	up          *metrics.Gauge
 }
 
 var statusClasses = [...]string{"2xx", "3xx", "4xx", "5xx", "error"}
@@ -39,7 +40,10 @@ func newRegistryMetrics(set *metrics.Set, name string) *registryMetrics {
 		bytes:       set.GetOrCreateCounter(`nora_upstream_bytes_total{upstream="` + l + `"}`),
 		retries:     set.GetOrCreateCounter(`nora_upstream_retries_total{upstream="` + l + `"}`),
 		breakerOpen: set.GetOrCreateGauge(`nora_upstream_breaker_open{upstream="`+l+`"}`, nil),
+		up:          set.GetOrCreateGauge(`nora_upstream_up{upstream="`+l+`"}`, nil),
 	}
+	// Up until an attempt fails: an upstream nobody asked yet is not down.
+	m.up.Set(1)
 	for _, c := range statusClasses {
 		m.requests[c] = set.GetOrCreateCounter(fmt.Sprintf(`nora_upstream_requests_total{upstream="%s",status="%s"}`, l, c))
 	}

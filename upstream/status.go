@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/VictoriaMetrics/metrics"
 )
 
 // Status is what nora knows of one upstream without asking it: the
@@ -35,6 +37,7 @@ type Status struct {
 type health struct {
 	lastOK  atomic.Int64 // unix nanoseconds; 0: never
 	lastErr atomic.Pointer[failure]
+	up      *metrics.Gauge // nora_upstream_up: 1 after a success, 0 after a failure; nil: none
 }
 
 type failure struct {
@@ -42,7 +45,12 @@ type failure struct {
 	at  time.Time
 }
 
-func (h *health) success(now time.Time) { h.lastOK.Store(now.UnixNano()) }
+func (h *health) success(now time.Time) {
+	h.lastOK.Store(now.UnixNano())
+	if h.up != nil {
+		h.up.Set(1)
+	}
+}
 
 func (h *health) failure(now time.Time, err error, resp *http.Response) {
 	msg := ""
@@ -58,6 +66,9 @@ func (h *health) failure(now time.Time, err error, resp *http.Response) {
 		msg = strings.TrimPrefix(err.Error(), ErrUnavailable.Error()+": ")
 	}
 	h.lastErr.Store(&failure{msg: msg, at: now})
+	if h.up != nil {
+		h.up.Set(0)
+	}
 }
 
 // Status reports the upstream's state from memory.
