@@ -120,6 +120,7 @@ type formatMetrics struct {
 	label    string
 	requests [len(methodLabels)][len(classLabels)]atomic.Pointer[metrics.Counter]
 	cache    [len(cacheResults)]atomic.Pointer[metrics.Counter]
+	served   [len(cacheResults)]atomic.Pointer[metrics.Counter] // bytes, by cache result
 	writes   [len(writeResults)]atomic.Pointer[metrics.Counter]
 	duration *metrics.PrometheusHistogram
 	bytes    *metrics.Counter
@@ -139,14 +140,23 @@ func (fm *formatMetrics) observe(method, class int, d time.Duration, sent int64)
 	}
 }
 
-// cacheResult counts one request's cache result (an index in cacheResults).
-func (fm *formatMetrics) cacheResult(i int) {
+// cacheResult counts one request's cache result (an index in cacheResults)
+// and the body bytes it sent: served from the cache or fetched for it.
+func (fm *formatMetrics) cacheResult(i int, sent int64) {
 	c := fm.cache[i].Load()
 	if c == nil {
 		c = fm.set.GetOrCreateCounter(`nora_cache_requests_total{format="` + fm.label + `",result="` + cacheResults[i] + `"}`)
 		fm.cache[i].Store(c)
 	}
 	c.Inc()
+	b := fm.served[i].Load()
+	if b == nil {
+		b = fm.set.GetOrCreateCounter(`nora_cache_served_bytes_total{format="` + fm.label + `",result="` + cacheResults[i] + `"}`)
+		fm.served[i].Store(b)
+	}
+	if sent > 0 {
+		b.AddInt64(sent)
+	}
 }
 
 // write counts one hosted write (an index in writeResults).
@@ -201,6 +211,7 @@ var metricHelp = map[string]string{
 	"nora_http_response_bytes_total":         "Response body bytes sent to clients, by format.",
 	"nora_http_requests_in_flight":           "HTTP requests being answered now.",
 	"nora_cache_requests_total":              "Requests by format and how the cache answered: hit, miss, fill-wait (joined a download in progress), stale (served while the upstream is unavailable), negative (a remembered upstream 404 that the handler reported); hit ratio per format.",
+	"nora_cache_served_bytes_total":          "Response body bytes sent to clients by format and cache result (as nora_cache_requests_total): hit and stale bytes came from the cache, miss bytes from an upstream, fill-wait bytes from a download another request started; WAN bytes saved.",
 	"nora_cache_lookups_total":               "Cache lookups by result, several per request possible (an npm tarball looks up its packument first); the only count of remembered 404s (negative).",
 	"nora_hosted_writes_total":               "Write requests (push, upload, publish, deploy, delete) to hosted repositories, by format and result: ok, denied (401/403), rejected (other 4xx), error (5xx). A docker blob upload is several requests.",
 	"nora_fill_readers_per_fill":             "Clients that read each download from an upstream while it was in progress, the one that started it included; one sample per finished fill.",

@@ -134,7 +134,7 @@ func (s *Server) finish(rec *accessRecord, sent int64, err error) {
 	// Counted here, where the format is known, so that the cache needs
 	// to know no format.
 	if i := cacheResultIndex(rec.cacheResult); i >= 0 {
-		rec.fm.cacheResult(i)
+		rec.fm.cacheResult(i, sent)
 	}
 	if rec.write {
 		rec.fm.write(writeResultIndex(rec.status))
