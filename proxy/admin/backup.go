@@ -53,7 +53,7 @@ var ErrNoBackup = errors.New("the running nora does not serve backups on its adm
 
 // Backup streams GET /api/v1/backup; the caller closes the body.
 func (c *Client) Backup(ctx context.Context) (io.ReadCloser, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://nora"+prefix+"backup", nil)
+	req, err := c.request(ctx, http.MethodGet, prefix+"backup", nil)
 	if err != nil {
 		return nil, err
 	}

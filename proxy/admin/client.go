@@ -8,14 +8,21 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
-// Client talks to the admin API of a running nora over its socket.
+// Client talks to the admin API of a running nora over its socket, or
+// over HTTP(S) on its normal listener (NewRemoteClient).
 type Client struct {
 	socket string
-	http   *http.Client
+	// base is where the API is ("http://nora" on the socket); token, if
+	// set, is sent as a Bearer token.
+	base  string
+	token string
+	http  *http.Client
 }
 
 // NewClient returns a client of the server on socket.
@@ -23,12 +30,24 @@ func NewClient(socket string) *Client {
 	dialer := &net.Dialer{Timeout: 5 * time.Second}
 	return &Client{
 		socket: socket,
+		base:   "http://nora",
 		http: &http.Client{Transport: &http.Transport{
 			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 				return dialer.DialContext(ctx, "unix", socket)
 			},
 		}},
 	}
+}
+
+// NewRemoteClient returns a client of the admin API that the nora at base
+// (http(s)://host:port) serves on its normal listener to callers with the
+// admin permission; token (an API token, or "" for none) proves it.
+func NewRemoteClient(base, token string) (*Client, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("want the server's base URL such as https://nora.example.com, got %q", base)
+	}
+	return &Client{base: strings.TrimSuffix(u.String(), "/"), token: token, http: &http.Client{}}, nil
 }
 
 // Error is an error answer of the server.
@@ -89,7 +108,7 @@ func (c *Client) do(ctx context.Context, method, path string, body any, v any) e
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://nora"+path, rd)
+	req, err := c.request(ctx, method, path, rd)
 	if err != nil {
 		return err
 	}
@@ -117,4 +136,16 @@ func (c *Client) do(ctx context.Context, method, path string, body any, v any) e
 		return fmt.Errorf("cannot decode the answer of %s %s: %w", method, path, err)
 	}
 	return nil
+}
+
+// request is a request of path on the server, with the token if any.
+func (c *Client) request(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	return req, nil
 }
