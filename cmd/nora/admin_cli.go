@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -88,8 +89,10 @@ func newAdminCmds(socket socketFunc, configFlag func(*cobra.Command)) []*cobra.C
 
 // adminCLI runs one admin command.
 type adminCLI struct {
-	client         *admin.Client
+	client *admin.Client
+	// socket is the admin socket, or the --server URL when remote.
 	socket, source string
+	remote         bool
 	stdout, stderr io.Writer
 }
 
@@ -100,6 +103,33 @@ func newAdminCLI(cmd *cobra.Command, socket socketFunc) (*adminCLI, error) {
 		return nil, err
 	}
 	return &adminCLI{client: admin.NewClient(sock), socket: sock, source: source,
+		stdout: cmd.OutOrStdout(), stderr: cmd.ErrOrStderr()}, nil
+}
+
+// remoteFlags are --server and --token: the admin API of a nora on its
+// normal listener, for a caller with the admin permission, instead of the
+// local socket.
+type remoteFlags struct{ server, token string }
+
+func (f *remoteFlags) add(c *cobra.Command) {
+	c.Flags().StringVar(&f.server, "server", "",
+		"ask the nora at this base URL (https://nora.example.com) over HTTP(S) instead of the local admin socket")
+	c.Flags().StringVar(&f.token, "token", "", "with --server: an API token with the admin permission")
+}
+
+// client is the adminCLI of the socket, or of --server.
+func (f *remoteFlags) client(cmd *cobra.Command, socket socketFunc) (*adminCLI, error) {
+	if f.server == "" {
+		if f.token != "" {
+			return nil, errors.New("--token goes with --server (the admin socket needs none)")
+		}
+		return newAdminCLI(cmd, socket)
+	}
+	cl, err := admin.NewRemoteClient(f.server, f.token)
+	if err != nil {
+		return nil, fmt.Errorf("--server: %w", err)
+	}
+	return &adminCLI{client: cl, socket: f.server, source: "--server", remote: true,
 		stdout: cmd.OutOrStdout(), stderr: cmd.ErrOrStderr()}, nil
 }
 
@@ -177,6 +207,10 @@ func (c *adminCLI) stats(ctx context.Context, asJSON bool) error {
 
 // explain turns a failed call into what the user can act on.
 func (c *adminCLI) explain(what string, err error) error {
+	var ue *url.Error
+	if c.remote && errors.As(err, &ue) {
+		return fmt.Errorf("cannot reach nora at %s: %w", c.socket, ue.Err)
+	}
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {
 		switch {

@@ -14,16 +14,18 @@ import (
 // server and their usage, from its admin socket (DESIGN 3.5).
 func newTenantsCmd(socket socketFunc, configFlag func(*cobra.Command)) *cobra.Command {
 	var asJSON bool
+	var remote remoteFlags
 	ls := &cobra.Command{
 		Use:   "ls",
 		Short: "List the tenants with their quota, usage and rate limits",
 		Long: "List the running server's tenants in configuration order, the default last: the names\n" +
 			"they own, their storage quota and the hosted bytes of their names (an object counted once\n" +
 			"however many of a tenant's names hold it), and their pull and push limits per hour.\n" +
-			"\"-\" is no quota or no limit.",
+			"\"-\" is no quota or no limit. It asks the admin socket, or with --server the admin API\n" +
+			"on that nora's listener, which needs --token with the admin permission.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := newAdminCLI(cmd, socket)
+			cl, err := remote.client(cmd, socket)
 			if err != nil {
 				return err
 			}
@@ -31,6 +33,7 @@ func newTenantsCmd(socket socketFunc, configFlag func(*cobra.Command)) *cobra.Co
 		},
 	}
 	configFlag(ls)
+	remote.add(ls)
 	ls.Flags().BoolVar(&asJSON, "json", false, "print the admin API's answer: each tenant's configuration and usage")
 	tenants := &cobra.Command{Use: "tenants", Short: "Tenants of the running server: quotas, limits, usage", Args: cobra.NoArgs}
 	tenants.AddCommand(ls)

@@ -80,6 +80,43 @@ prefixes = ["backend/**"]
 	}
 }
 
+// --server and --token: the admin API on nora's listener, for an API token
+// with the admin permission and no one else.
+func TestTenantsLsRemote(t *testing.T) {
+	l := startLifecycle(t, "", "[[tenants]]\nname = \"frontend\"\nprefixes = [\"frontend/**\"]\n")
+	l.push("frontend/app:1", 16<<10, 1)
+	token := func(name, perm string) string {
+		t.Helper()
+		out, err := l.nora("token", "create", "--name", name, "--permissions", perm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(out)
+	}
+	ops, pusher := token("ops", "admin:**"), token("ci", "push:**")
+	server := "http://" + l.p.addr
+
+	out, err := l.nora("tenants", "ls", "--server", server, "--token", ops, "--json")
+	var ts []admin.TenantInfo
+	if err != nil || json.Unmarshal([]byte(out), &ts) != nil || len(ts) != 2 || ts[0].Name != "frontend" || ts[0].StorageBytes == 0 {
+		t.Fatalf("tenants ls --server: %v\n%s", err, out)
+	}
+	f := func(wantErr string, args ...string) {
+		t.Helper()
+		out, err := l.nora(append([]string{"tenants", "ls"}, args...)...)
+		if err == nil || !strings.Contains(err.Error(), wantErr) || out != "" {
+			t.Errorf("tenants ls %v: %v\n%s\nwant an error with %q", args, err, out, wantErr)
+		}
+	}
+	f("exit 1: cannot list tenants: not allowed to admin the admin API", "--server", server, "--token", pusher)
+	f("exit 1: cannot list tenants: invalid user name or password", "--server", server, "--token", "nora_wrong")
+	f("exit 1: cannot list tenants: authentication required", "--server", server)
+	f("exit 1: --token goes with --server", "--token", ops)
+	f("exit 1: --server: want the server's base URL such as https://nora.example.com", "--server", l.p.addr, "--token", ops)
+	nobody := "http://" + freeAddr(t)
+	f("exit 1: cannot reach nora at "+nobody+": ", "--server", nobody, "--token", ops)
+}
+
 // Without a running server: exit 1 and why.
 func TestTenantsLsNoServer(t *testing.T) {
 	config := writeConfig(t, "[storage]\npath = \""+t.TempDir()+"\"\n")
