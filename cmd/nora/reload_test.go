@@ -52,8 +52,9 @@ func TestConfigReload(t *testing.T) {
 		t.Fatalf("anonymous read before the reload: %d", got)
 	}
 
-	// A live key and a restart-only one.
-	write("anonymous_read = false\n[gc]\ngrace = \"2h\"\n")
+	// A live key and restart-only ones (tenants too: their limiters and
+	// counts are built at start-up).
+	write("anonymous_read = false\n[gc]\ngrace = \"2h\"\n[[tenants]]\nname = \"a\"\n")
 	os.WriteFile(path, []byte(strings.Replace(string(mustRead(t, path)), `listen = "127.0.0.1:0"`, `listen = "127.0.0.1:1"`, 1)), 0o600)
 	before := logs.String()
 	if err := reload(); err != nil {
@@ -63,7 +64,7 @@ func TestConfigReload(t *testing.T) {
 		t.Fatalf("anonymous read after anonymous_read = false: %d, want 401 (and the old address still serving)", got)
 	}
 	out := strings.TrimPrefix(logs.String(), before)
-	if !strings.Contains(out, `need a restart`) || !strings.Contains(out, `"keys":["server.listen","gc.grace"]`) {
+	if !strings.Contains(out, `need a restart`) || !strings.Contains(out, `"keys":["server.listen","gc.grace","tenants"]`) {
 		t.Errorf("the reload did not log the keys needing a restart:\n%s", out)
 	}
 	if !strings.Contains(out, `"applied":["auth.anonymous_read"]`) {
