@@ -1,0 +1,67 @@
+package proxy
+
+import (
+	"context"
+	"path/filepath"
+
+	"github.com/valyala/fasthttp"
+
+	"nora/auth"
+	"nora/cache"
+	"nora/proxy/httpx"
+	"nora/proxy/stats"
+	"nora/proxy/ui"
+	"nora/upstream"
+)
+
+// mountUI counts the traffic for the web UI (statistics kept in the
+// storage path) and serves the UI at /ui/ to whoever may pull: anonymous
+// readers when anonymous_read is on, else a login (a 401 asks a browser
+// for one). The statistics are written every minute and when the server
+// stops.
+func (app *App) mountUI(cfg AppConfig, client *upstream.Client) error {
+	st, err := stats.New(stats.Options{Path: filepath.Join(cfg.Storage.Path, stats.File),
+		Log: app.log.With("component", "ui")})
+	if err != nil {
+		return err
+	}
+	st.Start(app.life)
+	app.closers = append(app.closers, func() { _ = st.Close() })
+	app.srv.SetObserver(st.Observe)
+	on := map[string]bool{"docker": cfg.Docker.IsEnabled(), "npm": cfg.Npm.IsEnabled(), "pypi": cfg.PyPI.IsEnabled(),
+		"maven": cfg.Maven.IsEnabled(), "cargo": cfg.Cargo.IsEnabled()}
+	var formats []string
+	for _, f := range stats.Formats {
+		if on[f] {
+			formats = append(formats, f)
+		}
+	}
+	c := app.cache
+	h, err := ui.New(ui.Options{
+		Version:   cfg.Build.Version,
+		Formats:   formats,
+		Disk:      func(ctx context.Context) (cache.Stats, error) { return c.Stats(ctx) },
+		Upstreams: client.Status,
+		Stats:     st,
+	})
+	if err != nil {
+		return err
+	}
+	app.srv.Handle(ui.Prefix, formatSite, func(ctx *fasthttp.RequestCtx) {
+		id, d := httpx.Authorize(ctx, app.auth, auth.Pull, "", "")
+		if d != httpx.Allowed {
+			httpx.Refuse(ctx, d, auth.Pull, "the web UI", uiError)
+			return
+		}
+		h.ServeFor(ctx, func(format, name string) bool { return app.auth.Allowed(id, auth.Pull, format, name) })
+	})
+	return nil
+}
+
+// uiError answers a refusal as a line of text.
+func uiError(ctx *fasthttp.RequestCtx, status int, msg string) {
+	ctx.Response.Reset()
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetBodyString(msg + "\n")
+}
