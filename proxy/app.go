@@ -29,11 +29,14 @@ import (
 	"nora/proxy/admin"
 	"nora/proxy/cargo"
 	"nora/proxy/docker"
+	"nora/proxy/inventory"
 	"nora/proxy/maven"
 	"nora/proxy/npm"
+	"nora/proxy/prefetch"
 	"nora/proxy/pull"
 	"nora/proxy/pypi"
 	"nora/proxy/sitetls"
+	"nora/proxy/webhook"
 	"nora/upstream"
 )
 
@@ -69,6 +72,12 @@ type AppConfig struct {
 	// TenantClock, if set, is the clock of the tenants' rate limits
 	// (tests); it is not in the TOML file.
 	TenantClock func() time.Time
+	// Prefetch are the [[prefetch]] entries: lists warmed on a schedule.
+	Prefetch []prefetch.Config
+	// Webhooks are the [[webhooks]]; WebhookTuning, if set, replaces
+	// webhook.DefaultTuning() (tests); it is not in the TOML file.
+	Webhooks      []webhook.Config
+	WebhookTuning *webhook.Tuning
 }
 
 // App is the whole nora object graph: store, upstream clients, format
@@ -93,6 +102,8 @@ type App struct {
 	docker *docker.Handler
 	docs   *pull.Docs
 	admin  *admin.Server
+	// inventory is what is on the box: the admin API and the web UI list it.
+	inventory *inventory.Inventory
 	// audit records writes, refusals, failed logins and token changes;
 	// nil when [audit] path is empty.
 	audit *auth.AuditLog
@@ -206,10 +217,18 @@ func (app *App) build(cfg AppConfig, store cache.Store, set *metrics.Set) error 
 			sources = append(sources, s)
 		}
 		app.countUsage(f.name, reg)
+		app.keepInventory(store, reg)
 	}
 	c.SetMarkers(markers...)
 	c.Start(cfg.Storage.Limits())
 	if app.admin, err = newAdmin(cfg, c, store, sources, app.tokens, app.tenants, app.auditor(), log); err != nil {
+		return err
+	}
+	app.mountInventory(store)
+	if err := app.mountWebhooks(cfg, set); err != nil {
+		return err
+	}
+	if err := app.mountPrefetch(cfg); err != nil {
 		return err
 	}
 	app.mountAdminRemote()
@@ -222,6 +241,9 @@ func (app *App) build(cfg AppConfig, store cache.Store, set *metrics.Set) error 
 		return err
 	}
 	app.mountStartPage(cfg)
+	if err := app.mountUI(cfg, client); err != nil {
+		return err
+	}
 	logFormats(log, cfg)
 	return nil
 }

@@ -236,6 +236,9 @@ var metricHelp = map[string]string{
 	"nora_tenant_rate_limited_total":         "Requests of each tenant answered 429 because one of its rate limits, or the anonymous per-address limit, was spent.",
 	"nora_tenant_storage_bytes":              "Hosted bytes of each tenant's names, an object counted once per tenant however many of its names hold it.",
 	"nora_tenant_storage_quota_bytes":        "Storage quota of each tenant in bytes; 0: none.",
+	"nora_webhook_deliveries_total":          "Attempts to post an event to each webhook ([[webhooks]] name, else webhook-<index>), by result: delivered (2xx), retry (failed, tried again later), failed (given up).",
+	"nora_webhook_queue_length":              "Events queued for each webhook, not yet delivered or given up.",
+	"nora_webhook_events_dropped_total":      "Webhook events dropped because the queue's writer was behind (or the queue could not be written).",
 }
 
 // serveMetricsHelp wraps the /metrics handler h: it turns on the library's

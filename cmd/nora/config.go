@@ -30,6 +30,7 @@ import (
 	"nora/proxy/npm"
 	"nora/proxy/pypi"
 	"nora/proxy/sitetls"
+	"nora/proxy/webhook"
 )
 
 // fileConfig is the shape of nora.toml (DESIGN 3.2), composed from the
@@ -54,6 +55,8 @@ type fileConfig struct {
 	// Tenants is [[tenants]]: none by default, one default tenant with no
 	// limits.
 	Tenants []tenant.Config `toml:"tenants"`
+	// Webhooks is [[webhooks]]: none by default.
+	Webhooks []webhook.Config `toml:"webhooks"`
 }
 
 // defaultFileConfig is what a file that leaves a section or key out means:
@@ -93,7 +96,7 @@ func (c fileConfig) app() proxy.AppConfig {
 	return proxy.AppConfig{
 		Server: c.Server, Storage: c.Storage, Docker: c.Docker,
 		Npm: c.Npm, PyPI: c.PyPI, Maven: c.Maven, Cargo: c.Cargo, Auth: &c.Auth,
-		GC: c.GC, Retention: c.Retention, Audit: c.Audit, Tenants: c.Tenants,
+		GC: c.GC, Retention: c.Retention, Audit: c.Audit, Tenants: c.Tenants, Webhooks: c.Webhooks,
 		Build: proxy.Build{Version: version, Commit: buildCommit()},
 	}
 }
@@ -276,6 +279,7 @@ func validate(c *fileConfig) []fieldError {
 	p.oidc(c)
 	p.audit(c)
 	p.tenants(c)
+	p.webhooks(c)
 	if err := admin.ValidateSchedule(c.GC.Schedule); err != nil {
 		p.bad("gc.schedule", "%v", err)
 	}

@@ -88,6 +88,12 @@ type Server struct {
 	tenants  *tenant.Set
 	audit    auth.Auditor
 	backup   BackupFunc
+	// webhooks lists webhook deliveries (SetWebhooks); nil: none.
+	webhooks WebhookDeliveries
+	// content serves images, packages and cache (SetContent); nil: none.
+	content *content
+	// prefetch serves /api/v1/prefetch (prefetch.go); nil: not there.
+	prefetch *prefetchAPI
 
 	ctx       context.Context // of the scheduler; cancelled by Close
 	stop      context.CancelFunc
@@ -245,6 +251,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.serveStats(w, r)
 		return
+	case name == "prefetch" && s.prefetch != nil:
+		s.servePrefetch(w, r)
+		return
 	case name == "backup" && s.backup != nil:
 		s.serveBackup(w, r)
 		return
@@ -253,6 +262,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case s.tenants != nil && (name == "tenants" || strings.HasPrefix(name, "tenants/")):
 		s.serveTenants(w, r, strings.TrimPrefix(name, "tenants"))
+		return
+	case s.content != nil && isContent(name):
+		s.content.serve(w, r, s, name)
+		return
+	case name == "webhooks/deliveries":
+		s.serveDeliveries(w, r)
 		return
 	case s.runner.jobs[name] != nil:
 		switch r.Method {

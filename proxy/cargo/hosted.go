@@ -97,6 +97,7 @@ func (h *Handler) publish(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	h.deps.Log.Info("crate published", "crate", e.Name, "version", e.Vers, "cksum", e.Cksum, "user", user(id))
+	httpx.SetEvent(ctx, httpx.EventPublish, e.Vers, "sha256:"+e.Cksum, 0)
 	ctx.SetContentType("application/json")
 	ctx.SetBody(publishOK)
 }

@@ -1,6 +1,10 @@
 package docker
 
-import "github.com/valyala/fasthttp"
+import (
+	"github.com/valyala/fasthttp"
+
+	"nora/proxy/httpx"
+)
 
 // delete implements DELETE of a tag, a manifest by digest (with its tags
 // and referrer entry) or a blob link: 202 when done.
@@ -24,6 +28,9 @@ func (h *Handler) delete(ctx *fasthttp.RequestCtx, req request) {
 	if err != nil {
 		h.hostedError(ctx, err)
 		return
+	}
+	if req.kind != "blobs" { // a blob link is no content a subscriber knows of
+		httpx.SetEvent(ctx, httpx.EventDelete, req.ref, string(d), 0)
 	}
 	ctx.SetStatusCode(fasthttp.StatusAccepted)
 }

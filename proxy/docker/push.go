@@ -91,5 +91,6 @@ func (h *Handler) putManifest(ctx *fasthttp.RequestCtx, req request) {
 	}
 	ctx.Response.Header.Set("Location", "/v2/"+req.name+"/manifests/"+string(m.Digest))
 	ctx.Response.Header.Set("Docker-Content-Digest", string(m.Digest))
+	httpx.SetEvent(ctx, httpx.EventPush, req.ref, string(m.Digest), m.Size)
 	ctx.SetStatusCode(fasthttp.StatusCreated)
 }

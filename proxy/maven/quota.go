@@ -59,6 +59,9 @@ func (h *Handler) deployFile(ctx *fasthttp.RequestCtx, req request, user string)
 		return
 	case created:
 		h.deps.Log.Info("maven file deployed", "path", req.file, "user", user)
+		if strings.HasSuffix(req.file, ".pom") { // one event per version deployed, not per file
+			httpx.SetEvent(ctx, httpx.EventPublish, req.coord().Version, "", max(length, 0))
+		}
 		plainText(ctx, fasthttp.StatusCreated, "created")
 		return
 	}

@@ -131,6 +131,9 @@ func (h *Handler) put(ctx *fasthttp.RequestCtx, name, rev string, remove bool) {
 		return
 	}
 	h.deps.Log.Info("npm package changed", "package", name, "user", user, "rev", p.RevString(), "publish", doc.Attachment != nil, "unpublish", remove)
+	if a := doc.Attachment; a != nil { // a version unpublish is the DELETE of its tarball that follows
+		httpx.SetEvent(ctx, httpx.EventPublish, a.Name, string(a.SHA256), a.Size)
+	}
 	writeOK(ctx, status, name, p)
 }
 
@@ -201,6 +204,7 @@ func (h *Handler) unpublishAll(ctx *fasthttp.RequestCtx, name, rev string) {
 	if id != nil {
 		h.deps.Log.Info("npm package unpublished", "package", name, "user", id.Name)
 	}
+	httpx.SetEvent(ctx, httpx.EventDelete, "", "", 0)
 	writeOK(ctx, fasthttp.StatusOK, name, p)
 }
 
@@ -215,6 +219,7 @@ func (h *Handler) deleteTarball(ctx *fasthttp.RequestCtx, name, file, rev string
 		h.hostedError(ctx, err, name)
 		return
 	}
+	httpx.SetEvent(ctx, httpx.EventDelete, file, "", 0)
 	writeOK(ctx, fasthttp.StatusOK, name, nil)
 }
 

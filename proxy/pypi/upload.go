@@ -65,6 +65,7 @@ func (h *Handler) upload(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	h.deps.Log.Info("pypi upload", "project", u.project, "file", f.Filename, "size", f.Size, "user", rel.Uploader, "created", created)
+	httpx.SetEvent(ctx, httpx.EventPublish, f.Filename, string(f.Digest()), f.Size)
 	ctx.SetContentType("text/plain; charset=utf-8")
 	ctx.SetBodyString("OK\n")
 }
