@@ -1,0 +1,162 @@
+package proxy_test
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"nora/proxy/docker"
+	"nora/upstream/upstreamtest"
+)
+
+// The dashboard and alerts that ship in deploy/ name nora's metrics by
+// hand; a metric renamed in the code leaves a panel empty and an alert
+// silent without anyone noticing.
+const (
+	dashboardFile = "../deploy/grafana/nora.json"
+	alertsFile    = "../deploy/prometheus/alerts.yml"
+)
+
+// prometheusSeries are series Prometheus makes itself, never in /metrics.
+var prometheusSeries = map[string]bool{"up": true}
+
+// TestDeployMetricsExist scrapes a nora that served a cold and a warm pull
+// through an upstream with a rate limit and refused a write, and checks
+// that every metric the Grafana dashboard and the Prometheus alerts name
+// is in the scrape.
+func TestDeployMetricsExist(t *testing.T) {
+	families := scrapeAfterTraffic(t)
+
+	dashboard, err := os.ReadFile(dashboardFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alerts, err := os.ReadFile(alertsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uses := map[string][]string{} // metric name: where it is used
+	for _, expr := range dashboardExprs(t, dashboard) {
+		for _, name := range metricNames(expr) {
+			uses[name] = append(uses[name], "dashboard: "+expr)
+		}
+	}
+	rules := ruleExprs(t, string(alerts))
+	for alert, expr := range rules {
+		for _, name := range metricNames(expr) {
+			uses[name] = append(uses[name], "alert "+alert+": "+expr)
+		}
+	}
+	// A tokenizer that found nothing would pass everything.
+	if len(rules) < 8 || len(uses) < 25 {
+		t.Fatalf("%d alerts and %d metric names read from %s and %s", len(rules), len(uses), dashboardFile, alertsFile)
+	}
+	for name, where := range uses {
+		if !scraped(families, name) {
+			t.Errorf("%s is not in /metrics; used in\n\t%s", name, strings.Join(where, "\n\t"))
+		}
+	}
+	checkWithPromtool(t)
+}
+
+// scraped reports whether /metrics has the family name, or name is the
+// _bucket, _sum or _count series of a histogram it has.
+func scraped(families map[string]*dto.MetricFamily, name string) bool {
+	if prometheusSeries[name] || families[name] != nil {
+		return true
+	}
+	for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+		if base, ok := strings.CutSuffix(name, suffix); ok && families[base].GetType() == dto.MetricType_HISTOGRAM {
+			return true
+		}
+	}
+	return false
+}
+
+// scrapeAfterTraffic runs a nora in front of a registry that announces a
+// pull budget, pulls an image's manifest and layer twice (a miss, then a
+// hit), tries a push nora refuses, and returns its /metrics. Every family
+// the deploy files need is then there, and the bytes served count.
+func scrapeAfterTraffic(t *testing.T) map[string]*dto.MetricFamily {
+	t.Helper()
+	up := upstreamtest.New(t, upstreamtest.Options{})
+	img := up.PushRandomImage(t, "library/app", "1", 1, 32<<10)
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer, _ := layers[0].Digest()
+	size, _ := layers[0].Size()
+	n := startNora(t, docker.UpstreamConfig{Name: "docker.io", URL: up.URL})
+
+	for range 2 {
+		if resp, _ := get(t, n.URL+"/v2/library/app/manifests/1"); resp.StatusCode != 200 {
+			t.Fatalf("manifest: %d", resp.StatusCode)
+		}
+		if resp, body := get(t, n.URL+"/v2/library/app/blobs/"+layer.String()); resp.StatusCode != 200 || int64(len(body)) != size {
+			t.Fatalf("layer: %d, %d bytes", resp.StatusCode, len(body))
+		}
+	}
+	resp, err := http.Post(n.URL+"/v2/library/app/blobs/uploads/", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 400 {
+		t.Fatalf("a push to a proxied repository: %d", resp.StatusCode)
+	}
+
+	resp, err = http.Get(n.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	families := parseMetrics(t, text)
+	served := seriesValues(families["nora_cache_served_bytes_total"])
+	for _, result := range []string{"miss", "hit"} {
+		key := `{format="docker",result="` + result + `"}`
+		if served[key] < float64(size) {
+			t.Errorf("nora_cache_served_bytes_total%s = %v, want the layer's %d bytes at least", key, served[key], size)
+		}
+	}
+	if got := seriesValues(families["nora_upstream_up"])[`{upstream="docker.io"}`]; got != 1 {
+		t.Errorf(`nora_upstream_up{upstream="docker.io"} = %v, want 1`, got)
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", text)
+	}
+	return families
+}
+
+// seriesValues maps the label string of each series of a counter or gauge
+// family to its value.
+func seriesValues(mf *dto.MetricFamily) map[string]float64 {
+	out := map[string]float64{}
+	for _, m := range mf.GetMetric() {
+		out[labelString(m)] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+	}
+	return out
+}
+
+// checkWithPromtool has promtool, when it is installed, check the rules
+// file as Prometheus would load it.
+func checkWithPromtool(t *testing.T) {
+	t.Helper()
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Logf("promtool is not installed: %s checked for metric names only", alertsFile)
+		return
+	}
+	if out, err := exec.Command(promtool, "check", "rules", alertsFile).CombinedOutput(); err != nil {
+		t.Errorf("promtool check rules %s: %v\n%s", alertsFile, err, out)
+	}
+}
