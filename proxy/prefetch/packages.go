@@ -17,14 +17,19 @@ const (
 )
 
 // npm resolves the range (or dist-tag, "" for latest) in the packument
-// to the highest version it matches, then fetches its tarball.
+// to the highest version it matches, then fetches its tarball. npm asks
+// for the full packument or the abbreviated one depending on the
+// command: both are fetched.
 func (f *fetcher) npm(it Item) error {
-	b, err := f.read("/npm/"+strings.Replace(it.Name, "/", "%2f", 1), maxPackument,
-		"application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*")
+	doc := "/npm/" + strings.Replace(it.Name, "/", "%2f", 1)
+	b, err := f.read(doc, maxPackument, "application/json")
 	if err != nil {
 		return err
 	}
-	var doc struct {
+	if err := f.fetch(doc, "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*"); err != nil {
+		return err
+	}
+	var pack struct {
 		DistTags map[string]string `json:"dist-tags"`
 		Versions map[string]struct {
 			Dist struct {
@@ -32,27 +37,27 @@ func (f *fetcher) npm(it Item) error {
 			} `json:"dist"`
 		} `json:"versions"`
 	}
-	if err := json.Unmarshal(b, &doc); err != nil {
+	if err := json.Unmarshal(b, &pack); err != nil {
 		return fmt.Errorf("the packument of %s is not JSON: %v", it.Name, err)
 	}
-	ver, ok := doc.DistTags[it.Ref]
+	ver, ok := pack.DistTags[it.Ref]
 	if it.Ref == "" {
-		ver, ok = doc.DistTags["latest"]
+		ver, ok = pack.DistTags["latest"]
 	}
 	if !ok {
 		r, err := parseRange(it.Ref)
 		if err != nil {
 			return fmt.Errorf("%s: %v", it.Text, err)
 		}
-		vs := make([]string, 0, len(doc.Versions))
-		for v := range doc.Versions {
+		vs := make([]string, 0, len(pack.Versions))
+		for v := range pack.Versions {
 			vs = append(vs, v)
 		}
 		if ver, ok = highest(r, vs); !ok {
 			return fmt.Errorf("%s: no version of %s matches %q: %w", it.Text, it.Name, it.Ref, errNoVersion)
 		}
 	}
-	v, ok := doc.Versions[ver]
+	v, ok := pack.Versions[ver]
 	if !ok || v.Dist.Tarball == "" {
 		return fmt.Errorf("%s: the packument of %s lists no tarball of %s: %w", it.Text, it.Name, ver, errNoVersion)
 	}
@@ -87,8 +92,10 @@ func (f *fetcher) pypi(it Item) error {
 	}
 	var doc struct {
 		Files []struct {
-			Filename string `json:"filename"`
-			URL      string `json:"url"`
+			Filename     string `json:"filename"`
+			URL          string `json:"url"`
+			CoreMetadata any    `json:"core-metadata"`
+			DistInfo     any    `json:"dist-info-metadata"`
 		} `json:"files"`
 	}
 	if err := json.Unmarshal(b, &doc); err != nil {
@@ -111,6 +118,13 @@ func (f *fetcher) pypi(it Item) error {
 		}
 		if err := f.fetch(p); err != nil {
 			return err
+		}
+		// pip reads a wheel's metadata file (PEP 658) where the page
+		// offers one, before the wheel.
+		if hasMetadata(file.CoreMetadata) || hasMetadata(file.DistInfo) {
+			if err := f.fetch(u.EscapedPath() + ".metadata"); err != nil {
+				return err
+			}
 		}
 		n++
 	}
@@ -221,4 +235,15 @@ func indexPath(name string) string {
 		return "3/" + n[:1] + "/" + n
 	}
 	return n[:2] + "/" + n[2:4] + "/" + n
+}
+
+// hasMetadata reads PEP 691's core-metadata: true, or a dict of hashes.
+func hasMetadata(v any) bool {
+	switch m := v.(type) {
+	case bool:
+		return m
+	case map[string]any:
+		return true
+	}
+	return false
 }

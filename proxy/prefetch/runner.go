@@ -153,8 +153,8 @@ func (f *fetcher) get(path string, accept ...string) (*http.Response, error) {
 }
 
 // fetch GETs path and reads the body to its end, counting it.
-func (f *fetcher) fetch(path string) error {
-	resp, err := f.get(path)
+func (f *fetcher) fetch(path string, accept ...string) error {
+	resp, err := f.get(path, accept...)
 	if err != nil {
 		return err
 	}
