@@ -195,9 +195,14 @@ func parsePartial(s string) (partial, error) {
 	if len(parts) > 3 {
 		return p, fmt.Errorf("invalid version %q in range", s)
 	}
+	wild := false
 	for i, x := range parts {
 		if x == "x" || x == "X" || x == "*" {
-			break
+			wild = true
+			continue
+		}
+		if wild {
+			return p, fmt.Errorf("invalid version %q in range", s)
 		}
 		n, err := strconv.ParseUint(x, 10, 64)
 		if err != nil {
