@@ -1,8 +1,13 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"path/filepath"
+	"strconv"
 
 	"github.com/valyala/fasthttp"
 
@@ -11,6 +16,7 @@ import (
 	"nora/proxy/httpx"
 	"nora/proxy/stats"
 	"nora/proxy/ui"
+	"nora/proxy/webhook"
 	"nora/upstream"
 )
 
@@ -37,13 +43,20 @@ func (app *App) mountUI(cfg AppConfig, client *upstream.Client) error {
 		}
 	}
 	c := app.cache
-	h, err := ui.New(ui.Options{
+	opts := ui.Options{
 		Version:   cfg.Build.Version,
 		Formats:   formats,
 		Disk:      func(ctx context.Context) (cache.Stats, error) { return c.Stats(ctx) },
 		Upstreams: client.Status,
 		Stats:     st,
-	})
+	}
+	if app.inventory != nil { // a nil *Inventory must not become a non-nil Content
+		opts.Content = app.inventory
+	}
+	if len(cfg.Webhooks) > 0 {
+		opts.Deliveries = app.webhookDeliveries
+	}
+	h, err := ui.New(opts)
 	if err != nil {
 		return err
 	}
@@ -65,3 +78,37 @@ func uiError(ctx *fasthttp.RequestCtx, status int, msg string) {
 	ctx.SetContentType("text/plain; charset=utf-8")
 	ctx.SetBodyString(msg + "\n")
 }
+
+// webhookDeliveries asks the admin API in process for the webhooks'
+// deliveries (GET /api/v1/webhooks/deliveries): the dispatcher is the
+// admin API's to hold.
+func (app *App) webhookDeliveries(ctx context.Context, limit int) ([]webhook.Webhook, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, adminPrefix+"webhooks/deliveries?limit="+strconv.Itoa(limit), nil)
+	if err != nil {
+		return nil, err
+	}
+	w := &memResponse{header: http.Header{}, status: http.StatusOK}
+	app.admin.ServeHTTP(w, req)
+	var v struct {
+		Webhooks []webhook.Webhook `json:"webhooks"`
+		Error    string            `json:"error"`
+	}
+	if err := json.Unmarshal(w.body.Bytes(), &v); err != nil {
+		return nil, fmt.Errorf("cannot read the webhook deliveries: %w", err)
+	}
+	if w.status != http.StatusOK {
+		return nil, fmt.Errorf("cannot read the webhook deliveries: %s", v.Error)
+	}
+	return v.Webhooks, nil
+}
+
+// memResponse is an http.ResponseWriter into memory.
+type memResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (m *memResponse) Header() http.Header         { return m.header }
+func (m *memResponse) WriteHeader(status int)      { m.status = status }
+func (m *memResponse) Write(b []byte) (int, error) { return m.body.Write(b) }

@@ -43,6 +43,10 @@ type Options struct {
 	// Upstreams reports each upstream's state.
 	Upstreams func() []upstream.Status
 	Stats     *stats.Stats
+	// Content lists hosted and cached content; nil: no content pages.
+	Content Content
+	// Deliveries lists the webhooks' deliveries; nil: no webhooks page.
+	Deliveries Deliveries
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 }
@@ -70,6 +74,8 @@ func New(opts Options) (*Handler, error) {
 		"ago":     func(t time.Time) string { return Ago(t, opts.Now()) },
 		"stamp":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 		"list":    func(v ...any) []any { return v },
+		"itemurl": itemURL,
+		"short":   shortDigest,
 	}
 	for _, p := range pageNames {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS,
@@ -83,7 +89,7 @@ func New(opts Options) (*Handler, error) {
 }
 
 // pageNames are the templates/<name>.html pages.
-var pageNames = []string{"overview", "upstreams", "errors", "notfound"}
+var pageNames = []string{"overview", "upstreams", "errors", "notfound", "list", "image", "package", "webhooks"}
 
 // page is what every page's layout needs besides its own data.
 type page struct {
@@ -91,6 +97,7 @@ type page struct {
 	Nav     string // the current section, for aria-current
 	Version string
 	Formats []string // with content pages; none: no content links
+	Hooks   bool     // link the webhooks page
 	Data    any
 }
 
@@ -113,6 +120,10 @@ func (h *Handler) ServeFor(ctx *fasthttp.RequestCtx, visible Visible) {
 		h.render(ctx, "upstreams", "Upstreams", "upstreams", h.upstreams())
 	case rest == "errors":
 		h.render(ctx, "errors", "Last errors", "errors", h.opts.Stats.Errors())
+	case rest == "webhooks" && h.opts.Deliveries != nil:
+		h.webhooks(ctx)
+	case h.opts.Content != nil && strings.HasPrefix(rest, "content/"):
+		h.content(ctx, strings.TrimPrefix(rest, "content/"), visible)
 	default:
 		h.notFound(ctx, "There is no such page.")
 	}
@@ -126,6 +137,10 @@ func (h *Handler) notFound(ctx *fasthttp.RequestCtx, msg string) {
 // render executes page name with data into the response.
 func (h *Handler) render(ctx *fasthttp.RequestCtx, name, title, nav string, data any) {
 	p := page{Title: title, Nav: nav, Version: h.opts.Version, Data: data}
+	if h.opts.Content != nil {
+		p.Formats = h.opts.Formats
+	}
+	p.Hooks = h.opts.Deliveries != nil
 	var b bytes.Buffer
 	if err := h.pages[name].Execute(&b, p); err != nil {
 		ctx.Error("cannot render the page\n", fasthttp.StatusInternalServerError)
