@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"context"
 	"crypto/sha1"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"nora/auth"
 	"nora/internal/units"
 	"nora/proxy"
 	"nora/proxy/admin"
@@ -298,4 +300,45 @@ func TestPrefetchBadListAndBusy(t *testing.T) {
 	if !errors.As(err, &ae) || ae.Status != 409 {
 		t.Fatalf("second prefetch while one runs: %v", err)
 	}
+}
+
+// TestPrefetchIdentityStaysInside: with anonymous reads off the runner
+// still pulls (its identity comes with the in-memory listener), while a
+// network client gets nothing of it: not with any token of its form, and
+// no answer of the network listener tells cache results.
+func TestPrefetchIdentityStaysInside(t *testing.T) {
+	u := startPrefetchUpstreams(t)
+	cfg := u.config()
+	cfg.Auth = &auth.Config{Htpasswd: proxytest.Htpasswd(t, "alice", "secret")}
+	n := proxytest.Start(t, cfg)
+
+	st := runPrefetch(t, n, "app:v1\nleft-pad@1\ndemo-pkg==1.0\n", "")
+	if st.Summary.Fetched != 3 {
+		t.Fatalf("prefetch with anonymous reads off: %v", statuses(st))
+	}
+	status := func(authz string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, n.URL+"/npm/left-pad", nil)
+		if authz != "" {
+			req.Header.Set("Authorization", authz)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get(prefetch.CacheHeader)
+	}
+	forged := "noraprefetch_" + strings.Repeat("0", 64)
+	for _, authz := range []string{"", "Bearer " + forged, basicAuth("prefetch", forged), basicAuth("prefetch", ""), "Bearer noraprefetch_"} {
+		if code, _ := status(authz); code != http.StatusUnauthorized {
+			t.Errorf("network client with %q: %d, want 401", authz, code)
+		}
+	}
+	if code, cache := status(basicAuth("alice", "secret")); code != 200 || cache != "" {
+		t.Errorf("alice: %d, cache header %q, want 200 and none", code, cache)
+	}
+}
+
+func basicAuth(user, pass string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 }
