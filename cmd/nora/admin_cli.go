@@ -55,7 +55,7 @@ func newAdminCmds(socket socketFunc, configFlag func(*cobra.Command)) []*cobra.C
 		c.Flags().BoolVar(&asJSON, "json", false, "print the final job state as JSON, nothing else")
 		return c
 	}
-	const after = "\n\nIt asks the running server, on its admin socket, and waits for the end." +
+	const after = "\n\nIt asks the running server, on its admin socket (or with --server on its listener), and waits for the end." +
 		" Interrupting the command does not stop the server's run."
 	gc := job("gc", "Remove hosted blobs that nothing refers to",
 		"Remove hosted blobs that no manifest, tag or package needs any more and that are older than\n"+
@@ -84,7 +84,7 @@ func newAdminCmds(socket socketFunc, configFlag func(*cobra.Command)) []*cobra.C
 	stats.Flags().BoolVar(&asJSON, "json", false, "print the statistics as JSON")
 	storage := &cobra.Command{Use: "storage", Short: "Storage of the running server", Args: cobra.NoArgs}
 	storage.AddCommand(stats)
-	return []*cobra.Command{gc, ret, reindex, storage}
+	return []*cobra.Command{addRemote(gc), addRemote(ret), addRemote(reindex), addRemote(storage)}
 }
 
 // adminCLI runs one admin command.
@@ -96,8 +96,19 @@ type adminCLI struct {
 	stdout, stderr io.Writer
 }
 
-// newAdminCLI finds the socket and writes to cmd's outputs.
+// newAdminCLI is the client of the admin socket, or of the --server the
+// command's remote flags (addRemote) name, writing to cmd's outputs.
 func newAdminCLI(cmd *cobra.Command, socket socketFunc) (*adminCLI, error) {
+	var f remoteFlags
+	fl := cmd.Flags()
+	if fl.Lookup("server") != nil {
+		f.server, _ = fl.GetString("server")
+		f.token, _ = fl.GetString("token")
+		f.cacert, _ = fl.GetString("cacert")
+	}
+	if f.server != "" || f.token != "" || f.cacert != "" {
+		return f.remote(cmd)
+	}
 	sock, source, err := socket()
 	if err != nil {
 		return nil, err
@@ -106,28 +117,52 @@ func newAdminCLI(cmd *cobra.Command, socket socketFunc) (*adminCLI, error) {
 		stdout: cmd.OutOrStdout(), stderr: cmd.ErrOrStderr()}, nil
 }
 
-// remoteFlags are --server and --token: the admin API of a nora on its
-// normal listener, for a caller with the admin permission, instead of the
-// local socket.
-type remoteFlags struct{ server, token string }
+// remoteFlags are --server, --token and --cacert: the admin API of a nora
+// on its normal listener, for a caller with the admin permission, instead
+// of the local socket.
+type remoteFlags struct{ server, token, cacert string }
 
 func (f *remoteFlags) add(c *cobra.Command) {
 	c.Flags().StringVar(&f.server, "server", "",
 		"ask the nora at this base URL (https://nora.example.com) over HTTP(S) instead of the local admin socket")
 	c.Flags().StringVar(&f.token, "token", "", "with --server: an API token with the admin permission")
+	c.Flags().StringVar(&f.cacert, "cacert", "", "with --server: also trust the CA certificates in this PEM file (the site CA)")
+}
+
+// addRemote gives every command of c that runs, and has none yet, the
+// remote flags; it returns c.
+func addRemote(c *cobra.Command) *cobra.Command {
+	if c.RunE != nil && c.Flags().Lookup("server") == nil {
+		(&remoteFlags{}).add(c)
+	}
+	for _, sub := range c.Commands() {
+		addRemote(sub)
+	}
+	return c
 }
 
 // client is the adminCLI of the socket, or of --server.
 func (f *remoteFlags) client(cmd *cobra.Command, socket socketFunc) (*adminCLI, error) {
+	return newAdminCLI(cmd, socket)
+}
+
+// remote is the adminCLI of --server.
+func (f *remoteFlags) remote(cmd *cobra.Command) (*adminCLI, error) {
 	if f.server == "" {
-		if f.token != "" {
-			return nil, errors.New("--token goes with --server (the admin socket needs none)")
-		}
-		return newAdminCLI(cmd, socket)
+		return nil, errors.New("--token and --cacert go with --server (the admin socket needs neither)")
 	}
 	cl, err := admin.NewRemoteClient(f.server, f.token)
 	if err != nil {
 		return nil, fmt.Errorf("--server: %w", err)
+	}
+	if f.cacert != "" {
+		b, err := os.ReadFile(f.cacert)
+		if err != nil {
+			return nil, fmt.Errorf("--cacert: %w", err)
+		}
+		if err := cl.TrustCA(b); err != nil {
+			return nil, fmt.Errorf("--cacert %s: %w", f.cacert, err)
+		}
 	}
 	return &adminCLI{client: cl, socket: f.server, source: "--server", remote: true,
 		stdout: cmd.OutOrStdout(), stderr: cmd.ErrOrStderr()}, nil
@@ -223,6 +258,10 @@ func (c *adminCLI) explain(what string, err error) error {
 		return fmt.Errorf("cannot reach nora at %s: %w", c.socket, err)
 	}
 	var ae *admin.Error
+	if c.remote && errors.As(err, &ae) && (ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden) {
+		return fmt.Errorf("%s: %s refused the admin API (%d): %s; --token must be an API token holding the admin permission",
+			what, c.socket, ae.Status, ae.Message)
+	}
 	if errors.As(err, &ae) && ae.Status == http.StatusConflict {
 		var other admin.JobState
 		if json.Unmarshal(ae.Detail, &other) == nil && other.Name != "" {

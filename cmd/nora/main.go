@@ -97,7 +97,8 @@ func newRootCmd(stdout io.Writer, env []string) *cobra.Command {
 
 	root.AddCommand(serveCmd, configCmd, versionCmd)
 	root.AddCommand(newAdminCmds(adminSocket, configFlag)...)
-	root.AddCommand(newTokenCmd(adminSocket, configFlag))
+	root.AddCommand(addRemote(newTokenCmd(adminSocket, configFlag)))
+	root.AddCommand(newContentCmds(adminSocket, configFlag)...)
 	root.AddCommand(newTenantsCmd(adminSocket, configFlag))
 	root.AddCommand(newStatusCmds(env)...)
 	root.AddCommand(newLoginCmd(env))

@@ -3,7 +3,10 @@ package admin
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -148,4 +151,78 @@ func (c *Client) request(ctx context.Context, method, path string, body io.Reade
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	return req, nil
+}
+
+// TrustCA makes a remote client (NewRemoteClient) trust the CA
+// certificates in pemCerts, the site CA of an HTTPS listener, besides the
+// system's.
+func (c *Client) TrustCA(pemCerts []byte) error {
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pemCerts) {
+		return errors.New("no PEM certificate in it")
+	}
+	c.http = &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment,
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	return nil
+}
+
+// Images returns GET /api/v1/images[?repo=R] as the server sent it.
+func (c *Client) Images(ctx context.Context, repo string) (json.RawMessage, error) {
+	path := prefix + "images"
+	if repo != "" {
+		path += "?repo=" + url.QueryEscape(repo)
+	}
+	return c.raw(ctx, http.MethodGet, path, nil)
+}
+
+// TagImage puts tag target ("repo:tag") on the hosted manifest source
+// ("repo:tag" or "repo@digest") names (POST /api/v1/images/tag).
+func (c *Client) TagImage(ctx context.Context, source, target string) (json.RawMessage, error) {
+	return c.raw(ctx, http.MethodPost, prefix+"images/tag", map[string]string{"source": source, "target": target})
+}
+
+// DeleteImage removes a hosted tag ("repo:tag") or manifest
+// ("repo@digest") (DELETE /api/v1/images/<ref>).
+func (c *Client) DeleteImage(ctx context.Context, ref string) error {
+	return c.do(ctx, http.MethodDelete, prefix+"images/"+ref, nil, nil)
+}
+
+// Packages returns GET /api/v1/packages/<format>[?name=N].
+func (c *Client) Packages(ctx context.Context, format, name string) (json.RawMessage, error) {
+	path := prefix + "packages/" + url.PathEscape(format)
+	if name != "" {
+		path += "?name=" + url.QueryEscape(name)
+	}
+	return c.raw(ctx, http.MethodGet, path, nil)
+}
+
+// Cached returns GET /api/v1/cache[?format=F&limit=N] (0: the server's
+// default).
+func (c *Client) Cached(ctx context.Context, format string, limit int) (json.RawMessage, error) {
+	q := url.Values{}
+	if format != "" {
+		q.Set("format", format)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	path := prefix + "cache"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	return c.raw(ctx, http.MethodGet, path, nil)
+}
+
+// Evict evicts the cached objects ref names (POST /api/v1/cache/evict).
+func (c *Client) Evict(ctx context.Context, ref string) (json.RawMessage, error) {
+	return c.raw(ctx, http.MethodPost, prefix+"cache/evict", map[string]string{"ref": ref})
+}
+
+func (c *Client) raw(ctx context.Context, method, path string, body any) (json.RawMessage, error) {
+	var raw json.RawMessage
+	err := c.do(ctx, method, path, body, &raw)
+	return raw, err
 }
