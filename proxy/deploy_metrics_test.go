@@ -1,10 +1,13 @@
 package proxy_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -41,7 +44,8 @@ func TestDeployMetricsExist(t *testing.T) {
 		t.Fatal(err)
 	}
 	uses := map[string][]string{} // metric name: where it is used
-	for _, expr := range dashboardExprs(t, dashboard) {
+	exprs := dashboardExprs(t, dashboard)
+	for _, expr := range exprs {
 		for _, name := range metricNames(expr) {
 			uses[name] = append(uses[name], "dashboard: "+expr)
 		}
@@ -61,7 +65,7 @@ func TestDeployMetricsExist(t *testing.T) {
 			t.Errorf("%s is not in /metrics; used in\n\t%s", name, strings.Join(where, "\n\t"))
 		}
 	}
-	checkWithPromtool(t)
+	checkWithPromtool(t, exprs)
 }
 
 // scraped reports whether /metrics has the family name, or name is the
@@ -148,15 +152,37 @@ func seriesValues(mf *dto.MetricFamily) map[string]float64 {
 }
 
 // checkWithPromtool has promtool, when it is installed, check the rules
-// file as Prometheus would load it.
-func checkWithPromtool(t *testing.T) {
+// file as Prometheus loads it and run its unit tests (alerts_test.yml),
+// and parse every expression of the dashboard, Grafana's variables
+// replaced by what Grafana puts in their place.
+func checkWithPromtool(t *testing.T, dashboardExprs []string) {
 	t.Helper()
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
-		t.Logf("promtool is not installed: %s checked for metric names only", alertsFile)
+		t.Logf("promtool is not installed: %s and %s checked for metric names only", alertsFile, dashboardFile)
 		return
 	}
-	if out, err := exec.Command(promtool, "check", "rules", alertsFile).CombinedOutput(); err != nil {
-		t.Errorf("promtool check rules %s: %v\n%s", alertsFile, err, out)
+	run := func(dir string, args ...string) {
+		t.Helper()
+		cmd := exec.Command(promtool, args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
 	}
+	run(filepath.Dir(alertsFile), "check", "rules", filepath.Base(alertsFile))
+	run(filepath.Dir(alertsFile), "test", "rules", "alerts_test.yml")
+
+	grafana := strings.NewReplacer("$__rate_interval", "5m", "$__range", "1d", "$instance", ".*")
+	var rules strings.Builder
+	rules.WriteString("groups:\n  - name: dashboard\n    rules:\n")
+	for i, expr := range dashboardExprs {
+		quoted, _ := json.Marshal(grafana.Replace(expr)) // a JSON string is a YAML string
+		fmt.Fprintf(&rules, "      - record: dashboard:expr%d\n        expr: %s\n", i, quoted)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "dashboard.yml"), []byte(rules.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run(dir, "check", "rules", "dashboard.yml")
 }
