@@ -3,6 +3,7 @@ package stats
 import (
 	"errors"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -105,22 +106,23 @@ func TestTopCountsManifestPullsAndSurvivesARestart(t *testing.T) {
 }
 
 func TestTallyDropsTheLeastPulled(t *testing.T) {
-	tl := newTally(shards) // one name a shard
+	tl := newTally(4 * shards) // four names a shard
 	at := time.Now()
-	tl.add("a", 0, at)
-	tl.add("a", 0, at)
-	for _, n := range []string{"b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s", "t"} {
-		tl.add(n, 0, at)
+	for range 3 {
+		tl.add("popular", 0, at)
+	}
+	for i := range 500 {
+		tl.add("once-"+strconv.Itoa(i), 0, at.Add(time.Duration(i)))
 	}
 	total := 0
 	for i := range tl.shards {
 		total += len(tl.shards[i].names)
 	}
-	if total > shards {
-		t.Errorf("%d names kept, bound %d", total, shards)
+	if total > 4*shards {
+		t.Errorf("%d names kept, bound %d", total, 4*shards)
 	}
-	if top := tl.top(1); top[0].Name != "a" || top[0].Pulls != 2 {
-		t.Errorf("top = %+v: a, pulled twice, must stay", top)
+	if top := tl.top(1); top[0].Name != "popular" || top[0].Pulls != 3 {
+		t.Errorf("top = %+v: popular, pulled three times, must stay", top)
 	}
 }
 
