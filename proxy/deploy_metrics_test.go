@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +14,11 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"nora/proxy"
 	"nora/proxy/docker"
+	"nora/proxy/httpx"
+	"nora/proxy/proxytest"
+	"nora/proxy/webhook"
 	"nora/upstream/upstreamtest"
 )
 
@@ -82,8 +87,8 @@ func scraped(families map[string]*dto.MetricFamily, name string) bool {
 	return false
 }
 
-// scrapeAfterTraffic runs a nora in front of a registry that announces a
-// pull budget, pulls an image's manifest and layer twice (a miss, then a
+// scrapeAfterTraffic runs a nora with a webhook in front of a registry
+// that announces a pull budget, pulls an image's manifest and layer twice (a miss, then a
 // hit), tries a push nora refuses, and returns its /metrics. Every family
 // the deploy files need is then there, and the bytes served count.
 func scrapeAfterTraffic(t *testing.T) map[string]*dto.MetricFamily {
@@ -96,7 +101,14 @@ func scrapeAfterTraffic(t *testing.T) map[string]*dto.MetricFamily {
 	}
 	layer, _ := layers[0].Digest()
 	size, _ := layers[0].Size()
-	n := startNora(t, docker.UpstreamConfig{Name: "docker.io", URL: up.URL})
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(receiver.Close)
+	cfg := proxy.AppConfig{Docker: docker.DefaultConfig(),
+		Webhooks: []webhook.Config{{Name: "ci", URL: receiver.URL, Events: []string{httpx.EventFill}}}}
+	cfg.Docker.Upstreams = []docker.UpstreamConfig{{Name: "docker.io", URL: up.URL}}
+	n := proxytest.Start(t, cfg)
 
 	for range 2 {
 		if resp, _ := get(t, n.URL+"/v2/library/app/manifests/1"); resp.StatusCode != 200 {
