@@ -237,6 +237,29 @@ func TestWebhooksEndToEnd(t *testing.T) {
 			t.Errorf("delivery %+v", d)
 		}
 	}
+	checkHookMetrics(t, n)
+}
+
+// checkHookMetrics checks that /metrics has the webhook families, with
+// their HELP text.
+func checkHookMetrics(t *testing.T, n *hookNora) {
+	t.Helper()
+	resp, err := http.Get(n.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`nora_webhook_deliveries_total{webhook="ci",result="delivered"} `,
+		`nora_webhook_queue_length{webhook="ci"} 0`,
+		"nora_webhook_events_dropped_total 0",
+		"# HELP nora_webhook_deliveries_total Attempts",
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 }
 
 // checkHookEvents checks the events of TestWebhooksEndToEnd: each once,
