@@ -28,6 +28,7 @@ import (
 	"nora/proxy/docker"
 	"nora/proxy/maven"
 	"nora/proxy/npm"
+	"nora/proxy/prefetch"
 	"nora/proxy/pypi"
 	"nora/proxy/sitetls"
 	"nora/proxy/webhook"
@@ -57,6 +58,8 @@ type fileConfig struct {
 	Tenants []tenant.Config `toml:"tenants"`
 	// Webhooks is [[webhooks]]: none by default.
 	Webhooks []webhook.Config `toml:"webhooks"`
+	// Prefetch is [[prefetch]]: lists warmed on a schedule; none by default.
+	Prefetch []prefetch.Config `toml:"prefetch"`
 }
 
 // defaultFileConfig is what a file that leaves a section or key out means:
@@ -97,6 +100,7 @@ func (c fileConfig) app() proxy.AppConfig {
 		Server: c.Server, Storage: c.Storage, Docker: c.Docker,
 		Npm: c.Npm, PyPI: c.PyPI, Maven: c.Maven, Cargo: c.Cargo, Auth: &c.Auth,
 		GC: c.GC, Retention: c.Retention, Audit: c.Audit, Tenants: c.Tenants, Webhooks: c.Webhooks,
+		Prefetch: c.Prefetch,
 		Build: proxy.Build{Version: version, Commit: buildCommit()},
 	}
 }
@@ -280,6 +284,7 @@ func validate(c *fileConfig) []fieldError {
 	p.audit(c)
 	p.tenants(c)
 	p.webhooks(c)
+	p.prefetch(c)
 	if err := admin.ValidateSchedule(c.GC.Schedule); err != nil {
 		p.bad("gc.schedule", "%v", err)
 	}

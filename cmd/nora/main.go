@@ -100,6 +100,7 @@ func newRootCmd(stdout io.Writer, env []string) *cobra.Command {
 	root.AddCommand(addRemote(newTokenCmd(adminSocket, configFlag)))
 	root.AddCommand(newContentCmds(adminSocket, configFlag)...)
 	root.AddCommand(newTenantsCmd(adminSocket, configFlag))
+	root.AddCommand(addRemote(newPrefetchCmd(adminSocket, configFlag)))
 	root.AddCommand(newStatusCmds(env)...)
 	root.AddCommand(newLoginCmd(env))
 	root.AddCommand(newCACmd(env))

@@ -132,7 +132,7 @@ func (c *Client) StartPrefetch(ctx context.Context, list []byte, platform string
 	if platform != "" {
 		path += "?platform=" + url.QueryEscape(platform)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://nora"+path, bytes.NewReader(list))
+	req, err := c.request(ctx, http.MethodPost, path, bytes.NewReader(list))
 	if err != nil {
 		return prefetch.State{}, err
 	}
