@@ -148,8 +148,11 @@ func (f *remoteFlags) client(cmd *cobra.Command, socket socketFunc) (*adminCLI, 
 
 // remote is the adminCLI of --server.
 func (f *remoteFlags) remote(cmd *cobra.Command) (*adminCLI, error) {
+	if f.server == "" && f.token != "" {
+		return nil, errors.New("--token goes with --server (the admin socket needs none)")
+	}
 	if f.server == "" {
-		return nil, errors.New("--token and --cacert go with --server (the admin socket needs neither)")
+		return nil, errors.New("--cacert goes with --server (the admin socket needs none)")
 	}
 	cl, err := admin.NewRemoteClient(f.server, f.token)
 	if err != nil {
@@ -259,8 +262,8 @@ func (c *adminCLI) explain(what string, err error) error {
 	}
 	var ae *admin.Error
 	if c.remote && errors.As(err, &ae) && (ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden) {
-		return fmt.Errorf("%s: %s refused the admin API (%d): %s; --token must be an API token holding the admin permission",
-			what, c.socket, ae.Status, ae.Message)
+		return fmt.Errorf("%s: %s (%s answered %d: --token must be an API token holding the admin permission)",
+			what, ae.Message, c.socket, ae.Status)
 	}
 	if errors.As(err, &ae) && ae.Status == http.StatusConflict {
 		var other admin.JobState
