@@ -99,7 +99,8 @@ func (h *hook) run() {
 	}
 }
 
-// attempt posts dl once and records the outcome.
+// attempt posts dl once and records the outcome; its metrics count once
+// it is recorded.
 func (h *hook) attempt(ctx context.Context, key []byte, dl Delivery) {
 	code, err := h.post(ctx, &dl.Event)
 	if ctx.Err() != nil {
@@ -111,28 +112,30 @@ func (h *hook) attempt(ctx context.Context, key []byte, dl Delivery) {
 	if err != nil {
 		dl.Error = err.Error()
 	}
-	switch {
-	case err == nil:
-		dl.Status, dl.Done, dl.NextAttempt = Delivered, now, time.Time{}
-		h.delivered.Inc()
-	case now.Sub(dl.Queued) >= h.d.tune.GiveUp:
-		dl.Status, dl.Done, dl.NextAttempt = Failed, now, time.Time{}
-		h.failed.Inc()
-		h.d.log.Warn("webhook delivery failed: given up", "webhook", h.name, "id", dl.Event.ID, "event", dl.Event.Kind,
-			"name", dl.Event.Name, "attempts", dl.Attempts, "err", err)
-	default:
+	if err != nil && now.Sub(dl.Queued) < h.d.tune.GiveUp {
 		dl.NextAttempt = now.Add(h.backoff(dl.Attempts))
-		h.retry.Inc()
 		if err := update(h.d.db, h.name, key, &dl); err != nil {
 			h.d.log.Error("cannot record a webhook attempt", "webhook", h.name, "err", err)
 		}
+		h.retry.Inc()
 		return
+	}
+	dl.Status, dl.Done, dl.NextAttempt = Delivered, now, time.Time{}
+	if err != nil {
+		dl.Status = Failed
+		h.d.log.Warn("webhook delivery failed: given up", "webhook", h.name, "id", dl.Event.ID, "event", dl.Event.Kind,
+			"name", dl.Event.Name, "attempts", dl.Attempts, "err", err)
 	}
 	if err := retire(h.d.db, h.name, key, &dl, h.d.tune.History); err != nil {
 		h.d.log.Error("cannot record a webhook delivery", "webhook", h.name, "err", err)
 		return
 	}
 	h.queued.Add(-1)
+	if dl.Status == Failed {
+		h.failed.Inc()
+	} else {
+		h.delivered.Inc()
+	}
 }
 
 // backoff is the wait after the n-th failed attempt: MinBackoff doubled

@@ -25,7 +25,7 @@ const testSecret = "s3cret"
 // receiver is a webhook receiver: it checks each post's signature and
 // headers, keeps what it got, and answers 503 while down.
 type receiver struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *httptest.Server
 	down atomic.Bool
 	mu   sync.Mutex
@@ -34,7 +34,7 @@ type receiver struct {
 	hold chan struct{}
 }
 
-func newReceiver(t *testing.T) *receiver {
+func newReceiver(t testing.TB) *receiver {
 	r := &receiver{t: t}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.srv.Close)
@@ -82,7 +82,7 @@ func fast() webhook.Tuning {
 	return t
 }
 
-func open(t *testing.T, path string, cfgs []webhook.Config, tune webhook.Tuning) (*webhook.Dispatcher, *metrics.Set) {
+func open(t testing.TB, path string, cfgs []webhook.Config, tune webhook.Tuning) (*webhook.Dispatcher, *metrics.Set) {
 	t.Helper()
 	set := metrics.NewSet()
 	d, err := webhook.Open(t.Context(), path, cfgs, tune, slog.New(slog.DiscardHandler), set)
