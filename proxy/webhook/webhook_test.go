@@ -187,7 +187,9 @@ func TestReceiverDownThenBack(t *testing.T) {
 	r.down.Store(true)
 	d, set := open(t, filepath.Join(t.TempDir(), "webhooks.db"), []webhook.Config{{URL: r.srv.URL, Secret: testSecret}}, fast())
 	sendMany(d, 0, 20)
-	waitFor(t, "retries", func() bool { return counter(set, `nora_webhook_deliveries_total{webhook="webhook-0",result="retry"}`) >= 3 })
+	waitFor(t, "retries", func() bool {
+		return counter(set, `nora_webhook_deliveries_total{webhook="webhook-0",result="retry"}`) >= 3
+	})
 	if len(r.events()) != 0 {
 		t.Fatal("delivered while the receiver is down")
 	}
@@ -236,9 +238,13 @@ func TestGiveUp(t *testing.T) {
 	tune.Now = func() time.Time { return now.Add(time.Duration(clock.Load())) }
 	d, set := open(t, filepath.Join(t.TempDir(), "webhooks.db"), []webhook.Config{{URL: r.srv.URL, Secret: testSecret}}, tune)
 	d.Send(event("1", httpx.EventPush, "docker", "a", "v1"))
-	waitFor(t, "a retry", func() bool { return counter(set, `nora_webhook_deliveries_total{webhook="webhook-0",result="retry"}`) >= 1 })
+	waitFor(t, "a retry", func() bool {
+		return counter(set, `nora_webhook_deliveries_total{webhook="webhook-0",result="retry"}`) >= 1
+	})
 	clock.Store(int64(time.Hour))
-	waitFor(t, "the give-up", func() bool { return counter(set, `nora_webhook_deliveries_total{webhook="webhook-0",result="failed"}`) == 1 })
+	waitFor(t, "the give-up", func() bool {
+		return counter(set, `nora_webhook_deliveries_total{webhook="webhook-0",result="failed"}`) == 1
+	})
 	ws, err := d.Deliveries(10)
 	if err != nil {
 		t.Fatal(err)
