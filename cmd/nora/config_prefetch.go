@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"nora/proxy/admin"
 )
@@ -11,17 +12,14 @@ import (
 func (p *problems) prefetch(c *fileConfig) {
 	for i, e := range c.Prefetch {
 		key := fmt.Sprintf("prefetch[%d]", i)
-		if err := e.Validate(); err != nil {
-			p.bad(key, "%v", err)
+		for _, fe := range e.Check() {
+			p.bad(key+"."+fe.Key, "%s", fe.Msg)
+		}
+		if strings.TrimSpace(e.Schedule) == "" {
 			continue
 		}
 		if err := admin.ValidateSchedule(e.Schedule); err != nil {
 			p.bad(key+".schedule", "%v", err)
-		}
-		if e.File != "" {
-			if _, err := e.List(); err != nil {
-				p.bad(key+".file", "%v", err)
-			}
 		}
 	}
 }

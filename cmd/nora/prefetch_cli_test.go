@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -57,4 +58,47 @@ func TestPrefetchCLI(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "line 2") {
 		t.Fatalf("a bad list: exit %d, %s", code, stderr)
 	}
+}
+
+func TestPrefetchConfig(t *testing.T) {
+	list := filepath.Join(t.TempDir(), "list.txt")
+	os.WriteFile(list, []byte("nginx:1\n"), 0o600)
+	cfg, err := parseConfig("nora.toml", []byte(`
+[[prefetch]]
+file = "`+list+`"
+schedule = "0 2 * * *"
+[[prefetch]]
+items = ["nginx:1", "lodash@^4"]
+schedule = "@daily"
+platform = "linux/arm64"
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []prefetch.Config{{File: list, Schedule: "0 2 * * *"},
+		{Items: []string{"nginx:1", "lodash@^4"}, Schedule: "@daily", Platform: "linux/arm64"}}
+	if !reflect.DeepEqual(cfg.Prefetch, want) || !reflect.DeepEqual(cfg.app().Prefetch, want) {
+		t.Errorf("got %+v", cfg.Prefetch)
+	}
+	if def := defaultFileConfig(); def.Prefetch != nil {
+		t.Errorf("default: %+v", def.Prefetch)
+	}
+}
+
+func TestPrefetchConfigErrors(t *testing.T) {
+	f := func(doc, want string) {
+		t.Helper()
+		_, err := parseConfig("nora.toml", []byte(doc), nil)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("config\n%s\nerror:\n%v\nwant:\n%s", doc, err, want)
+		}
+	}
+	const p = "[[prefetch]]\n"
+	f(p+"schedule = \"@daily\"\n", `prefetch[0].file: set file (a list's path) or items (an inline list)`)
+	f(p+"file = \"/x\"\nitems = [\"a\"]\nschedule = \"@daily\"\n", `nora.toml:3: prefetch[0].items: set file or items, not both`)
+	f(p+"items = [\"a\"]\n", `prefetch[0].schedule: required`)
+	f(p+"items = [\"a\"]\nschedule = \"0 0 30 2 *\"\n", `nora.toml:3: prefetch[0].schedule: cron expression "0 0 30 2 *" never fires`)
+	f(p+"items = [\"a\", \"NOPE\"]\nschedule = \"@daily\"\n", `nora.toml:2: prefetch[0].items: line 2: "NOPE": invalid image name`)
+	f(p+"file = \"/no/such/list\"\nschedule = \"@daily\"\n", `nora.toml:2: prefetch[0].file: cannot read the prefetch list`)
+	f(p+"items = [\"a\"]\nschedule = \"@daily\"\nplatform = \"arm64\"\n", `nora.toml:4: prefetch[0].platform: platform "arm64": want os/arch[/variant]`)
 }

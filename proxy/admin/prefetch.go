@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/robfig/cron/v3"
+
 	"nora/internal/fault"
 	"nora/proxy/prefetch"
 )
@@ -26,6 +28,11 @@ type prefetchAPI struct {
 // and runs each of entries at its schedule until Close. Call it before
 // Serve.
 func (s *Server) SetPrefetch(svc *prefetch.Service, entries []prefetch.Config) error {
+	return s.setPrefetch(svc, entries, func(sched cron.Schedule) <-chan time.Time { return cronTicks(s.ctx, sched, s.log) })
+}
+
+// setPrefetch is SetPrefetch with the clock of the schedules (tests).
+func (s *Server) setPrefetch(svc *prefetch.Service, entries []prefetch.Config, clock func(cron.Schedule) <-chan time.Time) error {
 	type due struct {
 		e     prefetch.Config
 		ticks <-chan time.Time
@@ -36,7 +43,10 @@ func (s *Server) SetPrefetch(svc *prefetch.Service, entries []prefetch.Config) e
 		if err != nil {
 			return fmt.Errorf("prefetch %d: schedule: %w", i+1, err)
 		}
-		dues = append(dues, due{e, cronTicks(s.ctx, sched, s.log)})
+		if sched == nil {
+			return fmt.Errorf("prefetch %d: no schedule", i+1)
+		}
+		dues = append(dues, due{e, clock(sched)})
 	}
 	s.prefetch = &prefetchAPI{svc: svc}
 	for _, d := range dues {

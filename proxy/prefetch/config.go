@@ -21,28 +21,37 @@ type Config struct {
 	Platform string `toml:"platform"`
 }
 
-// Validate checks what can be checked without running: one of file and
-// items, a parseable inline list, a valid platform. The schedule is the
-// admin package's to check (admin.ValidateSchedule).
-func (c Config) Validate() error {
+// FieldError is a problem with one key of an entry.
+type FieldError struct{ Key, Msg string }
+
+// Check checks what can be checked without running: one of file and
+// items, a list that parses (the file's as it is now), a schedule, a
+// valid platform. Whether the schedule parses and fires is the admin
+// package's to check (admin.ValidateSchedule).
+func (c Config) Check() []FieldError {
+	var errs []FieldError
+	bad := func(key, format string, args ...any) { errs = append(errs, FieldError{key, fmt.Sprintf(format, args...)}) }
 	switch {
 	case c.File == "" && len(c.Items) == 0:
-		return fmt.Errorf("set file (a list's path) or items (an inline list)")
+		bad("file", "set file (a list's path) or items (an inline list)")
 	case c.File != "" && len(c.Items) > 0:
-		return fmt.Errorf("set file or items, not both")
-	case strings.TrimSpace(c.Schedule) == "":
-		return fmt.Errorf("schedule is required (a cron expression such as \"0 2 * * *\")")
+		bad("items", "set file or items, not both")
+	default:
+		if _, err := c.List(); err != nil && c.File != "" {
+			bad("file", "%v", err)
+		} else if err != nil {
+			bad("items", "%v", err)
+		}
+	}
+	if strings.TrimSpace(c.Schedule) == "" {
+		bad("schedule", "required: a cron expression such as \"0 2 * * *\"")
 	}
 	if c.Platform != "" {
 		if err := ValidPlatform(c.Platform); err != nil {
-			return err
+			bad("platform", "%v", err)
 		}
 	}
-	if len(c.Items) > 0 {
-		_, err := Parse(strings.Join(c.Items, "\n"))
-		return err
-	}
-	return nil
+	return errs
 }
 
 // List reads the entry's list: the file's items or the inline ones.
