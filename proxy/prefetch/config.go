@@ -30,7 +30,9 @@ type FieldError struct{ Key, Msg string }
 // package's to check (admin.ValidateSchedule).
 func (c Config) Check() []FieldError {
 	var errs []FieldError
-	bad := func(key, format string, args ...any) { errs = append(errs, FieldError{key, fmt.Sprintf(format, args...)}) }
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, FieldError{key, fmt.Sprintf(format, args...)})
+	}
 	switch {
 	case c.File == "" && len(c.Items) == 0:
 		bad("file", "set file (a list's path) or items (an inline list)")
