@@ -167,15 +167,21 @@ func pushImage(t *testing.T, n *hookNora, home, ref string) {
 // publishPackage publishes name@ver with npm, as user.
 func publishPackage(t *testing.T, n *hookNora, home, pkg, ver string) {
 	t.Helper()
+	runNPM(t, n, home, npmtest.WritePackage(t, pkg, ver, nil, "module.exports = 1\n"), "publish")
+}
+
+// runNPM runs npm in dir against n, as user ci.
+func runNPM(t *testing.T, n *hookNora, home, dir string, args ...string) {
+	t.Helper()
 	rc := filepath.Join(home, "npmrc")
 	lines := "registry=" + n.url + "/npm/\n" + strings.TrimPrefix(n.url, "http:") + "/npm/:_auth=" +
 		base64.StdEncoding.EncodeToString([]byte("ci:pw")) + "\nfetch-retries=0\nupdate-notifier=false\naudit=false\nfund=false\n"
 	if err := os.WriteFile(rc, []byte(lines), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	dir := npmtest.WritePackage(t, pkg, ver, nil, "module.exports = 1\n")
-	if out, err := npmtest.NPM(t, dir, home, "publish", "--userconfig", rc, "--cache", filepath.Join(home, "cache")); err != nil {
-		t.Fatalf("npm publish %s@%s: %v\n%s", pkg, ver, err, out)
+	args = append(args, "--userconfig", rc, "--cache", filepath.Join(home, "cache"))
+	if out, err := npmtest.NPM(t, dir, home, args...); err != nil {
+		t.Fatalf("npm %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 }
 
@@ -292,5 +298,27 @@ func checkHookEvents(t *testing.T, got []httpx.Event) {
 	}
 	if len(got) != 6 {
 		t.Errorf("%d events, want 6: %+v", len(got), got)
+	}
+}
+
+// TestWebhookNpmUnpublish: npm unpublish of a version sends a delete
+// naming its tarball, of the whole package a delete with no reference.
+func TestWebhookNpmUnpublish(t *testing.T) {
+	rcv := newHookReceiver(t)
+	home := t.TempDir()
+	n := startHookNora(t, t.TempDir(), proxytest.Htpasswd(t, "ci", "pw"), rcv.url)
+	publishPackage(t, n, home, "acme-gone", "1.0.0")
+	publishPackage(t, n, home, "acme-gone", "1.0.1")
+	runNPM(t, n, home, t.TempDir(), "unpublish", "acme-gone@1.0.0")
+	runNPM(t, n, home, t.TempDir(), "unpublish", "acme-gone", "--force")
+	waitUntil(t, "4 events", func() bool { return len(rcv.events()) >= 4 })
+	var got []string
+	for _, e := range rcv.events() {
+		got = append(got, e.Kind+" "+e.Name+" "+e.Reference)
+	}
+	want := []string{"publish acme-gone acme-gone-1.0.0.tgz", "publish acme-gone acme-gone-1.0.1.tgz",
+		"delete acme-gone acme-gone-1.0.0.tgz", "delete acme-gone "}
+	if !slices.Equal(got, want) {
+		t.Errorf("events %q, want %q", got, want)
 	}
 }
