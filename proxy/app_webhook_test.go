@@ -2,7 +2,9 @@ package proxy_test
 
 import (
 	"context"
+	"crypto/sha1"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -27,11 +29,14 @@ import (
 	"nora/cache"
 	"nora/internal/units"
 	"nora/proxy"
+	"nora/proxy/cargo"
 	"nora/proxy/docker"
 	"nora/proxy/httpx"
+	"nora/proxy/maven"
 	"nora/proxy/npm"
 	"nora/proxy/npm/npmtest"
 	"nora/proxy/proxytest"
+	"nora/proxy/pypi"
 	"nora/proxy/webhook"
 )
 
@@ -103,6 +108,7 @@ func startHookNora(t *testing.T, dir, htpasswd, receiver string) *hookNora {
 	tune := webhook.DefaultTuning()
 	tune.MinBackoff, tune.MaxBackoff = 5*time.Millisecond, 50*time.Millisecond
 	cfg := proxy.AppConfig{Server: server, Storage: storage, Docker: docker.DefaultConfig(), Npm: npm.DefaultConfig(),
+		Maven: maven.DefaultConfig(), PyPI: pypi.DefaultConfig(), Cargo: cargo.DefaultConfig(),
 		Auth: &auth.Config{AnonymousRead: true, Htpasswd: htpasswd}, Upstream: &up,
 		Webhooks:      []webhook.Config{{Name: "ci", URL: receiver, Secret: hookSecret}},
 		WebhookTuning: &tune}
@@ -321,4 +327,66 @@ func TestWebhookNpmUnpublish(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("events %q, want %q", got, want)
 	}
+}
+
+// TestWebhookDeployAndDelete: a Maven deploy sends one publish, at its
+// .pom; crane tag is a push; crane delete of a manifest a delete.
+func TestWebhookDeployAndDelete(t *testing.T) {
+	rcv := newHookReceiver(t)
+	home := t.TempDir()
+	n := startHookNora(t, t.TempDir(), proxytest.Htpasswd(t, "ci", "pw"), rcv.url)
+	put := func(path, body string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPut, n.url+"/maven2/"+path, strings.NewReader(body))
+		req.SetBasicAuth("ci", "pw")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			t.Fatalf("PUT %s: %s", path, resp.Status)
+		}
+	}
+	dir := "com/acme/hooklib/1.0/"
+	put(dir+"hooklib-1.0.jar", "jar bytes")
+	put(dir+"hooklib-1.0.jar.sha1", sha1hex("jar bytes"))
+	pom := "<project><modelVersion>4.0.0</modelVersion><groupId>com.acme</groupId><artifactId>hooklib</artifactId><version>1.0</version></project>"
+	put(dir+"hooklib-1.0.pom", pom)
+	put(dir+"hooklib-1.0.pom.sha1", sha1hex(pom))
+	if err := os.WriteFile(filepath.Join(home, "config.json"), []byte(`{"auths":{"`+n.addr+`":{"auth":"`+
+		base64.StdEncoding.EncodeToString([]byte("ci:pw"))+`"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pushImage(t, n, home, "team/del:v1")
+	craneAt(t, home, "tag", n.addr+"/team/del:v1", "v2")
+	dg := craneAt(t, home, "digest", n.addr+"/team/del:v1")
+	craneAt(t, home, "delete", n.addr+"/team/del@"+dg)
+	waitUntil(t, "4 events", func() bool { return len(rcv.events()) >= 4 })
+	var got []string
+	for _, e := range rcv.events() {
+		got = append(got, e.Kind+" "+e.Format+" "+e.Name+" "+e.Reference)
+	}
+	want := []string{"publish maven com.acme:hooklib 1.0", "push docker team/del v1", "push docker team/del v2",
+		"delete docker team/del " + dg}
+	if !slices.Equal(got, want) {
+		t.Errorf("events %q, want %q", got, want)
+	}
+}
+
+func sha1hex(s string) string {
+	h := sha1.Sum([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// craneAt runs crane with the docker config in home.
+func craneAt(t *testing.T, home string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("crane", append([]string{"--insecure"}, args...)...)
+	cmd.Env = proxytest.Env(home, "DOCKER_CONFIG="+home)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("crane %s: %v", strings.Join(args, " "), err)
+	}
+	return strings.TrimSpace(string(out))
 }
