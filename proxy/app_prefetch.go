@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -48,7 +49,11 @@ func (app *App) mountPrefetch(cfg AppConfig) error {
 		MaxIdleConnsPerHost: 8,
 		DisableCompression:  true,
 	}}
-	svc := prefetch.NewService(app.life, prefetch.Options{Client: client, BaseURL: prefetchBase},
+	o := prefetch.Options{Client: client, BaseURL: prefetchBase}
+	if u, err := url.Parse(cfg.Server.PublicURL); err == nil {
+		o.LinkPrefix = strings.TrimSuffix(u.EscapedPath(), "/")
+	}
+	svc := prefetch.NewService(app.life, o,
 		app.log.With("component", "prefetch"))
 	app.closers = append(app.closers, func() {
 		svc.Wait() // it ends with app.life

@@ -342,3 +342,17 @@ func TestPrefetchIdentityStaysInside(t *testing.T) {
 func basicAuth(user, pass string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 }
+
+// TestPrefetchPublicURLWithPath: links nora writes under a public_url with
+// a path (a reverse proxy strips it) still lead the runner to the files.
+func TestPrefetchPublicURLWithPath(t *testing.T) {
+	u := startPrefetchUpstreams(t)
+	cfg := u.config()
+	cfg.Server = proxy.DefaultConfig()
+	cfg.Server.PublicURL = "https://nora.test/mirror"
+	n := proxytest.Start(t, cfg)
+	st := runPrefetch(t, n, "left-pad@1\ndemo-pkg==1.0\n", "")
+	if st.Summary.Fetched != 2 {
+		t.Fatalf("%v", statuses(st))
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/opencontainers/go-digest"
 )
 
 // manifestAccept is what a pulling client accepts: indexes and manifests,
@@ -75,6 +77,9 @@ func (f *fetcher) image(it Item) error {
 	}
 	seen := map[string]bool{}
 	for _, d := range children {
+		if err := checkDigest(d); err != nil {
+			return err
+		}
 		cm, err := f.manifest(base, d.Digest)
 		if err != nil {
 			return err
@@ -109,6 +114,9 @@ func (f *fetcher) blobs(base string, m *manifest, seen map[string]bool) error {
 		if seen[d.Digest] || len(d.URLs) > 0 {
 			continue
 		}
+		if err := checkDigest(d); err != nil {
+			return err
+		}
 		seen[d.Digest] = true
 		if err := f.fetch(base + "/blobs/" + d.Digest); err != nil {
 			return err
@@ -140,6 +148,15 @@ func ValidPlatform(s string) error {
 		if p == "" || !tagRe.MatchString(p) {
 			return fmt.Errorf("platform %q: want os/arch[/variant], such as linux/arm64", s)
 		}
+	}
+	return nil
+}
+
+// checkDigest refuses a descriptor whose digest could not be a path
+// segment of nora's API.
+func checkDigest(d descriptor) error {
+	if _, err := digest.Parse(d.Digest); err != nil {
+		return fmt.Errorf("a manifest refers to %q: %v", d.Digest, err)
 	}
 	return nil
 }

@@ -61,7 +61,7 @@ func (f *fetcher) npm(it Item) error {
 	if !ok || v.Dist.Tarball == "" {
 		return fmt.Errorf("%s: the packument of %s lists no tarball of %s: %w", it.Text, it.Name, ver, errNoVersion)
 	}
-	p, err := localPath(v.Dist.Tarball, "/npm/")
+	p, err := f.localPath(v.Dist.Tarball, "/npm/")
 	if err != nil {
 		return err
 	}
@@ -69,13 +69,20 @@ func (f *fetcher) npm(it Item) error {
 }
 
 // localPath is the path (and query) of a link nora wrote, which must lead
-// below prefix: the runner asks only nora.
-func localPath(link, prefix string) (string, error) {
+// below prefix: the runner asks only nora. The path of [server]
+// public_url, which a reverse proxy strips, comes off first.
+func (f *fetcher) localPath(link, prefix string) (string, error) {
 	u, err := url.Parse(link)
-	if err != nil || !strings.HasPrefix(u.EscapedPath(), prefix) || strings.Contains(u.Path, "/../") {
+	p := ""
+	if err == nil {
+		p = u.EscapedPath()
+		if u.Host != "" && f.o.LinkPrefix != "" {
+			p = strings.TrimPrefix(p, f.o.LinkPrefix)
+		}
+	}
+	if err != nil || !strings.HasPrefix(p, prefix) || strings.Contains(u.Path, "/../") {
 		return "", fmt.Errorf("nora's link %q does not lead below %s", link, prefix)
 	}
-	p := u.EscapedPath()
 	if u.RawQuery != "" {
 		p += "?" + u.RawQuery
 	}
@@ -112,7 +119,7 @@ func (f *fetcher) pypi(it Item) error {
 			return fmt.Errorf("the page of %s links %q: %v", it.Name, file.URL, err)
 		}
 		u.Fragment = ""
-		p, err := localPath(u.String(), "/")
+		p, err := f.localPath(u.String(), "/")
 		if err != nil {
 			return err
 		}
@@ -122,7 +129,8 @@ func (f *fetcher) pypi(it Item) error {
 		// pip reads a wheel's metadata file (PEP 658) where the page
 		// offers one, before the wheel.
 		if hasMetadata(file.CoreMetadata) || hasMetadata(file.DistInfo) {
-			if err := f.fetch(u.EscapedPath() + ".metadata"); err != nil {
+			path, _, _ := strings.Cut(p, "?")
+			if err := f.fetch(path + ".metadata"); err != nil {
 				return err
 			}
 		}

@@ -37,6 +37,10 @@ type Options struct {
 	// (scheme and host).
 	Client  *http.Client
 	BaseURL string
+	// LinkPrefix is the path of [server] public_url ("/nora" of
+	// "https://host/nora"): links nora writes start with it, requests to
+	// nora's handlers do not.
+	LinkPrefix string
 	// Platform narrows an image index to one platform ("linux/arm64",
 	// "linux/arm/v7"); "" fetches every manifest of it.
 	Platform string
