@@ -27,7 +27,7 @@ func TestPrefetchCLI(t *testing.T) {
 	up.Publish(t, "left-pad", "1.3.0", 512)
 	cfg := proxy.AppConfig{Docker: docker.DefaultConfig(), Npm: npm.Config{Upstream: up.URL}}
 	cfg.Docker.Upstreams = []docker.UpstreamConfig{{Name: "docker.io", URL: reg.URL}}
-	n := proxytest.Start(t, cfg)
+	n, tokens := proxytest.StartTokens(t, cfg)
 	conf := writeConfig(t, "[server]\nadmin_socket = \""+n.AdminSocket+"\"\n[storage]\npath = \""+t.TempDir()+"\"\n")
 	list := func(s string) string {
 		p := filepath.Join(t.TempDir(), "list.txt")
@@ -57,6 +57,13 @@ func TestPrefetchCLI(t *testing.T) {
 	code, _, stderr = runCLI("prefetch", "--config", conf, "-f", list("web:1\nNOT VALID\n"))
 	if code != 1 || !strings.Contains(stderr, "line 2") {
 		t.Fatalf("a bad list: exit %d, %s", code, stderr)
+	}
+
+	// Remote, with an API token holding the admin permission.
+	ops := tokens.Create(t, "ops", "admin:**")
+	code, stdout, stderr = runCLI("prefetch", "--server", n.URL, "--token", ops, "-f", list("left-pad@1.3.0\n"))
+	if code != 0 || !strings.Contains(stdout, "0 fetched, 1 already there, 0 failed") {
+		t.Fatalf("--server: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }
 

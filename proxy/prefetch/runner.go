@@ -13,8 +13,8 @@ import (
 
 // Item outcomes.
 const (
-	Fetched = "fetched" // at least one of its requests filled from an upstream
-	Cached  = "cached"  // every request was answered from the cache
+	Fetched = "fetched" // at least one of its requests filled from an upstream (or joined a fill)
+	Cached  = "cached"  // every request was answered from what nora held
 	Failed  = "failed"
 )
 
@@ -143,7 +143,10 @@ func (f *fetcher) get(path string, accept ...string) (*http.Response, error) {
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", path, err)
 	}
-	if c := resp.Header.Get(CacheHeader); c != "hit" && c != "" {
+	// "miss" started a fill, "fill-wait" joined one; "hit", "stale"
+	// (served from the cache, upstream unreachable) and "hosted" were
+	// there.
+	if c := resp.Header.Get(CacheHeader); c == "miss" || c == "fill-wait" {
 		f.filled = true
 	}
 	if resp.StatusCode/100 != 2 {
