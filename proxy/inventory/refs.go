@@ -58,6 +58,7 @@ func fileRef(format, key string) (name, version, file string, ok bool) {
 		if n := len(parts); ok && n >= 4 {
 			name = hostedmaven.DirName(strings.Join(parts[:n-2], "/"))
 			version, file = parts[n-2], parts[n-1]
+			_, ok = hostedmaven.ClassifyFile(parts[n-3], version, file)
 		} else {
 			ok = false
 		}
@@ -67,7 +68,10 @@ func fileRef(format, key string) (name, version, file string, ok bool) {
 	default:
 		ok = false
 	}
-	return name, version, file, ok && name != "" && file != ""
+	if !ok || name == "" || file == "" {
+		return "", "", "", false
+	}
+	return name, version, file, true
 }
 
 // pypiVersion is the version in a distribution's file name: the second
