@@ -9,6 +9,7 @@ package inventory
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -19,6 +20,7 @@ import (
 	hostednpm "nora/hosted/npm"
 	"nora/hosted/oci"
 	hostedpypi "nora/hosted/pypi"
+	"nora/internal/fault"
 )
 
 // Image is a repository with its tags: hosted (pushed here) or proxied
@@ -127,6 +129,10 @@ func (i *Inventory) blob(d digest.Digest) (cache.Entry, bool) {
 func (i *Inventory) list(ctx context.Context, prefix string, fn func(key string) error) error {
 	if i.lister == nil {
 		return nil
+	}
+	// A name from the request must not walk out of the refs ("..").
+	if err := cache.CheckKey(strings.TrimSuffix(prefix, "/")); err != nil {
+		return fault.Newf(fault.Invalid, "not a valid name: %q", prefix)
 	}
 	err := i.lister.List(ctx, prefix, func(key string, _ cache.Info) error { return fn(key) })
 	if errors.Is(err, errStop) {

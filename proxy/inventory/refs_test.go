@@ -1,6 +1,11 @@
 package inventory
 
-import "testing"
+import (
+	"context"
+	"testing"
+
+	"nora/cache"
+)
 
 // The proxied refs of each format (proxy/<format>/keys.go) read back as
 // the package, version and file they hold; other refs are not files.
@@ -48,4 +53,20 @@ func TestDockerTagAndRefs(t *testing.T) {
 			t.Errorf("ParseImageRef(%q) took it", bad)
 		}
 	}
+}
+
+// A name that would walk out of the refs is refused before any listing.
+func TestListRefusesDotDot(t *testing.T) {
+	i := &Inventory{lister: refuseLister{t}}
+	if err := i.list(t.Context(), namePrefix("npm", "../../etc"), func(string) error { return nil }); err == nil {
+		t.Error("listed refs/npm/../../etc")
+	}
+}
+
+// refuseLister fails the test if it is asked anything.
+type refuseLister struct{ t *testing.T }
+
+func (l refuseLister) List(_ context.Context, prefix string, _ func(string, cache.Info) error) error {
+	l.t.Errorf("listed %s", prefix)
+	return nil
 }
