@@ -66,7 +66,7 @@ func TestUIOverviewCountsMavenTraffic(t *testing.T) {
 		`<span class="big">50.0 %</span> of requests, 50.0 % of bytes`,
 		`WAN bytes saved: <strong>17 B</strong>; fetched from upstreams: 17 B`,
 		`<tr><th scope="row">maven</th><td class="num">2</td><td class="num">50.0 %</td>`,
-		`<li>org.example:lib <span class="muted">(2 pulls, 34 B`,
+		`<li><a href="/ui/content/maven/org.example:lib">org.example:lib</a> <span class="muted">(2 pulls, 34 B`,
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the overview lacks %q", want)

@@ -96,7 +96,9 @@ func New(opts Options) (*Stats, error) {
 // goroutine: counters are atomics, the tally takes one of its striped
 // locks, and only errors take the error ring's lock.
 func (s *Stats) Observe(d *httpx.Done) {
-	if d.Status >= 500 || d.Err != nil {
+	// A refused or unreadable request (4xx) is the client's doing; a
+	// success cut off mid-body is a broken transfer.
+	if d.Status >= 500 || (d.Err != nil && d.Status < 400) {
 		s.errs.add(s.now(), d)
 	}
 	i := formatIndex(d.Format)

@@ -134,6 +134,7 @@ func TestErrorsKeepTheLastFifty(t *testing.T) {
 		s.Observe(&httpx.Done{Method: "GET", Path: "/v2/x/blobs/" + string(rune('a'+i%26)), Format: "docker", Status: 502 + i%2})
 	}
 	s.Observe(&httpx.Done{Method: "GET", Path: "/npm/cut", Format: "npm", Status: 200, Err: errors.New("connection reset")})
+	s.Observe(&httpx.Done{Status: 400, Err: errors.New("cannot read the request")}) // the client's doing
 	errs := s.Errors()
 	if len(errs) != ErrorsKept {
 		t.Fatalf("%d errors kept, want %d", len(errs), ErrorsKept)

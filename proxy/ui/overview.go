@@ -19,6 +19,7 @@ type overviewView struct {
 	Top       []topView
 	Errors    []stats.Failure
 	More      bool // more errors than shown: link to the errors page
+	Linked    bool // names link to their content pages
 }
 
 type diskView struct {
@@ -57,7 +58,7 @@ type topView struct {
 const errorsShown = 10
 
 func (h *Handler) overview(ctx *fasthttp.RequestCtx, visible Visible) overviewView {
-	v := overviewView{Disk: h.disk(ctx), Upstreams: h.upstreams()}
+	v := overviewView{Disk: h.disk(ctx), Upstreams: h.upstreams(), Linked: h.opts.Content != nil}
 	v.Today = h.period("Today", h.opts.Stats.Today())
 	v.Month = h.period("This month", h.opts.Stats.Month())
 	for _, f := range h.opts.Formats {
