@@ -2,6 +2,8 @@ package proxy_test
 
 import (
 	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +20,7 @@ import (
 	"nora/proxy/npm"
 	"nora/proxy/npm/npmtest"
 	"nora/proxy/proxytest"
+	"nora/proxy/webhook"
 	"nora/upstream/upstreamtest"
 )
 
@@ -48,9 +51,10 @@ func TestUIInBrowser(t *testing.T) {
 	}
 	t.Logf("screenshots in %s", shots)
 
+	waitDeliveries(t, n.URL, 4) // two pushes, two publishes
 	b := newBrowser(t, chromium)
 	pages := b.crawl(n.URL+"/ui/", shots)
-	for _, want := range []string{"/ui/", "/ui/upstreams", "/ui/errors", "/ui/content/docker", "/ui/content/npm",
+	for _, want := range []string{"/ui/", "/ui/upstreams", "/ui/errors", "/ui/webhooks", "/ui/content/docker", "/ui/content/npm",
 		"/ui/content/docker/team/app", "/ui/content/npm/@site/demo"} {
 		if !pages[want] {
 			t.Errorf("no link led to %s (visited %v)", want, keys(pages))
@@ -72,7 +76,7 @@ func findChromium(t *testing.T) string {
 }
 
 // startUINora runs a nora with a docker upstream, hosted npm packages
-// under @site, anonymous reads and a user who may write.
+// under @site, anonymous reads, a user who may write, and a webhook.
 func startUINora(t *testing.T) *proxytest.Nora {
 	up := upstreamtest.New(t, upstreamtest.Options{})
 	up.PushRandomImage(t, "library/nginx", "latest", 2, 64<<10)
@@ -80,8 +84,10 @@ func startUINora(t *testing.T) *proxytest.Nora {
 	dc := docker.DefaultConfig()
 	dc.Upstreams = []docker.UpstreamConfig{{Name: "docker.io", URL: up.URL}}
 	ac := &auth.Config{AnonymousRead: true, Htpasswd: proxytest.Htpasswd(t, "ci", "secret")}
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(receiver.Close)
 	return proxytest.Start(t, proxy.AppConfig{Docker: dc, Npm: npm.Config{HostedNames: []string{"@site/*"}}, Auth: ac,
-		Build: proxy.Build{Version: "v0.0.0-ui"}})
+		Build: proxy.Build{Version: "v0.0.0-ui"}, Webhooks: []webhook.Config{{Name: "ci", URL: receiver.URL}}})
 }
 
 // fillUINora pulls through nora (a miss, then hits) and pushes and

@@ -243,10 +243,10 @@ func adminGet(t *testing.T, base, path string, v any) {
 	}
 }
 
-// row is a table row as the page shows it: its name and data-bytes.
-type row struct{ Name, Bytes string }
+// row is a table row as the page shows it: its heading cell and one value.
+type row struct{ Name, Value string }
 
-const rowsJS = `[...document.querySelectorAll("table.%s tbody tr")].map(r => ({Name: r.querySelector("th").textContent.trim(), Bytes: r.querySelector("td[data-bytes]").dataset.bytes}))`
+const rowsJS = `[...document.querySelectorAll("table.%s tbody tr")].map(r => ({Name: r.querySelector("th").textContent.trim(), Value: r.querySelector("td[data-bytes]").dataset.bytes}))`
 
 // checkUINumbers compares what the pages show with the admin API: the
 // tags and their sizes of a hosted and a cached image, the versions of a
@@ -294,6 +294,7 @@ func checkUINumbers(t *testing.T, b *browser, base string) {
 		t.Errorf("@site/demo: the page shows %v, the API %v", got, want)
 	}
 	checkDiskShown(t, b, base)
+	checkDeliveriesShown(t, b, base)
 }
 
 // checkDiskShown compares the overview's disk used with the admin API's
@@ -319,6 +320,58 @@ func checkDiskShown(t *testing.T, b *browser, base string) {
 	top := b.text(`section[aria-labelledby="top"] .card ol`)
 	if !strings.Contains(top, "nginx") {
 		t.Errorf("the most pulled images lack nginx: %q", top)
+	}
+	b.takeProblems()
+}
+
+// deliveries is the admin API's list of webhook deliveries.
+type deliveries struct {
+	Webhooks []struct {
+		Name       string `json:"name"`
+		Deliveries []struct {
+			Status string `json:"status"`
+			Event  struct {
+				Kind string `json:"event"`
+				Name string `json:"name"`
+			} `json:"event"`
+		} `json:"deliveries"`
+	} `json:"webhooks"`
+}
+
+// waitDeliveries waits until the webhook has delivered n events.
+func waitDeliveries(t *testing.T, base string, n int) {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var d deliveries
+		adminGet(t, base, "webhooks/deliveries", &d)
+		done := 0
+		for _, x := range d.Webhooks[0].Deliveries {
+			if x.Status == "delivered" {
+				done++
+			}
+		}
+		if done >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d events delivered: %+v", done, n, d)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// checkDeliveriesShown compares the webhooks page with the admin API.
+func checkDeliveriesShown(t *testing.T, b *browser, base string) {
+	var d deliveries
+	adminGet(t, base, "webhooks/deliveries", &d)
+	var want []row
+	for _, x := range d.Webhooks[0].Deliveries {
+		want = append(want, row{x.Event.Kind, x.Status})
+	}
+	b.load(base + "/ui/webhooks")
+	got := run(b, "deliveries", chromedp.Evaluate[[]row](`[...document.querySelectorAll("table.deliveries tbody tr")].map(r => ({Name: r.querySelector("th").textContent.trim(), Value: r.querySelector("td:nth-of-type(2)").textContent.trim()}))`))
+	if len(want) < 4 || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("the webhooks page shows %v, the API %v", got, want)
 	}
 	b.takeProblems()
 }
