@@ -27,6 +27,7 @@ import (
 	"nora/proxy/inventory"
 	"nora/proxy/npm/npmtest"
 	"nora/proxy/proxytest"
+	"nora/proxy/pypi/pypitest"
 )
 
 // box is a nora with hosted content and content cached from another nora
@@ -332,6 +333,49 @@ func TestCompletion(t *testing.T) {
 		code, out, errOut := noraCmd("completion", sh)
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("completion %s: exit %d, %d bytes, %s", sh, code, len(out), errOut)
+		}
+	}
+}
+
+// Packages published by the real npm and twine are listed with their
+// versions and files.
+func TestContentCLIRealClients(t *testing.T) {
+	b := startBox(t)
+	home := t.TempDir()
+	rc := filepath.Join(home, "npmrc")
+	os.WriteFile(rc, []byte("registry="+b.url+"/npm/\nfund=false\naudit=false\nupdate-notifier=false\n"+
+		strings.TrimPrefix(b.url, "http:")+"/npm/:_auth="+base64.StdEncoding.EncodeToString([]byte(mgUser+":"+mgPass))+"\n"), 0o600)
+	dir := npmtest.WritePackage(t, "@box/real", "1.2.3", nil, "module.exports = 1;\n")
+	if out, err := npmtest.NPM(t, dir, home, "publish", "--userconfig", rc, "--cache", filepath.Join(home, "cache")); err != nil {
+		t.Fatalf("npm publish: %v\n%s", err, out)
+	}
+	whl, sdist := pypitest.Build(t, t.TempDir(), pypitest.Project{Name: "Box_Tool", Version: "0.4.0"})
+	cmd := exec.Command(pypitest.Python, "-m", "twine", "upload", "--repository-url", b.url+"/simple/",
+		"--non-interactive", "--disable-progress-bar", whl, sdist)
+	cmd.Dir = home
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + home, "TMPDIR=" + home, "LANG=C.UTF-8",
+		"PYTHON_KEYRING_BACKEND=keyring.backends.null.Keyring", "TWINE_USERNAME=" + mgUser, "TWINE_PASSWORD=" + mgPass}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("twine upload: %v\n%s", err, out)
+	}
+	for _, tc := range []struct{ format, name, listed, version string }{
+		{"npm", "@box/real", "@box/real", "1.2.3"}, {"pypi", "Box_Tool", "box-tool", "0.4.0"},
+	} {
+		var ans struct{ Packages []inventory.Package }
+		out := b.must("packages", "ls", tc.format, tc.name, "--json")
+		if err := json.Unmarshal([]byte(out), &ans); err != nil || len(ans.Packages) != 1 {
+			t.Fatalf("packages ls %s %s: %v\n%s", tc.format, tc.name, err, out)
+		}
+		p := ans.Packages[0]
+		if p.Name != tc.listed || !p.Hosted || len(p.Versions) != 1 || p.Versions[0].Version != tc.version ||
+			p.Versions[0].Size == 0 || p.Versions[0].Published.IsZero() {
+			t.Errorf("packages ls %s %s: %+v", tc.format, tc.name, p)
+		}
+		if tc.format == "pypi" && p.Versions[0].Files != 2 {
+			t.Errorf("the wheel and the sdist are %d files", p.Versions[0].Files)
+		}
+		if table := b.must("packages", "ls", tc.format); !strings.Contains(table, tc.listed) || !strings.Contains(table, tc.version) {
+			t.Errorf("packages ls %s:\n%s", tc.format, table)
 		}
 	}
 }
