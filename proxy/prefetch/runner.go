@@ -23,6 +23,9 @@ const (
 // prefetch listener's answers carry it.
 const CacheHeader = "X-Nora-Prefetch-Cache"
 
+// UserAgent names the runner's requests in the access log.
+const UserAgent = "nora-prefetch"
+
 // Result is the outcome of one item.
 type Result struct {
 	Item
@@ -139,6 +142,7 @@ func (f *fetcher) get(path string, accept ...string) (*http.Response, error) {
 	for _, a := range accept {
 		req.Header.Add("Accept", a)
 	}
+	req.Header.Set("User-Agent", UserAgent)
 	resp, err := f.o.Client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", path, err)
