@@ -48,7 +48,13 @@ func newImagesCmd(socket socketFunc, configFlag func(*cobra.Command)) *cobra.Com
 	}
 	configFlag(ls)
 	ls.Flags().BoolVar(&asJSON, "json", false, `print the admin API's answer: {"images": [...]}`)
+	images := &cobra.Command{Use: "images", Short: "Images on the running server: list, tag, delete", Args: cobra.NoArgs}
+	images.AddCommand(ls, newImagesTagCmd(socket, configFlag), newImagesDeleteCmd(socket, configFlag))
+	return addRemote(images)
+}
 
+// newImagesTagCmd is nora images tag SOURCE TARGET.
+func newImagesTagCmd(socket socketFunc, configFlag func(*cobra.Command)) *cobra.Command {
 	tag := &cobra.Command{
 		Use:   "tag SOURCE TARGET",
 		Short: "Put a tag on a hosted image",
@@ -73,7 +79,11 @@ func newImagesCmd(socket socketFunc, configFlag func(*cobra.Command)) *cobra.Com
 		},
 	}
 	configFlag(tag)
+	return tag
+}
 
+// newImagesDeleteCmd is nora images delete REF.
+func newImagesDeleteCmd(socket socketFunc, configFlag func(*cobra.Command)) *cobra.Command {
 	del := &cobra.Command{
 		Use:   "delete REF",
 		Short: "Delete a hosted tag or manifest",
@@ -94,9 +104,7 @@ func newImagesCmd(socket socketFunc, configFlag func(*cobra.Command)) *cobra.Com
 		},
 	}
 	configFlag(del)
-	images := &cobra.Command{Use: "images", Short: "Images on the running server: list, tag, delete", Args: cobra.NoArgs}
-	images.AddCommand(ls, tag, del)
-	return addRemote(images)
+	return del
 }
 
 // printImages writes the answer of GET /api/v1/images as a table.
