@@ -255,7 +255,8 @@ func TestPrefetchPlatformAndFailures(t *testing.T) {
 	u := startPrefetchUpstreams(t)
 	n := proxytest.Start(t, u.config())
 
-	st := runPrefetch(t, n, "library/multi:v1\nno-such-package@^1\nleft-pad@^9\n", "linux/arm64")
+	st := runPrefetch(t, n, "library/multi:v1\nno-such-package@^1\nleft-pad@^9\nleft-pad@nope\n"+
+		"cargo:tiny@9.9.9\norg.example:nope:1.0\ndemo-pkg==9.9\n", "linux/arm64")
 	got := statuses(st)
 	if got["library/multi:v1"] != prefetch.Fetched {
 		t.Fatalf("multi: %v", got)
@@ -269,7 +270,17 @@ func TestPrefetchPlatformAndFailures(t *testing.T) {
 	if r := got["left-pad@^9"]; !strings.Contains(r, "no version of left-pad matches") {
 		t.Errorf("no matching version: %q", r)
 	}
-	if st.Summary.Failed != 2 || st.Summary.Fetched != 1 {
+	for item, want := range map[string]string{
+		"left-pad@nope":        "left-pad has no dist-tag \"nope\"",
+		"cargo:tiny@9.9.9":     "the index lists no version 9.9.9 of tiny",
+		"org.example:nope:1.0": "GET /maven2/org/example/nope/1.0/nope-1.0.pom: 404",
+		"demo-pkg==9.9":        "demo-pkg has no files of version 9.9",
+	} {
+		if r := got[item]; !strings.HasPrefix(r, "failed: ") || !strings.Contains(r, want) {
+			t.Errorf("%s: %q, want failed with %q", item, r, want)
+		}
+	}
+	if st.Summary.Failed != 6 || st.Summary.Fetched != 1 {
 		t.Errorf("summary: %+v", st.Summary)
 	}
 }

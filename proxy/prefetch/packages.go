@@ -44,6 +44,9 @@ func (f *fetcher) npm(it Item) error {
 	if it.Ref == "" {
 		ver, ok = pack.DistTags["latest"]
 	}
+	if !ok && isTag(it.Ref) {
+		return fmt.Errorf("%s: %s has no dist-tag %q: %w", it.Text, it.Name, it.Ref, errNoVersion)
+	}
 	if !ok {
 		r, err := parseRange(it.Ref)
 		if err != nil {
