@@ -20,9 +20,11 @@ const (
 // Images lists the hosted repositories, then the proxied ones, with their
 // tags; repo != "" lists that repository only (hosted, else proxied as
 // "<upstream>/<repository>"), fault.NotFound if it has no tag either way.
-// At most MaxItems repositories, and MaxItems tags of each.
+// At most MaxItems repositories and MaxItems tags in all (each tag costs
+// a few store reads).
 func (i *Inventory) Images(ctx context.Context, repo string) ([]Image, error) {
 	var out []Image
+	budget := MaxItems // tags left to list
 	if i.d.OCI != nil {
 		names := []string{repo}
 		if repo == "" {
@@ -32,17 +34,18 @@ func (i *Inventory) Images(ctx context.Context, repo string) ([]Image, error) {
 			}
 		}
 		for _, name := range names {
-			if repo != "" && !i.d.OCI.Exists(name) {
+			if repo != "" && !i.d.OCI.Exists(name) || budget <= 0 {
 				break
 			}
-			img, err := i.hostedImage(ctx, name)
+			img, err := i.hostedImage(ctx, name, budget)
 			if err != nil {
 				return nil, err
 			}
+			budget -= len(img.Tags)
 			out = append(out, img)
 		}
 	}
-	proxied, err := i.proxiedImages(ctx, repo, MaxItems-len(out))
+	proxied, err := i.proxiedImages(ctx, repo, MaxItems-len(out), budget)
 	if err != nil {
 		return nil, err
 	}
@@ -54,9 +57,9 @@ func (i *Inventory) Images(ctx context.Context, repo string) ([]Image, error) {
 }
 
 // hostedImage lists the tags of hosted repository name.
-func (i *Inventory) hostedImage(ctx context.Context, name string) (Image, error) {
+func (i *Inventory) hostedImage(ctx context.Context, name string, n int) (Image, error) {
 	img := Image{Repository: name, Hosted: true, Tags: []Tag{}}
-	infos, _, err := i.d.OCI.TagInfos(name, "", MaxItems)
+	infos, _, err := i.d.OCI.TagInfos(name, "", n)
 	if errors.Is(err, oci.ErrNameUnknown) {
 		return img, nil // deleted since it was listed
 	} else if err != nil {
@@ -74,8 +77,8 @@ func (i *Inventory) hostedImage(ctx context.Context, name string) (Image, error)
 }
 
 // proxiedImages lists up to n proxied repositories (only repo, if set)
-// from their tag refs.
-func (i *Inventory) proxiedImages(ctx context.Context, repo string, n int) ([]Image, error) {
+// with up to budget tags in all, from their tag refs.
+func (i *Inventory) proxiedImages(ctx context.Context, repo string, n, budget int) ([]Image, error) {
 	prefix := dockerRefs
 	if repo != "" {
 		prefix += repo + tagsElem
@@ -95,12 +98,12 @@ func (i *Inventory) proxiedImages(ctx context.Context, repo string, n int) ([]Im
 			k, at[name] = len(out), len(out)
 			out = append(out, Image{Repository: name, Tags: []Tag{}})
 		}
-		if len(out[k].Tags) >= MaxItems {
-			return nil
+		if budget <= 0 {
+			return errStop
 		}
-		t, ok := i.proxiedTag(ctx, key, tag)
-		if ok {
+		if t, ok := i.proxiedTag(ctx, key, tag); ok {
 			out[k].Tags = append(out[k].Tags, t)
+			budget--
 		}
 		return nil
 	})

@@ -11,7 +11,8 @@ import (
 // Packages lists the packages of format ("npm", "pypi", "maven" as
 // "group:artifact", "cargo"): the hosted ones, then the proxied ones the
 // cache holds files of; name != "" lists that package only, fault.NotFound
-// if it is neither. At most MaxItems packages.
+// if it is neither. At most MaxItems packages, of the cached ones from
+// the first maxFiles files found.
 func (i *Inventory) Packages(ctx context.Context, format, name string) ([]Package, error) {
 	if _, ok := fileRefs[format]; !ok {
 		return nil, fault.Newf(fault.Invalid, "no package format %q: want npm, pypi, maven or cargo", format)
@@ -58,6 +59,10 @@ func names(all func() []string, hosted func(string) bool, name string) []string 
 	return l[:min(len(l), MaxItems)]
 }
 
+// maxFiles bounds the cached files one package listing reads (a ref and
+// an index entry each).
+const maxFiles = 10 * MaxItems
+
 // proxiedPackages groups the cached file refs of format (only those of
 // name, if set) into up to n packages.
 func (i *Inventory) proxiedPackages(ctx context.Context, format, name string, n int) ([]Package, error) {
@@ -67,10 +72,14 @@ func (i *Inventory) proxiedPackages(ctx context.Context, format, name string, n 
 	}
 	var out []Package
 	at := map[string]int{}
+	files := 0 // file refs read
 	err := i.list(ctx, prefix, func(key string) error {
 		pkg, version, _, ok := fileRef(format, key)
 		if !ok {
 			return nil
+		}
+		if files++; files > maxFiles {
+			return errStop
 		}
 		k, seen := at[pkg]
 		if !seen {
