@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,16 +33,36 @@ type tally struct {
 	shards [shards]shard
 }
 
+// shard holds some names. A pull of a known name reads the map without
+// a lock and adds to atomics: the popular names are pulled the most,
+// and their pulls must not queue behind one lock. The lock serialises
+// adding and dropping names.
 type shard struct {
 	mu    sync.Mutex
 	max   int
-	names map[string]*Pulled
+	n     int      // names in the map; guarded by mu
+	names sync.Map // string -> *entry
+}
+
+type entry struct {
+	name  string
+	pulls atomic.Int64
+	bytes atomic.Int64
+	last  atomic.Int64 // unix nanoseconds
+}
+
+func (e *entry) pulled() Pulled {
+	p := Pulled{Name: e.name, Pulls: e.pulls.Load(), Bytes: e.bytes.Load()}
+	if l := e.last.Load(); l != 0 {
+		p.Last = time.Unix(0, l)
+	}
+	return p
 }
 
 func newTally(max int) *tally {
 	t := &tally{seed: maphash.MakeSeed()}
 	for i := range t.shards {
-		t.shards[i] = shard{max: max / shards, names: map[string]*Pulled{}}
+		t.shards[i].max = max / shards
 	}
 	return t
 }
@@ -49,35 +70,51 @@ func newTally(max int) *tally {
 // add counts a pull of name: bytes sent, at time at.
 func (t *tally) add(name string, bytes int64, at time.Time) {
 	sh := &t.shards[maphash.String(t.seed, name)%shards]
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	p := sh.names[name]
-	if p == nil {
-		if len(sh.names) >= sh.max {
-			sh.dropLeast()
-		}
-		// The name may point into the request's buffers: keep a copy.
-		p = &Pulled{Name: strings.Clone(name)}
-		sh.names[p.Name] = p
+	v, ok := sh.names.Load(name)
+	if !ok {
+		v = sh.insert(name)
 	}
-	p.Pulls++
-	p.Bytes += bytes
-	if at.After(p.Last) {
-		p.Last = at
+	e := v.(*entry)
+	e.pulls.Add(1)
+	e.bytes.Add(bytes)
+	if ns := at.UnixNano(); ns > e.last.Load() {
+		e.last.Store(ns) // a race between two pulls may keep the earlier: close enough
 	}
 }
 
-// dropLeast removes the least pulled name (the oldest of equals); rare:
-// only a new name in a full shard.
-func (sh *shard) dropLeast() {
-	var least *Pulled
-	for _, p := range sh.names {
-		if least == nil || p.Pulls < least.Pulls || (p.Pulls == least.Pulls && p.Last.Before(least.Last)) {
-			least = p
-		}
+// insert adds name, first dropping the least pulled name of a full shard.
+func (sh *shard) insert(name string) any {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if v, ok := sh.names.Load(name); ok {
+		return v
 	}
+	if sh.n >= sh.max {
+		sh.dropLeast()
+	}
+	// The name may point into the request's buffers: keep a copy.
+	e := &entry{name: strings.Clone(name)}
+	sh.names.Store(e.name, e)
+	sh.n++
+	return e
+}
+
+// dropLeast removes the least pulled name (the oldest of equals); rare:
+// only a new name in a full shard. The caller holds sh.mu.
+func (sh *shard) dropLeast() {
+	var least *entry
+	var lp, ll int64
+	sh.names.Range(func(_, v any) bool {
+		e := v.(*entry)
+		p, l := e.pulls.Load(), e.last.Load()
+		if least == nil || p < lp || (p == lp && l < ll) {
+			least, lp, ll = e, p, l
+		}
+		return true
+	})
 	if least != nil {
-		delete(sh.names, least.Name)
+		sh.names.Delete(least.name)
+		sh.n--
 	}
 }
 
@@ -85,12 +122,10 @@ func (sh *shard) dropLeast() {
 func (t *tally) top(n int) []Pulled {
 	var all []Pulled
 	for i := range t.shards {
-		sh := &t.shards[i]
-		sh.mu.Lock()
-		for _, p := range sh.names {
-			all = append(all, *p)
-		}
-		sh.mu.Unlock()
+		t.shards[i].names.Range(func(_, v any) bool {
+			all = append(all, v.(*entry).pulled())
+			return true
+		})
 	}
 	slices.SortFunc(all, func(a, b Pulled) int {
 		if a.Pulls != b.Pulls {
@@ -108,11 +143,13 @@ func (t *tally) top(n int) []Pulled {
 func (t *tally) restore(ps []Pulled) {
 	for _, p := range ps {
 		sh := &t.shards[maphash.String(t.seed, p.Name)%shards]
-		sh.mu.Lock()
-		if len(sh.names) < sh.max {
-			sh.names[p.Name] = &p
+		if sh.n >= sh.max { // read without the lock: restore runs before any pull
+			continue
 		}
-		sh.mu.Unlock()
+		e := sh.insert(p.Name).(*entry)
+		e.pulls.Store(p.Pulls)
+		e.bytes.Store(p.Bytes)
+		e.last.Store(p.Last.UnixNano())
 	}
 }
 
