@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/opencontainers/go-digest"
 
 	"nora/auth"
 	"nora/internal/units"
@@ -112,17 +115,22 @@ func (u *prefetchUpstreams) config() proxy.AppConfig {
 func runPrefetch(t *testing.T, n *proxytest.Nora, list, platform string) prefetch.State {
 	t.Helper()
 	cl := admin.NewClient(n.AdminSocket)
-	ctx := context.Background()
-	st, err := cl.StartPrefetch(ctx, []byte(list), platform)
-	if err != nil {
+	if _, err := cl.StartPrefetch(context.Background(), []byte(list), platform); err != nil {
 		t.Fatalf("POST /api/v1/prefetch: %v", err)
 	}
-	for deadline := time.Now().Add(2 * time.Minute); st.State == prefetch.Running; {
+	return waitPrefetch(t, cl)
+}
+
+// waitPrefetch waits for the end of the prefetch and checks its summary.
+func waitPrefetch(t *testing.T, cl *admin.Client) prefetch.State {
+	t.Helper()
+	var st prefetch.State
+	for deadline := time.Now().Add(2 * time.Minute); st.State != prefetch.Done; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("prefetch still running: %+v", st)
 		}
-		time.Sleep(50 * time.Millisecond)
-		if st, err = cl.Prefetch(ctx); err != nil {
+		var err error
+		if st, err = cl.Prefetch(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -366,4 +374,88 @@ func TestPrefetchPublicURLWithPath(t *testing.T) {
 	if st.Summary.Fetched != 2 {
 		t.Fatalf("%v", statuses(st))
 	}
+}
+
+// TestPrefetchJoinsAClientsFill: a prefetch of a layer a client is
+// pulling meanwhile joins that client's fill: one upstream download.
+func TestPrefetchJoinsAClientsFill(t *testing.T) {
+	up := upstreamtest.New(t, upstreamtest.Options{})
+	img := up.PushRandomImage(t, "library/big", "1", 1, 256<<10)
+	layers, _ := img.Layers()
+	ld, _ := layers[0].Digest()
+	layer := ld.String()
+	var log proxytest.Log
+	cfg := proxy.AppConfig{Docker: docker.DefaultConfig()}
+	cfg.Docker.Upstreams = []docker.UpstreamConfig{{Name: "docker.io", URL: up.URL}}
+	n := proxytest.StartLogged(t, cfg, log.Logger())
+
+	held, release := make(chan struct{}, 1), make(chan struct{})
+	up.SetHook(func(_ http.ResponseWriter, r *http.Request) bool {
+		if strings.HasSuffix(r.URL.Path, "/blobs/"+layer) {
+			held <- struct{}{}
+			<-release
+		}
+		return false
+	})
+	pulled := make(chan error, 1)
+	go func() {
+		resp, err := http.Get(n.URL + "/v2/big/blobs/" + layer)
+		if err == nil {
+			var b []byte
+			b, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil && digest.FromBytes(b).String() != layer {
+				err = fmt.Errorf("the client got %d bytes of another blob: %s", len(b), resp.Status)
+			}
+		}
+		pulled <- err
+	}()
+	<-held
+	cl := admin.NewClient(n.AdminSocket)
+	if _, err := cl.StartPrefetch(context.Background(), []byte("big:1\n"), ""); err != nil {
+		t.Fatal(err)
+	}
+	// The prefetch's manifest and config are done (logged), and three
+	// requests are in flight: the client's layer, the prefetch's layer and
+	// the scrape that counts them.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the prefetch did not come to the layer:\n%s", log.String())
+		}
+		if strings.Count(log.String(), `"user_agent":"nora-prefetch"`) == 2 && inFlight(t, n) >= 3 {
+			break
+		}
+	}
+	close(release)
+	if err := <-pulled; err != nil {
+		t.Fatal(err)
+	}
+	st := waitPrefetch(t, cl)
+	if r := st.Summary.Items[0]; r.Status != prefetch.Fetched || r.Bytes < 256<<10 {
+		t.Fatalf("prefetch: %+v", r)
+	}
+	if got := up.BlobGets(digest.Digest(layer)); got != 1 {
+		t.Errorf("the layer was downloaded %d times, want once for both", got)
+	}
+	if !strings.Contains(log.String(), `"cache":"fill-wait","remote":"`) {
+		t.Errorf("no request joined the other's fill:\n%s", log.String())
+	}
+}
+
+// inFlight reads nora_http_requests_in_flight.
+func inFlight(t *testing.T, n *proxytest.Nora) int {
+	resp, err := http.Get(n.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "nora_http_requests_in_flight "); ok {
+			var n int
+			fmt.Sscan(v, &n)
+			return n
+		}
+	}
+	return 0
 }
