@@ -103,12 +103,8 @@ func (c *content) tag(w http.ResponseWriter, r *http.Request, s *Server) {
 		return
 	}
 	t, err := c.inv.TagImage(r.Context(), body.Source, body.Target)
-	if err == nil {
-		repo, _, _ := strings.Cut(body.Target, ":")
-		if to, perr := inventory.ParseImageRef(body.Target); perr == nil {
-			repo = to.Repository
-		}
-		c.emit(httpx.EventTag, repo, t.Tag, string(t.Digest), t.Size)
+	if to, perr := inventory.ParseImageRef(body.Target); err == nil && perr == nil {
+		c.emit(httpx.EventTag, to.Repository, t.Tag, string(t.Digest), t.Size)
 	}
 	c.answer(w, s, t, err)
 }
