@@ -83,4 +83,31 @@ func TestUIOverviewCountsMavenTraffic(t *testing.T) {
 	if resp, _ := uiGet(t, n.URL+"/ui/nothing", "ci", "secret"); resp.StatusCode != 404 {
 		t.Errorf("/ui/nothing: %d, want 404", resp.StatusCode)
 	}
+	checkMavenContent(t, n)
+}
+
+// checkMavenContent deploys a hosted artifact beside the cached one and
+// searches the maven list, then opens the package pages.
+func checkMavenContent(t *testing.T, n *proxytest.Nora) {
+	req, _ := http.NewRequest("PUT", n.URL+"/maven2/com/acme/app/1.0/app-1.0.jar", strings.NewReader("app 1.0"))
+	req.SetBasicAuth("ci", "secret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 201 {
+		t.Fatalf("deploy: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	f := func(path string, status int, want, notWant string) {
+		t.Helper()
+		resp, page := uiGet(t, n.URL+path, "ci", "secret")
+		if resp.StatusCode != status || !strings.Contains(page, want) || (notWant != "" && strings.Contains(page, notWant)) {
+			t.Errorf("%s: %d, want %d with %q and without %q:\n%s", path, resp.StatusCode, status, want, notWant, page)
+		}
+	}
+	f("/ui/content/maven", 200, ">com.acme:app</a>", "")
+	f("/ui/content/maven?q=ACME", 200, ">com.acme:app</a></th><td>hosted</td><td class=\"num\">1</td><td class=\"num\">7 B</td>", ">org.example:lib</a></th>")
+	f("/ui/content/maven?q=lib", 200, ">org.example:lib</a></th><td>cached</td>", ">com.acme:app</a></th>")
+	f("/ui/content/maven?q=zzz", 200, "No package matches “zzz”.", "")
+	f("/ui/content/maven/com.acme:app", 200, `<th scope="row">1.0</th><td class="num">1</td><td class="num" data-bytes="7">7 B</td>`, "")
+	f("/ui/content/maven/nope:nope", 404, "There is no maven package nope:nope on this nora.", "")
+	f("/ui/content/rpm", 404, "There is no such format", "")
 }
