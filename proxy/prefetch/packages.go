@@ -22,13 +22,6 @@ const (
 // command: both are fetched.
 func (f *fetcher) npm(it Item) error {
 	doc := "/npm/" + strings.Replace(it.Name, "/", "%2f", 1)
-	b, err := f.read(doc, maxPackument, "application/json")
-	if err != nil {
-		return err
-	}
-	if err := f.fetch(doc, "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*"); err != nil {
-		return err
-	}
 	var pack struct {
 		DistTags map[string]string `json:"dist-tags"`
 		Versions map[string]struct {
@@ -37,8 +30,11 @@ func (f *fetcher) npm(it Item) error {
 			} `json:"dist"`
 		} `json:"versions"`
 	}
-	if err := json.Unmarshal(b, &pack); err != nil {
-		return fmt.Errorf("the packument of %s is not JSON: %v", it.Name, err)
+	if err := f.decode(doc, maxPackument, &pack, "application/json"); err != nil {
+		return err
+	}
+	if err := f.fetch(doc, "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*"); err != nil {
+		return err
 	}
 	ver, ok := pack.DistTags[it.Ref]
 	if it.Ref == "" {
@@ -96,10 +92,6 @@ func (f *fetcher) localPath(link, prefix string) (string, error) {
 // the version: wheels and sdist.
 func (f *fetcher) pypi(it Item) error {
 	page := "/simple/" + normalize(it.Name) + "/"
-	b, err := f.read(page, maxPage, "application/vnd.pypi.simple.v1+json")
-	if err != nil {
-		return err
-	}
 	var doc struct {
 		Files []struct {
 			Filename     string `json:"filename"`
@@ -108,8 +100,8 @@ func (f *fetcher) pypi(it Item) error {
 			DistInfo     any    `json:"dist-info-metadata"`
 		} `json:"files"`
 	}
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return fmt.Errorf("the page of %s is not JSON: %v", it.Name, err)
+	if err := f.decode(page, maxPage, &doc, "application/vnd.pypi.simple.v1+json"); err != nil {
+		return err
 	}
 	base := &url.URL{Path: page}
 	n := 0

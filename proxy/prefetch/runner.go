@@ -2,6 +2,7 @@ package prefetch
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -191,6 +192,29 @@ func (f *fetcher) read(path string, limit int64, accept ...string) ([]byte, erro
 		return nil, fmt.Errorf("GET %s: the answer is larger than %d bytes", path, limit)
 	}
 	return b, nil
+}
+
+// decode GETs path and decodes its JSON body, at most limit bytes of it,
+// into v as it arrives (a packument may run to tens of MB); the rest of
+// the body is read and discarded.
+func (f *fetcher) decode(path string, limit int64, v any, accept ...string) error {
+	resp, err := f.get(path, accept...)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body := f.counted(resp.Body)
+	lr := &io.LimitedReader{R: body, N: limit}
+	if err := json.NewDecoder(lr).Decode(v); err != nil {
+		if lr.N <= 0 {
+			return fmt.Errorf("GET %s: the answer is larger than %d bytes", path, limit)
+		}
+		return fmt.Errorf("GET %s: the answer is not the JSON expected: %v", path, err)
+	}
+	if _, err := io.Copy(io.Discard, body); err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	return nil
 }
 
 func (f *fetcher) counted(r io.Reader) io.Reader { return &countReader{r: r, f: f} }
