@@ -94,18 +94,21 @@ type prefetchVerifier struct {
 }
 
 func newPrefetchVerifier() (*prefetchVerifier, error) {
-	b := make([]byte, 32)
+	b := make([]byte, 40)
 	if _, err := rand.Read(b); err != nil {
 		return nil, err
 	}
-	tok := prefetchTokenPrefix + hex.EncodeToString(b)
+	tok := prefetchTokenPrefix + hex.EncodeToString(b[:32])
+	// The user name is unguessable too: failed logins for a known name
+	// (the Guard limits them per name) must not lock the runner out.
+	user := "prefetch-" + hex.EncodeToString(b[32:])
 	perms, err := auth.ParsePermissions([]string{"pull:**"})
 	if err != nil {
 		return nil, err
 	}
 	return &prefetchVerifier{
 		token:  tok,
-		header: "Basic " + base64.StdEncoding.EncodeToString([]byte("prefetch:"+tok)),
+		header: "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+tok)),
 		id:     &auth.Identity{Name: "prefetch", Kind: auth.APIToken, Subjects: []string{"nora:prefetch"}, Limit: perms, Actor: "prefetch"},
 	}, nil
 }
