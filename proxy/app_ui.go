@@ -27,12 +27,16 @@ import (
 // stops.
 func (app *App) mountUI(cfg AppConfig, client *upstream.Client) error {
 	st, err := stats.New(stats.Options{Path: filepath.Join(cfg.Storage.Path, stats.File),
-		Log: app.log.With("component", "ui")})
+		TempDir: app.cache.TempDir(), Log: app.log.With("component", "ui")})
 	if err != nil {
 		return err
 	}
 	st.Start(app.life)
-	app.closers = append(app.closers, func() { _ = st.Close() })
+	app.closers = append(app.closers, func() {
+		if err := st.Close(); err != nil {
+			app.log.Warn("cannot save the web UI's statistics", "err", err)
+		}
+	})
 	app.srv.SetObserver(st.Observe)
 	on := map[string]bool{"docker": cfg.Docker.IsEnabled(), "npm": cfg.Npm.IsEnabled(), "pypi": cfg.PyPI.IsEnabled(),
 		"maven": cfg.Maven.IsEnabled(), "cargo": cfg.Cargo.IsEnabled()}

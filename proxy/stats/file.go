@@ -73,12 +73,15 @@ func (s *Stats) Save() error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(s.path, b)
+	return writeAtomic(s.path, s.tmp, b)
 }
 
-func writeAtomic(path string, b []byte) (err error) {
+func writeAtomic(path, tmpDir string, b []byte) (err error) {
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if tmpDir == "" {
+		tmpDir = dir
+	}
+	tmp, err := os.CreateTemp(tmpDir, "."+filepath.Base(path)+".*")
 	if err != nil {
 		return fmt.Errorf("cannot save the statistics: %w", err)
 	}

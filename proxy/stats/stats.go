@@ -47,6 +47,7 @@ type counters struct {
 // Stats counts the traffic; New loads what an earlier run saved.
 type Stats struct {
 	path string
+	tmp  string
 	now  func() time.Time
 	log  *slog.Logger
 
@@ -66,6 +67,10 @@ type Options struct {
 	// Path is the JSON file the daily counts are kept in; "" keeps them
 	// in memory only.
 	Path string
+	// TempDir, on Path's file system, holds the file while it is written
+	// (a backup walking Path's directory never meets a half-written
+	// file); "" is Path's directory.
+	TempDir string
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
 	Log *slog.Logger
@@ -76,7 +81,7 @@ const FlushEvery = time.Minute
 
 // New returns Stats holding what opts.Path saved, if anything.
 func New(opts Options) (*Stats, error) {
-	s := &Stats{path: opts.Path, now: opts.Now, log: opts.Log, days: map[string]Day{}}
+	s := &Stats{path: opts.Path, tmp: opts.TempDir, now: opts.Now, log: opts.Log, days: map[string]Day{}}
 	if s.now == nil {
 		s.now = time.Now
 	}
