@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -57,6 +59,17 @@ func TestPrefetchCLI(t *testing.T) {
 	code, _, stderr = runCLI("prefetch", "--config", conf, "-f", list("web:1\nNOT VALID\n"))
 	if code != 1 || !strings.Contains(stderr, "line 2") {
 		t.Fatalf("a bad list: exit %d, %s", code, stderr)
+	}
+
+	// The list from standard input.
+	var out bytes.Buffer
+	root := newRootCmd(&out, nil)
+	root.SetArgs([]string{"prefetch", "--config", conf, "-f", "-"})
+	root.SetIn(strings.NewReader("left-pad@1.3.0\n"))
+	root.SetOut(&out)
+	root.SetErr(&out)
+	if err := root.ExecuteContext(context.Background()); err != nil || !strings.Contains(out.String(), "1 already there") {
+		t.Fatalf("-f -: %v\n%s", err, out.String())
 	}
 
 	// Remote, with an API token holding the admin permission.
