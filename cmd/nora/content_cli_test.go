@@ -321,6 +321,10 @@ func TestContentCLIRemote(t *testing.T) {
 		b.fails("not allowed to admin the admin API ("+b.url+" answered 403: --token must be an API token holding the admin permission)",
 			remote(pusher, args...)...)
 	}
+	b.must(remote(ops, "images", "delete", "box/multi:2")...)
+	if _, ok := tagOf(b.images("box/multi")["box/multi"], "2"); ok {
+		t.Error("images delete --server did not delete")
+	}
 	b.must(remote(ops, "storage", "stats")...)
 	b.must(remote(ops, "gc", "--dry-run")...)
 	b.fails("no image nothing/here on this nora", remote(ops, "images", "ls", "nothing/here")...)
