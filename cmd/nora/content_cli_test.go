@@ -248,6 +248,19 @@ func TestContentCLI(t *testing.T) {
 	b.must("images", "delete", "box/multi@"+idx.String())
 	b.fails("no image box/multi", "images", "ls", "box/multi")
 
+	// A cached image goes with its manifest and layers; the next pull
+	// fetches it again.
+	upImg := digest.Digest(b.up.image)
+	if !b.stored(upImg) {
+		t.Fatal("the pulled manifest is not in the box's store")
+	}
+	if out := b.must("cache", "evict", "up/acme/app:1"); !strings.Contains(out, "1 items, 4 objects") {
+		t.Errorf("cache evict up/acme/app:1: %s", out)
+	}
+	if b.stored(upImg) {
+		t.Error("the manifest is still stored after cache evict")
+	}
+	b.crane("pull", "--format", "oci", host+"/up/acme/app:1", t.TempDir())
 	packagesAndCache(t, b, tgz)
 }
 
