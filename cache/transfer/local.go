@@ -18,10 +18,13 @@ const indexFile = "index.db"
 // notState are the top-level names of a storage path that are no state
 // of their own: the disk store's objects and temp files, the S3 spool,
 // the index (rebuilt from the store at start, also when it was moved
-// aside as damaged) and the admin socket.
+// aside as damaged), the admin socket, and what belongs to the running
+// box rather than to its content: the webhook queue (a restored box must
+// not send old events again) and the web UI's traffic statistics.
 var notState = map[string]bool{
 	"objects": true, "tmp": true, "spool": true,
 	indexFile: true, indexFile + ".damaged": true, "admin.sock": true,
+	"webhooks.db": true, "ui-stats.json": true,
 }
 
 // tempPrefix starts the names of the temp files this package writes into
