@@ -1,7 +1,6 @@
 package cargo_test
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"log/slog"
@@ -17,7 +16,6 @@ import (
 	"nora/auth/tenant"
 	"nora/internal/units"
 	"nora/proxy"
-	"nora/proxy/admin"
 	"nora/proxy/cargo/cargotest"
 	"nora/proxy/proxytest"
 )
@@ -33,16 +31,6 @@ func startTenants(t *testing.T, web tenant.Config, skew *atomic.Int64, more ...t
 	up := cargotest.New(t, cargotest.Options{})
 	return &noraUnderTest{proxytest.StartLogged(t, proxy.AppConfig{Cargo: alwaysRevalidate(up), Auth: users(t),
 		Tenants: append([]tenant.Config{web}, more...), TenantClock: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }}, log), logs}
-}
-
-// usage is the storage usage of tenant name, from the admin API.
-func (n *noraUnderTest) usage(t *testing.T, name string) int64 {
-	t.Helper()
-	u, err := admin.NewClient(n.AdminSocket).TenantUsage(context.Background(), name)
-	if err != nil {
-		t.Fatalf("usage of %s: %v", name, err)
-	}
-	return u.Bytes
 }
 
 // wantCargoError checks a refusal in cargo's shape, {"errors":[{"detail"}]},
@@ -72,7 +60,7 @@ func TestTenantQuotaCargoPublish(t *testing.T) {
 	if out, err := ci.publish(t, ci.crate(t, "web-small", "0.1.0", "", "")); err != nil {
 		t.Fatalf("cargo publish web-small: %v\n%s", err, out)
 	}
-	before := n.usage(t, "web")
+	before := n.TenantUsage(t, "web").Bytes
 
 	dir := ci.crate(t, "web-big", "0.1.0", "", "")
 	noise := make([]byte, 100<<10) // random: the .crate stays as large
@@ -91,7 +79,7 @@ func TestTenantQuotaCargoPublish(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(n.DataDir, "tmp", "*")); n.Stored(blobKey(crate)) || len(left) != 0 {
 		t.Fatalf("the refused .crate was stored (%v) or left temp files %v", n.Stored(blobKey(crate)), left)
 	}
-	if after := n.usage(t, "web"); after != before {
+	if after := n.TenantUsage(t, "web").Bytes; after != before {
 		t.Fatalf("usage %d after the refused publish, was %d", after, before)
 	}
 
@@ -106,7 +94,7 @@ func TestTenantQuotaCargoPublish(t *testing.T) {
 	if out, err := ci.publish(t, ci.crate(t, "web-big", "0.2.0", "", "")); err != nil {
 		t.Fatalf("cargo publish of a crate that fits: %v\n%s", err, out)
 	}
-	if after := n.usage(t, "web"); after <= before {
+	if after := n.TenantUsage(t, "web").Bytes; after <= before {
 		t.Fatalf("usage %d after a publish that fits, was %d", after, before)
 	}
 }

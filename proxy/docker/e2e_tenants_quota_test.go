@@ -45,7 +45,7 @@ func TestTenantQuotaCranePush(t *testing.T) {
 
 	c.mustCrane("push", ociLayout(t, base, "base"), n.Addr+"/team-a/app:base")
 	want := holds(t, base)
-	if u := n.usage(t, "team-a"); u.Bytes != want || u.Quota != quota {
+	if u := n.TenantUsage(t, "team-a"); u.Bytes != want || u.Quota != quota {
 		t.Fatalf("after the first push: %+v, want %d bytes of %d", u, want, quota)
 	}
 
@@ -70,20 +70,20 @@ func TestTenantQuotaCranePush(t *testing.T) {
 	if out, err := c.crane("manifest", n.Addr+"/team-a/app:big"); err == nil {
 		t.Fatalf("the refused image has a manifest: %s", out)
 	}
-	if u := n.usage(t, "team-a"); u.Bytes != want {
+	if u := n.TenantUsage(t, "team-a"); u.Bytes != want {
 		t.Fatalf("usage after the refused push: %d bytes, want %d", u.Bytes, want)
 	}
 
 	c.mustCrane("push", ociLayout(t, small, "small"), n.Addr+"/team-a/app:small")
 	checkPulls(t, c, n.Addr+"/team-a/app", "small", digestOf(t, small))
 	want += holds(t, small) - int64(len(config)) // the config is held once
-	if u := n.usage(t, "team-a"); u.Bytes != want {
+	if u := n.TenantUsage(t, "team-a"); u.Bytes != want {
 		t.Fatalf("usage after the push that fits: %d bytes, want %d", u.Bytes, want)
 	}
 
 	c.mustCrane("push", ociLayout(t, big, "big"), n.Addr+"/team-b/app:big")
 	checkPulls(t, c, n.Addr+"/team-b/app", "big", digestOf(t, big))
-	if u := n.usage(t, "team-b"); u.Bytes != holds(t, big) {
+	if u := n.TenantUsage(t, "team-b"); u.Bytes != holds(t, big) {
 		t.Fatalf("team-b's usage: %d bytes, want %d", u.Bytes, holds(t, big))
 	}
 }
@@ -163,7 +163,7 @@ func TestTenantQuotaChunkedUpload(t *testing.T) {
 	if resp, _ := do(t, "HEAD", n.url("/v2/team-a/app/blobs/"+d.String()), testUser, testPass, nil, nil); resp.StatusCode != 404 {
 		t.Fatalf("a refused mount linked the blob: HEAD %d", resp.StatusCode)
 	}
-	if u := n.usage(t, "team-a"); u.Bytes != 0 {
+	if u := n.TenantUsage(t, "team-a"); u.Bytes != 0 {
 		t.Fatalf("team-a holds %d bytes after refused uploads only", u.Bytes)
 	}
 }

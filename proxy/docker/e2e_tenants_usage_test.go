@@ -17,7 +17,7 @@ func TestTenantUsageAfterDeleteAndGC(t *testing.T) {
 	one, two := randomImage(t, 24<<10, 2), randomImage(t, 40<<10, 3)
 	c.mustCrane("push", imageTarball(t, one), n.Addr+"/team-a/app:one")
 	c.mustCrane("push", imageTarball(t, two), n.Addr+"/team-a/app:two")
-	if u := n.usage(t, "team-a"); u.Bytes != holds(t, one)+holds(t, two) {
+	if u := n.TenantUsage(t, "team-a"); u.Bytes != holds(t, one)+holds(t, two) {
 		t.Fatalf("usage of two images: %d bytes, want %d", u.Bytes, holds(t, one)+holds(t, two))
 	}
 	// Another tenant's copy of an image does not count for team-a.
@@ -25,10 +25,10 @@ func TestTenantUsageAfterDeleteAndGC(t *testing.T) {
 
 	c.mustCrane("delete", n.Addr+"/team-a/app@"+digestOf(t, two))
 	n.runGC(t)
-	if u := n.usage(t, "team-a"); u.Bytes != holds(t, one) {
+	if u := n.TenantUsage(t, "team-a"); u.Bytes != holds(t, one) {
 		t.Fatalf("usage after delete and GC: %d bytes, want %d (the remaining image)", u.Bytes, holds(t, one))
 	}
-	if u := n.usage(t, tenant.Default); u.Bytes != holds(t, two) {
+	if u := n.TenantUsage(t, tenant.Default); u.Bytes != holds(t, two) {
 		t.Fatalf("the default tenant's usage: %d bytes, want %d", u.Bytes, holds(t, two))
 	}
 	checkPulls(t, c, n.Addr+"/team-a/app", "one", digestOf(t, one))

@@ -13,7 +13,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"nora/auth/tenant"
 	"nora/proxy/admin"
 )
 
@@ -36,16 +35,6 @@ func (c *testClock) Add(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
-}
-
-// usage is tenant name's storage usage, from the admin API.
-func (n *noraUnderTest) usage(t *testing.T, name string) tenant.Usage {
-	t.Helper()
-	u, err := admin.NewClient(n.AdminSocket).TenantUsage(context.Background(), name)
-	if err != nil {
-		t.Fatalf("usage of %s: %v", name, err)
-	}
-	return u
 }
 
 // runGC runs GC through the admin socket, as `nora gc` does, and waits

@@ -1,7 +1,6 @@
 package maven_test
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -15,7 +14,6 @@ import (
 	"nora/auth/tenant"
 	"nora/internal/units"
 	"nora/proxy"
-	"nora/proxy/admin"
 	"nora/proxy/maven"
 	"nora/proxy/proxytest"
 )
@@ -37,16 +35,6 @@ func startTenants(t *testing.T, web tenant.Config, skew *atomic.Int64, urls ...s
 	ac := &auth.Config{AnonymousRead: true, Htpasswd: proxytest.Htpasswd(t, "ci", "secret")}
 	return &noraUnderTest{proxytest.Start(t, proxy.AppConfig{Maven: mc, Auth: ac, Tenants: []tenant.Config{web},
 		TenantClock: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }})}
-}
-
-// usage is the storage usage of tenant name, from the admin API.
-func (n *noraUnderTest) usage(t *testing.T, name string) int64 {
-	t.Helper()
-	u, err := admin.NewClient(n.AdminSocket).TenantUsage(context.Background(), name)
-	if err != nil {
-		t.Fatalf("usage of %s: %v", name, err)
-	}
-	return u.Bytes
 }
 
 // put sends a PUT as ci; chunked sends the body without a length.
@@ -96,7 +84,7 @@ func TestTenantQuotaMavenDeploy(t *testing.T) {
 	if resp, body := put(t, n.base()+dir+"1.0/lib-1.0.pom", "<project/>", false); resp.StatusCode != http.StatusCreated {
 		t.Fatalf("small deploy: %d %s", resp.StatusCode, body)
 	}
-	before := n.usage(t, "web")
+	before := n.TenantUsage(t, "web").Bytes
 	huge := strings.Repeat("j", 1<<20)
 	jar := dir + "1.0/lib-1.0.jar"
 	resp, body := put(t, n.base()+jar, huge, false)
@@ -110,13 +98,13 @@ func TestTenantQuotaMavenDeploy(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(n.DataDir, "tmp", "maven-upload-*")); len(left) != 0 {
 		t.Fatalf("temp files after the refused deploys: %v", left)
 	}
-	if after := n.usage(t, "web"); after != before {
+	if after := n.TenantUsage(t, "web").Bytes; after != before {
 		t.Fatalf("usage %d after the refused deploys, was %d", after, before)
 	}
 	if resp, body := put(t, n.base()+jar, "a jar that fits", false); resp.StatusCode != http.StatusCreated {
 		t.Fatalf("deploy that fits: %d %s", resp.StatusCode, body)
 	}
-	if after := n.usage(t, "web"); after <= before {
+	if after := n.TenantUsage(t, "web").Bytes; after <= before {
 		t.Fatalf("usage %d after a deploy that fits, was %d", after, before)
 	}
 	// Other artifacts are the default tenant's, which has no quota.
@@ -168,7 +156,7 @@ func TestTenantQuotaMvnDeploy(t *testing.T) {
 			t.Fatalf("after the refused deploy, GET %s: %d", p, resp.StatusCode)
 		}
 	}
-	if u := n.usage(t, "web"); u != 0 {
+	if u := n.TenantUsage(t, "web").Bytes; u != 0 {
 		t.Fatalf("usage %d after the refused deploy", u)
 	}
 }

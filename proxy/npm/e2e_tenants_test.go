@@ -24,7 +24,6 @@ import (
 	"nora/cache"
 	"nora/internal/units"
 	"nora/proxy"
-	"nora/proxy/admin"
 	"nora/proxy/npm"
 	"nora/proxy/npm/npmtest"
 	"nora/proxy/proxytest"
@@ -72,16 +71,6 @@ func startTenants(t *testing.T, cfg npm.Config, web, data tenant.Config) *tenant
 // client is an npm CLI logged in as user.
 func (n *tenantNora) client(t *testing.T, user string) *npmClient {
 	return newClient(t, n.Nora, user, teamPass(user))
-}
-
-// usage is the storage usage of tenant name, from the admin API.
-func (n *tenantNora) usage(t *testing.T, name string) int64 {
-	t.Helper()
-	u, err := admin.NewClient(n.AdminSocket).TenantUsage(context.Background(), name)
-	if err != nil {
-		t.Fatalf("usage of %s: %v", name, err)
-	}
-	return u.Bytes
 }
 
 // hostedTeams is an npm section where both teams' scopes are hosted.
@@ -147,7 +136,7 @@ func TestTenantQuotaNpmPublish(t *testing.T) {
 	n := startTenants(t, hostedTeams(t), tenant.Config{StorageQuota: units.Size(64 << 10)}, tenant.Config{})
 	alice := n.client(t, "alice")
 	alice.publish("@web/small", "1.0.0", nil, "module.exports = 'small';\n")
-	before := n.usage(t, "web")
+	before := n.TenantUsage(t, "web").Bytes
 	if before <= 0 {
 		t.Fatalf("usage after a publish: %d", before)
 	}
@@ -168,12 +157,12 @@ func TestTenantQuotaNpmPublish(t *testing.T) {
 	if tmp := n.TempFiles(); len(tmp) != 0 {
 		t.Fatalf("temp files after the refused publish: %v", tmp)
 	}
-	if after := n.usage(t, "web"); after != before {
+	if after := n.TenantUsage(t, "web").Bytes; after != before {
 		t.Fatalf("usage %d after the refused publish, was %d", after, before)
 	}
 
 	alice.publish("@web/big", "1.0.0", nil, "module.exports = 'fits';\n")
-	if after := n.usage(t, "web"); after <= before {
+	if after := n.TenantUsage(t, "web").Bytes; after <= before {
 		t.Fatalf("usage %d after a publish that fits, was %d", after, before)
 	}
 	// data has no quota: its large publish goes through.

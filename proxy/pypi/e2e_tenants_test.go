@@ -1,7 +1,6 @@
 package pypi_test
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"os"
@@ -15,7 +14,6 @@ import (
 	"nora/auth/tenant"
 	"nora/internal/units"
 	"nora/proxy"
-	"nora/proxy/admin"
 	"nora/proxy/proxytest"
 	"nora/proxy/pypi/pypitest"
 )
@@ -29,16 +27,6 @@ func startTenants(t *testing.T, web tenant.Config, now func() time.Time) *noraUn
 	cfg.MaxUploadSize = 512 << 10
 	return &noraUnderTest{proxytest.Start(t, proxy.AppConfig{PyPI: cfg, Auth: authConfig(t, true, true),
 		Tenants: []tenant.Config{web}, TenantClock: now})}
-}
-
-// usage is the storage usage of tenant name, from the admin API.
-func (n *noraUnderTest) usage(t *testing.T, name string) int64 {
-	t.Helper()
-	u, err := admin.NewClient(n.AdminSocket).TenantUsage(context.Background(), name)
-	if err != nil {
-		t.Fatalf("usage of %s: %v", name, err)
-	}
-	return u.Bytes
 }
 
 // writeWheel writes a wheel of name at version carrying extra bytes of
@@ -74,7 +62,7 @@ func TestTenantQuotaTwine(t *testing.T) {
 	n := startTenants(t, tenant.Config{StorageQuota: units.Size(64 << 10)}, nil)
 	small, _ := writeWheel(t, "web-small", "1.0.0", 100)
 	mustTwine(t, n, small)
-	before := n.usage(t, "web")
+	before := n.TenantUsage(t, "web").Bytes
 	if before <= 0 {
 		t.Fatalf("usage after an upload: %d", before)
 	}
@@ -90,13 +78,13 @@ func TestTenantQuotaTwine(t *testing.T) {
 	if n.blobStored(bigData) || n.uploadTemps(t) != 0 {
 		t.Fatalf("the refused file was stored (%v) or left a temp file (%d)", n.blobStored(bigData), n.uploadTemps(t))
 	}
-	if after := n.usage(t, "web"); after != before {
+	if after := n.TenantUsage(t, "web").Bytes; after != before {
 		t.Fatalf("usage %d after the refused upload, was %d", after, before)
 	}
 
 	fits, _ := writeWheel(t, "web-big", "1.0.0", 100)
 	mustTwine(t, n, fits)
-	if after := n.usage(t, "web"); after <= before {
+	if after := n.TenantUsage(t, "web").Bytes; after <= before {
 		t.Fatalf("usage %d after an upload that fits, was %d", after, before)
 	}
 	// Other projects belong to the default tenant, which has no quota.
