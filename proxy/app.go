@@ -159,18 +159,10 @@ func (app *App) build(cfg AppConfig, store cache.Store, set *metrics.Set) error 
 		upCfg = *cfg.Upstream
 	}
 	client := upstream.NewClient(upCfg, log, set)
-	authCfg := auth.DefaultConfig()
-	if cfg.Auth != nil {
-		authCfg = *cfg.Auth
-	}
-	var err error
-	if app.auth, err = newLiveAuth(authCfg); err != nil {
+	authCfg, err := app.openAuth(cfg, store)
+	if err != nil {
 		return err
 	}
-	if app.tokens, err = auth.OpenStoredAPITokens(app.life, store, filepath.Join(cfg.Storage.Path, auth.APITokensFile)); err != nil {
-		return err
-	}
-	app.auth.Local.AddVerifier(app.tokens)
 	app.srv = NewServer(cfg.Server, log, set)
 	if app.tenants, err = tenant.New(tenant.Options{Tenants: cfg.Tenants, AnonymousPerMinute: cfg.Server.RateLimit,
 		Metrics: set, Now: cfg.TenantClock}); err != nil {
@@ -191,33 +183,9 @@ func (app *App) build(cfg AppConfig, store cache.Store, set *metrics.Set) error 
 	}
 	deps := pull.Deps{Cache: c, Auth: app.auth, Client: client, Docs: app.docs, Log: log,
 		Stall: cfg.Storage.StallTimeout.D(), PublicURL: cfg.Server.PublicURL, Base: app.life}
-	// GC marks from every hosted registry, and eviction spares what they
-	// hold; retention trims hosted OCI tags and Maven SNAPSHOT builds.
-	markers := []cache.Marker{app.hosted}
-	sources := []retention.Source{app.hosted}
-	for _, f := range app.formats(cfg, deps, store) {
-		if !f.enabled {
-			for _, p := range f.prefixes {
-				app.srv.Handle(p, f.name, notEnabled(f.name))
-			}
-			continue
-		}
-		h, reg, err := f.build()
-		if err != nil {
-			return fmt.Errorf("cannot set up %s: %w", f.name, err)
-		}
-		for _, p := range f.prefixes {
-			app.srv.Handle(p, f.name, h.Serve)
-		}
-		if c, ok := h.(interface{ Close() }); ok {
-			app.closers = append(app.closers, c.Close)
-		}
-		markers = append(markers, cache.Referenced(reg.Referenced))
-		if s, ok := reg.(retention.Source); ok {
-			sources = append(sources, s)
-		}
-		app.countUsage(f.name, reg)
-		app.keepInventory(store, reg)
+	markers, sources, err := app.mountFormats(cfg, deps, store)
+	if err != nil {
+		return err
 	}
 	c.SetMarkers(markers...)
 	c.Start(cfg.Storage.Limits())
@@ -246,6 +214,58 @@ func (app *App) build(cfg AppConfig, store cache.Store, set *metrics.Set) error 
 	}
 	logFormats(log, cfg)
 	return nil
+}
+
+// openAuth builds the Authorizer of [auth] and the API tokens it takes,
+// and returns the [auth] section it was built from.
+func (app *App) openAuth(cfg AppConfig, store cache.Store) (auth.Config, error) {
+	authCfg := auth.DefaultConfig()
+	if cfg.Auth != nil {
+		authCfg = *cfg.Auth
+	}
+	var err error
+	if app.auth, err = newLiveAuth(authCfg); err != nil {
+		return authCfg, err
+	}
+	if app.tokens, err = auth.OpenStoredAPITokens(app.life, store, filepath.Join(cfg.Storage.Path, auth.APITokensFile)); err != nil {
+		return authCfg, err
+	}
+	app.auth.Local.AddVerifier(app.tokens)
+	return authCfg, nil
+}
+
+// mountFormats serves each package format (or its not-enabled answer)
+// and returns what GC marks from and retention trims: every hosted
+// registry, the OCI one first. Eviction spares what they hold; retention
+// trims hosted OCI tags and Maven SNAPSHOT builds.
+func (app *App) mountFormats(cfg AppConfig, deps pull.Deps, store cache.Store) ([]cache.Marker, []retention.Source, error) {
+	markers := []cache.Marker{app.hosted}
+	sources := []retention.Source{app.hosted}
+	for _, f := range app.formats(cfg, deps, store) {
+		if !f.enabled {
+			for _, p := range f.prefixes {
+				app.srv.Handle(p, f.name, notEnabled(f.name))
+			}
+			continue
+		}
+		h, reg, err := f.build()
+		if err != nil {
+			return nil, nil, fmt.Errorf("cannot set up %s: %w", f.name, err)
+		}
+		for _, p := range f.prefixes {
+			app.srv.Handle(p, f.name, h.Serve)
+		}
+		if c, ok := h.(interface{ Close() }); ok {
+			app.closers = append(app.closers, c.Close)
+		}
+		markers = append(markers, cache.Referenced(reg.Referenced))
+		if s, ok := reg.(retention.Source); ok {
+			sources = append(sources, s)
+		}
+		app.countUsage(f.name, reg)
+		app.keepInventory(store, reg)
+	}
+	return markers, sources, nil
 }
 
 // mountDocker opens the hosted OCI state and serves /v2 and the token
