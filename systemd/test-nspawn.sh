@@ -120,6 +120,9 @@ leader_of() {
 wait_for "the container's init" leader_of
 booted() { # running, or degraded (some unit failed: the checks below tell)
 	local state
+	# The leader found may have been the intermediate child, gone since:
+	# look again for the init that stays.
+	[ -d "/proc/$leader" ] || leader_of || return 1
 	state="$(in_ct systemctl is-system-running)" || true
 	[ "$state" = running ] || [ "$state" = degraded ]
 }
