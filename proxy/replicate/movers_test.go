@@ -1,0 +1,112 @@
+package replicate_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"nora/auth"
+	"nora/proxy"
+	"nora/proxy/proxytest"
+	"nora/proxy/replicate"
+)
+
+// pkgPair is a source and a target nora with the formats of cfg, both behind
+// htpasswd logins with anonymous reads.
+type pkgPair struct {
+	srcN, dstN *proxytest.Nora
+	// srcToken may push and read the admin API on the source.
+	srcToken string
+	src, dst replicate.Endpoint
+	// pullOnly is the target with a token that may not push.
+	pullOnly replicate.Endpoint
+}
+
+func startPkgPair(t *testing.T, cfg proxy.AppConfig) *pkgPair {
+	t.Helper()
+	start := func() (*proxytest.Nora, *proxytest.Tokens) {
+		c := cfg
+		c.Auth = &auth.Config{AnonymousRead: true, Htpasswd: proxytest.Htpasswd(t, "ci", "secret")}
+		return proxytest.StartTokens(t, c)
+	}
+	srcN, srcTk := start()
+	dstN, dstTk := start()
+	p := &pkgPair{srcN: srcN, dstN: dstN, srcToken: srcTk.Create(t, "replicator", "admin:**", "push:**")}
+	p.src = replicate.Endpoint{Name: "source", URL: srcN.URL, Token: p.srcToken}
+	p.dst = replicate.Endpoint{Name: "target", URL: dstN.URL, Token: dstTk.Create(t, "replicator", "push:**")}
+	p.pullOnly = replicate.Endpoint{Name: "target", URL: dstN.URL, Token: dstTk.Create(t, "reader", "pull:**")}
+	return p
+}
+
+// list lists the items of m on the source that match.
+func (p *pkgPair) list(t *testing.T, m replicate.Mover, match func(name, version string) bool) []replicate.Item {
+	t.Helper()
+	items, err := m.List(context.Background(), p.src, match)
+	if err != nil {
+		t.Fatalf("list %s: %v", m.Format(), err)
+	}
+	return items
+}
+
+// copyAll copies items, twice: the first run sends, the second skips all
+// with zero bytes. It returns the bytes of the first run.
+func (p *pkgPair) copyAll(t *testing.T, m replicate.Mover, items []replicate.Item) int64 {
+	t.Helper()
+	var total, heard int64
+	for _, it := range items {
+		c, err := m.Copy(context.Background(), p.src, p.dst, it, false, func(n int64) { heard += n })
+		if err != nil {
+			t.Fatalf("copy %v: %v", it, err)
+		}
+		if c.Skipped || c.Bytes == 0 {
+			t.Fatalf("copy %v: %+v, want bytes sent", it, c)
+		}
+		total += c.Bytes
+	}
+	if heard != total {
+		t.Fatalf("progress heard %d bytes, copies sent %d", heard, total)
+	}
+	for _, it := range items {
+		c, err := m.Copy(context.Background(), p.src, p.dst, it, false, nil)
+		if err != nil || !c.Skipped || c.Bytes != 0 {
+			t.Fatalf("second copy %v: %+v %v, want skipped with 0 bytes", it, c, err)
+		}
+	}
+	return total
+}
+
+// refused checks that copying it to a target whose token may not push
+// fails naming the item.
+func (p *pkgPair) refused(t *testing.T, m replicate.Mover, it replicate.Item) {
+	t.Helper()
+	_, err := m.Copy(context.Background(), p.src, p.pullOnly, it, false, nil)
+	if err == nil || !strings.Contains(err.Error(), it.Name) || !strings.Contains(err.Error(), it.Version) {
+		t.Fatalf("copy to a target refusing pushes: %v, want an error naming %s %s", err, it.Name, it.Version)
+	}
+}
+
+// get reads url whole.
+func pkgFetch(t *testing.T, url string) []byte {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s %v\n%s", url, resp.Status, err, b)
+	}
+	return b
+}
+
+// sameBytes checks that path is the same on both noras.
+func (p *pkgPair) sameBytes(t *testing.T, path string) {
+	t.Helper()
+	a, b := pkgFetch(t, p.srcN.URL+path), pkgFetch(t, p.dstN.URL+path)
+	if string(a) != string(b) {
+		t.Fatalf("%s: %d bytes on the source, %d different ones on the target", path, len(a), len(b))
+	}
+}
