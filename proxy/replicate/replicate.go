@@ -27,6 +27,9 @@ type Endpoint struct {
 	// none. Client carries any other credentials.
 	Token  string
 	Client *http.Client
+	// Prefix is put before every item's name on this side ("local/mirror/"):
+	// Run sets it on the target from Options.TargetPrefix.
+	Prefix string
 }
 
 // Item is one image tag or package version a run copies.
