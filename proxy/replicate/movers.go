@@ -13,9 +13,9 @@ import (
 	"nora/internal/fault"
 )
 
-// Movers are the movers of the package formats (npm),
+// Movers are the movers of the package formats (npm, PyPI),
 // which copy hosted packages through the formats' publish APIs.
-func Movers() []Mover { return []Mover{NPM()} }
+func Movers() []Mover { return []Mover{NPM(), PyPI()} }
 
 // maxPkgDoc caps a metadata document read whole (a npmDoc, a project
 // page, an index file, the admin API's package list).

@@ -2,12 +2,14 @@ package replicate_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 
 	"nora/auth"
+	"nora/internal/fault"
 	"nora/proxy"
 	"nora/proxy/proxytest"
 	"nora/proxy/replicate"
@@ -82,8 +84,8 @@ func (p *pkgPair) copyAll(t *testing.T, m replicate.Mover, items []replicate.Ite
 func (p *pkgPair) refused(t *testing.T, m replicate.Mover, it replicate.Item) {
 	t.Helper()
 	_, err := m.Copy(context.Background(), p.src, p.pullOnly, it, false, nil)
-	if err == nil || !strings.Contains(err.Error(), it.Name) || !strings.Contains(err.Error(), it.Version) {
-		t.Fatalf("copy to a target refusing pushes: %v, want an error naming %s %s", err, it.Name, it.Version)
+	if !errors.Is(err, fault.Denied) || !strings.Contains(err.Error(), it.Name) || !strings.Contains(err.Error(), it.Version) {
+		t.Fatalf("copy to a target refusing pushes: %v, want a refusal naming %s %s", err, it.Name, it.Version)
 	}
 }
 

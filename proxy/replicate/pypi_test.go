@@ -1,0 +1,58 @@
+package replicate_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"nora/proxy"
+	"nora/proxy/pypi"
+	"nora/proxy/pypi/pypitest"
+	"nora/proxy/replicate"
+)
+
+// python runs Debian's python3 with args in an environment of its own.
+func python(t *testing.T, args ...string) string {
+	t.Helper()
+	home := t.TempDir()
+	cmd := exec.Command(pypitest.Python, args...)
+	cmd.Dir = home
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + home, "TMPDIR=" + home, "LANG=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1",
+		"PYTHON_KEYRING_BACKEND=keyring.backends.null.Keyring", "NO_COLOR=1", "TWINE_USERNAME=ci", "TWINE_PASSWORD=secret"}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("python3 %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// TestPyPICopy: the wheel and sdist twine uploaded to the source are
+// uploaded to the target, pip installs from there; a second copy sends
+// nothing; a target refusing the upload fails naming the item.
+func TestPyPICopy(t *testing.T) {
+	p := startPkgPair(t, proxy.AppConfig{PyPI: pypi.DefaultConfig()})
+	dir := t.TempDir()
+	whl, sdist := pypitest.Build(t, dir, pypitest.Project{Name: "acme-lib", Version: "1.2.0", RequiresPython: ">=3.7"})
+	other, _ := pypitest.Build(t, dir, pypitest.Project{Name: "acme-other", Version: "0.1.0"})
+	python(t, "-m", "twine", "upload", "--repository-url", p.srcN.URL+"/simple/", "--non-interactive",
+		"--disable-progress-bar", whl, sdist, other)
+
+	m := replicate.PyPI()
+	items := p.list(t, m, func(name, _ string) bool { return name == "acme-lib" })
+	if len(items) != 1 || items[0].Version != "1.2.0" {
+		t.Fatalf("listed %v, want acme-lib 1.2.0", items)
+	}
+	p.refused(t, m, items[0])
+	p.copyAll(t, m, items)
+	for _, f := range []string{whl, sdist} {
+		p.sameBytes(t, "/simple/acme-lib/"+filepath.Base(f))
+	}
+	target := t.TempDir()
+	python(t, "-m", "pip", "install", "--no-cache-dir", "--disable-pip-version-check", "--retries", "0",
+		"--index-url", p.dstN.URL+"/simple/", "--target", target, "acme-lib==1.2.0")
+	if _, err := os.Stat(filepath.Join(target, "acme_lib.py")); err != nil {
+		t.Fatalf("pip install from the target: %v", err)
+	}
+}
