@@ -164,6 +164,7 @@ func (app *App) build(cfg AppConfig, store cache.Store, set *metrics.Set) error 
 		return err
 	}
 	app.srv = NewServer(cfg.Server, log, set)
+	app.srv.SetVia(client.Via())
 	if app.tenants, err = tenant.New(tenant.Options{Tenants: cfg.Tenants, AnonymousPerMinute: cfg.Server.RateLimit,
 		Metrics: set, Now: cfg.TenantClock}); err != nil {
 		return err

@@ -20,6 +20,7 @@ import (
 	"nora/auth"
 	"nora/auth/tenant"
 	"nora/proxy/httpx"
+	"nora/upstream"
 )
 
 // maxRequestBody is what fasthttp reads into memory before the handler runs;
@@ -66,6 +67,8 @@ type Server struct {
 	events func(httpx.Event)
 	// observe hears of every answered request (nil: no one).
 	observe func(*httpx.Done)
+	// via is this nora's place in a chain of noras (nil: no loop check).
+	via *upstream.Via
 
 	routesMu sync.Mutex              // serialises Handle
 	routes   atomic.Pointer[[]route] // longest prefix first; replaced whole
@@ -320,6 +323,11 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 	if !saneHost(ctx.Host()) || !saneHost(ctx.Request.Header.Host()) {
 		h, fm, format = badHost, s.none, formatNone
 	}
+	if leave, loop := s.enterVia(ctx); loop {
+		h = s.loopDetected
+	} else if leave != nil {
+		defer leave()
+	}
 	withBody := ctx.RequestBodyStream() != nil && ctx.Request.Header.ContentLength() != 0
 	if withBody {
 		if format != formatOps && s.bodyLimit > 0 {
@@ -349,6 +357,7 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 	s.hostedChanged(ctx)
 	// Again: ctx.Error and Response.Reset drop headers set before.
 	ctx.Response.Header.Set(headerRequestID, id)
+	s.answerVia(ctx)
 	rec := newRecord(ctx, start, id, format, fm)
 	s.auditRequest(ctx, rec)
 	s.emitEvent(ctx, rec)

@@ -28,6 +28,7 @@ type Client struct {
 	set  *metrics.Set
 	http *http.Client
 	now  func() time.Time // the clock of breakers, tokens and health
+	via  *Via             // this nora's X-Nora-Via chain
 
 	mu   sync.Mutex
 	regs []*Registry // for Status
@@ -61,12 +62,17 @@ func NewClient(cfg Config, log *slog.Logger, set *metrics.Set) *Client {
 		log: log,
 		set: set,
 		now: time.Now,
+		via: NewVia(),
 		http: &http.Client{
 			Transport:     tr,
 			CheckRedirect: checkRedirect,
 		},
 	}
 }
+
+// Via is this nora's place in a chain of noras: the server checks incoming
+// requests against it, the client names it in every request it sends.
+func (c *Client) Via() *Via { return c.via }
 
 // checkRedirect follows blob redirects (CDN) but forwards Authorization only
 // to the origin (scheme, host and port) of the first request. net/http's own

@@ -66,6 +66,7 @@ func (r *Registry) BaseURL() string { return r.base.String() }
 func (r *Registry) roundTrip(ctx context.Context, method, target, what, scope string, hdr http.Header) (*http.Response, error) {
 	req, err := newRequest(withScope(ctx, scope), method, target, hdr)
 	if err == nil {
+		req.Header.Set(HeaderVia, r.c.via.Chain())
 		var resp *http.Response
 		if resp, err = r.rt.RoundTrip(req); err == nil {
 			return resp, nil

@@ -83,10 +83,10 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // retriable: no answer from the upstream (not its breaker saying no), or
-// a 5xx.
+// a 5xx other than a loop (asking again goes round again).
 func retriable(resp *http.Response, err error) bool {
 	if err != nil {
 		return IsUnavailable(err) && !errors.Is(err, ErrBreakerOpen)
 	}
-	return resp.StatusCode >= 500
+	return resp.StatusCode >= 500 && resp.StatusCode != StatusLoopDetected
 }

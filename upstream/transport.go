@@ -79,6 +79,9 @@ func (t *breakerTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	case err != nil && !IsUnavailable(err):
 		t.breaker.release(trial) // our own mistake, not the upstream's
 		return nil, err
+	case err == nil && resp.StatusCode == StatusLoopDetected:
+		t.breaker.release(trial) // a loop in the configuration, not an outage
+		return resp, nil
 	case err == nil && resp.StatusCode < 500:
 		t.breaker.success()
 		t.health.success(t.now())
