@@ -48,7 +48,7 @@ func startOCIPair(t *testing.T) *ociPair {
 func (p *ociPair) endpoints(hubToken string) (replicate.Endpoint, replicate.Endpoint) {
 	src := replicate.Endpoint{Name: "edge", URL: p.edge.URL, Token: p.edgeTok}
 	dst := replicate.Endpoint{Name: "hub", URL: p.hub.URL, Token: hubToken,
-		Client: &http.Client{Transport: bodyCounter{http.DefaultTransport, &p.hubSent}}}
+		Client: &http.Client{Transport: bodyCounter{http.DefaultTransport, &p.hubSent, nil}}}
 	return src, dst
 }
 
@@ -57,6 +57,8 @@ func (p *ociPair) endpoints(hubToken string) (replicate.Endpoint, replicate.Endp
 type bodyCounter struct {
 	base http.RoundTripper
 	n    *atomic.Int64
+	// committed, if not nil, hears of each blob the target commits.
+	committed func()
 }
 
 func (b bodyCounter) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -65,7 +67,12 @@ func (b bodyCounter) RoundTrip(req *http.Request) (*http.Response, error) {
 	} else if req.Body != nil && req.Body != http.NoBody {
 		b.n.Add(1) // a chunked body: something was sent
 	}
-	return b.base.RoundTrip(req)
+	resp, err := b.base.RoundTrip(req)
+	if err == nil && b.committed != nil && req.Method == http.MethodPut &&
+		strings.Contains(req.URL.Path, "/blobs/uploads/") && resp.StatusCode == http.StatusCreated {
+		b.committed()
+	}
+	return resp, err
 }
 
 // pushMultiArch pushes to the edge an index of two random platforms
@@ -77,6 +84,14 @@ func (p *ociPair) pushMultiArch(t *testing.T, repo, tag string, layerSize int64)
 	for _, arch := range []string{"amd64", "arm64"} {
 		img, err := random.Image(layerSize, 2)
 		if err != nil {
+			t.Fatal(err)
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf.OS, cf.Architecture = "linux", arch
+		if img, err = mutate.ConfigFile(img, cf); err != nil {
 			t.Fatal(err)
 		}
 		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
@@ -173,5 +188,36 @@ func TestOCIReplicate(t *testing.T) {
 	bad := run(t, replicate.Options{Source: src, Target: ro, Match: []string{"dev/tool"}})
 	if bad.Failed != 1 || bad.Items[0].Name != "dev/tool" || !strings.Contains(bad.Items[0].Reason, "may not push dev/tool") {
 		t.Fatalf("run with a pull-only token: %+v, want dev/tool failed as denied", bad)
+	}
+}
+
+// TestOCIReplicateResumes: a run cancelled midway leaves
+// the hub without the tag; the next run completes it, sending less than
+// the whole image (the blobs that arrived are not sent again).
+func TestOCIReplicateResumes(t *testing.T) {
+	p := startOCIPair(t)
+	d := p.pushMultiArch(t, "prod/big", "v1", 256<<10)
+	src, dst := p.endpoints(p.hubTok)
+	full := run(t, replicate.Options{Source: src, Target: dst, Match: []string{"prod/big"}, DryRun: true}).Bytes
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cut := dst
+	cut.Client = &http.Client{Transport: bodyCounter{http.DefaultTransport, &p.hubSent, cancel}}
+	o := replicate.Options{Source: src, Target: cut, Match: []string{"prod/big"}, Movers: []replicate.Mover{replicate.OCI{}}}
+	if rp, err := replicate.Run(ctx, o); err == nil || rp.Failed != 1 {
+		t.Fatalf("cancelled run: %+v, %v; want the item failed and the run cancelled", rp, err)
+	}
+	if out, err := exec.Command("crane", "digest", "--insecure", p.hub.Addr+"/prod/big:v1").CombinedOutput(); err == nil {
+		t.Fatalf("the tag is on the hub after a cancelled run: %s", out)
+	}
+	rest := run(t, replicate.Options{Source: src, Target: dst, Match: []string{"prod/big"}})
+	if rest.Copied != 1 || rest.Bytes >= full {
+		t.Fatalf("rerun: %+v, want copied sending less than the %d bytes of the whole", rest, full)
+	}
+	if got := p.craneDigest(t, "prod/big:v1"); got != d.String() {
+		t.Fatalf("hub has %s, want %s", got, d)
+	}
+	if out, err := exec.Command("crane", "validate", "--insecure", "--remote", p.hub.Addr+"/prod/big:v1").CombinedOutput(); err != nil {
+		t.Fatalf("crane validate: %v\n%s", err, out)
 	}
 }
