@@ -1,0 +1,177 @@
+package replicate
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"nora/internal/fault"
+)
+
+// cargoMover copies hosted crate versions as cargo publish sends them:
+// PUT /cargo/api/v1/crates/new with the framed body (the metadata's
+// length and JSON, the .crate's length and bytes). The metadata is
+// rebuilt from the source's index line, so dependencies and features are
+// those the source indexes.
+type cargoMover struct{}
+
+// Cargo is the Mover of hosted crates.
+func Cargo() Mover { return cargoMover{} }
+
+func (cargoMover) Format() string { return "cargo" }
+
+func (cargoMover) List(ctx context.Context, src Endpoint, match func(name, version string) bool) ([]Item, error) {
+	return pkgListHosted(ctx, src, "cargo", match)
+}
+
+// cargoEntry is the part of a sparse index line a copy reads.
+type cargoEntry struct {
+	Name        string              `json:"name"`
+	Vers        string              `json:"vers"`
+	Deps        []cargoDep          `json:"deps"`
+	Cksum       string              `json:"cksum"`
+	Features    map[string][]string `json:"features"`
+	Features2   map[string][]string `json:"features2"`
+	Links       *string             `json:"links"`
+	RustVersion *string             `json:"rust_version"`
+}
+
+// cargoDep is a dependency as the index writes it: Name is the name in
+// Cargo.toml, Package the crate's when it is renamed.
+type cargoDep struct {
+	Name            string   `json:"name"`
+	Req             string   `json:"req"`
+	Features        []string `json:"features"`
+	Optional        bool     `json:"optional"`
+	DefaultFeatures bool     `json:"default_features"`
+	Target          *string  `json:"target"`
+	Kind            string   `json:"kind"`
+	Registry        *string  `json:"registry"`
+	Package         *string  `json:"package"`
+	Artifact        []string `json:"artifact,omitempty"`
+	BindepTarget    *string  `json:"bindep_target,omitempty"`
+	Lib             bool     `json:"lib,omitempty"`
+}
+
+// cargoIndexPath is the sparse index path of a crate: "1/a", "2/ab",
+// "3/a/abc", "ab/cd/abcd...".
+func cargoIndexPath(name string) string {
+	l := strings.ToLower(name)
+	switch len(l) {
+	case 1, 2:
+		return "/cargo/index/" + string(rune('0'+len(l))) + "/" + l
+	case 3:
+		return "/cargo/index/3/" + l[:1] + "/" + l
+	}
+	return "/cargo/index/" + l[:2] + "/" + l[2:4] + "/" + l
+}
+
+// cargoVersion reads the index line of name's version vers on e (nil if
+// e indexes no such version).
+func cargoVersion(ctx context.Context, e Endpoint, name, vers string) (*cargoEntry, error) {
+	resp, err := pkgDo(ctx, e, http.MethodGet, cargoIndexPath(name), nil, 0, nil, "the index file of "+name)
+	if errors.Is(err, fault.NotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(io.LimitReader(resp.Body, maxPkgDoc))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var en cargoEntry
+		if json.Unmarshal(sc.Bytes(), &en) == nil && en.Vers == vers {
+			return &en, nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fault.Wrap(fault.BadUpstream, err, "cannot read the index file of "+name)
+	}
+	return nil, nil
+}
+
+func (cargoMover) Copy(ctx context.Context, src, dst Endpoint, it Item, dry bool, progress func(int64)) (Copied, error) {
+	have, err := cargoVersion(ctx, dst, it.Name, it.Version)
+	// A target whose upstream cannot tell about a crate it does not host
+	// answers 503: it holds no version of it.
+	if errors.Is(err, fault.Unavailable) {
+		have, err = nil, nil
+	}
+	if err != nil {
+		return Copied{}, pkgItemError(it, err)
+	}
+	if have != nil {
+		return Copied{Skipped: true}, nil
+	}
+	if dry {
+		return Copied{Bytes: it.Size}, nil
+	}
+	en, err := cargoVersion(ctx, src, it.Name, it.Version)
+	if err == nil && en == nil {
+		err = fault.Newf(fault.NotFound, "%s does not index this version", src.Name)
+	}
+	if err != nil {
+		return Copied{}, pkgItemError(it, err)
+	}
+	crate, err := pkgSpool(ctx, src, "/cargo/api/v1/crates/"+en.Name+"/"+en.Vers+"/download", "the .crate")
+	if err != nil {
+		return Copied{}, pkgItemError(it, err)
+	}
+	defer crate.Close()
+	meta, err := json.Marshal(cargoMetadata(en))
+	if err != nil {
+		return Copied{}, pkgItemError(it, fault.Wrap(fault.Internal, err, "cannot encode the publish metadata"))
+	}
+	var head bytes.Buffer
+	binary.Write(&head, binary.LittleEndian, uint32(len(meta)))
+	head.Write(meta)
+	binary.Write(&head, binary.LittleEndian, uint32(crate.Size))
+	var c Copied
+	body := io.MultiReader(&head, crate)
+	err = pkgSend(ctx, dst, http.MethodPut, "/cargo/api/v1/crates/new", body, int64(head.Len())+crate.Size,
+		nil, "the publish of "+en.Name+" "+en.Vers, &c.Bytes, progress)
+	if err != nil {
+		return c, pkgItemError(it, err)
+	}
+	return c, nil
+}
+
+// cargoMetadata is the publish metadata of index line en.
+func cargoMetadata(en *cargoEntry) map[string]any {
+	features := map[string][]string{}
+	for k, v := range en.Features {
+		features[k] = v
+	}
+	for k, v := range en.Features2 {
+		features[k] = v
+	}
+	deps := make([]map[string]any, 0, len(en.Deps))
+	for _, d := range en.Deps {
+		m := map[string]any{"name": d.Name, "version_req": d.Req, "features": d.Features, "optional": d.Optional,
+			"default_features": d.DefaultFeatures, "target": d.Target, "kind": d.Kind, "registry": d.Registry}
+		if d.Features == nil {
+			m["features"] = []string{}
+		}
+		if d.Package != nil {
+			m["name"], m["explicit_name_in_toml"] = *d.Package, d.Name
+		}
+		if d.Artifact != nil {
+			m["artifact"], m["bindep_target"], m["lib"] = d.Artifact, d.BindepTarget, d.Lib
+		}
+		deps = append(deps, m)
+	}
+	meta := map[string]any{"name": en.Name, "vers": en.Vers, "deps": deps, "features": features}
+	if en.Links != nil {
+		meta["links"] = *en.Links
+	}
+	if en.RustVersion != nil {
+		meta["rust_version"] = *en.RustVersion
+	}
+	return meta
+}
