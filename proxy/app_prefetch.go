@@ -62,6 +62,7 @@ func (app *App) mountPrefetch(cfg AppConfig) error {
 		_ = fs.ShutdownWithContext(ctx)
 		_ = ln.Close()
 	})
+	app.mountOffline(client)
 	return app.admin.SetPrefetch(svc, cfg.Prefetch)
 }
 

@@ -94,6 +94,8 @@ type Server struct {
 	content *content
 	// prefetch serves /api/v1/prefetch (prefetch.go); nil: not there.
 	prefetch *prefetchAPI
+	// offline serves /api/v1/export and /api/v1/import (offline.go); nil: not there.
+	offline *Offline
 
 	ctx       context.Context // of the scheduler; cancelled by Close
 	stop      context.CancelFunc
@@ -253,6 +255,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case name == "prefetch" && s.prefetch != nil:
 		s.servePrefetch(w, r)
+		return
+	case (name == "export" || name == "import") && s.offline != nil:
+		s.serveOffline(w, r, name)
 		return
 	case name == "backup" && s.backup != nil:
 		s.serveBackup(w, r)

@@ -1,0 +1,202 @@
+package proxy_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"nora/cache"
+	"nora/proxy/admin"
+	"nora/proxy/offline"
+	"nora/proxy/proxytest"
+)
+
+const offlineList = `app:v1
+library/multi:v1   # every platform
+`
+
+// TestExportImportOffline exports images from a nora with upstreams,
+// then imports the tar into an empty nora whose upstreams are gone:
+// crane pulls every image by the same names, with the same digests. A
+// tar with one flipped byte, or cut short, is refused naming the member,
+// and nothing of it is served.
+func TestExportImportOffline(t *testing.T) {
+	u := startPrefetchUpstreams(t)
+	hub := proxytest.Start(t, u.config())
+	want := map[string]string{}
+	for _, ref := range []string{"app:v1", "multi:v1"} {
+		want[ref] = mustCrane(t, "digest", hub.Addr+"/"+ref)
+	}
+	site := filepath.Join(t.TempDir(), "site.tar")
+	exportTo(t, hub, offlineList, "", site)
+	checkLayout(t, site)
+	u.stop()
+
+	edge := proxytest.Start(t, u.config()) // upstreams unreachable
+	tarBytes, err := os.ReadFile(site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, start, size := largestBlob(t, tarBytes)
+	flipped := bytes.Clone(tarBytes)
+	flipped[start+size/2] ^= 0x01
+	refuseImport(t, edge, flipped, name, "damaged")
+	refuseImport(t, edge, tarBytes[:start+size/2], name, "truncated")
+	refuseImport(t, edge, tarBytes[:len(tarBytes)-2048], offline.ManifestName, "")
+	d := digest.NewDigestFromEncoded(digest.SHA256, strings.TrimPrefix(name, "blobs/sha256/"))
+	if edge.Stored(cache.BlobKey(d)) || len(objects(t, edge)) > 0 {
+		t.Fatalf("refused imports left %v in the store", objects(t, edge))
+	}
+	if _, err := crane(t, "digest", edge.Addr+"/app:v1"); err == nil {
+		t.Fatal("app:v1 is served after refused imports")
+	}
+	edge.WaitNoTempFiles(t, 5*time.Second)
+
+	sum, err := admin.NewClient(edge.AdminSocket).Import(context.Background(), bytes.NewReader(tarBytes))
+	if err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	if len(sum.Images) != 2 || sum.Blobs == 0 || sum.Bytes == 0 || len(objects(t, edge)) < sum.Blobs {
+		t.Fatalf("import summary %+v", sum)
+	}
+	for ref, d := range want {
+		if got := mustCrane(t, "digest", edge.Addr+"/"+ref); got != d {
+			t.Errorf("%s: digest %s offline, %s online", ref, got, d)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "img.tar")
+	mustCrane(t, "pull", edge.Addr+"/app:v1", out)
+	mustCrane(t, "pull", "--platform", "linux/arm64", edge.Addr+"/multi:v1", out)
+	mustCrane(t, "pull", "--platform", "linux/amd64", edge.Addr+"/library/multi:v1", out)
+	edge.WaitNoTempFiles(t, 5*time.Second)
+}
+
+// objects lists the store's objects.
+func objects(t *testing.T, n *proxytest.Nora) []string {
+	var keys []string
+	root := filepath.Join(n.DataDir, "objects")
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			keys = append(keys, strings.TrimPrefix(p, root))
+		}
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+func exportTo(t *testing.T, n *proxytest.Nora, list, platform, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := admin.NewClient(n.AdminSocket).Export(context.Background(), []byte(list), platform, f); err != nil {
+		t.Fatalf("export: %v", err)
+	}
+}
+
+// checkLayout reads the tar as an OCI image layout: index.json names
+// both images, MANIFEST.json is the last member and lists every other.
+func checkLayout(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	var names []string
+	var index, manifest []byte
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, hdr.Name)
+		b, _ := io.ReadAll(tr)
+		switch hdr.Name {
+		case offline.IndexName:
+			index = b
+		case offline.ManifestName:
+			manifest = b
+		}
+	}
+	if names[len(names)-1] != offline.ManifestName {
+		t.Fatalf("members %v: MANIFEST.json is not last", names)
+	}
+	var m offline.Manifest
+	if err := json.Unmarshal(manifest, &m); err != nil || len(m.Members) != len(names)-1 {
+		t.Fatalf("MANIFEST.json lists %d of %d members: %v", len(m.Members), len(names)-1, err)
+	}
+	for _, ref := range []string{`"org.opencontainers.image.ref.name": "app:v1"`, `"org.opencontainers.image.ref.name": "library/multi:v1"`} {
+		if !strings.Contains(string(index), ref) {
+			t.Errorf("index.json has no %s:\n%s", ref, index)
+		}
+	}
+}
+
+// largestBlob finds the largest blob member: its name, and where its
+// bytes are in the tar.
+func largestBlob(t *testing.T, b []byte) (string, int, int) {
+	t.Helper()
+	cr := &countingReader{r: bytes.NewReader(b)}
+	tr := tar.NewReader(cr)
+	var name string
+	var start, size int
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(hdr.Name, "blobs/") && int(hdr.Size) > size {
+			name, start, size = hdr.Name, cr.n, int(hdr.Size)
+		}
+	}
+	return name, start, size
+}
+
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+// refuseImport wants tar refused with a message naming member (and
+// saying why, when why is not "").
+func refuseImport(t *testing.T, n *proxytest.Nora, tarBytes []byte, member, why string) {
+	t.Helper()
+	_, err := admin.NewClient(n.AdminSocket).Import(context.Background(), bytes.NewReader(tarBytes))
+	var e *admin.Error
+	if !errors.As(err, &e) || e.Status != 400 || !strings.Contains(e.Message, member) || !strings.Contains(e.Message, why) {
+		t.Fatalf("import refused with %v, want a 400 naming %s (%s)", err, member, why)
+	}
+	t.Logf("refused: %s", e.Message)
+}
