@@ -1,0 +1,69 @@
+package cargo_test
+
+import (
+	"bytes"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"testing"
+
+	"nora/proxy/cargo"
+	"nora/proxy/cargo/cargotest"
+)
+
+// toHub is the hub as an edge sees it: closing it takes the hub away.
+func toHub(t *testing.T, hubURL string) *httptest.Server {
+	t.Helper()
+	u, err := url.Parse(hubURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(u)
+		r.Out.Host = r.In.Host
+	}})
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// edgeOf is a [cargo] section whose upstream index is a hub's sparse
+// index; ttl 0, so that every index request asks the hub.
+func edgeOf(hubURL string) cargo.Config {
+	cfg := cargo.DefaultConfig()
+	cfg.Index = hubURL + "/cargo/index/"
+	cfg.TTL = 0
+	return cfg
+}
+
+// cargo fetch through edge -> hub -> the test registry: the hub's
+// config.json dl points at the hub, and the edge fetches the crates from
+// it. With the hub gone the edge serves what it pulled; with the public
+// upstream gone a second edge gets through the hub what the first pulled.
+func TestHubCargoFetch(t *testing.T) {
+	up := cargotest.New(t, cargotest.Options{})
+	dep, lib := publishAcme(t, up)
+	hub := startNora(t, alwaysRevalidate(up))
+	link := toHub(t, hub.URL)
+	edge := startNora(t, edgeOf(link.URL))
+
+	if out, err := newClient(t, edge.Addr).fetch(t); err != nil {
+		t.Fatalf("cargo fetch through edge and hub: %v\n%s", err, out)
+	}
+	up.Stop()
+	edge2 := startNora(t, edgeOf(hub.URL))
+	c := newClient(t, edge2.Addr)
+	if out, err := c.fetch(t); err != nil {
+		t.Fatalf("cargo fetch through a second edge, public upstream stopped: %v\n%s", err, out)
+	}
+	if !bytes.Equal(c.cachedCrate(t, "acme-lib-0.1.0.crate"), lib) || !bytes.Equal(c.cachedCrate(t, "acme-dep-0.1.0.crate"), dep) {
+		t.Error("crates through the second edge differ from the published ones")
+	}
+	link.Close()
+	c = newClient(t, edge.Addr)
+	if out, err := c.fetch(t); err != nil {
+		t.Fatalf("cargo fetch at the edge with the hub gone: %v\n%s", err, out)
+	}
+	if !bytes.Equal(c.cachedCrate(t, "acme-lib-0.1.0.crate"), lib) {
+		t.Error("acme-lib from the edge's cache differs")
+	}
+}
