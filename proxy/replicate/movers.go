@@ -13,9 +13,9 @@ import (
 	"nora/internal/fault"
 )
 
-// Movers are the movers of the package formats (npm, PyPI, cargo),
+// Movers are the movers of the package formats (npm, PyPI, Maven, cargo),
 // which copy hosted packages through the formats' publish APIs.
-func Movers() []Mover { return []Mover{NPM(), PyPI(), Cargo()} }
+func Movers() []Mover { return []Mover{NPM(), PyPI(), Maven(), Cargo()} }
 
 // maxPkgDoc caps a metadata document read whole (a npmDoc, a project
 // page, an index file, the admin API's package list).
