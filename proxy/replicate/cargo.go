@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 
+	hostedcargo "nora/hosted/cargo"
 	"nora/internal/fault"
 )
 
@@ -30,35 +31,6 @@ func (cargoMover) List(ctx context.Context, src Endpoint, match func(name, versi
 	return pkgListHosted(ctx, src, "cargo", match)
 }
 
-// cargoEntry is the part of a sparse index line a copy reads.
-type cargoEntry struct {
-	Name        string              `json:"name"`
-	Vers        string              `json:"vers"`
-	Deps        []cargoDep          `json:"deps"`
-	Cksum       string              `json:"cksum"`
-	Features    map[string][]string `json:"features"`
-	Features2   map[string][]string `json:"features2"`
-	Links       *string             `json:"links"`
-	RustVersion *string             `json:"rust_version"`
-}
-
-// cargoDep is a dependency as the index writes it: Name is the name in
-// Cargo.toml, Package the crate's when it is renamed.
-type cargoDep struct {
-	Name            string   `json:"name"`
-	Req             string   `json:"req"`
-	Features        []string `json:"features"`
-	Optional        bool     `json:"optional"`
-	DefaultFeatures bool     `json:"default_features"`
-	Target          *string  `json:"target"`
-	Kind            string   `json:"kind"`
-	Registry        *string  `json:"registry"`
-	Package         *string  `json:"package"`
-	Artifact        []string `json:"artifact,omitempty"`
-	BindepTarget    *string  `json:"bindep_target,omitempty"`
-	Lib             bool     `json:"lib,omitempty"`
-}
-
 // cargoIndexPath is the sparse index path of a crate: "1/a", "2/ab",
 // "3/a/abc", "ab/cd/abcd...".
 func cargoIndexPath(name string) string {
@@ -74,7 +46,7 @@ func cargoIndexPath(name string) string {
 
 // cargoVersion reads the index line of name's version vers on e (nil if
 // e indexes no such version).
-func cargoVersion(ctx context.Context, e Endpoint, name, vers string) (*cargoEntry, error) {
+func cargoVersion(ctx context.Context, e Endpoint, name, vers string) (*hostedcargo.IndexEntry, error) {
 	resp, err := pkgDo(ctx, e, http.MethodGet, cargoIndexPath(name), nil, 0, nil, "the index file of "+name)
 	if errors.Is(err, fault.NotFound) {
 		return nil, nil
@@ -85,7 +57,7 @@ func cargoVersion(ctx context.Context, e Endpoint, name, vers string) (*cargoEnt
 	sc := bufio.NewScanner(io.LimitReader(resp.Body, maxPkgDoc))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		var en cargoEntry
+		var en hostedcargo.IndexEntry
 		if json.Unmarshal(sc.Bytes(), &en) == nil && en.Vers == vers {
 			return &en, nil
 		}
@@ -143,7 +115,7 @@ func (cargoMover) Copy(ctx context.Context, src, dst Endpoint, it Item, dry bool
 }
 
 // cargoMetadata is the publish metadata of index line en.
-func cargoMetadata(en *cargoEntry) map[string]any {
+func cargoMetadata(en *hostedcargo.IndexEntry) map[string]any {
 	features := map[string][]string{}
 	for k, v := range en.Features {
 		features[k] = v
