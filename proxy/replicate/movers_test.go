@@ -52,11 +52,19 @@ func (p *pkgPair) list(t *testing.T, m replicate.Mover, match func(name, version
 	return items
 }
 
-// copyAll copies items, twice: the first run sends, the second skips all
-// with zero bytes. It returns the bytes of the first run.
+// copyAll copies items dry, then twice: the first run sends, the second
+// skips all with zero bytes. It returns the bytes of the first run.
 func (p *pkgPair) copyAll(t *testing.T, m replicate.Mover, items []replicate.Item) int64 {
 	t.Helper()
 	var total, heard int64
+	for _, it := range items {
+		// A dry run tells what it would send and sends nothing: the copy
+		// after it still sends.
+		c, err := m.Copy(context.Background(), p.src, p.dst, it, true, func(n int64) { heard += n })
+		if err != nil || c.Skipped || heard != 0 {
+			t.Fatalf("dry copy %v: %+v %v, %d bytes heard sent", it, c, err, heard)
+		}
+	}
 	for _, it := range items {
 		c, err := m.Copy(context.Background(), p.src, p.dst, it, false, func(n int64) { heard += n })
 		if err != nil {

@@ -1,6 +1,7 @@
 package replicate_test
 
 import (
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,8 +29,14 @@ func python(t *testing.T, args ...string) string {
 	return string(out)
 }
 
+// roundTrip is a func as an http.RoundTripper.
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
 // TestPyPICopy: the wheel and sdist twine uploaded to the source are
-// uploaded to the target, pip installs from there; a second copy sends
+// uploaded to the target (what a cut-off run left out only), pip installs
+// from there; a second copy sends
 // nothing; a target refusing the upload fails naming the item.
 func TestPyPICopy(t *testing.T) {
 	p := startPkgPair(t, proxy.AppConfig{PyPI: pypi.DefaultConfig()})
@@ -45,7 +52,20 @@ func TestPyPICopy(t *testing.T) {
 		t.Fatalf("listed %v, want acme-lib 1.2.0", items)
 	}
 	p.refused(t, m, items[0])
+	// A run cut off after the wheel: the next sends the sdist only.
+	python(t, "-m", "twine", "upload", "--repository-url", p.dstN.URL+"/simple/", "--non-interactive",
+		"--disable-progress-bar", whl)
+	posts := 0
+	p.dst.Client = &http.Client{Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
+		if r.Method == http.MethodPost {
+			posts++
+		}
+		return http.DefaultTransport.RoundTrip(r)
+	})}
 	p.copyAll(t, m, items)
+	if posts != 1 {
+		t.Fatalf("%d uploads, want the sdist's only", posts)
+	}
 	for _, f := range []string{whl, sdist} {
 		p.sameBytes(t, "/simple/acme-lib/"+filepath.Base(f))
 	}
