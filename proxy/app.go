@@ -35,6 +35,7 @@ import (
 	"nora/proxy/prefetch"
 	"nora/proxy/pull"
 	"nora/proxy/pypi"
+	"nora/proxy/replicate"
 	"nora/proxy/sitetls"
 	"nora/proxy/webhook"
 	"nora/upstream"
@@ -74,6 +75,8 @@ type AppConfig struct {
 	TenantClock func() time.Time
 	// Prefetch are the [[prefetch]] entries: lists warmed on a schedule.
 	Prefetch []prefetch.Config
+	// Replication is [replication]: remotes and scheduled runs.
+	Replication replicate.Config
 	// Webhooks are the [[webhooks]]; WebhookTuning, if set, replaces
 	// webhook.DefaultTuning() (tests); it is not in the TOML file.
 	Webhooks      []webhook.Config
@@ -198,6 +201,9 @@ func (app *App) build(cfg AppConfig, store cache.Store, set *metrics.Set) error 
 		return err
 	}
 	if err := app.mountPrefetch(cfg); err != nil {
+		return err
+	}
+	if err := app.mountReplicate(cfg); err != nil {
 		return err
 	}
 	app.mountAdminRemote()

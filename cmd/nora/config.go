@@ -30,6 +30,7 @@ import (
 	"nora/proxy/npm"
 	"nora/proxy/prefetch"
 	"nora/proxy/pypi"
+	"nora/proxy/replicate"
 	"nora/proxy/sitetls"
 	"nora/proxy/webhook"
 )
@@ -60,6 +61,9 @@ type fileConfig struct {
 	Webhooks []webhook.Config `toml:"webhooks"`
 	// Prefetch is [[prefetch]]: lists warmed on a schedule; none by default.
 	Prefetch []prefetch.Config `toml:"prefetch"`
+	// Replication is [replication]: remotes and scheduled runs; none by
+	// default.
+	Replication replicate.Config `toml:"replication"`
 }
 
 // defaultFileConfig is what a file that leaves a section or key out means:
@@ -100,7 +104,7 @@ func (c fileConfig) app() proxy.AppConfig {
 		Server: c.Server, Storage: c.Storage, Docker: c.Docker,
 		Npm: c.Npm, PyPI: c.PyPI, Maven: c.Maven, Cargo: c.Cargo, Auth: &c.Auth,
 		GC: c.GC, Retention: c.Retention, Audit: c.Audit, Tenants: c.Tenants, Webhooks: c.Webhooks,
-		Prefetch: c.Prefetch,
+		Prefetch: c.Prefetch, Replication: c.Replication,
 		Build: proxy.Build{Version: version, Commit: buildCommit()},
 	}
 }
@@ -285,6 +289,7 @@ func validate(c *fileConfig) []fieldError {
 	p.tenants(c)
 	p.webhooks(c)
 	p.prefetch(c)
+	p.replication(c)
 	if err := admin.ValidateSchedule(c.GC.Schedule); err != nil {
 		p.bad("gc.schedule", "%v", err)
 	}

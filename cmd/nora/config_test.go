@@ -222,7 +222,8 @@ func TestEnvKeys(t *testing.T) {
 		{"NORA_NPM_HOSTED_NAMES", "npm.hosted_names"}, {"NORA_MAVEN_UPSTREAMS", "maven.upstreams"},
 		{"NORA_AUTH_GROUPS", "auth.groups"}, {"NORA_AUTH_RULES", "auth.rules"},
 		{"NORA_AUTH_OIDC_PROVIDERS", "auth.oidc.providers"}, {"NORA_RETENTION", "retention"}, {"NORA_TENANTS", "tenants"},
-		{"NORA_WEBHOOKS", "webhooks"}, {"NORA_PREFETCH", "prefetch"}}) {
+		{"NORA_WEBHOOKS", "webhooks"}, {"NORA_PREFETCH", "prefetch"},
+		{"NORA_REPLICATION_REMOTES", "replication.remotes"}, {"NORA_REPLICATION_SCHEDULES", "replication.schedules"}}) {
 		t.Errorf("not settable from the environment: %v", fixed)
 	}
 }

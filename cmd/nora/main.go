@@ -101,6 +101,7 @@ func newRootCmd(stdout io.Writer, env []string) *cobra.Command {
 	root.AddCommand(newContentCmds(adminSocket, configFlag)...)
 	root.AddCommand(newTenantsCmd(adminSocket, configFlag))
 	root.AddCommand(addRemote(newPrefetchCmd(adminSocket, configFlag)))
+	root.AddCommand(addRemote(newReplicateCmd(adminSocket, configFlag)))
 	root.AddCommand(newStatusCmds(env)...)
 	root.AddCommand(newLoginCmd(env))
 	root.AddCommand(newCACmd(env))

@@ -28,6 +28,7 @@ import (
 
 	"nora/auth"
 	"nora/auth/tenant"
+	"nora/proxy/replicate"
 )
 
 // Options configure a Server.
@@ -96,6 +97,8 @@ type Server struct {
 	prefetch *prefetchAPI
 	// offline serves /api/v1/export and /api/v1/import (offline.go); nil: not there.
 	offline *Offline
+	// replicate serves /api/v1/replicate (replicate.go); nil: not there.
+	replicate *replicate.Service
 
 	ctx       context.Context // of the scheduler; cancelled by Close
 	stop      context.CancelFunc
@@ -255,6 +258,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case name == "prefetch" && s.prefetch != nil:
 		s.servePrefetch(w, r)
+		return
+	case name == "replicate" && s.replicate != nil:
+		s.serveReplicate(w, r)
 		return
 	case (name == "export" || name == "import") && s.offline != nil:
 		s.serveOffline(w, r, name)

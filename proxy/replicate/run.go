@@ -21,6 +21,9 @@ type Options struct {
 	// and of each item's result when it is done (from several goroutines).
 	Progress func(it Item, sent int64)
 	Done     func(r Result)
+	// Listed, if not nil, hears of the items a run will copy, before it
+	// copies them.
+	Listed func(items []Item)
 }
 
 // Status of one item in a Report.
@@ -85,6 +88,13 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		for _, it := range its {
 			items = append(items, listed{m, it})
 		}
+	}
+	if o.Listed != nil {
+		its := make([]Item, len(items))
+		for i, l := range items {
+			its[i] = l.it
+		}
+		o.Listed(its)
 	}
 	for _, r := range copyAll(ctx, o, items) {
 		rp.add(r)

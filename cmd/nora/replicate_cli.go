@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+
+	"nora/proxy/admin"
+	"nora/proxy/replicate"
+)
+
+// newReplicateCmd is nora replicate --to NAME | --from NAME --match GLOB...
+func newReplicateCmd(socket socketFunc, configFlag func(*cobra.Command)) *cobra.Command {
+	var req replicate.Request
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "replicate (--to NAME | --from NAME) --match GLOB...",
+		Short: "Copy hosted images and packages to or from another nora",
+		Long: `Copy hosted images and packages to or from another nora: the running server does the
+run, this command follows it. --to and --from name a [[replication.remotes]] entry; --from
+may also name a [[docker.upstreams]] entry, whose images are pulled through this nora's cache
+and stored under --prefix.
+
+--match takes globs "name:tag" (images) or "name@version" (packages), "/" separating the
+name's parts ("*" stays within one); a glob without a tag matches every tag. An image goes
+with all its platforms, its cosign-style signature tags and its referrers, blob by blob: a blob
+the target has is not sent, so a second run sends nothing and a run cut off is completed by
+the next. The exit code is 1 when an item failed; each failure is printed with its reason.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := req.Check(); err != nil {
+				return err
+			}
+			cl, err := newAdminCLI(cmd, socket)
+			if err != nil {
+				return err
+			}
+			return cl.replicate(cmd.Context(), req, asJSON)
+		},
+	}
+	configFlag(c)
+	c.Flags().StringVar(&req.To, "to", "", "the remote to copy to")
+	c.Flags().StringVar(&req.From, "from", "", "the remote (or docker upstream) to copy from")
+	c.Flags().StringArrayVar(&req.Match, "match", nil, "what to copy: name:tag or name@version globs (repeatable)")
+	c.Flags().StringVar(&req.Prefix, "prefix", "", "put before the names on the target, such as mirror/")
+	c.Flags().BoolVar(&req.DryRun, "dry-run", false, "list what would be sent, send nothing")
+	c.Flags().BoolVar(&asJSON, "json", false, "print the final state, every item's outcome, as JSON")
+	return c
+}
+
+// replicate starts the run, follows it and prints its report.
+func (c *adminCLI) replicate(ctx context.Context, req replicate.Request, asJSON bool) error {
+	st, err := c.client.StartReplicate(ctx, req)
+	var ae *admin.Error
+	if errors.As(err, &ae) && ae.Status == http.StatusConflict {
+		var other replicate.State
+		if json.Unmarshal(ae.Detail, &other) == nil && !other.Started.IsZero() {
+			return fmt.Errorf("cannot start the replication: another one (%s) has been running since %s; try again when it is done",
+				other.Trigger, other.Started.Local().Format(time.DateTime))
+		}
+	}
+	if err != nil {
+		return c.explain("cannot start the replication", err)
+	}
+	if st, err = c.followReplicate(ctx, st, asJSON); err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(st); err != nil {
+			return err
+		}
+	} else {
+		printReplicate(c.stdout, st)
+	}
+	switch {
+	case st.Error != "":
+		return fmt.Errorf("replicate: %s", st.Error)
+	case st.Report != nil && st.Report.Failed > 0:
+		return fmt.Errorf("replicate: %d of %d items failed", st.Report.Failed, len(st.Report.Items))
+	}
+	return nil
+}
+
+// followReplicate polls the run until it ends, showing its progress.
+func (c *adminCLI) followReplicate(ctx context.Context, st replicate.State, asJSON bool) (replicate.State, error) {
+	started := st.Started
+	view := c.replicateView(ctx, asJSON)
+	var err error
+	for st.State == replicate.Running {
+		view.update(st)
+		select {
+		case <-ctx.Done():
+			view.finish(false)
+			return st, ctx.Err()
+		case <-time.After(pollInterval):
+		}
+		if st, err = c.client.Replicate(ctx); err != nil {
+			view.finish(false)
+			return st, c.explain("cannot follow the replication", err)
+		}
+		if !st.Started.Equal(started) {
+			view.finish(false)
+			return st, errors.New("replicate: another run started before the end of this one was seen")
+		}
+	}
+	view.update(st)
+	view.finish(true)
+	return st, nil
+}
+
+// printReplicate prints the totals, then each failed item with its reason.
+func printReplicate(w io.Writer, st replicate.State) {
+	rp := st.Report
+	if rp == nil {
+		return
+	}
+	verb := "copied"
+	if st.Request.DryRun {
+		verb = "to copy"
+	}
+	fmt.Fprintf(w, "replicate: %d %s, %d already there, %d failed (%s sent)\n",
+		rp.Copied, verb, rp.Skipped, rp.Failed, humanSize(rp.Bytes))
+	for _, r := range rp.Items {
+		switch r.Status {
+		case replicate.StatusFailed:
+			fmt.Fprintf(w, "failed: %s %s %s: %s\n", r.Format, r.Name, r.Version, r.Reason)
+		case replicate.StatusDry:
+			fmt.Fprintf(w, "would copy: %s %s %s (%s)\n", r.Format, r.Name, r.Version, humanSize(r.Bytes))
+		}
+	}
+}
+
+// replicateView shows a running replication's progress.
+type replicateView interface {
+	update(st replicate.State)
+	finish(ok bool)
+}
+
+func (c *adminCLI) replicateView(ctx context.Context, asJSON bool) replicateView {
+	if isTerminal(c.stdout) && !asJSON {
+		p := mpb.NewWithContext(ctx, mpb.WithOutput(c.stdout), mpb.WithWidth(40))
+		bytes := new(atomic.Int64)
+		b := p.AddBar(0,
+			mpb.PrependDecorators(decor.Name("replicate", decor.WCSyncSpaceR), decor.CountersNoUnit("%d / %d items", decor.WCSyncSpace)),
+			mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return humanSize(bytes.Load()) }, decor.WCSyncSpace)))
+		return &replicateBar{p: p, b: b, bytes: bytes}
+	}
+	return &replicateLines{w: c.stderr, every: 5 * time.Second, last: time.Now()}
+}
+
+// replicateBar is the progress bar on a terminal: items, and bytes sent.
+type replicateBar struct {
+	p     *mpb.Progress
+	b     *mpb.Bar
+	bytes *atomic.Int64 // read by the decorator on mpb's goroutine
+}
+
+func (b *replicateBar) update(st replicate.State) {
+	b.bytes.Store(st.Bytes)
+	b.b.SetTotal(int64(st.Items), false)
+	b.b.SetCurrent(int64(st.Done))
+}
+
+func (b *replicateBar) finish(ok bool) {
+	if ok {
+		b.b.SetTotal(-1, true)
+	} else {
+		b.b.Abort(false)
+	}
+	b.p.Wait()
+}
+
+// replicateLines writes a line now and then, for logs and pipes.
+type replicateLines struct {
+	w     io.Writer
+	every time.Duration
+	last  time.Time
+}
+
+func (p *replicateLines) update(st replicate.State) {
+	if now := time.Now(); now.Sub(p.last) >= p.every && st.State == replicate.Running {
+		p.last = now
+		fmt.Fprintf(p.w, "replicate: %d/%d items, %s sent\n", st.Done, st.Items, humanSize(st.Bytes))
+	}
+}
+
+func (p *replicateLines) finish(bool) {}
