@@ -11,10 +11,11 @@ import (
 	"nora/internal/fault"
 )
 
-// mavenMover copies hosted Maven release versions as mvn deploy sends
-// them: a PUT of each file, then of its .sha1 and .md5, the .pom last and
-// then the artifact's maven-metadata.xml. The .pom on the target is what
-// says a version is there, so a copy cut off before it is sent again whole.
+// mavenMover copies hosted Maven versions as mvn deploy sends them: a PUT
+// of each file, then of its .sha1 and .md5, the .pom last, then the
+// maven-metadata.xml. The .pom on the target is what says a version is
+// there, so a copy cut off before it is sent again whole. Of a SNAPSHOT,
+// the latest build is copied: the files its snapshot metadata names.
 type mavenMover struct{}
 
 // Maven is the Mover of hosted Maven artifacts.
@@ -60,44 +61,116 @@ func (mavenMover) Copy(ctx context.Context, src, dst Endpoint, it Item, dry bool
 	if !ok {
 		return Copied{}, pkgItemError(it, fault.Newf(fault.Invalid, "not a group:artifact name"))
 	}
-	if strings.HasSuffix(it.Version, "-SNAPSHOT") {
-		return Copied{}, pkgItemError(it, fault.Newf(fault.Invalid, "SNAPSHOT versions are not replicated yet"))
+	plan := mavenRelease
+	if strings.HasSuffix(it.Version, "SNAPSHOT") {
+		plan = mavenSnapshot
 	}
-	pomName := a + "-" + it.Version + ".pom"
-	if has, err := mavenHas(ctx, dst, dir+pomName); err != nil || has {
-		if err != nil {
-			return Copied{}, pkgItemError(it, err)
-		}
-		return Copied{Skipped: true}, nil
+	files, held, err := plan(ctx, src, dst, it, dir, a)
+	if err != nil || held {
+		return Copied{Skipped: held}, pkgItemError(it, err)
 	}
 	if dry {
 		return Copied{Bytes: it.Size}, nil
 	}
+	var c Copied
+	for _, f := range files {
+		if err := mavenDeploy(ctx, src, dst, f, &c.Bytes, progress); err != nil {
+			return c, pkgItemError(it, err)
+		}
+	}
+	if err := mavenMetadata(ctx, src, dst, dir, strings.HasSuffix(it.Version, "SNAPSHOT"), &c.Bytes, progress); err != nil {
+		return c, pkgItemError(it, err)
+	}
+	return c, nil
+}
+
+// mavenRelease plans the copy of a release: the paths of its files, the
+// .pom last; held if the target has its .pom.
+func mavenRelease(ctx context.Context, src, dst Endpoint, it Item, dir, a string) ([]string, bool, error) {
+	pomName := a + "-" + it.Version + ".pom"
+	if has, err := mavenHas(ctx, dst, dir+pomName); err != nil || has {
+		return nil, has, err
+	}
 	pom, err := pkgSpool(ctx, src, dir+pomName, "the file "+pomName)
 	if err != nil {
-		return Copied{}, pkgItemError(it, err)
+		return nil, false, err
 	}
 	defer pom.Close()
 	files, err := mavenFiles(ctx, src, dir, a+"-"+it.Version, pom)
 	if err == nil && it.Size > 0 {
 		err = mavenComplete(it, pom.Size, files)
 	}
-	if err != nil {
-		return Copied{}, pkgItemError(it, err)
-	}
-	var c Copied
+	var paths []string
 	for _, f := range files {
-		if err := mavenDeploy(ctx, src, dst, dir, f.name, nil, &c.Bytes, progress); err != nil {
-			return c, pkgItemError(it, err)
+		paths = append(paths, dir+f.name)
+	}
+	return append(paths, dir+pomName), false, err
+}
+
+// mavenSnapshotDoc is the part of a SNAPSHOT version's maven-metadata.xml
+// a copy reads: the latest build's file of each classifier and extension.
+type mavenSnapshotDoc struct {
+	Versions []struct {
+		Classifier string `xml:"classifier"`
+		Extension  string `xml:"extension"`
+		Value      string `xml:"value"`
+	} `xml:"versioning>snapshotVersions>snapshotVersion"`
+}
+
+// mavenBuild reads the snapshot metadata of dir on e (nil if e has none)
+// and returns its files' names, the .pom last.
+func mavenBuild(ctx context.Context, e Endpoint, dir, a string) ([]string, error) {
+	resp, err := pkgDo(ctx, e, http.MethodGet, dir+"maven-metadata.xml", nil, 0, nil, "the snapshot metadata")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var doc mavenSnapshotDoc
+	if err := xml.NewDecoder(io.LimitReader(resp.Body, maxPkgDoc)).Decode(&doc); err != nil {
+		return nil, fault.Wrap(fault.BadUpstream, err, "cannot read the snapshot metadata")
+	}
+	var names []string
+	pom := ""
+	for _, v := range doc.Versions {
+		n := a + "-" + v.Value
+		if v.Classifier != "" {
+			n += "-" + v.Classifier
 		}
+		n += "." + v.Extension
+		if v.Classifier == "" && v.Extension == "pom" {
+			pom = n
+			continue
+		}
+		names = append(names, n)
 	}
-	if err := mavenDeploy(ctx, src, dst, dir, pomName, pom, &c.Bytes, progress); err != nil {
-		return c, pkgItemError(it, err)
+	if pom == "" {
+		return nil, fault.Newf(fault.BadUpstream, "the snapshot metadata names no pom")
 	}
-	if err := mavenMetadata(ctx, src, dst, dir, &c.Bytes, progress); err != nil {
-		return c, pkgItemError(it, err)
+	return append(names, pom), nil
+}
+
+// mavenSnapshot plans the copy of a SNAPSHOT version: its latest build's
+// files as the source's snapshot metadata names them, the .pom last; held
+// if the target's latest build has that .pom.
+func mavenSnapshot(ctx context.Context, src, dst Endpoint, it Item, dir, a string) ([]string, bool, error) {
+	names, err := mavenBuild(ctx, src, dir, a)
+	if err != nil {
+		return nil, false, err
 	}
-	return c, nil
+	pom := names[len(names)-1]
+	have, err := mavenBuild(ctx, dst, dir, a)
+	switch fault.KindOf(err) {
+	case fault.NotFound, fault.Unavailable, fault.BadUpstream:
+		have, err = nil, nil
+	}
+	if err != nil || len(have) > 0 && have[len(have)-1] == pom {
+		return nil, err == nil, err
+	}
+	paths := make([]string, len(names))
+	for i, n := range names {
+		paths[i] = dir + n
+	}
+	return paths, false, nil
 }
 
 // mavenFile is a file of a version other than its .pom.
@@ -160,45 +233,38 @@ func mavenComplete(it Item, pomSize int64, files []mavenFile) error {
 	return nil
 }
 
-// mavenDeploy PUTs the file name of dir to dst, from body or else fetched
-// from src, then its .sha1 and .md5 as src serves them.
-func mavenDeploy(ctx context.Context, src, dst Endpoint, dir, name string, body *pkgSpooled, sent *int64, progress func(int64)) error {
-	if body == nil {
-		f, err := pkgSpool(ctx, src, dir+name, "the file "+name)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		body = f
-	}
-	err := pkgSend(ctx, dst, http.MethodPut, dir+name, body, body.Size, nil, "the deploy of "+name, sent, progress)
-	if err != nil {
-		return err
-	}
-	for _, sum := range []string{".sha1", ".md5"} {
-		if err := mavenCopySmall(ctx, src, dst, dir+name+sum, sent, progress); err != nil {
+// mavenDeploy copies the file at path from src to dst, then its .sha1
+// and .md5 as src serves them.
+func mavenDeploy(ctx context.Context, src, dst Endpoint, path string, sent *int64, progress func(int64)) error {
+	for _, p := range []string{path, path + ".sha1", path + ".md5"} {
+		if err := mavenCopyFile(ctx, src, dst, p, sent, progress); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// mavenMetadata PUTs the artifact's maven-metadata.xml and its .sha1 as
-// mvn deploy does after the files (the target answers from what it holds;
-// it reads a plugin group's prefixes from it).
-func mavenMetadata(ctx context.Context, src, dst Endpoint, dir string, sent *int64, progress func(int64)) error {
-	artifactDir := dir[:strings.LastIndexByte(dir[:len(dir)-1], '/')+1]
-	for _, n := range []string{"maven-metadata.xml", "maven-metadata.xml.sha1"} {
-		if err := mavenCopySmall(ctx, src, dst, artifactDir+n, sent, progress); err != nil {
-			return err
+// mavenMetadata PUTs the maven-metadata.xml of the artifact (and of the
+// version, for a SNAPSHOT) with its .sha1, as mvn deploy does after the
+// files. The target answers from what it holds; it reads a plugin group's
+// prefixes from it.
+func mavenMetadata(ctx context.Context, src, dst Endpoint, dir string, snapshot bool, sent *int64, progress func(int64)) error {
+	dirs := []string{dir[:strings.LastIndexByte(dir[:len(dir)-1], '/')+1]}
+	if snapshot {
+		dirs = append([]string{dir}, dirs...)
+	}
+	for _, d := range dirs {
+		for _, n := range []string{"maven-metadata.xml", "maven-metadata.xml.sha1"} {
+			if err := mavenCopyFile(ctx, src, dst, d+n, sent, progress); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// mavenCopySmall copies a small file (a checksum, metadata) from src to
-// dst at the same path.
-func mavenCopySmall(ctx context.Context, src, dst Endpoint, path string, sent *int64, progress func(int64)) error {
+// mavenCopyFile copies the file at path from src to dst, spooled.
+func mavenCopyFile(ctx context.Context, src, dst Endpoint, path string, sent *int64, progress func(int64)) error {
 	f, err := pkgSpool(ctx, src, path, path)
 	if err != nil {
 		return err

@@ -90,3 +90,35 @@ func TestMavenCopy(t *testing.T) {
 		t.Fatalf("a refused version left its jar on the target: %v %v", resp, err)
 	}
 }
+
+// TestMavenCopySnapshot: of a SNAPSHOT, the latest build's files (every
+// classifier its metadata names) are deployed to the target, not older
+// builds; a second copy sends nothing.
+func TestMavenCopySnapshot(t *testing.T) {
+	p := startPkgPair(t, proxy.AppConfig{Maven: maven.DefaultConfig()})
+	dir := "/maven2/com/acme/lib/1.1-SNAPSHOT/"
+	p.mavenPut(t, dir+"lib-1.1-20261201.101010-1.jar", []byte("PK\x03\x04 build 1"))
+	p.mavenPut(t, dir+"lib-1.1-20261201.101010-1.pom", pom("com.acme", "lib", "1.1-SNAPSHOT", "jar"))
+	latest := []string{"lib-1.1-20261202.101010-2.jar", "lib-1.1-20261202.101010-2-linux.so", "lib-1.1-20261202.101010-2.pom"}
+	p.mavenPut(t, dir+latest[0], []byte("PK\x03\x04 build 2"))
+	p.mavenPut(t, dir+latest[1], []byte("a native library"))
+	p.mavenPut(t, dir+latest[2], pom("com.acme", "lib", "1.1-SNAPSHOT", "jar"))
+
+	m := replicate.Maven()
+	items := p.list(t, m, nil)
+	if len(items) != 1 || items[0].Version != "1.1-SNAPSHOT" {
+		t.Fatalf("listed %v, want com.acme:lib 1.1-SNAPSHOT", items)
+	}
+	p.copyAll(t, m, items)
+	for _, f := range latest {
+		p.sameBytes(t, dir+f)
+		p.sameBytes(t, dir+f+".sha1")
+	}
+	resp, err := http.Head(p.dstN.URL + dir + "lib-1.1-20261201.101010-1.jar")
+	if err != nil || resp.StatusCode == http.StatusOK {
+		t.Fatalf("an older build was copied: %v %v", resp, err)
+	}
+	if got := string(pkgFetch(t, p.dstN.URL+dir+"maven-metadata.xml")); !strings.Contains(got, "<value>1.1-20261202.101010-2</value>") {
+		t.Fatalf("the target's snapshot metadata:\n%s", got)
+	}
+}

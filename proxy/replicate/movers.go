@@ -204,8 +204,11 @@ func pkgSend(ctx context.Context, dst Endpoint, method, path string, body io.Rea
 	return nil
 }
 
-// pkgItemError names the item in err.
+// pkgItemError names the item in err (nil if err is).
 func pkgItemError(it Item, err error) error {
+	if err == nil {
+		return nil
+	}
 	return fmt.Errorf("%s %s@%s: %w", it.Format, it.Name, it.Version, err)
 }
 
