@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/opencontainers/go-digest"
+	"github.com/valyala/fasthttp"
 
 	"nora/cache"
 	"nora/internal/fault"
@@ -33,6 +34,13 @@ func (app *App) mountOffline(client *http.Client) {
 			return offline.Import(ctx, r, st)
 		},
 	})
+	// The remote admin API holds a whole answer and a whole request in
+	// memory; a tar is streamed through the socket only.
+	for _, p := range []string{adminPrefix + "export", adminPrefix + "import"} {
+		app.srv.Handle(p, "admin", func(ctx *fasthttp.RequestCtx) {
+			adminError(ctx, fasthttp.StatusNotFound, "export and import are served on the admin socket only (nora export, nora import on the box)")
+		})
+	}
 }
 
 // offlineStore is offline.Store on the cache and the docker handler.

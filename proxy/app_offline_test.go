@@ -53,6 +53,15 @@ func TestExportImportOffline(t *testing.T) {
 	refuseImport(t, edge, flipped, name, "damaged")
 	refuseImport(t, edge, tarBytes[:start+size/2], name, "truncated")
 	refuseImport(t, edge, tarBytes[:len(tarBytes)-2048], offline.ManifestName, "")
+	// One flipped byte anywhere: in a header, a member, a padding or the
+	// end of the archive.
+	for off := 0; off < len(tarBytes); off += 997 {
+		b := bytes.Clone(tarBytes)
+		b[off] ^= 0x10
+		if _, err := admin.NewClient(edge.AdminSocket).Import(context.Background(), bytes.NewReader(b)); err == nil {
+			t.Fatalf("a tar with byte %d of %d flipped was imported", off, len(tarBytes))
+		}
+	}
 	d := digest.NewDigestFromEncoded(digest.SHA256, strings.TrimPrefix(name, "blobs/sha256/"))
 	if edge.Stored(cache.BlobKey(d)) || len(objects(t, edge)) > 0 {
 		t.Fatalf("refused imports left %v in the store", objects(t, edge))

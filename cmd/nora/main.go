@@ -102,6 +102,7 @@ func newRootCmd(stdout io.Writer, env []string) *cobra.Command {
 	root.AddCommand(newTenantsCmd(adminSocket, configFlag))
 	root.AddCommand(addRemote(newPrefetchCmd(adminSocket, configFlag)))
 	root.AddCommand(addRemote(newReplicateCmd(adminSocket, configFlag)))
+	root.AddCommand(newExportCmd(adminSocket, configFlag), newImportCmd(adminSocket, configFlag))
 	root.AddCommand(newStatusCmds(env)...)
 	root.AddCommand(newLoginCmd(env))
 	root.AddCommand(newCACmd(env))

@@ -55,7 +55,7 @@ func Export(ctx context.Context, items []prefetch.Item, o Options, w io.Writer) 
 	if err := Check(items); err != nil {
 		return err
 	}
-	e := &exporter{ctx: ctx, o: o, tw: tar.NewWriter(w), seen: map[string]bool{}, now: time.Now().UTC()}
+	e := &exporter{ctx: ctx, o: o, tw: tar.NewWriter(w), seen: map[string]bool{}, now: time.Now().UTC().Truncate(time.Second)}
 	for _, it := range items {
 		if err := e.image(it); err != nil {
 			return fmt.Errorf("%s: %w", it.Text, err)
@@ -71,7 +71,9 @@ type exporter struct {
 	seen    map[string]bool // blobs written
 	members []Member
 	index   []descriptor
-	now     time.Time
+	// now is every member's mtime, in whole seconds: USTAR headers, with
+	// no PAX records, are covered whole by their checksum.
+	now time.Time
 }
 
 // image writes an item's manifest (and for an index every platform's, or
@@ -192,7 +194,7 @@ func (e *exporter) blob(base string, desc descriptor) error {
 
 // write adds a member of size bytes whose sha256 must be sum.
 func (e *exporter) write(name string, size int64, sum string, r io.Reader) error {
-	hdr := &tar.Header{Name: name, Size: size, Mode: 0o644, ModTime: e.now, Typeflag: tar.TypeReg, Format: tar.FormatPAX}
+	hdr := &tar.Header{Name: name, Size: size, Mode: 0o644, ModTime: e.now, Typeflag: tar.TypeReg, Format: tar.FormatUSTAR}
 	if err := e.tw.WriteHeader(hdr); err != nil {
 		return err
 	}
@@ -229,7 +231,7 @@ func (e *exporter) finish() error {
 	if err != nil {
 		return err
 	}
-	hdr := &tar.Header{Name: ManifestName, Size: int64(len(man)), Mode: 0o644, ModTime: e.now, Typeflag: tar.TypeReg, Format: tar.FormatPAX}
+	hdr := &tar.Header{Name: ManifestName, Size: int64(len(man)), Mode: 0o644, ModTime: e.now, Typeflag: tar.TypeReg, Format: tar.FormatUSTAR}
 	if err := e.tw.WriteHeader(hdr); err != nil {
 		return err
 	}

@@ -91,7 +91,8 @@ func bad(format string, a ...any) error { return fault.Newf(fault.Invalid, forma
 
 // read stages every member up to MANIFEST.json, which must be last.
 func (im *importer) read(ctx context.Context, r io.Reader) error {
-	tr := tar.NewReader(r)
+	raw := &zeroPad{r: r}
+	tr := tar.NewReader(raw)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -106,9 +107,13 @@ func (im *importer) read(ctx context.Context, r io.Reader) error {
 		if im.manifest != nil {
 			return bad("member %q comes after %s, which must be last", hdr.Name, ManifestName)
 		}
+		raw.member(hdr.Size)
 		if err := im.member(hdr, tr); err != nil {
 			return err
 		}
+	}
+	if err := raw.rest(); err != nil {
+		return bad("the tar is damaged %s: %v", im.after(), err)
 	}
 	if im.manifest == nil {
 		return bad("the tar ends %s without %s: truncated, or not a nora export", im.after(), ManifestName)
@@ -212,4 +217,53 @@ func stageMemory(s *staged, tr io.Reader) error {
 		s.data = []byte{}
 	}
 	return s.done(int64(len(b)), h, err)
+}
+
+// zeroPad reads the raw tar and refuses a non-zero byte where the tar
+// has only zeros: the padding after a member's bytes, which the tar
+// reader skips unread, and what follows the end of the archive. So one
+// flipped byte anywhere is refused: headers have their checksum, member
+// bytes their sha256, padding this.
+type zeroPad struct {
+	r       io.Reader
+	n       int64 // bytes read so far
+	padFrom int64
+	padTo   int64
+}
+
+// member is called when a member's header has been read: its bytes
+// start here, and its padding follows them.
+func (z *zeroPad) member(size int64) {
+	z.padFrom = z.n + size
+	z.padTo = (z.padFrom + 511) &^ 511
+}
+
+func (z *zeroPad) Read(p []byte) (int, error) {
+	n, err := z.r.Read(p)
+	for i := max(z.padFrom-z.n, 0); i < int64(n) && z.n+i < z.padTo; i++ {
+		if p[i] != 0 {
+			return 0, errors.New("a non-zero byte in the padding of a member")
+		}
+	}
+	z.n += int64(n)
+	return n, err
+}
+
+// rest reads what follows the end of the archive: zeros only.
+func (z *zeroPad) rest() error {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := z.r.Read(buf)
+		for _, b := range buf[:n] {
+			if b != 0 {
+				return errors.New("a non-zero byte after the end of the archive")
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
