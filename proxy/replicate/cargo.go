@@ -91,7 +91,7 @@ func (cargoMover) Copy(ctx context.Context, src, dst Endpoint, it Item, dry bool
 	if err != nil {
 		return Copied{}, pkgItemError(it, err)
 	}
-	crate, err := pkgSpool(ctx, src, "/cargo/api/v1/crates/"+en.Name+"/"+en.Vers+"/download", "the .crate")
+	crate, err := pkgOpen(ctx, src, "/cargo/api/v1/crates/"+en.Name+"/"+en.Vers+"/download", "the .crate")
 	if err != nil {
 		return Copied{}, pkgItemError(it, err)
 	}

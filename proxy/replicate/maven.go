@@ -91,7 +91,7 @@ func mavenRelease(ctx context.Context, src, dst Endpoint, it Item, dir, a string
 	if has, err := mavenHas(ctx, dst, dir+pomName); err != nil || has {
 		return nil, has, err
 	}
-	pom, err := pkgSpool(ctx, src, dir+pomName, "the file "+pomName)
+	pom, err := pkgOpen(ctx, src, dir+pomName, "the file "+pomName)
 	if err != nil {
 		return nil, false, err
 	}
@@ -182,15 +182,11 @@ type mavenFile struct {
 // mavenFiles finds the files of a version (base "lib-1.0") besides the
 // .pom on src: the main artifact that the pom's packaging names, and the
 // usual classifier files.
-func mavenFiles(ctx context.Context, src Endpoint, dir, base string, pom *pkgSpooled) ([]mavenFile, error) {
+func mavenFiles(ctx context.Context, src Endpoint, dir, base string, pom io.Reader) ([]mavenFile, error) {
 	var p struct {
 		Packaging string `xml:"packaging"`
 	}
-	err := xml.NewDecoder(io.LimitReader(pom, maxPkgDoc)).Decode(&p)
-	if _, serr := pom.Seek(0, io.SeekStart); err == nil && serr != nil {
-		err = serr
-	}
-	if err != nil {
+	if err := xml.NewDecoder(io.LimitReader(pom, maxPkgDoc)).Decode(&p); err != nil {
 		return nil, fault.Wrap(fault.BadUpstream, err, "cannot read the pom")
 	}
 	names := []string{}
@@ -263,9 +259,9 @@ func mavenMetadata(ctx context.Context, src, dst Endpoint, dir string, snapshot 
 	return nil
 }
 
-// mavenCopyFile copies the file at path from src to dst, spooled.
+// mavenCopyFile copies the file at path from src to dst.
 func mavenCopyFile(ctx context.Context, src, dst Endpoint, path string, sent *int64, progress func(int64)) error {
-	f, err := pkgSpool(ctx, src, path, path)
+	f, err := pkgOpen(ctx, src, path, path)
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ import (
 
 // mavenPut PUTs body to the source as mvn deploy does: the file, then its
 // .sha1 and .md5.
-func (p *pkgPair) mavenPut(t *testing.T, path string, body []byte) {
+func (p *pkgPair) mavenPut(t testing.TB, path string, body []byte) {
 	t.Helper()
 	s1, m5 := sha1.Sum(body), md5.Sum(body)
 	for _, f := range [][2]string{{path, string(body)}, {path + ".sha1", hex.EncodeToString(s1[:])}, {path + ".md5", hex.EncodeToString(m5[:])}} {

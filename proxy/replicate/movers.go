@@ -135,41 +135,47 @@ func pkgListHosted(ctx context.Context, src Endpoint, format string, match func(
 	return out, nil
 }
 
-// pkgSpooled is a file fetched from a source, waiting in a temp file to be
-// sent with a known length.
-type pkgSpooled struct {
-	*os.File
-	Size int64
+// pkgBody is a file fetched from a source, to be sent with a known
+// length: the source's answer itself when it told its length, else a
+// temp file it was spooled to.
+type pkgBody struct {
+	io.Reader
+	Size  int64
+	close func() error
 }
 
-// Close closes and removes it.
-func (s *pkgSpooled) Close() error {
-	err := s.File.Close()
-	os.Remove(s.File.Name())
-	return err
-}
+// Close closes the answer, or closes and removes the temp file.
+func (b *pkgBody) Close() error { return b.close() }
 
-// spool GETs path from e into a temp file.
-func pkgSpool(ctx context.Context, e Endpoint, path, what string) (*pkgSpooled, error) {
+// pkgOpen GETs path from e, spooling it into a temp file if the answer
+// does not tell its length.
+func pkgOpen(ctx context.Context, e Endpoint, path, what string) (*pkgBody, error) {
 	resp, err := pkgDo(ctx, e, http.MethodGet, path, nil, 0, nil, what)
 	if err != nil {
 		return nil, err
+	}
+	if resp.ContentLength >= 0 {
+		return &pkgBody{Reader: resp.Body, Size: resp.ContentLength, close: resp.Body.Close}, nil
 	}
 	defer resp.Body.Close()
 	f, err := os.CreateTemp("", "nora-replicate-*")
 	if err != nil {
 		return nil, fault.Wrap(fault.Internal, err, "cannot spool "+what)
 	}
-	s := &pkgSpooled{File: f}
-	if s.Size, err = io.Copy(f, resp.Body); err != nil {
-		s.Close()
+	b := &pkgBody{Reader: f, close: func() error {
+		err := f.Close()
+		os.Remove(f.Name())
+		return err
+	}}
+	if b.Size, err = io.Copy(f, resp.Body); err != nil {
+		b.Close()
 		return nil, fault.Wrap(fault.Unavailable, err, fmt.Sprintf("cannot fetch %s from %s", what, e.Name))
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		s.Close()
+		b.Close()
 		return nil, fault.Wrap(fault.Internal, err, "cannot read back "+what)
 	}
-	return s, nil
+	return b, nil
 }
 
 // pkgCounter counts the bytes read through it and tells progress.

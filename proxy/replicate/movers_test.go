@@ -26,7 +26,7 @@ type pkgPair struct {
 	pullOnly replicate.Endpoint
 }
 
-func startPkgPair(t *testing.T, cfg proxy.AppConfig) *pkgPair {
+func startPkgPair(t testing.TB, cfg proxy.AppConfig) *pkgPair {
 	t.Helper()
 	start := func() (*proxytest.Nora, *proxytest.Tokens) {
 		c := cfg

@@ -68,7 +68,7 @@ func (npmMover) Copy(ctx context.Context, src, dst Endpoint, it Item, dry bool, 
 		return Copied{}, pkgItemError(it, err)
 	}
 	file := it.Name[strings.LastIndexByte(it.Name, '/')+1:] + "-" + it.Version + ".tgz"
-	tgz, err := pkgSpool(ctx, src, "/npm/"+pkgEscape(it.Name)+"/-/"+file, "the tarball "+file)
+	tgz, err := pkgOpen(ctx, src, "/npm/"+pkgEscape(it.Name)+"/-/"+file, "the tarball "+file)
 	if err != nil {
 		return Copied{}, pkgItemError(it, err)
 	}
@@ -83,7 +83,7 @@ func (npmMover) Copy(ctx context.Context, src, dst Endpoint, it Item, dry bool, 
 
 // npmPublish PUTs the publish document of it (manifest from p, the
 // tarball tgz as its attachment) to dst, streaming the base64.
-func npmPublish(ctx context.Context, dst Endpoint, it Item, p *npmDoc, file string, tgz *pkgSpooled, sent *int64, progress func(int64)) error {
+func npmPublish(ctx context.Context, dst Endpoint, it Item, p *npmDoc, file string, tgz *pkgBody, sent *int64, progress func(int64)) error {
 	tags := map[string]string{}
 	for tag, v := range p.DistTags {
 		if v == it.Version {

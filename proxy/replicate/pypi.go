@@ -137,7 +137,7 @@ func pypiUpload(ctx context.Context, src, dst Endpoint, it Item, f pypiFile, bas
 	}
 	ref = base.ResolveReference(ref)
 	ref.Fragment = ""
-	file, err := pkgSpool(ctx, src, ref.RequestURI(), "the file "+f.Filename)
+	file, err := pkgOpen(ctx, src, ref.RequestURI(), "the file "+f.Filename)
 	if err != nil {
 		return err
 	}
