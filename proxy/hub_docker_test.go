@@ -1,9 +1,6 @@
 package proxy_test
 
 import (
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"path/filepath"
 	"testing"
 
@@ -31,22 +28,6 @@ func startDockerEdge(t *testing.T, hubURL string) *proxytest.Nora {
 	return startNora(t, docker.UpstreamConfig{Name: "docker.io", URL: hubURL, Username: "edge", Password: "edge-secret"})
 }
 
-// forward is the hub as an edge sees it: closing it takes the hub away
-// (listener and connections) while the hub's store stays for other edges.
-func forward(t *testing.T, target string) *httptest.Server {
-	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
-		r.SetURL(u)
-		r.Out.Host = r.In.Host
-	}})
-	t.Cleanup(srv.Close)
-	return srv
-}
-
 // crane pulls through edge -> hub (login required) -> the test registry;
 // an image pushed to the hub pulls through the edge; with the hub stopped
 // the edge serves what it pulled; with the public upstream stopped a
@@ -56,7 +37,7 @@ func TestHubDockerChain(t *testing.T) {
 	img := up.PushRandomImage(t, "library/nginx", "1.27", 2, 32<<10)
 	want, _ := img.Digest()
 	hub := startDockerHub(t, up)
-	toHub := forward(t, hub.URL)
+	toHub := proxytest.Forward(t, hub.URL)
 	edge := startDockerEdge(t, toHub.URL)
 	out := filepath.Join(t.TempDir(), "img.tar")
 	home := t.TempDir()

@@ -2,29 +2,12 @@ package cargo_test
 
 import (
 	"bytes"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"testing"
 
 	"nora/proxy/cargo"
 	"nora/proxy/cargo/cargotest"
+	"nora/proxy/proxytest"
 )
-
-// toHub is the hub as an edge sees it: closing it takes the hub away.
-func toHub(t *testing.T, hubURL string) *httptest.Server {
-	t.Helper()
-	u, err := url.Parse(hubURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
-		r.SetURL(u)
-		r.Out.Host = r.In.Host
-	}})
-	t.Cleanup(srv.Close)
-	return srv
-}
 
 // edgeOf is a [cargo] section whose upstream index is a hub's sparse
 // index; ttl 0, so that every index request asks the hub.
@@ -43,7 +26,7 @@ func TestHubCargoFetch(t *testing.T) {
 	up := cargotest.New(t, cargotest.Options{})
 	dep, lib := publishAcme(t, up)
 	hub := startNora(t, alwaysRevalidate(up))
-	link := toHub(t, hub.URL)
+	link := proxytest.Forward(t, hub.URL)
 	edge := startNora(t, edgeOf(link.URL))
 
 	if out, err := newClient(t, edge.Addr).fetch(t); err != nil {

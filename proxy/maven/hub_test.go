@@ -2,9 +2,6 @@ package maven_test
 
 import (
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -14,21 +11,6 @@ import (
 	"nora/proxy/maven/maventest"
 	"nora/proxy/proxytest"
 )
-
-// toHub is the hub as an edge sees it: closing it takes the hub away.
-func toHub(t *testing.T, hubURL string) *httptest.Server {
-	t.Helper()
-	u, err := url.Parse(hubURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
-		r.SetURL(u)
-		r.Out.Host = r.In.Host
-	}})
-	t.Cleanup(srv.Close)
-	return srv
-}
 
 // edgeOf is a nora whose maven upstream is a hub's repository, with the
 // hub's login; ttl 0, so that metadata is asked of the hub every time.
@@ -59,7 +41,7 @@ func TestHubMavenBuild(t *testing.T) {
 	if resp, _ := fetch(t, "GET", hub.base()+maventest.UtilJar()); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("anonymous GET from the hub: %d, want 401", resp.StatusCode)
 	}
-	link := toHub(t, hub.URL)
+	link := proxytest.Forward(t, hub.URL)
 	edge := edgeOf(t, link.URL)
 
 	build := func(n *noraUnderTest, what string) {

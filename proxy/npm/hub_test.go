@@ -1,31 +1,14 @@
 package npm_test
 
 import (
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"testing"
 	"time"
 
 	"nora/internal/units"
 	"nora/proxy/npm"
 	"nora/proxy/npm/npmtest"
+	"nora/proxy/proxytest"
 )
-
-// toHub is the hub as an edge sees it: closing it takes the hub away.
-func toHub(t *testing.T, hubURL string) *httptest.Server {
-	t.Helper()
-	u, err := url.Parse(hubURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
-		r.SetURL(u)
-		r.Out.Host = r.In.Host
-	}})
-	t.Cleanup(srv.Close)
-	return srv
-}
 
 // npm install through edge -> hub -> verdaccio: the hub's packuments link
 // its tarballs at the hub, the edge links them at itself and fetches them
@@ -39,7 +22,7 @@ func TestHubInstall(t *testing.T) {
 	front := npmtest.NewFront(t, v.URL)
 	// ttl 0: every packument request revalidates upstream.
 	hub := startNora(t, npm.Config{Upstream: front.URL, NegativeTTL: units.Duration(time.Minute)})
-	link := toHub(t, hub.URL)
+	link := proxytest.Forward(t, hub.URL)
 	edge := startNora(t, npm.Config{Upstream: link.URL + "/npm/", NegativeTTL: units.Duration(time.Minute)})
 
 	mustInstall(t, edge, "@acme/app-lib")

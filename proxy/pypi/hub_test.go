@@ -1,30 +1,13 @@
 package pypi_test
 
 import (
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"path/filepath"
 	"testing"
 
+	"nora/proxy/proxytest"
 	"nora/proxy/pypi"
 	"nora/proxy/pypi/pypitest"
 )
-
-// toHub is the hub as an edge sees it: closing it takes the hub away.
-func toHub(t *testing.T, hubURL string) *httptest.Server {
-	t.Helper()
-	u, err := url.Parse(hubURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
-		r.SetURL(u)
-		r.Out.Host = r.In.Host
-	}})
-	t.Cleanup(srv.Close)
-	return srv
-}
 
 // edgeOf is a [pypi] section whose upstream is a hub's simple index; ttl
 // 0, so that every page request asks the hub.
@@ -53,7 +36,7 @@ func TestHubPip(t *testing.T) {
 			cfg := pypiConfig(up)
 			cfg.TTL = 0
 			hub := startNora(t, cfg)
-			link := toHub(t, hub.URL)
+			link := proxytest.Forward(t, hub.URL)
 			edge := startNora(t, edgeOf(link.URL))
 
 			mustInstall(t, edge, "acme-app", "acme.plus==1.0+local")
