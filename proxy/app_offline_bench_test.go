@@ -101,4 +101,3 @@ func heapGrowth(fn func()) uint64 {
 	<-done
 	return peak.Load()
 }
-

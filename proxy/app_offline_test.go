@@ -209,3 +209,35 @@ func refuseImport(t *testing.T, n *proxytest.Nora, tarBytes []byte, member, why 
 	}
 	t.Logf("refused: %s", e.Message)
 }
+
+// TestExportPlatformAndDigest exports one platform of an index and an
+// image by digest: offline, that platform and that digest pull, the
+// platform left out does not.
+func TestExportPlatformAndDigest(t *testing.T) {
+	u := startPrefetchUpstreams(t)
+	hub := proxytest.Start(t, u.config())
+	appDigest := mustCrane(t, "digest", hub.Addr+"/app:v1")
+	site := filepath.Join(t.TempDir(), "site.tar")
+	exportTo(t, hub, "multi:v1\napp@"+appDigest+"\n", "linux/arm64", site)
+	u.stop()
+
+	edge := proxytest.Start(t, u.config())
+	f, err := os.Open(site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sum, err := admin.NewClient(edge.AdminSocket).Import(context.Background(), f)
+	if err != nil || len(sum.Images) != 1 {
+		t.Fatalf("import: %+v, %v", sum, err)
+	}
+	out := filepath.Join(t.TempDir(), "img.tar")
+	mustCrane(t, "pull", "--platform", "linux/arm64", edge.Addr+"/multi:v1", out)
+	mustCrane(t, "pull", edge.Addr+"/app@"+appDigest, out)
+	if _, err := crane(t, "pull", "--platform", "linux/amd64", edge.Addr+"/multi:v1", out); err == nil {
+		t.Fatal("linux/amd64 of multi:v1 pulled offline, but was not exported")
+	}
+	if _, err := crane(t, "digest", edge.Addr+"/app:v1"); err == nil {
+		t.Fatal("app:v1 is served offline, but only its digest was exported")
+	}
+}
