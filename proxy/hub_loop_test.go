@@ -48,6 +48,7 @@ func TestHubLoopDetected(t *testing.T) {
 	a, _, logA, logB := startLoop(t)
 	for _, path := range []string{"/v2/library/alpine/manifests/3.20", "/npm/left-pad"} {
 		resp, body := get(t, a.URL+path)
+		t.Logf("GET %s through a loop: %d %s", path, resp.StatusCode, body)
 		if resp.StatusCode < 500 {
 			t.Errorf("GET %s through a loop: %d, want an error\n%s", path, resp.StatusCode, body)
 		}
