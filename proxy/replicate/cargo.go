@@ -69,6 +69,9 @@ func cargoVersion(ctx context.Context, e Endpoint, name, vers string) (*hostedca
 }
 
 func (cargoMover) Copy(ctx context.Context, src, dst Endpoint, it Item, dry bool, progress func(int64)) (Copied, error) {
+	if err := pkgNoPrefix(dst); err != nil {
+		return Copied{}, pkgItemError(it, err)
+	}
 	have, err := cargoVersion(ctx, dst, it.Name, it.Version)
 	// A target whose upstream cannot tell about a crate it does not host
 	// answers 503: it holds no version of it.

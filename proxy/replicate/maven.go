@@ -57,6 +57,9 @@ func mavenHas(ctx context.Context, e Endpoint, path string) (bool, error) {
 }
 
 func (mavenMover) Copy(ctx context.Context, src, dst Endpoint, it Item, dry bool, progress func(int64)) (Copied, error) {
+	if err := pkgNoPrefix(dst); err != nil {
+		return Copied{}, pkgItemError(it, err)
+	}
 	dir, a, ok := mavenDir(it.Name, it.Version)
 	if !ok {
 		return Copied{}, pkgItemError(it, fault.Newf(fault.Invalid, "not a group:artifact name"))

@@ -210,6 +210,15 @@ func pkgSend(ctx context.Context, dst Endpoint, method, path string, body io.Rea
 	return nil
 }
 
+// pkgNoPrefix refuses a target prefix: packages keep their names (a
+// prefix renames images only).
+func pkgNoPrefix(dst Endpoint) error {
+	if dst.Prefix != "" {
+		return fault.Newf(fault.Invalid, "a target prefix (%s) applies to images only; packages keep their names", dst.Prefix)
+	}
+	return nil
+}
+
 // pkgItemError names the item in err (nil if err is).
 func pkgItemError(it Item, err error) error {
 	if err == nil {

@@ -11,7 +11,13 @@ import (
 	"nora/auth"
 	"nora/internal/fault"
 	"nora/proxy"
+	"nora/proxy/cargo"
+	"nora/proxy/maven"
+	"nora/proxy/npm"
+	"nora/proxy/npm/npmtest"
 	"nora/proxy/proxytest"
+	"nora/proxy/pypi"
+	"nora/proxy/pypi/pypitest"
 	"nora/proxy/replicate"
 )
 
@@ -118,5 +124,39 @@ func (p *pkgPair) sameBytes(t *testing.T, path string) {
 	a, b := pkgFetch(t, p.srcN.URL+path), pkgFetch(t, p.dstN.URL+path)
 	if string(a) != string(b) {
 		t.Fatalf("%s: %d bytes on the source, %d different ones on the target", path, len(a), len(b))
+	}
+}
+
+// TestRunPackages: a run with the package movers between two noras copies
+// one hosted package of each format, and a second run sends 0 bytes; a
+// target prefix is refused for packages, item by item.
+func TestRunPackages(t *testing.T) {
+	npmCfg := npm.DefaultConfig()
+	npmCfg.HostedNames = []string{"@acme/*"}
+	p := startPkgPair(t, proxy.AppConfig{Npm: npmCfg, PyPI: pypi.DefaultConfig(), Maven: maven.DefaultConfig(), Cargo: cargo.DefaultConfig()})
+	npmRun(t, p.srcN, p.srcToken, npmtest.WritePackage(t, "@acme/lib", "1.0.0", nil, "module.exports = 1;\n"), "publish")
+	whl, _ := pypitest.Build(t, t.TempDir(), pypitest.Project{Name: "acme-py", Version: "1.0.0"})
+	python(t, "-m", "twine", "upload", "--repository-url", p.srcN.URL+"/simple/", "--non-interactive", "--disable-progress-bar", whl)
+	p.mavenPut(t, "/maven2/com/acme/lib/1.0/lib-1.0.jar", []byte("PK\x03\x04 classes"))
+	p.mavenPut(t, "/maven2/com/acme/lib/1.0/lib-1.0.pom", pom("com.acme", "lib", "1.0", "jar"))
+	cargoRun(t, p.srcN, crateDir(t, "acme-rs", "1.0.0", "", ""), "publish", "--registry", "nora", "--no-verify", "--allow-dirty")
+
+	run := func(prefix string) replicate.Report {
+		t.Helper()
+		rp, err := replicate.Run(context.Background(), replicate.Options{Source: p.src, Target: p.dst,
+			Match: []string{"*", "@acme/*"}, Movers: replicate.Movers(), TargetPrefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rp
+	}
+	if rp := run("mirror/"); rp.Failed != 4 || rp.Bytes != 0 || !strings.Contains(rp.Items[0].Reason, "images only") {
+		t.Fatalf("run with a target prefix: %+v", rp)
+	}
+	if rp := run(""); rp.Copied != 4 || rp.Failed != 0 || rp.Bytes == 0 {
+		t.Fatalf("first run: %+v", rp)
+	}
+	if rp := run(""); rp.Skipped != 4 || rp.Bytes != 0 {
+		t.Fatalf("second run: %+v", rp)
 	}
 }

@@ -45,6 +45,9 @@ func npmPackument(ctx context.Context, e Endpoint, name string) (*npmDoc, error)
 }
 
 func (npmMover) Copy(ctx context.Context, src, dst Endpoint, it Item, dry bool, progress func(int64)) (Copied, error) {
+	if err := pkgNoPrefix(dst); err != nil {
+		return Copied{}, pkgItemError(it, err)
+	}
 	have, err := npmPackument(ctx, dst, it.Name)
 	// A target whose upstream cannot tell about a package it does not
 	// host answers 503: it holds no version of it.

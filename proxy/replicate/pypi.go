@@ -71,6 +71,9 @@ func pypiVersion(filename string) string {
 }
 
 func (pypiMover) Copy(ctx context.Context, src, dst Endpoint, it Item, dry bool, progress func(int64)) (Copied, error) {
+	if err := pkgNoPrefix(dst); err != nil {
+		return Copied{}, pkgItemError(it, err)
+	}
 	files, base, err := pypiFiles(ctx, src, it.Name)
 	if err != nil {
 		return Copied{}, pkgItemError(it, err)
