@@ -31,7 +31,7 @@ type ociPair struct {
 	edgeSent, hubSent atomic.Int64
 }
 
-func startOCIPair(t *testing.T) *ociPair {
+func startOCIPair(t testing.TB) *ociPair {
 	t.Helper()
 	p := &ociPair{}
 	var edgeTk, hubTk *proxytest.Tokens
