@@ -50,3 +50,23 @@ func TestHubCargoFetch(t *testing.T) {
 		t.Error("acme-lib from the edge's cache differs")
 	}
 }
+
+// A crate published to the hub installs through the edge with cargo.
+func TestHubCargoHosted(t *testing.T) {
+	up := cargotest.New(t, cargotest.Options{})
+	publishAcme(t, up)
+	hub := startNoraAuth(t, alwaysRevalidate(up), users(t))
+	edge := startNora(t, edgeOf(hub.URL))
+	ci := newCargoUser(t, hub.Addr, basicToken(testUser, testPass))
+	dir := ci.crate(t, "acme-hosted", "0.1.0", "", "")
+	if out, err := ci.publish(t, dir); err != nil {
+		t.Fatalf("cargo publish to the hub: %v\n%s", err, out)
+	}
+	site := newCargoUser(t, edge.Addr, "")
+	if out, err := site.install(t, site.app(t, `acme-hosted = "0.1.0"`)); err != nil {
+		t.Fatalf("cargo fetch of the hub's hosted crate through the edge: %v\n%s", err, out)
+	}
+	if !bytes.Equal(site.cachedCrate(t, "acme-hosted-0.1.0.crate"), packaged(t, dir, "acme-hosted", "0.1.0")) {
+		t.Error("the hosted crate through the edge differs from the published one")
+	}
+}
