@@ -25,12 +25,9 @@ func (app *App) mountOffline(client *http.Client) {
 	st := &offlineStore{c: app.cache, d: app.docker}
 	app.admin.SetOffline(admin.Offline{
 		Export: func(ctx context.Context, items []prefetch.Item, platform string, w io.Writer) error {
-			return offline.Export(ctx, items, offline.Options{Client: client, BaseURL: prefetchBase, Platform: platform}, w)
+			return offline.Export(ctx, items, offline.Options{Client: client, BaseURL: prefetchBase, Platform: platform, Source: app.cache}, w)
 		},
 		Import: func(ctx context.Context, r io.Reader) (offline.Summary, error) {
-			if st.d == nil {
-				return offline.Summary{}, errNoDocker
-			}
 			return offline.Import(ctx, r, st)
 		},
 	})
@@ -55,6 +52,17 @@ func (s *offlineStore) TempDir() string { return s.c.TempDir() }
 
 func (s *offlineStore) CommitBlob(ctx context.Context, tmpPath string, d digest.Digest, size int64) error {
 	return s.c.CommitFile(ctx, tmpPath, cache.BlobKey(d), size)
+}
+
+func (s *offlineStore) PutRef(ctx context.Context, key string, r cache.Ref) error {
+	return s.c.PutRef(ctx, key, r)
+}
+
+func (s *offlineStore) ImagesEnabled() error {
+	if s.d == nil {
+		return errNoDocker
+	}
+	return nil
 }
 
 func (s *offlineStore) SeedManifest(ctx context.Context, d digest.Digest, mediaType string, body []byte) error {

@@ -17,12 +17,15 @@ import (
 
 	"nora/cache"
 	"nora/proxy/admin"
+	"nora/proxy/npm/npmtest"
 	"nora/proxy/offline"
 	"nora/proxy/proxytest"
 )
 
 const offlineList = `app:v1
 library/multi:v1   # every platform
+left-pad@^1.0.0
+@acme/util
 `
 
 // TestExportImportOffline exports images from a nora with upstreams,
@@ -75,7 +78,7 @@ func TestExportImportOffline(t *testing.T) {
 	if err != nil {
 		t.Fatalf("import: %v", err)
 	}
-	if len(sum.Images) != 2 || sum.Blobs == 0 || sum.Bytes == 0 || len(objects(t, edge)) < sum.Blobs {
+	if len(sum.Images) != 2 || len(sum.Packages) != 6 || sum.Blobs == 0 || sum.Bytes == 0 || len(objects(t, edge)) < sum.Blobs {
 		t.Fatalf("import summary %+v", sum)
 	}
 	for ref, d := range want {
@@ -87,7 +90,24 @@ func TestExportImportOffline(t *testing.T) {
 	mustCrane(t, "pull", edge.Addr+"/app:v1", out)
 	mustCrane(t, "pull", "--platform", "linux/arm64", edge.Addr+"/multi:v1", out)
 	mustCrane(t, "pull", "--platform", "linux/amd64", edge.Addr+"/library/multi:v1", out)
+	npmInstall(t, edge, "left-pad@^1.0.0", "@acme/util")
 	edge.WaitNoTempFiles(t, 5*time.Second)
+}
+
+// npmInstall installs pkgs with the real npm from n.
+func npmInstall(t *testing.T, n *proxytest.Nora, pkgs ...string) {
+	t.Helper()
+	home := t.TempDir()
+	rc := filepath.Join(home, "npmrc")
+	os.WriteFile(rc, []byte("registry="+n.URL+"/npm/\n"), 0o600)
+	proj := t.TempDir()
+	os.WriteFile(filepath.Join(proj, "package.json"), []byte(`{"name":"p","version":"1.0.0"}`), 0o600)
+	for _, pkg := range pkgs {
+		if out, err := npmtest.NPM(t, proj, home, "install", pkg, "--userconfig", rc, "--cache", filepath.Join(home, "cache"),
+			"--no-audit", "--no-fund", "--fetch-retries", "0"); err != nil {
+			t.Fatalf("npm install %s: %v\n%s", pkg, err, out)
+		}
+	}
 }
 
 // objects lists the store's objects.

@@ -16,9 +16,9 @@ func newImportCmd(socket socketFunc, configFlag func(*cobra.Command)) *cobra.Com
 		Long: `Load a tar that nora export wrote (FILE, or - for standard input) into the running
 server's cache. Every member is checked against its name and against the tar's MANIFEST.json
 before any of it is stored; a damaged or truncated tar is refused, naming the first bad
-member, and leaves nothing behind. The images are then served as cached content of the
-upstream their names lead to, with their original tags and digests, also when that upstream
-cannot be reached.`,
+member, and leaves nothing behind. The images and packages are then served as cached
+content of the upstream they came from (images: the upstream their names lead to), with their
+original tags and digests, also when that upstream cannot be reached.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var r io.Reader = cmd.InOrStdin()
@@ -41,7 +41,7 @@ cannot be reached.`,
 			for _, im := range sum.Images {
 				fmt.Fprintf(cl.stdout, "imported %s\n", im)
 			}
-			fmt.Fprintf(cl.stdout, "%d images, %d blobs, %d bytes\n", len(sum.Images), sum.Blobs, sum.Bytes)
+			fmt.Fprintf(cl.stdout, "%d images, %d package files and documents, %d blobs, %d bytes\n", len(sum.Images), len(sum.Packages), sum.Blobs, sum.Bytes)
 			return nil
 		},
 	}

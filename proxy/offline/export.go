@@ -27,6 +27,8 @@ type Options struct {
 	BaseURL string
 	// Platform narrows image indexes to one platform; "" takes all.
 	Platform string
+	// Source is the cache the package files are read from once fetched.
+	Source Source
 }
 
 // manifestAccept is what a pulling client accepts.
@@ -38,11 +40,11 @@ var manifestAccept = []string{
 }
 
 // Check refuses, before anything is written, a list export cannot carry
-// yet: only images for now.
+// yet: images and npm packages only for now.
 func Check(items []prefetch.Item) error {
 	for _, it := range items {
-		if it.Format != prefetch.Docker {
-			return fault.Newf(fault.Invalid, "line %d: %s: export of %s packages is not available yet (images only)", it.Line, it.Text, it.Format)
+		if it.Format != prefetch.Docker && it.Format != prefetch.Npm {
+			return fault.Newf(fault.Invalid, "line %d: %s: export of %s packages is not available yet (images and npm only)", it.Line, it.Text, it.Format)
 		}
 	}
 	return nil
@@ -57,7 +59,11 @@ func Export(ctx context.Context, items []prefetch.Item, o Options, w io.Writer) 
 	}
 	e := &exporter{ctx: ctx, o: o, tw: tar.NewWriter(w), seen: map[string]bool{}, now: time.Now().UTC().Truncate(time.Second)}
 	for _, it := range items {
-		if err := e.image(it); err != nil {
+		export := e.image
+		if it.Format == prefetch.Npm {
+			export = e.npm
+		}
+		if err := export(it); err != nil {
 			return fmt.Errorf("%s: %w", it.Text, err)
 		}
 	}
@@ -65,12 +71,13 @@ func Export(ctx context.Context, items []prefetch.Item, o Options, w io.Writer) 
 }
 
 type exporter struct {
-	ctx     context.Context
-	o       Options
-	tw      *tar.Writer
-	seen    map[string]bool // blobs written
-	members []Member
-	index   []descriptor
+	ctx      context.Context
+	o        Options
+	tw       *tar.Writer
+	seen     map[string]bool // blobs written
+	members  []Member
+	index    []descriptor
+	packages []Entry
 	// now is every member's mtime, in whole seconds: USTAR headers, with
 	// no PAX records, are covered whole by their checksum.
 	now time.Time
@@ -226,6 +233,15 @@ func (e *exporter) finish() error {
 	}
 	if err := e.write(IndexName, int64(len(idx)), "", bytes.NewReader(idx)); err != nil {
 		return err
+	}
+	if len(e.packages) > 0 {
+		pk, err := json.MarshalIndent(e.packages, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := e.write(PackagesName, int64(len(pk)), "", bytes.NewReader(pk)); err != nil {
+			return err
+		}
 	}
 	man, err := json.MarshalIndent(Manifest{Version: Version, Created: e.now, Members: e.members}, "", "  ")
 	if err != nil {

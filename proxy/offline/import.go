@@ -15,6 +15,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"nora/cache"
 	"nora/internal/fault"
 )
 
@@ -31,11 +32,17 @@ type Store interface {
 	SeedManifest(ctx context.Context, d digest.Digest, mediaType string, body []byte) error
 	// SeedTag points the cached tag of image name at manifest d.
 	SeedTag(ctx context.Context, name, tag string, d digest.Digest, mediaType string, size int64) error
+	// ImagesEnabled says why images cannot be imported, or nil.
+	ImagesEnabled() error
+	// PutRef stores a package's ref (a document's or a file's), whose
+	// blob is committed.
+	PutRef(ctx context.Context, key string, r cache.Ref) error
 }
 
 // Summary is what an import committed.
 type Summary struct {
-	Images []string `json:"images"`
+	Images   []string `json:"images"`
+	Packages []string `json:"packages"` // the cache keys written
 	Blobs  int      `json:"blobs"`
 	Bytes  int64    `json:"bytes"`
 }
@@ -142,7 +149,12 @@ func (im *importer) member(hdr *tar.Header, tr io.Reader) error {
 	switch {
 	case blobNameRe.MatchString(name):
 		err = im.stageFile(s, tr)
-	case name == LayoutName, name == IndexName, name == ManifestName:
+	case strings.HasPrefix(name, packagesDir):
+		if _, ok := entryKey(name); !ok {
+			return bad("member %q is not a package file nora imports", name)
+		}
+		err = im.stageFile(s, tr)
+	case name == LayoutName, name == IndexName, name == ManifestName, name == PackagesName:
 		err = stageMemory(s, tr)
 	default:
 		return bad("member %q is not part of a nora export", name)

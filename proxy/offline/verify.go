@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -64,6 +65,7 @@ func (im *importer) verify() error {
 type plan struct {
 	manifests []planned // every manifest the tar holds, with its media type
 	tags      []tagged
+	packages  []Entry
 }
 
 // planned is a manifest and its bytes, read before the commit takes its
@@ -92,7 +94,36 @@ func (im *importer) plan() (plan, error) {
 			return plan{}, err
 		}
 	}
-	return p, nil
+	if len(p.manifests) > 0 {
+		if err := im.st.ImagesEnabled(); err != nil {
+			return plan{}, err
+		}
+	}
+	return p, im.planPackages(&p)
+}
+
+// planPackages reads packages.json: every package member in it, with the
+// digest its bytes have, and none left out.
+func (im *importer) planPackages(p *plan) error {
+	listed := map[string]bool{}
+	if s := im.byName[PackagesName]; s != nil {
+		if err := json.Unmarshal(s.data, &p.packages); err != nil {
+			return bad("member %q is damaged: %v", PackagesName, err)
+		}
+	}
+	for _, e := range p.packages {
+		s := im.byName[e.Member]
+		if _, ok := entryKey(e.Member); !ok || s == nil || listed[e.Member] || e.Ref.Digest != digest.NewDigestFromEncoded(digest.SHA256, s.sum) || e.Ref.Size != s.size {
+			return bad("%s lists member %q, which the tar does not hold as listed", PackagesName, e.Member)
+		}
+		listed[e.Member] = true
+	}
+	for _, s := range im.members {
+		if strings.HasPrefix(s.name, packagesDir) && !listed[s.name] {
+			return bad("member %q is not in %s", s.name, PackagesName)
+		}
+	}
+	return nil
 }
 
 func (im *importer) planImage(p *plan, top descriptor) error {
@@ -191,7 +222,7 @@ func (im *importer) commit(ctx context.Context, p plan) (Summary, error) {
 		if s.path == "" {
 			continue
 		}
-		d := digest.NewDigestFromEncoded(digest.SHA256, strings.TrimPrefix(s.name, blobsDir))
+		d := digest.NewDigestFromEncoded(digest.SHA256, s.sum)
 		if err := im.st.CommitBlob(ctx, s.path, d, s.size); err != nil {
 			return sum, fmt.Errorf("cannot commit %s: %w", s.name, err)
 		}
@@ -203,6 +234,15 @@ func (im *importer) commit(ctx context.Context, p plan) (Summary, error) {
 		if err := im.st.SeedManifest(ctx, digest.Digest(m.desc.Digest), m.desc.MediaType, m.body); err != nil {
 			return sum, fmt.Errorf("cannot record manifest %s: %w", m.desc.Digest, err)
 		}
+	}
+	for _, e := range p.packages {
+		key, _ := entryKey(e.Member)
+		ref := e.Ref
+		ref.FetchedAt = time.Now()
+		if err := im.st.PutRef(ctx, key, ref); err != nil {
+			return sum, fmt.Errorf("cannot record %s: %w", key, err)
+		}
+		sum.Packages = append(sum.Packages, key)
 	}
 	for _, t := range p.tags {
 		if err := im.st.SeedTag(ctx, t.name, t.tag, digest.Digest(t.desc.Digest), t.desc.MediaType, t.desc.Size); err != nil {
