@@ -106,7 +106,9 @@ func npmPublish(ctx context.Context, dst Endpoint, it Item, p *npmDoc, file stri
 	const suffix = `"}}}`
 	size := int64(len(prefix)) + int64(base64.StdEncoding.EncodedLen(int(tgz.Size))) + int64(len(suffix))
 	pr, pw := io.Pipe()
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		enc := base64.NewEncoder(base64.StdEncoding, pw)
 		_, err := io.WriteString(pw, prefix)
 		if err == nil {
@@ -120,7 +122,9 @@ func npmPublish(ctx context.Context, dst Endpoint, it Item, p *npmDoc, file stri
 		}
 		pw.CloseWithError(err)
 	}()
-	defer pr.Close()
+	// The encoder stops at a closed pipe; it is done with tgz before the
+	// caller closes it.
+	defer func() { pr.Close(); <-done }()
 	return pkgSend(ctx, dst, http.MethodPut, "/npm/"+pkgEscape(it.Name), pr, size,
 		map[string]string{"Content-Type": "application/json"}, "the publish of "+file, sent, progress)
 }
