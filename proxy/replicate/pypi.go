@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 
+	hostedpypi "nora/hosted/pypi"
 	"nora/internal/fault"
 )
 
@@ -70,6 +71,14 @@ func pypiVersion(filename string) string {
 	return stem[strings.LastIndexByte(stem, '-')+1:]
 }
 
+// pypiSameVersion reports whether a and b spell one version: a file name
+// carries the normal form, the release may have been uploaded otherwise.
+func pypiSameVersion(a, b string) bool {
+	na, okA := hostedpypi.NormalizeVersion(a)
+	nb, okB := hostedpypi.NormalizeVersion(b)
+	return a == b || okA && okB && na == nb
+}
+
 func (pypiMover) Copy(ctx context.Context, src, dst Endpoint, it Item, dry bool, progress func(int64)) (Copied, error) {
 	if err := pkgNoPrefix(dst); err != nil {
 		return Copied{}, pkgItemError(it, err)
@@ -80,7 +89,7 @@ func (pypiMover) Copy(ctx context.Context, src, dst Endpoint, it Item, dry bool,
 	}
 	var want []pypiFile
 	for _, f := range files {
-		if strings.EqualFold(pypiVersion(f.Filename), it.Version) {
+		if pypiSameVersion(pypiVersion(f.Filename), it.Version) {
 			want = append(want, f)
 		}
 	}

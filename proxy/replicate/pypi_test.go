@@ -76,3 +76,22 @@ func TestPyPICopy(t *testing.T) {
 		t.Fatalf("pip install from the target: %v", err)
 	}
 }
+
+// TestPyPIVersionOfFile: a file belongs to the release whatever the
+// release's spelling.
+func TestPyPIVersionOfFile(t *testing.T) {
+	f := func(file, version string, want bool) {
+		t.Helper()
+		if got := replicate.PyPIFileOf(file, version); got != want {
+			t.Fatalf("%s of %s: %v, want %v", file, version, got, want)
+		}
+	}
+	f("acme_lib-1.2.0-py3-none-any.whl", "1.2.0", true)
+	f("acme_lib-1.2.0-1-py3-none-any.whl", "1.2.0", true)
+	f("acme-lib-1.2.0.tar.gz", "1.2.0", true)
+	f("acme_lib-1.2.0rc1.zip", "1.2.0-RC1", true)
+	f("acme_lib-1.2.0b0-py3-none-any.whl", "1.2.0-beta", true)
+	f("acme_lib-1.2.0-py3-none-any.whl", "1.2", false)
+	f("acme_lib-1.2.0-py3-none-any.whl", "1.2.1", false)
+	f("acme-lib-1.2.0.tar.gz", "2.0", false)
+}
