@@ -30,8 +30,10 @@ run, this command follows it. --to and --from name a [[replication.remotes]] ent
 may also name a [[docker.upstreams]] entry, whose images are pulled through this nora's cache
 and stored under --prefix.
 
---match takes globs "name:tag" (images) or "name@version" (packages), "/" separating the
-name's parts ("*" stays within one); a glob without a tag matches every tag. An image goes
+--match takes globs "name:tag" (images only) or "name@version" (packages only), "/"
+separating the name's parts ("*" stays within one); a glob without a tag or version matches
+every tag of an image and every version of a package. Packages are listed through the
+source's admin API: --from a nora needs a token with the admin permission there for them. An image goes
 with all its platforms, its cosign-style signature tags and its referrers, blob by blob: a blob
 the target has is not sent, so a second run sends nothing and a run cut off is completed by
 the next. The exit code is 1 when an item failed; each failure is printed with its reason.`,

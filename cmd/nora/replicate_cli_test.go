@@ -107,6 +107,14 @@ func TestReplicateCLI(t *testing.T) {
 		t.Fatalf("a token without push: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 
+	code, stdout, stderr = rep("--from", "hub", "--match", "prod/app:v1", "--prefix", "back/")
+	if code != 0 || !strings.Contains(stdout, "1 copied") {
+		t.Fatalf("--from the hub: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if got, err := craneDigest(edge.Addr + "/back/prod/app:v1"); err != nil || got != d.String() {
+		t.Fatalf("back/prod/app:v1 on the edge: %s, %v; want %s", got, err, d)
+	}
+
 	code, stdout, stderr = rep("--from", "docker.io", "--match", "library/web:1", "--prefix", "mirror/")
 	if code != 0 || !strings.Contains(stdout, "1 copied") {
 		t.Fatalf("--from an upstream: exit %d\n%s\n%s", code, stdout, stderr)

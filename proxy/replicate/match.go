@@ -10,6 +10,19 @@ import (
 // glob is one --match pattern split into its name and version parts.
 type glob struct {
 	name, version string // version "": every version
+	sep           byte   // ':' (an image's tag), '@' (a package's version) or 0
+}
+
+// forFormat keeps the globs that apply to format: a tag (":") is an
+// image's, a version ("@") a package's; a glob with neither applies to all.
+func forFormat(gs []glob, format string) []glob {
+	var out []glob
+	for _, g := range gs {
+		if g.sep == 0 || (g.sep == ':') == (format == "docker") {
+			out = append(out, g)
+		}
+	}
+	return out
 }
 
 // parseGlobs splits each pattern at the tag (":") or version ("@") that
@@ -41,7 +54,7 @@ func splitGlob(p string) glob {
 		from = 1
 	}
 	if i := strings.IndexAny(p[from:], ":@"); i >= 0 {
-		return glob{name: p[:from+i], version: p[from+i+1:]}
+		return glob{name: p[:from+i], version: p[from+i+1:], sep: p[from+i]}
 	}
 	return glob{name: p}
 }

@@ -30,6 +30,12 @@ func TestMatch(t *testing.T) {
 	if got := literalNames(lit); len(got) != 2 || got[0] != "library/nginx" || got[1] != "library/redis" {
 		t.Errorf("literal names %v", got)
 	}
+	if got := forFormat(gs, "docker"); len(got) != 2 || got[1].name != "library/nginx" {
+		t.Errorf("docker globs %v", got)
+	}
+	if got := forFormat(gs, "npm"); len(got) != 2 || got[1].name != "@acme/lib" {
+		t.Errorf("npm globs %v", got)
+	}
 	for _, bad := range [][]string{nil, {":v1"}, {"a[:v1"}} {
 		if _, err := parseGlobs(bad); err == nil {
 			t.Errorf("%q accepted", bad)

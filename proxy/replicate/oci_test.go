@@ -184,6 +184,16 @@ func TestOCIReplicate(t *testing.T) {
 		t.Fatalf("second run: %+v, wire %d bytes, want skipped and nothing sent", again, p.hubSent.Load()-before)
 	}
 
+	// Into another repository of the hub: its blobs are there already,
+	// only the manifests travel.
+	moved := run(t, replicate.Options{Source: src, Target: dst, Match: []string{"prod/app"}, TargetPrefix: "copy/"})
+	if moved.Copied != 1 || moved.Bytes >= 64<<10 {
+		t.Fatalf("into copy/: %+v, want copied with the manifests only", moved)
+	}
+	if got := p.craneDigest(t, "copy/prod/app:v1"); got != d.String() {
+		t.Fatalf("copy/prod/app:v1 is %s, want %s", got, d)
+	}
+
 	_, ro := p.endpoints(p.hubReader)
 	bad := run(t, replicate.Options{Source: src, Target: ro, Match: []string{"dev/tool"}})
 	if bad.Failed != 1 || bad.Items[0].Name != "dev/tool" || !strings.Contains(bad.Items[0].Reason, "may not push dev/tool") {

@@ -80,7 +80,11 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	var rp Report
 	var items []listed
 	for _, m := range o.Movers {
-		its, err := list(ctx, m, o.Source, gs)
+		mg := forFormat(gs, m.Format())
+		if len(mg) == 0 {
+			continue
+		}
+		its, err := list(ctx, m, o.Source, mg)
 		if err != nil {
 			rp.add(Result{Item: Item{Format: m.Format(), Name: "*"}, Status: StatusFailed, Reason: reason(err)})
 			continue
