@@ -21,11 +21,11 @@ import (
 // nora's own handlers, so that what is not cached yet is fetched and
 // verified as a client's pull would be; import commits into the cache
 // as the docker handler's cached entries.
-func (app *App) mountOffline(client *http.Client) {
+func (app *App) mountOffline(client *http.Client, linkPrefix string) {
 	st := &offlineStore{c: app.cache, d: app.docker}
 	app.admin.SetOffline(admin.Offline{
 		Export: func(ctx context.Context, items []prefetch.Item, platform string, w io.Writer) error {
-			return offline.Export(ctx, items, offline.Options{Client: client, BaseURL: prefetchBase, Platform: platform, Source: app.cache}, w)
+			return offline.Export(ctx, items, offline.Options{Client: client, BaseURL: prefetchBase, Platform: platform, Source: app.cache, LinkPrefix: linkPrefix}, w)
 		},
 		Import: func(ctx context.Context, r io.Reader) (offline.Summary, error) {
 			return offline.Import(ctx, r, st)

@@ -26,6 +26,7 @@ const offlineList = `app:v1
 library/multi:v1   # every platform
 left-pad@^1.0.0
 @acme/util
+demo-pkg==1.0
 `
 
 // TestExportImportOffline exports images from a nora with upstreams,
@@ -78,7 +79,7 @@ func TestExportImportOffline(t *testing.T) {
 	if err != nil {
 		t.Fatalf("import: %v", err)
 	}
-	if len(sum.Images) != 2 || len(sum.Packages) != 6 || sum.Blobs == 0 || sum.Bytes == 0 || len(objects(t, edge)) < sum.Blobs {
+	if len(sum.Images) != 2 || len(sum.Packages) < 9 || sum.Blobs == 0 || sum.Bytes == 0 || len(objects(t, edge)) < sum.Blobs {
 		t.Fatalf("import summary %+v", sum)
 	}
 	for ref, d := range want {
@@ -91,6 +92,13 @@ func TestExportImportOffline(t *testing.T) {
 	mustCrane(t, "pull", "--platform", "linux/arm64", edge.Addr+"/multi:v1", out)
 	mustCrane(t, "pull", "--platform", "linux/amd64", edge.Addr+"/library/multi:v1", out)
 	npmInstall(t, edge, "left-pad@^1.0.0", "@acme/util")
+	dest := t.TempDir()
+	for _, binary := range []string{":none:", ":all:"} { // the wheel, then the sdist
+		if out, err := pip(t, "download", "--no-cache-dir", "--disable-pip-version-check", "--retries", "0", "--timeout", "20",
+			"--no-build-isolation", "--no-binary", binary, "--no-deps", "--index-url", edge.URL+"/simple/", "-d", dest, "demo-pkg==1.0"); err != nil {
+			t.Fatalf("pip download (--no-binary %s): %v\n%s", binary, err, out)
+		}
+	}
 	edge.WaitNoTempFiles(t, 5*time.Second)
 }
 

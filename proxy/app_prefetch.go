@@ -62,7 +62,7 @@ func (app *App) mountPrefetch(cfg AppConfig) error {
 		_ = fs.ShutdownWithContext(ctx)
 		_ = ln.Close()
 	})
-	app.mountOffline(client)
+	app.mountOffline(client, o.LinkPrefix)
 	return app.admin.SetPrefetch(svc, cfg.Prefetch)
 }
 

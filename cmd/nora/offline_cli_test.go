@@ -35,7 +35,7 @@ func TestExportImportCLI(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "wrote "+site) {
 		t.Fatalf("export: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	os.WriteFile(list, []byte("web:1\ndemo==1.0\n"), 0o600)
+	os.WriteFile(list, []byte("web:1\norg.example:lib:1.0\n"), 0o600)
 	code, _, stderr = runCLI("export", "--config", conf(hub), "-f", list, "-o", filepath.Join(dir, "no.tar"))
 	if code != 1 || !strings.Contains(stderr, "not available yet") {
 		t.Fatalf("export of a package: exit %d\n%s", code, stderr)

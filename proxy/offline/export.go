@@ -29,6 +29,9 @@ type Options struct {
 	Platform string
 	// Source is the cache the package files are read from once fetched.
 	Source Source
+	// LinkPrefix is the path of [server] public_url, which links nora
+	// writes start with (prefetch.Options.LinkPrefix).
+	LinkPrefix string
 }
 
 // manifestAccept is what a pulling client accepts.
@@ -43,8 +46,8 @@ var manifestAccept = []string{
 // yet: images and npm packages only for now.
 func Check(items []prefetch.Item) error {
 	for _, it := range items {
-		if it.Format != prefetch.Docker && it.Format != prefetch.Npm {
-			return fault.Newf(fault.Invalid, "line %d: %s: export of %s packages is not available yet (images and npm only)", it.Line, it.Text, it.Format)
+		if it.Format == prefetch.Maven || it.Format == prefetch.Cargo {
+			return fault.Newf(fault.Invalid, "line %d: %s: export of %s packages is not available yet (images, npm and PyPI only)", it.Line, it.Text, it.Format)
 		}
 	}
 	return nil
@@ -60,8 +63,11 @@ func Export(ctx context.Context, items []prefetch.Item, o Options, w io.Writer) 
 	e := &exporter{ctx: ctx, o: o, tw: tar.NewWriter(w), seen: map[string]bool{}, now: time.Now().UTC().Truncate(time.Second)}
 	for _, it := range items {
 		export := e.image
-		if it.Format == prefetch.Npm {
+		switch it.Format {
+		case prefetch.Npm:
 			export = e.npm
+		case prefetch.PyPI:
+			export = e.pypi
 		}
 		if err := export(it); err != nil {
 			return fmt.Errorf("%s: %w", it.Text, err)

@@ -43,8 +43,8 @@ type Store interface {
 type Summary struct {
 	Images   []string `json:"images"`
 	Packages []string `json:"packages"` // the cache keys written
-	Blobs  int      `json:"blobs"`
-	Bytes  int64    `json:"bytes"`
+	Blobs    int      `json:"blobs"`
+	Bytes    int64    `json:"bytes"`
 }
 
 // staged is a member read from the tar: in a temp file (blobs) or in

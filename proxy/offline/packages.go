@@ -146,13 +146,16 @@ func (e *exporter) discard(p string, accept ...string) error {
 
 // npmKeyRe is a key import may write: a package's packuments or a
 // tarball, under a name npm accepts.
-var npmKeyRe = regexp.MustCompile(`^refs/npm/((?:@[A-Za-z0-9][A-Za-z0-9._~-]*/)?[A-Za-z0-9._~-]+)/(?:_packument|_abbreviated|-/[A-Za-z0-9._~+-]+\.tgz)$`)
+var (
+	pypiKeyRe = regexp.MustCompile(`^[a-z0-9]+(?:-[a-z0-9]+)*/(?:_page|_files/[A-Za-z0-9][A-Za-z0-9._+!_-]*|_metadata/[A-Za-z0-9][A-Za-z0-9._+!_-]*)$`)
+	npmKeyRe  = regexp.MustCompile(`^refs/npm/((?:@[A-Za-z0-9][A-Za-z0-9._~-]*/)?[A-Za-z0-9._~-]+)/(?:_packument|_abbreviated|-/[A-Za-z0-9._~+-]+\.tgz)$`)
+)
 
 // entryKey is the cache key of a package member, if import may write it.
 func entryKey(member string) (string, bool) {
 	key := refsDir + strings.TrimPrefix(member, packagesDir)
-	m := npmKeyRe.FindStringSubmatch(key)
-	if !strings.HasPrefix(member, packagesDir) || m == nil || strings.Contains(key, "/../") || strings.HasPrefix(path.Base(key), ".") {
+	ok := npmKeyRe.MatchString(key) || pypiKey(key)
+	if !strings.HasPrefix(member, packagesDir) || !ok || strings.Contains(key, "/../") || strings.HasPrefix(path.Base(key), ".") {
 		return "", false
 	}
 	return key, cache.CheckKey(key) == nil

@@ -26,3 +26,10 @@ func NpmVersion(distTags map[string]string, versions []string, ref string) (stri
 	}
 	return v, nil
 }
+
+// PyPIName is a project name as PEP 503 compares them (and nora keys it).
+func PyPIName(name string) string { return normalize(name) }
+
+// PyPIFileOf tells whether filename is a distribution of project's
+// version, as prefetch picks them.
+func PyPIFileOf(filename, project, ver string) bool { return fileOf(filename, project, ver) }
