@@ -19,7 +19,8 @@ import (
 // PUT /cargo/api/v1/crates/new with the framed body (the metadata's
 // length and JSON, the .crate's length and bytes). The metadata is
 // rebuilt from the source's index line, so dependencies and features are
-// those the source indexes.
+// those the source indexes. A version yanked on the source is yanked on
+// the target (and unyanked, if the source unyanked it since).
 type cargoMover struct{}
 
 // Cargo is the Mover of hosted crates.
@@ -72,21 +73,6 @@ func (cargoMover) Copy(ctx context.Context, src, dst Endpoint, it Item, dry bool
 	if err := pkgNoPrefix(dst); err != nil {
 		return Copied{}, pkgItemError(it, err)
 	}
-	have, err := cargoVersion(ctx, dst, it.Name, it.Version)
-	// A target whose upstream cannot tell about a crate it does not host
-	// answers 503: it holds no version of it.
-	if errors.Is(err, fault.Unavailable) {
-		have, err = nil, nil
-	}
-	if err != nil {
-		return Copied{}, pkgItemError(it, err)
-	}
-	if have != nil {
-		return Copied{Skipped: true}, nil
-	}
-	if dry {
-		return Copied{Bytes: it.Size}, nil
-	}
 	en, err := cargoVersion(ctx, src, it.Name, it.Version)
 	if err == nil && en == nil {
 		err = fault.Newf(fault.NotFound, "%s does not index this version", src.Name)
@@ -94,27 +80,62 @@ func (cargoMover) Copy(ctx context.Context, src, dst Endpoint, it Item, dry bool
 	if err != nil {
 		return Copied{}, pkgItemError(it, err)
 	}
+	have, err := cargoVersion(ctx, dst, it.Name, it.Version)
+	// A target whose upstream cannot tell about a crate it does not host
+	// answers 503: it holds no version of it.
+	if errors.Is(err, fault.Unavailable) {
+		have, err = nil, nil
+	}
+	switch {
+	case err != nil:
+		return Copied{}, pkgItemError(it, err)
+	case have != nil && have.Yanked == en.Yanked:
+		return Copied{Skipped: true}, nil
+	case dry && have != nil:
+		return Copied{}, nil
+	case dry:
+		return Copied{Bytes: it.Size}, nil
+	}
+	var c Copied
+	if have == nil {
+		err = cargoPublish(ctx, src, dst, en, &c.Bytes, progress)
+	}
+	if err == nil && (have != nil || en.Yanked) {
+		err = cargoYank(ctx, dst, en, &c.Bytes, progress)
+	}
+	return c, pkgItemError(it, err)
+}
+
+// cargoPublish publishes the version of index line en, its .crate
+// fetched from src, on dst.
+func cargoPublish(ctx context.Context, src, dst Endpoint, en *hostedcargo.IndexEntry, sent *int64, progress func(int64)) error {
 	crate, err := pkgOpen(ctx, src, "/cargo/api/v1/crates/"+en.Name+"/"+en.Vers+"/download", "the .crate")
 	if err != nil {
-		return Copied{}, pkgItemError(it, err)
+		return err
 	}
 	defer crate.Close()
 	meta, err := json.Marshal(cargoMetadata(en))
 	if err != nil {
-		return Copied{}, pkgItemError(it, fault.Wrap(fault.Internal, err, "cannot encode the publish metadata"))
+		return fault.Wrap(fault.Internal, err, "cannot encode the publish metadata")
 	}
 	var head bytes.Buffer
 	binary.Write(&head, binary.LittleEndian, uint32(len(meta)))
 	head.Write(meta)
 	binary.Write(&head, binary.LittleEndian, uint32(crate.Size))
-	var c Copied
 	body := io.MultiReader(&head, crate)
-	err = pkgSend(ctx, dst, http.MethodPut, "/cargo/api/v1/crates/new", body, int64(head.Len())+crate.Size,
-		nil, "the publish of "+en.Name+" "+en.Vers, &c.Bytes, progress)
-	if err != nil {
-		return c, pkgItemError(it, err)
+	return pkgSend(ctx, dst, http.MethodPut, "/cargo/api/v1/crates/new", body, int64(head.Len())+crate.Size,
+		nil, "the publish of "+en.Name+" "+en.Vers, sent, progress)
+}
+
+// cargoYank yanks the version on dst, or unyanks it, as en says (as
+// cargo yank does: the yank needs the delete permission there).
+func cargoYank(ctx context.Context, dst Endpoint, en *hostedcargo.IndexEntry, sent *int64, progress func(int64)) error {
+	method, action := http.MethodDelete, "yank"
+	if !en.Yanked {
+		method, action = http.MethodPut, "unyank"
 	}
-	return c, nil
+	path := "/cargo/api/v1/crates/" + en.Name + "/" + en.Vers + "/" + action
+	return pkgSend(ctx, dst, method, path, http.NoBody, 0, nil, "the "+action+" of "+en.Name+" "+en.Vers, sent, progress)
 }
 
 // cargoMetadata is the publish metadata of index line en.

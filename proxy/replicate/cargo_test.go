@@ -79,7 +79,7 @@ var noPubtime = regexp.MustCompile(`,"pubtime":"[^"]*"`)
 
 // TestCargoCopy: crates cargo published on the source (one depending on
 // the other, with features) are published on the target with the same
-// .crate and index line; cargo resolves and fetches them from there; a
+// .crate and index line (a yanked version yanked); cargo resolves and fetches them from there; a
 // second copy sends nothing; a target refusing the publish fails naming
 // the item.
 func TestCargoCopy(t *testing.T) {
@@ -88,21 +88,27 @@ func TestCargoCopy(t *testing.T) {
 	cargoRun(t, p.srcN, crateDir(t, "acme-dep", "0.1.0", "", "extra = []\n"), publish...)
 	cargoRun(t, p.srcN, crateDir(t, "acme-lib", "0.2.0", "acme-dep = { version = \"0.1\", optional = true, features = [\"extra\"] }\n",
 		"default = [\"dep:acme-dep\"]\n"), publish...)
+	cargoRun(t, p.srcN, crateDir(t, "acme-dep", "0.1.1", "", "extra = []\n"), publish...)
+	cargoRun(t, p.srcN, t.TempDir(), "yank", "--registry", "nora", "acme-dep@0.1.1")
 
 	m := replicate.Cargo()
 	items := p.list(t, m, func(name, _ string) bool { return strings.HasPrefix(name, "acme-") })
-	if len(items) != 2 {
-		t.Fatalf("listed %v, want acme-dep and acme-lib", items)
+	if len(items) != 3 {
+		t.Fatalf("listed %v, want acme-dep (2 versions) and acme-lib", items)
 	}
 	p.refused(t, m, items[0])
 	p.copyAll(t, m, items)
-	for _, path := range []string{"/cargo/index/ac/me/acme-lib", "/cargo/index/ac/me/acme-dep"} {
-		// The same line but its publication time.
-		src, dst := pkgFetch(t, p.srcN.URL+path), pkgFetch(t, p.dstN.URL+path)
-		if a, b := noPubtime.ReplaceAll(src, nil), noPubtime.ReplaceAll(dst, nil); string(a) != string(b) {
-			t.Fatalf("%s differs:\nsource %s\ntarget %s", path, src, dst)
+	sameIndex := func() {
+		t.Helper()
+		for _, path := range []string{"/cargo/index/ac/me/acme-lib", "/cargo/index/ac/me/acme-dep"} {
+			// The same lines (the yanked one yanked) but their publication time.
+			src, dst := pkgFetch(t, p.srcN.URL+path), pkgFetch(t, p.dstN.URL+path)
+			if a, b := noPubtime.ReplaceAll(src, nil), noPubtime.ReplaceAll(dst, nil); string(a) != string(b) {
+				t.Fatalf("%s differs:\nsource %s\ntarget %s", path, src, dst)
+			}
 		}
 	}
+	sameIndex()
 	p.sameBytes(t, "/cargo/api/v1/crates/acme-lib/0.2.0/download")
 	p.sameBytes(t, "/cargo/api/v1/crates/acme-dep/0.1.0/download")
 
@@ -115,6 +121,15 @@ func TestCargoCopy(t *testing.T) {
 	cargoRun(t, p.dstN, app, "fetch")
 	lock, err := os.ReadFile(filepath.Join(app, "Cargo.lock"))
 	if err != nil || !strings.Contains(string(lock), "name = \"acme-dep\"\nversion = \"0.1.0\"") {
-		t.Fatalf("Cargo.lock from the target does not pin acme-dep 0.1.0 (%v):\n%s", err, lock)
+		t.Fatalf("Cargo.lock from the target does not pin acme-dep 0.1.0, 0.1.1 being yanked (%v):\n%s", err, lock)
 	}
+	// An unyank on the source is an unyank on the target, then nothing.
+	cargoRun(t, p.srcN, t.TempDir(), "yank", "--undo", "--registry", "nora", "acme-dep@0.1.1")
+	for i, it := range items {
+		c, err := m.Copy(t.Context(), p.src, p.dst, it, false, nil)
+		if err != nil || c.Skipped != (it.Version != "0.1.1") || c.Bytes != 0 {
+			t.Fatalf("copy %d after the unyank: %+v %v", i, c, err)
+		}
+	}
+	sameIndex()
 }

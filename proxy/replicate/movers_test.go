@@ -43,7 +43,7 @@ func startPkgPair(t testing.TB, cfg proxy.AppConfig) *pkgPair {
 	dstN, dstTk := start()
 	p := &pkgPair{srcN: srcN, dstN: dstN, srcToken: srcTk.Create(t, "replicator", "admin:**", "push:**")}
 	p.src = replicate.Endpoint{Name: "source", URL: srcN.URL, Token: p.srcToken}
-	p.dst = replicate.Endpoint{Name: "target", URL: dstN.URL, Token: dstTk.Create(t, "replicator", "push:**")}
+	p.dst = replicate.Endpoint{Name: "target", URL: dstN.URL, Token: dstTk.Create(t, "replicator", "push:**", "delete:**")}
 	p.pullOnly = replicate.Endpoint{Name: "target", URL: dstN.URL, Token: dstTk.Create(t, "reader", "pull:**")}
 	return p
 }
