@@ -3,6 +3,7 @@ package replicate
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"mime/multipart"
@@ -16,7 +17,8 @@ import (
 
 // pypiMover copies hosted PyPI releases file by file as twine uploads
 // them: a multipart POST /simple/ per file (the legacy upload API). The
-// target reads each file's metadata from the file itself.
+// target reads each file's metadata from the file itself. A file's yank
+// (PEP 592) is set on the target as the source has it.
 type pypiMover struct{}
 
 // PyPI is the Mover of hosted PyPI projects.
@@ -34,6 +36,7 @@ type pypiFile struct {
 	URL            string            `json:"url"`
 	Hashes         map[string]string `json:"hashes"`
 	RequiresPython *string           `json:"requires-python"`
+	Yanked         any               `json:"yanked"`
 }
 
 // pypiFiles reads the files of project name on e (none if e has no such
@@ -107,38 +110,82 @@ func (pypiMover) Copy(ctx context.Context, src, dst Endpoint, it Item, dry bool,
 	}
 	// A file the target holds is not sent again: a run cut off between
 	// the wheel and the sdist is completed by the next one.
-	want = slicesDeleteHeld(want, have)
-	if len(want) == 0 {
+	send, yank := pypiPlan(want, have)
+	switch {
+	case len(send) == 0 && len(yank) == 0:
 		return Copied{Skipped: true}, nil
+	case dry && len(send) == 0:
+		return Copied{}, nil
+	case dry:
+		return Copied{Bytes: it.Size}, nil
 	}
 	var c Copied
-	for _, f := range want {
-		if dry {
-			continue
-		}
+	for _, f := range send {
 		if err := pypiUpload(ctx, src, dst, it, f, base, &c.Bytes, progress); err != nil {
 			return c, pkgItemError(it, err)
 		}
 	}
-	if dry {
-		c.Bytes = it.Size
+	for _, f := range yank {
+		if err := pypiYank(ctx, dst, it, f, &c.Bytes, progress); err != nil {
+			return c, pkgItemError(it, err)
+		}
 	}
 	return c, nil
 }
 
-// slicesDeleteHeld drops from want the files have names.
-func slicesDeleteHeld(want, have []pypiFile) []pypiFile {
-	held := map[string]bool{}
-	for _, f := range have {
-		held[f.Filename] = true
+// pypiYanked is a file's yank state on a project page: PEP 691 says
+// false, or true or the reason.
+func pypiYanked(f pypiFile) (bool, string) {
+	switch y := f.Yanked.(type) {
+	case bool:
+		return y, ""
+	case string:
+		return true, y
 	}
-	var out []pypiFile
+	return false, ""
+}
+
+// pypiPlan picks the files of want to send (the target has them not) and
+// those whose yank state to set there (it differs from the source's, or
+// the file is sent yanked).
+func pypiPlan(want, have []pypiFile) (send, yank []pypiFile) {
+	held := map[string]pypiFile{}
+	for _, f := range have {
+		held[f.Filename] = f
+	}
 	for _, f := range want {
-		if !held[f.Filename] {
-			out = append(out, f)
+		y, reason := pypiYanked(f)
+		h, ok := held[f.Filename]
+		if !ok {
+			send = append(send, f)
+			if y {
+				yank = append(yank, f)
+			}
+			continue
+		}
+		if hy, hreason := pypiYanked(h); hy != y || hreason != reason {
+			yank = append(yank, f)
 		}
 	}
-	return out
+	return send, yank
+}
+
+// pypiYank sets the yank state of the file f of it on dst as the source
+// has it: POST /api/pypi/<project>/<version>/yank (the delete permission)
+// or .../unyank (push).
+func pypiYank(ctx context.Context, dst Endpoint, it Item, f pypiFile, sent *int64, progress func(int64)) error {
+	y, reason := pypiYanked(f)
+	action := "unyank"
+	if y {
+		action = "yank"
+	}
+	body, err := json.Marshal(map[string]string{"reason": reason, "filename": f.Filename})
+	if err != nil {
+		return fault.Wrap(fault.Internal, err, "cannot encode the "+action)
+	}
+	path := "/api/pypi/" + url.PathEscape(it.Name) + "/" + url.PathEscape(it.Version) + "/" + action
+	return pkgSend(ctx, dst, http.MethodPost, path, bytes.NewReader(body), int64(len(body)),
+		map[string]string{"Content-Type": "application/json"}, "the "+action+" of "+f.Filename, sent, progress)
 }
 
 // pypiUpload fetches f from src and uploads it to dst as twine does.

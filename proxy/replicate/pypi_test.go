@@ -1,14 +1,17 @@
 package replicate_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"nora/proxy"
+	"nora/proxy/proxytest"
 	"nora/proxy/pypi"
 	"nora/proxy/pypi/pypitest"
 	"nora/proxy/replicate"
@@ -29,6 +32,32 @@ func python(t *testing.T, args ...string) string {
 	return string(out)
 }
 
+// yanked is the yank state of each file of project on n, as PEP 691 says it.
+func yanked(t *testing.T, n *proxytest.Nora, project string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, n.URL+"/simple/"+project+"/", nil)
+	req.Header.Set("Accept", "application/vnd.pypi.simple.v1+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var page struct {
+		Files []struct {
+			Filename string `json:"filename"`
+			Yanked   any    `json:"yanked"`
+		} `json:"files"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]any{}
+	for _, f := range page.Files {
+		out[f.Filename] = f.Yanked
+	}
+	return out
+}
+
 // roundTrip is a func as an http.RoundTripper.
 type roundTrip func(*http.Request) (*http.Response, error)
 
@@ -36,7 +65,7 @@ func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f
 
 // TestPyPICopy: the wheel and sdist twine uploaded to the source are
 // uploaded to the target (what a cut-off run left out only), pip installs
-// from there; a second copy sends
+// from there, a yank follows; a second copy sends
 // nothing; a target refusing the upload fails naming the item.
 func TestPyPICopy(t *testing.T) {
 	p := startPkgPair(t, proxy.AppConfig{PyPI: pypi.DefaultConfig()})
@@ -74,6 +103,23 @@ func TestPyPICopy(t *testing.T) {
 		"--index-url", p.dstN.URL+"/simple/", "--target", target, "acme-lib==1.2.0")
 	if _, err := os.Stat(filepath.Join(target, "acme_lib.py")); err != nil {
 		t.Fatalf("pip install from the target: %v", err)
+	}
+
+	// A yank of the wheel on the source is one on the target, then nothing.
+	req, _ := http.NewRequest(http.MethodPost, p.srcN.URL+"/api/pypi/acme-lib/1.2.0/yank",
+		strings.NewReader(`{"reason":"broken","filename":"`+filepath.Base(whl)+`"}`))
+	req.SetBasicAuth("ci", "secret")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("yank on the source: %v %v", resp, err)
+	}
+	for i, skipped := range []bool{false, true} {
+		c, err := m.Copy(t.Context(), p.src, p.dst, items[0], false, nil)
+		if err != nil || c.Skipped != skipped {
+			t.Fatalf("copy %d after the yank: %+v %v", i, c, err)
+		}
+	}
+	if a, b := yanked(t, p.srcN, "acme-lib"), yanked(t, p.dstN, "acme-lib"); !reflect.DeepEqual(a, b) || a[filepath.Base(whl)] != "broken" {
+		t.Fatalf("yanks: source %v, target %v", a, b)
 	}
 }
 
