@@ -27,6 +27,9 @@ library/multi:v1   # every platform
 left-pad@^1.0.0
 @acme/util
 demo-pkg==1.0
+org.example:lib:1.0
+org.example:parent:2.0
+cargo:tiny@0.1.0
 `
 
 // TestExportImportOffline exports images from a nora with upstreams,
@@ -79,7 +82,7 @@ func TestExportImportOffline(t *testing.T) {
 	if err != nil {
 		t.Fatalf("import: %v", err)
 	}
-	if len(sum.Images) != 2 || len(sum.Packages) < 9 || sum.Blobs == 0 || sum.Bytes == 0 || len(objects(t, edge)) < sum.Blobs {
+	if len(sum.Images) != 2 || len(sum.Packages) < 13 || sum.Blobs == 0 || sum.Bytes == 0 || len(objects(t, edge)) < sum.Blobs {
 		t.Fatalf("import summary %+v", sum)
 	}
 	for ref, d := range want {
@@ -99,6 +102,11 @@ func TestExportImportOffline(t *testing.T) {
 			t.Fatalf("pip download (--no-binary %s): %v\n%s", binary, err, out)
 		}
 	}
+	mustGet(t, edge.URL+"/maven2/org/example/lib/1.0/lib-1.0.jar", u.jar)
+	mustGet(t, edge.URL+"/maven2/org/example/lib/1.0/lib-1.0.jar.sha1", nil)
+	mustGet(t, edge.URL+"/maven2/org/example/parent/2.0/parent-2.0.pom", nil)
+	mustGet(t, edge.URL+"/cargo/index/ti/ny/tiny", nil)
+	mustGet(t, edge.URL+"/cargo/api/v1/crates/tiny/0.1.0/download", u.crate)
 	edge.WaitNoTempFiles(t, 5*time.Second)
 }
 

@@ -15,15 +15,15 @@ func newExportCmd(socket socketFunc, configFlag func(*cobra.Command)) *cobra.Com
 	var file, out, platform string
 	c := &cobra.Command{
 		Use:   "export -f LIST -o FILE",
-		Short: "Write the images and npm and PyPI packages of a list into one tar, for a site with no network",
-		Long: `Write the images and npm and PyPI packages of a list into one tar that nora import
-loads at a site with no network. The running server fetches each item through its own handlers
-(from its cache, or from the upstream on a miss) and streams the tar: an OCI image layout
-(oci-layout, index.json naming each image, blobs/sha256/...), the package documents and files
-as nora cached them from the upstream (packages/npm/<name>/..., packages/pypi/<project>/...,
-listed in packages.json) and, last, MANIFEST.json with the size and sha256 of every other
-member. The list is prefetch's (see nora prefetch --help); Maven and cargo lines are refused as
-not available yet. An image index is exported for every platform unless --platform narrows it.
+		Short: "Write the images and packages of a list into one tar, for a site with no network",
+		Long: `Write the images and packages of a list into one tar that nora import loads at a site
+with no network. The running server fetches each item through its own handlers (from its cache,
+or from the upstream on a miss) and streams the tar: an OCI image layout (oci-layout, index.json
+naming each image, blobs/sha256/...), the package documents and files as nora cached them from
+the upstream (npm packuments and tarball, the PyPI page and the version's files, the Maven .pom
+and .jar, the cargo index file and .crate; under packages/, listed in packages.json) and, last,
+MANIFEST.json with the size and sha256 of every other member. The list is prefetch's (see nora
+prefetch --help). An image index is exported for every platform unless --platform narrows it.
 The tar is written to FILE.partial and renamed to FILE when whole.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

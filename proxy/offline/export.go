@@ -42,12 +42,14 @@ var manifestAccept = []string{
 	"application/vnd.docker.distribution.manifest.v2+json",
 }
 
-// Check refuses, before anything is written, a list export cannot carry
-// yet: images and npm packages only for now.
+// Check refuses, before anything is written, a list export cannot
+// carry: one of a format it does not know.
 func Check(items []prefetch.Item) error {
 	for _, it := range items {
-		if it.Format == prefetch.Maven || it.Format == prefetch.Cargo {
-			return fault.Newf(fault.Invalid, "line %d: %s: export of %s packages is not available yet (images, npm and PyPI only)", it.Line, it.Text, it.Format)
+		switch it.Format {
+		case prefetch.Docker, prefetch.Npm, prefetch.PyPI, prefetch.Maven, prefetch.Cargo:
+		default:
+			return fault.Newf(fault.Invalid, "line %d: %s: export of %s is not available", it.Line, it.Text, it.Format)
 		}
 	}
 	return nil
@@ -68,6 +70,10 @@ func Export(ctx context.Context, items []prefetch.Item, o Options, w io.Writer) 
 			export = e.npm
 		case prefetch.PyPI:
 			export = e.pypi
+		case prefetch.Maven:
+			export = e.maven
+		case prefetch.Cargo:
+			export = e.crate
 		}
 		if err := export(it); err != nil {
 			return fmt.Errorf("%s: %w", it.Text, err)

@@ -147,14 +147,16 @@ func (e *exporter) discard(p string, accept ...string) error {
 // npmKeyRe is a key import may write: a package's packuments or a
 // tarball, under a name npm accepts.
 var (
-	pypiKeyRe = regexp.MustCompile(`^[a-z0-9]+(?:-[a-z0-9]+)*/(?:_page|_files/[A-Za-z0-9][A-Za-z0-9._+!_-]*|_metadata/[A-Za-z0-9][A-Za-z0-9._+!_-]*)$`)
-	npmKeyRe  = regexp.MustCompile(`^refs/npm/((?:@[A-Za-z0-9][A-Za-z0-9._~-]*/)?[A-Za-z0-9._~-]+)/(?:_packument|_abbreviated|-/[A-Za-z0-9._~+-]+\.tgz)$`)
+	mavenKeyRe = regexp.MustCompile(`^refs/maven/files/(?:[A-Za-z0-9_+-][A-Za-z0-9._+-]*/)+[A-Za-z0-9_+-][A-Za-z0-9._+-]*\.(?:pom|jar)/@$`)
+	cargoKeyRe = regexp.MustCompile(`^refs/cargo/(?:index/[a-z][a-z0-9_-]*|crates/[a-z][a-z0-9_-]*/[0-9][0-9A-Za-z.+-]*|_upstream/config\.json)$`)
+	pypiKeyRe  = regexp.MustCompile(`^[a-z0-9]+(?:-[a-z0-9]+)*/(?:_page|_files/[A-Za-z0-9][A-Za-z0-9._+!_-]*|_metadata/[A-Za-z0-9][A-Za-z0-9._+!_-]*)$`)
+	npmKeyRe   = regexp.MustCompile(`^refs/npm/((?:@[A-Za-z0-9][A-Za-z0-9._~-]*/)?[A-Za-z0-9._~-]+)/(?:_packument|_abbreviated|-/[A-Za-z0-9._~+-]+\.tgz)$`)
 )
 
 // entryKey is the cache key of a package member, if import may write it.
 func entryKey(member string) (string, bool) {
 	key := refsDir + strings.TrimPrefix(member, packagesDir)
-	ok := npmKeyRe.MatchString(key) || pypiKey(key)
+	ok := npmKeyRe.MatchString(key) || pypiKey(key) || mavenKeyRe.MatchString(key) || cargoKeyRe.MatchString(key)
 	if !strings.HasPrefix(member, packagesDir) || !ok || strings.Contains(key, "/../") || strings.HasPrefix(path.Base(key), ".") {
 		return "", false
 	}
