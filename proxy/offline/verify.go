@@ -113,7 +113,8 @@ func (im *importer) planPackages(p *plan) error {
 	}
 	for _, e := range p.packages {
 		s := im.byName[e.Member]
-		if _, ok := entryKey(e.Member); !ok || s == nil || listed[e.Member] || e.Ref.Digest != digest.NewDigestFromEncoded(digest.SHA256, s.sum) || e.Ref.Size != s.size {
+		if _, ok := entryKey(e.Member); !ok || s == nil || listed[e.Member] || e.Ref.Digest != digest.NewDigestFromEncoded(digest.SHA256, s.sum) || e.Ref.Size != s.size ||
+			!headerSafe(e.Ref.MediaType, e.Ref.ETag, e.Ref.LastModified) {
 			return bad("%s lists member %q, which the tar does not hold as listed", PackagesName, e.Member)
 		}
 		listed[e.Member] = true
@@ -174,7 +175,7 @@ func (im *importer) manifestOf(d descriptor) (*manifest, []byte, error) {
 	if s == nil {
 		return nil, nil, bad("%s refers to manifest %s, which the tar does not hold", IndexName, d.Digest)
 	}
-	if s.size > maxManifest || d.MediaType == "" || strings.ContainsAny(d.MediaType, "\r\n") {
+	if s.size > maxManifest || d.MediaType == "" || !headerSafe(d.MediaType) {
 		return nil, nil, bad("member %q is not a manifest nora serves (%d bytes, media type %q)", s.name, s.size, d.MediaType)
 	}
 	b, err := s.read()
@@ -251,4 +252,20 @@ func (im *importer) commit(ctx context.Context, p plan) (Summary, error) {
 		sum.Images = append(sum.Images, t.desc.Annotations[AnnotationRefName])
 	}
 	return sum, nil
+}
+
+// headerSafe refuses what nora would send as a header value (a media
+// type, a validator) with control characters in it.
+func headerSafe(vs ...string) bool {
+	for _, v := range vs {
+		if len(v) > 1024 {
+			return false
+		}
+		for i := 0; i < len(v); i++ {
+			if v[i] < 0x20 || v[i] == 0x7f {
+				return false
+			}
+		}
+	}
+	return true
 }
