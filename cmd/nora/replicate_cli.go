@@ -28,7 +28,8 @@ func newReplicateCmd(socket socketFunc, configFlag func(*cobra.Command)) *cobra.
 		Long: `Copy hosted images and packages to or from another nora: the running server does the
 run, this command follows it. --to and --from name a [[replication.remotes]] entry; --from
 may also name a [[docker.upstreams]] entry, whose images are pulled through this nora's cache
-and stored under --prefix.
+and stored under --prefix; list the prefix in [docker] hosted_names ("mirror/**"), or the
+blob checks of a name not yet pushed may be answered by the upstream and the push fail.
 
 --match takes globs "name:tag" (images only) or "name@version" (packages only), "/"
 separating the name's parts ("*" stays within one); a glob without a tag or version matches

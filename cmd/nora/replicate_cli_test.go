@@ -68,6 +68,9 @@ func TestReplicateCLI(t *testing.T) {
 	reg.PushRandomImage(t, "library/web", "1", 2, 16<<10)
 	cfg := proxy.AppConfig{Docker: docker.DefaultConfig()}
 	cfg.Docker.Upstreams = []docker.UpstreamConfig{{Name: "docker.io", URL: reg.URL}}
+	// The prefix is hosted: its names are never looked up upstream, not
+	// even the blob checks before the first push.
+	cfg.Docker.HostedNames = []string{"mirror/**"}
 	cfg.Replication.Remotes = []replicate.Remote{
 		{Name: "hub", URL: hub.URL, Token: hubTk.Create(t, "edge", "push:**")},
 		{Name: "hub-ro", URL: hub.URL, Token: hubTk.Create(t, "reader", "pull:**")},
