@@ -1,7 +1,6 @@
 package proxy_test
 
 import (
-	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
@@ -13,7 +12,6 @@ import (
 	"nora/proxy/docker"
 	"nora/proxy/npm"
 	"nora/proxy/proxytest"
-	"nora/upstream"
 )
 
 // startLoop runs two noras whose docker and npm upstreams are each other.
@@ -55,30 +53,5 @@ func TestHubLoopDetected(t *testing.T) {
 	}
 	if logs := logA.String() + logB.String(); !strings.Contains(logs, "request loop detected") {
 		t.Errorf("no loop in the logs:\n%s", logs)
-	}
-}
-
-// A request naming this nora in X-Nora-Via gets 508 at once; one naming
-// others gets the answer, which names this nora.
-func TestHubViaHeader(t *testing.T) {
-	n := proxytest.Start(t, proxy.AppConfig{Npm: npm.DefaultConfig()})
-	req, _ := http.NewRequest(http.MethodGet, n.URL+"/health", nil)
-	req.Header.Set(upstream.HeaderVia, "edge-1")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	id := resp.Header.Get(upstream.HeaderVia)
-	if id == "" || id == "edge-1" {
-		t.Fatalf("answer's %s = %q, want this nora's id", upstream.HeaderVia, id)
-	}
-	req.Header.Set(upstream.HeaderVia, "edge-1, "+id)
-	if resp, err = http.DefaultClient.Do(req); err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusLoopDetected {
-		t.Errorf("request through this nora already: %d, want 508", resp.StatusCode)
 	}
 }

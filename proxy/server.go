@@ -357,7 +357,6 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 	s.hostedChanged(ctx)
 	// Again: ctx.Error and Response.Reset drop headers set before.
 	ctx.Response.Header.Set(headerRequestID, id)
-	s.answerVia(ctx)
 	rec := newRecord(ctx, start, id, format, fm)
 	s.auditRequest(ctx, rec)
 	s.emitEvent(ctx, rec)

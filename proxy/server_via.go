@@ -36,15 +36,9 @@ func (s *Server) enterVia(ctx *fasthttp.RequestCtx) (leave func(), loop bool) {
 }
 
 // loopDetected answers a request that already went through this nora.
+// The ids stay in the logs: an id a client learnt could be sent to stop
+// this nora's fills from the noras that name it.
 func (s *Server) loopDetected(ctx *fasthttp.RequestCtx) {
-	ctx.Error("loop detected: this nora ("+s.via.ID()+") is already in the request's "+upstream.HeaderVia+
-		"; check the upstreams of the noras named there\n", upstream.StatusLoopDetected)
-}
-
-// answerVia names this nora in the answer to another nora, so that the
-// chain that served a request can be seen at the edge.
-func (s *Server) answerVia(ctx *fasthttp.RequestCtx) {
-	if s.via != nil && len(ctx.Request.Header.Peek(upstream.HeaderVia)) > 0 {
-		ctx.Response.Header.Set(upstream.HeaderVia, s.via.ID())
-	}
+	ctx.Error("loop detected: this nora is already in the request's "+upstream.HeaderVia+
+		"; its log names the noras of the chain\n", upstream.StatusLoopDetected)
 }

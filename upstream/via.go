@@ -72,9 +72,14 @@ func (v *Via) Holds(incoming []byte) bool {
 func (v *Via) Enter(incoming string) (leave func()) {
 	ids := parseChain(incoming)
 	v.mu.Lock()
+	held := ids[:0]
 	for _, id := range ids {
-		v.serving[id]++
+		if _, ok := v.serving[id]; ok || len(v.serving) < maxServing {
+			v.serving[id]++
+			held = append(held, id)
+		}
 	}
+	ids = held
 	v.rebuild()
 	v.mu.Unlock()
 	return func() {
@@ -104,14 +109,35 @@ func (v *Via) rebuild() {
 	v.chain.Store(&s)
 }
 
-// parseChain splits an X-Nora-Via value into its ids, at most 32 of them
-// (a longer chain is a loop or an attack either way).
+// parseChain splits an X-Nora-Via value into its ids. Only ids of the
+// shape NewVia makes (16 lower-case hex digits) count, at most 32 of them:
+// anything else is no nora's, and a client cannot swell the chain every
+// upstream request carries.
 func parseChain(s string) []string {
 	var ids []string
 	for part := range strings.SplitSeq(s, ",") {
-		if id := strings.TrimSpace(part); id != "" && len(ids) < 32 && len(id) <= 64 {
+		if id := strings.TrimSpace(part); validID(id) && len(ids) < 32 {
 			ids = append(ids, id)
 		}
 	}
 	return ids
 }
+
+// validID reports whether id has the shape of an instance id.
+func validID(id string) bool {
+	if len(id) != 16 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// maxServing bounds the downstream ids carried upstream at once: a real
+// chain of noras is a handful long; more ids are not added (a loop through
+// one of them is then found by the breaker of the nora that repeats, not
+// by 508).
+const maxServing = 64
