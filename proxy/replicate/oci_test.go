@@ -13,6 +13,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -116,7 +117,44 @@ func (p *ociPair) pushMultiArch(t *testing.T, repo, tag string, layerSize int64)
 	if err := remote.Write(r.Tag("sha256-"+d.Hex+".sig"), sig, auth); err != nil {
 		t.Fatalf("push the signature: %v", err)
 	}
+	// An SBOM-like artifact naming the index as its subject, by digest:
+	// only the referrers API finds it.
+	sbom, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := partial.Descriptor(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sbom = mutate.Subject(sbom, *sub).(v1.Image)
+	sd, err := sbom.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r.Digest(sd.String()), sbom, auth); err != nil {
+		t.Fatalf("push the referrer: %v", err)
+	}
 	return d
+}
+
+// hubReferrers are the digests the hub's referrers API lists for d in repo.
+func (p *ociPair) hubReferrers(t *testing.T, repo string, d v1.Hash) []string {
+	t.Helper()
+	r, _ := name.NewRepository(p.hub.Addr+"/"+repo, name.Insecure)
+	idx, err := remote.Referrers(r.Digest(d.String()), remote.WithAuth(&authn.Basic{Username: "ci", Password: p.hubTok}))
+	if err != nil {
+		t.Fatalf("referrers of %s: %v", d, err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ds []string
+	for _, m := range im.Manifests {
+		ds = append(ds, m.Digest.String())
+	}
+	return ds
 }
 
 // craneDigest is the digest crane reads for ref on the hub.
@@ -168,6 +206,9 @@ func TestOCIReplicate(t *testing.T) {
 		t.Fatalf("hub has %s, want %s", got, d)
 	}
 	p.craneDigest(t, "prod/app:sha256-"+d.Hex+".sig")
+	if refs := p.hubReferrers(t, "prod/app", d); len(refs) != 1 {
+		t.Fatalf("the hub's referrers of %s: %v, want the SBOM", d, refs)
+	}
 	for _, arch := range []string{"amd64", "arm64"} {
 		out, err := exec.Command("crane", "digest", "--insecure", "--platform", "linux/"+arch, p.hub.Addr+"/prod/app:v1").CombinedOutput()
 		if err != nil {
