@@ -51,7 +51,7 @@ var errNoDocker = fault.New(fault.Invalid, "the tar holds images and docker is n
 func (s *offlineStore) TempDir() string { return s.c.TempDir() }
 
 func (s *offlineStore) CommitBlob(ctx context.Context, tmpPath string, d digest.Digest, size int64) error {
-	return s.c.CommitFile(ctx, tmpPath, cache.BlobKey(d), size)
+	return s.c.CommitCached(ctx, tmpPath, cache.BlobKey(d), size)
 }
 
 func (s *offlineStore) PutRef(ctx context.Context, key string, r cache.Ref) error {

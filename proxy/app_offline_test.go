@@ -16,6 +16,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"nora/cache"
+	"nora/internal/units"
 	"nora/proxy/admin"
 	"nora/proxy/npm/npmtest"
 	"nora/proxy/offline"
@@ -49,7 +50,9 @@ func TestExportImportOffline(t *testing.T) {
 	checkLayout(t, site)
 	u.stop()
 
-	edge := proxytest.Start(t, u.config()) // upstreams unreachable
+	edgeCfg := u.config() // upstreams unreachable
+	edgeCfg.GC.Grace = units.Duration(time.Nanosecond)
+	edge := proxytest.Start(t, edgeCfg)
 	tarBytes, err := os.ReadFile(site)
 	if err != nil {
 		t.Fatal(err)
@@ -85,6 +88,9 @@ func TestExportImportOffline(t *testing.T) {
 	if len(sum.Images) != 2 || len(sum.Packages) < 13 || sum.Blobs == 0 || sum.Bytes == 0 || len(objects(t, edge)) < sum.Blobs {
 		t.Fatalf("import summary %+v", sum)
 	}
+	// Imported content is cached, not hosted: GC, which removes hosted
+	// blobs nothing refers to, leaves it.
+	runGC(t, edge)
 	for ref, d := range want {
 		if got := mustCrane(t, "digest", edge.Addr+"/"+ref); got != d {
 			t.Errorf("%s: digest %s offline, %s online", ref, got, d)
@@ -108,6 +114,24 @@ func TestExportImportOffline(t *testing.T) {
 	mustGet(t, edge.URL+"/cargo/index/ti/ny/tiny", nil)
 	mustGet(t, edge.URL+"/cargo/api/v1/crates/tiny/0.1.0/download", u.crate)
 	edge.WaitNoTempFiles(t, 5*time.Second)
+}
+
+// runGC runs a GC on n and waits for its end.
+func runGC(t *testing.T, n *proxytest.Nora) {
+	t.Helper()
+	c := admin.NewClient(n.AdminSocket)
+	if _, err := c.Start(context.Background(), "gc", false); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		st, err := c.Job(context.Background(), "gc")
+		if err != nil || st.State == admin.Failed || time.Now().After(deadline) {
+			t.Fatalf("gc: %v %+v", err, st)
+		}
+		if st.State == admin.Done {
+			return
+		}
+	}
 }
 
 // npmInstall installs pkgs with the real npm from n.

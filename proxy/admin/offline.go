@@ -44,7 +44,7 @@ func (s *Server) serveOffline(w http.ResponseWriter, r *http.Request, name strin
 		writeError(w, faultStatus(err), fault.Message(err), nil)
 		return
 	}
-	s.log.Info("imported", "images", len(sum.Images), "blobs", sum.Blobs, "bytes", sum.Bytes)
+	s.log.Info("imported", "images", len(sum.Images), "packages", len(sum.Packages), "blobs", sum.Blobs, "bytes", sum.Bytes)
 	writeJSON(w, http.StatusOK, sum)
 }
 
@@ -81,6 +81,7 @@ func (s *Server) serveExport(w http.ResponseWriter, r *http.Request) {
 		}
 		panic(http.ErrAbortHandler)
 	}
+	s.log.Info("exported", "items", len(items), "platform", platform)
 }
 
 // tarAnswer sends the headers of a tar answer with its first byte.
