@@ -3,7 +3,9 @@ package main
 import (
 	"encoding/base64"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -18,6 +20,8 @@ import (
 	"nora/auth"
 	"nora/proxy"
 	"nora/proxy/docker"
+	"nora/proxy/npm"
+	"nora/proxy/npm/npmtest"
 	"nora/proxy/proxytest"
 	"nora/proxy/replicate"
 	"nora/upstream/upstreamtest"
@@ -150,5 +154,39 @@ func TestReplicateIdentityStaysInside(t *testing.T) {
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("catalog with %q: %d, want 401", authz, resp.StatusCode)
 		}
+	}
+}
+
+// nora replicate --to a hub of a package published on the edge: the
+// package movers reach the edge through the server's own listener.
+func TestReplicateCLIPackage(t *testing.T) {
+	npmCfg := npm.DefaultConfig()
+	npmCfg.HostedNames = []string{"@acme/*"}
+	hub, hubTk := proxytest.StartTokens(t, proxy.AppConfig{Npm: npmCfg})
+	cfg := proxy.AppConfig{Npm: npmCfg}
+	cfg.Replication.Remotes = []replicate.Remote{{Name: "hub", URL: hub.URL, Token: hubTk.Create(t, "edge", "push:**")}}
+	edge, edgeTk := proxytest.StartTokens(t, cfg)
+	home := t.TempDir()
+	rc := filepath.Join(home, "npmrc")
+	conf := "registry=" + edge.URL + "/npm/\n" + strings.TrimPrefix(edge.URL, "http:") + "/npm/:_authToken=" + edgeTk.Create(t, "ci", "push:**") + "\n"
+	if err := os.WriteFile(rc, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := npmtest.NPM(t, npmtest.WritePackage(t, "@acme/lib", "1.0.0", nil, "module.exports = 1;\n"), home,
+		"publish", "--userconfig", rc, "--cache", filepath.Join(home, "cache")); err != nil {
+		t.Fatalf("npm publish: %v\n%s", err, out)
+	}
+	nconf := writeConfig(t, "[server]\nadmin_socket = \""+edge.AdminSocket+"\"\n[storage]\npath = \""+t.TempDir()+"\"\n")
+	code, stdout, stderr := runCLI("replicate", "--config", nconf, "--to", "hub", "--match", "@acme/lib@1.*")
+	if code != 0 || !strings.Contains(stdout, "replicate: 1 copied, 0 already there, 0 failed") {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	resp, err := http.Get(hub.URL + "/npm/@acme/lib/-/lib-1.0.0.tgz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("the tarball on the hub: %d", resp.StatusCode)
 	}
 }
