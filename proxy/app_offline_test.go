@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -299,5 +300,17 @@ func TestExportPlatformAndDigest(t *testing.T) {
 	}
 	if _, err := crane(t, "digest", edge.Addr+"/app:v1"); err == nil {
 		t.Fatal("app:v1 is served offline, but only its digest was exported")
+	}
+	// The normal listener's admin API would hold a tar whole in memory.
+	for _, p := range []string{"/api/v1/export", "/api/v1/import"} {
+		resp, err := http.Post(edge.URL+p, "text/plain", strings.NewReader("app:v1\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(b), "admin socket only") {
+			t.Errorf("POST %s on the listener: %d %s", p, resp.StatusCode, b)
+		}
 	}
 }
