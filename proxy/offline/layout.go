@@ -1,7 +1,7 @@
-// Package offline writes and reads the tar that carries images to a site
-// with no network (issue 17): `nora export` fetches a prefetch list
-// through nora's own handlers into one streamed tar, `nora import`
-// verifies every member of it before any of it enters the store.
+// Package offline writes and reads the tar that carries images and
+// packages to a site with no network (issue 17): `nora export` fetches a
+// prefetch list through nora's own handlers into one streamed tar, `nora
+// import` verifies every member of it before any of it enters the store.
 //
 // The tar holds, in this order:
 //
@@ -10,6 +10,9 @@
 //	index.json          one descriptor per image item; annotations
 //	                    org.opencontainers.image.ref.name (the item as
 //	                    listed), io.nora.image.name and io.nora.image.tag
+//	packages/<format>/  package documents and files as the cache holds
+//	                    them, each named after its key under refs/
+//	packages.json       each package member with its cache ref
 //	MANIFEST.json       written last: the size and sha256 of every member
 //	                    above, in tar order
 //
