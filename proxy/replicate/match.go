@@ -48,13 +48,19 @@ func parseGlobs(patterns []string) ([]glob, error) {
 	return gs, nil
 }
 
+// splitGlob splits p at its version ("@", the last one after the last
+// "/": a Maven name "group:artifact" keeps its colon) or else at its tag
+// (the first ":" after the last "/").
 func splitGlob(p string) glob {
 	from := strings.LastIndex(p, "/") + 1
 	if from == 0 && strings.HasPrefix(p, "@") {
 		from = 1
 	}
-	if i := strings.IndexAny(p[from:], ":@"); i >= 0 {
-		return glob{name: p[:from+i], version: p[from+i+1:], sep: p[from+i]}
+	if i := strings.LastIndex(p[from:], "@"); i >= 0 {
+		return glob{name: p[:from+i], version: p[from+i+1:], sep: '@'}
+	}
+	if i := strings.IndexByte(p[from:], ':'); i >= 0 {
+		return glob{name: p[:from+i], version: p[from+i+1:], sep: ':'}
 	}
 	return glob{name: p}
 }

@@ -3,7 +3,7 @@ package replicate
 import "testing"
 
 func TestMatch(t *testing.T) {
-	gs, err := parseGlobs([]string{"prod/*", "library/nginx:1.*", "@acme/lib@2.*"})
+	gs, err := parseGlobs([]string{"prod/*", "library/nginx:1.*", "@acme/lib@2.*", "com.acme:*@1.*"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -18,6 +18,8 @@ func TestMatch(t *testing.T) {
 		{"library/nginx", "2.0", false},
 		{"@acme/lib", "2.1.0", true},
 		{"@acme/lib", "1.0.0", false},
+		{"com.acme:lib", "1.2", true}, // a Maven name keeps its colon
+		{"com.acme:lib", "2.0", false},
 	} {
 		if got := m(c.name, c.version); got != c.want {
 			t.Errorf("%s %s: %v, want %v", c.name, c.version, got, c.want)
@@ -33,7 +35,7 @@ func TestMatch(t *testing.T) {
 	if got := forFormat(gs, "docker"); len(got) != 2 || got[1].name != "library/nginx" {
 		t.Errorf("docker globs %v", got)
 	}
-	if got := forFormat(gs, "npm"); len(got) != 2 || got[1].name != "@acme/lib" {
+	if got := forFormat(gs, "npm"); len(got) != 3 || got[1].name != "@acme/lib" || got[2].name != "com.acme:*" {
 		t.Errorf("npm globs %v", got)
 	}
 	for _, bad := range [][]string{nil, {":v1"}, {"a[:v1"}} {
