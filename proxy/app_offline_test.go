@@ -289,7 +289,7 @@ func TestExportPlatformAndDigest(t *testing.T) {
 	}
 	defer f.Close()
 	sum, err := admin.NewClient(edge.AdminSocket).Import(context.Background(), f)
-	if err != nil || len(sum.Images) != 1 {
+	if err != nil || len(sum.Images) != 2 {
 		t.Fatalf("import: %+v, %v", sum, err)
 	}
 	out := filepath.Join(t.TempDir(), "img.tar")

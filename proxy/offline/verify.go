@@ -66,6 +66,7 @@ type plan struct {
 	manifests []planned // every manifest the tar holds, with its media type
 	tags      []tagged
 	packages  []Entry
+	images    []string // as listed: by tag or by digest
 }
 
 // planned is a manifest and its bytes, read before the commit takes its
@@ -141,6 +142,7 @@ func (im *importer) planImage(p *plan, top descriptor) error {
 		return err
 	}
 	p.manifests = append(p.manifests, planned{top, body})
+	p.images = append(p.images, top.Annotations[AnnotationRefName])
 	if m.Manifests == nil {
 		return im.needBlobs(m)
 	}
@@ -249,8 +251,8 @@ func (im *importer) commit(ctx context.Context, p plan) (Summary, error) {
 		if err := im.st.SeedTag(ctx, t.name, t.tag, digest.Digest(t.desc.Digest), t.desc.MediaType, t.desc.Size); err != nil {
 			return sum, fmt.Errorf("cannot record tag %s:%s: %w", t.name, t.tag, err)
 		}
-		sum.Images = append(sum.Images, t.desc.Annotations[AnnotationRefName])
 	}
+	sum.Images = p.images
 	return sum, nil
 }
 
