@@ -1,20 +1,8 @@
 package proxy
 
 import (
-	"context"
-	"crypto/rand"
-	"crypto/subtle"
-	"encoding/base64"
-	"encoding/hex"
-	"net"
-	"net/http"
 	"strings"
-	"time"
 
-	"github.com/valyala/fasthttp"
-	"github.com/valyala/fasthttp/fasthttputil"
-
-	"nora/auth"
 	"nora/internal/fault"
 	"nora/proxy/replicate"
 )
@@ -28,37 +16,15 @@ const replicateBase = "http://replicate.nora.internal"
 // administer, and serves the runs at /api/v1/replicate with the
 // [replication] schedules.
 func (app *App) mountReplicate(cfg AppConfig) error {
-	v, err := newReplicateVerifier()
+	in, err := app.newInternal("replicate", []string{"pull:**", "push:**", "admin:**"}, nil)
 	if err != nil {
 		return err
 	}
-	app.auth.Local.AddVerifier(v)
-	ln := fasthttputil.NewInmemoryListener()
-	fs := &fasthttp.Server{
-		Handler: func(ctx *fasthttp.RequestCtx) {
-			// Only this handler sets the credentials, and only runs reach it.
-			ctx.Request.Header.Set(fasthttp.HeaderAuthorization, v.header)
-			app.srv.serveHTTP(ctx)
-		},
-		StreamRequestBody:            true,
-		DisablePreParseMultipartForm: true,
-		NoDefaultServerHeader:        true,
-		CloseOnShutdown:              true,
-		Logger:                       fasthttpLogger{app.log},
-	}
-	go func() { _ = fs.Serve(ln) }()
-	local := replicate.Endpoint{Name: "local", URL: replicateBase, Client: &http.Client{Transport: &http.Transport{
-		DialContext:         func(context.Context, string, string) (net.Conn, error) { return ln.Dial() },
-		MaxIdleConnsPerHost: 8,
-		DisableCompression:  true,
-	}}}
+	local := replicate.Endpoint{Name: "local", URL: replicateBase, Client: in.Client}
 	svc := replicate.NewService(app.life, replicateResolver(cfg, local), app.log.With("component", "replicate"))
 	app.closers = append(app.closers, func() {
 		svc.Wait() // it ends with app.life
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = fs.ShutdownWithContext(ctx)
-		_ = ln.Close()
+		in.close()
 	})
 	return app.admin.SetReplicate(svc, cfg.Replication.Schedules)
 }
@@ -102,49 +68,3 @@ func replicateResolver(cfg AppConfig, local replicate.Endpoint) replicate.Resolv
 		return o, nil
 	}
 }
-
-// replicateTokenPrefix marks the replication identity's token; other
-// verifiers leave it alone.
-const replicateTokenPrefix = "norareplicate_"
-
-// replicateVerifier vouches for the runs' requests: a token made at
-// start-up, kept in memory, sent only on the in-memory listener.
-type replicateVerifier struct {
-	token  string
-	header string
-	id     *auth.Identity
-}
-
-func newReplicateVerifier() (*replicateVerifier, error) {
-	b := make([]byte, 40)
-	if _, err := rand.Read(b); err != nil {
-		return nil, err
-	}
-	tok := replicateTokenPrefix + hex.EncodeToString(b[:32])
-	// An unguessable name: failed logins for a known one could lock it out.
-	user := "replicate-" + hex.EncodeToString(b[32:])
-	perms, err := auth.ParsePermissions([]string{"pull:**", "push:**", "admin:**"})
-	if err != nil {
-		return nil, err
-	}
-	return &replicateVerifier{
-		token:  tok,
-		header: "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+tok)),
-		id:     &auth.Identity{Name: "replicate", Kind: auth.APIToken, Subjects: []string{"nora:replicate"}, Limit: perms, Actor: "replicate"},
-	}, nil
-}
-
-// Verify implements auth.TokenVerifier.
-func (v *replicateVerifier) Verify(tok string) (*auth.Identity, error) {
-	if !strings.HasPrefix(tok, replicateTokenPrefix) {
-		return nil, auth.ErrNotMine
-	}
-	if subtle.ConstantTimeCompare([]byte(tok), []byte(v.token)) != 1 {
-		return nil, auth.ErrBadCredentials
-	}
-	return v.id, nil
-}
-
-// Current tells auth that the identity stands for as long as the process
-// lives.
-func (v *replicateVerifier) Current(id *auth.Identity) bool { return id == v.id }
