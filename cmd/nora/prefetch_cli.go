@@ -8,12 +8,9 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/vbauerster/mpb/v8"
-	"github.com/vbauerster/mpb/v8/decor"
 
 	"nora/proxy/admin"
 	"nora/proxy/prefetch"
@@ -102,9 +99,9 @@ func (c *adminCLI) prefetch(ctx context.Context, list []byte, platform string, a
 		return c.explain("cannot start the prefetch", err)
 	}
 	started := st.Started
-	view := c.prefetchView(ctx, st, asJSON)
+	view := c.itemProgress(ctx, "prefetch", "", asJSON)
 	for st.State == prefetch.Running {
-		view.update(st)
+		view.update(st.Progress.Done, st.Progress.Total, st.Progress.Bytes, st.State == prefetch.Running)
 		select {
 		case <-ctx.Done():
 			view.finish(false)
@@ -120,7 +117,7 @@ func (c *adminCLI) prefetch(ctx context.Context, list []byte, platform string, a
 			return errors.New("prefetch: another run started before the end of this one was seen")
 		}
 	}
-	view.update(st)
+	view.update(st.Progress.Done, st.Progress.Total, st.Progress.Bytes, st.State == prefetch.Running)
 	view.finish(true)
 	if asJSON {
 		enc := json.NewEncoder(c.stdout)
@@ -156,58 +153,3 @@ func printPrefetch(w io.Writer, st prefetch.State) {
 		}
 	}
 }
-
-// prefetchView shows a running prefetch's progress.
-type prefetchView interface {
-	update(st prefetch.State)
-	finish(ok bool)
-}
-
-func (c *adminCLI) prefetchView(ctx context.Context, st prefetch.State, asJSON bool) prefetchView {
-	if isTerminal(c.stdout) && !asJSON {
-		p := mpb.NewWithContext(ctx, mpb.WithOutput(c.stdout), mpb.WithWidth(40))
-		bytes := new(atomic.Int64)
-		b := p.AddBar(st.Progress.Total,
-			mpb.PrependDecorators(decor.Name("prefetch", decor.WCSyncSpaceR), decor.CountersNoUnit("%d / %d items", decor.WCSyncSpace)),
-			mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return humanSize(bytes.Load()) }, decor.WCSyncSpace)))
-		return &prefetchBar{p: p, b: b, bytes: bytes}
-	}
-	return &prefetchLines{w: c.stderr, every: 5 * time.Second, last: time.Now()}
-}
-
-// prefetchBar is the progress bar on a terminal: items, and bytes read.
-type prefetchBar struct {
-	p     *mpb.Progress
-	b     *mpb.Bar
-	bytes *atomic.Int64 // read by the decorator on mpb's goroutine
-}
-
-func (b *prefetchBar) update(st prefetch.State) {
-	b.bytes.Store(st.Progress.Bytes)
-	b.b.SetCurrent(st.Progress.Done)
-}
-
-func (b *prefetchBar) finish(ok bool) {
-	if ok {
-		b.b.SetTotal(-1, true)
-	} else {
-		b.b.Abort(false)
-	}
-	b.p.Wait()
-}
-
-// prefetchLines writes a line now and then, for logs and pipes.
-type prefetchLines struct {
-	w     io.Writer
-	every time.Duration
-	last  time.Time
-}
-
-func (p *prefetchLines) update(st prefetch.State) {
-	if now := time.Now(); now.Sub(p.last) >= p.every && st.State == prefetch.Running {
-		p.last = now
-		fmt.Fprintf(p.w, "prefetch: %d/%d items, %s\n", st.Progress.Done, st.Progress.Total, humanSize(st.Progress.Bytes))
-	}
-}
-
-func (p *prefetchLines) finish(bool) {}

@@ -7,12 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/vbauerster/mpb/v8"
-	"github.com/vbauerster/mpb/v8/decor"
 
 	"nora/proxy/admin"
 	"nora/proxy/replicate"
@@ -98,10 +95,10 @@ func (c *adminCLI) replicate(ctx context.Context, req replicate.Request, asJSON 
 // followReplicate polls the run until it ends, showing its progress.
 func (c *adminCLI) followReplicate(ctx context.Context, st replicate.State, asJSON bool) (replicate.State, error) {
 	started := st.Started
-	view := c.replicateView(ctx, asJSON)
+	view := c.itemProgress(ctx, "replicate", " sent", asJSON)
 	var err error
 	for st.State == replicate.Running {
-		view.update(st)
+		view.update(int64(st.Done), int64(st.Items), st.Bytes, st.State == replicate.Running)
 		select {
 		case <-ctx.Done():
 			view.finish(false)
@@ -117,7 +114,7 @@ func (c *adminCLI) followReplicate(ctx context.Context, st replicate.State, asJS
 			return st, errors.New("replicate: another run started before the end of this one was seen")
 		}
 	}
-	view.update(st)
+	view.update(int64(st.Done), int64(st.Items), st.Bytes, st.State == replicate.Running)
 	view.finish(true)
 	return st, nil
 }
@@ -143,59 +140,3 @@ func printReplicate(w io.Writer, st replicate.State) {
 		}
 	}
 }
-
-// replicateView shows a running replication's progress.
-type replicateView interface {
-	update(st replicate.State)
-	finish(ok bool)
-}
-
-func (c *adminCLI) replicateView(ctx context.Context, asJSON bool) replicateView {
-	if isTerminal(c.stdout) && !asJSON {
-		p := mpb.NewWithContext(ctx, mpb.WithOutput(c.stdout), mpb.WithWidth(40))
-		bytes := new(atomic.Int64)
-		b := p.AddBar(0,
-			mpb.PrependDecorators(decor.Name("replicate", decor.WCSyncSpaceR), decor.CountersNoUnit("%d / %d items", decor.WCSyncSpace)),
-			mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return humanSize(bytes.Load()) }, decor.WCSyncSpace)))
-		return &replicateBar{p: p, b: b, bytes: bytes}
-	}
-	return &replicateLines{w: c.stderr, every: 5 * time.Second, last: time.Now()}
-}
-
-// replicateBar is the progress bar on a terminal: items, and bytes sent.
-type replicateBar struct {
-	p     *mpb.Progress
-	b     *mpb.Bar
-	bytes *atomic.Int64 // read by the decorator on mpb's goroutine
-}
-
-func (b *replicateBar) update(st replicate.State) {
-	b.bytes.Store(st.Bytes)
-	b.b.SetTotal(int64(st.Items), false)
-	b.b.SetCurrent(int64(st.Done))
-}
-
-func (b *replicateBar) finish(ok bool) {
-	if ok {
-		b.b.SetTotal(-1, true)
-	} else {
-		b.b.Abort(false)
-	}
-	b.p.Wait()
-}
-
-// replicateLines writes a line now and then, for logs and pipes.
-type replicateLines struct {
-	w     io.Writer
-	every time.Duration
-	last  time.Time
-}
-
-func (p *replicateLines) update(st replicate.State) {
-	if now := time.Now(); now.Sub(p.last) >= p.every && st.State == replicate.Running {
-		p.last = now
-		fmt.Fprintf(p.w, "replicate: %d/%d items, %s sent\n", st.Done, st.Items, humanSize(st.Bytes))
-	}
-}
-
-func (p *replicateLines) finish(bool) {}
