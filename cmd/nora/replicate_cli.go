@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,8 +26,9 @@ func newReplicateCmd(socket socketFunc, configFlag func(*cobra.Command)) *cobra.
 		Long: `Copy hosted images and packages to or from another nora: the running server does the
 run, this command follows it. --to and --from name a [[replication.remotes]] entry; --from
 may also name a [[docker.upstreams]] entry, whose images are pulled through this nora's cache
-and stored under --prefix; list the prefix in [docker] hosted_names ("mirror/**"), or the
-blob checks of a name not yet pushed may be answered by the upstream and the push fail.
+and stored under --prefix (or "--to local/PREFIX", the same); list the prefix in [docker]
+hosted_names ("mirror/**"), or the blob checks of a name not yet pushed may be answered by
+the upstream and the push fail.
 
 --match takes globs "name:tag" (images only) or "name@version" (packages only), "/"
 separating the name's parts ("*" stays within one); a glob without a tag or version matches
@@ -37,6 +39,7 @@ the target has is not sent, so a second run sends nothing and a run cut off is c
 the next. The exit code is 1 when an item failed; each failure is printed with its reason.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			localTarget(&req)
 			if err := req.Check(); err != nil {
 				return err
 			}
@@ -55,6 +58,14 @@ the next. The exit code is 1 when an item failed; each failure is printed with i
 	c.Flags().BoolVar(&req.DryRun, "dry-run", false, "list what would be sent, send nothing")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the final state, every item's outcome, as JSON")
 	return c
+}
+
+// localTarget reads "--from X --to local/PREFIX" (this nora, under
+// PREFIX) as --prefix PREFIX.
+func localTarget(req *replicate.Request) {
+	if p, ok := strings.CutPrefix(req.To, "local/"); ok && req.From != "" && req.Prefix == "" {
+		req.To, req.Prefix = "", p
+	}
 }
 
 // replicate starts the run, follows it and prints its report.

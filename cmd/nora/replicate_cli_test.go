@@ -122,7 +122,7 @@ func TestReplicateCLI(t *testing.T) {
 		t.Fatalf("back/prod/app:v1 on the edge: %s, %v; want %s", got, err, d)
 	}
 
-	code, stdout, stderr = rep("--from", "docker.io", "--match", "library/web:1", "--prefix", "mirror/")
+	code, stdout, stderr = rep("--from", "docker.io", "--match", "library/web:1", "--to", "local/mirror/") // the same as --prefix mirror/
 	if code != 0 || !strings.Contains(stdout, "1 copied") {
 		t.Fatalf("--from an upstream: exit %d\n%s\n%s", code, stdout, stderr)
 	}
