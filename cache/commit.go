@@ -18,12 +18,20 @@ func (c *Cache) TempDir() string { return c.tmpDir }
 // holds the object (content-addressed keys hold identical bytes). The file
 // must be closed.
 func (c *Cache) CommitFile(ctx context.Context, tmpPath, key string, size int64) error {
+	return c.commitTemp(ctx, tmpPath, key, size, true)
+}
+
+// commitTemp is CommitFile and CommitCached: hosted objects are claimed
+// for GC's grace, cached ones are counted toward eviction.
+func (c *Cache) commitTemp(ctx context.Context, tmpPath, key string, size int64, hosted bool) error {
 	l := c.keyLock(key)
 	l.Lock()
 	defer l.Unlock()
 	if _, err := c.store.Stat(ctx, key); err == nil {
 		os.Remove(tmpPath)
-		c.claimed(key)
+		if hosted {
+			c.claimed(key)
+		}
 		c.index.Touch(key)
 		return nil
 	}
@@ -37,8 +45,12 @@ func (c *Cache) CommitFile(ctx context.Context, tmpPath, key string, size int64)
 	if err != nil {
 		return c.commitFailed(key, size, err)
 	}
-	c.index.Added(key, size, true)
-	c.gc.claim(key)
+	c.index.Added(key, size, hosted)
+	if hosted {
+		c.gc.claim(key)
+	} else {
+		c.evict.committed()
+	}
 	return nil
 }
 

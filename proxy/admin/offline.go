@@ -52,23 +52,11 @@ func (s *Server) serveOffline(w http.ResponseWriter, r *http.Request, name strin
 // byte is a JSON error; after it, the answer is cut off, so that the
 // client never takes a short tar for a whole one.
 func (s *Server) serveExport(w http.ResponseWriter, r *http.Request) {
-	platform := r.URL.Query().Get("platform")
-	if platform != "" {
-		if err := prefetch.ValidPlatform(platform); err != nil {
-			writeError(w, http.StatusBadRequest, err.Error(), nil)
-			return
-		}
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, prefetch.MaxListSize+1))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "cannot read the list", err.Error())
+	items, platform, ok := readList(w, r)
+	if !ok {
 		return
 	}
-	items, err := prefetch.Parse(string(body))
-	if err == nil {
-		err = offline.Check(items)
-	}
-	if err != nil {
+	if err := offline.Check(items); err != nil {
 		writeError(w, faultStatus(err), fault.Message(err), nil)
 		return
 	}

@@ -96,31 +96,43 @@ func (s *Server) servePrefetch(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) startPrefetch(w http.ResponseWriter, r *http.Request) {
-	platform := r.URL.Query().Get("platform")
+// readList reads a request's item list (the body) and ?platform=; a bad
+// one is answered, and ok is false.
+func readList(w http.ResponseWriter, r *http.Request) (items []prefetch.Item, platform string, ok bool) {
+	platform = r.URL.Query().Get("platform")
 	if platform != "" {
 		if err := prefetch.ValidPlatform(platform); err != nil {
 			writeError(w, http.StatusBadRequest, err.Error(), nil)
-			return
+			return nil, "", false
 		}
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, prefetch.MaxListSize+1))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "cannot read the list", err.Error())
+		return nil, "", false
+	}
+	items, err = prefetch.Parse(string(body))
+	if err != nil {
+		writeError(w, faultStatus(err), fault.Message(err), nil)
+		return nil, "", false
+	}
+	return items, platform, true
+}
+
+func (s *Server) startPrefetch(w http.ResponseWriter, r *http.Request) {
+	items, platform, ok := readList(w, r)
+	if !ok {
 		return
 	}
-	items, err := prefetch.Parse(string(body))
+	st, err := s.prefetch.svc.Start(items, platform, "api")
 	if err == nil {
-		var st prefetch.State
-		if st, err = s.prefetch.svc.Start(items, platform, "api"); err == nil {
-			w.Header().Set("Location", prefix+"prefetch")
-			writeJSON(w, http.StatusAccepted, st)
-			return
-		}
-		if errors.Is(err, fault.Conflict) {
-			writeError(w, http.StatusConflict, fault.Message(err), st)
-			return
-		}
+		w.Header().Set("Location", prefix+"prefetch")
+		writeJSON(w, http.StatusAccepted, st)
+		return
+	}
+	if errors.Is(err, fault.Conflict) {
+		writeError(w, http.StatusConflict, fault.Message(err), st)
+		return
 	}
 	status := http.StatusInternalServerError
 	switch {
