@@ -1,0 +1,135 @@
+package upstream
+
+import (
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+const (
+	// defaultRetryAfter is the hold after a 429 that named no Retry-After.
+	defaultRetryAfter = 5 * time.Second
+	// maxRetryAfter caps a hold, so a bogus Retry-After cannot keep an
+	// object from being revalidated for hours.
+	maxRetryAfter = 15 * time.Minute
+	// maxHeld bounds the URLs remembered at once.
+	maxHeld = 4096
+)
+
+// holds remembers, per URL, until when an upstream asked not to be asked
+// again (429 with Retry-After). It is per URL, not per upstream: another
+// object still gets its own answer (a 404, a 5xx the breaker counts), and
+// the objects asked again and again, the tags and packuments revalidated on
+// every pull, are the ones held back.
+type holds struct {
+	n     atomic.Int32 // entries; 0 keeps the common path off the lock
+	mu    sync.Mutex
+	until map[string]time.Time
+}
+
+// left is how long key is still held; 0 when it is not.
+func (h *holds) left(key string, now time.Time) time.Duration {
+	if h.n.Load() == 0 {
+		return 0
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	u, ok := h.until[key]
+	if !ok {
+		return 0
+	}
+	if d := u.Sub(now); d > 0 {
+		return d
+	}
+	delete(h.until, key)
+	h.n.Store(int32(len(h.until)))
+	return 0
+}
+
+func (h *holds) hold(key string, until, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.until == nil {
+		h.until = map[string]time.Time{}
+	}
+	if len(h.until) >= maxHeld {
+		for k, u := range h.until {
+			if !u.After(now) {
+				delete(h.until, k)
+			}
+		}
+		if len(h.until) >= maxHeld {
+			return // too many at once: ask again rather than grow
+		}
+	}
+	h.until[key] = until
+	h.n.Store(int32(len(h.until)))
+}
+
+// retryAfter parses Retry-After (seconds or an HTTP date) into a wait,
+// defaultRetryAfter when absent or unreadable, capped at maxRetryAfter.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	d := defaultRetryAfter
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil && secs >= 0 {
+		d = time.Duration(min(secs, int64(maxRetryAfter/time.Second))) * time.Second
+	} else if at, err := http.ParseTime(v); err == nil {
+		d = max(at.Sub(now), 0)
+	}
+	return min(d, maxRetryAfter)
+}
+
+// holdTransport keeps nora from asking an upstream for a URL again before
+// the Retry-After of its 429 has passed: meanwhile it answers 429 itself,
+// with the time left, so every caller does what it does with an upstream
+// 429 (serve stale, or pass the 429 on).
+type holdTransport struct {
+	next    http.RoundTripper
+	holds   holds
+	now     func() time.Time
+	limited *metrics.Counter // 429 answers from the upstream
+	held    *metrics.Counter // requests answered 429 without asking it
+}
+
+func newHoldTransport(next http.RoundTripper, m *registryMetrics, now func() time.Time) *holdTransport {
+	return &holdTransport{next: next, now: now,
+		limited: m.set.GetOrCreateCounter(`nora_upstream_rate_limited_total{upstream="` + m.label + `"}`),
+		held:    m.set.GetOrCreateCounter(`nora_upstream_held_total{upstream="` + m.label + `"}`),
+	}
+}
+
+func (t *holdTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	key := req.URL.String()
+	now := t.now()
+	if d := t.holds.left(key, now); d > 0 {
+		t.held.Inc()
+		return heldResponse(req, d), nil
+	}
+	resp, err := t.next.RoundTrip(req)
+	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
+		t.limited.Inc()
+		if d := retryAfter(resp.Header.Get("Retry-After"), now); d > 0 {
+			t.holds.hold(key, now.Add(d), now)
+		}
+	}
+	return resp, err
+}
+
+func heldResponse(req *http.Request, left time.Duration) *http.Response {
+	h := http.Header{}
+	h.Set("Retry-After", strconv.FormatInt(int64(math.Ceil(left.Seconds())), 10))
+	return &http.Response{
+		Status:     "429 Too Many Requests",
+		StatusCode: http.StatusTooManyRequests,
+		Proto:      "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header:  h,
+		Body:    http.NoBody,
+		Request: req,
+	}
+}
