@@ -29,6 +29,11 @@ type Config struct {
 	// all but an eighth of them (at least 1, at most 64), which stay free
 	// for /health, /ready and pulls.
 	MaxConns int `toml:"max_conns"`
+	// MaxConnsPerIP caps the connections of one peer address (0: no cap):
+	// more are answered 429 and closed at once, so that one client holding
+	// connections open cannot take all of MaxConns. Behind a reverse proxy
+	// every client has the proxy's address.
+	MaxConnsPerIP int `toml:"max_conns_per_ip"`
 	// BodyMinRate is the average a request body must keep up, in bytes per
 	// second of waiting for the client, once BodyGrace has passed; 0: no
 	// minimum. Slow links pass; a client trickling a byte at a time does

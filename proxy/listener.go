@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -31,6 +32,14 @@ type stallListener struct {
 	mu    sync.Mutex
 	conns map[*stallConn]struct{}
 
+	// perIP caps the connections of one peer address (0: none), so that
+	// one client holding connections open (slowloris) cannot take all of
+	// max_conns; ips counts them, under mu. refuseHTTP: a refused peer is
+	// told so in plain HTTP (a TLS one is only closed).
+	perIP      int
+	refuseHTTP bool
+	ips        map[netip.Addr]int
+
 	// fileBytes counts bytes given to the kernel by ReadFrom from an
 	// *os.File, the sendfile(2) path; tests check that file bodies take it.
 	fileBytes atomic.Int64
@@ -55,16 +64,56 @@ func newStallListener(ln net.Listener, stall time.Duration, body bodyRules) *sta
 }
 
 func (l *stallListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		sc := &stallConn{Conn: c, l: l}
+		if l.perIP > 0 {
+			sc.ip = peerIP(c)
+		}
+		sc.rf, _ = c.(io.ReaderFrom)
+		l.mu.Lock()
+		if sc.ip.IsValid() && l.ips[sc.ip] >= l.perIP {
+			l.mu.Unlock()
+			l.refuse(c)
+			continue
+		}
+		l.conns[sc] = struct{}{}
+		if sc.ip.IsValid() {
+			if l.ips == nil {
+				l.ips = map[netip.Addr]int{}
+			}
+			l.ips[sc.ip]++
+		}
+		l.mu.Unlock()
+		return sc, nil
 	}
-	sc := &stallConn{Conn: c, l: l}
-	sc.rf, _ = c.(io.ReaderFrom)
-	l.mu.Lock()
-	l.conns[sc] = struct{}{}
-	l.mu.Unlock()
-	return sc, nil
+}
+
+// tooManyConns is the answer to a connection over max_conns_per_ip.
+const tooManyConns = "HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nRetry-After: 2\r\n" +
+	"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 46\r\n\r\n" +
+	"too many connections from this client address\n"
+
+// refuse closes a connection over perIP, first answering 429 on a plain
+// listener. The write goes into a fresh socket's empty buffer; its
+// deadline only keeps a broken peer from holding up the accept loop.
+func (l *stallListener) refuse(c net.Conn) {
+	if l.refuseHTTP {
+		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = io.WriteString(c, tooManyConns)
+	}
+	_ = c.Close()
+}
+
+func peerIP(c net.Conn) netip.Addr {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip.Unmap()
+	}
+	return netip.Addr{}
 }
 
 // closeConns closes every connection still open (the end of a Shutdown whose
@@ -84,6 +133,7 @@ type stallConn struct {
 	net.Conn
 	l         *stallListener
 	rf        io.ReaderFrom // the underlying conn's, for sendfile/splice; may be nil
+	ip        netip.Addr    // counted in l.ips; zero: not counted
 	closeOnce sync.Once
 
 	// A handler may read the body from another goroutine than the
@@ -317,6 +367,11 @@ func (c *stallConn) Close() error {
 	c.closeOnce.Do(func() {
 		c.l.mu.Lock()
 		delete(c.l.conns, c)
+		if c.ip.IsValid() {
+			if c.l.ips[c.ip]--; c.l.ips[c.ip] <= 0 {
+				delete(c.l.ips, c.ip)
+			}
+		}
 		c.l.mu.Unlock()
 	})
 	return err

@@ -229,6 +229,7 @@ func (s *Server) serve(ln net.Listener, tlsCfg *tls.Config) error {
 	}
 	sl := newStallListener(ln, s.cfg.StallTimeout.D(),
 		bodyRules{minRate: int64(s.cfg.BodyMinRate), grace: s.cfg.BodyGrace.D()})
+	sl.perIP, sl.refuseHTTP = s.cfg.MaxConnsPerIP, tlsCfg == nil
 	s.lns = append(s.lns, sl)
 	if s.readyCancel == nil {
 		ctx, cancel := context.WithCancel(context.Background())

@@ -311,6 +311,9 @@ func (p *problems) server(c *fileConfig) {
 	if c.Server.MaxConns < 0 {
 		p.bad("server.max_conns", "must not be negative")
 	}
+	if c.Server.MaxConnsPerIP < 0 {
+		p.bad("server.max_conns_per_ip", "must not be negative")
+	}
 	if c.Server.MaxBufferedBodies < 1 {
 		p.bad("server.max_buffered_bodies", "want at least 1, got %d", c.Server.MaxBufferedBodies)
 	}
