@@ -9,6 +9,7 @@ import (
 
 	"nora/auth"
 	"nora/proxy/httpx"
+	"nora/proxy/prefetch"
 )
 
 // adminPrefix is where the admin API answers on the normal listener too
@@ -39,9 +40,20 @@ func (app *App) mountAdminRemote() {
 			adminError(ctx, fasthttp.StatusNotFound, "the backup is served on the admin socket only (nora backup on the box)")
 			return
 		}
+		// The adaptor reads the whole body into memory: it is read here
+		// first, up to the largest an admin request needs (a prefetch list).
+		body, err := httpx.ReadBody(ctx, maxAdminRequest)
+		if err != nil {
+			adminError(ctx, httpx.BodyStatus(err), err.Error())
+			return
+		}
+		ctx.Request.SetBody(body)
 		api(ctx)
 	})
 }
+
+// maxAdminRequest caps a request body of the remote admin API.
+const maxAdminRequest = prefetch.MaxListSize
 
 // adminError writes the admin API's JSON error.
 func adminError(ctx *fasthttp.RequestCtx, status int, msg string) {

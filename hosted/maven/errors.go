@@ -38,7 +38,7 @@ func mismatchf(format string, args ...any) error {
 }
 
 func tooLargef(format string, args ...any) error {
-	return fault.Newf(fault.TooLarge, "upload is larger than the size cap: "+format, args...)
+	return fault.Newf(fault.TooLarge, "upload is larger than the size cap ([maven] max_upload_size): "+format, args...)
 }
 
 // truncatedf is a body that ended early (cause nil) or broke off.
