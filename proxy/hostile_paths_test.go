@@ -32,6 +32,9 @@ import (
 // may read, however its path is spelled.
 const sentinel = "SENTINEL-OUTSIDE-THE-STORE"
 
+// hiSHA256 is the digest of "hi", the body of every upload.
+const hiSHA256 = "8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4"
+
 // tricks are the spellings of a path element that try to leave it or to
 // smuggle a separator: dot segments plain, encoded, double-encoded and
 // overlong, Windows separators, NUL, an absolute path, a very long name.
@@ -95,13 +98,16 @@ func hostilePathCases() []pathCase {
 		return "application/vnd.oci.image.manifest.v1+json", `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}`
 	}
 	publish := func(x string) (string, string) {
-		return "application/json", fmt.Sprintf(`{"name":%q,"versions":{"1.0.0":{"name":%q,"version":"1.0.0","dist":{"tarball":"x"}}},`+
-			`"_attachments":{"a.tgz":{"data":"aGk=","length":2}}}`, x, x)
+		// "aGk=" is "hi"; a benign name is published with this body.
+		return "application/json", fmt.Sprintf(`{"name":%q,"versions":{"1.0.0":{"name":%q,"version":"1.0.0",`+
+			`"dist":{"tarball":"x","shasum":"c22b5f9178342609428d6f51b2c5af4c0bde6a42"}}},`+
+			`"_attachments":{%q:{"data":"aGk=","length":2}}}`, x, x, x+"-1.0.0.tgz")
 	}
 	upload := func(x string) (string, string) {
 		b := "--B\r\nContent-Disposition: form-data; name=\":action\"\r\n\r\nfile_upload\r\n" +
 			"--B\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\ndemo\r\n" +
 			"--B\r\nContent-Disposition: form-data; name=\"version\"\r\n\r\n1.0\r\n" +
+			"--B\r\nContent-Disposition: form-data; name=\"sha256_digest\"\r\n\r\n" + hiSHA256 + "\r\n" +
 			"--B\r\nContent-Disposition: form-data; name=\"content\"; filename=\"" + x + "\"\r\n\r\nhi\r\n--B--\r\n"
 		return "multipart/form-data; boundary=B", b
 	}
