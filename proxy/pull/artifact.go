@@ -108,9 +108,9 @@ func (a Artifacts) source(r ArtifactRequest) cache.Source {
 		what := r.URL
 		if r.Repo != "" {
 			what = r.Repo + "/" + r.URL
-			resp, err = r.Upstream.Do(fctx, http.MethodGet, r.Repo, r.URL, nil)
+			resp, err = r.Upstream.Do(fctx, http.MethodGet, r.Repo, r.URL, identity)
 		} else {
-			resp, err = r.Upstream.DoURL(fctx, http.MethodGet, r.URL, nil)
+			resp, err = r.Upstream.DoURL(fctx, http.MethodGet, r.URL, identity)
 		}
 		if err != nil {
 			return nil, 0, Unreachable(what, err)
@@ -126,6 +126,12 @@ func (a Artifacts) source(r ArtifactRequest) cache.Source {
 		return throttle(fctx, r.Tenant, body), resp.ContentLength, nil
 	}
 }
+
+// identity asks for an artifact's bytes as they are: net/http would
+// otherwise ask for gzip and inflate what comes, and a small gzip bomb
+// sent as a layer or tarball would be written out whole before its digest
+// failed. Read only (requests copy it).
+var identity = http.Header{"Accept-Encoding": {"identity"}}
 
 // throttle is body read within t's bandwidth (t nil: body itself).
 func throttle(ctx context.Context, t *tenant.Tenant, body io.ReadCloser) io.ReadCloser {
