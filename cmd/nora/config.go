@@ -444,7 +444,8 @@ func writableDir(dir string) error {
 func checkHTTPURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("want an http(s) URL such as \"https://example.com\", got %q", s)
+		// Redacted: a URL may carry a password, and this error is printed.
+		return fmt.Errorf("want an http(s) URL such as \"https://example.com\", got %q", auth.RedactURL(s))
 	}
 	return nil
 }

@@ -1,0 +1,396 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"nora/proxy/proxytest"
+	"nora/upstream/upstreamtest"
+)
+
+// secrets are the credentials a test used, by what they are.
+type secrets map[string]string
+
+// add keeps s under name; a secret that is also the password of user is
+// looked for in its Basic form too.
+func (s secrets) add(name, secret string) { s[name] = secret }
+
+// forms are the spellings of a secret a log could hold: as is, base64,
+// URL-escaped, and the Basic credentials of any user with it.
+func forms(secret string) []string {
+	out := []string{secret, base64.StdEncoding.EncodeToString([]byte(secret)), url.QueryEscape(secret)}
+	for _, user := range []string{"alice", "upuser", "mvnuser", "x", "token"} {
+		out = append(out, base64.StdEncoding.EncodeToString([]byte(user+":"+secret)))
+	}
+	return out
+}
+
+// checkNoSecrets fails for every secret, in any of its forms, that a log
+// holds.
+func checkNoSecrets(t *testing.T, logs map[string]string, s secrets) {
+	t.Helper()
+	for logName, text := range logs {
+		for name, secret := range s {
+			for _, f := range forms(secret) {
+				if strings.Contains(text, f) {
+					i := strings.Index(text, f)
+					t.Errorf("%s holds the %s (%q): …%s…", logName, name, f, text[max(0, i-200):min(len(text), i+len(f)+50)])
+				}
+			}
+		}
+	}
+}
+
+// authRecorder records the Authorization headers an upstream got: the
+// bearer tokens its token server issued to nora.
+type authRecorder struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (a *authRecorder) hook(_ http.ResponseWriter, r *http.Request) bool {
+	if h := r.Header.Get("Authorization"); h != "" {
+		a.mu.Lock()
+		a.seen = append(a.seen, strings.TrimPrefix(h, "Bearer "))
+		a.mu.Unlock()
+	}
+	return false
+}
+
+// basicUpstream answers 401 unless the Basic credentials are user:pass.
+func basicUpstream(t *testing.T, user, pass string) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != user || p != pass {
+			w.Header().Set("Www-Authenticate", `Basic realm="maven"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// loggedNora runs nora serve as a child process at debug level with its
+// stdout and stderr in files, and waits for /health.
+func loggedNora(t *testing.T, config string) (addr string, stdout, stderr string, stop func()) {
+	t.Helper()
+	dir := t.TempDir()
+	path, stdout, stderr := filepath.Join(dir, "nora.toml"), filepath.Join(dir, "stdout"), filepath.Join(dir, "stderr")
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.Create(stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errf, err := os.Create(stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "serve", "--config", path, "--log-level", "debug")
+	cmd.Env = append(os.Environ(), "NORATEST_MAIN=1")
+	cmd.Stdout, cmd.Stderr = out, errf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); out.Close(); errf.Close(); close(done) }()
+	stop = func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}
+	t.Cleanup(stop)
+	addr = strings.Split(strings.Split(config, `listen = "`)[1], `"`)[0]
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if resp, err := http.Get("http://" + addr + "/health"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return addr, stdout, stderr, stop
+			}
+		}
+		select {
+		case <-done:
+			b, _ := os.ReadFile(stderr)
+			t.Fatalf("nora exited before it was healthy: %s", b)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("nora did not become healthy")
+		}
+	}
+}
+
+// call sends one request and returns the status and body.
+func call(t *testing.T, method, u, authz, contentType, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, u, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func basic(user, pass string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+}
+
+// cli runs a nora command in this process and returns its exit code and
+// what it wrote.
+func cli(args ...string) (int, string, string) {
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, &stdout, &stderr, nil)
+	return code, stdout.String(), stderr.String()
+}
+
+// npmPublishBody is a one-version publish of name whose tarball is "hi".
+func npmPublishBody(name string) string {
+	return fmt.Sprintf(`{"name":%q,"versions":{"1.0.0":{"name":%q,"version":"1.0.0",`+
+		`"dist":{"tarball":"x","shasum":"c22b5f9178342609428d6f51b2c5af4c0bde6a42"}}},`+
+		`"_attachments":{%q:{"data":"aGk=","length":2}}}`, name, name, name+"-1.0.0.tgz")
+}
+
+// secretsConfig is nora's configuration with every kind of credential.
+func secretsConfig(addr, data, audit, htpasswd string, up *upstreamtest.Registry, mvnURL, hookURL string, s secrets) string {
+	return fmt.Sprintf(`[server]
+listen = %q
+[storage]
+path = %q
+[auth]
+anonymous_read = true
+htpasswd = %q
+[audit]
+path = %q
+[[docker.upstreams]]
+name = "docker.io"
+url = %q
+realm = %q
+username = "upuser"
+password = %q
+[[maven.upstreams]]
+url = %q
+username = "mvnuser"
+password = %q
+[npm]
+upstream = ""
+[[webhooks]]
+url = %q
+secret = %q
+`, addr, data, htpasswd, audit, up.URL, up.Realm, s["upstream password"], mvnURL, s["wrong maven upstream password"], hookURL, s["webhook secret"])
+}
+
+// TestSecretsNeverLogged runs a nora process at debug level through
+// traffic that uses every kind of credential, right and wrong (htpasswd
+// passwords on pulls, pushes and the token endpoint, nora's bearer tokens,
+// API tokens live and revoked, the admin --token, upstream credentials a
+// docker upstream takes and a maven upstream refuses, the bearer tokens an
+// upstream's token server issued, a webhook secret, and config check
+// errors), then greps every log byte: stdout (JSON, with the access log),
+// stderr, the audit log and the CLI's own output.
+func TestSecretsNeverLogged(t *testing.T) {
+	s := secrets{}
+	s.add("htpasswd password", "Htp-Pass-7f3a9c")
+	s.add("wrong htpasswd password", "Wrong-Pass-19be4d")
+	s.add("upstream password", "Up-Pass-c0ffee11")
+	s.add("wrong maven upstream password", "Mvn-Pass-5eed5eed")
+	s.add("webhook secret", "Hook-Secret-a1b2c3d4")
+	up := upstreamtest.New(t, upstreamtest.Options{Username: "upuser", Password: s["upstream password"]})
+	up.PushRandomImage(t, "library/app", "v1", 1, 1024)
+	var rec authRecorder
+	up.SetHook(rec.hook)
+	mvn := basicUpstream(t, "mvnuser", "the-right-one")
+	var hookMu sync.Mutex
+	var hookBodies []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		hookMu.Lock()
+		hookBodies = append(hookBodies, string(b))
+		hookMu.Unlock()
+	}))
+	t.Cleanup(hook.Close)
+	data, err := os.MkdirTemp("", "nora-secrets") // the admin socket's path must be short
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(data) })
+	audit := filepath.Join(t.TempDir(), "audit.log")
+	config := secretsConfig(freeAddr(t), data, audit, proxytest.Htpasswd(t, "alice", s["htpasswd password"]), up, mvn.URL, hook.URL, s)
+	addr, stdout, stderr, stop := loggedNora(t, config)
+	configPath := filepath.Join(t.TempDir(), "nora.toml")
+	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cliOut := secretsTraffic(t, "http://"+addr, configPath, s)
+	cliOut += configCheckErrors(t, s)
+	stop()
+
+	rec.mu.Lock()
+	for i, tok := range rec.seen {
+		if !strings.HasPrefix(tok, "Basic ") {
+			s.add(fmt.Sprintf("upstream bearer token %d", i), tok)
+		}
+	}
+	if len(rec.seen) == 0 {
+		t.Error("the upstream saw no bearer token: the token dance did not run")
+	}
+	rec.mu.Unlock()
+	logs := map[string]string{"cli output": cliOut}
+	for name, path := range map[string]string{"stdout": stdout, "stderr": stderr, "audit log": audit} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs[name] = string(b)
+	}
+	if !strings.Contains(logs["stdout"], `"status":401`) || !strings.Contains(logs["audit log"], "alice") {
+		t.Fatalf("the logs do not show the traffic: stdout %d bytes, audit %d bytes", len(logs["stdout"]), len(logs["audit log"]))
+	}
+	checkNoSecrets(t, logs, s)
+}
+
+// secretsTraffic runs the requests and commands of TestSecretsNeverLogged
+// against the nora at base, adding the secrets they make to s, and returns
+// what the commands printed on stderr.
+func secretsTraffic(t *testing.T, base, config string, s secrets) string {
+	t.Helper()
+	var cliErr strings.Builder
+	alice, wrong := basic("alice", s["htpasswd password"]), basic("alice", s["wrong htpasswd password"])
+	expect := func(what string, want, got int, body string) {
+		t.Helper()
+		if got != want {
+			t.Errorf("%s: %d, want %d: %.300s", what, got, want, body)
+		}
+	}
+	code, body := call(t, "GET", base+"/v2/library/app/manifests/v1", "", "", "")
+	expect("pull through an upstream with credentials", 200, code, body)
+	code, body = call(t, "GET", base+"/auth/token?service=nora&scope=repository:mine/app:push,pull", alice, "", "")
+	expect("token endpoint", 200, code, body)
+	var tok struct{ Token string }
+	json.Unmarshal([]byte(body), &tok)
+	s.add("nora bearer token", tok.Token)
+	code, body = call(t, "GET", base+"/auth/token?service=nora&scope=repository:mine/app:push", wrong, "", "")
+	expect("token endpoint, wrong password", 401, code, body)
+	code, body = call(t, "POST", base+"/v2/mine/app/blobs/uploads/", "Bearer "+tok.Token, "", "")
+	expect("push with nora's bearer token", 202, code, body)
+	code, body = call(t, "POST", base+"/v2/mine/app/blobs/uploads/", "Bearer "+tok.Token+"x", "", "")
+	expect("push with a forged bearer token", 401, code, body)
+	code, body = call(t, "PUT", base+"/npm/secret-pkg", alice, "application/json", npmPublishBody("secret-pkg"))
+	expect("npm publish with the htpasswd password", 201, code, body)
+	code, body = call(t, "PUT", base+"/npm/secret-pkg2", wrong, "application/json", npmPublishBody("secret-pkg2"))
+	expect("npm publish with a wrong password", 401, code, body)
+	code, body = call(t, "GET", base+"/maven2/com/acme/lib/1.0/lib-1.0.pom", "", "", "")
+	if code < 400 {
+		t.Errorf("maven through an upstream that refuses its credentials: %d", code)
+	}
+
+	c, apiTok, e := cli("token", "create", "--name", "ci", "--permissions", "push:**", "--config", config)
+	cliErr.WriteString(e)
+	apiTok = strings.TrimSpace(apiTok)
+	if c != 0 || apiTok == "" {
+		t.Fatalf("token create: %d %s", c, e)
+	}
+	s.add("API token", apiTok)
+	code, body = call(t, "PUT", base+"/npm/secret-pkg3", "Bearer "+apiTok, "application/json", npmPublishBody("secret-pkg3"))
+	expect("npm publish with an API token", 201, code, body)
+	code, body = call(t, "POST", base+"/v2/mine/app/blobs/uploads/", basic("x", apiTok), "", "")
+	expect("push with an API token as a Basic password", 202, code, body)
+	c, _, e = cli("token", "revoke", "ci", "--config", config)
+	cliErr.WriteString(e)
+	code, body = call(t, "PUT", base+"/npm/secret-pkg4", "Bearer "+apiTok, "application/json", npmPublishBody("secret-pkg4"))
+	expect("npm publish with a revoked API token", 401, code, body)
+
+	c, shortTok, e := cli("token", "create", "--name", "short", "--permissions", "push:**", "--expires", "1s", "--config", config)
+	cliErr.WriteString(e)
+	shortTok = strings.TrimSpace(shortTok)
+	if c != 0 || shortTok == "" {
+		t.Fatalf("token create (1s): %d %s", c, e)
+	}
+	s.add("expired API token", shortTok)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		// Until it expires the publish is refused for the existing name
+		// (409) or accepted; after, 401.
+		if code, _ = call(t, "PUT", base+"/npm/secret-pkg5", "Bearer "+shortTok, "application/json", npmPublishBody("secret-pkg5")); code == 401 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the 1s API token still works: %d", code)
+		}
+	}
+
+	c, adminTok, e := cli("token", "create", "--name", "ops", "--permissions", "admin:**", "--config", config)
+	cliErr.WriteString(e)
+	adminTok = strings.TrimSpace(adminTok)
+	if c != 0 || adminTok == "" {
+		t.Fatalf("token create (admin): %d %s", c, e)
+	}
+	s.add("admin token", adminTok)
+	c, out, e := cli("token", "list", "--server", base, "--token", adminTok)
+	cliErr.WriteString(out + e)
+	if c != 0 {
+		t.Errorf("token list --server --token: %d %s %s", c, out, e)
+	}
+	c, out, e = cli("token", "list", "--server", base, "--token", adminTok+"x")
+	cliErr.WriteString(out + e)
+	if c == 0 {
+		t.Error("token list with a wrong admin token succeeded")
+	}
+	return cliErr.String()
+}
+
+// configCheckErrors runs nora config check on configurations whose
+// mistakes sit next to, or in, a secret, and returns what it printed.
+func configCheckErrors(t *testing.T, s secrets) string {
+	t.Helper()
+	s.add("config password", "Cfg-Pass-0badf00d")
+	s.add("config URL password", "Url-Pass-feedbeef")
+	var all strings.Builder
+	for _, doc := range []string{
+		"[[docker.upstreams]]\nname = \"docker.io\"\nurl = \"ftp://u:" + s["config URL password"] + "@127.0.0.1/\"\n",
+		"[[docker.upstreams]]\nname = \"docker.io\"\nurl = \"http://u:" + s["config URL password"] + "@127.0.0.1/\"\n",
+		"[[maven.upstreams]]\nurl = \"http://127.0.0.1/\"\nusername = \"u\"\npasword = \"" + s["config password"] + "\"\n",
+		"[[docker.upstreams]]\nname = \"docker.io\"\nurl = \"http://127.0.0.1/\"\npassword = " + s["config password"] + "\n",
+		"[[webhooks]]\nurl = \"http://127.0.0.1/\"\nsecret = [\"" + s["config password"] + "\"]\n",
+		"[npm]\nupstream = \"http://u:" + s["config URL password"] + "@127.0.0.1/\"\n",
+	} {
+		path := filepath.Join(t.TempDir(), "nora.toml")
+		if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, out, e := cli("config", "check", "--config", path)
+		t.Logf("config check: %d %s %s", code, out, e)
+		all.WriteString(out + e)
+	}
+	return all.String()
+}
