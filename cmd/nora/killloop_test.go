@@ -74,10 +74,11 @@ func TestKillLoop(t *testing.T) {
 	case raceEnabled:
 		k.bin = buildNora(t)
 	}
+	htpasswd := proxytest.Htpasswd(t, killUser, killPass)
 	k.config = func(addr string) string {
 		return fmt.Sprintf("[server]\nlisten = %q\n[storage]\npath = %q\n[auth]\nhtpasswd = %q\n"+
 			"[docker]\nhosted_names = [\"site/**\"]\n[[docker.upstreams]]\nname = \"docker.io\"\nurl = %q\nrealm = %q\n",
-			addr, k.data, proxytest.Htpasswd(t, killUser, killPass), fp.URL, up.Realm)
+			addr, k.data, htpasswd, fp.URL, up.Realm)
 	}
 	for round := range killRounds {
 		p := k.start()
