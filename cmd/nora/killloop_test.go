@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -27,6 +31,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"nora/cache"
+	"nora/proxy/npm/npmtest"
 	"nora/proxy/proxytest"
 	"nora/upstream/upstreamtest"
 )
@@ -77,7 +82,7 @@ func TestKillLoop(t *testing.T) {
 	htpasswd := proxytest.Htpasswd(t, killUser, killPass)
 	k.config = func(addr string) string {
 		return fmt.Sprintf("[server]\nlisten = %q\n[storage]\npath = %q\n[auth]\nhtpasswd = %q\n"+
-			"[docker]\nhosted_names = [\"site/**\"]\n[[docker.upstreams]]\nname = \"docker.io\"\nurl = %q\nrealm = %q\n",
+			"[npm]\nhosted_names = [\"@site/*\"]\n[docker]\nhosted_names = [\"site/**\"]\n[[docker.upstreams]]\nname = \"docker.io\"\nurl = %q\nrealm = %q\n",
 			addr, k.data, htpasswd, fp.URL, up.Realm)
 	}
 	for round := range killRounds {
@@ -89,6 +94,7 @@ func TestKillLoop(t *testing.T) {
 		for w := range 2 {
 			wg.Go(func() { k.push(ctx, p.addr, fmt.Sprintf("site/r%d-w%d", round, w)) })
 			wg.Go(func() { k.fill(ctx, p.addr, images, rand.New(rand.NewPCG(seed, uint64(round*2+w+1)))) })
+			wg.Go(func() { k.publish(ctx, p.addr, fmt.Sprintf("@site/r%d-w%d", round, w)) })
 		}
 		// Kill at a random moment once this round has a manifest
 		// acknowledged, so every round has something to lose.
@@ -100,10 +106,11 @@ func TestKillLoop(t *testing.T) {
 	}
 	k.verify(killRounds, k.start().addr)
 	blobs, mans, fills, tried := k.ledger.counts()
-	t.Logf("%d restarts: acknowledged %d blob uploads, %d manifests (of %d tried), %d fills", killRounds,
-		blobs, mans, tried, fills)
-	if mans == 0 || fills == 0 {
-		t.Fatalf("nothing was acknowledged: the loop tested nothing (%d manifests, %d fills)", mans, fills)
+	pkgs, pkgsTried := k.ledger.pkgCounts()
+	t.Logf("%d restarts: acknowledged %d blob uploads, %d manifests (of %d tried), %d fills, %d npm publishes (of %d tried)",
+		killRounds, blobs, mans, tried, fills, pkgs, pkgsTried)
+	if mans == 0 || fills == 0 || pkgs == 0 {
+		t.Fatalf("nothing was acknowledged: the loop tested nothing (%d manifests, %d fills, %d publishes)", mans, fills, pkgs)
 	}
 }
 
@@ -257,11 +264,13 @@ type ledger struct {
 	manifests map[string]digest.Digest // "repo:tag" of acknowledged PUTs
 	tags      map[string]bool          // "repo:tag" tried
 	fills     map[string]digest.Digest // "repo/kind@digest" committed by a fill
+	pkgs      map[string]string        // npm name -> tarball integrity, publish tried
+	published map[string]bool          // npm names whose publish was acknowledged
 }
 
 func newLedger() *ledger {
 	return &ledger{blobs: map[string]digest.Digest{}, manifests: map[string]digest.Digest{},
-		tags: map[string]bool{}, fills: map[string]digest.Digest{}}
+		tags: map[string]bool{}, fills: map[string]digest.Digest{}, pkgs: map[string]string{}, published: map[string]bool{}}
 }
 
 func (l *ledger) blob(repo string, d digest.Digest)    { l.put(l.blobs, repo+"@"+d.String(), d) }
@@ -273,6 +282,19 @@ func (l *ledger) put(m map[string]digest.Digest, k string, d digest.Digest) {
 	l.mu.Lock()
 	m[k] = d
 	l.mu.Unlock()
+}
+
+func (l *ledger) pkgTried(name, integrity string) {
+	l.mu.Lock()
+	l.pkgs[name] = integrity
+	l.mu.Unlock()
+}
+func (l *ledger) pkgPublished(name string) { l.mu.Lock(); l.published[name] = true; l.mu.Unlock() }
+
+func (l *ledger) pkgCounts() (published, tried int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.published), len(l.pkgs)
 }
 
 func (l *ledger) counts() (blobs, manifests, fills, tried int) {
@@ -351,6 +373,12 @@ func (k *killLoop) verify(round int, addr string) {
 	for tag := range tags {
 		k.verifyTag(round, base, tag, manifests[tag])
 	}
+	k.ledger.mu.Lock()
+	pkgs, published := maps.Clone(k.ledger.pkgs), maps.Clone(k.ledger.published)
+	k.ledger.mu.Unlock()
+	for name, integrity := range pkgs {
+		k.verifyPackage(round, addr, name, integrity, published[name])
+	}
 }
 
 // verifyTag: a tag's manifest is absent (unless acknowledged) or whole.
@@ -417,4 +445,73 @@ func (k *killLoop) verifyDisk(round int) {
 		}
 		return nil
 	})
+}
+
+// publish publishes npm packages named prefix-N until ctx ends, each
+// acknowledged by its 2xx.
+func (k *killLoop) publish(ctx context.Context, addr, prefix string) {
+	for n := 0; ctx.Err() == nil; n++ {
+		name := fmt.Sprintf("%s-%d", prefix, n)
+		tgz := npmtest.Tarball(k.t, name, "1.0.0", 4<<10)
+		sum := sha512.Sum512(tgz)
+		integrity := "sha512-" + base64.StdEncoding.EncodeToString(sum[:])
+		doc, _ := json.Marshal(map[string]any{
+			"_id": name, "name": name, "dist-tags": map[string]string{"latest": "1.0.0"},
+			"versions": map[string]any{"1.0.0": map[string]any{"name": name, "version": "1.0.0",
+				"dist": map[string]string{"integrity": integrity}}},
+			"_attachments": map[string]any{name + "-1.0.0.tgz": map[string]any{
+				"content_type": "application/octet-stream", "data": base64.StdEncoding.EncodeToString(tgz), "length": len(tgz)}},
+		})
+		k.ledger.pkgTried(name, integrity)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+addr+"/npm/"+npmPath(name), bytes.NewReader(doc))
+		req.SetBasicAuth(killUser, killPass)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			if ctx.Err() == nil {
+				k.t.Errorf("publish %s: %d", name, resp.StatusCode)
+			}
+			return
+		}
+		k.ledger.pkgPublished(name)
+	}
+}
+
+// npmPath is a name as npm puts it in a URL: the scope's slash encoded.
+func npmPath(name string) string { return strings.Replace(name, "/", "%2f", 1) }
+
+// verifyPackage: a package is absent (unless its publish was acknowledged)
+// or whole: its packument lists 1.0.0 and the tarball it links verifies.
+func (k *killLoop) verifyPackage(round int, addr, name, integrity string, acked bool) {
+	t := k.t
+	t.Helper()
+	status, body, err := fetchVerified(context.Background(), "http://"+addr+"/npm/"+npmPath(name), "")
+	switch {
+	case err != nil:
+		t.Fatalf("round %d: GET %s: %v", round, name, err)
+	case status == 404 && !acked:
+		return
+	case status != 200:
+		t.Fatalf("round %d: published package %s: %d", round, name, status)
+	}
+	var doc struct {
+		Versions map[string]struct {
+			Dist struct{ Tarball, Integrity string }
+		}
+	}
+	json.Unmarshal(body, &doc)
+	v, ok := doc.Versions["1.0.0"]
+	if !ok || v.Dist.Integrity != integrity {
+		t.Fatalf("round %d: %s is visible without its version (or another one):\n%s", round, name, body)
+	}
+	status, tgz, err := fetchVerified(context.Background(), v.Dist.Tarball, "")
+	sum := sha512.Sum512(tgz)
+	if status != 200 || err != nil || "sha512-"+base64.StdEncoding.EncodeToString(sum[:]) != integrity {
+		t.Fatalf("round %d: %s is visible but its tarball is not whole: %d %v", round, name, status, err)
+	}
 }
