@@ -3,7 +3,6 @@ package cache
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -45,6 +44,9 @@ type Cache struct {
 	fresh      bool // the index was missing or damaged: rebuild it
 	evict      *evictor
 	gc         gcState
+
+	// removalGens count the removals per shard (generation.go).
+	removalGens [256]atomic.Uint64
 	// maintenance: Reindex holds it alone; eviction and GC, which remove
 	// disjoint kinds, share it.
 	maintenance sync.RWMutex
@@ -168,8 +170,13 @@ func (c *Cache) keyLock(key string) *sync.Mutex { return &c.keyLocks[shard(key)]
 // a key readable adds one.
 func (c *Cache) commits(key string) *atomic.Uint64 { return &c.commitGens[shard(key)] }
 
+// shard is FNV-1a of key, mod 256, computed on the string: no copy of
+// key on the hit path (Generation).
 func shard(key string) uint32 {
-	h := fnv.New32a()
-	h.Write([]byte(key))
-	return h.Sum32() % 256
+	h := uint32(2166136261)
+	for i := 0; i < len(key); i++ {
+		h ^= uint32(key[i])
+		h *= 16777619
+	}
+	return h % 256
 }

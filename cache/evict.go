@@ -256,6 +256,7 @@ func (c *Cache) removeObjects(ctx context.Context, vs []victim, cutoff time.Time
 			continue
 		}
 		err := c.store.Delete(ctx, v.key)
+		c.removals(v.key).Add(1)
 		l.Unlock()
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			c.log.Error("cannot remove object", "key", v.key, "err", err)

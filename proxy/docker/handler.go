@@ -80,6 +80,7 @@ type Handler struct {
 	// mediaTypes remembers the media type of proxied manifests by digest,
 	// so a warm GET by digest reads no ref file.
 	mediaTypes *ristretto.Cache[string, string]
+	mem        *manifestMem       // nil: the cache cannot tell a copy is current
 	refs       *pull.Refs         // proxied tags: the one freshness rule
 	artifacts  pull.Artifacts     // proxied blobs: the one fill
 	meta       singleflight.Group // manifest fetches by digest
@@ -126,8 +127,14 @@ func New(cfg Config, d Deps) (*Handler, error) {
 		refs.Close()
 		return nil, err
 	}
+	mem, err := newManifestMem(d.Cache)
+	if err != nil {
+		refs.Close()
+		mt.Close()
+		return nil, err
+	}
 	h := &Handler{cfg: cfg, cache: d.Cache, hosted: d.Hosted, auth: d.Auth, tokens: d.Tokens, publicURL: d.PublicURL,
-		byName: map[string]*upstreamRepo{}, claims: claims, mediaTypes: mt, refs: refs,
+		byName: map[string]*upstreamRepo{}, claims: claims, mediaTypes: mt, mem: mem, refs: refs,
 		artifacts: pull.Artifacts{Store: d.Cache, Stall: d.Stall, Base: d.Base}, log: d.Log, base: d.Base}
 	if h.auth == nil {
 		h.auth = auth.Anonymous{}
@@ -154,6 +161,7 @@ func New(cfg Config, d Deps) (*Handler, error) {
 func (h *Handler) Close() {
 	h.refs.Close()
 	h.mediaTypes.Close()
+	h.mem.close()
 }
 
 // Serve implements the /v2/ API.

@@ -180,23 +180,21 @@ func manifestMediaType(contentType string, body []byte) string {
 	return "application/vnd.oci.image.manifest.v1+json"
 }
 
-// manifestByDigest serves an immutable manifest: from memory's media type
-// and the store when warm, else fetched once however many clients ask.
+// manifestByDigest serves an immutable manifest: from memory when warm
+// (manifestMem), else from the store, else fetched once however many
+// clients ask.
 func (h *Handler) manifestByDigest(ctx *fasthttp.RequestCtx, rt route, d digest.Digest) (string, error) {
-	if mt, ok := h.mediaTypes.Get(string(d)); ok {
-		if obj, err := h.cache.Open(ctx, cache.BlobKey(d)); err == nil {
-			h.cache.CountResult("hit")
-			writeManifest(ctx, d, mt, obj.Body, obj.Size)
-			return "hit", nil
-		}
+	if m, ok := h.mem.get(ctx, d); ok {
+		h.cache.CountResult("hit")
+		writeManifest(ctx, d, m.mediaType, memBody{bytes.NewReader(m.body)}, int64(len(m.body)))
+		return "hit", nil
 	}
-	if mt, err := h.cache.Ref(ctx, mediaTypeKey(d)); err == nil {
-		if obj, err := h.cache.Open(ctx, cache.BlobKey(d)); err == nil {
-			h.mediaTypes.Set(string(d), mt.MediaType, 1)
-			h.cache.CountResult("hit")
-			writeManifest(ctx, d, mt.MediaType, obj.Body, obj.Size)
-			return "hit", nil
-		}
+	if mt, ok := h.mediaTypes.Get(string(d)); ok && h.serveStored(ctx, d, mt) {
+		return "hit", nil
+	}
+	if mt, err := h.cache.Ref(ctx, mediaTypeKey(d)); err == nil && h.serveStored(ctx, d, mt.MediaType) {
+		h.mediaTypes.Set(string(d), mt.MediaType, 1)
+		return "hit", nil
 	}
 	if rt.up.cfg.Offline {
 		return "", pull.ErrOffline
@@ -218,15 +216,47 @@ func (h *Handler) manifestByDigest(ctx *fasthttp.RequestCtx, rt route, d digest.
 	return "miss", nil
 }
 
+// serveStored serves the stored manifest d, keeping a copy in memory when
+// it is small; false if it is not stored.
+func (h *Handler) serveStored(ctx *fasthttp.RequestCtx, d digest.Digest, mediaType string) bool {
+	key := cache.BlobKey(d)
+	gen := h.mem.gen(key)
+	obj, err := h.cache.Open(ctx, key)
+	if err != nil {
+		return false
+	}
+	if !h.mem.keeps(obj.Size) {
+		h.cache.CountResult("hit")
+		writeManifest(ctx, d, mediaType, obj.Body, obj.Size)
+		return true
+	}
+	b, err := h.mem.keep(obj, key, d, mediaType, gen)
+	if err != nil {
+		return false
+	}
+	h.cache.CountResult("hit")
+	writeManifest(ctx, d, mediaType, memBody{bytes.NewReader(b)}, int64(len(b)))
+	return true
+}
+
 // loadManifest reads a cached tag's manifest (a few KiB) into memory: one
-// open, no separate check that the blob is still there.
+// open, no separate check that the blob is still there; none at all when
+// a current copy is in memory.
 func (h *Handler) loadManifest(ctx context.Context, ref cache.Ref) ([]byte, error) {
 	if ref.Digest.Validate() != nil {
 		return nil, cache.ErrNotFound
 	}
-	obj, err := h.cache.Open(ctx, cache.BlobKey(ref.Digest))
+	if m, ok := h.mem.get(ctx, ref.Digest); ok {
+		return m.body, nil
+	}
+	key := cache.BlobKey(ref.Digest)
+	gen := h.mem.gen(key)
+	obj, err := h.cache.Open(ctx, key)
 	if err != nil {
 		return nil, err
+	}
+	if h.mem.keeps(obj.Size) {
+		return h.mem.keep(obj, key, ref.Digest, ref.MediaType, gen)
 	}
 	defer obj.Body.Close()
 	return io.ReadAll(io.LimitReader(obj.Body, maxManifestBytes+1))

@@ -30,6 +30,7 @@ type RefStore interface {
 type Refs struct {
 	store RefStore
 	neg   *cache.Negative
+	mem   *refMem // refs_mem.go; nil: none
 	group singleflight.Group
 	log   *slog.Logger
 	base  context.Context
@@ -52,15 +53,23 @@ func NewRefs(store RefStore, log *slog.Logger, opts ...Option) (*Refs, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Refs{store: store, neg: neg, log: log, now: time.Now}
+	mem, err := newRefMem(store)
+	if err != nil {
+		neg.Close()
+		return nil, err
+	}
+	r := &Refs{store: store, neg: neg, mem: mem, log: log, now: time.Now}
 	for _, o := range opts {
 		o(r)
 	}
 	return r, nil
 }
 
-// Close releases the negative cache.
-func (e *Refs) Close() { e.neg.Close() }
+// Close releases the negative cache and the refs kept in memory.
+func (e *Refs) Close() {
+	e.neg.Close()
+	e.mem.close()
+}
 
 // refreshTimeout bounds one detached revalidation or fetch.
 const refreshTimeout = 2 * time.Minute
@@ -103,7 +112,7 @@ type Resolved struct {
 
 // Resolve returns what r.Key points at now, by the one freshness rule.
 func (e *Refs) Resolve(ctx context.Context, r RefRequest) (Resolved, error) {
-	ref, err := e.store.Ref(ctx, r.Key)
+	ref, err := e.ref(ctx, r.Key)
 	have := err == nil
 	if err != nil && !errors.Is(err, cache.ErrNotFound) {
 		e.log.Warn("cannot read ref", "key", r.Key, "err", err)
