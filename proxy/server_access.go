@@ -156,6 +156,14 @@ func (s *Server) finish(rec *accessRecord, sent int64, err error) {
 		// Probes and scrapes come every few seconds and say nothing.
 		level = slog.LevelDebug
 	}
+	s.logRequest(level, rec, sent, d, err)
+}
+
+// logRequest writes the access line of rec.
+func (s *Server) logRequest(level slog.Level, rec *accessRecord, sent int64, d time.Duration, err error) {
+	if lh, ok := s.log.Handler().(*LogHandler); ok && fastAccessLine(lh, level, rec, sent, d, err) {
+		return
+	}
 	if !s.log.Enabled(context.Background(), level) {
 		return
 	}
@@ -169,7 +177,7 @@ func (s *Server) finish(rec *accessRecord, sent int64, err error) {
 		slog.Int64("bytes", sent),
 		// A number with its unit in the key, not a Go duration string as
 		// in the other lines: log queries compare and sum it as is.
-		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+		slog.Float64("duration_ms", durationMS(d)),
 		slog.String("cache", rec.cacheResult),
 		slog.String("remote", rec.remote),
 		slog.String("user_agent", rec.userAgent),
@@ -182,6 +190,36 @@ func (s *Server) finish(rec *accessRecord, sent int64, err error) {
 		attrs = append(attrs, slog.String("error", auth.RedactText(err.Error())))
 	}
 	s.log.LogAttrs(context.Background(), level, "request", attrs...)
+}
+
+func durationMS(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// fastAccessLine writes the access line as the slog call in finish would,
+// without its cost (LogHandler). It returns false when slog must write it
+// (or drop it: a level the handler does not write).
+func fastAccessLine(lh *LogHandler, level slog.Level, rec *accessRecord, sent int64, d time.Duration, err error) bool {
+	l, ok := lh.accessLine(level, "request")
+	if !ok {
+		return false
+	}
+	l.str("request_id", rec.id)
+	l.str("method", rec.methodName)
+	l.str("path", rec.path)
+	l.str("format", rec.format)
+	l.str("repository", rec.repository)
+	l.int("status", int64(rec.status))
+	l.int("bytes", sent)
+	l.float("duration_ms", durationMS(d))
+	l.str("cache", rec.cacheResult)
+	l.str("remote", rec.remote)
+	l.str("user_agent", rec.userAgent)
+	if rec.client != "" {
+		l.str("client", rec.client)
+	}
+	if err != nil {
+		l.str("error", auth.RedactText(err.Error()))
+	}
+	return lh.write(l)
 }
 
 // loggedURI is the request's URI as the access log shows it: the decoded

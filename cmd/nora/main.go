@@ -188,7 +188,7 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("--log-level: want debug, info, warn or error, got %q", level)
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l, ReplaceAttr: durationString})), nil
+	return slog.New(proxy.NewLogHandler(w, &slog.HandlerOptions{Level: l, ReplaceAttr: durationString})), nil
 }
 
 // durationString writes a time.Duration as Go writes it ("30s", "1.5ms"),

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"log/slog"
 	"sync"
+
+	"nora/proxy"
 )
 
 // Log keeps what a test nora logs (StartLogged with Log.Logger()), for
@@ -14,7 +16,7 @@ type Log struct {
 }
 
 // Logger is a JSON logger that writes to l.
-func (l *Log) Logger() *slog.Logger { return slog.New(slog.NewJSONHandler(l, nil)) }
+func (l *Log) Logger() *slog.Logger { return slog.New(proxy.NewLogHandler(l, nil)) }
 
 func (l *Log) Write(p []byte) (int, error) {
 	l.mu.Lock()
