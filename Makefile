@@ -9,8 +9,10 @@ export PATH := $(shell go env GOPATH)/bin:$(PATH)
 # Benchmarks and fuzzing are sized for a 2-core box.
 BENCHTIME ?= 1s
 FUZZTIME  ?= 20s
+# The soak's length (a Go duration); make test runs it for 60s.
+SOAK      ?= 10m
 
-.PHONY: build setup test bench cross fuzz clean
+.PHONY: build setup test bench cross fuzz clean soak
 
 build:
 	$(GOBUILD) -o dist/nora ./cmd/nora
@@ -30,6 +32,12 @@ test: setup
 # the tests.
 bench: setup
 	go test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 30m ./...
+
+# 500 clients of every format against one nora with the test upstreams
+# behind fault proxies, faults on and off and kill -9 while it runs
+# (cmd/soak); SOAK_CLIENTS changes the number of clients.
+soak:
+	SOAK=$(SOAK) go test ./cmd/soak -run TestSoak -count=1 -v -timeout 0
 
 cross:
 	GOOS=linux GOARCH=amd64 $(GOBUILD) -o dist/nora-linux-amd64 ./cmd/nora

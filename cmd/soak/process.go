@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Memory is a process's resident set in KiB (VmRSS), and its anonymous
+// part (the heap and stacks) and file-backed part (the binary's text, the
+// index's mmap) as /proc/<pid>/status splits it.
+type Memory struct{ RSS, Anon, File int64 }
+
+func memory(pid int) (Memory, error) {
+	var m Memory
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return m, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(l, ":")
+		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		switch k {
+		case "VmRSS":
+			m.RSS = n
+		case "RssAnon":
+			m.Anon = n
+		case "RssFile":
+			m.File = n
+		}
+	}
+	if m.RSS == 0 {
+		return m, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	}
+	return m, nil
+}
+
+// openFDs counts the open file descriptors of process pid, those that
+// are sockets, and of these the connections nora opened to its
+// upstreams: every socket whose local port is not port, the one it
+// serves on.
+func openFDs(pid, port int) (fds, sockets, upstream int, err error) {
+	served := servedSockets(pid, port)
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	e, err := os.ReadDir(dir)
+	for _, f := range e {
+		l, err := os.Readlink(dir + "/" + f.Name())
+		if err != nil || !strings.HasPrefix(l, "socket:[") {
+			continue
+		}
+		sockets++
+		if !served[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] {
+			upstream++
+		}
+	}
+	return len(e), sockets, upstream, err
+}
+
+// servedSockets are the inodes of the TCP sockets of pid's network
+// namespace with local port port (the listener and its connections).
+func servedSockets(pid, port int) map[string]bool {
+	m := map[string]bool{}
+	for _, f := range []string{"tcp", "tcp6"} {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, f))
+		for _, l := range strings.Split(string(b), "\n")[1:] {
+			fs := strings.Fields(l)
+			if len(fs) < 10 {
+				continue
+			}
+			_, hexPort, _ := strings.Cut(fs[1], ":")
+			if p, err := strconv.ParseInt(hexPort, 16, 32); err == nil && int(p) == port {
+				m[fs[9]] = true
+			}
+		}
+	}
+	return m
+}
+
+// metric reads one sample of nora's /metrics: a gauge by name, or the
+// sum of a counter's series (name{...}).
+func (c *client) metric(ctx context.Context, name string) (float64, error) {
+	b, err := c.get(ctx, "/metrics", "")
+	if err != nil {
+		return 0, err
+	}
+	var sum float64
+	found := false
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		if !strings.HasPrefix(l, name) || (len(l) > len(name) && l[len(name)] != ' ' && l[len(name)] != '{') {
+			continue
+		}
+		v, err := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)
+		if err != nil {
+			return 0, fmt.Errorf("/metrics: %q: %w", l, err)
+		}
+		sum, found = sum+v, true
+	}
+	if !found {
+		return 0, fmt.Errorf("/metrics has no %s", name)
+	}
+	return sum, nil
+}
+
+// Goroutines reads go_goroutines from nora's /metrics.
+func (g *Generator) Goroutines(ctx context.Context) (int, error) {
+	v, err := g.newClient(-3).metric(ctx, "go_goroutines")
+	return int(v), err
+}
+
+// UpstreamBytes reads nora_upstream_bytes_total (since nora started).
+func (g *Generator) UpstreamBytes(ctx context.Context) (int64, error) {
+	v, err := g.newClient(-3).metric(ctx, "nora_upstream_bytes_total")
+	return int64(v), err
+}
+
+// Peak is the largest resident set seen, and when.
+type Peak struct {
+	mu  sync.Mutex
+	mem Memory
+	at  time.Time
+}
+
+// Get returns the peak and its time.
+func (p *Peak) Get() (Memory, time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.mem, p.at
+}
+
+// RSSWatch samples the resident set of the process pid names (it may
+// change: a restart) until ctx ends, and keeps the largest.
+func RSSWatch(ctx context.Context, pid func() int, every time.Duration) *Peak {
+	var peak Peak
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			if m, err := memory(pid()); err == nil {
+				peak.mu.Lock()
+				if m.RSS > peak.mem.RSS {
+					peak.mem, peak.at = m, time.Now()
+				}
+				peak.mu.Unlock()
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return &peak
+}
+
+// Sample is nora's process at one moment.
+type Sample struct {
+	FDs, Sockets int
+	// Upstream counts the connections to upstreams among the sockets:
+	// nora's pool keeps them open for reuse (at most 32 per host, 90 s
+	// idle), whatever the clients do, so flatness is judged without them.
+	Upstream   int
+	Goroutines int
+}
+
+// Own is what flatness is judged on: descriptors and goroutines less
+// the pooled upstream connections (a descriptor each, and the two
+// goroutines, reader and writer, Go's HTTP/1 transport runs per
+// connection).
+func (s Sample) Own() (fds, goroutines int) {
+	return s.FDs - s.Upstream, s.Goroutines - 2*s.Upstream
+}
+
+// The slack "flat" allows: descriptors and goroutines at the end may
+// exceed the start by this much (a timer, a connection being closed).
+const (
+	FDSlack        = 16
+	GoroutineSlack = 32
+)
+
+// Flat reports whether end is within the slack of start.
+func Flat(start, end Sample) bool {
+	f0, g0 := start.Own()
+	f1, g1 := end.Own()
+	return f1 <= f0+FDSlack && g1 <= g0+GoroutineSlack
+}
+
+// Settle drops the clients' idle connections and samples nora (pid 0:
+// goroutines only). Against a base it polls, for up to 30 seconds, until
+// the figures come back within the slack of base (connections closing,
+// the server's idle workers ending, which takes up to 20 s), and returns
+// the last sample either way; without one, until two samples in a row
+// agree.
+func Settle(ctx context.Context, g *Generator, pid int, base *Sample) Sample {
+	var last Sample
+	port := g.port()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		g.CloseIdle()
+		var s Sample
+		if pid > 0 {
+			s.FDs, s.Sockets, s.Upstream, _ = openFDs(pid, port)
+		}
+		s.Goroutines, _ = g.Goroutines(ctx)
+		g.CloseIdle() // the scrape's own connection
+		settled := s == last
+		if base != nil {
+			settled = Flat(*base, s)
+		}
+		if settled || time.Now().After(deadline) {
+			return s
+		}
+		last = s
+		if sleep(ctx, 250*time.Millisecond) != nil {
+			return s
+		}
+	}
+}
