@@ -29,6 +29,8 @@ type Client struct {
 	http *http.Client
 	now  func() time.Time // the clock of breakers, tokens and health
 	via  *Via             // this nora's X-Nora-Via chain
+	// guard keeps URLs from upstreams off non-public hosts not configured
+	guard *dialGuard
 
 	mu   sync.Mutex
 	regs []*Registry // for Status
@@ -44,10 +46,10 @@ func NewClient(cfg Config, log *slog.Logger, set *metrics.Set) *Client {
 		set = metrics.NewSet()
 	}
 	cfg.Retries = max(cfg.Retries, 0)
-	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
+	guard := newDialGuard(&net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second})
 	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
+		Proxy:                 guard.proxy,
+		DialContext:           guard.DialContext,
 		ForceAttemptHTTP2:     true,
 		TLSHandshakeTimeout:   cfg.ConnectTimeout,
 		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
@@ -58,11 +60,12 @@ func NewClient(cfg Config, log *slog.Logger, set *metrics.Set) *Client {
 		IdleConnTimeout:     90 * time.Second,
 	}
 	return &Client{
-		cfg: cfg,
-		log: log,
-		set: set,
-		now: time.Now,
-		via: NewVia(),
+		cfg:   cfg,
+		log:   log,
+		set:   set,
+		now:   time.Now,
+		via:   NewVia(),
+		guard: guard,
 		http: &http.Client{
 			Transport:     tr,
 			CheckRedirect: checkRedirect,
@@ -97,6 +100,10 @@ type RegistryOptions struct {
 	// Realm is the token endpoint the credentials may be sent to. Empty:
 	// only a realm on the upstream's own origin gets them.
 	Realm string
+	// Discovered: URL came from an upstream's answer (cargo's dl), not
+	// from the configuration, so its host is not trusted past the dial
+	// guard. A configured URL's host (and realm's) is trusted, any port.
+	Discovered bool
 }
 
 // Registry is one OCI upstream: its base URL, credentials, cached tokens,
@@ -134,6 +141,9 @@ func (c *Client) Registry(o RegistryOptions) (*Registry, error) {
 		if realm, err = parseHTTPURL(o.Realm); err != nil {
 			return nil, fmt.Errorf("cannot create upstream %s: realm: %w", o.Name, err)
 		}
+	}
+	if !o.Discovered {
+		c.guard.allow(o.URL, o.Realm)
 	}
 	log := c.log.With("upstream", o.Name)
 	m := newRegistryMetrics(c.set, o.Name)

@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -31,7 +32,9 @@ func (t clientTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.c.Do(req)
 	if err != nil {
 		err = redactURL(err)
-		if req.Context().Err() != nil {
+		if req.Context().Err() != nil || errors.Is(err, ErrPrivateAddress) {
+			// A refused link is the upstream's doing, not its being down:
+			// no retry, and the breaker does not count it.
 			return nil, err
 		}
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)

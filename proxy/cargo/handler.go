@@ -245,7 +245,7 @@ func (h *Handler) dlRegistry(target string) (*upstream.Registry, error) {
 	if h.dl != nil && h.dlOrigin == o {
 		return h.dl, nil
 	}
-	reg, err := h.deps.Client.Registry(upstream.RegistryOptions{Name: "cargo-dl", URL: o})
+	reg, err := h.deps.Client.Registry(upstream.RegistryOptions{Name: "cargo-dl", URL: o, Discovered: true})
 	if err != nil {
 		return nil, fault.New(fault.BadUpstream, "the upstream's dl host is unusable: "+err.Error())
 	}

@@ -30,15 +30,20 @@ const (
 // breaker or metrics).
 func newAuditClient() *http.Client {
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	return &http.Client{Transport: &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		ForceAttemptHTTP2:     true,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: 60 * time.Second,
-		MaxIdleConnsPerHost:   4,
-		IdleConnTimeout:       90 * time.Second,
-	}}
+	return &http.Client{
+		// A redirect is relayed, never followed: an upstream must not
+		// point nora's POST at a host of its choosing (SSRF).
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           dialer.DialContext,
+			ForceAttemptHTTP2:     true,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ResponseHeaderTimeout: 60 * time.Second,
+			MaxIdleConnsPerHost:   4,
+			IdleConnTimeout:       90 * time.Second,
+		},
+	}
 }
 
 // forwardAudit implements POST /npm/-/npm/v1/security/{advisories/bulk,
@@ -79,6 +84,11 @@ func (h *Handler) forwardAudit(ctx *fasthttp.RequestCtx, api string) {
 		resp.Body.Close()
 		cancel()
 		npmError(ctx, fasthttp.StatusServiceUnavailable, "the upstream audit service failed")
+		return
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		resp.Body.Close()
+		cancel()
+		npmError(ctx, fasthttp.StatusBadGateway, "the upstream redirected the audit request; nora does not follow it")
 		return
 	case resp.ContentLength > maxAuditResponse:
 		resp.Body.Close()
