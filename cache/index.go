@@ -32,6 +32,8 @@ type Index struct {
 
 	proxiedBytes, hostedBytes, objects atomic.Int64
 
+	adds indexAdds // group commit of Added (index_added.go)
+
 	stop chan struct{}
 	done chan struct{}
 }
@@ -175,20 +177,14 @@ func (ix *Index) Usage() (proxied, hosted, objects int64) {
 // Added records a newly committed object; an object already recorded
 // keeps its hosted kind.
 func (ix *Index) Added(key string, size int64, hosted bool) {
-	e := Entry{Size: size, LastAccess: time.Now(), Added: time.Now(), Hosted: hosted}
-	var old *Entry
-	err := ix.db.Batch(func(tx *bolt.Tx) error {
-		b := tx.Bucket(objectsBucket)
-		old = nil
-		if o, ok := decodeEntry(b.Get([]byte(key))); ok {
-			old = &o
-			e.Hosted = e.Hosted || o.Hosted
-		}
-		return b.Put([]byte(key), encodeEntry(e))
-	})
+	e := newEntry(size, hosted)
+	old, err := ix.add(key, e)
 	if err != nil {
 		ix.log.Error("cannot record object in index", "key", key, "err", err)
 		return
+	}
+	if old != nil && old.Hosted {
+		e.Hosted = true
 	}
 	ix.account(old, &e)
 }

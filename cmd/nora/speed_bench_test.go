@@ -207,21 +207,30 @@ func BenchmarkSpeedNpmCold(b *testing.B) {
 		up.Publish(b, names[i], "1.0.0", 2048)
 	}
 	var noraTook, nginxTook time.Duration
+	var noraCPU, nginxCPU int64
 	for range b.N {
 		b.StopTimer()
 		config := fmt.Sprintf("[server]\nlisten = %q\n[storage]\npath = %q\n[npm]\nupstream = %q\n",
 			freeAddr(b), b.TempDir(), up.URL)
 		p := startBenchNora(b, config, 0)
 		ng := proxytest.StartNginx(b, up.URL, proxytest.NginxOptions{AccessLog: true})
+		noraPids, nginxPids := []int{p.cmd.Process.Pid}, nginxPids(b, ng)
 		b.StartTimer()
+		cpu := cpuOf(b, noraPids)
 		noraTook += npmInstall(b, "http://"+p.addr+"/npm", names, clients)
+		noraCPU += cpuOf(b, noraPids) - cpu
+		cpu = cpuOf(b, nginxPids)
 		nginxTook += npmInstall(b, ng.URL, names, clients)
+		nginxCPU += cpuOf(b, nginxPids) - cpu
 		b.StopTimer()
 		p.kill()
 	}
-	b.ReportMetric(noraTook.Seconds()/float64(b.N), "nora-s/1000pkgs")
-	b.ReportMetric(nginxTook.Seconds()/float64(b.N), "nginx-s/1000pkgs")
+	n := float64(b.N)
+	b.ReportMetric(noraTook.Seconds()/n, "nora-s/1000pkgs")
+	b.ReportMetric(nginxTook.Seconds()/n, "nginx-s/1000pkgs")
 	b.ReportMetric(noraTook.Seconds()/nginxTook.Seconds(), "time-ratio")
+	b.ReportMetric(float64(noraCPU)/clockTick/n, "nora-cpu-s/1000pkgs")
+	b.ReportMetric(float64(nginxCPU)/clockTick/n, "nginx-cpu-s/1000pkgs")
 }
 
 // npmInstall fetches every package's packument and tarball from base over
