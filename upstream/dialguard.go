@@ -28,13 +28,15 @@ var ErrPrivateAddress = errors.New("refusing to connect to a non-public address 
 type dialGuard struct {
 	dialer   *net.Dialer
 	resolver *net.Resolver
+	// fromEnv is http.ProxyFromEnvironment (tests put a proxy here)
+	fromEnv func(*http.Request) (*url.URL, error)
 
 	mu      sync.Mutex                      // serialises writers of allowed
 	allowed atomic.Pointer[map[string]bool] // copy on write: dials read it without a lock
 }
 
 func newDialGuard(d *net.Dialer) *dialGuard {
-	g := &dialGuard{dialer: d, resolver: net.DefaultResolver}
+	g := &dialGuard{dialer: d, resolver: net.DefaultResolver, fromEnv: http.ProxyFromEnvironment}
 	g.allowed.Store(&map[string]bool{})
 	return g
 }
@@ -172,7 +174,7 @@ func publicAddr(ip netip.Addr) bool {
 // through a proxy nora dials only the proxy (a configured host), so the
 // target is checked here, its name resolved, before the proxy is asked.
 func (g *dialGuard) proxy(req *http.Request) (*url.URL, error) {
-	p, err := http.ProxyFromEnvironment(req)
+	p, err := g.fromEnv(req)
 	if err != nil || p == nil {
 		return p, err
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -230,4 +231,39 @@ func FuzzDialGuardLiteral(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDialGuardProxy: through a proxy from the environment nora dials
+// only the proxy, so a target that is not public and not configured is
+// refused before the proxy is asked; others go to the proxy.
+func TestDialGuardProxy(t *testing.T) {
+	var asked []string
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked = append(asked, r.Host)
+		fmt.Fprint(w, "via proxy")
+	}))
+	defer proxy.Close()
+	c := NewClient(testConfig(), slog.New(slog.DiscardHandler), nil)
+	pu, _ := url.Parse(proxy.URL)
+	c.guard.fromEnv = func(*http.Request) (*url.URL, error) { return pu, nil }
+	r, err := c.Registry(RegistryOptions{Name: "up", URL: "http://registry.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := r.DoURL(context.Background(), http.MethodGet, "/x", nil)
+	if err != nil {
+		t.Fatalf("configured host through the proxy: %v", err)
+	}
+	resp.Body.Close()
+	for _, target := range []string{"http://169.254.169.254/latest", "http://127.0.0.2/x", "http://[fd00::1]/x"} {
+		if resp, err := r.DoURL(context.Background(), http.MethodGet, target, nil); !errors.Is(err, ErrPrivateAddress) {
+			if err == nil {
+				resp.Body.Close()
+			}
+			t.Errorf("GET %s through the proxy: %v, want ErrPrivateAddress", target, err)
+		}
+	}
+	if len(asked) != 1 || asked[0] != "registry.test" {
+		t.Fatalf("the proxy was asked for %v, want only registry.test", asked)
+	}
 }
