@@ -1,17 +1,22 @@
 package docker_test
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,7 +33,11 @@ import (
 // digest and by a fresh tag over 16 keep-alive connections, through nora
 // with its access log on (JSON lines to a file, as `nora serve` writes
 // them to stdout) and through nginx's proxy_cache with its access log on,
-// in front of the same upstream, in alternating turns of one run.
+// in front of the same upstream, in alternating turns of one run. The
+// load generator runs in a process of its own (this test binary again,
+// see TestMain): in nora's process it would share nora's GOMAXPROCS, and
+// on a busy machine the kernel gives a process a share per thread, which
+// nginx's workers and a separate generator have twice of.
 
 const (
 	speedConns = 16
@@ -108,7 +117,7 @@ func BenchmarkSpeedWarmManifest(b *testing.B) {
 	for _, by := range []string{"digest", "tag"} {
 		b.Run("by="+by, func(b *testing.B) {
 			var lat [2][]time.Duration
-			var spent [2]time.Duration
+			var spent, cpu, gen [2]time.Duration
 			gets := 0
 			for gets < b.N {
 				for i, t := range targets {
@@ -116,9 +125,16 @@ func BenchmarkSpeedWarmManifest(b *testing.B) {
 					if by == "tag" {
 						u = t.tag
 					}
-					start := time.Now()
-					lat[i] = append(lat[i], loadTurn(b, u, speedConns, speedTurn)...)
-					spent[i] += time.Since(start)
+					self, other := selfCPU(b), nginxCPU(b, ng)
+					turn, took, genCPU := generate(b, u, speedConns, speedTurn)
+					lat[i] = append(lat[i], turn...)
+					spent[i] += took
+					gen[i] += genCPU
+					if i == 0 {
+						cpu[i] += selfCPU(b) - self
+					} else {
+						cpu[i] += nginxCPU(b, ng) - other
+					}
 				}
 				gets += speedTurn
 			}
@@ -126,10 +142,100 @@ func BenchmarkSpeedWarmManifest(b *testing.B) {
 			for i, t := range targets {
 				b.ReportMetric(float64(gets)/spent[i].Seconds(), t.name+"-req/s")
 				reportPercentiles(b, t.name, lat[i])
+				b.ReportMetric(float64(cpu[i].Microseconds())/float64(gets), t.name+"-cpu-µs/req")
+				b.ReportMetric(float64(gen[i].Microseconds())/float64(gets), t.name+"-gen-cpu-µs/req")
 			}
 			b.ReportMetric(spent[1].Seconds()/spent[0].Seconds(), "nora/nginx")
+			b.ReportMetric(cpu[1].Seconds()/cpu[0].Seconds(), "cpu-nginx/nora")
 		})
 	}
+}
+
+// TestMain makes the test binary the load generator when NORA_SPEED_GEN
+// is set: "url conns total file"; it writes to file the time the GETs
+// took, then each one's latency (little-endian nanoseconds).
+func TestMain(m *testing.M) {
+	if spec := os.Getenv("NORA_SPEED_GEN"); spec != "" {
+		if err := runGenerator(strings.Fields(spec)); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func runGenerator(spec []string) error {
+	conns, _ := strconv.Atoi(spec[1])
+	total, _ := strconv.Atoi(spec[2])
+	start := time.Now()
+	lat, err := loadTurn(spec[0], conns, total)
+	if err != nil {
+		return err
+	}
+	out := binary.LittleEndian.AppendUint64(make([]byte, 0, 8*(len(lat)+1)), uint64(time.Since(start)))
+	for _, l := range lat {
+		out = binary.LittleEndian.AppendUint64(out, uint64(l))
+	}
+	return os.WriteFile(spec[3], out, 0o600)
+}
+
+// generate runs the load generator for total GETs of u over conns
+// connections and returns their latencies, the time they took and the
+// generator's CPU time.
+func generate(b testing.TB, u string, conns, total int) ([]time.Duration, time.Duration, time.Duration) {
+	file := filepath.Join(b.TempDir(), "latencies")
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), fmt.Sprintf("NORA_SPEED_GEN=%s %d %d %s", u, conns, total, file))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("load generator: %v\n%s", err, out)
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	raw, err := os.ReadFile(file)
+	if err != nil || len(raw) < 8 {
+		b.Fatalf("load generator wrote %d bytes: %v", len(raw), err)
+	}
+	took := time.Duration(binary.LittleEndian.Uint64(raw))
+	lat := make([]time.Duration, 0, len(raw)/8-1)
+	for i := 8; i+8 <= len(raw); i += 8 {
+		lat = append(lat, time.Duration(binary.LittleEndian.Uint64(raw[i:])))
+	}
+	return lat, took, time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// selfCPU is the CPU time this process (nora) used.
+func selfCPU(b testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// nginxCPU is the CPU time nginx's master and workers used (in clock
+// ticks of 10 ms: turns last seconds).
+func nginxCPU(b testing.TB, ng *proxytest.Nginx) time.Duration {
+	pid, err := os.ReadFile(filepath.Join(ng.Dir, "nginx.pid"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	master := strings.TrimSpace(string(pid))
+	children, _ := os.ReadFile("/proc/" + master + "/task/" + master + "/children")
+	var ticks int64
+	for _, p := range append(strings.Fields(string(children)), master) {
+		stat, err := os.ReadFile("/proc/" + p + "/stat")
+		if err != nil {
+			continue
+		}
+		// After the command in parentheses: utime and stime are fields
+		// 14 and 15 of the line, 12 and 13 of what follows ") ".
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+		for _, v := range f[11:13] {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			ticks += n
+		}
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
 }
 
 func reportPercentiles(b *testing.B, name string, lat []time.Duration) {
@@ -138,11 +244,12 @@ func reportPercentiles(b *testing.B, name string, lat []time.Duration) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), name+"-p99-µs")
 }
 
-// loadTurn GETs u total times over conns connections with the generator
-// and returns every GET's latency.
-func loadTurn(b testing.TB, u string, conns, total int) []time.Duration {
+// loadTurn GETs u total times over conns connections and returns every
+// GET's latency.
+func loadTurn(u string, conns, total int) ([]time.Duration, error) {
 	var next atomic.Int64
 	lats := make([][]time.Duration, conns)
+	errs := make([]error, conns)
 	var wg sync.WaitGroup
 	for w := range conns {
 		get := fastGetter(u)
@@ -150,8 +257,7 @@ func loadTurn(b testing.TB, u string, conns, total int) []time.Duration {
 		wg.Go(func() {
 			for next.Add(1) <= int64(total) {
 				start := time.Now()
-				if err := get(); err != nil {
-					b.Error(err)
+				if errs[w] = get(); errs[w] != nil {
 					return
 				}
 				lats[w] = append(lats[w], time.Since(start))
@@ -159,7 +265,7 @@ func loadTurn(b testing.TB, u string, conns, total int) []time.Duration {
 		})
 	}
 	wg.Wait()
-	return slices.Concat(lats...)
+	return slices.Concat(lats...), errors.Join(errs...)
 }
 
 // fastGetter is one fasthttp connection GETting u, without allocating.
