@@ -88,17 +88,24 @@ func TestSSRFLinksFromUpstreams(t *testing.T) {
 			dataDir := t.TempDir()
 			app := ssrfApp(t, dataDir, up.URL)
 			base := "http://" + app.Addr().String()
-			for _, c := range []struct{ path, want string }{
-				{"/npm/left-pad/-/left-pad-1.0.0.tgz", "error"},
-				{"/simple/demo/demo-1.0.tar.gz", ""},
-				{"/cargo/api/v1/crates/foo/0.1.0/download", "errors"},
-				{"/v2/lib/app/manifests/v1", "errors"},
-				{"/v2/lib/app/blobs/sha256:" + strings.Repeat("a", 64), "errors"},
-				{"/v2/lib/app/manifests/v1?ns=" + strings.TrimPrefix(hostile.URL, "http://"), "errors"},
+			// A refused link is an unreachable upstream: 503 in the
+			// format's shape; ns= names no configured upstream: 404.
+			for _, c := range []struct {
+				path, want string
+				status     int
+			}{
+				{"/npm/left-pad/-/left-pad-1.0.0.tgz", `{"error":`, 503},
+				{"/simple/demo/demo-1.0.tar.gz", "upstream unreachable", 503},
+				{"/cargo/api/v1/crates/foo/0.1.0/download", `{"errors":[{"detail":`, 503},
+				// A refused realm: no token (503), or the anonymous request's
+				// 401 when the realm was refused before any dial (0: either).
+				{"/v2/lib/app/manifests/v1", `{"errors":[{"code":`, 0},
+				{"/v2/lib/app/blobs/sha256:" + strings.Repeat("a", 64), `"UNAVAILABLE"`, 503},
+				{"/v2/lib/app/manifests/v1?ns=" + strings.TrimPrefix(hostile.URL, "http://"), `"NAME_UNKNOWN"`, 404},
 			} {
 				code, body := getURL(t, http.DefaultClient, "GET", base+c.path,
 					"X-Forwarded-Host", strings.TrimPrefix(hostile.URL, "http://"))
-				if code < 400 || code == http.StatusInternalServerError || !strings.Contains(body, c.want) {
+				if (code != c.status && (c.status != 0 || code != 503 && code != 404)) || !strings.Contains(body, c.want) {
 					t.Errorf("GET %s: %d %s", c.path, code, body)
 				}
 			}
