@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"nora/auth/oidc/oidctest"
 	"nora/proxy/proxytest"
 	"nora/upstream/upstreamtest"
 )
@@ -183,7 +184,7 @@ func npmPublishBody(name string) string {
 }
 
 // secretsConfig is nora's configuration with every kind of credential.
-func secretsConfig(addr, data, audit, htpasswd string, up *upstreamtest.Registry, mvnURL, hookURL string, s secrets) string {
+func secretsConfig(addr, data, audit, htpasswd string, up *upstreamtest.Registry, mvnURL, hookURL, issuer string, s secrets) string {
 	return fmt.Sprintf(`[server]
 listen = %q
 [storage]
@@ -208,7 +209,12 @@ upstream = ""
 [[webhooks]]
 url = %q
 secret = %q
-`, addr, data, htpasswd, audit, up.URL, up.Realm, s["upstream password"], mvnURL, s["wrong maven upstream password"], hookURL, s["webhook secret"])
+[[auth.oidc.providers]]
+name = "ci"
+issuer = %q
+audience = "nora-secrets"
+rules = [{ name = "ci", match = { repository = "org/*" }, permissions = ["push:**"] }]
+`, addr, data, htpasswd, audit, up.URL, up.Realm, s["upstream password"], mvnURL, s["wrong maven upstream password"], hookURL, s["webhook secret"], issuer)
 }
 
 // TestSecretsNeverLogged runs a nora process at debug level through
@@ -240,19 +246,21 @@ func TestSecretsNeverLogged(t *testing.T) {
 		hookMu.Unlock()
 	}))
 	t.Cleanup(hook.Close)
+	is := oidctest.New(t)
 	data, err := os.MkdirTemp("", "nora-secrets") // the admin socket's path must be short
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(data) })
 	audit := filepath.Join(t.TempDir(), "audit.log")
-	config := secretsConfig(freeAddr(t), data, audit, proxytest.Htpasswd(t, "alice", s["htpasswd password"]), up, mvn.URL, hook.URL, s)
+	config := secretsConfig(freeAddr(t), data, audit, proxytest.Htpasswd(t, "alice", s["htpasswd password"]), up, mvn.URL, hook.URL, is.URL, s)
 	addr, stdout, stderr, stop := loggedNora(t, config)
 	configPath := filepath.Join(t.TempDir(), "nora.toml")
 	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cliOut := secretsTraffic(t, "http://"+addr, configPath, s)
+	oidcTraffic(t, "http://"+addr, is, s)
 	cliOut += configCheckErrors(t, s)
 	stop()
 
@@ -393,4 +401,30 @@ func configCheckErrors(t *testing.T, s secrets) string {
 		all.WriteString(out + e)
 	}
 	return all.String()
+}
+
+// oidcTraffic exchanges an ID token for a nora token and pushes with it,
+// and tries an ID token with a bad signature; the ID tokens and the nora
+// token go into s.
+func oidcTraffic(t *testing.T, base string, is *oidctest.Issuer, s secrets) {
+	t.Helper()
+	claims := map[string]any{"repository": "org/app"}
+	id := is.Mint(t, oidctest.Token{Audience: "nora-secrets", Claims: claims})
+	bad := is.Mint(t, oidctest.Token{Audience: "nora-secrets", Claims: claims, Stranger: true})
+	s.add("OIDC ID token", id)
+	s.add("OIDC ID token's signature", id[strings.LastIndexByte(id, '.')+1:])
+	s.add("forged OIDC ID token", bad)
+	code, body := call(t, "POST", base+"/auth/oidc/token", "", "application/json", `{"token":"`+id+`"}`)
+	var ex struct{ Token string }
+	if err := json.Unmarshal([]byte(body), &ex); code != 200 || err != nil || ex.Token == "" {
+		t.Fatalf("OIDC exchange: %d %s", code, body)
+	}
+	s.add("OIDC-exchanged nora token", ex.Token)
+	code, body = call(t, "PUT", base+"/npm/secret-oidc", "Bearer "+ex.Token, "application/json", npmPublishBody("secret-oidc"))
+	if code != 201 {
+		t.Errorf("npm publish with the exchanged token: %d %s", code, body)
+	}
+	if code, body = call(t, "POST", base+"/auth/oidc/token", "", "application/json", `{"token":"`+bad+`"}`); code != 401 {
+		t.Errorf("OIDC exchange of a forged ID token: %d %s", code, body)
+	}
 }
