@@ -5,7 +5,8 @@
 #   cross builds (linux/amd64, arm64, arm/v7); the arm64 and armv7 binaries
 #   under qemu-user pulling an image through themselves; the three .debs
 #   (dpkg-deb -c, lintian); systemd-analyze verify and security; nora's OCI
-#   image; the package booted in systemd-nspawn.
+#   image; the release gate (govulncheck) and SBOMs; the package booted in
+#   systemd-nspawn.
 # The debootstrap rootfs is cached in /var/cache/nora-ci (CACHE_DIR=), so
 # only the first run downloads it (about a minute). .ci/run installs crane
 # and skopeo before it calls this script.
@@ -55,6 +56,7 @@ check check-qemu-user
 check check-deb
 check check-unit
 check check-oci
+check check-release
 check test-nspawn
 echo "== appliance checks passed in $((SECONDS - total))s"
 printf '   %s\n' "${timings[@]}"

@@ -111,6 +111,9 @@ rm -rf "${R:?}"/boot/firmware/*
 used_mib=$(du -sm "$R" | cut -f1)
 root_mib=$(((used_mib * 5 / 4 + 300 + 3) / 4 * 4)) # a quarter and 300 MiB free, 4 MiB multiple
 truncate -s "${root_mib}M" "$work/root.img"
+# The image's SBOM: the Debian packages of its dpkg database and nora's
+# modules, beside the image (images/release/sbom.sh).
+SBOM_OUT="$out.cdx.json" "$images/release/sbom.sh" "$(dpkg-deb -f "$deb" Version)" "$R"
 mkfs.ext4 -q -F -L RASPIROOT -d "$R" "$work/root.img"
 step "partitions: boot ${boot_mib} MiB FAT32 (mtools), root ${root_mib} MiB ext4 (mkfs.ext4 -d, ${used_mib} MiB used)"
 
