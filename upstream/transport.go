@@ -9,7 +9,8 @@ import (
 )
 
 // newTransport stacks what every request to one upstream goes through,
-// outermost first: the answer's body counted and its rate limit noted,
+// outermost first: the answer's body counted and its rate limit noted, a
+// URL an upstream 429 put on hold not asked again before its Retry-After,
 // retries with backoff, the breaker (and health) judging each attempt,
 // auth challenges answered, each exchange timed, the shared client.
 func (r *Registry) newTransport() http.RoundTripper {
@@ -19,6 +20,7 @@ func (r *Registry) newTransport() http.RoundTripper {
 	rt = &breakerTransport{next: rt, breaker: r.breaker, health: &r.health, now: r.now}
 	rt = &retryTransport{next: rt, retries: r.c.cfg.Retries, base: r.c.cfg.RetryBackoff, limit: r.c.cfg.RetryBackoffMax,
 		stop: r.breaker.isOpen, log: r.log, counter: r.m.retries}
+	rt = newHoldTransport(rt, r.m, r.now)
 	rt = &rateTransport{next: rt, rate: &r.rate}
 	return &countTransport{next: rt, counter: r.m.bytes}
 }

@@ -1,0 +1,100 @@
+package upstream
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestRetryAfterHolds: after a 429 with Retry-After, the same URL is not
+// asked again until it has passed (nora answers 429 itself, with the time
+// left); other URLs still go out; both kinds are counted.
+func TestRetryAfterHolds(t *testing.T) {
+	var limited atomic.Bool
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		if limited.Load() && r.URL.Path == "/v2/a/manifests/1" {
+			w.Header().Set("Retry-After", "30")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		w.Write([]byte("ok"))
+	}))
+	defer srv.Close()
+	clock := newFakeClock()
+	cfg := testConfig()
+	cfg.BreakerFailures = 1 // a 429 is an answer: it must not open the breaker
+	r, set := newClockedRegistry(t, cfg, RegistryOptions{URL: srv.URL, Name: "hub"}, clock.now)
+	get := func(path string, wantStatus int, wantRetryAfter string, wantCalls int32) {
+		t.Helper()
+		resp, err := r.Do(context.Background(), http.MethodGet, "a", path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		drain(resp.Body)
+		if resp.StatusCode != wantStatus || resp.Header.Get("Retry-After") != wantRetryAfter || calls.Load() != wantCalls {
+			t.Fatalf("GET %s: %d Retry-After %q after %d upstream calls; want %d %q after %d", path,
+				resp.StatusCode, resp.Header.Get("Retry-After"), calls.Load(), wantStatus, wantRetryAfter, wantCalls)
+		}
+	}
+	limited.Store(true)
+	get("manifests/1", 429, "30", 1)
+	get("manifests/1", 429, "30", 1) // held: not asked
+	clock.advance(20 * time.Second)
+	get("manifests/1", 429, "10", 1)
+	get("manifests/2", 200, "", 2) // another URL goes out
+	clock.advance(10 * time.Second)
+	limited.Store(false)
+	get("manifests/1", 200, "", 3) // Retry-After passed: asked again
+	get("manifests/1", 200, "", 4)
+	if got := metric(set, `nora_upstream_rate_limited_total{upstream="hub"}`); got != "1" {
+		t.Fatalf("rate limited counter %s, want 1", got)
+	}
+	if got := metric(set, `nora_upstream_held_total{upstream="hub"}`); got != "2" {
+		t.Fatalf("held counter %s, want 2", got)
+	}
+	if s := r.Status(); s.Breaker != "closed" {
+		t.Fatalf("breaker %s after 429s", s.Breaker)
+	}
+}
+
+func TestRetryAfterParse(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	f := func(v string, want time.Duration) {
+		t.Helper()
+		if got := retryAfter(v, now); got != want {
+			t.Fatalf("retryAfter(%q) = %v, want %v", v, got, want)
+		}
+	}
+	f("7", 7*time.Second)
+	f(" 0 ", 0)
+	f("", defaultRetryAfter)
+	f("soon", defaultRetryAfter)
+	f("-3", defaultRetryAfter)
+	f("99999999999", maxRetryAfter)
+	f(now.Add(90*time.Second).UTC().Format(http.TimeFormat), 90*time.Second)
+	f(now.Add(-time.Minute).UTC().Format(http.TimeFormat), 0)
+	f(now.Add(48*time.Hour).UTC().Format(http.TimeFormat), maxRetryAfter)
+}
+
+// TestHoldsBounded: a flood of held URLs stops at maxHeld, expired ones
+// make room again.
+func TestHoldsBounded(t *testing.T) {
+	var h holds
+	now := time.Unix(1_700_000_000, 0)
+	for i := range maxHeld + 10 {
+		h.hold(string(rune(i)), now.Add(time.Second), now)
+	}
+	if n := h.n.Load(); n != maxHeld {
+		t.Fatalf("%d held, want %d", n, maxHeld)
+	}
+	later := now.Add(2 * time.Second)
+	h.hold("new", later.Add(time.Second), later)
+	if n := h.n.Load(); n != 1 || h.left("new", later) != time.Second {
+		t.Fatalf("after expiry: %d held", n)
+	}
+}
