@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -33,17 +34,24 @@ func NewLogHandler(w io.Writer, opts *slog.HandlerOptions) *LogHandler {
 		opts = &slog.HandlerOptions{}
 	}
 	lw := &lockedWriter{w: w}
+	if _, ok := w.(*os.File); !ok {
+		lw.mu = &sync.Mutex{}
+	}
 	return &LogHandler{JSONHandler: slog.NewJSONHandler(lw, opts), w: lw, rep: opts.ReplaceAttr}
 }
 
 // lockedWriter orders the lines of slog and of the access log: both
-// handlers write whole lines to it.
+// handlers write whole lines to it. A file (stdout) takes one write at a
+// time already, and needs no lock of ours shared by every request.
 type lockedWriter struct {
-	mu sync.Mutex
+	mu *sync.Mutex // nil for a file
 	w  io.Writer
 }
 
 func (l *lockedWriter) Write(p []byte) (int, error) {
+	if l.mu == nil {
+		return l.w.Write(p)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)

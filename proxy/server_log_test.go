@@ -2,9 +2,14 @@ package proxy
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"regexp"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -70,4 +75,41 @@ func TestFastAccessLineIsSlogs(t *testing.T) {
 	f(serve, slog.LevelInfo, odd, 5, time.Millisecond, nil, true)
 	// A ReplaceAttr that changes an access attribute gets slog's line.
 	f(&slog.HandlerOptions{ReplaceAttr: renameStatus}, slog.LevelInfo, rec, 7, time.Millisecond, nil, false)
+}
+
+// TestLogLinesToAFileStayWhole: access lines and other lines written at
+// once to a file (stdout), which LogHandler does not lock, each land
+// whole.
+func TestLogLinesToAFileStayWhole(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s := &Server{log: slog.New(NewLogHandler(f, nil))}
+	rec := accessRecord{id: "x", methodName: "GET", path: "/v2/" + strings.Repeat("p", 3000), format: "docker", status: 200}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 200 {
+				s.logRequest(slog.LevelInfo, &rec, 1, time.Millisecond, nil)
+				s.log.Info("other", "detail", strings.Repeat("d", 3000))
+			}
+		})
+	}
+	wg.Wait()
+	b, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	for _, l := range lines {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(l), &v); err != nil {
+			t.Fatalf("a line is not whole JSON: %v: %.200s", err, l)
+		}
+	}
+	if len(lines) != 8*200*2 {
+		t.Fatalf("%d lines, want %d", len(lines), 8*200*2)
+	}
 }
