@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,6 +22,7 @@ import (
 	"time"
 
 	"nora/auth/oidc/oidctest"
+	"nora/cache/s3/s3test"
 	"nora/proxy/proxytest"
 	"nora/upstream/upstreamtest"
 )
@@ -88,8 +91,9 @@ func basicUpstream(t *testing.T, user, pass string) *httptest.Server {
 }
 
 // loggedNora runs nora serve as a child process at debug level with its
-// stdout and stderr in files, and waits for /health.
-func loggedNora(t *testing.T, config string) (addr string, stdout, stderr string, stop func()) {
+// stdout and stderr in files and env (plus NORATEST_MAIN) as its
+// environment, and waits for /health.
+func loggedNora(t *testing.T, config string, env []string) (addr string, stdout, stderr string, stop func()) {
 	t.Helper()
 	dir := t.TempDir()
 	path, stdout, stderr := filepath.Join(dir, "nora.toml"), filepath.Join(dir, "stdout"), filepath.Join(dir, "stderr")
@@ -105,7 +109,7 @@ func loggedNora(t *testing.T, config string) (addr string, stdout, stderr string
 		t.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0], "serve", "--config", path, "--log-level", "debug")
-	cmd.Env = append(os.Environ(), "NORATEST_MAIN=1")
+	cmd.Env = append(env, "NORATEST_MAIN=1")
 	cmd.Stdout, cmd.Stderr = out, errf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -254,7 +258,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(data) })
 	audit := filepath.Join(t.TempDir(), "audit.log")
 	config := secretsConfig(freeAddr(t), data, audit, proxytest.Htpasswd(t, "alice", s["htpasswd password"]), up, mvn.URL, hook.URL, is.URL, s)
-	addr, stdout, stderr, stop := loggedNora(t, config)
+	addr, stdout, stderr, stop := loggedNora(t, config, os.Environ())
 	configPath := filepath.Join(t.TempDir(), "nora.toml")
 	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
@@ -274,14 +278,8 @@ func TestSecretsNeverLogged(t *testing.T) {
 		t.Error("the upstream saw no bearer token: the token dance did not run")
 	}
 	rec.mu.Unlock()
-	logs := map[string]string{"cli output": cliOut}
-	for name, path := range map[string]string{"stdout": stdout, "stderr": stderr, "audit log": audit} {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		logs[name] = string(b)
-	}
+	logs := readLogs(t, map[string]string{"stdout": stdout, "stderr": stderr, "audit log": audit})
+	logs["cli output"] = cliOut
 	if !strings.Contains(logs["stdout"], `"status":401`) || !strings.Contains(logs["audit log"], "alice") {
 		t.Fatalf("the logs do not show the traffic: stdout %d bytes, audit %d bytes", len(logs["stdout"]), len(logs["audit log"]))
 	}
@@ -427,4 +425,68 @@ func oidcTraffic(t *testing.T, base string, is *oidctest.Issuer, s secrets) {
 	if code, body = call(t, "POST", base+"/auth/oidc/token", "", "application/json", `{"token":"`+bad+`"}`); code != 401 {
 		t.Errorf("OIDC exchange of a forged ID token: %d %s", code, body)
 	}
+}
+
+// readLogs reads each log file, by name.
+func readLogs(t *testing.T, files map[string]string) map[string]string {
+	t.Helper()
+	logs := map[string]string{}
+	for name, path := range files {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs[name] = string(b)
+	}
+	return logs
+}
+
+// TestS3SecretsNeverLogged: the S3 secret key (from the environment) is
+// in no log of a nora process that pushes to and pulls from a bucket,
+// also while the S3 server is down, nor in what nora config check
+// --connect prints when the key is wrong.
+func TestS3SecretsNeverLogged(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := srv.NewBucket(t)
+	s := secrets{"S3 secret key": s3test.SecretKey, "wrong S3 secret key": "Wrong-S3-Key-77aa88bb", "htpasswd password": "S3-Htp-Pass-42"}
+	config := fmt.Sprintf("[server]\nlisten = %q\n[storage]\nbackend = \"s3\"\npath = %q\n"+
+		"[storage.s3]\nendpoint = %q\nbucket = %q\nregion = %q\npath_style = true\n"+
+		"[auth]\nhtpasswd = %q\n[docker]\nupstreams = []\n",
+		freeAddr(t), t.TempDir(), srv.Endpoint, bucket, s3test.Region, proxytest.Htpasswd(t, "alice", s["htpasswd password"]))
+	addr, stdout, stderr, stop := loggedNora(t, config, s3test.ProcessEnv())
+	base, alice := "http://"+addr, basic("alice", s["htpasswd password"])
+	blob := "hello s3"
+	sum := sha256.Sum256([]byte(blob))
+	digest := "sha256:" + hex.EncodeToString(sum[:])
+	push := func() int {
+		code, _ := call(t, "POST", base+"/v2/team/app/blobs/uploads/?digest="+digest, alice, "application/octet-stream", blob)
+		return code
+	}
+	if code := push(); code != 201 {
+		t.Fatalf("monolithic blob push: %d", code)
+	}
+	if code, body := call(t, "GET", base+"/v2/team/app/blobs/"+digest, alice, "", ""); code != 200 || body != blob {
+		t.Fatalf("pull: %d %q", code, body)
+	}
+	srv.Stop()
+	push() // fails: the store is down
+	call(t, "GET", base+"/v2/team/app/blobs/"+digest, alice, "", "")
+	srv.Resume()
+	stop()
+
+	path := filepath.Join(t.TempDir(), "nora.toml")
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A child process: the S3 client takes its keys from the process's
+	// environment.
+	cmd := exec.Command(os.Args[0], "config", "check", "--connect", "--config", path)
+	cmd.Env = append(s3test.ProcessEnv(), "AWS_SECRET_ACCESS_KEY="+s["wrong S3 secret key"], "NORATEST_MAIN=1")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "refused") {
+		t.Errorf("config check --connect with a wrong secret key: %v: %s", err, out)
+	}
+	logs := readLogs(t, map[string]string{"stdout": stdout, "stderr": stderr})
+	logs["config check output"] = string(out)
+	checkNoSecrets(t, logs, s)
 }
