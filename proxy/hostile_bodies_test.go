@@ -60,8 +60,8 @@ func hostileExchange(t *testing.T, addr, method, target string, hdr []string, bo
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(20 * time.Second))
-	basic := base64.StdEncoding.EncodeToString([]byte(hostileUser + ":" + hostilePass))
-	head := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Basic %s\r\n%s\r\n", method, target, addr, basic, strings.Join(hdr, ""))
+	head := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Basic %s\r\n%s\r\n", method, target, addr,
+		basicOf(hostileUser, hostilePass), strings.Join(hdr, ""))
 	go func() {
 		c.Write([]byte(head))
 		io.Copy(c, body) // fails once nora closes: the point
@@ -74,6 +74,8 @@ func hostileExchange(t *testing.T, addr, method, target string, hdr []string, bo
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	return resp.StatusCode, resp.Header, string(b)
 }
+
+func basicOf(user, pass string) string { return base64.StdEncoding.EncodeToString([]byte(user + ":" + pass)) }
 
 // chunked encodes r as a chunked body, as it is read.
 type chunked struct {
@@ -111,13 +113,14 @@ func (f filler) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// storedFiles lists the files under nora's storage path but its temp dir.
+// storedFiles lists the files under nora's storage path but its temp dir
+// and the web UI's counters, which are saved as time passes.
 func storedFiles(t *testing.T, n *proxytest.Nora) map[string]bool {
 	t.Helper()
 	files := map[string]bool{}
 	filepath.WalkDir(n.DataDir, func(p string, d fs.DirEntry, err error) error {
 		rel, _ := filepath.Rel(n.DataDir, p)
-		if err == nil && !d.IsDir() && !strings.HasPrefix(rel, "tmp"+string(filepath.Separator)) {
+		if err == nil && !d.IsDir() && !strings.HasPrefix(rel, "tmp"+string(filepath.Separator)) && rel != "ui-stats.json" {
 			files[rel] = true
 		}
 		return nil

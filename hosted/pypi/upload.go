@@ -283,8 +283,8 @@ func (u *Upload) verify(m Release, f *File) error {
 	return nil
 }
 
-// wheelMetadata returns the wheel's METADATA (nil when larger than
-// maxMetadataBytes) and its Requires-Python, after checking that the wheel
+// wheelMetadata returns the wheel's METADATA (at most maxMetadataBytes)
+// and its Requires-Python, after checking that the wheel
 // is a zip whose one .dist-info of project holds METADATA naming project
 // and version: pip refuses a wheel whose metadata disagrees with its name.
 func wheelMetadata(r io.ReaderAt, size int64, project, version string) ([]byte, string, error) {
@@ -311,8 +311,11 @@ func wheelMetadata(r io.ReaderAt, size int64, project, version string) ([]byte, 
 	if found == nil {
 		return nil, "", invalid("the wheel has no %s-*.dist-info/METADATA", strings.ReplaceAll(project, "-", "_"))
 	}
+	// A METADATA too large to keep is too large to check: refused, as
+	// pip could not read it either (and it may be a zip bomb).
+	tooLarge := invalid("the wheel's METADATA is larger than %d bytes", maxMetadataBytes)
 	if found.UncompressedSize64 > maxMetadataBytes {
-		return nil, "", nil
+		return nil, "", tooLarge
 	}
 	rc, err := found.Open()
 	if err != nil {
@@ -324,7 +327,7 @@ func wheelMetadata(r io.ReaderAt, size int64, project, version string) ([]byte, 
 		return nil, "", wheelError("cannot read the wheel's METADATA", err)
 	}
 	if len(md) > maxMetadataBytes {
-		return nil, "", nil
+		return nil, "", tooLarge
 	}
 	hdr := metadataHeaders(md)
 	key, _ := versionKey(version)
