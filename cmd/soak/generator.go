@@ -210,21 +210,44 @@ func (g *Generator) retryOp(ctx context.Context, run func(context.Context) error
 			break
 		}
 	}
-	if len(errs) == 1 {
-		return errs[0]
-	}
-	return fmt.Errorf("%w (earlier runs: %v)", errs[len(errs)-1], errors.Join(errs[:len(errs)-1]...))
+	return runsError(errs)
 }
 
+// unavailable reports a failed cold operation that met an upstream in
+// trouble: one of its runs got 502, 503 or 504 (nora has nothing cached
+// to serve) while UpstreamTrouble says so.
 func (g *Generator) unavailable(k Kind, err error) bool {
 	if err == nil || !k.Cold || g.target.UpstreamTrouble == nil {
 		return false
 	}
-	switch status(err) {
-	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return g.target.UpstreamTrouble()
+	for _, e := range runErrors(err) {
+		switch status(e) {
+		case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return g.target.UpstreamTrouble()
+		}
 	}
 	return false
+}
+
+// runsError is the error of an operation that failed in every run.
+type runsError []error
+
+func (e runsError) Error() string {
+	if len(e) == 1 {
+		return e[0].Error()
+	}
+	return fmt.Sprintf("%v (earlier runs: %v)", e[len(e)-1], errors.Join(e[:len(e)-1]...))
+}
+
+// Unwrap is the last run's error.
+func (e runsError) Unwrap() error { return e[len(e)-1] }
+
+func runErrors(err error) []error {
+	var re runsError
+	if errors.As(err, &re) {
+		return re
+	}
+	return []error{err}
 }
 
 func (g *Generator) pick(rng *rand.Rand) Kind {

@@ -27,10 +27,11 @@ const (
 type noraProc struct {
 	bin, config, addr, logPath string
 
-	mu    sync.Mutex
-	cmd   *exec.Cmd
-	done  chan struct{}
-	kills int
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	done    chan struct{}
+	kills   int
+	slowest time.Duration // of the restarts, kill to healthy
 }
 
 // buildNora builds the nora binary under test as make build does
@@ -158,9 +159,12 @@ func (p *noraProc) stop() {
 func (p *noraProc) kill9() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	began := time.Now()
 	p.stop()
 	p.kills++
-	return p.start()
+	err := p.start()
+	p.slowest = max(p.slowest, time.Since(began))
+	return err
 }
 
 func (p *noraProc) pid() int {
@@ -169,10 +173,11 @@ func (p *noraProc) pid() int {
 	return p.cmd.Process.Pid
 }
 
-func (p *noraProc) killed() int {
+// killed is the number of kills so far and the slowest restart.
+func (p *noraProc) killed() (int, time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.kills
+	return p.kills, p.slowest
 }
 
 func (p *noraProc) base() string { return "http://" + strings.TrimSpace(p.addr) }

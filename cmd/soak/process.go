@@ -82,32 +82,60 @@ func servedSockets(pid, port int) map[string]bool {
 	return m
 }
 
-// metric reads one sample of nora's /metrics: a gauge by name, or the
-// sum of a counter's series (name{...}).
-func (c *client) metric(ctx context.Context, name string) (float64, error) {
+// scrape reads nora's /metrics: each series ("name{labels}") and its value.
+func (c *client) scrape(ctx context.Context) (map[string]float64, error) {
 	b, err := c.get(ctx, "/metrics", "")
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	var sum float64
-	found := false
+	m := map[string]float64{}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		l := sc.Text()
-		if !strings.HasPrefix(l, name) || (len(l) > len(name) && l[len(name)] != ' ' && l[len(name)] != '{') {
+		i := strings.LastIndexByte(l, ' ')
+		if strings.HasPrefix(l, "#") || i < 0 {
 			continue
 		}
-		v, err := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)
+		v, err := strconv.ParseFloat(l[i+1:], 64)
 		if err != nil {
-			return 0, fmt.Errorf("/metrics: %q: %w", l, err)
+			return nil, fmt.Errorf("/metrics: %q: %w", l, err)
 		}
-		sum, found = sum+v, true
+		m[l[:i]] = v
 	}
-	if !found {
+	return m, nil
+}
+
+// sum adds the series of metric name whose labels contain every one of
+// labels ("result=\"stale\""); ok is false if there is none.
+func sum(m map[string]float64, name string, labels ...string) (total float64, ok bool) {
+	for series, v := range m {
+		n, l, _ := strings.Cut(series, "{")
+		if n != name {
+			continue
+		}
+		match := true
+		for _, want := range labels {
+			match = match && strings.Contains(l, want)
+		}
+		if match {
+			total, ok = total+v, true
+		}
+	}
+	return total, ok
+}
+
+// metric reads one metric of nora's /metrics, its series summed.
+func (c *client) metric(ctx context.Context, name string) (float64, error) {
+	m, err := c.scrape(ctx)
+	if err != nil {
+		return 0, err
+	}
+	v, ok := sum(m, name)
+	if !ok {
 		return 0, fmt.Errorf("/metrics has no %s", name)
 	}
-	return sum, nil
+	return v, nil
 }
 
 // Goroutines reads go_goroutines from nora's /metrics.
@@ -122,7 +150,8 @@ func (g *Generator) UpstreamBytes(ctx context.Context) (int64, error) {
 	return int64(v), err
 }
 
-// Peak is the largest resident set seen, and when.
+// Peak is the largest resident set seen, and when; and the largest
+// anonymous and file-backed parts, each at its own time.
 type Peak struct {
 	mu  sync.Mutex
 	mem Memory
@@ -147,8 +176,9 @@ func RSSWatch(ctx context.Context, pid func() int, every time.Duration) *Peak {
 			if m, err := memory(pid()); err == nil {
 				peak.mu.Lock()
 				if m.RSS > peak.mem.RSS {
-					peak.mem, peak.at = m, time.Now()
+					peak.mem.RSS, peak.at = m.RSS, time.Now()
 				}
+				peak.mem.Anon, peak.mem.File = max(peak.mem.Anon, m.Anon), max(peak.mem.File, m.File)
 				peak.mu.Unlock()
 			}
 			select {

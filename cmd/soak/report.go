@@ -61,7 +61,11 @@ type Report struct {
 	// Kills of nora (kill -9, then a restart on the same data), and the
 	// checks after each restart of what had been acknowledged before it.
 	Kills, Verified, Lost int
-	Phases                []string // the fault schedule as it ran
+	SlowestRestart        time.Duration // from the kill to /health answering
+	Phases                []string      // the fault schedule as it ran
+	// Injected says what the fault proxies did, Nora what nora counted
+	// of it (Counters).
+	Injected, Nora string
 	// nora's process: resident set (max over the run, KiB), descriptors
 	// and goroutines after the warm-up and at the end, connections
 	// settled.
@@ -115,14 +119,20 @@ func (r *Report) String() string {
 	}
 	fmt.Fprintf(&b, "  total: %d operations (%.0f/s), %d HTTP requests, %d retried, %d errors\n",
 		ops, float64(ops)/r.Duration.Seconds(), r.Requests, r.Retries, r.Errors())
-	fmt.Fprintf(&b, "  kill -9 and restart: %d; acknowledged writes checked after restarts: %d, lost or partial: %d; operations rerun for a registry token voided by a restart: %d\n",
-		r.Kills, r.Verified, r.Lost, r.ReAuths)
+	fmt.Fprintf(&b, "  kill -9 and restart: %d (slowest %s to healthy); acknowledged writes checked after restarts: %d, lost or partial: %d; operations rerun for a registry token voided by a restart: %d\n",
+		r.Kills, r.SlowestRestart.Round(time.Millisecond), r.Verified, r.Lost, r.ReAuths)
 	f0, g0 := r.Start.Own()
 	f1, g1 := r.End.Own()
-	fmt.Fprintf(&b, "  nora RSS max %.1f MiB (anonymous %.1f, file-backed %.1f; at %.1fs); open fds %d -> %d, goroutines %d -> %d (all: fds %d -> %d, sockets %d -> %d, upstream connections %d -> %d, goroutines %d -> %d)\n",
-		mib(r.Peak.RSS), mib(r.Peak.Anon), mib(r.Peak.File), r.PeakAt.Sub(r.Started).Seconds(), f0, f1, g0, g1, r.Start.FDs, r.End.FDs, r.Start.Sockets, r.End.Sockets,
+	fmt.Fprintf(&b, "  nora RSS max %.1f MiB at %.1fs (anonymous max %.1f, file-backed max %.1f); open fds %d -> %d, goroutines %d -> %d (all: fds %d -> %d, sockets %d -> %d, upstream connections %d -> %d, goroutines %d -> %d)\n",
+		mib(r.Peak.RSS), r.PeakAt.Sub(r.Started).Seconds(), mib(r.Peak.Anon), mib(r.Peak.File), f0, f1, g0, g1, r.Start.FDs, r.End.FDs, r.Start.Sockets, r.End.Sockets,
 		r.Start.Upstream, r.End.Upstream, r.Start.Goroutines, r.End.Goroutines)
 	fmt.Fprintf(&b, "  upstream bytes %d / client bytes %d = %.3f\n", r.UpstreamBytes, r.ClientBytes, r.UpstreamRatio())
+	if r.Injected != "" {
+		fmt.Fprintf(&b, "  faults injected: %s\n", r.Injected)
+	}
+	if r.Nora != "" {
+		fmt.Fprintf(&b, "  nora counted: %s\n", r.Nora)
+	}
 	for _, p := range r.Phases {
 		fmt.Fprintf(&b, "  phase %s\n", p)
 	}

@@ -18,10 +18,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
-// Retry bounds, about what docker, npm and pip do: a few attempts with
-// doubling backoff, Retry-After honoured up to a cap.
+// Retry bounds, about what pip does (docker and npm wait longer): ten
+// attempts with doubling backoff, about 10 s in all, Retry-After
+// honoured up to a cap. They cover a restart of nora.
 const (
-	attempts      = 7
+	attempts      = 10
 	firstBackoff  = 100 * time.Millisecond
 	maxBackoff    = 2 * time.Second
 	maxRetryAfter = 5 * time.Second
@@ -56,9 +57,6 @@ func (r *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 	for i := 0; ; i++ {
 		attempt := req
 		if i > 0 {
-			if req.Body != nil && req.GetBody == nil {
-				return nil, fmt.Errorf("cannot replay the body of %s %s", req.Method, req.URL.Path)
-			}
 			attempt = req.Clone(req.Context())
 			if req.GetBody != nil {
 				body, err := req.GetBody()
@@ -71,7 +69,7 @@ func (r *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 		r.n.requests.Add(1)
 		resp, err := r.next.RoundTrip(attempt)
 		again := (err != nil && transient(err)) || (err == nil && retriable(resp.StatusCode))
-		replayable := req.Body == nil || req.GetBody != nil
+		replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 		if !again || !replayable || i == attempts-1 || req.Context().Err() != nil {
 			if resp != nil {
 				resp.Body = &countingBody{ReadCloser: resp.Body, n: &r.n.bytes}

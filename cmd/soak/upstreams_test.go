@@ -89,6 +89,19 @@ func (u *upstreams) bytes() int64 {
 	return n
 }
 
+// injected sums what the proxies did to nora's requests.
+func (u *upstreams) injected() string {
+	var s upstreamtest.FaultStats
+	for _, p := range u.proxies {
+		st := p.Stats()
+		s.Forwarded += st.Forwarded
+		s.Stormed += st.Stormed
+		s.Cut += st.Cut
+	}
+	return fmt.Sprintf("%d upstream requests forwarded, %d answered by a status storm (429 or 502), %d responses cut mid-body",
+		s.Forwarded, s.Stormed, s.Cut)
+}
+
 func (u *upstreams) addWheel(project string) string {
 	file, data := wheel(project, "1.0")
 	u.pypi.Add(project, pypitest.File{Name: file, Data: data})
@@ -189,8 +202,10 @@ func (f *proxyFaults) RateLimited(on bool) {
 	})
 }
 
+// Failing answers 9 in 10 upstream requests with 502: enough failed
+// attempts in a row to open nora's breakers.
 func (f *proxyFaults) Failing(on bool) {
-	f.set(on, func(p *upstreamtest.FaultProxy) { p.SetStatusStorm(pick(on, 502, 0), pick(on, 0.5, 0), 0) })
+	f.set(on, func(p *upstreamtest.FaultProxy) { p.SetStatusStorm(pick(on, 502, 0), pick(on, 0.9, 0), 0) })
 }
 
 func (f *proxyFaults) clear() {
