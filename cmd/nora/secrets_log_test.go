@@ -291,36 +291,38 @@ func TestSecretsNeverLogged(t *testing.T) {
 // what the commands printed on stderr.
 func secretsTraffic(t *testing.T, base, config string, s secrets) string {
 	t.Helper()
-	var cliErr strings.Builder
 	alice, wrong := basic("alice", s["htpasswd password"]), basic("alice", s["wrong htpasswd password"])
-	expect := func(what string, want, got int, body string) {
-		t.Helper()
-		if got != want {
-			t.Errorf("%s: %d, want %d: %.300s", what, got, want, body)
-		}
-	}
 	code, body := call(t, "GET", base+"/v2/library/app/manifests/v1", "", "", "")
-	expect("pull through an upstream with credentials", 200, code, body)
+	expectStatus(t, "pull through an upstream with credentials", 200, code, body)
 	code, body = call(t, "GET", base+"/auth/token?service=nora&scope=repository:mine/app:push,pull", alice, "", "")
-	expect("token endpoint", 200, code, body)
+	expectStatus(t, "token endpoint", 200, code, body)
 	var tok struct{ Token string }
 	json.Unmarshal([]byte(body), &tok)
 	s.add("nora bearer token", tok.Token)
 	code, body = call(t, "GET", base+"/auth/token?service=nora&scope=repository:mine/app:push", wrong, "", "")
-	expect("token endpoint, wrong password", 401, code, body)
+	expectStatus(t, "token endpoint, wrong password", 401, code, body)
 	code, body = call(t, "POST", base+"/v2/mine/app/blobs/uploads/", "Bearer "+tok.Token, "", "")
-	expect("push with nora's bearer token", 202, code, body)
+	expectStatus(t, "push with nora's bearer token", 202, code, body)
 	code, body = call(t, "POST", base+"/v2/mine/app/blobs/uploads/", "Bearer "+tok.Token+"x", "", "")
-	expect("push with a forged bearer token", 401, code, body)
+	expectStatus(t, "push with a forged bearer token", 401, code, body)
 	code, body = call(t, "PUT", base+"/npm/secret-pkg", alice, "application/json", npmPublishBody("secret-pkg"))
-	expect("npm publish with the htpasswd password", 201, code, body)
+	expectStatus(t, "npm publish with the htpasswd password", 201, code, body)
 	code, body = call(t, "PUT", base+"/npm/secret-pkg2", wrong, "application/json", npmPublishBody("secret-pkg2"))
-	expect("npm publish with a wrong password", 401, code, body)
+	expectStatus(t, "npm publish with a wrong password", 401, code, body)
 	code, body = call(t, "GET", base+"/maven2/com/acme/lib/1.0/lib-1.0.pom", "", "", "")
 	if code < 400 {
 		t.Errorf("maven through an upstream that refuses its credentials: %d", code)
 	}
 
+	return apiTokenTraffic(t, base, config, s)
+}
+
+// apiTokenTraffic uses API tokens, live, revoked, expired and admin (as
+// --token of a command against the server), adding them to s, and returns
+// what the commands printed.
+func apiTokenTraffic(t *testing.T, base, config string, s secrets) string {
+	t.Helper()
+	var cliErr strings.Builder
 	c, apiTok, e := cli("token", "create", "--name", "ci", "--permissions", "push:**", "--config", config)
 	cliErr.WriteString(e)
 	apiTok = strings.TrimSpace(apiTok)
@@ -328,14 +330,14 @@ func secretsTraffic(t *testing.T, base, config string, s secrets) string {
 		t.Fatalf("token create: %d %s", c, e)
 	}
 	s.add("API token", apiTok)
-	code, body = call(t, "PUT", base+"/npm/secret-pkg3", "Bearer "+apiTok, "application/json", npmPublishBody("secret-pkg3"))
-	expect("npm publish with an API token", 201, code, body)
+	code, body := call(t, "PUT", base+"/npm/secret-pkg3", "Bearer "+apiTok, "application/json", npmPublishBody("secret-pkg3"))
+	expectStatus(t, "npm publish with an API token", 201, code, body)
 	code, body = call(t, "POST", base+"/v2/mine/app/blobs/uploads/", basic("x", apiTok), "", "")
-	expect("push with an API token as a Basic password", 202, code, body)
+	expectStatus(t, "push with an API token as a Basic password", 202, code, body)
 	c, _, e = cli("token", "revoke", "ci", "--config", config)
 	cliErr.WriteString(e)
 	code, body = call(t, "PUT", base+"/npm/secret-pkg4", "Bearer "+apiTok, "application/json", npmPublishBody("secret-pkg4"))
-	expect("npm publish with a revoked API token", 401, code, body)
+	expectStatus(t, "npm publish with a revoked API token", 401, code, body)
 
 	c, shortTok, e := cli("token", "create", "--name", "short", "--permissions", "push:**", "--expires", "1s", "--config", config)
 	cliErr.WriteString(e)
@@ -489,4 +491,12 @@ func TestS3SecretsNeverLogged(t *testing.T) {
 	logs := readLogs(t, map[string]string{"stdout": stdout, "stderr": stderr})
 	logs["config check output"] = string(out)
 	checkNoSecrets(t, logs, s)
+}
+
+// expectStatus fails unless a request got the status wanted.
+func expectStatus(t *testing.T, what string, want, got int, body string) {
+	t.Helper()
+	if got != want {
+		t.Errorf("%s: %d, want %d: %.300s", what, got, want, body)
+	}
 }
