@@ -82,7 +82,8 @@ func adHoc(t Target, clients int, d time.Duration, pid int) (*Report, error) {
 		return nil, err
 	}
 	watch, stopWatch := context.WithCancel(ctx)
-	peak := RSSWatch(watch, func() int { return pid }, 250*time.Millisecond)
+	record := max(5*time.Second, d/12)
+	peak := RSSWatch(watch, func() int { return pid }, 250*time.Millisecond, record)
 	before := Settle(ctx, g, pid, nil)
 	stop := make(chan struct{})
 	start := time.Now()
@@ -93,6 +94,7 @@ func adHoc(t Target, clients int, d time.Duration, pid int) (*Report, error) {
 	r := g.Report(d)
 	r.Started = start
 	r.Peak, r.PeakAt = peak.Get()
+	r.Timeline, r.TimelineStep = peak.Timeline(), record
 	r.Start, r.End = before, after
 	return r, nil
 }

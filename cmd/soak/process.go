@@ -42,11 +42,10 @@ func memory(pid int) (Memory, error) {
 }
 
 // openFDs counts the open file descriptors of process pid, those that
-// are sockets, and of these the connections nora opened to its
-// upstreams: every socket whose local port is not port, the one it
-// serves on.
+// are sockets, and of these the TCP connections nora opened to its
+// upstreams: those whose local port is not port, the one it serves on.
 func openFDs(pid, port int) (fds, sockets, upstream int, err error) {
-	served := servedSockets(pid, port)
+	local := tcpPorts(pid)
 	dir := fmt.Sprintf("/proc/%d/fd", pid)
 	e, err := os.ReadDir(dir)
 	for _, f := range e {
@@ -55,17 +54,17 @@ func openFDs(pid, port int) (fds, sockets, upstream int, err error) {
 			continue
 		}
 		sockets++
-		if !served[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] {
+		if p, ok := local[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")]; ok && p != port {
 			upstream++
 		}
 	}
 	return len(e), sockets, upstream, err
 }
 
-// servedSockets are the inodes of the TCP sockets of pid's network
-// namespace with local port port (the listener and its connections).
-func servedSockets(pid, port int) map[string]bool {
-	m := map[string]bool{}
+// tcpPorts maps the inode of each TCP socket of pid's network namespace
+// to its local port.
+func tcpPorts(pid int) map[string]int {
+	m := map[string]int{}
 	for _, f := range []string{"tcp", "tcp6"} {
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, f))
 		for _, l := range strings.Split(string(b), "\n")[1:] {
@@ -74,8 +73,8 @@ func servedSockets(pid, port int) map[string]bool {
 				continue
 			}
 			_, hexPort, _ := strings.Cut(fs[1], ":")
-			if p, err := strconv.ParseInt(hexPort, 16, 32); err == nil && int(p) == port {
-				m[fs[9]] = true
+			if p, err := strconv.ParseInt(hexPort, 16, 32); err == nil {
+				m[fs[9]] = int(p)
 			}
 		}
 	}
@@ -156,6 +155,15 @@ type Peak struct {
 	mu  sync.Mutex
 	mem Memory
 	at  time.Time
+	// Timeline is a sample every record interval: growth or a plateau.
+	timeline []Memory
+}
+
+// Timeline returns the samples taken every record interval.
+func (p *Peak) Timeline() []Memory {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Memory(nil), p.timeline...)
 }
 
 // Get returns the peak and its time.
@@ -166,9 +174,11 @@ func (p *Peak) Get() (Memory, time.Time) {
 }
 
 // RSSWatch samples the resident set of the process pid names (it may
-// change: a restart) until ctx ends, and keeps the largest.
-func RSSWatch(ctx context.Context, pid func() int, every time.Duration) *Peak {
+// change: a restart) until ctx ends, and keeps the largest, and a sample
+// every record interval.
+func RSSWatch(ctx context.Context, pid func() int, every, record time.Duration) *Peak {
 	var peak Peak
+	next := time.Now()
 	go func() {
 		t := time.NewTicker(every)
 		defer t.Stop()
@@ -179,6 +189,9 @@ func RSSWatch(ctx context.Context, pid func() int, every time.Duration) *Peak {
 					peak.mem.RSS, peak.at = m.RSS, time.Now()
 				}
 				peak.mem.Anon, peak.mem.File = max(peak.mem.Anon, m.Anon), max(peak.mem.File, m.File)
+				if now := time.Now(); !now.Before(next) {
+					peak.timeline, next = append(peak.timeline, m), now.Add(record)
+				}
 				peak.mu.Unlock()
 			}
 			select {

@@ -71,6 +71,8 @@ type Report struct {
 	// settled.
 	Peak                       Memory
 	PeakAt                     time.Time
+	Timeline                   []Memory // from the warm-up on, a sample every TimelineStep
+	TimelineStep               time.Duration
 	Started                    time.Time // of the measured run
 	Start, End                 Sample
 	UpstreamBytes, ClientBytes int64
@@ -119,14 +121,25 @@ func (r *Report) String() string {
 	}
 	fmt.Fprintf(&b, "  total: %d operations (%.0f/s), %d HTTP requests, %d retried, %d errors\n",
 		ops, float64(ops)/r.Duration.Seconds(), r.Requests, r.Retries, r.Errors())
-	fmt.Fprintf(&b, "  kill -9 and restart: %d (slowest %s to healthy); acknowledged writes checked after restarts: %d, lost or partial: %d; operations rerun for a registry token voided by a restart: %d\n",
-		r.Kills, r.SlowestRestart.Round(time.Millisecond), r.Verified, r.Lost, r.ReAuths)
+	if r.Kills > 0 {
+		fmt.Fprintf(&b, "  kill -9 and restart: %d (slowest %s to healthy); acknowledged writes checked after restarts: %d, lost or partial: %d; operations rerun for a registry token voided by a restart: %d\n",
+			r.Kills, r.SlowestRestart.Round(time.Millisecond), r.Verified, r.Lost, r.ReAuths)
+	}
 	f0, g0 := r.Start.Own()
 	f1, g1 := r.End.Own()
 	fmt.Fprintf(&b, "  nora RSS max %.1f MiB at %.1fs (anonymous max %.1f, file-backed max %.1f); open fds %d -> %d, goroutines %d -> %d (all: fds %d -> %d, sockets %d -> %d, upstream connections %d -> %d, goroutines %d -> %d)\n",
 		mib(r.Peak.RSS), r.PeakAt.Sub(r.Started).Seconds(), mib(r.Peak.Anon), mib(r.Peak.File), f0, f1, g0, g1, r.Start.FDs, r.End.FDs, r.Start.Sockets, r.End.Sockets,
 		r.Start.Upstream, r.End.Upstream, r.Start.Goroutines, r.End.Goroutines)
-	fmt.Fprintf(&b, "  upstream bytes %d / client bytes %d = %.3f\n", r.UpstreamBytes, r.ClientBytes, r.UpstreamRatio())
+	if len(r.Timeline) > 0 {
+		fmt.Fprintf(&b, "  nora RSS (anonymous) MiB every %s from the warm-up:", r.TimelineStep)
+		for _, m := range r.Timeline {
+			fmt.Fprintf(&b, " %.0f (%.0f)", mib(m.RSS), mib(m.Anon))
+		}
+		b.WriteString("\n")
+	}
+	if r.UpstreamBytes > 0 {
+		fmt.Fprintf(&b, "  upstream bytes %d / client bytes %d = %.3f\n", r.UpstreamBytes, r.ClientBytes, r.UpstreamRatio())
+	}
 	if r.Injected != "" {
 		fmt.Fprintf(&b, "  faults injected: %s\n", r.Injected)
 	}

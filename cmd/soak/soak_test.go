@@ -59,7 +59,8 @@ func TestSoak(t *testing.T) {
 	ctx := context.Background()
 	watch, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	peak := RSSWatch(watch, p.pid, 250*time.Millisecond)
+	record := max(5*time.Second, d/12)
+	peak := RSSWatch(watch, p.pid, 250*time.Millisecond, record)
 	counters := WatchCounters(watch, g, p.pid, time.Second)
 	if err := g.WarmUp(ctx); err != nil {
 		t.Fatal(err)
@@ -89,6 +90,7 @@ func TestSoak(t *testing.T) {
 	r.Phases, r.Verified, r.Lost = log, rs.verified, len(rs.lost)
 	r.ErrorSamples = append(r.ErrorSamples, rs.lost[:min(len(rs.lost), 20)]...)
 	r.Peak, r.PeakAt = peak.Get()
+	r.Timeline, r.TimelineStep = peak.Timeline(), record
 	r.Start, r.End = before, after
 	r.UpstreamBytes, r.ClientBytes = u.bytes()-upBefore, g.wire.bytes.Load()-clientBefore
 	t.Logf("\n%s", r)
