@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -31,10 +32,12 @@ type Refs struct {
 	store RefStore
 	neg   *cache.Negative
 	mem   *refMem // refs_mem.go; nil: none
-	group singleflight.Group
-	log   *slog.Logger
-	base  context.Context
-	now   func() time.Time
+	// writes are the refs being written in the background (checked).
+	writes sync.WaitGroup
+	group  singleflight.Group
+	log    *slog.Logger
+	base   context.Context
+	now    func() time.Time
 }
 
 // Option tunes a Refs (or the Docs built on one).
@@ -67,6 +70,7 @@ func NewRefs(store RefStore, log *slog.Logger, opts ...Option) (*Refs, error) {
 
 // Close releases the negative cache and the refs kept in memory.
 func (e *Refs) Close() {
+	e.writes.Wait()
 	e.neg.Close()
 	e.mem.close()
 }
@@ -193,9 +197,7 @@ func (e *Refs) refresh(ctx context.Context, r RefRequest, old cache.Ref, have bo
 	}
 	if f.Same && have {
 		old.FetchedAt = e.now()
-		if err := e.store.PutRef(ctx, r.Key, old); err != nil {
-			e.log.Warn("cannot update ref", "key", r.Key, "err", err)
-		}
+		e.checked(ctx, r.Key, old)
 		return e.serve(ctx, r, old, false)
 	}
 	f.Ref.FetchedAt = e.now()

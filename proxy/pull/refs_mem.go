@@ -74,3 +74,28 @@ func (e *Refs) ref(ctx context.Context, key string) (cache.Ref, error) {
 	}
 	return ref, err
 }
+
+// checked stores ref, found still current upstream, under key. With the
+// refs in memory the clients waiting on the revalidation do not wait for
+// the store's durable write as well: memory has the new check time at
+// once, the store gets it in the background (a write lost in a crash
+// costs one more revalidation).
+func (e *Refs) checked(ctx context.Context, key string, ref cache.Ref) {
+	if e.mem == nil {
+		if err := e.store.PutRef(ctx, key, ref); err != nil {
+			e.log.Warn("cannot update ref", "key", key, "err", err)
+		}
+		return
+	}
+	e.mem.m.Set(key, memRef{ref: ref, gen: e.mem.gens.Generation(key), read: time.Now().UnixNano()}, 1)
+	e.mem.m.Wait() // the next Resolve sees it
+	e.writes.Add(1)
+	go func() {
+		defer e.writes.Done()
+		ctx, cancel := Detached(e.base, refreshTimeout)
+		defer cancel()
+		if err := e.store.PutRef(ctx, key, ref); err != nil {
+			e.log.Warn("cannot update ref", "key", key, "err", err)
+		}
+	}()
+}
