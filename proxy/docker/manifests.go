@@ -138,7 +138,12 @@ func (h *Handler) fetchManifest(ctx context.Context, rt route, ref string, want 
 		return upstreamManifest{}, pull.Unreachable(rt.repo+"/"+path, err)
 	}
 	if len(body) > maxManifestBytes {
-		return upstreamManifest{}, fault.New(fault.TooLarge, "upstream manifest is larger than 4 MiB")
+		return upstreamManifest{}, fault.New(fault.BadUpstream, "upstream manifest is larger than 4 MiB")
+	}
+	// Clients parse what they pull: a document that is not JSON, or
+	// nests past the parsers' depth limit, is not cached and served.
+	if !json.Valid(body) {
+		return upstreamManifest{}, fault.New(fault.BadUpstream, "upstream manifest is not valid JSON (or nests too deep)")
 	}
 	if want == "" {
 		want = digest.Digest(resp.Header.Get("Docker-Content-Digest"))
