@@ -85,10 +85,12 @@ func retryAfter(v string, now time.Time) time.Duration {
 	return min(d, maxRetryAfter)
 }
 
-// holdTransport keeps nora from asking an upstream for a URL again before
-// the Retry-After of its 429 has passed: meanwhile it answers 429 itself,
-// with the time left, so every caller does what it does with an upstream
-// 429 (serve stale, or pass the 429 on).
+// holdTransport keeps nora from revalidating a URL (HEAD, or a GET with
+// If-None-Match or If-Modified-Since: nora holds a copy) before the
+// Retry-After of the upstream's 429 for it has passed: meanwhile it answers
+// 429 itself, with the time left, so the caller does what it does with an
+// upstream 429 and serves its copy stale. A request for what nora does not
+// hold still goes out and gets the upstream's own answer.
 type holdTransport struct {
 	next    http.RoundTripper
 	holds   holds
@@ -107,7 +109,7 @@ func newHoldTransport(next http.RoundTripper, m *registryMetrics, now func() tim
 func (t *holdTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	key := req.URL.String()
 	now := t.now()
-	if d := t.holds.left(key, now); d > 0 {
+	if d := t.holds.left(key, now); d > 0 && revalidation(req) {
 		t.held.Inc()
 		return heldResponse(req, d), nil
 	}
@@ -132,4 +134,10 @@ func heldResponse(req *http.Request, left time.Duration) *http.Response {
 		Body:    http.NoBody,
 		Request: req,
 	}
+}
+
+// revalidation reports whether req asks about something nora holds.
+func revalidation(req *http.Request) bool {
+	return req.Method == http.MethodHead || req.Header.Get("If-None-Match") != "" ||
+		req.Header.Get("If-Modified-Since") != ""
 }

@@ -10,8 +10,9 @@ import (
 )
 
 // TestRetryAfterHolds: after a 429 with Retry-After, the same URL is not
-// asked again until it has passed (nora answers 429 itself, with the time
-// left); other URLs still go out; both kinds are counted.
+// revalidated (HEAD, conditional GET) until it has passed (nora answers 429
+// itself, with the time left); a plain GET of it, and other URLs, still go
+// out; both kinds of 429 are counted.
 func TestRetryAfterHolds(t *testing.T) {
 	var limited atomic.Bool
 	var calls atomic.Int32
@@ -29,33 +30,36 @@ func TestRetryAfterHolds(t *testing.T) {
 	cfg := testConfig()
 	cfg.BreakerFailures = 1 // a 429 is an answer: it must not open the breaker
 	r, set := newClockedRegistry(t, cfg, RegistryOptions{URL: srv.URL, Name: "hub"}, clock.now)
-	get := func(path string, wantStatus int, wantRetryAfter string, wantCalls int32) {
+	etag := http.Header{"If-None-Match": {`"1"`}}
+	get := func(method, path string, hdr http.Header, wantStatus int, wantRetryAfter string, wantCalls int32) {
 		t.Helper()
-		resp, err := r.Do(context.Background(), http.MethodGet, "a", path, nil)
+		resp, err := r.Do(context.Background(), method, "a", path, hdr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		drain(resp.Body)
 		if resp.StatusCode != wantStatus || resp.Header.Get("Retry-After") != wantRetryAfter || calls.Load() != wantCalls {
-			t.Fatalf("GET %s: %d Retry-After %q after %d upstream calls; want %d %q after %d", path,
+			t.Fatalf("%s %s: %d Retry-After %q after %d upstream calls; want %d %q after %d", method, path,
 				resp.StatusCode, resp.Header.Get("Retry-After"), calls.Load(), wantStatus, wantRetryAfter, wantCalls)
 		}
 	}
 	limited.Store(true)
-	get("manifests/1", 429, "30", 1)
-	get("manifests/1", 429, "30", 1) // held: not asked
+	get("HEAD", "manifests/1", nil, 429, "30", 1)
+	get("HEAD", "manifests/1", nil, 429, "30", 1) // held: not asked
+	get("GET", "manifests/1", etag, 429, "30", 1)
 	clock.advance(20 * time.Second)
-	get("manifests/1", 429, "10", 1)
-	get("manifests/2", 200, "", 2) // another URL goes out
-	clock.advance(10 * time.Second)
+	get("HEAD", "manifests/1", nil, 429, "10", 1)
+	get("GET", "manifests/2", etag, 200, "", 2) // another URL goes out
+	get("GET", "manifests/1", nil, 429, "30", 3) // nothing to serve stale: asks
+	clock.advance(30 * time.Second)
 	limited.Store(false)
-	get("manifests/1", 200, "", 3) // Retry-After passed: asked again
-	get("manifests/1", 200, "", 4)
-	if got := metric(set, `nora_upstream_rate_limited_total{upstream="hub"}`); got != "1" {
-		t.Fatalf("rate limited counter %s, want 1", got)
+	get("HEAD", "manifests/1", nil, 200, "", 4) // Retry-After passed: asked again
+	get("HEAD", "manifests/1", nil, 200, "", 5)
+	if got := metric(set, `nora_upstream_rate_limited_total{upstream="hub"}`); got != "2" {
+		t.Fatalf("rate limited counter %s, want 2", got)
 	}
-	if got := metric(set, `nora_upstream_held_total{upstream="hub"}`); got != "2" {
-		t.Fatalf("held counter %s, want 2", got)
+	if got := metric(set, `nora_upstream_held_total{upstream="hub"}`); got != "3" {
+		t.Fatalf("held counter %s, want 3", got)
 	}
 	if s := r.Status(); s.Breaker != "closed" {
 		t.Fatalf("breaker %s after 429s", s.Breaker)
