@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"nora/proxy"
+	"nora/proxy/cargo"
 	"nora/proxy/docker"
 	"nora/proxy/proxytest"
 	"nora/proxy/pypi"
@@ -48,6 +49,14 @@ func hostileUpstream(t *testing.T) (*httptest.Server, map[string]int) {
 			io.WriteString(w, `{"meta":{"api-version":"1.1"},"name":"huge","files":[],"x":"`)
 			io.Copy(w, io.LimitReader(filler('a'), 50<<20))
 			io.WriteString(w, `"}`)
+		case "/index/config.json":
+			io.WriteString(w, `{"dl":"http://`+r.Host+`/dl"}`)
+		case "/index/de/ep/deep":
+			io.WriteString(w, deepJSON(`{"name":"deep","vers":"1.0.0","deps":[],"cksum":"`+strings.Repeat("0", 64)+`","features":{},`, 100_000)+"\n")
+		case "/index/hu/ge/huge":
+			io.WriteString(w, `{"name":"huge","vers":"1.0.0","deps":[],"features":{},"x":"`)
+			io.Copy(w, io.LimitReader(filler('a'), 50<<20))
+			io.WriteString(w, "\"}\n")
 		default:
 			http.NotFound(w, r)
 		}
@@ -57,7 +66,7 @@ func hostileUpstream(t *testing.T) (*httptest.Server, map[string]int) {
 }
 
 // Deeply nested and huge JSON from an upstream (OCI manifests, PyPI
-// JSON pages) and from a client (a pushed manifest, an npm publish): each
+// JSON pages, cargo index files) and from a client (a pushed manifest, an npm publish): each
 // is refused in the format's error, nothing is cached (the upstream is
 // asked again), and nora goes on serving.
 func TestHostileJSON(t *testing.T) {
@@ -65,6 +74,8 @@ func TestHostileJSON(t *testing.T) {
 	cfg := proxy.AppConfig{Docker: docker.DefaultConfig(), PyPI: pypi.DefaultConfig()}
 	cfg.Docker.Upstreams = []docker.UpstreamConfig{{Name: "docker.io", URL: up.URL}}
 	cfg.PyPI.Upstream = up.URL + "/simple/"
+	cfg.Cargo = cargo.DefaultConfig()
+	cfg.Cargo.Index = up.URL + "/index/"
 	n := proxytest.Start(t, cfg)
 	get := func(path, accept string) (int, string) {
 		t.Helper()
@@ -96,6 +107,8 @@ func TestHostileJSON(t *testing.T) {
 	pep691 := "application/vnd.pypi.simple.v1+json"
 	f("/simple/deep/", pep691, "/simple/deep/", "deep")
 	f("/simple/huge/", pep691, "/simple/huge/", "huge")
+	f("/cargo/index/de/ep/deep", "*/*", "/index/de/ep/deep", `"errors"`)
+	f("/cargo/index/hu/ge/huge", "*/*", "/index/hu/ge/huge", `"errors"`)
 	if status, msg := get("/health", "*/*"); status != 200 {
 		t.Fatalf("/health after hostile documents: %d %s", status, msg)
 	}
