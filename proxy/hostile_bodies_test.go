@@ -198,6 +198,9 @@ func TestHostileBodies(t *testing.T) {
 			fill: 'a', limit: 4 << 10, status: 413, shape: "larger than"},
 		{name: "cargo publish", method: "PUT", target: "/cargo/api/v1/crates/new", hdr: []string{octets},
 			prefix: string(crate), limit: hostileCap, status: 413, shape: `"errors"`},
+		// The token endpoint takes no form: a body is never read.
+		{name: "token endpoint form", method: "POST", target: "/auth/token", hdr: []string{"Content-Type: application/x-www-form-urlencoded\r\n"},
+			prefix: "grant_type=password&password=", fill: 'a', limit: 0, status: 405, shape: `"UNSUPPORTED"`},
 		{name: "admin API JSON", method: "POST", target: "/api/v1/tokens", hdr: []string{"Content-Type: application/json\r\n"},
 			prefix: `{"name":"`, fill: 'a', limit: 1 << 20, status: 413, shape: `"error"`},
 	}
