@@ -93,15 +93,18 @@ type pathCase struct {
 	shape        wireShape
 }
 
+// npmBody is a publish of x whose tarball is "hi": a plain name passes.
+func npmBody(x string) (string, string) {
+	return "application/json", fmt.Sprintf(`{"name":%q,"versions":{"1.0.0":{"name":%q,"version":"1.0.0",`+
+		`"dist":{"tarball":"x","shasum":"c22b5f9178342609428d6f51b2c5af4c0bde6a42"}}},`+
+		`"_attachments":{%q:{"data":"aGk=","length":2}}}`, x, x, x+"-1.0.0.tgz")
+}
+
+func jarBody(string) (string, string) { return "application/java-archive", "PK" }
+
 func hostilePathCases() []pathCase {
 	manifest := func(string) (string, string) {
 		return "application/vnd.oci.image.manifest.v1+json", `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}`
-	}
-	publish := func(x string) (string, string) {
-		// "aGk=" is "hi"; a benign name is published with this body.
-		return "application/json", fmt.Sprintf(`{"name":%q,"versions":{"1.0.0":{"name":%q,"version":"1.0.0",`+
-			`"dist":{"tarball":"x","shasum":"c22b5f9178342609428d6f51b2c5af4c0bde6a42"}}},`+
-			`"_attachments":{%q:{"data":"aGk=","length":2}}}`, x, x, x+"-1.0.0.tgz")
 	}
 	upload := func(x string) (string, string) {
 		b := "--B\r\nContent-Disposition: form-data; name=\":action\"\r\n\r\nfile_upload\r\n" +
@@ -111,7 +114,6 @@ func hostilePathCases() []pathCase {
 			"--B\r\nContent-Disposition: form-data; name=\"content\"; filename=\"" + x + "\"\r\n\r\nhi\r\n--B--\r\n"
 		return "multipart/form-data; boundary=B", b
 	}
-	jar := func(string) (string, string) { return "application/java-archive", "PK" }
 	crate := func(x string) (string, string) {
 		meta, _ := json.Marshal(map[string]any{"name": x, "vers": "0.1.0", "deps": []any{}, "features": map[string]any{}})
 		b := make([]byte, 0, len(meta)+10)
@@ -134,16 +136,16 @@ func hostilePathCases() []pathCase {
 		{"GET", "/npm/left-pad/-/X", nil, npmShape},
 		{"GET", "/npm/@scope%2fX", nil, npmShape},
 		{"GET", "/npm/X/-/left-pad-1.0.0.tgz", nil, npmShape},
-		{"PUT", "/npm/X", publish, npmShape},
+		{"PUT", "/npm/X", npmBody, npmShape},
 		{"GET", "/simple/X/", nil, textShape},
 		{"GET", "/simple/demo/X", nil, textShape},
 		{"GET", "/simple/X/demo-1.0.tar.gz", nil, textShape},
 		{"POST", "/simple/", upload, textShape},
 		{"GET", "/maven2/X", nil, textShape},
 		{"GET", "/maven2/com/acme/X/1.0/lib-1.0.jar", nil, textShape},
-		{"PUT", "/maven2/com/acme/X/1.0/lib-1.0.jar", jar, textShape},
-		{"PUT", "/maven2/com/X/lib/1.0/lib-1.0.jar", jar, textShape},
-		{"PUT", "/maven2/com/acme/lib/1.0/X", jar, textShape},
+		{"PUT", "/maven2/com/acme/X/1.0/lib-1.0.jar", jarBody, textShape},
+		{"PUT", "/maven2/com/X/lib/1.0/lib-1.0.jar", jarBody, textShape},
+		{"PUT", "/maven2/com/acme/lib/1.0/X", jarBody, textShape},
 		{"GET", "/cargo/index/X", nil, cargoShape},
 		{"GET", "/cargo/api/v1/crates/X/0.1.0/download", nil, cargoShape},
 		{"GET", "/cargo/api/v1/crates/foo/X/download", nil, cargoShape},
@@ -255,6 +257,25 @@ func TestHostilePaths(t *testing.T) {
 			status, got := rawRequest(t, addr, c.method, target, authz, ct, body)
 			checkHostile(t, c, x, target, status, got)
 		}
+	}
+	// Dot segments that move a request from one format's prefix to
+	// another's: the server routes the cleaned path; the handlers that
+	// parse the path as sent (npm, Maven) refuse what does not parse, the
+	// others (OCI, PyPI, cargo) parse the cleaned one.
+	for _, c := range []pathCase{
+		{"GET", "/v2/../npm/left-pad", nil, npmShape},
+		{"PUT", "/simple/../maven2/com/acme/lib/1.0/lib-1.0.jar", jarBody, textShape},
+		{"PUT", "/maven2/%2E%2E/npm/left-pad", npmBody, npmShape},
+		{"PUT", "/npm/../maven2/com/acme/lib/1.0/lib-1.0.jar", jarBody, textShape},
+		{"POST", "/npm/../v2/app/blobs/uploads/", nil, ociShape},
+	} {
+		ct, body := "", ""
+		if c.body != nil {
+			ct, body = c.body("left-pad")
+		}
+		status, got := rawRequest(t, addr, c.method, c.path, authz, ct, body)
+		// Written, it is under the cleaned path, whose names are plain.
+		checkHostile(t, c, cleaned(c.path), c.path, status, got)
 	}
 	after := treeFiles(t, root)
 	outsideData := func(files []string) (out []string) {
