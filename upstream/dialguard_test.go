@@ -80,7 +80,7 @@ func TestDialGuardRefusesUnconfigured(t *testing.T) {
 	defer up.Close()
 	cfg := testConfig()
 	cfg.BreakerFailures = 1
-	r, _ := newTestRegistry(t, cfg, RegistryOptions{URL: up.URL})
+	r, set := newTestRegistry(t, cfg, RegistryOptions{URL: up.URL})
 	for _, target := range []string{
 		other + "/x", v6 + "/x", "http://localhost:" + localPort + "/x", "http://LocalHost:" + localPort + "/x",
 		"http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/x", "http://100.64.0.1/x",
@@ -102,6 +102,9 @@ func TestDialGuardRefusesUnconfigured(t *testing.T) {
 	}
 	if n := hits.Load() + hits6.Load() + hitsLocal.Load(); n != 0 {
 		t.Fatalf("hostile servers got %d requests", n)
+	}
+	if n := metric(set, `nora_upstream_retries_total{upstream="test"}`); n != "0" {
+		t.Fatalf("refusals were retried: %s retries", n)
 	}
 
 	// The configured host on another port is configured: the rule is by
