@@ -248,7 +248,7 @@ func (h *Handler) serveStored(ctx *fasthttp.RequestCtx, d digest.Digest, mediaTy
 // open, no separate check that the blob is still there; none at all when
 // a current copy is in memory.
 func (h *Handler) loadManifest(ctx context.Context, ref cache.Ref) ([]byte, error) {
-	if ref.Digest.Validate() != nil {
+	if !validDigest(ref.Digest) {
 		return nil, cache.ErrNotFound
 	}
 	if m, ok := h.mem.get(ctx, ref.Digest); ok {
