@@ -121,6 +121,12 @@ func TestSSRFLinksFromUpstreams(t *testing.T) {
 			if resp, err := http.DefaultClient.Do(req); err == nil {
 				resp.Body.Close()
 			}
+			// Nor does an absolute-form request target name one.
+			for _, p := range []string{"/npm/left-pad", "/v2/lib/app/manifests/v1", "/simple/demo/"} {
+				if code, body := rawRequest(t, app.Addr().String(), "GET", hostile.URL+p, "", "", ""); code >= 500 && code != 503 {
+					t.Errorf("GET %s%s: %d %s", hostile.URL, p, code, body)
+				}
+			}
 			if n := hits.Load(); n != 0 {
 				t.Fatalf("the hostile host got %d requests", n)
 			}
