@@ -105,6 +105,9 @@ func (g *Generator) Reset() {
 	g.stats = newStats()
 	g.wire.requests.Store(0)
 	g.wire.retries.Store(0)
+	g.wire.mu.Lock()
+	g.wire.why = nil
+	g.wire.mu.Unlock()
 	g.wire.bytes.Store(0)
 	g.reauths.Store(0)
 }

@@ -56,7 +56,9 @@ type Report struct {
 	Requests, Retries int64
 	// ReAuths counts operations rerun because nora refused a registry
 	// token it had issued before a restart.
-	ReAuths      int64
+	ReAuths int64
+	// RetryCauses lists the retries by cause ("503 x12, connection x3").
+	RetryCauses  string
 	ErrorSamples []string
 	// Kills of nora (kill -9, then a restart on the same data), and the
 	// checks after each restart of what had been acknowledged before it.
@@ -119,8 +121,8 @@ func (r *Report) String() string {
 		fmt.Fprintf(&b, "  %-16s %8d %7d %7d %10s %10s\n", k.Name, k.Ops, k.Errors, k.Unavailable,
 			k.P50.Round(100*time.Microsecond), k.P99.Round(100*time.Microsecond))
 	}
-	fmt.Fprintf(&b, "  total: %d operations (%.0f/s), %d HTTP requests, %d retried, %d errors\n",
-		ops, float64(ops)/r.Duration.Seconds(), r.Requests, r.Retries, r.Errors())
+	fmt.Fprintf(&b, "  total: %d operations (%.0f/s), %d HTTP requests, %d retried (%s), %d errors\n",
+		ops, float64(ops)/r.Duration.Seconds(), r.Requests, r.Retries, r.RetryCauses, r.Errors())
 	if r.Kills > 0 {
 		fmt.Fprintf(&b, "  kill -9 and restart: %d (slowest %s to healthy); acknowledged writes checked after restarts: %d, lost or partial: %d; operations rerun for a registry token voided by a restart: %d\n",
 			r.Kills, r.SlowestRestart.Round(time.Millisecond), r.Verified, r.Lost, r.ReAuths)
@@ -167,7 +169,7 @@ func (r *Report) UpstreamRatio() float64 {
 // process figures.
 func (g *Generator) Report(d time.Duration) *Report {
 	r := &Report{Duration: d, Clients: g.clients, Requests: g.wire.requests.Load(), Retries: g.wire.retries.Load(),
-		ReAuths:     g.reauths.Load(),
+		ReAuths: g.reauths.Load(), RetryCauses: g.wire.causes(),
 		ClientBytes: g.wire.bytes.Load()}
 	g.stats.fill(r)
 	return r

@@ -9,8 +9,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -44,6 +46,31 @@ type counters struct {
 	requests atomic.Int64 // HTTP attempts
 	retries  atomic.Int64
 	bytes    atomic.Int64 // response body bytes the clients read
+
+	mu  sync.Mutex
+	why map[string]int64 // retries by cause: a status, or "connection"
+}
+
+func (n *counters) retried(why string) {
+	n.retries.Add(1)
+	n.mu.Lock()
+	if n.why == nil {
+		n.why = map[string]int64{}
+	}
+	n.why[why]++
+	n.mu.Unlock()
+}
+
+// causes lists the retries by cause, the most frequent first.
+func (n *counters) causes() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for k, v := range n.why {
+		out = append(out, fmt.Sprintf("%s x%d", k, v))
+	}
+	sort.Slice(out, func(i, j int) bool { return n.why[strings.Fields(out[i])[0]] > n.why[strings.Fields(out[j])[0]] })
+	return strings.Join(out, ", ")
 }
 
 // retrier is the clients' transport: it retries connection errors and
@@ -76,15 +103,16 @@ func (r *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			return resp, err
 		}
-		wait := backoff(i)
+		wait, why := backoff(i), "connection"
 		if resp != nil {
+			why = strconv.Itoa(resp.StatusCode)
 			if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && ra >= 0 {
 				wait = min(time.Duration(ra)*time.Second, maxRetryAfter)
 			}
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
 		}
-		r.n.retries.Add(1)
+		r.n.retried(why)
 		if err := sleep(req.Context(), wait); err != nil {
 			return nil, err
 		}
