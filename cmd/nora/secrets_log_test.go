@@ -309,6 +309,10 @@ func secretsTraffic(t *testing.T, base, config string, s secrets) string {
 	expectStatus(t, "npm publish with the htpasswd password", 201, code, body)
 	code, body = call(t, "PUT", base+"/npm/secret-pkg2", wrong, "application/json", npmPublishBody("secret-pkg2"))
 	expectStatus(t, "npm publish with a wrong password", 401, code, body)
+	// npm's legacy login sends the password in its body.
+	code, body = call(t, "PUT", base+"/npm/-/user/org.couchdb.user:alice", "", "application/json",
+		`{"name":"alice","password":"`+s["htpasswd password"]+`"}`)
+	expectStatus(t, "npm login", 501, code, body)
 	code, body = call(t, "GET", base+"/maven2/com/acme/lib/1.0/lib-1.0.pom", "", "", "")
 	if code < 400 {
 		t.Errorf("maven through an upstream that refuses its credentials: %d", code)
