@@ -4,51 +4,20 @@ import (
 	"archive/tar"
 	"archive/zip"
 	"bytes"
-	"compress/flate"
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"hash/crc32"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"nora/proxy/proxytest"
 )
-
-// zeroBlock is what the bombs are made of.
-var zeroBlock = make([]byte, 1<<20)
-
-// deflateBomb is raw deflate data of prefix, mib MiB of zeros and suffix,
-// with the CRC-32 and length of what it inflates to. The zeros are one
-// compressed MiB repeated, not compressed again each time (which takes a
-// minute under the race detector): each part comes from a fresh
-// compressor and refers back only within itself.
-func deflateBomb(prefix []byte, mib int, suffix []byte) ([]byte, uint32, int64) {
-	part := func(p []byte, last bool) []byte {
-		var b bytes.Buffer
-		w, _ := flate.NewWriter(&b, flate.BestCompression)
-		w.Write(p)
-		if last {
-			w.Close()
-		} else {
-			w.Flush()
-		}
-		return b.Bytes()
-	}
-	raw := append(part(prefix, false), bytes.Repeat(part(zeroBlock, false), mib)...)
-	raw = append(raw, part(suffix, true)...)
-	crc := crc32.NewIEEE()
-	crc.Write(prefix)
-	for range mib {
-		crc.Write(zeroBlock)
-	}
-	crc.Write(suffix)
-	return raw, crc.Sum32(), int64(len(prefix)) + int64(mib)<<20 + int64(len(suffix))
-}
 
 // crateBomb is a .crate (a gzipped tar) whose Cargo.toml is mib MiB of
 // zeros, a thousandth of that on the wire.
@@ -61,18 +30,14 @@ func crateBomb(t *testing.T, root string, mib int) []byte {
 	}
 	tw.Flush()
 	// The data fills whole blocks; two zero blocks end the archive.
-	raw, crc, size := deflateBomb(hdr.Bytes(), mib, make([]byte, 1024))
-	gz := []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff}
-	gz = append(gz, raw...)
-	gz = binary.LittleEndian.AppendUint32(gz, crc)
-	return binary.LittleEndian.AppendUint32(gz, uint32(size))
+	return proxytest.GzipBomb(hdr.Bytes(), 0, mib, make([]byte, 1024))
 }
 
 // wheelBomb is a wheel whose METADATA is mib MiB of zeros, deflated; a
 // lying one says it is 100 bytes.
 func wheelBomb(t *testing.T, dist, version string, mib int, lying bool) []byte {
 	t.Helper()
-	raw, crc, size := deflateBomb([]byte("Metadata-Version: 2.1\nName: "+dist+"\nVersion: "+version+"\nSummary: "), mib, nil)
+	raw, crc, size := proxytest.DeflateBomb([]byte("Metadata-Version: 2.1\nName: "+dist+"\nVersion: "+version+"\nSummary: "), 0, mib, nil)
 	var b bytes.Buffer
 	zw := zip.NewWriter(&b)
 	fh := &zip.FileHeader{Name: dist + "-" + version + ".dist-info/METADATA", Method: zip.Deflate,
