@@ -214,3 +214,14 @@ func waitUntil(t *testing.T, what string, ok func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestMaxConnsPerIPKey(t *testing.T) {
+	cfg, err := parseConfig("nora.toml", []byte("[server]\nmax_conns_per_ip = 16\n"), nil)
+	if err != nil || cfg.Server.MaxConnsPerIP != 16 {
+		t.Fatalf("max_conns_per_ip = 16: %v %+v", err, cfg.Server)
+	}
+	_, err = parseConfig("nora.toml", []byte("[server]\nmax_conns_per_ip = -1\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), "nora.toml:2: server.max_conns_per_ip: must not be negative") {
+		t.Fatalf("max_conns_per_ip = -1: %v", err)
+	}
+}
