@@ -21,13 +21,14 @@ import (
 // endless request header a byte at a time; a connection that ends is
 // redialled, so the pressure stays on until stop.
 type slowloris struct {
-	addr string
-	stop chan struct{}
-	wg   sync.WaitGroup
-	// refused: answered 429/503 before sending a byte counted (over a
-	// cap); cut: answered or closed after trickling (read_timeout).
+	addr     string
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+	// refused: answered before its third byte (over a cap); cut:
+	// answered or closed later (read_timeout); held: open now.
 	refused, cut, held atomic.Int64
-	statuses           sync.Map // first status line seen -> true
+	statuses           sync.Map // status lines seen -> true
 }
 
 func startSlowloris(addr string, conns int) *slowloris {
@@ -55,7 +56,10 @@ func (s *slowloris) stopped() bool {
 	}
 }
 
-func (s *slowloris) close() { close(s.stop); s.wg.Wait() }
+func (s *slowloris) close() {
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.wg.Wait()
+}
 
 // one holds one connection until nora answers or closes it, or stop; it
 // reports whether the connection was refused.
@@ -133,7 +137,8 @@ func fromOtherAddr() *http.Client {
 // byte at a time against max_conns = 64. Those over the caps are refused
 // at once, the slow senders are cut by read_timeout, nora's descriptors
 // stay within max_conns, and a client from another address is served on
-// its first try: /health and a warm manifest pull.
+// its first try: /health, /ready and a warm npm install (package document
+// and tarball).
 func TestSlowloris(t *testing.T) {
 	const maxConns = 64
 	up := npmtest.NewRegistry(t)
@@ -199,8 +204,12 @@ func TestSlowloris(t *testing.T) {
 	if peak > idle+maxConns+8 {
 		t.Fatalf("nora held %d descriptors under slowloris (idle %d, max_conns %d)", peak, idle, maxConns)
 	}
+	for _, want := range []string{"HTTP/1.1 429 Too Many Requests", "HTTP/1.1 408 Request Timeout"} {
+		if _, ok := s.statuses.Load(want); !ok {
+			t.Errorf("no %q among the answers to the attacker: %q", want, seen)
+		}
+	}
 	s.close()
-	s.stop = make(chan struct{}) // the deferred close is a no-op now
 	waitUntil(t, "descriptors back to idle", func() bool { return openFDs(t, pid) <= idle+2 })
 }
 
