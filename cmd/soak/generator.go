@@ -140,8 +140,9 @@ func (g *Generator) Kinds() []string {
 	return n
 }
 
-// WarmUp runs every kind once, one after the other, so that the warm
-// content is cached and digests are known before the measured run.
+// WarmUp fetches every item of the warm content (every platform of the
+// indexes), so that it is cached and the digests are known before the
+// measured run, then runs every kind once.
 func (g *Generator) WarmUp(ctx context.Context) error {
 	c := g.newClient(-1)
 	for i, im := range g.target.Content.Images {
@@ -155,6 +156,23 @@ func (g *Generator) WarmUp(ctx context.Context) error {
 		g.target.Content.Images[i].Digest = d
 	}
 	g.images = g.target.Content.Images
+	ct := g.target.Content
+	var fetches []func() error
+	each := func(names []string, fetch func(string) error) {
+		for _, n := range names {
+			fetches = append(fetches, func() error { return fetch(n) })
+		}
+	}
+	each(ct.Indexes, func(s string) error { return c.pullPlatforms(ctx, s) })
+	each(ct.Npm, func(n string) error { return c.npmInstall(ctx, n, "", "") })
+	each(ct.PyPI, func(n string) error { return c.pipInstall(ctx, n, "", "") })
+	each(ct.Maven, func(n string) error { return c.mavenResolve(ctx, n, "") })
+	each(ct.Crates, func(n string) error { return c.cargoFetch(ctx, n, "", "") })
+	for _, f := range fetches {
+		if err := g.retryOp(ctx, func(context.Context) error { return f() }); err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+	}
 	for _, k := range g.kinds {
 		if err := g.op(ctx, c, k); err != nil {
 			return fmt.Errorf("warm-up %s: %w", k.Name, err)

@@ -103,24 +103,52 @@ func pullDigest(ctx context.Context, c *client) error {
 // docker client on that platform does.
 func pullPlatform(ctx context.Context, c *client) error {
 	s := pickOne(c, c.g.target.Content.Indexes)
-	ref, err := c.ref(s)
+	ms, err := c.platforms(ctx, s)
 	if err != nil {
 		return err
+	}
+	repo, _, _ := strings.Cut(s, ":")
+	m := pickOne(c, ms)
+	return c.pullImage(ctx, Image{Ref: repo + "@" + m, Digest: m})
+}
+
+// pullPlatforms pulls the index s and every platform's image.
+func (c *client) pullPlatforms(ctx context.Context, s string) error {
+	ms, err := c.platforms(ctx, s)
+	if err != nil {
+		return err
+	}
+	repo, _, _ := strings.Cut(s, ":")
+	for _, m := range ms {
+		if err := c.pullImage(ctx, Image{Ref: repo + "@" + m, Digest: m}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// platforms fetches the index s and lists its manifests' digests.
+func (c *client) platforms(ctx context.Context, s string) ([]string, error) {
+	ref, err := c.ref(s)
+	if err != nil {
+		return nil, err
 	}
 	idx, err := remote.Index(ref, c.remote(ctx, false)...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	im, err := idx.IndexManifest()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(im.Manifests) == 0 {
-		return fmt.Errorf("%s: an index without manifests: %w", s, errWrongBytes)
+		return nil, fmt.Errorf("%s: an index without manifests: %w", s, errWrongBytes)
 	}
-	m := pickOne(c, im.Manifests)
-	repo, _, _ := strings.Cut(s, ":")
-	return c.pullImage(ctx, Image{Ref: repo + "@" + m.Digest.String(), Digest: m.Digest.String()})
+	var ds []string
+	for _, m := range im.Manifests {
+		ds = append(ds, m.Digest.String())
+	}
+	return ds, nil
 }
 
 func pullCold(ctx context.Context, c *client) error {
