@@ -24,10 +24,11 @@ Runs --clients concurrent clients against the nora at --target for
 flags name (a kind with nothing to ask for is left out), checking every
 digest, integrity and checksum, and prints a report: operations, errors
 and p50/p99 per kind, and with --pid, nora's peak RSS and its open file
-descriptors and goroutines before and after. The clients retry connection
-errors and 429/502/503/504 with backoff (at most 8 attempts, Retry-After
-honoured), then rerun the operation up to 3 times, as docker, npm and pip
-do. Cold content and faults need the test upstreams: make soak.
+descriptors and goroutines before and after. The clients retry
+connection errors and 429/502/503/504 with backoff (10 attempts, about
+10 s, Retry-After honoured), then rerun the operation up to 3 times, as
+docker, npm and pip do. Cold content, faults and kills need the test
+upstreams and a nora the test starts: make soak.
 
 Exit status 1 if any operation failed.
 
