@@ -102,13 +102,19 @@ schedule = ""
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		p.stop()
-		if b, err := os.ReadFile(p.logPath); err == nil && os.Getenv("SOAK_DEBUG_LOG") != "" {
-			os.WriteFile(os.Getenv("SOAK_DEBUG_LOG"), b, 0o600)
+		b, err := os.ReadFile(p.logPath)
+		if err != nil {
+			return
+		}
+		// SOAK_LOG=FILE keeps nora's whole log, every process's, after
+		// the temp dir is gone.
+		if keep := os.Getenv("SOAK_LOG"); keep != "" {
+			if err := os.WriteFile(keep, b, 0o600); err != nil {
+				t.Errorf("SOAK_LOG: %v", err)
+			}
 		}
 		if t.Failed() {
-			if b, err := os.ReadFile(p.logPath); err == nil {
-				t.Logf("nora's log, last 4 KiB:\n%s", b[max(0, len(b)-4096):])
-			}
+			t.Logf("nora's log, last 4 KiB:\n%s", b[max(0, len(b)-4096):])
 		}
 	})
 	return p
