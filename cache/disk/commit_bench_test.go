@@ -13,10 +13,17 @@ import (
 	"nora/cache/disk"
 )
 
-// BenchmarkPutSmallParallel: 16 writers commit small objects, each to a
-// new key (half of them in a directory of their own, as refs are), the
-// shape of a cold npm install. An op is one durable commit.
-func BenchmarkPutSmallParallel(b *testing.B) {
+// BenchmarkPutSmall: writers (1: the latency of one commit; 16: the
+// shape of a cold npm install) commit small objects, each to a new key,
+// half of them in a directory of their own, as refs are. An op is one
+// durable commit.
+func BenchmarkPutSmall(b *testing.B) {
+	for _, writers := range []int{1, 16} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) { putSmall(b, writers) })
+	}
+}
+
+func putSmall(b *testing.B, writers int) {
 	s, err := disk.Open(b.TempDir())
 	if err != nil {
 		b.Fatal(err)
@@ -25,7 +32,7 @@ func BenchmarkPutSmallParallel(b *testing.B) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	b.ResetTimer()
-	for range 16 {
+	for range writers {
 		wg.Go(func() {
 			for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
 				sum := sha256.Sum256([]byte(fmt.Sprint(i)))

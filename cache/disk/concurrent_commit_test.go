@@ -11,16 +11,14 @@ import (
 	"nora/cache/disk"
 )
 
-// Commits that land together share sync rounds: each still returns only
-// once its object is in place, whole, whatever the round it joined.
-func TestConcurrentCommitsShareRounds(t *testing.T) {
+// Commits that land together, into new and shared directories, each
+// return only once their object is in place, whole.
+func TestConcurrentCommits(t *testing.T) {
 	s, err := disk.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	// Small objects go through both rounds; one over the group limit
-	// syncs its own bytes and shares only the rename's round.
 	sizes := []int{0, 1, 2048, 2 << 20}
 	var wg sync.WaitGroup
 	for i := range 64 {
