@@ -24,6 +24,10 @@ type Config struct {
 	// BreakerCooldown is how long an open breaker fails fast before it lets
 	// one trial request through (half-open).
 	BreakerCooldown time.Duration
+	// RetryAfterMax caps how long an upstream's 429 keeps nora from
+	// revalidating that URL (its Retry-After, else 5 s); 0 disables the
+	// hold, and every revalidation asks.
+	RetryAfterMax time.Duration
 }
 
 // DefaultConfig returns the defaults for an edge box on a slow WAN.
@@ -36,5 +40,6 @@ func DefaultConfig() Config {
 		RetryBackoffMax:       2 * time.Second,
 		BreakerFailures:       5,
 		BreakerCooldown:       30 * time.Second,
+		RetryAfterMax:         15 * time.Minute,
 	}
 }

@@ -15,9 +15,6 @@ import (
 const (
 	// defaultRetryAfter is the hold after a 429 that named no Retry-After.
 	defaultRetryAfter = 5 * time.Second
-	// maxRetryAfter caps a hold, so a bogus Retry-After cannot keep an
-	// object from being revalidated for hours.
-	maxRetryAfter = 15 * time.Minute
 	// maxHeld bounds the URLs remembered at once.
 	maxHeld = 4096
 )
@@ -73,16 +70,17 @@ func (h *holds) hold(key string, until, now time.Time) {
 }
 
 // retryAfter parses Retry-After (seconds or an HTTP date) into a wait,
-// defaultRetryAfter when absent or unreadable, capped at maxRetryAfter.
-func retryAfter(v string, now time.Time) time.Duration {
+// defaultRetryAfter when absent or unreadable, capped at limit so a bogus
+// value cannot keep an object from being revalidated for hours.
+func retryAfter(v string, now time.Time, limit time.Duration) time.Duration {
 	v = strings.TrimSpace(v)
 	d := defaultRetryAfter
 	if secs, err := strconv.ParseInt(v, 10, 64); err == nil && secs >= 0 {
-		d = time.Duration(min(secs, int64(maxRetryAfter/time.Second))) * time.Second
+		d = time.Duration(min(secs, int64(limit/time.Second))) * time.Second
 	} else if at, err := http.ParseTime(v); err == nil {
 		d = max(at.Sub(now), 0)
 	}
-	return min(d, maxRetryAfter)
+	return min(d, limit)
 }
 
 // holdTransport keeps nora from revalidating a URL (HEAD, or a GET with
@@ -94,13 +92,18 @@ func retryAfter(v string, now time.Time) time.Duration {
 type holdTransport struct {
 	next    http.RoundTripper
 	holds   holds
+	limit   time.Duration // RetryAfterMax
 	now     func() time.Time
 	limited *metrics.Counter // 429 answers from the upstream
 	held    *metrics.Counter // requests answered 429 without asking it
 }
 
-func newHoldTransport(next http.RoundTripper, m *registryMetrics, now func() time.Time) *holdTransport {
-	return &holdTransport{next: next, now: now,
+// newHoldTransport puts the hold in front of next, unless limit is 0.
+func newHoldTransport(next http.RoundTripper, limit time.Duration, m *registryMetrics, now func() time.Time) http.RoundTripper {
+	if limit <= 0 {
+		return next
+	}
+	return &holdTransport{next: next, limit: limit, now: now,
 		limited: m.set.GetOrCreateCounter(`nora_upstream_rate_limited_total{upstream="` + m.label + `"}`),
 		held:    m.set.GetOrCreateCounter(`nora_upstream_held_total{upstream="` + m.label + `"}`),
 	}
@@ -116,7 +119,7 @@ func (t *holdTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.next.RoundTrip(req)
 	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
 		t.limited.Inc()
-		if d := retryAfter(resp.Header.Get("Retry-After"), now); d > 0 {
+		if d := retryAfter(resp.Header.Get("Retry-After"), now, t.limit); d > 0 {
 			t.holds.hold(key, now.Add(d), now)
 		}
 	}

@@ -29,6 +29,7 @@ func TestRetryAfterHolds(t *testing.T) {
 	clock := newFakeClock()
 	cfg := testConfig()
 	cfg.BreakerFailures = 1 // a 429 is an answer: it must not open the breaker
+	cfg.RetryAfterMax = time.Hour
 	r, set := newClockedRegistry(t, cfg, RegistryOptions{URL: srv.URL, Name: "hub"}, clock.now)
 	etag := http.Header{"If-None-Match": {`"1"`}}
 	get := func(method, path string, hdr http.Header, wantStatus int, wantRetryAfter string, wantCalls int32) {
@@ -70,7 +71,7 @@ func TestRetryAfterParse(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	f := func(v string, want time.Duration) {
 		t.Helper()
-		if got := retryAfter(v, now); got != want {
+		if got := retryAfter(v, now, 15*time.Minute); got != want {
 			t.Fatalf("retryAfter(%q) = %v, want %v", v, got, want)
 		}
 	}
@@ -79,10 +80,10 @@ func TestRetryAfterParse(t *testing.T) {
 	f("", defaultRetryAfter)
 	f("soon", defaultRetryAfter)
 	f("-3", defaultRetryAfter)
-	f("99999999999", maxRetryAfter)
+	f("99999999999", 15*time.Minute)
 	f(now.Add(90*time.Second).UTC().Format(http.TimeFormat), 90*time.Second)
 	f(now.Add(-time.Minute).UTC().Format(http.TimeFormat), 0)
-	f(now.Add(48*time.Hour).UTC().Format(http.TimeFormat), maxRetryAfter)
+	f(now.Add(48*time.Hour).UTC().Format(http.TimeFormat), 15*time.Minute)
 }
 
 // TestHoldsBounded: a flood of held URLs stops at maxHeld, expired ones
@@ -100,5 +101,29 @@ func TestHoldsBounded(t *testing.T) {
 	h.hold("new", later.Add(time.Second), later)
 	if n := h.n.Load(); n != 1 || h.left("new", later) != time.Second {
 		t.Fatalf("after expiry: %d held", n)
+	}
+}
+
+// TestRetryAfterHoldOff: RetryAfterMax 0 (the zero Config) holds nothing.
+func TestRetryAfterHoldOff(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Retry-After", "30")
+		w.WriteHeader(http.StatusTooManyRequests)
+	}))
+	defer srv.Close()
+	cfg := testConfig()
+	cfg.RetryAfterMax = 0
+	r, _ := newTestRegistry(t, cfg, RegistryOptions{URL: srv.URL})
+	for range 2 {
+		resp, err := r.Do(context.Background(), http.MethodHead, "a", "manifests/1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		drain(resp.Body)
+	}
+	if calls.Load() != 2 {
+		t.Fatalf("upstream asked %d times with the hold off, want 2", calls.Load())
 	}
 }

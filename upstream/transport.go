@@ -20,7 +20,7 @@ func (r *Registry) newTransport() http.RoundTripper {
 	rt = &breakerTransport{next: rt, breaker: r.breaker, health: &r.health, now: r.now}
 	rt = &retryTransport{next: rt, retries: r.c.cfg.Retries, base: r.c.cfg.RetryBackoff, limit: r.c.cfg.RetryBackoffMax,
 		stop: r.breaker.isOpen, log: r.log, counter: r.m.retries}
-	rt = newHoldTransport(rt, r.m, r.now)
+	rt = newHoldTransport(rt, r.c.cfg.RetryAfterMax, r.m, r.now)
 	rt = &rateTransport{next: rt, rate: &r.rate}
 	return &countTransport{next: rt, counter: r.m.bytes}
 }
