@@ -231,7 +231,7 @@ var metricHelp = map[string]string{
 	"nora_upstream_retries_total":            "Upstream requests retried after a connect error or a 5xx.",
 	"nora_upstream_breaker_open":             "1 while an upstream's circuit breaker is open (requests fail fast), else 0.",
 	"nora_upstream_rate_limited_total":       "Upstream answers 429 (rate limited); nora then asks for that URL again only after its Retry-After.",
-	"nora_upstream_held_total":               "Requests for a URL an upstream answered 429 that nora answered itself (stale copy or 429) without asking, before the Retry-After passed.",
+	"nora_upstream_held_total":               "Revalidations (HEAD, conditional GET) of a URL an upstream answered 429 that nora answered itself before the Retry-After passed, serving its copy stale.",
 	"nora_upstream_ratelimit_remaining":      "Requests left in the upstream's rate-limit window, from its last response headers.",
 	"nora_upstream_up":                       "1 while an upstream's last attempt got an answer below 500 (and so its breaker is closed), 0 after a connect error, timeout or 5xx until an attempt succeeds; 1 for an upstream not asked yet.",
 	"nora_tenant_requests_total":             "Requests counted against each tenant ([[tenants]], else default), by action (pull, push, delete) and result: ok, rate_limited (answered 429), over_quota (refused 403).",
