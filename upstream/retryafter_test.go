@@ -50,7 +50,7 @@ func TestRetryAfterHolds(t *testing.T) {
 	get("GET", "manifests/1", etag, 429, "30", 1)
 	clock.advance(20 * time.Second)
 	get("HEAD", "manifests/1", nil, 429, "10", 1)
-	get("GET", "manifests/2", etag, 200, "", 2) // another URL goes out
+	get("GET", "manifests/2", etag, 200, "", 2)  // another URL goes out
 	get("GET", "manifests/1", nil, 429, "30", 3) // nothing to serve stale: asks
 	clock.advance(30 * time.Second)
 	limited.Store(false)
