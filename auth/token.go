@@ -19,9 +19,9 @@ import (
 
 // Registry bearer tokens (the distribution "token authentication" flow):
 // /auth/token issues them, /v2/ checks them. nora is its own token server,
-// so a token is an HS256 JWT signed with a key made at start-up and kept
-// in memory only: no key on disk to protect or rotate, and tokens die with
-// the process (they live minutes; clients fetch a new one after a 401).
+// so a token is an HS256 JWT signed with a key of its own. The app keeps
+// the key in the store (NewSharedTokens): a token outlives a restart of
+// nora for its few minutes, and passes on every instance of one bucket.
 
 const (
 	// TokenService is the service of nora's challenges and the audience of
@@ -378,12 +378,12 @@ func (lc *limitCache) parse(ss []string) ([]Permission, error) {
 // instances sharing a store.
 const sharedKeyName = "state/registry-token-key"
 
-// NewSharedTokens is NewTokens for instances that share store (an S3
-// bucket behind a load balancer): a token issued by one must pass on the
-// others, so the signing key is an object of the store, made by the first
-// instance (a conditional create: concurrent starts agree on one key) and
-// read by the rest. Whoever can read the bucket can forge tokens, as they
-// can read everything the tokens guard.
+// NewSharedTokens is NewTokens with the signing key an object of store:
+// a token passes after a restart, and on every instance that shares the
+// store (an S3 bucket behind a load balancer). The first start makes the
+// key (a conditional create: concurrent starts agree on one) and the rest
+// read it. Whoever can read the store can forge tokens, as they can read
+// everything the tokens guard.
 func NewSharedTokens(ctx context.Context, store cache.Store, ttl time.Duration) (*Tokens, error) {
 	t, err := NewTokens(ttl)
 	if err != nil {

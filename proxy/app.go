@@ -288,14 +288,11 @@ func (app *App) mountDocker(cfg AppConfig, client *upstream.Client, store cache.
 		return err
 	}
 	app.countUsage("docker", app.hosted)
-	// Bearer tokens for /v2/, signed with a key that lives in memory only:
-	// a restart invalidates them, and clients fetch new ones. Instances
-	// sharing a bucket share the key, kept in it: a token fetched from one
-	// passes on the others behind a load balancer.
-	tokens, err := auth.NewTokens(auth.DefaultTokenTTL)
-	if cfg.Storage.Backend == "s3" {
-		tokens, err = auth.NewSharedTokens(app.life, store, auth.DefaultTokenTTL)
-	}
+	// Bearer tokens for /v2/, signed with a key kept in the store: a pull
+	// or push under way goes on across a restart (the soak kills nora
+	// mid-push), and instances sharing a bucket accept each other's tokens
+	// behind a load balancer.
+	tokens, err := auth.NewSharedTokens(app.life, store, auth.DefaultTokenTTL)
 	if err != nil {
 		return err
 	}
