@@ -38,6 +38,8 @@ type Config struct {
 	// session alive on its instance however long it takes.
 	UploadIdle time.Duration
 	// MaxUploads caps the upload sessions open at once on this instance.
+	// Each holds one temp file open and little memory; a CI rack pushing
+	// a hundred images at once keeps several layers of each in flight.
 	MaxUploads int
 	// SharedUploads keeps upload sessions in the store, so that the chunks
 	// and the final PUT of one push may reach different instances that
@@ -48,7 +50,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{UploadIdle: 10 * time.Minute, MaxUploads: 64}
+	return Config{UploadIdle: 10 * time.Minute, MaxUploads: 512}
 }
 
 // Shared returns c with SharedUploads set to shared.
