@@ -29,40 +29,23 @@ import (
 // client's, and put nginx's proxy_cache in front of the same fixture in the
 // same run. Figures are reported as ratios of nginx's.
 
-var (
-	benchBinOnce sync.Once
-	benchBin     string
-	benchBinErr  error
-)
-
-// noraBinary builds nora once per benchmark run (go build, no -race).
+// noraBinary builds nora (go build, no -race) into a temp dir of b.
 func noraBinary(b *testing.B) string {
-	benchBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "nora-bench-")
-		if err != nil {
-			benchBinErr = err
-			return
-		}
-		benchBin = filepath.Join(dir, "nora")
-		out, err := exec.Command("go", "build", "-o", benchBin, "nora/cmd/nora").CombinedOutput()
-		if err != nil {
-			benchBinErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if benchBinErr != nil {
-		b.Fatal(benchBinErr)
+	bin := filepath.Join(b.TempDir(), "nora")
+	if out, err := exec.Command("go", "build", "-o", bin, "nora/cmd/nora").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
 	}
-	return benchBin
+	return bin
 }
 
-// startBenchNora runs the built nora with config and GOMAXPROCS=procs (0:
-// the default).
-func startBenchNora(b *testing.B, config string, procs int) *noraProcess {
+// startBenchNora runs bin with config and GOMAXPROCS=procs (0: the
+// default).
+func startBenchNora(b *testing.B, bin, config string, procs int) *noraProcess {
 	env := os.Environ()
 	if procs > 0 {
 		env = append(env, "GOMAXPROCS="+strconv.Itoa(procs))
 	}
-	return runProcess(b, noraBinary(b), env, config)
+	return runProcess(b, bin, env, config)
 }
 
 // cpuTicks is the user plus system CPU of pid so far, in clock ticks.
@@ -133,12 +116,13 @@ func BenchmarkSpeedBlobWarm(b *testing.B) {
 	const size = 256 << 20
 	up := upstreamtest.New(b, upstreamtest.Options{})
 	d, _ := up.PushBlobOfSize(b, "library/big", size)
+	bin := noraBinary(b)
 	for _, procs := range []int{1, 2} {
 		b.Run(fmt.Sprintf("procs=%d", procs), func(b *testing.B) {
 			data := b.TempDir()
 			config := fmt.Sprintf("[server]\nlisten = %q\n[storage]\npath = %q\n[[docker.upstreams]]\nname = \"docker.io\"\nurl = %q\n",
 				freeAddr(b), data, up.URL)
-			p := startBenchNora(b, config, procs)
+			p := startBenchNora(b, bin, config, procs)
 			nora := &blobTarget{url: "http://" + p.addr + "/v2/big/blobs/" + d.String(), pids: []int{p.cmd.Process.Pid}}
 			nora.c = proxytest.BenchClient(1)
 			nora.get(b, size) // the fill
@@ -206,13 +190,14 @@ func BenchmarkSpeedNpmCold(b *testing.B) {
 		names[i] = fmt.Sprintf("pkg-%04d", i)
 		up.Publish(b, names[i], "1.0.0", 2048)
 	}
+	bin := noraBinary(b)
 	var noraTook, nginxTook time.Duration
 	var noraCPU, nginxCPU int64
 	for range b.N {
 		b.StopTimer()
 		config := fmt.Sprintf("[server]\nlisten = %q\n[storage]\npath = %q\n[npm]\nupstream = %q\n",
 			freeAddr(b), b.TempDir(), up.URL)
-		p := startBenchNora(b, config, 0)
+		p := startBenchNora(b, bin, config, 0)
 		ng := proxytest.StartNginx(b, up.URL, proxytest.NginxOptions{AccessLog: true})
 		noraPids, nginxPids := []int{p.cmd.Process.Pid}, nginxPids(b, ng)
 		b.StartTimer()
