@@ -5,8 +5,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -138,13 +136,7 @@ htpasswd = %q
 // startBuilt is startProcess with a nora built without -race.
 func startBuilt(t *testing.T, config string) *noraProcess {
 	t.Helper()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "nora")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return runProcess(t, bin, nil, config)
+	return runProcess(t, buildNora(t), nil, config)
 }
 
 func TestBodyLimitKeys(t *testing.T) {

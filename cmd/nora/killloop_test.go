@@ -15,7 +15,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -51,14 +50,14 @@ const (
 // kill (a blob upload's 201, a manifest PUT's 201, a fill committed) is
 // still served, from the cache; every manifest served is complete (all
 // its blobs served); every object served and every object file on disk
-// matches its digest; no temp file survives. NORA_KILLLOOP_SEED replays
-// a run; NORA_KILLLOOP_BIN runs another nora binary.
+// matches its digest; no temp file survives. NORATEST_KILLLOOP_SEED replays
+// a run; NORATEST_KILLLOOP_BIN runs another nora binary.
 func TestKillLoop(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("NORA_KILLLOOP_SEED"); s != "" {
+	if s := os.Getenv("NORATEST_KILLLOOP_SEED"); s != "" {
 		seed, _ = strconv.ParseUint(s, 10, 64)
 	}
-	t.Logf("seed %d (NORA_KILLLOOP_SEED replays it)", seed)
+	t.Logf("seed %d (NORATEST_KILLLOOP_SEED replays it)", seed)
 	rng := rand.New(rand.NewPCG(seed, 0))
 
 	up := upstreamtest.New(t, upstreamtest.Options{})
@@ -74,8 +73,8 @@ func TestKillLoop(t *testing.T) {
 
 	k := &killLoop{t: t, data: t.TempDir(), fp: fp, ledger: newLedger()}
 	switch {
-	case os.Getenv("NORA_KILLLOOP_BIN") != "":
-		k.bin = os.Getenv("NORA_KILLLOOP_BIN") // another build, e.g. one broken on purpose
+	case os.Getenv("NORATEST_KILLLOOP_BIN") != "":
+		k.bin = os.Getenv("NORATEST_KILLLOOP_BIN") // another build, e.g. one broken on purpose
 	case raceEnabled:
 		k.bin = buildNora(t)
 	}
@@ -149,18 +148,6 @@ func (k *killLoop) start() *noraProcess {
 		return startProcess(k.t, k.config(freeAddr(k.t)))
 	}
 	return runProcess(k.t, k.bin, nil, k.config(freeAddr(k.t)))
-}
-
-// buildNora builds nora without -race once: a race-enabled child pushes
-// and starts several times slower, and the loop measures crashes, not races
-// (the in-process tests cover those).
-func buildNora(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "nora")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // push pushes images of three layers to repo until ctx ends: each layer

@@ -92,6 +92,18 @@ func runProcess(t testing.TB, bin string, env []string, config string) *noraProc
 	}
 }
 
+// buildNora builds nora without -race into a temp dir of t: the child
+// processes of the load, kill and speed tests run at a real server's pace
+// (a race-enabled child is several times slower).
+func buildNora(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "nora")
+	if out, err := exec.Command("go", "build", "-o", bin, "nora/cmd/nora").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
 func (p *noraProcess) kill() {
 	p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.done

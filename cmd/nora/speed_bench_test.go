@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -28,15 +27,6 @@ import (
 // detector, so the CPU the server spends can be told apart from the
 // client's, and put nginx's proxy_cache in front of the same fixture in the
 // same run. Figures are reported as ratios of nginx's.
-
-// noraBinary builds nora (go build, no -race) into a temp dir of b.
-func noraBinary(b *testing.B) string {
-	bin := filepath.Join(b.TempDir(), "nora")
-	if out, err := exec.Command("go", "build", "-o", bin, "nora/cmd/nora").CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // startBenchNora runs bin with config and GOMAXPROCS=procs (0: the
 // default).
@@ -116,7 +106,7 @@ func BenchmarkSpeedBlobWarm(b *testing.B) {
 	const size = 256 << 20
 	up := upstreamtest.New(b, upstreamtest.Options{})
 	d, _ := up.PushBlobOfSize(b, "library/big", size)
-	bin := noraBinary(b)
+	bin := buildNora(b)
 	for _, procs := range []int{1, 2} {
 		b.Run(fmt.Sprintf("procs=%d", procs), func(b *testing.B) {
 			data := b.TempDir()
@@ -190,7 +180,7 @@ func BenchmarkSpeedNpmCold(b *testing.B) {
 		names[i] = fmt.Sprintf("pkg-%04d", i)
 		up.Publish(b, names[i], "1.0.0", 2048)
 	}
-	bin := noraBinary(b)
+	bin := buildNora(b)
 	var noraTook, nginxTook time.Duration
 	var noraCPU, nginxCPU int64
 	for range b.N {
