@@ -11,6 +11,13 @@ type Negative struct {
 	c *ristretto.Cache[string, struct{}]
 }
 
+// NegativeEntries is what a format's Negative holds: misses are
+// remembered for negative_ttl (a minute by default), and each format has
+// its own, and ristretto's counters take about 40 bytes an entry before
+// a miss is stored (4.4 MB for 100,000): a larger one costs every box
+// memory for misses that expire anyway.
+const NegativeEntries = 10_000
+
 // NewNegative holds up to about maxEntries misses.
 func NewNegative(maxEntries int64) (*Negative, error) {
 	c, err := ristretto.NewCache(&ristretto.Config[string, struct{}]{

@@ -102,7 +102,7 @@ func New(cfg Config, deps pull.Deps, reg *hosted.Registry) (*Handler, error) {
 		sum := sha256.Sum256([]byte(reg.BaseURL()))
 		h.ups = append(h.ups, &upstreamRepo{id: hex.EncodeToString(sum[:8]), reg: reg, offline: cfg.Offline || u.Offline})
 	}
-	if h.neg, err = cache.NewNegative(100_000); err != nil {
+	if h.neg, err = cache.NewNegative(cache.NegativeEntries); err != nil {
 		return nil, err
 	}
 	return h, nil

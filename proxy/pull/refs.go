@@ -52,7 +52,7 @@ func WithClock(now func() time.Time) Option { return func(r *Refs) { r.now = now
 
 // NewRefs builds the engine on store.
 func NewRefs(store RefStore, log *slog.Logger, opts ...Option) (*Refs, error) {
-	neg, err := cache.NewNegative(100_000)
+	neg, err := cache.NewNegative(cache.NegativeEntries)
 	if err != nil {
 		return nil, err
 	}
