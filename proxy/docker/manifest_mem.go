@@ -22,7 +22,7 @@ import (
 // and for the access time eviction goes by.
 const (
 	memManifestMax   = 64 << 10 // larger manifests are read from the store
-	memManifestBytes = 8 << 20
+	memManifestBytes = 4 << 20
 	memRecheck       = 5 * time.Second
 )
 
@@ -53,7 +53,7 @@ func newManifestMem(c Cache) (*manifestMem, error) {
 		return nil, nil
 	}
 	m, err := ristretto.NewCache(&ristretto.Config[string, *memManifest]{
-		NumCounters: 100_000, MaxCost: memManifestBytes, BufferItems: 64, IgnoreInternalCost: true,
+		NumCounters: 20_000, MaxCost: memManifestBytes, BufferItems: 64, IgnoreInternalCost: true,
 	})
 	if err != nil {
 		return nil, err

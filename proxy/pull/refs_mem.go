@@ -17,7 +17,7 @@ import (
 // process sharing the store. A store that cannot tell generations keeps
 // nothing in memory.
 const (
-	refMemEntries = 10_000
+	refMemEntries = 4096
 	refRecheck    = 5 * time.Second
 )
 
