@@ -11,11 +11,10 @@ type Negative struct {
 	c *ristretto.Cache[string, struct{}]
 }
 
-// NegativeEntries is what a format's Negative holds: misses are
-// remembered for negative_ttl (a minute by default), and each format has
-// its own, and ristretto's counters take about 40 bytes an entry before
-// a miss is stored (4.4 MB for 100,000): a larger one costs every box
-// memory for misses that expire anyway.
+// NegativeEntries is what a Negative holds. Misses are remembered for
+// negative_ttl (a minute by default), and ristretto's counters take about
+// 40 bytes an entry before any miss is stored (4.4 MB for 100,000): a
+// larger one costs every box memory for misses that expire anyway.
 const NegativeEntries = 10_000
 
 // NewNegative holds up to about maxEntries misses.
