@@ -6,21 +6,10 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
-)
 
-// indexDir is the sparse index directory of a crate name.
-func indexDir(name string) string {
-	switch n := len(name); {
-	case n <= 2:
-		return strconv.Itoa(n)
-	case n == 3:
-		return "3/" + name[:1]
-	default:
-		return name[:2] + "/" + name[2:4]
-	}
-}
+	"nora/proxy/cargo/cargotest"
+)
 
 type indexLine struct {
 	Name  string `json:"name"`
@@ -42,7 +31,7 @@ func (c *client) cargoFetch(ctx context.Context, name, vers, cksum string) error
 		return fmt.Errorf("cargo config.json %q: %w", b, errWrongBytes)
 	}
 	lower := strings.ToLower(name)
-	if b, err = c.get(ctx, "/cargo/index/"+indexDir(lower)+"/"+lower, ""); err != nil {
+	if b, err = c.get(ctx, "/cargo/index/"+cargotest.IndexDir(lower)+"/"+lower, ""); err != nil {
 		return err
 	}
 	var pick indexLine
@@ -60,8 +49,8 @@ func (c *client) cargoFetch(ctx context.Context, name, vers, cksum string) error
 	}
 	dl := cfg.DL + "/" + pick.Name + "/" + pick.Vers + "/download"
 	if strings.Contains(cfg.DL, "{") {
-		dl = strings.NewReplacer("{crate}", pick.Name, "{version}", pick.Vers, "{prefix}", indexDir(pick.Name),
-			"{lowerprefix}", indexDir(lower), "{sha256-checksum}", pick.Cksum).Replace(cfg.DL)
+		dl = strings.NewReplacer("{crate}", pick.Name, "{version}", pick.Vers, "{prefix}", cargotest.IndexDir(pick.Name),
+			"{lowerprefix}", cargotest.IndexDir(lower), "{sha256-checksum}", pick.Cksum).Replace(cfg.DL)
 	}
 	crate, err := c.get(ctx, dl, "")
 	if err != nil {

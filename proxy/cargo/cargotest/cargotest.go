@@ -206,7 +206,7 @@ func (r *Registry) serveIndex(w http.ResponseWriter, req *http.Request) {
 	}
 	i := strings.LastIndexByte(p, '/')
 	name := p[i+1:]
-	if i < 0 || p[:i] != dir(name) || name != strings.ToLower(name) {
+	if i < 0 || p[:i] != IndexDir(name) || name != strings.ToLower(name) {
 		http.NotFound(w, req)
 		return
 	}
@@ -263,16 +263,17 @@ func (r *Registry) downloadPath(name, vers, cksum string) string {
 	}
 	p := r.dl
 	for _, kv := range [][2]string{
-		{"{crate}", name}, {"{version}", vers}, {"{lowerprefix}", strings.ToLower(dir(name))},
-		{"{prefix}", dir(name)}, {"{sha256-checksum}", cksum},
+		{"{crate}", name}, {"{version}", vers}, {"{lowerprefix}", strings.ToLower(IndexDir(name))},
+		{"{prefix}", IndexDir(name)}, {"{sha256-checksum}", cksum},
 	} {
 		p = strings.ReplaceAll(p, kv[0], kv[1])
 	}
 	return p
 }
 
-// dir is the index directory of a crate name.
-func dir(name string) string {
+// IndexDir is the sparse index directory of a crate name (1/, 2/, 3/a/,
+// se/rd/).
+func IndexDir(name string) string {
 	switch n := len(name); {
 	case n <= 2:
 		return strconv.Itoa(n)
