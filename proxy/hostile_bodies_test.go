@@ -75,7 +75,9 @@ func hostileExchange(t *testing.T, addr, method, target string, hdr []string, bo
 	return resp.StatusCode, resp.Header, string(b)
 }
 
-func basicOf(user, pass string) string { return base64.StdEncoding.EncodeToString([]byte(user + ":" + pass)) }
+func basicOf(user, pass string) string {
+	return base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))
+}
 
 // chunked encodes r as a chunked body, as it is read.
 type chunked struct {
