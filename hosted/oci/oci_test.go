@@ -393,6 +393,35 @@ func testIdleUploadsExpire(t *testing.T, open opener) {
 	}
 }
 
+// TestSessionWithoutBytes: a session a client abandons before sending a
+// byte (crane stopping the uploads of a push when one blob failed) holds
+// no temp file, and one committed without a byte stores the empty blob.
+func TestSessionWithoutBytes(t *testing.T) { onBackends(t, testSessionWithoutBytes) }
+
+func testSessionWithoutBytes(t *testing.T, open opener) {
+	r, c := open(t, oci.Config{})
+	abandoned, err := r.StartUpload("app", "ci")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Release(abandoned)
+	if entries, _ := os.ReadDir(c.TempDir()); len(entries) != 0 {
+		t.Fatalf("a session with no bytes holds %d temp files", len(entries))
+	}
+	u, err := r.StartUpload("app", "ci")
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty := digest.FromBytes(nil)
+	if err := r.Commit(t.Context(), u, empty); err != nil {
+		t.Fatal(err)
+	}
+	r.Release(u)
+	if size, err := r.StatBlob(t.Context(), "app", empty); err != nil || size != 0 {
+		t.Fatalf("empty blob: %d %v", size, err)
+	}
+}
+
 func TestRepositoriesPage(t *testing.T) { onBackends(t, testRepositoriesPage) }
 
 func testRepositoriesPage(t *testing.T, open opener) {

@@ -32,6 +32,7 @@ type Upload struct {
 
 	mu   sync.Mutex // held by the request using the session
 	file *os.File   // nil until this instance holds bytes of it
+	dir  string     // a local session's temp dir
 	size int64      // bytes of the session
 	have int64      // bytes of file: all of size, or (shared) a prefix
 	sha  hash.Hash  // of file's bytes
@@ -59,13 +60,13 @@ func (u *Upload) Size() int64 { return u.size }
 func (r *Registry) StartUpload(name, owner string) (*Upload, error) {
 	var b [16]byte
 	rand.Read(b[:])
-	u := &Upload{id: hex.EncodeToString(b[:]), repo: name, owner: owner, sha: sha256.New(), inUse: true}
-	// A shared session gets its temp file with its first bytes: most
-	// sessions are started by a POST whose PATCH goes elsewhere.
+	u := &Upload{id: hex.EncodeToString(b[:]), repo: name, owner: owner, sha: sha256.New(), inUse: true, dir: r.blobs.TempDir()}
+	// A session gets its temp file with its first bytes: one a client
+	// abandons before sending any (crane stopping a push when another
+	// blob failed) leaves nothing on disk, and a shared session's PATCH
+	// often goes to another instance.
 	if r.cfg.SharedUploads {
 		u.reg, u.fresh = r, true
-	} else if err := u.ensureFile(r.blobs.TempDir()); err != nil {
-		return nil, err
 	}
 	u.mu.Lock()
 	r.mu.Lock()
@@ -174,6 +175,11 @@ func (u *Upload) appendLocal(body io.Reader, length int64) (int64, error) {
 	return n, nil
 }
 
+// copyBufs are copyBody's buffers: a push sends every layer chunk through
+// one, and a fresh 128 KiB each was the largest garbage of the soak's
+// pushes.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
+
 // copyBody copies a chunk's body to w: at most length bytes, exactly
 // length if it is not -1. A failure of w is the store's (wrapped as it
 // came, so the edge can tell it), one of body the client's (ErrTruncated).
@@ -181,9 +187,10 @@ func copyBody(w io.Writer, body io.Reader, length int64) (int64, error) {
 	if length >= 0 {
 		body = io.LimitReader(body, length)
 	}
-	buf := make([]byte, 128<<10)
+	buf := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(buf)
 	ew := &hosted.ErrWriter{W: w}
-	n, err := io.CopyBuffer(ew, struct{ io.Reader }{body}, buf)
+	n, err := io.CopyBuffer(ew, struct{ io.Reader }{body}, *buf)
 	switch {
 	case ew.Err != nil:
 		// The store failed, not the client's body.
@@ -222,6 +229,10 @@ func (r *Registry) Commit(ctx context.Context, u *Upload, d digest.Digest) error
 			u.discard()
 			return err
 		}
+	}
+	// A session that never got a byte commits the empty blob.
+	if err := u.ensureFile(u.tempDir()); err != nil {
+		return err
 	}
 	got, err := u.digest(d.Algorithm())
 	if err != nil {
@@ -333,11 +344,11 @@ func (r *Registry) Uploads() int {
 	return len(r.uploads)
 }
 
-// tempDir is where the session's temp file goes (a local session has had
-// one since it started).
+// tempDir is where the session's temp file goes: the store's temp dir, on
+// the filesystem the blob is committed to by rename.
 func (u *Upload) tempDir() string {
 	if u.reg != nil {
 		return u.reg.blobs.TempDir()
 	}
-	return os.TempDir()
+	return u.dir
 }
