@@ -154,6 +154,7 @@ func serve(ctx context.Context, load func() (fileConfig, string, error), log *sl
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	defer limitMemory(ctx, log)()
 	go func() {
 		<-ctx.Done()
 		// A second signal kills at once instead of waiting for the drain.
