@@ -27,12 +27,16 @@ type Store struct {
 	objects string
 	tmp     string
 	swapMu  sync.Mutex // orders PutIf
+	// rounds share syncs between the commits that land together
+	// (groupsync.go).
+	rounds syncRounds
 }
 
 // Open prepares root and removes temp files left by a process that died
 // mid-write: they were never visible, and nothing else owns them.
 func Open(root string) (*Store, error) {
 	s := &Store{objects: filepath.Join(root, "objects"), tmp: filepath.Join(root, "tmp")}
+	s.rounds.dir = s.objects
 	if err := os.RemoveAll(s.tmp); err != nil {
 		return nil, fmt.Errorf("cannot clear temp dir %s: %w", s.tmp, err)
 	}
@@ -120,9 +124,13 @@ func (s *Store) Put(_ context.Context, key string, r io.Reader) error {
 
 func (s *Store) TempDir() string { return s.tmp }
 
-// Adopt syncs the finished temp file through the open tmp, renames it to
-// key and syncs the directory, so a power cut leaves either nothing or the
-// whole object. The caller still closes tmp.
+// Adopt makes the finished temp file durable through the open tmp,
+// renames it to key and makes the rename durable, so a power cut leaves
+// either nothing or the whole object. The caller still closes tmp.
+//
+// A small object's two syncs are rounds shared with the commits around
+// it (groupsync.go); a large one syncs its own bytes, which take longer to
+// write out than a round is worth waiting for.
 func (s *Store) Adopt(tmp *os.File, key string) (err error) {
 	defer func() {
 		if err != nil {
@@ -133,26 +141,38 @@ func (s *Store) Adopt(tmp *os.File, key string) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := tmp.Sync(); err != nil {
+	if err := s.syncData(tmp); err != nil {
 		return fmt.Errorf("cannot sync %s: %w", key, err)
 	}
-	dir := filepath.Dir(p)
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+	if err := os.Rename(tmp.Name(), p); errors.Is(err, fs.ErrNotExist) {
+		// A new shard directory: the round after the rename makes it
+		// durable with the rename.
+		dir := filepath.Dir(p)
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return fmt.Errorf("cannot create %s: %w", dir, err)
 		}
-		// A new shard directory must itself survive a power cut.
-		if err := syncDir(filepath.Dir(dir)); err != nil {
-			return fmt.Errorf("cannot sync %s: %w", filepath.Dir(dir), err)
+		if err := os.Rename(tmp.Name(), p); err != nil {
+			return fmt.Errorf("cannot commit %s: %w", key, err)
 		}
-	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
+	} else if err != nil {
 		return fmt.Errorf("cannot commit %s: %w", key, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := s.rounds.sync(); err != nil {
 		return fmt.Errorf("cannot sync dir of %s: %w", key, err)
 	}
 	return nil
+}
+
+// groupMax is the largest object whose bytes wait for a shared round.
+const groupMax = 1 << 20
+
+// syncData makes tmp's bytes durable: by a round if it is small, else by
+// its own fsync.
+func (s *Store) syncData(tmp *os.File) error {
+	if fi, err := tmp.Stat(); err == nil && fi.Size() <= groupMax {
+		return s.rounds.sync()
+	}
+	return tmp.Sync()
 }
 
 func (s *Store) Delete(_ context.Context, key string) error {
@@ -164,18 +184,6 @@ func (s *Store) Delete(_ context.Context, key string) error {
 		return notFound(err)
 	}
 	return nil
-}
-
-func syncDir(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // List walks the object files under prefix (a key prefix ending in "/").
