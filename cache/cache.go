@@ -31,6 +31,7 @@ type Cache struct {
 
 	mu    sync.Mutex
 	fills map[string]*fill
+	later laterWrites // documents answered before they are stored (later.go)
 
 	// keyLocks order the few operations that must not interleave on one
 	// key: eviction or a GC sweep removing it, a hosted write claiming it.
@@ -127,6 +128,9 @@ func (c *Cache) countResult(result string) {
 // Open returns a committed object or ErrNotFound. The caller counts the
 // result (a manifest just fetched is a miss, a revalidated one a hit).
 func (c *Cache) Open(ctx context.Context, key string) (*Object, error) {
+	if obj, ok := c.laterObject(key); ok {
+		return obj, nil
+	}
 	return c.openCommitted(ctx, key)
 }
 
@@ -149,6 +153,9 @@ func (c *Cache) openCommitted(ctx context.Context, key string) (*Object, error) 
 
 // Stat answers HEAD for a committed object without reading it.
 func (c *Cache) Stat(ctx context.Context, key string) (Info, error) {
+	if body, ok := c.laterBlob(key); ok {
+		return Info{Size: int64(len(body)), ModTime: time.Now()}, nil
+	}
 	return c.store.Stat(ctx, key)
 }
 
@@ -156,6 +163,7 @@ func (c *Cache) Stat(ctx context.Context, key string) (Info, error) {
 // for them and flushes the index. Later calls return the first's result.
 func (c *Cache) Close() error {
 	c.closeOnce.Do(func() {
+		c.WaitLater()
 		c.cancel()
 		c.wg.Wait()
 		c.closeErr = c.index.Close()

@@ -31,6 +31,9 @@ const maxRefBytes = 64 << 10
 
 // Ref reads the ref under key (ErrNotFound if none).
 func (c *Cache) Ref(ctx context.Context, key string) (Ref, error) {
+	if r, ok := c.laterRef(key); ok {
+		return r, nil
+	}
 	var r Ref
 	body, _, err := c.store.Get(ctx, key, 0)
 	if err != nil {

@@ -171,11 +171,7 @@ func (d *Docs) fetch(ctx context.Context, r DocRequest, old cache.Ref, have bool
 		Digest: dg, MediaType: resp.Header.Get("Content-Type"), Size: int64(len(body)),
 		ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified"),
 	}
-	// A full disk never fails a pull: the document is in memory.
-	if err := d.cache.PutBlob(ctx, dg, body); err != nil && !cache.IsNoSpace(err) {
-		return Fetched{}, err
-	}
-	return Fetched{Ref: ref, Body: body}, nil
+	return Fetched{Ref: ref, Body: body, Unstored: true}, nil
 }
 
 // readDoc reads an upstream document body, refusing one over max (32 MiB

@@ -18,6 +18,10 @@ import (
 type RefStore interface {
 	Ref(ctx context.Context, key string) (cache.Ref, error)
 	PutRef(ctx context.Context, key string, r cache.Ref) error
+	PutBlob(ctx context.Context, d digest.Digest, b []byte) error
+	// PutLater stores a document's blob and ref in the background,
+	// answering for them from memory meanwhile; false: store them now.
+	PutLater(key string, r cache.Ref, body []byte) bool
 	Stat(ctx context.Context, key string) (cache.Info, error)
 	CountResult(result string)
 }
@@ -104,6 +108,9 @@ type Fetched struct {
 	Same bool
 	Ref  cache.Ref
 	Body []byte // the new content, when the origin keeps it in memory
+	// Unstored: Body is Ref's blob, checked but not stored yet; the
+	// engine stores it (after answering, when the cache can: PutLater).
+	Unstored bool
 }
 
 // Resolved is a ref ready to serve.
@@ -201,6 +208,17 @@ func (e *Refs) refresh(ctx context.Context, r RefRequest, old cache.Ref, have bo
 		return e.serve(ctx, r, old, false)
 	}
 	f.Ref.FetchedAt = e.now()
+	if f.Unstored {
+		if e.store.PutLater(r.Key, f.Ref, f.Body) {
+			e.neg.Forget(r.Key)
+			e.store.CountResult("miss")
+			return Resolved{Ref: f.Ref, Body: f.Body, Result: "miss"}, nil
+		}
+		// A full disk never fails a pull: the document is in memory.
+		if err := e.store.PutBlob(ctx, f.Ref.Digest, f.Body); err != nil && !cache.IsNoSpace(err) {
+			return Resolved{}, err
+		}
+	}
 	if err := e.store.PutRef(ctx, r.Key, f.Ref); err != nil && !cache.IsNoSpace(err) {
 		return Resolved{}, err
 	} else if err != nil && f.Body == nil {

@@ -220,6 +220,7 @@ func (e *env) body(res pull.Resolved) string {
 // or an operator would.
 func (e *env) evict(body string) {
 	e.t.Helper()
+	e.c.WaitLater() // a document is stored after it is answered
 	s, err := disk.Open(e.dir)
 	if err != nil {
 		e.t.Fatal(err)
