@@ -363,6 +363,24 @@ func (c *Cache) commitFill(ctx context.Context, key string, named bool, tmp *os.
 		c.log.Debug("the store does not answer: fill served, not stored", "key", key)
 		return "", errPassedThrough
 	}
+	if named {
+		// The name is written beside the object's commit, sharing its
+		// syncs (disk/groupsync.go) instead of waiting for them first. A
+		// reader that finds the ref early finds the fill still running
+		// (it leaves c.fills after this returns) and follows it; a ref
+		// left without its object (a crash, a full disk) reads as a miss.
+		ref := Ref{Digest: sums.sha256Digest(), Size: size, FetchedAt: time.Now()}
+		refDone := make(chan struct{})
+		go func() {
+			defer close(refDone)
+			if err := c.PutRef(ctx, key, ref); err != nil {
+				// The object is stored; only its name is not: the next
+				// request fetches it again.
+				c.log.Warn("cannot store ref of a fill", "key", key, "err", err)
+			}
+		}()
+		defer func() { <-refDone }()
+	}
 	if named && c.stored(ctx, final) {
 		os.Remove(tmp.Name()) // the same bytes are already stored
 	} else {
@@ -385,13 +403,6 @@ func (c *Cache) commitFill(ctx context.Context, key string, named bool, tmp *os.
 		}
 		c.index.Added(final, size, false)
 		c.evict.committed()
-	}
-	if named {
-		if err := c.PutRef(ctx, key, Ref{Digest: sums.sha256Digest(), Size: size, FetchedAt: time.Now()}); err != nil {
-			// The object is stored; only its name is not: the next request
-			// fetches it again.
-			c.log.Warn("cannot store ref of a fill", "key", key, "err", err)
-		}
 	}
 	return final, nil
 }
