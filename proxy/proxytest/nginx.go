@@ -24,6 +24,8 @@ type NginxOptions struct {
 	Workers int
 	// AccessLog writes an access line per request, as nora does by default.
 	AccessLog bool
+	// Dir holds its cache, temp files and logs; empty: a new temp dir.
+	Dir string
 }
 
 // Nginx is an nginx proxy_cache in front of one upstream.
@@ -42,7 +44,12 @@ func StartNginx(b testing.TB, upstream string, o NginxOptions) *Nginx {
 			b.Skip("nginx is not installed (.ci/setup-nginx.sh installs it)")
 		}
 	}
-	dir := b.TempDir()
+	dir := o.Dir
+	if dir == "" {
+		dir = b.TempDir()
+	} else if err := os.MkdirAll(dir, 0o750); err != nil {
+		b.Fatal(err)
+	}
 	addr := freeLoopback(b)
 	conf := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(conf, []byte(nginxConf(dir, addr, upstream, o)), 0o600); err != nil {
