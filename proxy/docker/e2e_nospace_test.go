@@ -10,6 +10,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"nora/hosted/oci"
 	"nora/proxy/proxytest"
 )
 
@@ -32,7 +33,10 @@ func wantNoSpace(t *testing.T, n *noraUnderTest, what string, resp *http.Respons
 func TestPushToFullDisk(t *testing.T) {
 	disk := proxytest.NewDisk(t, "16m")
 	var log proxytest.Log
-	n := startNora(t, options{storage: disk.Path, log: log.Logger()})
+	// crane may have sent the config blob of the failed push before it
+	// gave up: that session keeps its bytes until it has been idle for
+	// UploadIdle, as any abandoned upload does.
+	n := startNora(t, options{storage: disk.Path, log: log.Logger(), hosted: oci.Config{UploadIdle: 2 * time.Second}})
 	c := newCLI(t, n.Addr, testUser, testPass)
 	// The repository exists, so that every read below is a hosted one.
 	seed := []byte("seed")
