@@ -81,4 +81,3 @@ func TestPutLaterBounded(t *testing.T) {
 	}
 	c.WaitLater()
 }
-
