@@ -32,6 +32,16 @@ type receiver struct {
 	got  []httpx.Event // accepted (2xx), in arrival order
 	// hold, if set, blocks each post until it is closed.
 	hold chan struct{}
+	// serving counts the posts being handled (quiet).
+	serving sync.WaitGroup
+}
+
+// quiet cuts the connections and waits for the posts being handled, so
+// that a post sent while the receiver was down is not taken after it
+// comes back (the test's switch, not nora, would deliver it twice).
+func (r *receiver) quiet() {
+	r.srv.CloseClientConnections()
+	r.serving.Wait()
 }
 
 func newReceiver(t testing.TB) *receiver {
@@ -42,6 +52,9 @@ func newReceiver(t testing.TB) *receiver {
 }
 
 func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
+	r.serving.Add(1)
+	defer r.serving.Done()
+	down := r.down.Load() // as the post arrived
 	body, err := io.ReadAll(req.Body)
 	if err != nil {
 		r.t.Errorf("receiver: %v", err)
@@ -60,7 +73,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	if req.Header.Get("X-Nora-Event") != e.Kind || req.Header.Get("X-Nora-Delivery") != e.ID || e.ID == "" {
 		r.t.Errorf("headers %v do not name event %+v", req.Header, e)
 	}
-	if r.down.Load() {
+	if down || r.down.Load() {
 		http.Error(w, "down", http.StatusServiceUnavailable)
 		return
 	}
@@ -220,6 +233,7 @@ func TestQueueSurvivesRestart(t *testing.T) {
 	sendMany(d, 0, 10)
 	waitFor(t, "10 queued", func() bool { return queueLength(t, d) == 10 })
 	d.Close()
+	r.quiet()
 	r.down.Store(false)
 	d, _ = open(t, path, cfgs, fast())
 	sendMany(d, 10, 5)
