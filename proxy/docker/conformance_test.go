@@ -109,7 +109,7 @@ func TestConformance(t *testing.T) {
 			report := string(out)
 			summary, apis := conformanceSummary(report)
 			t.Logf("conformance %s in %v:\n%s", version, time.Since(start).Round(time.Millisecond), summary)
-			if os.Getenv("NORA_CONFORMANCE_REPORT") != "" {
+			if os.Getenv("NORATEST_CONFORMANCE_REPORT") != "" {
 				t.Log(report)
 			}
 			for _, wf := range []string{"pull", "push", "content discovery", "content management"} {
