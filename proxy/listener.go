@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -228,8 +229,12 @@ func (c *stallConn) Write(p []byte) (int, error) {
 
 // ReadFrom keeps sendfile(2) working through the wrapper: for a file it
 // calls the underlying *net.TCPConn's ReadFrom with an *io.LimitedReader
-// directly over the file (net looks through exactly one), a chunk at a time,
-// re-arming the write deadline before each chunk.
+// directly over the file (net looks through exactly one), for all of it at
+// once: the write deadline is a window, and when it passes with at least
+// stallChunk bytes sent in it, a new window starts and the file goes on
+// from where it stopped, instead of a deadline and a pass through net's
+// sendfile set-up per MiB. A window is at most twice the stall timeout
+// late in dropping a peer that stopped reading right after one.
 func (c *stallConn) ReadFrom(r io.Reader) (int64, error) {
 	src, outer := r, (*io.LimitedReader)(nil)
 	if lr, ok := r.(*io.LimitedReader); ok {
@@ -244,9 +249,9 @@ func (c *stallConn) ReadFrom(r io.Reader) (int64, error) {
 	}
 	var total int64
 	for {
-		n := int64(stallChunk)
+		n := int64(math.MaxInt64)
 		if outer != nil {
-			n = min(n, outer.N)
+			n = outer.N
 		}
 		if n <= 0 {
 			return total, nil
@@ -261,6 +266,9 @@ func (c *stallConn) ReadFrom(r io.Reader) (int64, error) {
 			outer.N -= m
 		}
 		c.l.fileBytes.Add(m)
+		if err != nil && m >= stallChunk && errors.Is(err, os.ErrDeadlineExceeded) {
+			continue // a window that moved enough: the next one
+		}
 		if err != nil || m < n { // m < n: the file ended
 			return total, err
 		}
