@@ -233,8 +233,8 @@ func (c *stallConn) Write(p []byte) (int, error) {
 // once: the write deadline is a window, and when it passes with at least
 // stallChunk bytes sent in it, a new window starts and the file goes on
 // from where it stopped, instead of a deadline and a pass through net's
-// sendfile set-up per MiB. A window is at most twice the stall timeout
-// late in dropping a peer that stopped reading right after one.
+// sendfile set-up per MiB. A peer that stops reading is dropped within
+// twice the stall timeout (the window it stopped in moved enough).
 func (c *stallConn) ReadFrom(r io.Reader) (int64, error) {
 	src, outer := r, (*io.LimitedReader)(nil)
 	if lr, ok := r.(*io.LimitedReader); ok {
