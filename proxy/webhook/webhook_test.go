@@ -237,9 +237,29 @@ func TestQueueSurvivesRestart(t *testing.T) {
 	r.down.Store(false)
 	d, _ = open(t, path, cfgs, fast())
 	sendMany(d, 10, 5)
-	waitFor(t, "15 events", func() bool { return len(r.events()) >= 15 })
+	waitFor(t, "15 events", func() bool { return len(firstOfEach(r.events())) >= 15 })
 	waitFor(t, "an empty queue", func() bool { return queueLength(t, d) == 0 })
-	checkOnceInOrder(t, r.events(), 15)
+	// A post under way when nora stopped may still reach the receiver
+	// (it was in the receiver's accept queue) besides its redelivery: the
+	// README tells receivers to dedupe on X-Nora-Delivery. At most one.
+	got := r.events()
+	if len(got) > 16 {
+		t.Fatalf("%d deliveries of 15 events across one stop", len(got))
+	}
+	checkOnceInOrder(t, firstOfEach(got), 15)
+}
+
+// firstOfEach keeps the first delivery of each event.
+func firstOfEach(events []httpx.Event) []httpx.Event {
+	seen := map[string]bool{}
+	var out []httpx.Event
+	for _, e := range events {
+		if !seen[e.ID] {
+			seen[e.ID] = true
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func TestGiveUp(t *testing.T) {
