@@ -19,37 +19,44 @@ func keepMemoryLimit(t *testing.T) {
 
 // The limit is the base while the live heap fits under it with room, and
 // rises to keep a quarter of the live heap free when it does not; it
-// comes back down once the heap is freed.
+// comes back down once the heap is freed. (The bases are far from what the
+// test binary itself holds, whatever other tests left.)
 func TestMemoryLimiter(t *testing.T) {
 	keepMemoryLimit(t)
-	const base = 32 << 20
-	l := newMemoryLimiter(base)
+	const large = 1 << 30
+	l := newMemoryLimiter(large)
 	runtime.GC()
 	l.revise()
-	if got := debug.SetMemoryLimit(-1); got != base || l.set != base {
-		t.Fatalf("small heap: limit %d (set %d), want the base %d", got, l.set, base)
+	if got := debug.SetMemoryLimit(-1); got != large || l.set != large {
+		t.Fatalf("heap far under the base: limit %d (set %d), want the base %d", got, l.set, large)
 	}
 
+	l.base = 1 << 20
 	ballast := make([][]byte, 64)
 	for i := range ballast {
 		ballast[i] = make([]byte, 1<<20)
 	}
 	runtime.GC() // the live heap is what the last GC found
 	l.revise()
-	got := debug.SetMemoryLimit(-1)
-	if got < 64<<20+64<<20/minHeadroom {
-		t.Errorf("64 MiB live: limit %d MiB, want room for a quarter more", got>>20)
+	raised := debug.SetMemoryLimit(-1)
+	if raised < 64<<20+64<<20/minHeadroom {
+		t.Errorf("64 MiB live over a 1 MiB base: limit %d MiB, want room for a quarter more", raised>>20)
 	}
-	if got%(1<<20) != 0 {
-		t.Errorf("limit %d is not whole MiB", got)
+	if raised%(1<<20) != 0 {
+		t.Errorf("limit %d is not whole MiB", raised)
 	}
 	runtime.KeepAlive(ballast)
 
 	ballast = nil
 	runtime.GC()
 	l.revise()
-	if got := debug.SetMemoryLimit(-1); got != base {
-		t.Errorf("heap freed: limit %d, want the base %d", got, base)
+	if got := debug.SetMemoryLimit(-1); got > raised-32<<20 {
+		t.Errorf("64 MiB freed: limit %d MiB, was %d MiB", got>>20, raised>>20)
+	}
+	l.base = large
+	l.revise()
+	if got := debug.SetMemoryLimit(-1); got != large {
+		t.Errorf("back under the base: limit %d, want the base %d", got, large)
 	}
 }
 
