@@ -52,3 +52,34 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("the gauges of the first Set stay:\n%s", buf.String())
 	}
 }
+
+// TestGaugeRecountThrottled: a scrape counts a tenant's usage again only
+// when its last count is out of date and older than gaugeRecount, so a
+// stream of pushes does not cost a count of every holding per scrape.
+func TestGaugeRecountThrottled(t *testing.T) {
+	set := metrics.NewSet()
+	clock := newClock()
+	s := mustNew(t, Options{Metrics: set, Now: clock.Now, Tenants: []Config{{Name: "team-a", Prefixes: []string{"a/**"}}}})
+	src := newMemSource()
+	src.put("a/x", "k1", 70)
+	s.AddSource("docker", src)
+	scrape := func() string {
+		var buf bytes.Buffer
+		set.WritePrometheus(&buf)
+		return buf.String()
+	}
+	if out := scrape(); !strings.Contains(out, `nora_tenant_storage_bytes{tenant="team-a"} 70`+"\n") {
+		t.Fatalf("first scrape:\n%s", out)
+	}
+	calls := src.callCount()
+	src.put("a/y", "k2", 30)
+	s.Changed("docker", "a/y")
+	clock.Add(gaugeRecount / 2)
+	if out := scrape(); !strings.Contains(out, `nora_tenant_storage_bytes{tenant="team-a"} 70`+"\n") || src.callCount() != calls {
+		t.Fatalf("a scrape within %v counted again (%d counts):\n%s", gaugeRecount, src.callCount()-calls, out)
+	}
+	clock.Add(gaugeRecount)
+	if out := scrape(); !strings.Contains(out, `nora_tenant_storage_bytes{tenant="team-a"} 100`+"\n") {
+		t.Fatalf("a scrape after %v did not count again:\n%s", gaugeRecount, out)
+	}
+}

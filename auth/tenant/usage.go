@@ -45,6 +45,13 @@ func (c *usageCache) fresh(now time.Time) (bytes, objects int64, ok bool) {
 	return c.bytes, c.objects, ok
 }
 
+// countedWithin reports whether a count started less than d before now.
+func (c *usageCache) countedWithin(now time.Time, d time.Duration) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.counted && now.Sub(c.at) < d
+}
+
 // last is the last count's bytes, right or not.
 func (c *usageCache) last() int64 {
 	c.mu.Lock()
