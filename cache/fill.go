@@ -321,7 +321,9 @@ func openSource(ctx context.Context, key string, want Expect, src Source) (io.Re
 // copyFill streams body to out and through sums, and returns the bytes
 // written; size (-1: unknown) is the exact length body must have.
 func (c *Cache) copyFill(key string, body io.Reader, out *fillSink, size int64, sums *fillSums) (int64, error) {
-	buf := make([]byte, 128<<10)
+	pooled := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(pooled)
+	buf := *pooled
 	var written int64
 	for {
 		n, rerr := body.Read(buf)
