@@ -3,7 +3,6 @@ package proxy
 import (
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,27 +44,8 @@ func TestSendfileSlowReaderIsNotAStall(t *testing.T) {
 	const size = 24 << 20
 	ts := serveFile(t, time.Second, size)
 	before := ts.ln.fileBytes.Load()
-	resp, err := http.Get(ts.url + "/file")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var n int64
-	buf := make([]byte, 256<<10)
-	start := time.Now()
-	for {
-		m, err := resp.Body.Read(buf)
-		n += int64(m)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("after %d bytes: %v", n, err)
-		}
-		time.Sleep(20 * time.Millisecond) // ~12 MB/s at most: ~2 s in all
-	}
-	if n != size || time.Since(start) < 1500*time.Millisecond {
-		t.Fatalf("read %d bytes in %v", n, time.Since(start))
+	if n, took := readSlowly(t, ts.url+"/file"); n != size || took < 1500*time.Millisecond {
+		t.Fatalf("read %d bytes in %v", n, took) // ~12 MB/s at most: ~2 s in all
 	}
 	if sent := ts.ln.fileBytes.Load() - before; sent < size-16<<10 {
 		t.Fatalf("%d of %d bytes by sendfile", sent, size)

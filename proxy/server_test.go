@@ -574,7 +574,17 @@ func TestSlowReaderIsNotAStall(t *testing.T) {
 			httpx.SetBodyStream(ctx, &endless{size}, size)
 		})
 	})
-	resp, err := http.Get(ts.url + "/big")
+	if n, took := readSlowly(t, ts.url+"/big"); n != size || took < time.Duration(cfg.StallTimeout) {
+		t.Fatalf("read %d bytes in %v", n, took) // ~12 MB/s at most: > 1.6 s in total
+	}
+}
+
+// readSlowly GETs url and reads the body 256 KiB at a time with a pause
+// of 20 ms after each (~12 MB/s at most), and returns the bytes read and
+// how long they took.
+func readSlowly(t *testing.T, url string) (int64, time.Duration) {
+	t.Helper()
+	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -586,15 +596,12 @@ func TestSlowReaderIsNotAStall(t *testing.T) {
 		m, err := resp.Body.Read(buf)
 		n += int64(m)
 		if err == io.EOF {
-			break
+			return n, time.Since(start)
 		}
 		if err != nil {
 			t.Fatalf("after %d bytes: %v", n, err)
 		}
-		time.Sleep(20 * time.Millisecond) // ~12 MB/s at most: > 1.6 s in total
-	}
-	if n != size || time.Since(start) < time.Duration(cfg.StallTimeout) {
-		t.Fatalf("read %d bytes in %v", n, time.Since(start))
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
