@@ -125,14 +125,16 @@ func TestHostileTarballEncoding(t *testing.T) {
 	get(t, n.URL+"/npm/bombtar")
 	for try := range 2 {
 		req, _ := http.NewRequest(http.MethodGet, n.URL+"/npm"+tarball, nil)
-		resp, err := http.DefaultTransport.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if err == nil && resp.StatusCode == 200 {
-			t.Fatalf("the bomb was served whole as the tarball (%d bytes)", got)
+		var got int64
+		// The fill may have failed its check before nora wrote a byte of
+		// this response: then the connection ends with no response at all,
+		// which is also a broken transfer.
+		if resp, err := http.DefaultTransport.RoundTrip(req); err == nil {
+			got, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if err == nil && resp.StatusCode == 200 {
+				t.Fatalf("the bomb was served whole as the tarball (%d bytes)", got)
+			}
 		}
 		if got > int64(len(bomb)) {
 			t.Fatalf("the client got %d bytes of a tarball the upstream sent in %d", got, len(bomb))
