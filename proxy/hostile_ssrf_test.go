@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"nora/cache"
 	"nora/proxy/cargo"
@@ -132,17 +133,29 @@ func TestSSRFLinksFromUpstreams(t *testing.T) {
 			}
 			// The upstream's documents (packument, page, index) are its
 			// own answers and may be kept; no artifact may.
-			refs, blobs := 0, 0
-			for _, o := range storedObjects(t, dataDir) {
-				switch {
-				case strings.HasPrefix(o, "objects/blobs/"):
-					blobs++
-				case strings.HasSuffix(o, "/_packument"), strings.HasSuffix(o, "/_abbreviated"), strings.HasSuffix(o, "/_page"),
-					strings.HasPrefix(o, "objects/refs/cargo/_upstream/"), strings.HasPrefix(o, "objects/refs/cargo/index/"):
-					refs++
-				default:
-					t.Errorf("stored %s", o)
+			// Documents are stored after they are answered (blob, then
+			// ref): count once their writes have landed.
+			var refs, blobs int
+			var others []string
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				refs, blobs, others = 0, 0, nil
+				for _, o := range storedObjects(t, dataDir) {
+					switch {
+					case strings.HasPrefix(o, "objects/blobs/"):
+						blobs++
+					case strings.HasSuffix(o, "/_packument"), strings.HasSuffix(o, "/_abbreviated"), strings.HasSuffix(o, "/_page"),
+						strings.HasPrefix(o, "objects/refs/cargo/_upstream/"), strings.HasPrefix(o, "objects/refs/cargo/index/"):
+						refs++
+					default:
+						others = append(others, o)
+					}
 				}
+				if blobs <= refs || time.Now().After(deadline) {
+					break
+				}
+			}
+			for _, o := range others {
+				t.Errorf("stored %s", o)
 			}
 			if blobs > refs {
 				t.Errorf("%d blobs stored for %d documents", blobs, refs)
