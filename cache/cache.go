@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -32,6 +33,8 @@ type Cache struct {
 	mu    sync.Mutex
 	fills map[string]*fill
 	later laterWrites // documents answered before they are stored (later.go)
+	// fills committing after their readers ended (settling.go)
+	settling settling
 
 	// keyLocks order the few operations that must not interleave on one
 	// key: eviction or a GC sweep removing it, a hosted write claiming it.
@@ -135,6 +138,14 @@ func (c *Cache) Open(ctx context.Context, key string) (*Object, error) {
 }
 
 func (c *Cache) openCommitted(ctx context.Context, key string) (*Object, error) {
+	obj, err := c.openStored(ctx, key)
+	if errors.Is(err, ErrNotFound) && c.settle(ctx, key) {
+		obj, err = c.openStored(ctx, key)
+	}
+	return obj, err
+}
+
+func (c *Cache) openStored(ctx context.Context, key string) (*Object, error) {
 	if c.opener != nil {
 		f, info, err := c.opener.OpenFile(key)
 		if err != nil {
@@ -156,7 +167,11 @@ func (c *Cache) Stat(ctx context.Context, key string) (Info, error) {
 	if body, ok := c.laterBlob(key); ok {
 		return Info{Size: int64(len(body)), ModTime: time.Now()}, nil
 	}
-	return c.store.Stat(ctx, key)
+	info, err := c.store.Stat(ctx, key)
+	if errors.Is(err, ErrNotFound) && c.settle(ctx, key) {
+		info, err = c.store.Stat(ctx, key)
+	}
+	return info, err
 }
 
 // Close cancels running fills and the lifecycle's background work, waits

@@ -57,8 +57,13 @@ type fill struct {
 	written int64
 	done    bool
 	err     error
-	final   string // the committed object's key, set before done
-	waiters int
+	// verified: every byte is in the temp file and matches what was
+	// declared; readers end there while the commit goes on (settling.go),
+	// and endSettle ends the wait of those who look for the committed keys.
+	verified  bool
+	endSettle func()
+	final     string // the committed object's key, set before done
+	waiters   int
 
 	joining int           // callers given this fill that have not attached yet
 	readers []*fillReader // attached readers, for the pipes of a pass-through
@@ -259,7 +264,11 @@ func (c *Cache) runFill(key string, named bool, f *fill, want Expect, src Source
 	f.done, f.err, f.final = true, err, final
 	f.changed()
 	c.fillWaiters.Update(float64(f.waiters))
+	endSettle := f.endSettle
 	f.mu.Unlock()
+	if endSettle != nil {
+		endSettle()
+	}
 }
 
 // doFill runs one fill and returns the key the object was committed under.
@@ -298,6 +307,15 @@ func (c *Cache) doFill(key string, named bool, f *fill, want Expect, src Source)
 	if out.passing() {
 		return "", out.finishPass()
 	}
+	committing := []string{key}
+	if named {
+		committing = append(committing, BlobKey(sums.sha256Digest()))
+	}
+	end := c.settleStart(committing...)
+	f.mu.Lock()
+	f.verified, f.endSettle = true, end
+	f.changed()
+	f.mu.Unlock()
 	return c.commitFill(ctx, key, named, tmp, sums, written)
 }
 

@@ -31,6 +31,7 @@ func (r *fillReader) Read(p []byte) (int, error) {
 	for {
 		r.f.mu.Lock()
 		written, done, err, ch, passAt := r.f.written, r.f.done, r.f.err, r.f.notify, r.f.passAt
+		verified := r.f.verified && passAt < 0
 		r.f.mu.Unlock()
 		if passAt >= 0 && r.pos >= passAt {
 			if r.pipe == nil { // attached too late (follow prevents it) or ranged
@@ -40,14 +41,14 @@ func (r *fillReader) Read(p []byte) (int, error) {
 			r.pos += int64(n)
 			return n, err
 		}
-		if err != nil {
+		if err != nil && !verified {
 			return 0, err
 		}
 		limit := written
 		if r.end >= 0 {
 			limit = min(limit, r.end)
 		}
-		if !done && (passAt < 0 || r.end >= 0) {
+		if !done && !verified && (passAt < 0 || r.end >= 0) {
 			limit-- // the last byte this reader gives waits for the verdict
 		}
 		if r.pos < limit {
@@ -61,7 +62,7 @@ func (r *fillReader) Read(p []byte) (int, error) {
 			}
 			return n, err
 		}
-		if done {
+		if done || verified {
 			return 0, io.EOF
 		}
 		<-ch
@@ -130,7 +131,7 @@ func (r *fillReader) settled() (int64, bool) {
 	f := r.f
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !f.done || f.err != nil || f.passAt >= 0 {
+	if f.passAt >= 0 || !f.verified && (!f.done || f.err != nil) {
 		return 0, false
 	}
 	end := f.written

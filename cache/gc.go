@@ -270,6 +270,7 @@ func (c *Cache) sweep(ctx context.Context, o GCOptions, storeCutoff time.Time, d
 // GC sweep that is running; on a shared store the lease holder spares it
 // too (lease_claims.go), the mark written before the look.
 func (c *Cache) Claim(ctx context.Context, key string) (Info, error) {
+	c.settle(ctx, key) // a fill committing it ends first
 	l := c.keyLock(key)
 	l.Lock()
 	defer l.Unlock()

@@ -94,10 +94,14 @@ func (c *Cache) PutLater(key string, ref Ref, body []byte) bool {
 	return true
 }
 
-// WaitLater returns once every document PutLater took is written (or
-// failed): before the store closes, and for whoever reads the store
-// directly (an export, a test).
-func (c *Cache) WaitLater() { c.later.wg.Wait() }
+// WaitLater returns once every write that follows its reply has ended
+// (written or failed): the documents PutLater took and the commits of
+// fills whose readers ended at the verdict (settling.go). Before the store
+// closes, and for whoever reads the store directly (a test).
+func (c *Cache) WaitLater() {
+	c.later.wg.Wait()
+	c.settling.wg.Wait()
+}
 
 // laterRef is the ref of key waiting to be written, if any.
 func (c *Cache) laterRef(key string) (Ref, bool) {

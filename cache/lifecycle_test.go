@@ -103,6 +103,7 @@ func TestEvictionKeepsProxiedUnderCap(t *testing.T) {
 			obj.Body.Close()
 		}
 	}
+	c.WaitLater() // the last pulls' commits (behind their readers) landed
 	waitFor(t, "proxied usage at or under the cap", func() bool {
 		p, _, _ := c.Index().Usage()
 		return p <= capBytes

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -36,6 +37,9 @@ func (c *Cache) Ref(ctx context.Context, key string) (Ref, error) {
 	}
 	var r Ref
 	body, _, err := c.store.Get(ctx, key, 0)
+	if errors.Is(err, ErrNotFound) && c.settle(ctx, key) {
+		body, _, err = c.store.Get(ctx, key, 0)
+	}
 	if err != nil {
 		return r, err
 	}

@@ -371,6 +371,10 @@ func (app *App) formats(cfg AppConfig, deps pull.Deps, store cache.Store) []form
 // Addr is the address the server listens on.
 func (a *App) Addr() net.Addr { return a.ln.Addr() }
 
+// WaitLater returns once the writes that follow their replies have ended
+// (cache.WaitLater): for tests that look in the store itself.
+func (a *App) WaitLater() { a.cache.WaitLater() }
+
 // Serve serves until ctx is cancelled, then drains open connections (bounded
 // by a deadline) and closes the store.
 func (a *App) Serve(ctx context.Context) error {

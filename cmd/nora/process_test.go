@@ -175,7 +175,22 @@ func TestKilledDuringFill(t *testing.T) {
 	if err != nil || n != size || "sha256:"+hex.EncodeToString(h.Sum(nil)) != d.String() {
 		t.Fatalf("pull after restart: %d bytes, err %v", n, err)
 	}
+	settled(t, url)
 	if _, err := os.Stat(final); err != nil {
 		t.Fatalf("blob not committed after restart: %v", err)
+	}
+}
+
+// settled HEADs url: nora answers it once the commit of a fill whose
+// readers it already answered has ended, so the store holds the object.
+func settled(t *testing.T, url string) {
+	t.Helper()
+	resp, err := http.Head(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("HEAD %s: %s", url, resp.Status)
 	}
 }

@@ -122,6 +122,9 @@ func TestS3InstancesFillOneBlob(t *testing.T) {
 	if n := gets.Load(); n != 2 {
 		t.Fatalf("upstream GETs of the blob: %d, want one per instance", n)
 	}
+	for _, p := range []*noraProcess{a, b} {
+		settled(t, "http://"+p.addr+"/v2/library/big/blobs/"+d.String())
+	}
 
 	c := srv.Client()
 	ctx := context.Background()

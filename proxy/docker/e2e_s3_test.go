@@ -272,6 +272,7 @@ func (n *s3Nora) pullCommits(t *testing.T, blob *pausedBlob, url string) {
 	if got := sha256Of(t, url); got != blob.d.String() {
 		t.Fatalf("pull after the store returned: %s", got)
 	}
+	n.WaitLater()
 	if b, ok := n.object(t, cache.BlobKey(blob.d)); !ok || !bytes.Equal(b, blob.data) {
 		t.Fatalf("the pull after the store returned committed %d bytes (ok %v)", len(b), ok)
 	}

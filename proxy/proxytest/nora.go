@@ -28,6 +28,7 @@ type Nora struct {
 	AdminSocket string
 	// Storage is the [storage] section it runs on (disk or S3).
 	Storage cache.Config
+	app     *proxy.App
 }
 
 // Upstream is the upstream tuning of a test nora: tests stop and restart
@@ -93,11 +94,18 @@ func StartLogged(t testing.TB, cfg proxy.AppConfig, log *slog.Logger) *Nora {
 	})
 	addr := app.Addr().String()
 	return &Nora{URL: "http://" + addr, Addr: addr, DataDir: cfg.Storage.Path, AdminSocket: cfg.Server.AdminSocket,
-		Storage: cfg.Storage}
+		Storage: cfg.Storage, app: app}
 }
 
-// Stored reports whether the store holds a committed object under key.
+// WaitLater returns once nora's writes that follow their replies have
+// ended: a fill commits after its readers got the verified bytes, a
+// document is stored after it is answered.
+func (n *Nora) WaitLater() { n.app.WaitLater() }
+
+// Stored reports whether the store holds a committed object under key,
+// once the writes under way have ended.
 func (n *Nora) Stored(key string) bool {
+	n.WaitLater()
 	if n.Storage.Backend == "s3" {
 		s, err := proxy.OpenStore(context.Background(), n.Storage)
 		if err != nil {

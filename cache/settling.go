@@ -1,0 +1,73 @@
+package cache
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+)
+
+// A fill's readers end once its bytes are verified; its commit (a sync
+// round, the rename, another round, the index) goes on behind them, as a
+// document's write does behind its reply (later.go). A client of a cold
+// install then waits for no durable commit at all; a crash before the
+// commit ends costs one more fetch, never a partial object.
+//
+// Until the commit ends, whoever asks the cache for a key it commits (the
+// fill's key and, for a named fill, the blob key of its bytes) waits for
+// it rather than finding nothing: a GET, HEAD or export right after a
+// response finds the object stored, or its commit failed.
+type settling struct {
+	n    atomic.Int64 // keys committing; 0 spares the lookups a lock
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	keys map[string]chan struct{}
+}
+
+// settleStart marks keys as committing; the returned func ends that.
+func (c *Cache) settleStart(keys ...string) (end func()) {
+	s := &c.settling
+	done := make(chan struct{})
+	s.mu.Lock()
+	if s.keys == nil {
+		s.keys = map[string]chan struct{}{}
+	}
+	for _, k := range keys {
+		s.keys[k] = done
+	}
+	s.n.Add(int64(len(keys)))
+	s.wg.Add(1)
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		for _, k := range keys {
+			if s.keys[k] == done {
+				delete(s.keys, k)
+			}
+		}
+		s.n.Add(-int64(len(keys)))
+		s.mu.Unlock()
+		close(done)
+		s.wg.Done()
+	}
+}
+
+// settle waits while key is committing; true: it waited, so a look that
+// found nothing is worth one more.
+func (c *Cache) settle(ctx context.Context, key string) bool {
+	s := &c.settling
+	if s.n.Load() == 0 {
+		return false
+	}
+	s.mu.Lock()
+	done := s.keys[key]
+	s.mu.Unlock()
+	if done == nil {
+		return false
+	}
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
