@@ -144,14 +144,14 @@ func (s *Store) Adopt(tmp *os.File, key string) (err error) {
 	if err := s.syncData(tmp); err != nil {
 		return fmt.Errorf("cannot sync %s: %w", key, err)
 	}
-	if err := os.Rename(tmp.Name(), p); errors.Is(err, fs.ErrNotExist) {
-		// A new shard directory: the round after the rename makes it
-		// durable with the rename.
+	if err := rename(tmp.Name(), p); errors.Is(err, fs.ErrNotExist) {
+		// A new directory: the round after the rename makes it durable
+		// with the rename.
 		dir := filepath.Dir(p)
-		if err := os.MkdirAll(dir, 0o750); err != nil {
+		if err := mkdirs(dir); err != nil {
 			return fmt.Errorf("cannot create %s: %w", dir, err)
 		}
-		if err := os.Rename(tmp.Name(), p); err != nil {
+		if err := rename(tmp.Name(), p); err != nil {
 			return fmt.Errorf("cannot commit %s: %w", key, err)
 		}
 	} else if err != nil {
@@ -159,6 +159,33 @@ func (s *Store) Adopt(tmp *os.File, key string) (err error) {
 	}
 	if err := s.rounds.sync(); err != nil {
 		return fmt.Errorf("cannot sync dir of %s: %w", key, err)
+	}
+	return nil
+}
+
+// rename is rename(2) without os.Rename's look at newpath first (it
+// refuses to replace a directory; keys never name one): a cold fill
+// commits four objects per package, each a path walk fewer.
+func rename(oldpath, newpath string) error {
+	if err := unix.Rename(oldpath, newpath); err != nil {
+		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: err}
+	}
+	return nil
+}
+
+// mkdirs is os.MkdirAll for the store's directories, most of which are
+// new leaves of existing ones: it asks mkdir(2) first instead of
+// stat'ing every missing level.
+func mkdirs(dir string) error {
+	err := unix.Mkdir(dir, 0o750)
+	if errors.Is(err, unix.ENOENT) {
+		if err := mkdirs(filepath.Dir(dir)); err != nil {
+			return err
+		}
+		err = unix.Mkdir(dir, 0o750)
+	}
+	if err != nil && !errors.Is(err, unix.EEXIST) {
+		return &os.PathError{Op: "mkdir", Path: dir, Err: err}
 	}
 	return nil
 }
