@@ -4,7 +4,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 )
 
@@ -33,12 +32,6 @@ func LoopExt4(t testing.TB, size string) string {
 	if out, err := exec.Command("mount", "-o", "loop", img, dir).CombinedOutput(); err != nil {
 		t.Fatalf("cannot mount %s (needs root and a loop device): %v %s", img, err, out)
 	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
-				t.Errorf("cannot unmount %s: %v", dir, err)
-			}
-		}
-	})
+	unmountAtEnd(t, dir)
 	return dir
 }

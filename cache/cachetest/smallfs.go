@@ -22,8 +22,14 @@ func SmallFS(t testing.TB, size string) string {
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size+",mode=0750"); err != nil {
 		t.Fatalf("cannot mount a %s tmpfs on %s (the full-disk tests need root): %v", size, dir, err)
 	}
-	// Registered after TempDir's cleanup, so it runs first: the directory
-	// is removed only once nothing is mounted on it.
+	unmountAtEnd(t, dir)
+	return dir
+}
+
+// unmountAtEnd unmounts dir when t ends. Registered after TempDir's
+// cleanup, it runs first: the directory is removed only once nothing is
+// mounted on it.
+func unmountAtEnd(t testing.TB, dir string) {
 	t.Cleanup(func() {
 		if err := syscall.Unmount(dir, 0); err != nil {
 			// Busy: a server of the test may still hold a file open.
@@ -32,7 +38,6 @@ func SmallFS(t testing.TB, size string) string {
 			}
 		}
 	})
-	return dir
 }
 
 // Fill writes a file into the filesystem of dir until at most leave bytes
