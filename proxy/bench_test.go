@@ -33,6 +33,7 @@ func BenchmarkWarmBlobGET(b *testing.B) {
 	if _, err := proxytest.Get(http.DefaultClient, noraURL); err != nil {
 		b.Fatal(err)
 	}
+	n.WaitLater() // the fill's commit, behind its reply
 	proxytest.WarmVsSendfile(b, noraURL, filepath.Join(n.DataDir, "objects", filepath.FromSlash(cache.BlobKey(d))), benchBlobSize)
 }
 

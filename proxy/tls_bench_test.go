@@ -53,6 +53,7 @@ func startBenchTLS(b *testing.B) *benchTLS {
 	if _, err := proxytest.Get(http.DefaultClient, n.PlainURL+s.manifest, "Accept", manifestAccept); err != nil {
 		b.Fatal(err)
 	}
+	n.WaitLater() // the fills' commits, behind their replies
 	return s
 }
 

@@ -183,7 +183,7 @@ func TestKilledDuringFill(t *testing.T) {
 
 // settled HEADs url: nora answers it once the commit of a fill whose
 // readers it already answered has ended, so the store holds the object.
-func settled(t *testing.T, url string) {
+func settled(t testing.TB, url string) {
 	t.Helper()
 	resp, err := http.Head(url)
 	if err != nil {

@@ -244,7 +244,8 @@ func fill1GiB(t testing.TB) (start, peak int64) {
 	})
 	p := startS3Instance(t, srv, bucket, up.URL)
 	start = procHWM(t, p.cmd.Process.Pid)
-	resp, err := http.Get("http://" + p.addr + "/v2/library/big/blobs/" + d.String())
+	url := "http://" + p.addr + "/v2/library/big/blobs/" + d.String()
+	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,6 +255,7 @@ func fill1GiB(t testing.TB) (start, peak int64) {
 	if err != nil || n != size || digest.NewDigest(digest.SHA256, got) != d {
 		t.Fatalf("GET of the 1 GiB blob: %d bytes, %v", n, err)
 	}
+	settled(t, url) // the upload to the bucket, behind the reply
 	head, err := srv.Client().HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &bucket, Key: aws.String(cache.BlobKey(d))})
 	if err != nil || aws.ToInt64(head.ContentLength) != size {
 		t.Fatalf("the blob in the bucket: %v", err)

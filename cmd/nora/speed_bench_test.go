@@ -132,6 +132,7 @@ func BenchmarkSpeedBlobWarm(b *testing.B) {
 			nora := &blobTarget{url: "http://" + p.addr + "/v2/big/blobs/" + d.String(), pids: []int{p.cmd.Process.Pid}}
 			nora.c = proxytest.BenchClient(1)
 			nora.get(b, size) // the fill
+			settled(b, nora.url)
 			// nginx cannot take part in the registry's token dance: its
 			// upstream is a plain file server of the same bytes. Only warm
 			// GETs are timed, which never reach an upstream.

@@ -56,6 +56,7 @@ func BenchmarkWarmCrateGET(b *testing.B) {
 	if _, err := proxytest.Get(http.DefaultClient, noraURL); err != nil {
 		b.Fatal(err)
 	}
+	n.WaitLater() // the fill's commit, behind its reply
 	sum := sha256.Sum256(body)
 	file := filepath.Join(n.DataDir, "objects", filepath.FromSlash(cache.BlobKey(digest.NewDigestFromBytes(digest.SHA256, sum[:]))))
 	proxytest.WarmVsSendfile(b, noraURL, file, size)

@@ -83,6 +83,7 @@ func BenchmarkTarballWarm(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	n.WaitLater() // the fill's commit, behind its reply
 	sum := sha256.Sum256(npmtest.Tarball(b, "big", "1.0.0", size))
 	hexSum := hex.EncodeToString(sum[:])
 	stored := filepath.Join(n.DataDir, "objects", filepath.FromSlash(cache.BlobKey(digest.Digest("sha256:"+hexSum))))

@@ -38,6 +38,7 @@ func BenchmarkFileWarm(b *testing.B) {
 	if _, err := proxytest.Get(c, url); err != nil {
 		b.Fatal(err)
 	}
+	n.WaitLater() // the fill's commit, behind its reply
 	sum := sha256.Sum256(data)
 	hx := hex.EncodeToString(sum[:])
 	path := filepath.Join(n.DataDir, "objects", "blobs", "sha256", hx[:2], hx)
