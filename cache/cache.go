@@ -178,7 +178,11 @@ func (c *Cache) Stat(ctx context.Context, key string) (Info, error) {
 // for them and flushes the index. Later calls return the first's result.
 func (c *Cache) Close() error {
 	c.closeOnce.Do(func() {
-		c.WaitLater()
+		// Documents answered before they were stored are written first;
+		// fills, and the commits behind readers that already ended, then
+		// see the cancel: a disk commit ends anyway, an S3 upload is
+		// abandoned (never completed, so nothing partial is visible).
+		c.later.wg.Wait()
 		c.cancel()
 		c.wg.Wait()
 		c.closeErr = c.index.Close()

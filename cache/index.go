@@ -254,7 +254,7 @@ func (ix *Index) Get(key string) (Entry, bool) {
 		return e, false
 	}
 	ix.mu.Lock()
-	if t, pending := ix.touched[key]; pending {
+	if t, pending := ix.touched[key]; pending && time.Unix(0, t).After(e.LastAccess) {
 		e.LastAccess = time.Unix(0, t)
 	}
 	if _, pending := ix.hosted[key]; pending {
@@ -292,7 +292,11 @@ func (ix *Index) Flush() error {
 		}
 		for k, t := range touched {
 			if err := update(k, func(e *Entry) {
-				e.LastAccess = time.Unix(0, t)
+				// A read between a commit's rename and its index entry
+				// is older than the entry: an access never goes back.
+				if at := time.Unix(0, t); at.After(e.LastAccess) {
+					e.LastAccess = at
+				}
 				if _, ok := hosted[k]; ok {
 					e.Hosted = true
 				}

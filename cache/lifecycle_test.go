@@ -51,6 +51,9 @@ func pull(t *testing.T, c *cache.Cache, seed, n int) digest.Digest {
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("pull %d: %d bytes, %v", seed, len(got), err)
 	}
+	// The commit goes on behind the reader: a pull is over, for the
+	// eviction tests' order of accesses, once it is indexed.
+	c.WaitLater()
 	return d
 }
 
@@ -103,7 +106,6 @@ func TestEvictionKeepsProxiedUnderCap(t *testing.T) {
 			obj.Body.Close()
 		}
 	}
-	c.WaitLater() // the last pulls' commits (behind their readers) landed
 	waitFor(t, "proxied usage at or under the cap", func() bool {
 		p, _, _ := c.Index().Usage()
 		return p <= capBytes
