@@ -96,11 +96,11 @@ func (c *Cache) PutLater(key string, ref Ref, body []byte) bool {
 
 // WaitLater returns once every write that follows its reply has ended
 // (written or failed): the documents PutLater took and the commits of
-// fills whose readers ended at the verdict (settling.go). Before the store
-// closes, and for whoever reads the store directly (a test).
+// fills whose readers ended at the verdict (settling.go). For whoever
+// reads the store itself (a test).
 func (c *Cache) WaitLater() {
 	c.later.wg.Wait()
-	c.settling.wg.Wait()
+	c.settling.wait()
 }
 
 // laterRef is the ref of key waiting to be written, if any.

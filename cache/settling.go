@@ -17,10 +17,11 @@ import (
 // it rather than finding nothing: a GET, HEAD or export right after a
 // response finds the object stored, or its commit failed.
 type settling struct {
-	n    atomic.Int64 // keys committing; 0 spares the lookups a lock
-	wg   sync.WaitGroup
-	mu   sync.Mutex
-	keys map[string]chan struct{}
+	n       atomic.Int64 // keys committing; 0 spares the lookups a lock
+	mu      sync.Mutex
+	keys    map[string]chan struct{}
+	commits int        // commits under way
+	idle    *sync.Cond // broadcast when commits falls to 0
 }
 
 // settleStart marks keys as committing; the returned func ends that.
@@ -35,7 +36,7 @@ func (c *Cache) settleStart(keys ...string) (end func()) {
 		s.keys[k] = done
 	}
 	s.n.Add(int64(len(keys)))
-	s.wg.Add(1)
+	s.commits++
 	s.mu.Unlock()
 	return func() {
 		s.mu.Lock()
@@ -45,9 +46,23 @@ func (c *Cache) settleStart(keys ...string) (end func()) {
 			}
 		}
 		s.n.Add(-int64(len(keys)))
+		if s.commits--; s.commits == 0 && s.idle != nil {
+			s.idle.Broadcast()
+		}
 		s.mu.Unlock()
 		close(done)
-		s.wg.Done()
+	}
+}
+
+// wait returns once no commit is under way (fills may start meanwhile).
+func (s *settling) wait() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.idle == nil {
+		s.idle = sync.NewCond(&s.mu)
+	}
+	for s.commits > 0 {
+		s.idle.Wait()
 	}
 }
 
