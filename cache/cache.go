@@ -137,15 +137,10 @@ func (c *Cache) Open(ctx context.Context, key string) (*Object, error) {
 	return c.openCommitted(ctx, key)
 }
 
+// openCommitted opens what the store holds under key. It does not wait
+// for a commit under way (settling.go): its callers fall back to Fetch,
+// which follows the verified fill being committed.
 func (c *Cache) openCommitted(ctx context.Context, key string) (*Object, error) {
-	obj, err := c.openStored(ctx, key)
-	if errors.Is(err, ErrNotFound) && c.settle(ctx, key) {
-		obj, err = c.openStored(ctx, key)
-	}
-	return obj, err
-}
-
-func (c *Cache) openStored(ctx context.Context, key string) (*Object, error) {
 	if c.opener != nil {
 		f, info, err := c.opener.OpenFile(key)
 		if err != nil {

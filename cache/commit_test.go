@@ -98,11 +98,11 @@ func TestFillCommits(t *testing.T) {
 			if err != nil || !bytes.Equal(got, data) {
 				t.Fatalf("fill: %d bytes, %v", len(got), err)
 			}
+			c.WaitLater() // the commit behind the reader
 			got, res, err := readObject(open(ctx, key))
 			if err != nil || res != "hit" || !bytes.Equal(got, data) {
 				t.Fatalf("committed object: %d bytes, %q, %v", len(got), res, err)
 			}
-			c.WaitLater() // the object is readable once renamed, indexed after
 			if e, ok := c.Index().Get(cache.BlobKey(d)); !ok || e.Size != int64(len(data)) {
 				t.Fatalf("index entry %+v %v", e, ok)
 			}

@@ -117,24 +117,17 @@ func (c *Cache) FetchNamed(ctx context.Context, name string, want Expect, src So
 	return c.fetch(ctx, name, true, want, src)
 }
 
-// OpenNamed opens the object a FetchNamed stored under name.
+// OpenNamed opens the object a FetchNamed stored under name. Like Open it
+// does not wait for a commit under way: FetchNamed follows that fill.
 func (c *Cache) OpenNamed(ctx context.Context, name string) (*Object, error) {
-	key, err := c.resolveName(ctx, name)
+	ref, err := c.ref(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	return c.openCommitted(ctx, key)
-}
-
-func (c *Cache) resolveName(ctx context.Context, name string) (string, error) {
-	ref, err := c.Ref(ctx, name)
-	if err != nil {
-		return "", err
-	}
 	if ref.Digest.Validate() != nil {
-		return "", fmt.Errorf("ref %s holds no valid digest", name)
+		return nil, fmt.Errorf("ref %s holds no valid digest", name)
 	}
-	return BlobKey(ref.Digest), nil
+	return c.openCommitted(ctx, BlobKey(ref.Digest))
 }
 
 func (c *Cache) fetch(ctx context.Context, key string, named bool, want Expect, src Source) (*Object, error) {

@@ -192,6 +192,7 @@ func TestFetchNamed(t *testing.T) {
 	if n := src.opens.Load(); n != 2 {
 		t.Fatalf("upstream opened %d times for two names, want 2", n)
 	}
+	c.WaitLater() // the commits behind the readers
 	obj, err := c.OpenNamed(context.Background(), "maven/x/a-1.jar")
 	if err != nil {
 		t.Fatal(err)

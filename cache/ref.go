@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -30,16 +29,21 @@ func (r Ref) Fresh(ttl time.Duration, now time.Time) bool {
 
 const maxRefBytes = 64 << 10
 
-// Ref reads the ref under key (ErrNotFound if none).
+// Ref reads the ref under key (ErrNotFound if none). The name of a fill
+// whose commit is under way is read once that commit ended (settling.go):
+// the ref is written beside the object, and whoever reads it then opens
+// the object.
 func (c *Cache) Ref(ctx context.Context, key string) (Ref, error) {
+	c.settle(ctx, key)
+	return c.ref(ctx, key)
+}
+
+func (c *Cache) ref(ctx context.Context, key string) (Ref, error) {
 	if r, ok := c.laterRef(key); ok {
 		return r, nil
 	}
 	var r Ref
 	body, _, err := c.store.Get(ctx, key, 0)
-	if errors.Is(err, ErrNotFound) && c.settle(ctx, key) {
-		body, _, err = c.store.Get(ctx, key, 0)
-	}
 	if err != nil {
 		return r, err
 	}

@@ -12,10 +12,13 @@ import (
 // install then waits for no durable commit at all; a crash before the
 // commit ends costs one more fetch, never a partial object.
 //
-// Until the commit ends, whoever asks the cache for a key it commits (the
-// fill's key and, for a named fill, the blob key of its bytes) waits for
-// it rather than finding nothing: a GET, HEAD or export right after a
-// response finds the object stored, or its commit failed.
+// Until the commit ends, whoever asks the cache whether a key it commits
+// is stored (Stat, Ref, Claim: the fill's key and, for a named fill, the
+// blob key of its bytes) waits for it rather than finding nothing: a HEAD,
+// an export or a mount right after a response finds the object stored, or
+// its commit failed. Open and OpenNamed do not wait: their callers fall
+// back to Fetch, which follows the verified fill at once (on S3 the
+// commit is an upload, which a GET need not wait for).
 type settling struct {
 	n       atomic.Int64 // keys committing; 0 spares the lookups a lock
 	mu      sync.Mutex

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -33,9 +34,9 @@ func (s *heldStore) Adopt(tmp *os.File, key string) error {
 }
 
 // A fill's readers end with its verified bytes while its commit is still
-// held; whoever asks for the object meanwhile (Stat, Open, OpenNamed,
-// another Fetch) waits for the commit and finds the object, or, when the
-// commit fails, finds nothing.
+// held. Another Fetch meanwhile follows the verified fill at once, without
+// fetching again; whoever asks whether it is stored (Stat, Ref) waits for
+// the commit and finds the object, or, when the commit fails, nothing.
 func TestReadersEndBeforeCommit(t *testing.T) {
 	f := func(name string, named bool, fail error) {
 		t.Run(name, func(t *testing.T) {
@@ -70,50 +71,55 @@ func TestReadersEndBeforeCommit(t *testing.T) {
 				t.Fatal("the reader waited for the commit")
 			}
 
+			// Another GET meanwhile follows the verified fill at once.
+			got := make(chan error, 1)
+			go func() {
+				b, res, err := readObject(fetch(ctx, key, cache.Expect{Digest: d, Size: int64(len(data))}, src.open))
+				if err == nil && (!bytes.Equal(b, data) || res != "fill-wait") {
+					err = fmt.Errorf("%d bytes, %q", len(b), res)
+				}
+				got <- err
+			}()
+			select {
+			case err := <-got:
+				if err != nil {
+					t.Fatalf("a Fetch while the commit was held: %v", err)
+				}
+			case <-time.After(10 * time.Second): // bounds a broken run only
+				release()
+				t.Fatal("a Fetch waited for the commit instead of following the fill")
+			}
+
+			// Whoever asks whether it is stored waits for the commit.
 			type look struct {
 				what string
 				err  error
 			}
-			looks := make(chan look, 3)
+			looks := make(chan look, 2)
 			go func() { _, err := c.Stat(ctx, cache.BlobKey(d)); looks <- look{"Stat", err} }()
-			go func() {
-				obj, err := open(ctx, key)
-				if err == nil {
-					obj.Body.Close()
-				}
-				looks <- look{"Open", err}
-			}()
-			go func() {
-				obj, err := fetch(ctx, key, cache.Expect{Digest: d, Size: int64(len(data))}, src.open)
-				if err == nil {
-					obj.Body.Close()
-				}
-				looks <- look{"Fetch", err}
-			}()
-			// Stat and Open wait for the commit; a Fetch may follow the
-			// verified fill instead, but never fetches again.
-			answered := 0
-			wait := time.After(100 * time.Millisecond)
-		held:
-			for {
-				select {
-				case l := <-looks:
-					if l.what != "Fetch" || l.err != nil {
-						t.Fatalf("%s answered while the commit was held: %v", l.what, l.err)
-					}
-					answered++
-				case <-wait:
-					break held
-				}
+			n := 1
+			if named {
+				n++
+				go func() { _, err := c.Ref(ctx, key); looks <- look{"Ref", err} }()
+			}
+			select {
+			case l := <-looks:
+				t.Fatalf("%s answered while the commit was held: %v", l.what, l.err)
+			case <-time.After(100 * time.Millisecond):
 			}
 			release()
-			for range 3 - answered {
+			for range n {
 				l := <-looks
 				switch {
 				case fail == nil && l.err != nil:
 					t.Errorf("%s after the commit: %v", l.what, l.err)
-				case fail != nil && l.what == "Stat" && !errors.Is(l.err, cache.ErrNotFound):
-					t.Errorf("Stat after a failed commit: %v, want not found", l.err)
+				case fail != nil && !errors.Is(l.err, cache.ErrNotFound):
+					t.Errorf("%s after a failed commit: %v, want not found", l.what, l.err)
+				}
+			}
+			if fail == nil {
+				if _, res, err := readObject(open(ctx, key)); err != nil || res != "hit" {
+					t.Errorf("open after the commit: %q, %v", res, err)
 				}
 			}
 			c.WaitLater()

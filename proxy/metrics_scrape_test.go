@@ -55,6 +55,7 @@ func TestMetricsScrape(t *testing.T) {
 		}
 	}
 	send("GET", jar, "", "", 200) // miss
+	n.WaitLater()                 // its commit, behind the reply
 	send("GET", jar, "", "", 200) // hit
 	send("PUT", "com/acme/app/1.0/app-1.0.jar", "ci", "app 1.0", 201)
 	send("PUT", "com/acme/app/1.1/app-1.1.jar", "", "x", 401)

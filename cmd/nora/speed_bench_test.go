@@ -132,11 +132,11 @@ func BenchmarkSpeedBlobWarm(b *testing.B) {
 			nora := &blobTarget{url: "http://" + p.addr + "/v2/big/blobs/" + d.String(), pids: []int{p.cmd.Process.Pid}}
 			nora.c = proxytest.BenchClient(1)
 			nora.get(b, size) // the fill
-			settled(b, nora.url)
 			// nginx cannot take part in the registry's token dance: its
 			// upstream is a plain file server of the same bytes. Only warm
 			// GETs are timed, which never reach an upstream.
 			stored := filepath.Join(data, "objects", filepath.FromSlash(cache.BlobKey(d)))
+			settled(b, "the filled blob", fileStored(stored))
 			ng := proxytest.StartNginx(b, proxytest.SendfileBaseline(b, stored), proxytest.NginxOptions{Workers: procs, AccessLog: true})
 			nginx := &blobTarget{url: ng.URL + "/v2/library/big/blobs/" + d.String(), pids: nginxPids(b, ng), c: proxytest.BenchClient(1)}
 			targets := []*blobTarget{nora, nginx}

@@ -45,6 +45,7 @@ func TestArtifact(t *testing.T) {
 		if string(b) != body || obj.Result != result {
 			t.Fatalf("%s: %q %s, want %q %s", what, b, obj.Result, body, result)
 		}
+		e.c.WaitLater() // a fill's commit, behind its reader: the next case is warm
 	}
 	f("offline, never cached", byDigest, true, "", "", fault.Unavailable, 0)
 	f("cold by digest", byDigest, false, "layer", "miss", 0, 1)
