@@ -40,6 +40,13 @@ var errOffline = fault.New(fault.Unavailable, "maven upstreams are offline and t
 func (h *Handler) serveArtifact(ctx *fasthttp.RequestCtx, c context.Context, req request) {
 	key := fileKey(req.file)
 	obj, err := h.cache.OpenNamed(c, key)
+	if err != nil && ctx.IsHead() {
+		// A HEAD follows no fill: one whose commit is under way is
+		// waited for (Ref waits for it), then the stored file answers.
+		if _, rerr := h.cache.Ref(c, key); rerr == nil {
+			obj, err = h.cache.OpenNamed(c, key)
+		}
+	}
 	if err == nil {
 		h.cache.CountResult("hit")
 		h.sendObject(ctx, req, obj)
