@@ -71,9 +71,23 @@ func StartVerdaccio(t testing.TB) *Verdaccio {
 	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The port is free when chosen, not when verdaccio binds it: a
+	// test running alongside may take it first, so a start that finds it
+	// taken tries another.
+	var v *Verdaccio
+	for attempt := 1; v == nil; attempt++ {
+		v = listenVerdaccio(t, node, bin, cfg, filepath.Join(dir, fmt.Sprint(attempt)), attempt < 3)
+	}
+	v.Token = v.addUser(t, "nora-test", "nora-test-password")
+	return v
+}
+
+// listenVerdaccio starts verdaccio on a free port with its home and log
+// in dir; nil (with retry) when another process took the port first.
+func listenVerdaccio(t testing.TB, node, bin, cfg, dir string, retry bool) *Verdaccio {
 	addr := freeAddr(t)
 	v := &Verdaccio{URL: "http://" + addr, home: filepath.Join(dir, "home"), log: filepath.Join(dir, "verdaccio.log")}
-	if err := os.Mkdir(v.home, 0o700); err != nil {
+	if err := os.MkdirAll(v.home, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	logf, err := os.Create(v.log)
@@ -98,11 +112,14 @@ func StartVerdaccio(t testing.TB) *Verdaccio {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				break
+				return v
 			}
 		}
 		select {
 		case <-exited:
+			if retry && strings.Contains(v.Log(), "EADDRINUSE") {
+				return nil
+			}
 			t.Fatalf("verdaccio exited:\n%s", v.Log())
 		default:
 		}
@@ -111,8 +128,6 @@ func StartVerdaccio(t testing.TB) *Verdaccio {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	v.Token = v.addUser(t, "nora-test", "nora-test-password")
-	return v
 }
 
 // Log is what verdaccio printed.
