@@ -82,9 +82,10 @@ func TestHostilePackuments(t *testing.T) {
 			}
 			t.Logf("%s: %d %s; heap grew %d MiB", name, resp.StatusCode, bytes.TrimSpace(body), (int64(peak)-int64(base.HeapInuse))>>20)
 			// io.ReadAll up to the cap holds its last two buffers at once,
-			// and the race detector's runtime collects later: a bound
-			// well below the bomb's 1 GiB.
-			if grew := int64(peak) - int64(base.HeapInuse); grew > 4*64<<20 {
+			// the race detector's runtime collects later, and under CI's
+			// load the sampled peak holds garbage not yet collected (273
+			// MiB seen once): a bound well below the bomb's 1 GiB.
+			if grew := int64(peak) - int64(base.HeapInuse); grew > 6*64<<20 {
 				t.Fatalf("%s: the heap grew by %d MiB for a packument capped at 64 MiB", name, grew>>20)
 			}
 		}
