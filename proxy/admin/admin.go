@@ -104,6 +104,10 @@ type Server struct {
 	stop      context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
+	// startMu orders Serve's start of the schedule loop with Close's wait
+	// for it: a Close that came first leaves nothing to start.
+	startMu sync.Mutex
+	closed  bool
 }
 
 // New listens on the socket; Serve serves it. It refuses when another
@@ -205,13 +209,15 @@ func (s *Server) Serve() error {
 	if ticks == nil && s.sched != nil {
 		ticks = cronTicks(s.ctx, s.sched, s.log)
 	}
-	if ticks != nil {
+	s.startMu.Lock()
+	if ticks != nil && !s.closed {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			s.scheduleLoop(s.ctx, ticks)
 		}()
 	}
+	s.startMu.Unlock()
 	if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("cannot serve the admin API: %w", err)
 	}
@@ -223,6 +229,9 @@ func (s *Server) Serve() error {
 func (s *Server) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		s.startMu.Lock()
+		s.closed = true
+		s.startMu.Unlock()
 		s.stop()
 		err = s.http.Close()
 		// Serve may not have run: the listener is then still open.
