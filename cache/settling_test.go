@@ -53,42 +53,31 @@ func TestReadersEndBeforeCommit(t *testing.T) {
 			if named {
 				fetch, open, key = c.FetchNamed, c.OpenNamed, "npm/x/-/x-1.tgz"
 			}
-			read := make(chan error, 1)
-			go func() {
-				got, _, err := readObject(fetch(ctx, key, cache.Expect{Digest: d, Size: int64(len(data))}, src.open))
-				if err == nil && !bytes.Equal(got, data) {
-					err = errors.New("wrong bytes")
+			// fetchHeld reads the object through Fetch while the commit is
+			// held: it must end, with every byte (and result, if given).
+			fetchHeld := func(what, result string) {
+				t.Helper()
+				done := make(chan error, 1)
+				go func() {
+					b, res, err := readObject(fetch(ctx, key, cache.Expect{Digest: d, Size: int64(len(data))}, src.open))
+					if err == nil && (!bytes.Equal(b, data) || result != "" && res != result) {
+						err = fmt.Errorf("%d bytes, %q", len(b), res)
+					}
+					done <- err
+				}()
+				select {
+				case err := <-done:
+					if err != nil {
+						t.Fatalf("%s while the commit was held: %v", what, err)
+					}
+				case <-time.After(10 * time.Second): // bounds a broken run only
+					release()
+					t.Fatalf("%s waited for the commit", what)
 				}
-				read <- err
-			}()
-			select {
-			case err := <-read:
-				if err != nil {
-					t.Fatalf("reader of a fill whose commit is held: %v", err)
-				}
-			case <-time.After(10 * time.Second): // bounds a broken run only
-				release()
-				t.Fatal("the reader waited for the commit")
 			}
-
+			fetchHeld("the reader of the fill", "")
 			// Another GET meanwhile follows the verified fill at once.
-			got := make(chan error, 1)
-			go func() {
-				b, res, err := readObject(fetch(ctx, key, cache.Expect{Digest: d, Size: int64(len(data))}, src.open))
-				if err == nil && (!bytes.Equal(b, data) || res != "fill-wait") {
-					err = fmt.Errorf("%d bytes, %q", len(b), res)
-				}
-				got <- err
-			}()
-			select {
-			case err := <-got:
-				if err != nil {
-					t.Fatalf("a Fetch while the commit was held: %v", err)
-				}
-			case <-time.After(10 * time.Second): // bounds a broken run only
-				release()
-				t.Fatal("a Fetch waited for the commit instead of following the fill")
-			}
+			fetchHeld("another Fetch", "fill-wait")
 
 			// Whoever asks whether it is stored waits for the commit.
 			type look struct {
