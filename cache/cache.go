@@ -35,6 +35,8 @@ type Cache struct {
 	later laterWrites // documents answered before they are stored (later.go)
 	// fills committing after their readers ended (settling.go)
 	settling settling
+	// holds the writes behind replies while requests keep coming (lull.go)
+	lull *lull
 
 	// keyLocks order the few operations that must not interleave on one
 	// key: eviction or a GC sweep removing it, a hosted write claiming it.
@@ -71,7 +73,7 @@ type Cache struct {
 // New builds a Cache on store. dir holds the local index and, for stores
 // that cannot adopt files, the fills' temp files.
 func New(store Store, dir string, log *slog.Logger, set *metrics.Set) (*Cache, error) {
-	c := &Cache{store: store, log: log, fills: map[string]*fill{}}
+	c := &Cache{store: store, log: log, fills: map[string]*fill{}, lull: newLull()}
 	c.adopter, _ = store.(FileAdopter)
 	c.opener, _ = store.(FileOpener)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -131,6 +133,7 @@ func (c *Cache) countResult(result string) {
 // Open returns a committed object or ErrNotFound. The caller counts the
 // result (a manifest just fetched is a miss, a revalidated one a hit).
 func (c *Cache) Open(ctx context.Context, key string) (*Object, error) {
+	c.lull.busy()
 	if obj, ok := c.laterObject(key); ok {
 		return obj, nil
 	}
@@ -157,7 +160,8 @@ func (c *Cache) openCommitted(ctx context.Context, key string) (*Object, error) 
 	return &Object{Body: body, Size: info.Size, Result: "hit"}, nil
 }
 
-// Stat answers HEAD for a committed object without reading it.
+// Stat answers HEAD for a committed object without reading it; for an
+// object whose commit is under way, once that commit ended (settling.go).
 func (c *Cache) Stat(ctx context.Context, key string) (Info, error) {
 	if body, ok := c.laterBlob(key); ok {
 		return Info{Size: int64(len(body)), ModTime: time.Now()}, nil
@@ -177,6 +181,7 @@ func (c *Cache) Close() error {
 		// fills, and the commits behind readers that already ended, then
 		// see the cancel: a disk commit ends anyway, an S3 upload is
 		// abandoned (never completed, so nothing partial is visible).
+		c.lull.close()
 		c.later.wg.Wait()
 		c.cancel()
 		c.wg.Wait()

@@ -43,3 +43,11 @@ func (ix *Index) Backdate(key string, d time.Duration) error {
 		return b.Put([]byte(key), encodeEntry(e))
 	})
 }
+
+// SetLull sets how long the writes behind replies wait for a pause in the
+// requests, and at most (lull.go).
+func (c *Cache) SetLull(quiet, max time.Duration) {
+	c.lull.mu.Lock()
+	c.lull.quiet, c.lull.max = quiet, max
+	c.lull.mu.Unlock()
+}

@@ -41,7 +41,10 @@ var ErrVerify = fault.New(fault.BadUpstream, "content does not match its declare
 type Object struct {
 	Body   io.ReadCloser
 	Size   int64  // -1 = unknown until the end
-	Result string // "hit", "miss" (this request started the fill) or "fill-wait"
+	// "hit" (committed, or verified and being committed), "miss" (this
+	// request started the fill) or "fill-wait" (joined a fill still
+	// downloading)
+	Result string
 }
 
 // fill is one upstream fetch written to a temp file that any number of
@@ -64,6 +67,9 @@ type fill struct {
 	endSettle func()
 	final     string // the committed object's key, set before done
 	waiters   int
+	// read: when the last reader attached, the object's last access until
+	// its commit records one (the commit may wait for a lull, lull.go)
+	read time.Time
 
 	joining int           // callers given this fill that have not attached yet
 	readers []*fillReader // attached readers, for the pipes of a pass-through
@@ -120,6 +126,7 @@ func (c *Cache) FetchNamed(ctx context.Context, name string, want Expect, src So
 // OpenNamed opens the object a FetchNamed stored under name. Like Open it
 // does not wait for a commit under way: FetchNamed follows that fill.
 func (c *Cache) OpenNamed(ctx context.Context, name string) (*Object, error) {
+	c.lull.busy()
 	ref, err := c.ref(ctx, name)
 	if err != nil {
 		return nil, err
@@ -131,6 +138,7 @@ func (c *Cache) OpenNamed(ctx context.Context, name string) (*Object, error) {
 }
 
 func (c *Cache) fetch(ctx context.Context, key string, named bool, want Expect, src Source) (*Object, error) {
+	c.lull.busy()
 	for attempt := 0; ; attempt++ {
 		gen := c.commits(key).Load()
 		var obj *Object
@@ -162,6 +170,7 @@ func (c *Cache) fetch(ctx context.Context, key string, named bool, want Expect, 
 		}
 		f.mu.Lock()
 		f.joining++
+		held := f.verified // every byte is here: only its commit runs
 		f.mu.Unlock()
 		c.mu.Unlock()
 		obj, err = c.follow(ctx, f)
@@ -173,6 +182,9 @@ func (c *Cache) fetch(ctx context.Context, key string, named bool, want Expect, 
 		}
 		if running {
 			obj.Result = "fill-wait"
+			if held {
+				obj.Result = "hit"
+			}
 		}
 		c.countResult(obj.Result)
 		return obj, nil
@@ -212,6 +224,7 @@ func (c *Cache) follow(ctx context.Context, f *fill) (*Object, error) {
 			file, err := os.Open(f.tmp)
 			if err == nil {
 				f.waiters++
+				f.read = time.Now()
 				r := &fillReader{f: f, file: file, end: -1}
 				if f.passAt >= 0 {
 					r.pipe, r.pipeW = io.Pipe()
@@ -309,7 +322,11 @@ func (c *Cache) doFill(key string, named bool, f *fill, want Expect, src Source)
 	f.verified, f.endSettle = true, end
 	f.changed()
 	f.mu.Unlock()
-	return c.commitFill(ctx, key, named, tmp, sums, written)
+	c.lull.wait()
+	f.mu.Lock()
+	read := f.read
+	f.mu.Unlock()
+	return c.commitFill(ctx, key, named, tmp, sums, written, read)
 }
 
 // openSource opens the upstream body and settles its size: the declared
@@ -365,7 +382,7 @@ func (c *Cache) copyFill(key string, body io.Reader, out *fillSink, size int64, 
 // commitFill stores the verified temp file under key or, for a named
 // object, under the sha256 of its bytes (unless those are stored already)
 // with a ref under the name. It returns the key the bytes are under.
-func (c *Cache) commitFill(ctx context.Context, key string, named bool, tmp *os.File, sums *fillSums, size int64) (string, error) {
+func (c *Cache) commitFill(ctx context.Context, key string, named bool, tmp *os.File, sums *fillSums, size int64, read time.Time) (string, error) {
 	final := key
 	if named {
 		final = BlobKey(sums.sha256Digest())
@@ -414,7 +431,7 @@ func (c *Cache) commitFill(ctx context.Context, key string, named bool, tmp *os.
 			}
 			return "", err
 		}
-		c.index.Added(final, size, false)
+		c.index.AddedRead(final, size, read)
 		c.evict.committed()
 	}
 	return final, nil

@@ -177,7 +177,21 @@ func (ix *Index) Usage() (proxied, hosted, objects int64) {
 // Added records a newly committed object; an object already recorded
 // keeps its hosted kind.
 func (ix *Index) Added(key string, size int64, hosted bool) {
-	e := newEntry(size, hosted)
+	ix.record(key, newEntry(size, hosted))
+}
+
+// AddedRead is Added for a proxied object last read at read, before its
+// commit (a fill's readers): eviction takes the least recently read first,
+// not the last committed.
+func (ix *Index) AddedRead(key string, size int64, read time.Time) {
+	e := newEntry(size, false)
+	if !read.IsZero() && read.Before(e.LastAccess) {
+		e.LastAccess = read
+	}
+	ix.record(key, e)
+}
+
+func (ix *Index) record(key string, e Entry) {
 	old, err := ix.add(key, e)
 	if err != nil {
 		ix.log.Error("cannot record object in index", "key", key, "err", err)

@@ -11,15 +11,15 @@ import (
 
 // A small document fetched into memory and checked (a packument, a simple
 // page, an index file) is answered before it is stored: PutLater writes
-// its blob and its ref in the background, a key's writes in the order they
-// were asked, and until then Ref, Stat and Open answer for them from
-// memory. A cold install then waits for no durable commit of documents
+// its blob and its ref in the background once the requests pause
+// (lull.go), a key's writes in the order they were asked, and until then
+// Ref, Stat and Open answer for them from memory. A cold install then waits for no durable commit of documents
 // (a sync of each file and directory, two objects per package); a crash
 // before the write costs one more fetch, as a cache miss does. Bounded:
 // past laterDocs documents or laterBytes bytes waiting, PutLater declines
 // and the caller stores at the store's pace.
 const (
-	laterDocs  = 256
+	laterDocs  = 1024
 	laterBytes = 8 << 20
 )
 
@@ -55,7 +55,7 @@ func (c *Cache) PutLater(key string, ref Ref, body []byte) bool {
 	if l.refs == nil {
 		l.refs, l.blobs = map[string]*laterDoc{}, map[string]*laterDoc{}
 	}
-	prev := l.refs[key]
+	prev, read := l.refs[key], time.Now()
 	d := &laterDoc{ref: ref, body: body, done: make(chan struct{})}
 	l.refs[key], l.blobs[blob] = d, d
 	l.n.Add(1)
@@ -70,9 +70,10 @@ func (c *Cache) PutLater(key string, ref Ref, body []byte) bool {
 		if prev != nil {
 			<-prev.done
 		}
+		c.lull.wait()
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.bg), 2*time.Minute)
 		defer cancel()
-		err := c.PutBlob(ctx, ref.Digest, body)
+		err := c.putBlob(ctx, ref.Digest, body, false, read)
 		if err == nil {
 			err = c.PutRef(ctx, key, ref)
 		}
@@ -99,6 +100,7 @@ func (c *Cache) PutLater(key string, ref Ref, body []byte) bool {
 // fills whose readers ended at the verdict (settling.go). For whoever
 // reads the store itself (a test).
 func (c *Cache) WaitLater() {
+	c.lull.releaseNow()
 	c.later.wg.Wait()
 	c.settling.wait()
 }

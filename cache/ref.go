@@ -34,6 +34,7 @@ const maxRefBytes = 64 << 10
 // the ref is written beside the object, and whoever reads it then opens
 // the object.
 func (c *Cache) Ref(ctx context.Context, key string) (Ref, error) {
+	c.lull.busy()
 	c.settle(ctx, key)
 	return c.ref(ctx, key)
 }
@@ -77,16 +78,18 @@ func (c *Cache) PutRef(ctx context.Context, key string, r Ref) error {
 // PutBlob stores a small proxied object whose bytes are already verified
 // and in memory (a manifest), content addressed by d.
 func (c *Cache) PutBlob(ctx context.Context, d digest.Digest, b []byte) error {
-	return c.putBlob(ctx, d, b, false)
+	return c.putBlob(ctx, d, b, false, time.Time{})
 }
 
 // PutHostedBlob is PutBlob for hosted content (a pushed manifest): the
 // object is never evicted, and a running GC spares it.
 func (c *Cache) PutHostedBlob(ctx context.Context, d digest.Digest, b []byte) error {
-	return c.putBlob(ctx, d, b, true)
+	return c.putBlob(ctx, d, b, true, time.Time{})
 }
 
-func (c *Cache) putBlob(ctx context.Context, d digest.Digest, b []byte, hosted bool) error {
+// putBlob stores b; read, if set, is when it was last read before (a
+// document answered before it is stored).
+func (c *Cache) putBlob(ctx context.Context, d digest.Digest, b []byte, hosted bool, read time.Time) error {
 	if err := d.Validate(); err != nil || d.Algorithm().FromBytes(b) != d {
 		return fmt.Errorf("cannot store blob %s: %w", d, ErrVerify)
 	}
@@ -104,7 +107,11 @@ func (c *Cache) putBlob(ctx context.Context, d digest.Digest, b []byte, hosted b
 		return c.commitFailed(key, int64(len(b)), err)
 	}
 	c.commits(key).Add(1)
-	c.index.Added(key, int64(len(b)), hosted)
+	if hosted {
+		c.index.Added(key, int64(len(b)), true)
+	} else {
+		c.index.AddedRead(key, int64(len(b)), read)
+	}
 	if hosted {
 		c.gc.claim(key)
 	} else {

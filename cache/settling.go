@@ -7,18 +7,20 @@ import (
 )
 
 // A fill's readers end once its bytes are verified; its commit (a sync
-// round, the rename, another round, the index) goes on behind them, as a
-// document's write does behind its reply (later.go). A client of a cold
-// install then waits for no durable commit at all; a crash before the
-// commit ends costs one more fetch, never a partial object.
+// round, the rename, another round, the index) goes on behind them, once
+// the requests pause (lull.go), as a document's write does behind its
+// reply (later.go). A client of a cold install then waits for no durable
+// commit at all; a crash before the commit ends costs one more fetch,
+// never a partial object.
 //
 // Until the commit ends, whoever asks the cache whether a key it commits
 // is stored (Stat, Ref, Claim: the fill's key and, for a named fill, the
-// blob key of its bytes) waits for it rather than finding nothing: a HEAD,
-// an export or a mount right after a response finds the object stored, or
-// its commit failed. Open and OpenNamed do not wait: their callers fall
-// back to Fetch, which follows the verified fill at once (on S3 the
-// commit is an upload, which a GET need not wait for).
+// blob key of its bytes) lets it go at once and waits for it rather than
+// finding nothing: a HEAD, an export or a mount right after a response
+// finds the object stored, or its commit failed. Open and OpenNamed do
+// not wait: their callers fall back to Fetch, which follows the verified
+// fill at once (on S3 the commit is an upload, which a GET need not wait
+// for).
 type settling struct {
 	n       atomic.Int64 // keys committing; 0 spares the lookups a lock
 	mu      sync.Mutex
@@ -82,6 +84,7 @@ func (c *Cache) settle(ctx context.Context, key string) bool {
 	if done == nil {
 		return false
 	}
+	c.lull.releaseNow() // the commit may be held for a lull: not for us
 	select {
 	case <-done:
 		return true

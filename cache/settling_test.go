@@ -76,8 +76,8 @@ func TestReadersEndBeforeCommit(t *testing.T) {
 				}
 			}
 			fetchHeld("the reader of the fill", "")
-			// Another GET meanwhile follows the verified fill at once.
-			fetchHeld("another Fetch", "fill-wait")
+			// Another GET meanwhile follows the verified fill at once: a hit.
+			fetchHeld("another Fetch", "hit")
 
 			// Whoever asks whether it is stored waits for the commit.
 			type look struct {

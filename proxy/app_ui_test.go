@@ -89,6 +89,7 @@ func TestUIOverviewCountsMavenTraffic(t *testing.T) {
 // checkMavenContent deploys a hosted artifact beside the cached one and
 // searches the maven list, then opens the package pages.
 func checkMavenContent(t *testing.T, n *proxytest.Nora) {
+	n.WaitLater() // the cached artifact is committed after its replies
 	req, _ := http.NewRequest("PUT", n.URL+"/maven2/com/acme/app/1.0/app-1.0.jar", strings.NewReader("app 1.0"))
 	req.SetBasicAuth("ci", "secret")
 	resp, err := http.DefaultClient.Do(req)

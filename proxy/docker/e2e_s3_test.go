@@ -90,6 +90,7 @@ func (n *s3Nora) objects(t *testing.T) []string {
 func (n *s3Nora) checkBlobObjects(t *testing.T, repo, ref string) []string {
 	t.Helper()
 	ds := manifestBlobs(t, n.noraUnderTest, repo, ref)
+	n.WaitLater() // the commits follow the replies
 	for _, d := range ds {
 		b, ok := n.object(t, cache.BlobKey(digest.Digest(d)))
 		if !ok {

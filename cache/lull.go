@@ -1,0 +1,123 @@
+package cache
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The writes that follow their reply (a document's, later.go; a verified
+// fill's commit, settling.go) wait for a lull in the requests before they
+// take the disk. On a small box a burst of cold requests (an npm install of
+// a thousand packages) is bound by CPU, and its commits (creates, renames,
+// syncs, the index) cost as much CPU as the replies: run alongside, they
+// doubled the install's time. Held back, they run once no request has
+// looked in the cache for lullQuiet, or once the first of them has waited
+// lullMax (a steady load still commits, in batches that share their syncs),
+// or once lullWaiting writes wait.
+//
+// Nothing waits on a held write: whoever asks whether a key being committed
+// is stored (Stat, Ref, Claim) releases the writes at once (settle), as
+// WaitLater and Close do; a GET follows the verified fill. A crash while
+// writes are held costs the fetches of the objects not yet committed, never
+// a partial object: the same as a crash before any commit.
+const (
+	lullQuiet   = 20 * time.Millisecond
+	lullMax     = time.Second
+	lullWaiting = 2048
+)
+
+type lull struct {
+	start time.Time    // base of last: monotonic
+	last  atomic.Int64 // ns since start of the last request's look (busy)
+
+	mu       sync.Mutex
+	release  chan struct{} // closed to release the writes waiting; nil if none wait
+	since    time.Time     // when the first of them began waiting
+	waiting  int
+	watching bool // a goroutine watches for the lull (one at most)
+	closed   bool
+
+	quiet, max time.Duration // lullQuiet, lullMax (tests shorten them)
+}
+
+func newLull() *lull {
+	l := &lull{start: time.Now(), quiet: lullQuiet, max: lullMax}
+	l.last.Store(-int64(time.Hour)) // no request yet: quiet
+	return l
+}
+
+// busy notes that a request looked in the cache just now.
+func (l *lull) busy() { l.last.Store(int64(time.Since(l.start))) }
+
+// quietFor is how long no request has looked in the cache.
+func (l *lull) quietFor() time.Duration {
+	return time.Since(l.start) - time.Duration(l.last.Load())
+}
+
+// wait returns once the requests pause (see above).
+func (l *lull) wait() {
+	if l.quietFor() >= l.quiet {
+		return
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	if l.release == nil {
+		l.release, l.since = make(chan struct{}), time.Now()
+	}
+	release := l.release
+	if l.waiting++; l.waiting >= lullWaiting {
+		l.releaseLocked()
+	} else if !l.watching {
+		l.watching = true
+		go l.watch()
+	}
+	l.mu.Unlock()
+	<-release
+}
+
+// watch releases the waiting writes at the lull, or lullMax after the first
+// of them began waiting; it returns when none wait.
+func (l *lull) watch() {
+	for {
+		l.mu.Lock()
+		if l.release == nil {
+			l.watching = false
+			l.mu.Unlock()
+			return
+		}
+		quiet, waited := l.quietFor(), time.Since(l.since)
+		if quiet >= l.quiet || waited >= l.max {
+			l.releaseLocked()
+			l.mu.Unlock()
+			continue
+		}
+		l.mu.Unlock()
+		time.Sleep(min(l.quiet-quiet, l.max-waited))
+	}
+}
+
+// releaseNow lets the waiting writes go (someone waits for one of them).
+func (l *lull) releaseNow() {
+	l.mu.Lock()
+	l.releaseLocked()
+	l.mu.Unlock()
+}
+
+func (l *lull) releaseLocked() {
+	if l.release != nil {
+		close(l.release)
+		l.release, l.waiting = nil, 0
+	}
+}
+
+// close releases the waiting writes and holds none from now on.
+func (l *lull) close() {
+	l.mu.Lock()
+	l.closed = true
+	l.releaseLocked()
+	l.mu.Unlock()
+}
