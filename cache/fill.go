@@ -39,8 +39,8 @@ var ErrVerify = fault.New(fault.BadUpstream, "content does not match its declare
 // Object is a readable object: committed, or a fill in progress that the
 // reader follows. Body is an *os.File for committed disk objects.
 type Object struct {
-	Body   io.ReadCloser
-	Size   int64  // -1 = unknown until the end
+	Body io.ReadCloser
+	Size int64 // -1 = unknown until the end
 	// "hit" (committed, or verified and being committed), "miss" (this
 	// request started the fill) or "fill-wait" (joined a fill still
 	// downloading)
