@@ -170,7 +170,7 @@ func (c *Cache) fetch(ctx context.Context, key string, named bool, want Expect, 
 		}
 		f.mu.Lock()
 		f.joining++
-		held := f.verified // every byte is here: only its commit runs
+		verified := f.verified // every byte is here: only its commit runs
 		f.mu.Unlock()
 		c.mu.Unlock()
 		obj, err = c.follow(ctx, f)
@@ -182,7 +182,7 @@ func (c *Cache) fetch(ctx context.Context, key string, named bool, want Expect, 
 		}
 		if running {
 			obj.Result = "fill-wait"
-			if held {
+			if verified {
 				obj.Result = "hit"
 			}
 		}

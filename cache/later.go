@@ -13,11 +13,12 @@ import (
 // page, an index file) is answered before it is stored: PutLater writes
 // its blob and its ref in the background once the requests pause
 // (lull.go), a key's writes in the order they were asked, and until then
-// Ref, Stat and Open answer for them from memory. A cold install then waits for no durable commit of documents
-// (a sync of each file and directory, two objects per package); a crash
-// before the write costs one more fetch, as a cache miss does. Bounded:
-// past laterDocs documents or laterBytes bytes waiting, PutLater declines
-// and the caller stores at the store's pace.
+// Ref, Stat and Open answer for them from memory. A cold install then
+// waits for no durable commit of documents (a sync of each file and
+// directory, two objects per package); a crash before the write costs one
+// more fetch, as a cache miss does. Bounded: past laterDocs documents or
+// laterBytes bytes waiting, PutLater declines and the caller stores at
+// the store's pace.
 const (
 	laterDocs  = 1024
 	laterBytes = 8 << 20

@@ -50,6 +50,7 @@ func TestWritesWaitForALull(t *testing.T) {
 			t.Fatalf("the waiting document's ref: %v %v", got.Digest, err)
 		}
 		// A HEAD or an export asks: the commit goes now, and is found.
+		asked := time.Now()
 		if info, err := c.Stat(ctx, blob); err != nil || info.Size != int64(len(data)) {
 			t.Fatalf("Stat of a held commit: %+v %v", info, err)
 		}
@@ -62,6 +63,13 @@ func TestWritesWaitForALull(t *testing.T) {
 		}
 		if src.opens.Load() != 1 {
 			t.Fatalf("%d upstream fetches, want 1", src.opens.Load())
+		}
+		// Their index entries keep when they were read, not when they
+		// were committed: eviction takes the least recently read first.
+		for _, key := range []string{blob, cache.BlobKey(ref.Digest)} {
+			if e, ok := c.Index().Get(key); !ok || !e.LastAccess.Before(asked) {
+				t.Errorf("%s: last access %v (recorded %v), want before the commit at %v", key, e.LastAccess, ok, asked)
+			}
 		}
 	})
 

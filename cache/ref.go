@@ -109,12 +109,9 @@ func (c *Cache) putBlob(ctx context.Context, d digest.Digest, b []byte, hosted b
 	c.commits(key).Add(1)
 	if hosted {
 		c.index.Added(key, int64(len(b)), true)
-	} else {
-		c.index.AddedRead(key, int64(len(b)), read)
-	}
-	if hosted {
 		c.gc.claim(key)
 	} else {
+		c.index.AddedRead(key, int64(len(b)), read)
 		c.evict.committed()
 	}
 	return nil
