@@ -46,6 +46,8 @@ type Names struct {
 
 	checks  singleflight.Group
 	writeMu sync.Mutex // serialises this instance's writers, so Update rarely retries
+	pendMu  sync.Mutex
+	pending []*nameChange // changes asked, for the next writer to store
 	mu      sync.RWMutex
 	set     map[string]struct{}
 	ver     string // version of the stored object set was read from; "" unknown
@@ -214,10 +216,47 @@ func (n *Names) Remove(ctx context.Context, name string) error {
 }
 
 // write adds name to, or removes it from, the stored set with
-// cache.Update, then installs the set it stored.
+// cache.Update, then installs the set it stored. The changes asked while
+// another write runs are stored together by the next one: each rewrites
+// the whole set, so a site whose CI pushes to many new repositories at
+// once waits for one rewrite, not for one per name.
 func (n *Names) write(ctx context.Context, name string, add bool) error {
+	ch := &nameChange{name: name, add: add, done: make(chan error, 1)}
+	n.pendMu.Lock()
+	n.pending = append(n.pending, ch)
+	n.pendMu.Unlock()
 	n.writeMu.Lock()
 	defer n.writeMu.Unlock()
+	select {
+	case err := <-ch.done: // the write before ours stored it
+		return err
+	default:
+	}
+	n.pendMu.Lock()
+	batch := n.pending
+	n.pending = nil
+	n.pendMu.Unlock()
+	// The batch is several callers' changes: one caller going away does
+	// not abandon the others'.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), checkTimeout)
+	defer cancel()
+	err := n.apply(ctx, batch)
+	for _, c := range batch {
+		c.done <- err
+	}
+	return <-ch.done
+}
+
+// A nameChange is one caller's Add or Remove, waiting to be stored.
+type nameChange struct {
+	name string
+	add  bool
+	done chan error
+}
+
+// apply stores the changes in the order they were asked and installs the
+// set it stored.
+func (n *Names) apply(ctx context.Context, changes []*nameChange) error {
 	var list []string
 	err := Update(ctx, n.store, n.key, n.max, func(old []byte) ([]byte, error) {
 		var err error
@@ -225,14 +264,19 @@ func (n *Names) write(ctx context.Context, name string, add bool) error {
 			return nil, err
 		}
 		slices.Sort(list)
-		i, found := slices.BinarySearch(list, name)
-		switch {
-		case add == found:
-			return nil, nil // already so: nothing to write
-		case add:
-			list = slices.Insert(list, i, name)
-		default:
-			list = slices.Delete(list, i, i+1)
+		changed := false
+		for _, c := range changes {
+			i, found := slices.BinarySearch(list, c.name)
+			switch {
+			case c.add == found: // already so
+			case c.add:
+				list, changed = slices.Insert(list, i, c.name), true
+			default:
+				list, changed = slices.Delete(list, i, i+1), true
+			}
+		}
+		if !changed {
+			return nil, nil // nothing to write
 		}
 		return n.encode(list)
 	})

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -331,4 +332,79 @@ func BenchmarkNamesHasMiss(b *testing.B) {
 		}
 		run(b, s)
 	})
+}
+
+// BenchmarkNamesAddNew: 16 writers add new names to a set of 2,000 on a
+// disk store (a CI pushing to new repositories at once): each op is one
+// new name stored.
+func BenchmarkNamesAddNew(b *testing.B) {
+	ctx := b.Context()
+	s, err := disk.Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	list := make([]string, 2000)
+	for i := range list {
+		list[i] = fmt.Sprintf("site/app-%04d", i)
+	}
+	body, _ := json.Marshal(list)
+	if err := s.Put(ctx, testKey, bytes.NewReader(body)); err != nil {
+		b.Fatal(err)
+	}
+	n, err := LoadNames(ctx, s, testKey, "", 1<<20)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var next atomic.Int64
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := n.Add(ctx, fmt.Sprintf("site/new-%06d", next.Add(1))); err != nil {
+				b.Error(err)
+			}
+		}
+	})
+}
+
+// TestNamesWriteBatch: the changes asked while a write runs are stored by
+// the next one together, in the order they were asked.
+func TestNamesWriteBatch(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	n, err := LoadNames(ctx, s, testKey, "", 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.writeMu.Lock() // a write under way
+	errs := make(chan error, 3)
+	ask := func(f func(context.Context, string) error, name string, want int) {
+		go func() { errs <- f(ctx, name) }()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			n.pendMu.Lock()
+			got := len(n.pending)
+			n.pendMu.Unlock()
+			if got == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d changes waiting, want %d", got, want)
+			}
+		}
+	}
+	ask(n.Add, "x", 1)
+	ask(n.Add, "y", 2)
+	ask(n.Remove, "x", 3)
+	n.writeMu.Unlock()
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := stored(t, s); got != `["y"]` {
+		t.Fatalf("stored %s, want [\"y\"]", got)
+	}
+	if !slices.Equal(n.List(), []string{"y"}) {
+		t.Fatalf("in memory %q", n.List())
+	}
 }

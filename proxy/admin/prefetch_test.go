@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,7 +23,8 @@ func TestPrefetchSchedule(t *testing.T) {
 	reg.PushRandomImage(t, "library/one", "1", 1, 1024)
 	reg.PushRandomImage(t, "library/two", "1", 1, 1024)
 	s := startServer(t, Options{})
-	svc := prefetch.NewService(s.ctx, prefetch.Options{Client: http.DefaultClient, BaseURL: reg.URL}, nil)
+	gate := &gatedTransport{}
+	svc := prefetch.NewService(s.ctx, prefetch.Options{Client: &http.Client{Transport: gate}, BaseURL: reg.URL}, nil)
 	t.Cleanup(svc.Wait)
 	list := filepath.Join(t.TempDir(), "list.txt")
 	os.WriteFile(list, []byte("library/one:1\n"), 0o600)
@@ -57,9 +59,11 @@ func TestPrefetchSchedule(t *testing.T) {
 		t.Fatalf("GET /api/v1/prefetch: %d %v", code, got)
 	}
 
-	// One at a time: while one runs, neither the API nor a tick starts another.
+	// One at a time: while one runs, neither the API nor a tick starts
+	// another. (Its requests wait before they leave: the registry would
+	// refuse them at once, wanting a token, and end the run.)
 	release := make(chan struct{})
-	reg.SetHook(func(http.ResponseWriter, *http.Request) bool { <-release; return false })
+	gate.hold.Store(&release)
 	if _, err := svc.Start([]prefetch.Item{{Format: prefetch.Docker, Name: "library/one", Ref: "1"}}, "", "api"); err != nil {
 		t.Fatal(err)
 	}
@@ -67,6 +71,19 @@ func TestPrefetchSchedule(t *testing.T) {
 		t.Error("a scheduled run started beside a running one")
 	}
 	close(release)
+}
+
+// gatedTransport holds every request while hold is set, until it is
+// closed.
+type gatedTransport struct {
+	hold atomic.Pointer[chan struct{}]
+}
+
+func (g *gatedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if c := g.hold.Load(); c != nil {
+		<-*c
+	}
+	return http.DefaultTransport.RoundTrip(r)
 }
 
 func TestPrefetchScheduleRefused(t *testing.T) {
