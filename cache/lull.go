@@ -82,9 +82,12 @@ func (l *lull) wait() {
 // watch releases the waiting writes at the lull, or lullMax after the first
 // of them began waiting; it returns when none wait.
 func (l *lull) watch() {
+	t := time.NewTimer(0)
+	defer t.Stop()
 	for {
 		l.mu.Lock()
-		if l.release == nil {
+		release := l.release
+		if release == nil {
 			l.watching = false
 			l.mu.Unlock()
 			return
@@ -96,7 +99,11 @@ func (l *lull) watch() {
 			continue
 		}
 		l.mu.Unlock()
-		time.Sleep(min(l.quiet-quiet, l.max-waited))
+		t.Reset(min(l.quiet-quiet, l.max-waited))
+		select {
+		case <-t.C:
+		case <-release: // released meanwhile (releaseNow, close)
+		}
 	}
 }
 
