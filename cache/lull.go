@@ -13,8 +13,13 @@ import (
 // syncs, the index) cost as much CPU as the replies: run alongside, they
 // doubled the install's time. Held back, they run once no request has
 // looked in the cache for lullQuiet, or once the first of them has waited
-// lullMax (a steady load still commits, in batches that share their syncs),
-// or once lullWaiting writes wait.
+// lullMax, or once lullWaiting writes wait.
+//
+// A load that outlasts lullMax (or lullWaiting) is steady, not a burst:
+// holding its writes would only gather them into batches that take the
+// disk at once, and keep the writes that must not wait (a push, a publish:
+// answered once durable) behind their syncs. Until the requests pause
+// again, writes go as they come.
 //
 // Nothing waits on a held write: whoever asks whether a key being committed
 // is stored (Stat, Ref, Claim) releases the writes at once (settle), as
@@ -28,8 +33,9 @@ const (
 )
 
 type lull struct {
-	start time.Time    // base of last: monotonic
-	last  atomic.Int64 // ns since start of the last request's look (busy)
+	start  time.Time    // base of last: monotonic
+	last   atomic.Int64 // ns since start of the last request's look (busy)
+	steady atomic.Bool  // the load outlasted a hold: writes go at once
 
 	mu       sync.Mutex
 	release  chan struct{} // closed to release the writes waiting; nil if none wait
@@ -48,7 +54,12 @@ func newLull() *lull {
 }
 
 // busy notes that a request looked in the cache just now.
-func (l *lull) busy() { l.last.Store(int64(time.Since(l.start))) }
+func (l *lull) busy() {
+	now := int64(time.Since(l.start))
+	if prev := l.last.Swap(now); l.steady.Load() && time.Duration(now-prev) >= l.quiet {
+		l.steady.Store(false) // the requests paused: a burst is held again
+	}
+}
 
 // quietFor is how long no request has looked in the cache.
 func (l *lull) quietFor() time.Duration {
@@ -57,7 +68,7 @@ func (l *lull) quietFor() time.Duration {
 
 // wait returns once the requests pause (see above).
 func (l *lull) wait() {
-	if l.quietFor() >= l.quiet {
+	if l.quietFor() >= l.quiet || l.steady.Load() {
 		return
 	}
 	l.mu.Lock()
@@ -70,6 +81,7 @@ func (l *lull) wait() {
 	}
 	release := l.release
 	if l.waiting++; l.waiting >= lullWaiting {
+		l.steady.Store(true)
 		l.releaseLocked()
 	} else if !l.watching {
 		l.watching = true
@@ -94,6 +106,9 @@ func (l *lull) watch() {
 		}
 		quiet, waited := l.quietFor(), time.Since(l.since)
 		if quiet >= l.quiet || waited >= l.max {
+			if quiet < l.quiet {
+				l.steady.Store(true)
+			}
 			l.releaseLocked()
 			l.mu.Unlock()
 			continue

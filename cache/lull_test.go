@@ -62,11 +62,29 @@ func TestLull(t *testing.T) {
 		l.busy()
 		released(t, waitDone(l), "no request for the quiet time")
 	})
-	t.Run("after waiting its most under a steady load", func(t *testing.T) {
+	t.Run("a steady load", func(t *testing.T) {
 		l := newLull()
-		l.quiet, l.max = time.Hour, 30*time.Millisecond
+		set := func(quiet, max time.Duration) {
+			l.mu.Lock()
+			l.quiet, l.max = quiet, max
+			l.mu.Unlock()
+		}
+		set(time.Hour, 30*time.Millisecond)
 		l.busy()
 		released(t, waitDone(l), "waited lullMax")
+		// The load outlasted a hold: the next writes go at once.
+		set(time.Hour, time.Hour)
+		l.busy()
+		released(t, waitDone(l), "a write under a steady load")
+		// Until the requests pause: then a burst is held again.
+		set(30*time.Millisecond, time.Hour)
+		time.Sleep(40 * time.Millisecond)
+		l.busy()
+		set(time.Hour, time.Hour)
+		c := waitDone(l)
+		held(t, c, "a write after a pause")
+		l.releaseNow()
+		released(t, c, "released")
 	})
 	t.Run("when too many wait", func(t *testing.T) {
 		l := newLull()
@@ -95,5 +113,8 @@ func TestLull(t *testing.T) {
 		}
 		released(t, waitDone(l), "the write that reaches the bound")
 		released(t, all, "the writes before it")
+		if !l.steady.Load() {
+			t.Error("a load that filled the bound is not taken as steady")
+		}
 	})
 }
