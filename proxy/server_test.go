@@ -955,6 +955,38 @@ func TestBufferedBodySlots(t *testing.T) {
 	}
 }
 
+// A body read whole gives its slot to the next while its handler goes on
+// (a durable commit): slots count bodies being received.
+func TestBufferedBodySlotFreedOnceRead(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxBufferedBodies = 1
+	release, read := make(chan struct{}), make(chan struct{})
+	ts := startServer(t, cfg, func(s *Server) {
+		bodyRoutes(nil)(s)
+		s.Handle("/committing", "x", func(ctx *fasthttp.RequestCtx) {
+			b, err := httpx.ReadBody(ctx, 1<<20)
+			if err != nil {
+				ctx.Error(err.Error(), httpx.BodyStatus(err))
+				return
+			}
+			close(read)
+			<-release // storing it
+			ctx.SetBodyString(fmt.Sprint(len(b)))
+		})
+	})
+	const size = 16 << 10
+	committing := post(t, ts.addr, "/committing", size, size)
+	<-read
+	resp, msg := answer(t, post(t, ts.addr, "/buffered", size, size))
+	close(release)
+	if resp.StatusCode != 200 {
+		t.Fatalf("a body while another one read whole is being stored: %d %s", resp.StatusCode, msg)
+	}
+	if resp, msg := answer(t, committing); resp.StatusCode != 200 || msg != fmt.Sprint(size) {
+		t.Fatalf("the stored one: %d %s", resp.StatusCode, msg)
+	}
+}
+
 // Requests with a body may hold all connections but an eighth: slow
 // uploads leave room for /health.
 func TestBodiesLeaveConnsForHealth(t *testing.T) {

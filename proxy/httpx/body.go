@@ -53,6 +53,14 @@ func (b *Bodies) Attach(ctx *fasthttp.RequestCtx) {
 	ctx.Request.SetBodyStream(&strictBody{r: r, left: int64(n)}, n)
 }
 
+// releaseSlot gives back the slot ReadBody took, if it holds one.
+func releaseSlot(ri *requestInfo) {
+	if ri.bodySlot {
+		<-ri.bodies.slots
+		ri.bodySlot = false
+	}
+}
+
 // FinishBody releases the slot ReadBody took for this request. After a
 // refusal for lack of slots it adds Retry-After and closes the connection
 // (the unread body is not worth reading); it runs after the handler because
@@ -62,10 +70,7 @@ func FinishBody(ctx *fasthttp.RequestCtx) {
 	if ri == nil || ri.bodies == nil {
 		return
 	}
-	if ri.bodySlot {
-		<-ri.bodies.slots
-		ri.bodySlot = false
-	}
+	releaseSlot(ri)
 	if ri.bodyBusy {
 		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, busyRetryAfter)
 		ctx.SetConnectionClose()
@@ -153,7 +158,13 @@ func ReadBody(ctx *fasthttp.RequestCtx, limit int64) ([]byte, error) {
 		if b.slots != nil && !ri.bodySlot {
 			select {
 			case b.slots <- struct{}{}:
+				// The slot bounds the bodies being received (a client
+				// that sends half and stalls holds that memory); a body
+				// read whole leaves it to the next while its handler
+				// stores it (a durable commit: its syncs are not the
+				// client's to hold a slot for).
 				ri.bodySlot = true
+				defer releaseSlot(ri)
 			default:
 				ri.bodyBusy = true
 				return nil, &bodyError{status: fasthttp.StatusServiceUnavailable,
