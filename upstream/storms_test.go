@@ -208,9 +208,11 @@ func check5xxStorm(t *testing.T, s stormSite) {
 	mustServe(t, s.cached, false)
 }
 
-// TestUpstreamLossyLink: a fill cut mid-body by a lossy link is never
-// committed and never served whole; once the link is clean the same pull
-// succeeds, also through latency and a narrow link, and verifies.
+// TestUpstreamLossyLink: a fill cut mid-body by a lossy link, and cut
+// again when it asks for the rest, is never committed and never served
+// whole; one cut now and then is resumed where it broke and verifies; once
+// the link is clean the first pull succeeds, also through latency and a
+// narrow link, and verifies.
 func TestUpstreamLossyLink(t *testing.T) {
 	up := upstreamtest.New(t, upstreamtest.Options{})
 	d, _ := up.PushBlobOfSize(t, "team/big", 256<<10)
@@ -239,9 +241,27 @@ func TestUpstreamLossyLink(t *testing.T) {
 		t.Fatal("a cut fill was committed")
 	}
 	fp.SetLoss(0)
+
+	// A link that cuts a response now and then: the fill asks for the
+	// rest where it broke (Range), and the pull is whole and verified.
+	d2, _ := up.PushBlobOfSize(t, "team/big", 256<<10)
+	url2 := n.URL + "/v2/team/big/blobs/" + d2.String()
+	cut := fp.Stats().Cut
+	fp.CutNext(2) // the first answer and the first resume
+	resp, body := stormGet(t, url2)
+	if resp.StatusCode != 200 || digest.FromBytes([]byte(body)) != d2 || !n.Stored(cache.BlobKey(d2)) {
+		t.Fatalf("pull over a link that cut it twice: %d, %d bytes, stored %v", resp.StatusCode, len(body), n.Stored(cache.BlobKey(d2)))
+	}
+	if got := fp.Stats().Cut - cut; got != 2 {
+		t.Fatalf("%d responses cut, want 2", got)
+	}
+	if got := up.BlobGets(d2); got != 3 {
+		t.Fatalf("%d upstream GETs of the blob, want 3 (the first, two resumes)", got)
+	}
+
 	fp.SetLatency(20 * time.Millisecond)
 	fp.SetBandwidth(1 << 20)
-	resp, body := stormGet(t, url)
+	resp, body = stormGet(t, url)
 	if resp.StatusCode != 200 || digest.FromBytes([]byte(body)) != d || !n.Stored(cache.BlobKey(d)) {
 		t.Fatalf("pull over a clean but slow link: %d, %d bytes", resp.StatusCode, len(body))
 	}

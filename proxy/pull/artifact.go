@@ -98,20 +98,29 @@ func (a Artifacts) open(ctx context.Context, r ArtifactRequest) (*cache.Object, 
 }
 
 // source opens the upstream body of r for the one fill, read no faster
-// than r's tenant's bandwidth allows. The fill outlives the request that
-// started it (others follow it), so the wait is bounded by the fill's
-// context, not the request's.
+// than r's tenant's bandwidth allows, and resumed where it broke off
+// (resume.go). The fill outlives the request that started it (others
+// follow it), so the wait is bounded by the fill's context, not the
+// request's.
 func (a Artifacts) source(r ArtifactRequest) cache.Source {
+	get := func(ctx context.Context, hdr http.Header) (*http.Response, error) {
+		if r.Repo != "" {
+			return r.Upstream.Do(ctx, http.MethodGet, r.Repo, r.URL, hdr)
+		}
+		return r.Upstream.DoURL(ctx, http.MethodGet, r.URL, hdr)
+	}
+	stall := func(body io.ReadCloser) io.ReadCloser {
+		if a.Stall > 0 {
+			return upstream.StallReader(body, a.Stall)
+		}
+		return body
+	}
 	return func(fctx context.Context) (io.ReadCloser, int64, error) {
-		var resp *http.Response
-		var err error
 		what := r.URL
 		if r.Repo != "" {
 			what = r.Repo + "/" + r.URL
-			resp, err = r.Upstream.Do(fctx, http.MethodGet, r.Repo, r.URL, identity)
-		} else {
-			resp, err = r.Upstream.DoURL(fctx, http.MethodGet, r.URL, identity)
 		}
+		resp, err := get(fctx, identity)
 		if err != nil {
 			return nil, 0, Unreachable(what, err)
 		}
@@ -119,10 +128,7 @@ func (a Artifacts) source(r ArtifactRequest) cache.Source {
 			resp.Body.Close()
 			return nil, 0, StatusError(what, resp.StatusCode, resp.Header.Get("Retry-After"))
 		}
-		body := resp.Body
-		if a.Stall > 0 {
-			body = upstream.StallReader(body, a.Stall)
-		}
+		body := newResumingBody(fctx, resp, get, stall)
 		return throttle(fctx, r.Tenant, body), resp.ContentLength, nil
 	}
 }

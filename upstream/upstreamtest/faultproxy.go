@@ -37,6 +37,7 @@ type FaultProxy struct {
 	latency   atomic.Int64  // nanoseconds before each response
 	bandwidth atomic.Int64  // bytes per second per response body, 0 = unlimited
 	loss      atomic.Uint64 // float64 bits: fraction of responses cut
+	cutNext   atomic.Int64  // responses to cut before SetLoss's fraction applies
 	storm     atomic.Pointer[statusStorm]
 
 	forwarded, stormed, cut, bodyBytes atomic.Int64
@@ -102,6 +103,9 @@ func (p *FaultProxy) SetBandwidth(bytesPerSec int64) { p.bandwidth.Store(bytesPe
 // headers and about half its body, stalls, then the connection is reset.
 func (p *FaultProxy) SetLoss(fraction float64) { p.loss.Store(math.Float64bits(fraction)) }
 
+// CutNext cuts the next n responses as SetLoss does, whatever its fraction.
+func (p *FaultProxy) CutNext(n int) { p.cutNext.Store(int64(n)) }
+
 // SetStatusStorm answers that fraction of requests with status without
 // asking the target, with Retry-After (whole seconds, rounded up) when
 // retryAfter > 0. Status 0 ends the storm.
@@ -118,6 +122,7 @@ func (p *FaultProxy) Clear() {
 	p.SetLatency(0)
 	p.SetBandwidth(0)
 	p.SetLoss(0)
+	p.CutNext(0)
 	p.SetStatusStorm(0, 0, 0)
 }
 
@@ -150,6 +155,9 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fw := &faultWriter{rw: w, p: p, ctx: r.Context(), start: time.Now()}
 	if f := math.Float64frombits(p.loss.Load()); f > 0 && rand.Float64() < f {
 		fw.lose = true
+	}
+	for n := p.cutNext.Load(); n > 0 && !fw.lose; n = p.cutNext.Load() {
+		fw.lose = p.cutNext.CompareAndSwap(n, n-1)
 	}
 	defer fw.finish()
 	p.rp.ServeHTTP(fw, r)

@@ -7,6 +7,7 @@
 package cargotest
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -250,8 +251,8 @@ func (r *Registry) serveStatic(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/gzip")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.Write(body)
+	// Ranges too, as a CDN answers: a download cut mid-way is resumed.
+	http.ServeContent(w, req, "", time.Time{}, bytes.NewReader(body))
 }
 
 // downloadPath is where the download host serves a version, by the dl

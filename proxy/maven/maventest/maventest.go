@@ -7,6 +7,7 @@
 package maventest
 
 import (
+	"bytes"
 	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -184,11 +185,10 @@ func (r *Repo) handle(w http.ResponseWriter, req *http.Request) {
 		body = slices.Clone(body)
 		body[len(body)/2] ^= 0xff
 	}
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.Header().Set("Content-Type", "application/octet-stream")
-	if req.Method == http.MethodGet {
-		w.Write(body)
-	}
+	// Ranges too, as Maven Central answers: a download cut mid-way is
+	// resumed.
+	http.ServeContent(w, req, "", time.Time{}, bytes.NewReader(body))
 }
 
 // content is the file at rel, or a checksum or metadata made for it.

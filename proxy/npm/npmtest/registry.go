@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Registry is a small npm registry in Go: packuments (full and
@@ -138,7 +139,9 @@ func (g *Registry) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Write(b)
+		// Ranges too, as the registry's CDN answers: a download cut
+		// mid-way is resumed.
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(b))
 	default:
 		g.packument(w, r, strings.TrimPrefix(p, "/"))
 	}
