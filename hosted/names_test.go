@@ -296,19 +296,7 @@ func TestNamesShared(t *testing.T) {
 // name is not hosted, with 1,000 hosted names: one look at the stored set.
 func BenchmarkNamesHasMiss(b *testing.B) {
 	run := func(b *testing.B, s cache.Store) {
-		ctx := b.Context()
-		list := make([]string, 1000)
-		for i := range list {
-			list[i] = fmt.Sprintf("@scope/package-%04d", i)
-		}
-		body, _ := json.Marshal(list)
-		if err := s.Put(ctx, testKey, bytes.NewReader(body)); err != nil {
-			b.Fatal(err)
-		}
-		n, err := LoadNames(ctx, s, testKey, "", 1<<20)
-		if err != nil {
-			b.Fatal(err)
-		}
+		n := storedNames(b, s, 1000, "@scope/package-%04d")
 		b.ResetTimer()
 		for b.Loop() {
 			if n.Has("lodash") {
@@ -343,18 +331,7 @@ func BenchmarkNamesAddNew(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	list := make([]string, 2000)
-	for i := range list {
-		list[i] = fmt.Sprintf("site/app-%04d", i)
-	}
-	body, _ := json.Marshal(list)
-	if err := s.Put(ctx, testKey, bytes.NewReader(body)); err != nil {
-		b.Fatal(err)
-	}
-	n, err := LoadNames(ctx, s, testKey, "", 1<<20)
-	if err != nil {
-		b.Fatal(err)
-	}
+	n := storedNames(b, s, 2000, "site/app-%04d")
 	var next atomic.Int64
 	b.SetParallelism(8)
 	b.ResetTimer()
@@ -407,4 +384,22 @@ func TestNamesWriteBatch(t *testing.T) {
 	if !slices.Equal(n.List(), []string{"y"}) {
 		t.Fatalf("in memory %q", n.List())
 	}
+}
+
+// storedNames stores count names made by format as the set and loads it.
+func storedNames(b *testing.B, s cache.Store, count int, format string) *Names {
+	b.Helper()
+	list := make([]string, count)
+	for i := range list {
+		list[i] = fmt.Sprintf(format, i)
+	}
+	body, _ := json.Marshal(list)
+	if err := s.Put(b.Context(), testKey, bytes.NewReader(body)); err != nil {
+		b.Fatal(err)
+	}
+	n, err := LoadNames(b.Context(), s, testKey, "", 1<<20)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return n
 }
