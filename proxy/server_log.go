@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -21,10 +20,11 @@ import (
 
 // LogHandler is slog.NewJSONHandler(w, opts) whose access lines the
 // Server writes without slog's per-line cost. Build the logger given to
-// NewApp or NewServer with it.
+// NewApp or NewServer with it. When w is a file (stdout), lines are written
+// behind the replies (server_log_writer.go): call Flush before exiting.
 type LogHandler struct {
 	*slog.JSONHandler
-	w   *lockedWriter
+	w   *logWriter
 	rep func(groups []string, a slog.Attr) slog.Attr
 }
 
@@ -33,29 +33,12 @@ func NewLogHandler(w io.Writer, opts *slog.HandlerOptions) *LogHandler {
 	if opts == nil {
 		opts = &slog.HandlerOptions{}
 	}
-	lw := &lockedWriter{w: w}
-	if _, ok := w.(*os.File); !ok {
-		lw.mu = &sync.Mutex{}
-	}
+	lw := newLogWriter(w)
 	return &LogHandler{JSONHandler: slog.NewJSONHandler(lw, opts), w: lw, rep: opts.ReplaceAttr}
 }
 
-// lockedWriter orders the lines of slog and of the access log: both
-// handlers write whole lines to it. A file (stdout) takes one write at a
-// time already, and needs no lock of ours shared by every request.
-type lockedWriter struct {
-	mu *sync.Mutex // nil for a file
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	if l.mu == nil {
-		return l.w.Write(p)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
+// Flush returns once every line logged before it is written.
+func (h *LogHandler) Flush() { h.w.Flush() }
 
 var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 

@@ -78,8 +78,8 @@ func TestFastAccessLineIsSlogs(t *testing.T) {
 }
 
 // TestLogLinesToAFileStayWhole: access lines and other lines written at
-// once to a file (stdout), which LogHandler does not lock, each land
-// whole.
+// once to a file (stdout), which LogHandler writes behind the replies,
+// each land whole once flushed.
 func TestLogLinesToAFileStayWhole(t *testing.T) {
 	f, err := os.Create(filepath.Join(t.TempDir(), "log"))
 	if err != nil {
@@ -98,6 +98,7 @@ func TestLogLinesToAFileStayWhole(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	s.log.Handler().(*LogHandler).Flush()
 	b, err := os.ReadFile(f.Name())
 	if err != nil {
 		t.Fatal(err)

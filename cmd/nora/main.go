@@ -70,6 +70,7 @@ func newRootCmd(stdout io.Writer, env []string) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer log.Handler().(*proxy.LogHandler).Flush()
 			load := func() (fileConfig, string, error) { return loadStartable(configPath, systemConfigPath, env) }
 			return serve(cmd.Context(), load, log, newNotifier(env))
 		},
