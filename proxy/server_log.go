@@ -40,6 +40,23 @@ func NewLogHandler(w io.Writer, opts *slog.HandlerOptions) *LogHandler {
 // Flush returns once every line logged before it is written.
 func (h *LogHandler) Flush() { h.w.Flush() }
 
+// Handle writes r; a warning or an error is written at once, with the
+// lines before it.
+func (h *LogHandler) Handle(ctx context.Context, r slog.Record) error {
+	return urgent{h.JSONHandler, h.w}.Handle(ctx, r)
+}
+
+// WithAttrs and WithGroup return slog's handlers, which write warnings and
+// errors at once as well. They are not LogHandlers: the Server's access
+// line would leave their attributes out.
+func (h *LogHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return urgent{h.JSONHandler, h.w}.WithAttrs(as)
+}
+
+func (h *LogHandler) WithGroup(name string) slog.Handler {
+	return urgent{h.JSONHandler, h.w}.WithGroup(name)
+}
+
 var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // logLine is one line under way: its attributes are appended in order;
@@ -47,6 +64,7 @@ var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b
 // line through slog instead.
 type logLine struct {
 	buf *[]byte
+	now bool // a warning or an error: written at once
 	rep func(groups []string, a slog.Attr) slog.Attr
 	ok  bool
 }
@@ -57,7 +75,7 @@ func (h *LogHandler) accessLine(level slog.Level, msg string) (logLine, bool) {
 	if !h.Enabled(context.Background(), level) {
 		return logLine{}, false
 	}
-	l := logLine{buf: lineBufs.Get().(*[]byte), rep: h.rep, ok: true}
+	l := logLine{buf: lineBufs.Get().(*[]byte), rep: h.rep, ok: true, now: level >= slog.LevelWarn}
 	b := append((*l.buf)[:0], '{')
 	t := time.Now().Round(0)
 	if y := t.Year(); y < 0 || y >= 10000 || !l.same(slog.Time(slog.TimeKey, t)) ||
@@ -125,6 +143,9 @@ func (h *LogHandler) write(l logLine) bool {
 	}
 	*l.buf = append(*l.buf, '}', '\n')
 	_, _ = h.w.Write(*l.buf)
+	if l.now {
+		h.w.kick()
+	}
 	return true
 }
 

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -122,5 +123,67 @@ func TestLogWriterDoesNotWaitForTheWrite(t *testing.T) {
 	w.Close()
 	if n := <-read; n != taken.Load() {
 		t.Fatalf("%d bytes read, %d taken", n, taken.Load())
+	}
+}
+
+// TestLogLinesWaitForAWarning: info lines wait (here for an hour) to be
+// written together; a warning is written at once with the lines before
+// it, through the LogHandler and through a logger derived from it; Flush
+// writes what waits.
+func TestLogLinesWaitForAWarning(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	h := NewLogHandler(w, nil)
+	h.w.delay = time.Hour
+	r.SetReadDeadline(time.Now().Add(30 * time.Second)) // a line held fails the test, not hangs it
+	lines := bufio.NewScanner(r)
+	next := func(want string) {
+		t.Helper()
+		if !lines.Scan() {
+			t.Fatalf("no line: %v", lines.Err())
+		}
+		if !strings.Contains(lines.Text(), want) {
+			t.Fatalf("line %s, want %q", lines.Text(), want)
+		}
+	}
+	log := slog.New(h)
+	log.Info("first")
+	s := &Server{log: log}
+	s.logRequest(slog.LevelInfo, &accessRecord{id: "a", methodName: "GET", path: "/v2/", status: 200}, 0, time.Millisecond, nil)
+	log.Warn("warned")
+	next(`"msg":"first"`)
+	next(`"request_id":"a"`)
+	next(`"msg":"warned"`)
+	derived := log.With("part", "x")
+	derived.Info("second")
+	derived.Error("failed")
+	next(`"msg":"second"`)
+	next(`"msg":"failed","part":"x"`)
+	s.logRequest(slog.LevelError, &accessRecord{id: "b", methodName: "GET", path: "/v2/", status: 500}, 0, time.Millisecond, nil)
+	next(`"request_id":"b"`)
+	log.Info("last")
+	h.Flush()
+	next(`"msg":"last"`)
+}
+
+// TestLogLineWrittenUnasked: a line alone is written after logDelay,
+// without a Flush.
+func TestLogLineWrittenUnasked(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	lw := newLogWriter(w)
+	fmt.Fprintln(lw, "alone")
+	r.SetReadDeadline(time.Now().Add(30 * time.Second))
+	got, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil || got != "alone\n" {
+		t.Fatalf("read %q: %v", got, err)
 	}
 }
