@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -98,6 +99,10 @@ type speedTarget struct {
 // the floor's p99 tell nora's own cost from the box's (flat out, the
 // generator and the server take turns on the 2 cores, and every one of
 // them stalls for the kernel's slices).
+//
+// The pinned run gives the generator a core of its own, as clients on
+// other machines would have: the servers run on the other core (nora and
+// the floor with GOMAXPROCS 1, an nginx of one worker), flat out.
 func BenchmarkSpeedWarmManifest(b *testing.B) {
 	up := upstreamtest.New(b, upstreamtest.Options{})
 	img := up.PushRandomImage(b, "library/bench", "1", 1, 1024)
@@ -106,26 +111,30 @@ func BenchmarkSpeedWarmManifest(b *testing.B) {
 	n := startNora(b, options{upstreams: []docker.UpstreamConfig{{Name: "docker.io", URL: up.URL, Realm: up.Realm,
 		TTL: units.Duration(time.Hour)}}, log: accessLogger(b, logDir)})
 	ng := proxytest.StartNginx(b, up.URL, proxytest.NginxOptions{AccessLog: true, Valid: time.Hour})
+	ngOne := proxytest.StartNginx(b, up.URL, proxytest.NginxOptions{AccessLog: true, Valid: time.Hour, Workers: 1})
 	manifest, err := img.RawManifest()
 	if err != nil {
 		b.Fatal(err)
 	}
 	floor := startFloor(b, manifest, d.String())
+	nginxTarget := func(ng *proxytest.Nginx) speedTarget {
+		return speedTarget{"nginx", ng.URL + "/v2/library/bench/manifests/" + d.String(), ng.URL + "/v2/library/bench/manifests/1"}
+	}
 	targets := []speedTarget{
 		{"nora", n.URL + "/v2/bench/manifests/" + d.String(), n.URL + "/v2/bench/manifests/1"},
-		{"nginx", ng.URL + "/v2/library/bench/manifests/" + d.String(), ng.URL + "/v2/library/bench/manifests/1"},
+		nginxTarget(ng),
 		{"floor", floor + "/v2/bench/manifests/" + d.String(), floor + "/v2/bench/manifests/1"},
 	}
 	token := upstreamToken(b, up, "library/bench")
-	for i, t := range targets {
+	for i, t := range append(targets, nginxTarget(ngOne)) {
 		hdr := []string{"Accept", ociAccept}
-		if i == 1 {
+		if t.name == "nginx" {
 			hdr = append(hdr, "Authorization", "Bearer "+token) // nora would take it for its own
 		}
 		for _, u := range []string{t.digest, t.tag} {
 			if _, err := proxytest.Get(http.DefaultClient, u, hdr...); err != nil {
 				log, _ := os.ReadFile(filepath.Join(logDir, "nora.log"))
-				b.Fatal(err, string(log))
+				b.Fatal(i, err, string(log))
 			}
 		}
 	}
@@ -133,15 +142,25 @@ func BenchmarkSpeedWarmManifest(b *testing.B) {
 	// this box: latency with CPU to spare, not the queue of a saturated
 	// one (flat out, each p99 is a scheduler slice of the other process).
 	runs := []struct {
-		by   string
-		rate int
-	}{{"digest", 0}, {"tag", 0}, {"digest", speedPaced}}
+		by     string
+		rate   int
+		pinned bool
+	}{{"digest", 0, false}, {"tag", 0, false}, {"digest", speedPaced, false}, {"digest", 0, true}}
 	for _, run := range runs {
 		by, name := run.by, "by="+run.by
 		if run.rate > 0 {
 			name += fmt.Sprintf(",rate=%d", run.rate)
 		}
+		ngRun, genCPUs := ng, ""
+		if run.pinned {
+			name += ",pinned"
+			ngRun, genCPUs = ngOne, "1"
+		}
 		b.Run(name, func(b *testing.B) {
+			if run.pinned {
+				pinServers(b, ngRun)
+			}
+			targets := append(targets[:1:1], nginxTarget(ngRun), targets[2])
 			lat := make([][]time.Duration, len(targets))
 			spent, cpu, gen := make([]time.Duration, len(targets)), make([]time.Duration, len(targets)), make([]time.Duration, len(targets))
 			gets := 0
@@ -154,10 +173,10 @@ func BenchmarkSpeedWarmManifest(b *testing.B) {
 					// nora and the floor are this process.
 					serverCPU := func() time.Duration { return selfCPU(b) }
 					if i == 1 {
-						serverCPU = func() time.Duration { return nginxCPU(b, ng) }
+						serverCPU = func() time.Duration { return nginxCPU(b, ngRun) }
 					}
 					before := serverCPU()
-					turn, took, genCPU := generate(b, u, speedConns, speedTurn, run.rate)
+					turn, took, genCPU := generate(b, u, speedConns, speedTurn, run.rate, genCPUs)
 					lat[i] = append(lat[i], turn...)
 					spent[i] += took
 					gen[i] += genCPU
@@ -197,8 +216,9 @@ func startFloor(b testing.TB, body []byte, digest string) string {
 }
 
 // TestMain makes the test binary the load generator when NORATEST_SPEED_GEN
-// is set: "url conns total file"; it writes to file the time the GETs
-// took, then each one's latency (little-endian nanoseconds).
+// is set: "url conns total file rate [cpu]"; it writes to file the time the
+// GETs took, then each one's latency (little-endian nanoseconds). Given a
+// cpu, it runs on that one alone.
 func TestMain(m *testing.M) {
 	if spec := os.Getenv("NORATEST_SPEED_GEN"); spec != "" {
 		if err := runGenerator(strings.Fields(spec)); err != nil {
@@ -214,6 +234,13 @@ func runGenerator(spec []string) error {
 	conns, _ := strconv.Atoi(spec[1])
 	total, _ := strconv.Atoi(spec[2])
 	rate, _ := strconv.Atoi(spec[4])
+	if len(spec) > 5 {
+		cpu, _ := strconv.Atoi(spec[5])
+		runtime.GOMAXPROCS(1)
+		if err := pinTasks(os.Getpid(), cpu); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
 	lat, err := loadTurn(spec[0], conns, total, rate)
 	if err != nil {
@@ -227,13 +254,13 @@ func runGenerator(spec []string) error {
 }
 
 // generate runs the load generator for total GETs of u over conns
-// connections, as fast as they go (rate 0) or rate per second in all, and
-// returns their latencies, the time they took and the generator's CPU
-// time.
-func generate(b testing.TB, u string, conns, total, rate int) ([]time.Duration, time.Duration, time.Duration) {
+// connections, as fast as they go (rate 0) or rate per second in all, on
+// the CPU cpu names (empty: any), and returns their latencies, the time
+// they took and the generator's CPU time.
+func generate(b testing.TB, u string, conns, total, rate int, cpu string) ([]time.Duration, time.Duration, time.Duration) {
 	file := filepath.Join(b.TempDir(), "latencies")
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), fmt.Sprintf("NORATEST_SPEED_GEN=%s %d %d %s %d", u, conns, total, file, rate))
+	cmd.Env = append(os.Environ(), fmt.Sprintf("NORATEST_SPEED_GEN=%s %d %d %s %d %s", u, conns, total, file, rate, cpu))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("load generator: %v\n%s", err, out)
 	}
@@ -262,15 +289,9 @@ func selfCPU(b testing.TB) time.Duration {
 // nginxCPU is the CPU time nginx's master and workers used (in clock
 // ticks of 10 ms: turns last seconds).
 func nginxCPU(b testing.TB, ng *proxytest.Nginx) time.Duration {
-	pid, err := os.ReadFile(filepath.Join(ng.Dir, "nginx.pid"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	master := strings.TrimSpace(string(pid))
-	children, _ := os.ReadFile("/proc/" + master + "/task/" + master + "/children")
 	var ticks int64
-	for _, p := range append(strings.Fields(string(children)), master) {
-		stat, err := os.ReadFile("/proc/" + p + "/stat")
+	for _, p := range nginxPids(b, ng) {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
 		if err != nil {
 			continue
 		}
@@ -283,6 +304,22 @@ func nginxCPU(b testing.TB, ng *proxytest.Nginx) time.Duration {
 		}
 	}
 	return time.Duration(ticks) * 10 * time.Millisecond
+}
+
+// nginxPids are the process IDs of nginx's master and workers.
+func nginxPids(b testing.TB, ng *proxytest.Nginx) []int {
+	pid, err := os.ReadFile(filepath.Join(ng.Dir, "nginx.pid"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	master := strings.TrimSpace(string(pid))
+	children, _ := os.ReadFile("/proc/" + master + "/task/" + master + "/children")
+	var pids []int
+	for _, p := range append(strings.Fields(string(children)), master) {
+		n, _ := strconv.Atoi(p)
+		pids = append(pids, n)
+	}
+	return pids
 }
 
 func reportPercentiles(b *testing.B, name string, lat []time.Duration) {
