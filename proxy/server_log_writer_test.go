@@ -16,12 +16,7 @@ import (
 // TestLogWriterKeepsOrder: lines written at once by many goroutines to a
 // file all land, whole, each goroutine's in the order it wrote them.
 func TestLogWriterKeepsOrder(t *testing.T) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	defer w.Close()
+	r, w := pipe(t)
 	lw := newLogWriter(w)
 	const writers, each = 8, 2000
 	got := make(chan []string)
@@ -69,12 +64,7 @@ func TestLogWriterKeepsOrder(t *testing.T) {
 // waiting until logBacklog bytes wait; then their writers are held, and
 // go on, losing nothing, once the file is read again.
 func TestLogWriterDoesNotWaitForTheWrite(t *testing.T) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	defer w.Close()
+	r, w := pipe(t)
 	lw := newLogWriter(w)
 	line := strings.Repeat("l", 99) + "\n"
 	var taken atomic.Int64
@@ -131,12 +121,7 @@ func TestLogWriterDoesNotWaitForTheWrite(t *testing.T) {
 // it, through the LogHandler and through a logger derived from it; Flush
 // writes what waits.
 func TestLogLinesWaitForAWarning(t *testing.T) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	defer w.Close()
+	r, w := pipe(t)
 	h := NewLogHandler(w, nil)
 	h.w.delay = time.Hour
 	r.SetReadDeadline(time.Now().Add(30 * time.Second)) // a line held fails the test, not hangs it
@@ -173,12 +158,7 @@ func TestLogLinesWaitForAWarning(t *testing.T) {
 // TestLogLineWrittenUnasked: a line alone is written after logDelay,
 // without a Flush.
 func TestLogLineWrittenUnasked(t *testing.T) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	defer w.Close()
+	r, w := pipe(t)
 	lw := newLogWriter(w)
 	fmt.Fprintln(lw, "alone")
 	r.SetReadDeadline(time.Now().Add(30 * time.Second))
@@ -186,4 +166,15 @@ func TestLogLineWrittenUnasked(t *testing.T) {
 	if err != nil || got != "alone\n" {
 		t.Fatalf("read %q: %v", got, err)
 	}
+}
+
+// pipe is a pipe closed when t ends: a file as stdout is, that a test can
+// stop reading.
+func pipe(t *testing.T) (r, w *os.File) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(); w.Close() })
+	return r, w
 }
