@@ -91,15 +91,17 @@ type AuditLog struct {
 }
 
 // OpenAuditLog opens the audit log at path: a file (created 0640, appended
-// to) or AuditStdout. An empty path means no audit log: it returns nil, nil.
-// failed, if not nil, hears of writes that fail (a full disk), once until
-// one succeeds again; the event is lost then, the request goes on.
-func OpenAuditLog(path string, failed func(error)) (*AuditLog, error) {
+// to) or AuditStdout, which writes to stdout (nora's log there, which
+// takes whole lines and keeps them in order with its own). An empty path
+// means no audit log: it returns nil, nil. failed, if not nil, hears of
+// writes that fail (a full disk), once until one succeeds again; the event
+// is lost then, the request goes on.
+func OpenAuditLog(path string, stdout io.Writer, failed func(error)) (*AuditLog, error) {
 	switch path {
 	case "":
 		return nil, nil
 	case AuditStdout:
-		return &AuditLog{w: os.Stdout, failed: failed}, nil
+		return &AuditLog{w: stdout, failed: failed}, nil
 	}
 	l := &AuditLog{path: path, failed: failed}
 	if err := l.Reopen(); err != nil {

@@ -61,7 +61,7 @@ func TestActorOf(t *testing.T) {
 }
 
 func TestAuditLogOff(t *testing.T) {
-	l, err := OpenAuditLog("", nil)
+	l, err := OpenAuditLog("", nil, nil)
 	if l != nil || err != nil {
 		t.Fatalf("OpenAuditLog(\"\") = %v, %v", l, err)
 	}
@@ -76,7 +76,7 @@ func TestAuditLogOff(t *testing.T) {
 func TestAuditReopen(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "audit.log")
-	l, err := OpenAuditLog(path, func(err error) { t.Error(err) })
+	l, err := OpenAuditLog(path, nil, func(err error) { t.Error(err) })
 	if err != nil {
 		t.Fatal(err)
 	}

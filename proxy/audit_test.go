@@ -308,3 +308,55 @@ func TestServerGuardSparesPasswordChecks(t *testing.T) {
 		t.Fatalf("the good login was not checked: %d checks", n)
 	}
 }
+
+// TestAuditOnStdoutGoesWithTheLog: with [audit] path "stdout", audit lines
+// go through nora's log, which gathers its lines before writing them: each
+// lands whole, before the access line of its request.
+func TestAuditOnStdoutGoesWithTheLog(t *testing.T) {
+	const user, pass = "ci", "pw-Stdout-3b7e20"
+	htpasswd := filepath.Join(t.TempDir(), "htpasswd")
+	writeUsers(t, htpasswd, user, pass)
+	server := DefaultConfig()
+	server.Listen = "127.0.0.1:0"
+	out, err := os.Create(filepath.Join(t.TempDir(), "stdout"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	h := NewLogHandler(out, nil)
+	app := runApp(t, AppConfig{Server: server, Auth: &auth.Config{AnonymousRead: true, Htpasswd: htpasswd},
+		Audit: auth.AuditConfig{Path: auth.AuditStdout}}, slog.New(h))
+	base := "http://" + app.Addr().String()
+	for range 3 {
+		if resp, _ := callFrom(t, "GET", base+"/v2/", user, "not-"+pass, ""); resp.StatusCode != 401 {
+			t.Fatalf("wrong password: %d", resp.StatusCode)
+		}
+	}
+	h.Flush()
+	raw, err := os.ReadFile(out.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	audited := map[string]bool{} // request ids audited, not yet logged
+	logged := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("a line is not whole JSON: %v: %s", err, line)
+		}
+		id, _ := m["request_id"].(string)
+		switch {
+		case m["action"] == auth.AuditLoginFailed:
+			audited[id] = true
+		case m["msg"] == "request" && m["path"] == "/v2/":
+			if !audited[id] {
+				t.Errorf("access line of %s before its audit line (or none):\n%s", id, raw)
+			}
+			delete(audited, id)
+			logged++
+		}
+	}
+	if logged != 3 || len(audited) != 0 {
+		t.Fatalf("%d access lines, audit lines without one: %v\n%s", logged, audited, raw)
+	}
+}
